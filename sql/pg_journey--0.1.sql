@@ -1,0 +1,1120 @@
+-- pg_journey 0.1: customer journeys inside PostgreSQL.
+\echo Use "CREATE EXTENSION pg_journey" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Types
+-------------------------------------------------------------------------------
+
+CREATE TYPE journey.journey_state AS ENUM ('draft', 'published', 'paused', 'archived');
+
+CREATE TYPE journey.step_type AS ENUM (
+  'send_email', 'send', 'delay', 'wait_for_event', 'wait_until', 'condition', 'branch',
+  'split', 'update_field', 'call', 'goal', 'exit');
+
+CREATE TYPE journey.enrollment_status AS ENUM ('active', 'completed', 'exited', 'failed');
+
+CREATE TYPE journey.version_status AS ENUM ('draft', 'published', 'retired');
+
+-------------------------------------------------------------------------------
+-- Authoring tables (small reference tables; definitions of journeys)
+-------------------------------------------------------------------------------
+
+CREATE TABLE journey.audiences (
+  relation        regclass PRIMARY KEY,
+  key_column      name NOT NULL,
+  email_column    name,
+  timezone_column name,
+  registered_at   timestamptz NOT NULL DEFAULT now(),
+  registered_by   name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE journey.audiences IS 'customer tables registered with journey.register_audience';
+
+CREATE TABLE journey.journeys (
+  id                bigserial PRIMARY KEY,
+  name              text NOT NULL UNIQUE CHECK (name <> ''),
+  description       text,
+  audience          regclass NOT NULL REFERENCES journey.audiences (relation),
+  state             journey.journey_state NOT NULL DEFAULT 'draft',
+  settings          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
+  published_version int,
+  owner             regrole NOT NULL,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now(),
+  published_at      timestamptz,
+  archived_at       timestamptz
+);
+COMMENT ON TABLE journey.journeys IS
+  'one row per journey; settings and published_version describe what is live';
+
+CREATE TABLE journey.versions (
+  journey_id   bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version      int NOT NULL CHECK (version > 0),
+  status       journey.version_status NOT NULL DEFAULT 'draft',
+  start_key    text,
+  settings     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
+  definition   jsonb,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  published_at timestamptz,
+  published_by name,
+  PRIMARY KEY (journey_id, version)
+);
+CREATE UNIQUE INDEX versions_one_draft ON journey.versions (journey_id) WHERE status = 'draft';
+CREATE UNIQUE INDEX versions_one_published ON journey.versions (journey_id)
+  WHERE status = 'published';
+COMMENT ON TABLE journey.versions IS
+  'draft, published and retired versions; definition is the frozen graph of a published version';
+
+CREATE TABLE journey.steps (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  key        text NOT NULL CHECK (key ~ '^[A-Za-z0-9_.-]{1,63}$'),
+  type       journey.step_type NOT NULL,
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  position   int NOT NULL,
+  PRIMARY KEY (journey_id, version, key),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.connections (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  from_key   text NOT NULL,
+  branch     text NOT NULL CHECK (branch <> ''),
+  to_key     text NOT NULL,
+  PRIMARY KEY (journey_id, version, from_key, branch),
+  FOREIGN KEY (journey_id, version, from_key) REFERENCES journey.steps ON DELETE CASCADE
+);
+
+CREATE TABLE journey.entry_triggers (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  position   int NOT NULL,
+  type       text NOT NULL CHECK (type IN ('event', 'attribute', 'segment', 'date', 'manual')),
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  PRIMARY KEY (journey_id, version, position),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.exit_rules (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  position   int NOT NULL,
+  type       text NOT NULL CHECK (type IN ('event', 'condition')),
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  is_goal    boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (journey_id, version, position),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.templates (
+  name       text PRIMARY KEY CHECK (name <> ''),
+  channel    text NOT NULL CHECK (channel <> ''),
+  subject    text,
+  body       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.templates IS 'message templates with {{merge_tags}}, by name';
+
+-- pg_dump / pg_restore carry the journeys' definitions.
+SELECT pg_catalog.pg_extension_config_dump('journey.audiences', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.journeys', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.journeys_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.versions', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.steps', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.connections', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.entry_triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.exit_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.templates', '');
+
+-------------------------------------------------------------------------------
+-- C functions (src/pg)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION journey.validate_definition(definition jsonb, owner regrole DEFAULT NULL)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_validate_definition'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
+  'every problem of a journey definition (JSON), without storing it';
+
+CREATE FUNCTION journey._settings_issues(settings jsonb)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_settings_issues'
+LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE FUNCTION journey._template_errors(body text)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_template_errors'
+LANGUAGE C IMMUTABLE SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE FUNCTION journey._invoking_role() RETURNS regrole
+AS 'MODULE_PATHNAME', 'pgj_invoking_role'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION journey._bridge_selftest(mode text) RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_bridge_selftest'
+LANGUAGE C VOLATILE STRICT;
+
+-------------------------------------------------------------------------------
+-- Internal helpers
+-------------------------------------------------------------------------------
+
+-- Columns of an audience table with the type category conditions compare by.
+CREATE FUNCTION journey._audience_columns(relation regclass)
+RETURNS TABLE (attnum int, name text, type_name text, category text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT a.attnum::int, a.attname::text, format_type(a.atttypid, a.atttypmod),
+         CASE
+           WHEN b.oid = 'bool'::regtype THEN 'bool'
+           WHEN b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'int'
+           WHEN b.oid IN ('float4'::regtype, 'float8'::regtype, 'numeric'::regtype) THEN 'float'
+           WHEN b.oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                          'name'::regtype, 'uuid'::regtype)
+                OR b.typtype = 'e' OR b.typname = 'citext' THEN 'text'
+           WHEN b.oid IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN 'timestamp'
+           WHEN b.oid = 'date'::regtype THEN 'date'
+           WHEN b.oid IN ('json'::regtype, 'jsonb'::regtype) THEN 'json'
+           ELSE 'other'
+         END
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+   ORDER BY a.attnum
+$$;
+
+-- Schema-qualified, quoted name of a relation (what export writes).
+CREATE FUNCTION journey._relation_name(relation regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = $1
+$$;
+
+-- The journey named p_name (locked for update when asked); 42704 when missing.
+CREATE FUNCTION journey._journey(p_name text, p_lock boolean DEFAULT false)
+RETURNS journey.journeys
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+BEGIN
+  IF p_name IS NULL THEN
+    RAISE EXCEPTION 'journey name must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF p_lock THEN
+    SELECT * INTO j FROM journey.journeys x WHERE x.name = p_name FOR UPDATE;
+  ELSE
+    SELECT * INTO j FROM journey.journeys x WHERE x.name = p_name;
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" does not exist', p_name USING ERRCODE = '42704';
+  END IF;
+  RETURN j;
+END
+$$;
+
+-- The registered audience a definition names: schema-qualified, or by table
+-- name alone when exactly one registered audience has that name (so a name
+-- means the same whatever the caller's search_path). NULL when none.
+CREATE FUNCTION journey._find_audience(p_name text) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  found regclass[];
+BEGIN
+  SELECT array_agg(a.relation) INTO found
+    FROM journey.audiences a
+    JOIN pg_class c ON c.oid = a.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE p_name IN (format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname,
+                    format('%I', c.relname), c.relname::text);
+  IF cardinality(found) > 1 THEN
+    RAISE EXCEPTION 'audience name "%" is ambiguous', p_name
+      USING ERRCODE = '42725', HINT = 'qualify it with its schema, as in public.customers';
+  END IF;
+  RETURN found[1];
+END
+$$;
+
+-- Like _find_audience, but a name that is not registered is an error.
+CREATE FUNCTION journey._audience_by_name(p_name text) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  rel regclass := journey._find_audience(p_name);
+BEGIN
+  IF rel IS NULL THEN
+    RAISE EXCEPTION 'audience "%" is not registered', p_name
+      USING ERRCODE = '42704',
+            HINT = 'register the customer table first: SELECT journey.register_audience(''table'', ''key_column'')';
+  END IF;
+  RETURN rel;
+END
+$$;
+
+-- Raises the error for a state transition the journey's state does not allow.
+CREATE FUNCTION journey._illegal_transition(j journey.journeys, verb text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'cannot % journey "%": it is %', verb, j.name,
+    j.state::text || CASE j.state
+                 WHEN 'draft' THEN ' (a draft journey can only be published or archived)'
+                 WHEN 'published' THEN ' (a published journey can only be paused or archived)'
+                 WHEN 'paused' THEN ' (a paused journey can only be resumed, published or archived)'
+                 ELSE ' (archived is final: no transition is allowed)'
+               END
+    USING ERRCODE = '55000';
+END
+$$;
+
+-- Locks the journey and returns its draft version, starting a new draft from
+-- the latest version when there is none (the first edit after a publish).
+CREATE FUNCTION journey._draft_for_edit(p_journey text, OUT j journey.journeys, OUT v int)
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  src int;
+BEGIN
+  j := journey._journey(p_journey, true);
+  IF j.state = 'archived' THEN
+    RAISE EXCEPTION 'journey "%" is archived and cannot be edited', j.name
+      USING ERRCODE = '55000',
+            HINT = 'import its export under a new name to start again from it';
+  END IF;
+  SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
+  IF FOUND THEN
+    UPDATE journey.journeys x SET updated_at = now() WHERE x.id = j.id;
+    RETURN;
+  END IF;
+  SELECT max(x.version) INTO src FROM journey.versions x WHERE x.journey_id = j.id;
+  v := src + 1;
+  INSERT INTO journey.versions (journey_id, version, status, start_key, settings)
+    SELECT x.journey_id, v, 'draft', x.start_key, x.settings
+      FROM journey.versions x WHERE x.journey_id = j.id AND x.version = src;
+  INSERT INTO journey.steps (journey_id, version, key, type, config, position)
+    SELECT s.journey_id, v, s.key, s.type, s.config, s.position
+      FROM journey.steps s WHERE s.journey_id = j.id AND s.version = src;
+  INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+    SELECT c.journey_id, v, c.from_key, c.branch, c.to_key
+      FROM journey.connections c WHERE c.journey_id = j.id AND c.version = src;
+  INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+    SELECT t.journey_id, v, t.position, t.type, t.config
+      FROM journey.entry_triggers t WHERE t.journey_id = j.id AND t.version = src;
+  INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+    SELECT r.journey_id, v, r.position, r.type, r.config, r.is_goal
+      FROM journey.exit_rules r WHERE r.journey_id = j.id AND r.version = src;
+  UPDATE journey.journeys x SET updated_at = now() WHERE x.id = j.id;
+END
+$$;
+
+-- Checks a step key's form; 22023 naming the journey otherwise.
+CREATE FUNCTION journey._check_step_key(p_journey text, p_key text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF p_key IS NULL OR p_key !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+    RAISE EXCEPTION 'invalid step key "%" in journey "%"', p_key, p_journey
+      USING ERRCODE = '22023',
+            HINT = 'step keys are 1 to 63 letters, digits, "_", "-" or "."';
+  END IF;
+END
+$$;
+
+-- Checks that a step exists in the draft; 42704 naming step and journey otherwise.
+CREATE FUNCTION journey._require_step(j journey.journeys, v int, p_key text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM 1 FROM journey.steps s WHERE s.journey_id = j.id AND s.version = v AND s.key = p_key;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'step "%" does not exist in journey "%"', p_key, j.name
+      USING ERRCODE = '42704';
+  END IF;
+END
+$$;
+
+-- Inserts one step into a draft, with the checks add_step and import share.
+CREATE FUNCTION journey._insert_step(j journey.journeys, v int, p_key text, p_type text,
+                                     p_config jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  reserved text;
+BEGIN
+  PERFORM journey._check_step_key(j.name, p_key);
+  IF p_type IS NULL OR NOT p_type = ANY (enum_range(NULL::journey.step_type)::text[]) THEN
+    RAISE EXCEPTION 'unknown step type "%" for step "%" of journey "%"', p_type, p_key, j.name
+      USING ERRCODE = '22023',
+            HINT = 'step types: ' || array_to_string(enum_range(NULL::journey.step_type)::text[], ', ');
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' THEN
+    RAISE EXCEPTION 'config of step "%" of journey "%" must be a JSON object', p_key, j.name
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT k INTO reserved FROM unnest(ARRAY['key', 'type', 'next', 'branches']) k
+   WHERE p_config ? k LIMIT 1;
+  IF reserved IS NOT NULL THEN
+    RAISE EXCEPTION 'config of step "%" of journey "%" may not contain "%"', p_key, j.name, reserved
+      USING ERRCODE = '22023', HINT = 'connect steps with journey.connect()';
+  END IF;
+  BEGIN
+    INSERT INTO journey.steps (journey_id, version, key, type, config, position)
+    VALUES (j.id, v, p_key, p_type::journey.step_type, p_config,
+            coalesce((SELECT max(s.position) + 1 FROM journey.steps s
+                       WHERE s.journey_id = j.id AND s.version = v), 1));
+  EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'step "%" already exists in journey "%"', p_key, j.name
+      USING ERRCODE = '23505';
+  END;
+END
+$$;
+
+-- Inserts one entry trigger (at the end) into a draft; returns its position.
+CREATE FUNCTION journey._insert_entry_trigger(j journey.journeys, v int, p_type text,
+                                              p_config jsonb) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  pos int;
+BEGIN
+  IF p_type IS NULL OR p_type NOT IN ('event', 'attribute', 'segment', 'date', 'manual') THEN
+    RAISE EXCEPTION 'unknown entry trigger type "%" for journey "%"', p_type, j.name
+      USING ERRCODE = '22023', HINT = 'entry trigger types: event, attribute, segment, date, manual';
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ? 'type' THEN
+    RAISE EXCEPTION 'config of the % entry trigger of journey "%" must be a JSON object without "type"',
+      p_type, j.name USING ERRCODE = '22023';
+  END IF;
+  SELECT coalesce(max(t.position), 0) + 1 INTO pos FROM journey.entry_triggers t
+   WHERE t.journey_id = j.id AND t.version = v;
+  INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+  VALUES (j.id, v, pos, p_type, p_config);
+  RETURN pos;
+END
+$$;
+
+-- Inserts one exit rule (at the end) into a draft; returns its position.
+CREATE FUNCTION journey._insert_exit_rule(j journey.journeys, v int, p_type text, p_config jsonb,
+                                          p_is_goal boolean) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  pos int;
+BEGIN
+  IF p_type IS NULL OR p_type NOT IN ('event', 'condition') THEN
+    RAISE EXCEPTION 'unknown exit rule type "%" for journey "%"', p_type, j.name
+      USING ERRCODE = '22023', HINT = 'exit rule types: event, condition';
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ?| ARRAY['type', 'is_goal'] THEN
+    RAISE EXCEPTION 'config of the % exit rule of journey "%" must be a JSON object without "type" or "is_goal"',
+      p_type, j.name USING ERRCODE = '22023';
+  END IF;
+  SELECT coalesce(max(r.position), 0) + 1 INTO pos FROM journey.exit_rules r
+   WHERE r.journey_id = j.id AND r.version = v;
+  INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+  VALUES (j.id, v, pos, p_type, p_config, coalesce(p_is_goal, false));
+  RETURN pos;
+END
+$$;
+
+-- Raises one 22023 error listing every error-severity issue, if there are any.
+CREATE FUNCTION journey._raise_issues(p_what text, p_issues jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  n int := jsonb_array_length(p_issues);
+BEGIN
+  IF n > 0 THEN
+    RAISE EXCEPTION '% has % error%', p_what, n, CASE WHEN n = 1 THEN '' ELSE 's' END
+      USING ERRCODE = '22023',
+            DETAIL = (SELECT string_agg(format('%s: %s', coalesce(i->>'step_key', 'journey'),
+                                               i->>'message'), E'\n')
+                        FROM jsonb_array_elements(p_issues) i);
+  END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Audiences
+-------------------------------------------------------------------------------
+
+-- Registers a customer table: which column is the customer id, and optionally
+-- where the e-mail address and the time zone of each customer are.
+CREATE FUNCTION journey.register_audience(relation regclass, key_column name,
+                                          email_column name DEFAULT NULL,
+                                          timezone_column name DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  rel regclass := register_audience.relation;
+  kind "char";
+  key_attnum int;
+  col record;
+  old journey.audiences;
+BEGIN
+  IF rel IS NULL OR register_audience.key_column IS NULL THEN
+    RAISE EXCEPTION 'relation and key_column must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = rel;
+  IF kind NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION '"%" is not a table', rel USING ERRCODE = '42809';
+  END IF;
+  IF NOT has_table_privilege(journey._invoking_role(), rel, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied for table %', rel USING ERRCODE = '42501',
+      HINT = 'registering an audience needs SELECT on the table';
+  END IF;
+  FOR col IN SELECT * FROM (VALUES ('key_column', register_audience.key_column),
+                                   ('email_column', register_audience.email_column),
+                                   ('timezone_column', register_audience.timezone_column)) v(role, name)
+             WHERE v.name IS NOT NULL LOOP
+    PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'column "%" of relation "%" does not exist', col.name, rel
+        USING ERRCODE = '42703', DETAIL = format('it was given as %s', col.role);
+    END IF;
+    IF col.role <> 'key_column' THEN
+      PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name AND c.category = 'text';
+      IF NOT FOUND THEN
+        RAISE EXCEPTION '% "%" of relation "%" must be of a text type', col.role, col.name, rel
+          USING ERRCODE = '42804';
+      END IF;
+    END IF;
+  END LOOP;
+  SELECT c.attnum INTO key_attnum FROM journey._audience_columns(rel) c
+   WHERE c.name = register_audience.key_column;
+  PERFORM 1 FROM pg_index i
+   WHERE i.indrelid = rel AND i.indisunique AND i.indnkeyatts = 1
+     AND i.indkey[0] = key_attnum AND i.indpred IS NULL AND i.indexprs IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'key column "%" of relation "%" is not unique', register_audience.key_column, rel
+      USING ERRCODE = '42P10',
+            HINT = format('add a primary key or a unique index on %s (%I)', rel, register_audience.key_column);
+  END IF;
+  SELECT * INTO old FROM journey.audiences a WHERE a.relation = rel FOR UPDATE;
+  IF FOUND AND old.key_column <> register_audience.key_column THEN
+    PERFORM 1 FROM journey.journeys x WHERE x.audience = rel;
+    IF FOUND THEN
+      RAISE EXCEPTION 'cannot change the key column of audience "%": journeys use it', rel
+        USING ERRCODE = '55000';
+    END IF;
+  END IF;
+  INSERT INTO journey.audiences AS a (relation, key_column, email_column, timezone_column, registered_by)
+  VALUES (rel, register_audience.key_column, register_audience.email_column,
+          register_audience.timezone_column,
+          (SELECT r.rolname FROM pg_roles r WHERE r.oid = journey._invoking_role()))
+  ON CONFLICT ON CONSTRAINT audiences_pkey DO UPDATE
+     SET key_column = excluded.key_column, email_column = excluded.email_column,
+         timezone_column = excluded.timezone_column;
+END
+$$;
+
+-- Forgets a customer table; refused while journeys use it.
+CREATE FUNCTION journey.unregister_audience(relation regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  users text;
+BEGIN
+  PERFORM 1 FROM journey.audiences a WHERE a.relation = unregister_audience.relation FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation "%" is not a registered audience', unregister_audience.relation
+      USING ERRCODE = '42704';
+  END IF;
+  SELECT string_agg(format('%s (%s)', x.name, x.state), ', ' ORDER BY x.name) INTO users
+    FROM journey.journeys x WHERE x.audience = unregister_audience.relation;
+  IF users IS NOT NULL THEN
+    RAISE EXCEPTION 'audience "%" is used by journeys: %', unregister_audience.relation, users
+      USING ERRCODE = '2BP01', HINT = 'drop those journeys first (journey.drop_journey)';
+  END IF;
+  DELETE FROM journey.audiences a WHERE a.relation = unregister_audience.relation;
+END
+$$;
+
+-- A registered customer table cannot be dropped from under its journeys.
+CREATE FUNCTION journey._guard_audience_drop() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  dropped record;
+BEGIN
+  FOR dropped IN SELECT d.objid, d.object_identity FROM pg_event_trigger_dropped_objects() d
+                  WHERE d.object_type = 'table' LOOP
+    IF EXISTS (SELECT 1 FROM journey.audiences a WHERE a.relation::oid = dropped.objid) THEN
+      RAISE EXCEPTION 'cannot drop table %: it is a registered journey audience', dropped.object_identity
+        USING ERRCODE = '2BP01',
+              HINT = 'drop its journeys (journey.drop_journey) and call journey.unregister_audience first';
+    END IF;
+  END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER pg_journey_guard_audience_drop ON sql_drop
+  EXECUTE FUNCTION journey._guard_audience_drop();
+
+-------------------------------------------------------------------------------
+-- Journeys: creation and editing (always on the draft version)
+-------------------------------------------------------------------------------
+
+-- Creates a journey (state draft, version 1 empty); returns its id.
+CREATE FUNCTION journey.create_journey(name text, audience regclass, description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  jid bigint;
+BEGIN
+  IF create_journey.name IS NULL OR btrim(create_journey.name) = '' THEN
+    RAISE EXCEPTION 'journey name must be a non-empty string' USING ERRCODE = '22023';
+  END IF;
+  PERFORM 1 FROM journey.audiences a WHERE a.relation = create_journey.audience;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation "%" is not a registered audience', create_journey.audience
+      USING ERRCODE = '42704',
+            HINT = format('register it first: SELECT journey.register_audience(%L, ''key_column'')',
+                          create_journey.audience::text);
+  END IF;
+  BEGIN
+    INSERT INTO journey.journeys (name, description, audience, owner)
+    VALUES (create_journey.name, create_journey.description, create_journey.audience,
+            journey._invoking_role())
+    RETURNING id INTO jid;
+  EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'journey "%" already exists', create_journey.name USING ERRCODE = '23505';
+  END;
+  INSERT INTO journey.versions (journey_id, version) VALUES (jid, 1);
+  RETURN jid;
+END
+$$;
+
+-- Deletes a journey that never went live, or an archived one, with its history.
+CREATE FUNCTION journey.drop_journey(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(drop_journey.journey, true);
+BEGIN
+  IF j.state NOT IN ('draft', 'archived') THEN
+    RAISE EXCEPTION 'cannot drop journey "%": it is %', j.name, j.state
+      USING ERRCODE = '55000', HINT = 'archive it first (journey.archive)';
+  END IF;
+  DELETE FROM journey.journeys x WHERE x.id = j.id;
+END
+$$;
+
+-- Adds a step to the draft; the first step added becomes the start step.
+CREATE FUNCTION journey.add_step(journey text, key text, type journey.step_type,
+                                 config jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(add_step.journey);
+BEGIN
+  IF add_step.type IS NULL THEN
+    RAISE EXCEPTION 'step type must not be null (step "%" of journey "%")', add_step.key, (d.j).name
+      USING ERRCODE = '22004';
+  END IF;
+  PERFORM journey._insert_step(d.j, d.v, add_step.key, add_step.type::text,
+                               coalesce(add_step.config, '{}'));
+  UPDATE journey.versions x SET start_key = add_step.key
+   WHERE x.journey_id = (d.j).id AND x.version = d.v AND x.start_key IS NULL;
+END
+$$;
+
+-- Removes a step from the draft with every connection from or to it.
+CREATE FUNCTION journey.remove_step(journey text, key text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(remove_step.journey);
+BEGIN
+  PERFORM journey._require_step(d.j, d.v, remove_step.key);
+  DELETE FROM journey.connections c
+   WHERE c.journey_id = (d.j).id AND c.version = d.v AND c.to_key = remove_step.key;
+  DELETE FROM journey.steps s
+   WHERE s.journey_id = (d.j).id AND s.version = d.v AND s.key = remove_step.key;
+  UPDATE journey.versions x SET start_key = NULL
+   WHERE x.journey_id = (d.j).id AND x.version = d.v AND x.start_key = remove_step.key;
+END
+$$;
+
+-- Makes `key` the step every enrollment starts at.
+CREATE FUNCTION journey.set_start(journey text, key text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(set_start.journey);
+BEGIN
+  PERFORM journey._require_step(d.j, d.v, set_start.key);
+  UPDATE journey.versions x SET start_key = set_start.key
+   WHERE x.journey_id = (d.j).id AND x.version = d.v;
+END
+$$;
+
+-- Connects branch `branch` of step from_key to step to_key (replacing any
+-- earlier target of that branch).
+CREATE FUNCTION journey.connect(journey text, from_key text, to_key text, branch text DEFAULT 'next')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(connect.journey);
+BEGIN
+  PERFORM journey._require_step(d.j, d.v, connect.from_key);
+  PERFORM journey._require_step(d.j, d.v, connect.to_key);
+  IF connect.branch IS NULL OR connect.branch = '' THEN
+    RAISE EXCEPTION 'branch of step "%" in journey "%" must be a non-empty name', connect.from_key,
+      (d.j).name USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO journey.connections AS c (journey_id, version, from_key, branch, to_key)
+  VALUES ((d.j).id, d.v, connect.from_key, connect.branch, connect.to_key)
+  ON CONFLICT ON CONSTRAINT connections_pkey DO UPDATE SET to_key = excluded.to_key;
+END
+$$;
+
+-- Removes the connection leaving step from_key by branch `branch`.
+CREATE FUNCTION journey.disconnect(journey text, from_key text, branch text DEFAULT 'next')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(disconnect.journey);
+BEGIN
+  PERFORM journey._require_step(d.j, d.v, disconnect.from_key);
+  DELETE FROM journey.connections c
+   WHERE c.journey_id = (d.j).id AND c.version = d.v AND c.from_key = disconnect.from_key
+     AND c.branch = disconnect.branch;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'step "%" of journey "%" has no connection "%"', disconnect.from_key, (d.j).name,
+      disconnect.branch USING ERRCODE = '42704';
+  END IF;
+END
+$$;
+
+-- Adds an entry trigger to the draft; returns its position (1-based).
+CREATE FUNCTION journey.add_entry_trigger(journey text, type text, config jsonb DEFAULT '{}')
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(add_entry_trigger.journey);
+BEGIN
+  RETURN journey._insert_entry_trigger(d.j, d.v, add_entry_trigger.type,
+                                       coalesce(add_entry_trigger.config, '{}'));
+END
+$$;
+
+-- Removes the entry trigger at `position` from the draft; later ones move up.
+CREATE FUNCTION journey.remove_entry_trigger(journey text, "position" int) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(remove_entry_trigger.journey);
+BEGIN
+  DELETE FROM journey.entry_triggers t
+   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position = remove_entry_trigger.position;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no entry trigger at position %', (d.j).name,
+      remove_entry_trigger.position USING ERRCODE = '42704';
+  END IF;
+  UPDATE journey.entry_triggers t SET position = t.position - 1
+   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position > remove_entry_trigger.position;
+END
+$$;
+
+-- Adds an exit rule to the draft; returns its position (1-based).
+CREATE FUNCTION journey.add_exit_rule(journey text, type text, config jsonb DEFAULT '{}',
+                                      is_goal boolean DEFAULT false)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(add_exit_rule.journey);
+BEGIN
+  RETURN journey._insert_exit_rule(d.j, d.v, add_exit_rule.type,
+                                   coalesce(add_exit_rule.config, '{}'), add_exit_rule.is_goal);
+END
+$$;
+
+-- Removes the exit rule at `position` from the draft; later ones move up.
+CREATE FUNCTION journey.remove_exit_rule(journey text, "position" int) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(remove_exit_rule.journey);
+BEGIN
+  DELETE FROM journey.exit_rules r
+   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position = remove_exit_rule.position;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no exit rule at position %', (d.j).name,
+      remove_exit_rule.position USING ERRCODE = '42704';
+  END IF;
+  UPDATE journey.exit_rules r SET position = r.position - 1
+   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position > remove_exit_rule.position;
+END
+$$;
+
+-- Merges `settings` into the draft's settings (a key set to null is removed)
+-- and returns the result; refuses settings with errors.
+CREATE FUNCTION journey.set_settings(journey text, settings jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(set_settings.journey);
+  merged jsonb;
+  problems jsonb;
+BEGIN
+  IF set_settings.settings IS NULL OR jsonb_typeof(set_settings.settings) <> 'object' THEN
+    RAISE EXCEPTION 'settings of journey "%" must be a JSON object', (d.j).name USING ERRCODE = '22023';
+  END IF;
+  SELECT x.settings || set_settings.settings INTO merged FROM journey.versions x
+   WHERE x.journey_id = (d.j).id AND x.version = d.v;
+  SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') INTO merged
+    FROM jsonb_each(merged) e WHERE jsonb_typeof(e.value) <> 'null';
+  SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
+    FROM journey._settings_issues(merged) i WHERE i.severity = 'error';
+  PERFORM journey._raise_issues(format('settings of journey "%s"', (d.j).name), problems);
+  UPDATE journey.versions x SET settings = merged WHERE x.journey_id = (d.j).id AND x.version = d.v;
+  RETURN merged;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Templates
+-------------------------------------------------------------------------------
+
+-- Creates a message template (replace => true overwrites one of the same name).
+CREATE FUNCTION journey.create_template(name text, channel text, subject text, body text,
+                                        replace boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  problems jsonb;
+BEGIN
+  IF create_template.name IS NULL OR create_template.name = '' THEN
+    RAISE EXCEPTION 'template name must be a non-empty string' USING ERRCODE = '22023';
+  END IF;
+  IF create_template.channel IS NULL OR create_template.channel = '' THEN
+    RAISE EXCEPTION 'template "%" needs a channel (email, sms, push, ...)', create_template.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF create_template.body IS NULL THEN
+    RAISE EXCEPTION 'template "%" needs a body', create_template.name USING ERRCODE = '22023';
+  END IF;
+  SELECT coalesce(jsonb_agg(jsonb_build_object('step_key', p.part, 'message', i.message)), '[]')
+    INTO problems
+    FROM (VALUES ('subject', create_template.subject), ('body', create_template.body)) p(part, text)
+    CROSS JOIN LATERAL journey._template_errors(p.text) i;
+  PERFORM journey._raise_issues(format('template "%s"', create_template.name), problems);
+  INSERT INTO journey.templates AS t (name, channel, subject, body)
+  VALUES (create_template.name, create_template.channel, create_template.subject, create_template.body)
+  ON CONFLICT ON CONSTRAINT templates_pkey DO UPDATE
+     SET channel = excluded.channel, subject = excluded.subject, body = excluded.body,
+         updated_at = now()
+   WHERE create_template.replace;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'template "%" already exists', create_template.name
+      USING ERRCODE = '23505', HINT = 'pass replace => true to overwrite it';
+  END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Export, import, validation
+-------------------------------------------------------------------------------
+
+-- The JSON definition of a version (default: the latest, the draft if any).
+CREATE FUNCTION journey.export(journey text, version int DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(export.journey);
+  v journey.versions;
+BEGIN
+  IF export.version IS NULL THEN
+    SELECT * INTO v FROM journey.versions x WHERE x.journey_id = j.id ORDER BY x.version DESC LIMIT 1;
+  ELSE
+    SELECT * INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.version = export.version;
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no version %', j.name, export.version USING ERRCODE = '42704';
+  END IF;
+  IF v.definition IS NOT NULL THEN
+    RETURN v.definition;  -- published versions are frozen as they were exported
+  END IF;
+  RETURN jsonb_build_object(
+    'name', j.name,
+    'audience', journey._relation_name(j.audience),
+    'settings', v.settings,
+    'entry', coalesce((SELECT jsonb_agg(jsonb_build_object('type', t.type) || t.config
+                                         ORDER BY t.position)
+                         FROM journey.entry_triggers t
+                        WHERE t.journey_id = j.id AND t.version = v.version), '[]'),
+    'exit', coalesce((SELECT jsonb_agg(jsonb_build_object('type', r.type, 'is_goal', r.is_goal)
+                                        || r.config ORDER BY r.position)
+                        FROM journey.exit_rules r
+                       WHERE r.journey_id = j.id AND r.version = v.version), '[]'),
+    'steps', coalesce((SELECT jsonb_agg(jsonb_build_object('key', s.key, 'type', s.type)
+                                         || s.config || links.l ORDER BY s.position)
+                         FROM journey.steps s
+                         CROSS JOIN LATERAL (
+                           SELECT CASE
+                                    WHEN count(*) = 0 THEN '{}'::jsonb
+                                    WHEN bool_and(c.branch = 'next') THEN jsonb_build_object('next', min(c.to_key))
+                                    ELSE jsonb_build_object('branches', jsonb_object_agg(c.branch, c.to_key))
+                                  END AS l
+                             FROM journey.connections c
+                            WHERE c.journey_id = s.journey_id AND c.version = s.version
+                              AND c.from_key = s.key) links
+                        WHERE s.journey_id = j.id AND s.version = v.version), '[]'))
+    || CASE WHEN v.start_key IS NULL THEN '{}' ELSE jsonb_build_object('start', v.start_key) END
+    || CASE WHEN j.description IS NULL THEN '{}' ELSE jsonb_build_object('description', j.description) END;
+END
+$$;
+
+-- Creates a journey from its JSON definition, or replaces the draft of the
+-- journey of that name; returns the journey id.
+CREATE FUNCTION journey.import(definition jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  def jsonb := import.definition;
+  jname text;
+  rel regclass;
+  d record;
+  step jsonb;
+  link record;
+  item jsonb;
+  member text;
+BEGIN
+  IF def IS NULL OR jsonb_typeof(def) <> 'object' THEN
+    RAISE EXCEPTION 'a journey definition must be a JSON object' USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_typeof(def->'name') IS DISTINCT FROM 'string' OR def->>'name' = '' THEN
+    RAISE EXCEPTION 'a journey definition needs "name", a non-empty string' USING ERRCODE = '22023';
+  END IF;
+  jname := def->>'name';
+  IF jsonb_typeof(def->'audience') IS DISTINCT FROM 'string' THEN
+    RAISE EXCEPTION 'journey "%": the definition needs "audience", the customer table''s name', jname
+      USING ERRCODE = '22023';
+  END IF;
+  FOREACH member IN ARRAY ARRAY['steps', 'entry', 'exit'] LOOP
+    IF def ? member AND jsonb_typeof(def->member) <> 'array' THEN
+      RAISE EXCEPTION 'journey "%": "%" must be an array', jname, member USING ERRCODE = '22023';
+    END IF;
+  END LOOP;
+  IF def ? 'settings' AND jsonb_typeof(def->'settings') <> 'object' THEN
+    RAISE EXCEPTION 'journey "%": "settings" must be an object', jname USING ERRCODE = '22023';
+  END IF;
+  IF def ? 'start' AND jsonb_typeof(def->'start') <> 'string' THEN
+    RAISE EXCEPTION 'journey "%": "start" must be a step key (a string)', jname USING ERRCODE = '22023';
+  END IF;
+  IF def ? 'description' AND jsonb_typeof(def->'description') NOT IN ('string', 'null') THEN
+    RAISE EXCEPTION 'journey "%": "description" must be a string', jname USING ERRCODE = '22023';
+  END IF;
+  rel := journey._audience_by_name(def->>'audience');
+
+  PERFORM 1 FROM journey.journeys x WHERE x.name = jname;
+  IF NOT FOUND THEN
+    PERFORM journey.create_journey(jname, rel, def->>'description');
+  END IF;
+  d := journey._draft_for_edit(jname);
+  IF (d.j).audience <> rel THEN
+    RAISE EXCEPTION 'journey "%" has audience %, the definition names %', jname,
+      journey._relation_name((d.j).audience), def->>'audience' USING ERRCODE = '22023';
+  END IF;
+  IF def ? 'description' THEN
+    UPDATE journey.journeys x SET description = def->>'description' WHERE x.id = (d.j).id;
+  END IF;
+
+  -- The draft is replaced as a whole.
+  DELETE FROM journey.steps s WHERE s.journey_id = (d.j).id AND s.version = d.v;
+  DELETE FROM journey.entry_triggers t WHERE t.journey_id = (d.j).id AND t.version = d.v;
+  DELETE FROM journey.exit_rules r WHERE r.journey_id = (d.j).id AND r.version = d.v;
+  UPDATE journey.versions x SET start_key = def->>'start', settings = coalesce(def->'settings', '{}')
+   WHERE x.journey_id = (d.j).id AND x.version = d.v;
+
+  FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
+    IF jsonb_typeof(step) <> 'object' THEN
+      RAISE EXCEPTION 'journey "%": every step must be a JSON object, found %', jname, step
+        USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(step->'key') IS DISTINCT FROM 'string' THEN
+      RAISE EXCEPTION 'journey "%": a step has no "key" (a string): %', jname, step
+        USING ERRCODE = '22023';
+    END IF;
+    PERFORM journey._insert_step(d.j, d.v, step->>'key', step->>'type',
+                                 step - ARRAY['key', 'type', 'next', 'branches']);
+  END LOOP;
+  FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
+    IF step ? 'branches' AND jsonb_typeof(step->'branches') <> 'object' THEN
+      RAISE EXCEPTION 'journey "%", step "%": "branches" must be an object of branch: step key',
+        jname, step->>'key' USING ERRCODE = '22023';
+    END IF;
+    IF step ? 'next' AND step->'branches' ? 'next' THEN
+      RAISE EXCEPTION 'journey "%", step "%": branch "next" is given twice', jname, step->>'key'
+        USING ERRCODE = '22023';
+    END IF;
+    FOR link IN
+      SELECT 'next' AS branch, step->'next' AS target WHERE step ? 'next'
+      UNION ALL
+      SELECT b.key, b.value FROM jsonb_each(CASE WHEN step ? 'branches' THEN step->'branches' ELSE '{}' END) b
+    LOOP
+      IF jsonb_typeof(link.target) <> 'string' OR link.branch = '' THEN
+        RAISE EXCEPTION 'journey "%", step "%": branch "%" must name a step key', jname,
+          step->>'key', link.branch USING ERRCODE = '22023';
+      END IF;
+      INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+      VALUES ((d.j).id, d.v, step->>'key', link.branch, link.target #>> '{}');
+    END LOOP;
+  END LOOP;
+  FOR item IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'entry', '[]')) e LOOP
+    IF jsonb_typeof(item) <> 'object' THEN
+      RAISE EXCEPTION 'journey "%": every entry trigger must be a JSON object', jname
+        USING ERRCODE = '22023';
+    END IF;
+    PERFORM journey._insert_entry_trigger(d.j, d.v, item->>'type', item - 'type');
+  END LOOP;
+  FOR item IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'exit', '[]')) e LOOP
+    IF jsonb_typeof(item) <> 'object' OR jsonb_typeof(item->'is_goal') NOT IN ('boolean', 'null') THEN
+      RAISE EXCEPTION 'journey "%": every exit rule must be a JSON object (is_goal a boolean)', jname
+        USING ERRCODE = '22023';
+    END IF;
+    PERFORM journey._insert_exit_rule(d.j, d.v, item->>'type', item - ARRAY['type', 'is_goal'],
+                                      (item->>'is_goal')::boolean);
+  END LOOP;
+  RETURN (d.j).id;
+END
+$$;
+
+-- Every problem of the journey's draft (or latest version), errors and warnings.
+CREATE FUNCTION journey.validate(journey text)
+RETURNS TABLE (step_key text, severity text, message text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(validate.journey);
+BEGIN
+  RETURN QUERY SELECT i.step_key, i.severity, i.message
+                 FROM journey.validate_definition(journey.export(j.name), j.owner) i;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Lifecycle: publish, pause, resume, archive
+-------------------------------------------------------------------------------
+
+-- Validates the draft and makes it the published version; returns its number.
+-- A draft journey becomes published; a paused one stays paused on the new version.
+CREATE FUNCTION journey.publish(journey text, migrate boolean DEFAULT false) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(publish.journey, true);
+  v int;
+  def jsonb;
+  problems jsonb;
+BEGIN
+  IF j.state = 'archived' THEN
+    PERFORM journey._illegal_transition(j, 'publish');
+  END IF;
+  SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no draft to publish', j.name
+      USING ERRCODE = '55000',
+            DETAIL = format('version %s is live and nothing was edited since it was published',
+                            j.published_version),
+            HINT = 'edit the journey (add_step, connect, set_settings, import) to start a new draft';
+  END IF;
+  def := journey.export(j.name, v);
+  SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
+    FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
+  PERFORM journey._raise_issues(format('journey "%s" cannot be published: it', j.name), problems);
+
+  UPDATE journey.versions x SET status = 'retired'
+   WHERE x.journey_id = j.id AND x.status = 'published';
+  UPDATE journey.versions x
+     SET status = 'published', definition = def, published_at = now(),
+         published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = journey._invoking_role())
+   WHERE x.journey_id = j.id AND x.version = v;
+  UPDATE journey.journeys x
+     SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
+         state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
+   WHERE x.id = j.id;
+  RETURN v;
+END
+$$;
+
+-- Stops a published journey: no entry, no step runs; enrollments keep their place.
+CREATE FUNCTION journey.pause(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(pause.journey, true);
+BEGIN
+  IF j.state <> 'published' THEN
+    PERFORM journey._illegal_transition(j, 'pause');
+  END IF;
+  UPDATE journey.journeys x SET state = 'paused', updated_at = now() WHERE x.id = j.id;
+END
+$$;
+
+-- Puts a paused journey back to work.
+CREATE FUNCTION journey.resume(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(resume.journey, true);
+BEGIN
+  IF j.state <> 'paused' THEN
+    PERFORM journey._illegal_transition(j, 'resume');
+  END IF;
+  UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
+END
+$$;
+
+-- Deactivates a journey for good.
+CREATE FUNCTION journey.archive(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(archive.journey, true);
+BEGIN
+  IF j.state = 'archived' THEN
+    PERFORM journey._illegal_transition(j, 'archive');
+  END IF;
+  UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
+   WHERE x.id = j.id;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Roles and privileges
+-------------------------------------------------------------------------------
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_reader') THEN
+    CREATE ROLE journey_reader NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_app') THEN
+    CREATE ROLE journey_app NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_admin') THEN
+    CREATE ROLE journey_admin NOLOGIN;
+  END IF;
+  IF NOT pg_has_role('journey_app', 'journey_reader', 'MEMBER') THEN
+    GRANT journey_reader TO journey_app;
+  END IF;
+  IF NOT pg_has_role('journey_admin', 'journey_app', 'MEMBER') THEN
+    GRANT journey_app TO journey_admin;
+  END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA journey TO journey_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA journey TO journey_reader;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA journey FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+  journey.export(text, int),
+  journey.validate(text),
+  journey.validate_definition(jsonb, regrole),
+  journey._journey(text, boolean),
+  journey._relation_name(regclass),
+  journey._find_audience(text),
+  journey._audience_columns(regclass)
+TO journey_reader;
+
+GRANT EXECUTE ON FUNCTION
+  journey.register_audience(regclass, name, name, name),
+  journey.unregister_audience(regclass),
+  journey.create_journey(text, regclass, text),
+  journey.drop_journey(text),
+  journey.add_step(text, text, journey.step_type, jsonb),
+  journey.remove_step(text, text),
+  journey.set_start(text, text),
+  journey.connect(text, text, text, text),
+  journey.disconnect(text, text, text),
+  journey.add_entry_trigger(text, text, jsonb),
+  journey.remove_entry_trigger(text, int),
+  journey.add_exit_rule(text, text, jsonb, boolean),
+  journey.remove_exit_rule(text, int),
+  journey.set_settings(text, jsonb),
+  journey.create_template(text, text, text, text, boolean),
+  journey.import(jsonb),
+  journey.publish(text, boolean),
+  journey.pause(text),
+  journey.resume(text),
+  journey.archive(text)
+TO journey_admin;

@@ -1,0 +1,909 @@
+// Journey definition validator: reports every problem at once, tied to the
+// step, trigger, rule or setting it is in.
+#include "core/validator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <set>
+
+#include "core/condition.hpp"
+#include "core/duration.hpp"
+#include "core/graph.hpp"
+#include "core/template.hpp"
+
+namespace pgj::core {
+
+namespace {
+
+const Json kNullJson;
+
+// Member `key` of object j, or a null JSON when absent.
+const Json& member(const Json& j, const std::string& key) {
+  if (!j.is_object()) return kNullJson;
+  auto it = j.find(key);
+  return it == j.end() ? kNullJson : *it;
+}
+
+// Quotes a string for messages.
+std::string q(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+// Joins names with ", " and a final " or ".
+std::string join_or(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += (i + 1 == v.size()) ? " or " : ", ";
+    out += v[i];
+  }
+  return out;
+}
+
+// Whether a step key matches ^[A-Za-z0-9_.-]{1,63}$.
+bool valid_step_key(const std::string& k) {
+  if (k.empty() || k.size() > 63) return false;
+  for (char c : k)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == '-'))
+      return false;
+  return true;
+}
+
+// Short text of a JSON value for messages (strings unquoted-then-quoted once).
+std::string show(const Json& v) {
+  std::string s = v.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+struct Validator {
+  const ValidationEnv& env;
+  const AudienceSchema* schema = nullptr;
+  std::vector<Issue> out;
+
+  void error(const std::string& key, std::string msg) {
+    out.push_back(Issue{key, "error", std::move(msg)});
+  }
+  void warning(const std::string& key, std::string msg) {
+    out.push_back(Issue{key, "warning", std::move(msg)});
+  }
+
+  // Warns about members of obj not in `known` (and not in `ignored`).
+  void unknown_keys(const std::string& key, const Json& obj,
+                    std::initializer_list<const char*> known, const std::string& what) {
+    if (!obj.is_object()) return;
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      bool ok = false;
+      for (const char* k : known)
+        if (it.key() == k) ok = true;
+      if (!ok) warning(key, "unknown " + what + " key " + q(it.key()));
+    }
+  }
+
+  // Compiles a condition and records its errors under `key`.
+  void condition(const std::string& key, const Json& cond, ConditionScope scope,
+                 const std::string& where) {
+    scope.where = where.c_str();
+    CompileResult r = compile_condition(cond, schema, scope);
+    for (std::string& e : r.errors) error(key, std::move(e));
+  }
+
+  // Checks an optional/required duration member; returns it when valid.
+  std::optional<Duration> duration(const std::string& key, const Json& v, const std::string& name,
+                                   bool positive) {
+    if (!v.is_string()) {
+      error(key, q(name) + " must be a duration string like \"2 days\", got " + show(v));
+      return std::nullopt;
+    }
+    std::string err;
+    auto d = parse_duration(v.get<std::string>(), &err);
+    if (!d) {
+      error(key, q(name) + ": " + err);
+      return std::nullopt;
+    }
+    if (positive && !d->is_positive()) {
+      error(key, q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  // Checks a required non-empty string member; returns it (or "").
+  std::string required_string(const std::string& key, const Json& obj, const char* name,
+                              const std::string& what) {
+    const Json& v = member(obj, name);
+    if (v.is_null()) {
+      error(key, what + " needs " + q(name));
+      return {};
+    }
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      error(key, q(name) + " of " + what + " must be a non-empty string");
+      return {};
+    }
+    return v.get<std::string>();
+  }
+
+  // Checks a time zone name ("customer" allowed when allow_customer).
+  void timezone(const std::string& key, const Json& v, const std::string& name,
+                bool allow_customer) {
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      error(key, q(name) + " must be a time zone name" +
+                     (allow_customer ? std::string(" or \"customer\"") : std::string()));
+      return;
+    }
+    const std::string& z = v.get_ref<const std::string&>();
+    if (allow_customer && z == "customer") return;
+    if (env.is_valid_timezone && !env.is_valid_timezone(z))
+      error(key, "unknown time zone " + q(z) + " in " + q(name));
+  }
+
+  // Checks a column reference of one of the given types; returns its index or -1.
+  int column(const std::string& key, const Json& v, const std::string& name,
+             std::initializer_list<ValueType> types, const char* type_words) {
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      error(key, q(name) + " must be a column name");
+      return -1;
+    }
+    if (!schema) return -1;
+    const std::string& c = v.get_ref<const std::string&>();
+    int idx = schema->find(c);
+    if (idx < 0) {
+      error(key,
+            "column " + q(c) + " (" + q(name) + ") does not exist in audience " + schema->relation);
+      return -1;
+    }
+    const Column& col = schema->columns[idx];
+    if (std::find(types.begin(), types.end(), col.type) == types.end()) {
+      error(key, q(name) + " column " + q(c) + " must be " + type_words + " (column type " +
+                     (col.type_name.empty() ? value_type_name(col.type) : col.type_name) + ")");
+      return -1;
+    }
+    return idx;
+  }
+
+  // Checks a template's existence and channel.
+  void template_ref(const std::string& key, const std::string& name, const std::string& channel) {
+    if (!env.template_channel) return;
+    auto ch = env.template_channel(name);
+    if (!ch) {
+      error(key, "unknown template " + q(name));
+      return;
+    }
+    if (*ch != channel)
+      error(key, "template " + q(name) + " is for channel " + q(*ch) + ", not " + q(channel));
+  }
+
+  // Checks merge-tag syntax in every string of a payload.
+  void payload_strings(const std::string& key, const Json& v) {
+    if (v.is_string()) {
+      for (const std::string& e : template_errors(v.get_ref<const std::string&>()))
+        error(key, "payload: " + e);
+    } else if (v.is_array() || v.is_object()) {
+      for (const Json& e : v) payload_strings(key, e);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Settings.
+
+  void settings(const Json& s) {
+    const std::string key = "settings";
+    if (s.is_null()) return;
+    if (!s.is_object()) {
+      error(key, "settings must be a JSON object");
+      return;
+    }
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      const std::string& k = it.key();
+      const Json& v = *it;
+      if (k == "reentry") {
+        if (!v.is_string() || (v != "never" && v != "after_exit" && v != "always"))
+          error(key, "invalid reentry " + show(v) + " (expected never, after_exit or always)");
+      } else if (k == "reentry_cooldown") {
+        duration(key, v, "reentry_cooldown", true);
+      } else if (k == "timezone") {
+        timezone(key, v, "timezone", false);
+      } else if (k == "quiet_hours") {
+        if (!v.is_object()) {
+          error(key, "quiet_hours must be an object {\"start\": \"21:00\", \"end\": \"08:00\"}");
+          continue;
+        }
+        std::optional<int> times[2];
+        const char* names[2] = {"start", "end"};
+        for (int i = 0; i < 2; ++i) {
+          const Json& t = member(v, names[i]);
+          std::string err;
+          if (t.is_null())
+            error(key, std::string("quiet_hours needs \"") + names[i] + "\" (HH:MM)");
+          else if (!t.is_string() || !(times[i] = parse_time_of_day(t.get<std::string>(), &err)))
+            error(key, std::string("quiet_hours \"") + names[i] +
+                           "\": " + (err.empty() ? "must be a time of day like \"21:00\"" : err));
+        }
+        if (times[0] && times[1] && *times[0] == *times[1])
+          error(key, "quiet_hours start and end must differ");
+        if (v.contains("timezone")) timezone(key, v["timezone"], "quiet_hours.timezone", true);
+        unknown_keys(key, v, {"start", "end", "timezone"}, "quiet_hours");
+      } else if (k == "frequency_cap") {
+        if (!v.is_object()) {
+          error(key, "frequency_cap must be an object {\"max\": 3, \"per\": \"1 day\"}");
+          continue;
+        }
+        const Json& max = member(v, "max");
+        if (!max.is_number_integer() || max.get<int64_t>() < 1 ||
+            (max.is_number_unsigned() && max.get<uint64_t>() > (1ULL << 31)))
+          error(key, "frequency_cap \"max\" must be a positive integer");
+        const Json& per = member(v, "per");
+        if (per.is_null())
+          error(key, "frequency_cap needs \"per\" (a duration like \"1 day\")");
+        else
+          duration(key, per, "frequency_cap.per", true);
+        unknown_keys(key, v, {"max", "per"}, "frequency_cap");
+      } else if (k == "holdout_percent") {
+        if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 100))
+          error(key, "holdout_percent must be a number from 0 to less than 100, got " + show(v));
+      } else if (k == "max_attempts") {
+        if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 100)
+          error(key, "max_attempts must be an integer from 1 to 100, got " + show(v));
+      } else if (k == "max_step_visits") {
+        if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 100000)
+          error(key, "max_step_visits must be an integer from 1 to 100000, got " + show(v));
+      } else if (k == "entity_property") {
+        if (!v.is_string() || v.get_ref<const std::string&>().empty())
+          error(key, "entity_property must be a non-empty string");
+      } else {
+        warning(key, "unknown setting " + q(k));
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Entry triggers and exit rules.
+
+  void entry_triggers(const Json& entry) {
+    if (entry.is_null()) return;
+    if (!entry.is_array()) {
+      error("", "\"entry\" must be an array of entry triggers");
+      return;
+    }
+    for (size_t i = 0; i < entry.size(); ++i) {
+      const std::string key = "entry[" + std::to_string(i) + "]";
+      const Json& t = entry[i];
+      if (!t.is_object()) {
+        error(key, "entry trigger must be a JSON object");
+        continue;
+      }
+      const Json& type = member(t, "type");
+      if (!type.is_string()) {
+        error(key, "entry trigger needs a \"type\" (event, attribute, segment, date or manual)");
+        continue;
+      }
+      const std::string ty = type.get<std::string>();
+      const std::string what = ty + " entry trigger";
+      if (ty == "event") {
+        required_string(key, t, "event", what);
+        if (t.contains("where")) {
+          ConditionScope sc;
+          sc.columns = false;
+          sc.event = true;
+          condition(key, t["where"], sc, "the \"where\" of " + key);
+        }
+        unknown_keys(key, t, {"type", "event", "where"}, "entry trigger");
+      } else if (ty == "attribute") {
+        if (!t.contains("when")) {
+          error(key, what + " needs \"when\" (a condition on the audience row)");
+        } else {
+          ConditionScope sc;
+          sc.trigger_ops = true;
+          condition(key, t["when"], sc, "the \"when\" of " + key);
+        }
+        unknown_keys(key, t, {"type", "when"}, "entry trigger");
+      } else if (ty == "segment") {
+        schedule(key, t, what);
+        bool has_when = t.contains("when"), has_query = t.contains("query");
+        if (has_when == has_query) {
+          error(key, what + " needs exactly one of \"when\" (a condition) or \"query\" (SQL)");
+        }
+        if (has_when) condition(key, t["when"], ConditionScope{}, "the \"when\" of " + key);
+        if (has_query && (!t["query"].is_string() || t["query"].get<std::string>().empty()))
+          error(key, "\"query\" of " + what + " must be a non-empty string");
+        unknown_keys(key, t, {"type", "schedule", "when", "query"}, "entry trigger");
+      } else if (ty == "date") {
+        schedule(key, t, what);
+        if (!t.contains("field"))
+          error(key, what + " needs \"field\" (a timestamp or date column)");
+        else
+          column(key, t["field"], "field", {ValueType::Timestamp, ValueType::Date},
+                 "a timestamp or date column");
+        if (t.contains("offset")) duration(key, t["offset"], "offset", false);
+        unknown_keys(key, t, {"type", "schedule", "field", "offset"}, "entry trigger");
+      } else if (ty == "manual") {
+        unknown_keys(key, t, {"type"}, "entry trigger");
+      } else {
+        error(key, "unknown entry trigger type " + q(ty) +
+                       " (expected event, attribute, segment, date or manual)");
+      }
+    }
+  }
+
+  // Checks the cron "schedule" of a scheduled trigger.
+  void schedule(const std::string& key, const Json& t, const std::string& what) {
+    const Json& s = member(t, "schedule");
+    if (s.is_null()) {
+      error(key, what + " needs \"schedule\" (a cron expression like \"0 9 * * *\")");
+      return;
+    }
+    std::string err;
+    if (!s.is_string())
+      error(key, "\"schedule\" of " + what + " must be a cron expression string");
+    else if (!is_valid_cron(s.get<std::string>(), &err))
+      error(key, err);
+  }
+
+  void exit_rules(const Json& exit) {
+    if (exit.is_null()) return;
+    if (!exit.is_array()) {
+      error("", "\"exit\" must be an array of exit rules");
+      return;
+    }
+    for (size_t i = 0; i < exit.size(); ++i) {
+      const std::string key = "exit[" + std::to_string(i) + "]";
+      const Json& r = exit[i];
+      if (!r.is_object()) {
+        error(key, "exit rule must be a JSON object");
+        continue;
+      }
+      if (r.contains("is_goal") && !r["is_goal"].is_boolean() && !r["is_goal"].is_null())
+        error(key, "\"is_goal\" must be true or false");
+      const Json& type = member(r, "type");
+      if (!type.is_string()) {
+        error(key, "exit rule needs a \"type\" (event or condition)");
+        continue;
+      }
+      const std::string ty = type.get<std::string>();
+      if (ty == "event") {
+        required_string(key, r, "event", "event exit rule");
+        if (r.contains("where")) {
+          ConditionScope sc;
+          sc.columns = false;
+          sc.event = true;
+          condition(key, r["where"], sc, "the \"where\" of " + key);
+        }
+        unknown_keys(key, r, {"type", "event", "where", "is_goal"}, "exit rule");
+      } else if (ty == "condition") {
+        if (!r.contains("when"))
+          error(key, "condition exit rule needs \"when\" (a condition on the audience row)");
+        else
+          condition(key, r["when"], ConditionScope{}, "the \"when\" of " + key);
+        unknown_keys(key, r, {"type", "when", "is_goal"}, "exit rule");
+      } else {
+        error(key, "unknown exit rule type " + q(ty) + " (expected event or condition)");
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Steps.
+
+  // Per-type config checks.
+  void step_config(const GraphStep& s) {
+    const std::string& key = s.key;
+    const Json& c = s.config;
+    const std::string what = "step " + q(key) + " (" + s.type_name + ")";
+    auto known = [&](std::initializer_list<const char*> keys) {
+      for (auto it = c.begin(); it != c.end(); ++it) {
+        if (it.key() == "description") continue;
+        bool ok = false;
+        for (const char* k : keys)
+          if (it.key() == k) ok = true;
+        if (!ok) warning(key, "unknown config key " + q(it.key()));
+      }
+    };
+    auto timeout = [&]() {
+      if (c.contains("timeout")) duration(key, c["timeout"], "timeout", true);
+    };
+    switch (*s.type) {
+      case StepType::SendEmail: {
+        std::string t = required_string(key, c, "template", what);
+        if (!t.empty()) template_ref(key, t, "email");
+        if (c.contains("to_field"))
+          column(key, c["to_field"], "to_field", {ValueType::Text}, "a text column");
+        known({"template", "to_field"});
+        break;
+      }
+      case StepType::Send: {
+        std::string ch = required_string(key, c, "channel", what);
+        bool has_t = c.contains("template"), has_p = c.contains("payload");
+        if (has_t && has_p)
+          error(key, what + " needs either \"template\" or \"payload\", not both");
+        else if (!has_t && !has_p)
+          error(key, what + " needs \"template\" or \"payload\"");
+        if (has_t) {
+          std::string t = required_string(key, c, "template", what);
+          if (!t.empty() && !ch.empty()) template_ref(key, t, ch);
+        }
+        if (has_p) {
+          if (!c["payload"].is_object())
+            error(key, "\"payload\" of " + what + " must be a JSON object");
+          else
+            payload_strings(key, c["payload"]);
+        }
+        known({"channel", "template", "payload"});
+        break;
+      }
+      case StepType::Delay: {
+        int n = c.contains("duration") + c.contains("until") + c.contains("until_field");
+        if (n != 1)
+          error(key, what + " needs exactly one of \"duration\", \"until\" or \"until_field\"");
+        if (c.contains("duration")) duration(key, c["duration"], "duration", true);
+        if (c.contains("until")) until(key, c["until"]);
+        if (c.contains("until_field"))
+          column(key, c["until_field"], "until_field", {ValueType::Timestamp, ValueType::Date},
+                 "a timestamp or date column");
+        if (c.contains("offset")) {
+          if (!c.contains("until_field"))
+            error(key, "\"offset\" of " + what + " is only used with \"until_field\"");
+          duration(key, c["offset"], "offset", false);
+        }
+        known({"duration", "until", "until_field", "offset"});
+        break;
+      }
+      case StepType::WaitForEvent: {
+        required_string(key, c, "event", what);
+        if (c.contains("where")) {
+          ConditionScope sc;
+          sc.event = true;
+          sc.context = true;
+          condition(key, c["where"], sc, "the \"where\" of step " + q(key));
+        }
+        timeout();
+        known({"event", "where", "timeout"});
+        break;
+      }
+      case StepType::WaitUntil: {
+        if (!c.contains("when")) {
+          error(key, what + " needs \"when\" (a condition on the customer)");
+        } else {
+          ConditionScope sc;
+          sc.context = true;
+          condition(key, c["when"], sc, "the \"when\" of step " + q(key));
+        }
+        timeout();
+        known({"when", "timeout"});
+        break;
+      }
+      case StepType::Condition: {
+        if (!c.contains("if"))
+          error(key, what + " needs \"if\" (a condition)");
+        else
+          condition(key, c["if"], full_scope(), "the \"if\" of step " + q(key));
+        known({"if"});
+        break;
+      }
+      case StepType::Branch: {
+        const Json& cases = member(c, "cases");
+        if (!cases.is_array() || cases.empty()) {
+          error(key, what + " needs \"cases\": a non-empty array of {\"name\", \"when\"}");
+        } else {
+          std::set<std::string> seen;
+          for (size_t i = 0; i < cases.size(); ++i) {
+            const Json& cs = cases[i];
+            const std::string pos = "case #" + std::to_string(i + 1) + " of step " + q(key);
+            if (!cs.is_object()) {
+              error(key, pos + " must be an object {\"name\", \"when\"}");
+              continue;
+            }
+            const Json& name = member(cs, "name");
+            std::string nm;
+            if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
+              error(key, pos + " needs a non-empty \"name\"");
+            } else {
+              nm = name.get<std::string>();
+              if (nm == "else")
+                error(key, "case name \"else\" of step " + q(key) + " is reserved");
+              else if (!seen.insert(nm).second)
+                error(key, "duplicate case name " + q(nm) + " in step " + q(key));
+            }
+            if (!cs.contains("when"))
+              error(key, pos + " needs \"when\" (a condition)");
+            else
+              condition(key, cs["when"], full_scope(),
+                        (nm.empty() ? pos : "case " + q(nm) + " of step " + q(key)));
+            unknown_keys(key, cs, {"name", "when"}, "case");
+          }
+        }
+        known({"cases"});
+        break;
+      }
+      case StepType::Split: {
+        const Json& vs = member(c, "variants");
+        if (!vs.is_array() || vs.empty()) {
+          error(key, what + " needs \"variants\": a non-empty array of {\"name\", \"weight\"}");
+        } else {
+          std::set<std::string> seen;
+          for (size_t i = 0; i < vs.size(); ++i) {
+            const Json& v = vs[i];
+            const std::string pos = "variant #" + std::to_string(i + 1) + " of step " + q(key);
+            if (!v.is_object()) {
+              error(key, pos + " must be an object {\"name\", \"weight\"}");
+              continue;
+            }
+            const Json& name = member(v, "name");
+            std::string nm = pos;
+            if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
+              error(key, pos + " needs a non-empty \"name\"");
+            } else {
+              nm = "variant " + q(name.get<std::string>()) + " of step " + q(key);
+              if (!seen.insert(name.get<std::string>()).second)
+                error(key, "duplicate variant name " + q(name.get<std::string>()) + " in step " +
+                               q(key));
+            }
+            const Json& w = member(v, "weight");
+            if (w.is_null())
+              error(key, nm + " needs a \"weight\" (a positive number)");
+            else if (!w.is_number() || !(w.get<double>() > 0) || !std::isfinite(w.get<double>()))
+              error(key, "weight of " + nm + " must be a positive number, got " + show(w));
+            unknown_keys(key, v, {"name", "weight"}, "variant");
+          }
+        }
+        known({"variants"});
+        break;
+      }
+      case StepType::UpdateField: {
+        const Json& set = member(c, "set");
+        if (!set.is_object() || set.empty()) {
+          error(key, what + " needs \"set\": a non-empty object {column: value}");
+        } else if (schema) {
+          for (auto it = set.begin(); it != set.end(); ++it) set_value(key, it.key(), *it);
+        }
+        known({"set"});
+        break;
+      }
+      case StepType::Call: {
+        std::string f = required_string(key, c, "function", what);
+        if (!f.empty() && env.check_call_function) {
+          std::string why = env.check_call_function(f);
+          if (!why.empty()) error(key, why);
+        }
+        known({"function"});
+        break;
+      }
+      case StepType::Goal:
+      case StepType::Exit:
+        known({});
+        break;
+    }
+  }
+
+  // Scope of condition steps and branch cases.
+  static ConditionScope full_scope() {
+    ConditionScope sc;
+    sc.event = true;
+    sc.context = true;
+    sc.behaviour = true;
+    return sc;
+  }
+
+  // Checks delay "until" {time, days, timezone}.
+  void until(const std::string& key, const Json& u) {
+    if (!u.is_object()) {
+      error(
+          key,
+          "\"until\" must be an object {\"time\": \"09:00\", \"days\": [...], \"timezone\": ...}");
+      return;
+    }
+    const Json& t = member(u, "time");
+    std::string err;
+    if (t.is_null())
+      error(key, "\"until\" needs \"time\" (HH:MM)");
+    else if (!t.is_string() || !parse_time_of_day(t.get<std::string>(), &err))
+      error(key, "\"until\" time: " + (err.empty() ? "must be a time of day like \"09:00\"" : err));
+    if (u.contains("days")) {
+      const Json& d = u["days"];
+      if (!d.is_array() || d.empty()) {
+        error(key, "\"until\" days must be a non-empty array of weekday names (mon..sun)");
+      } else {
+        std::set<int> seen;
+        for (const Json& e : d) {
+          std::optional<int> wd =
+              e.is_string() ? parse_weekday(e.get<std::string>()) : std::nullopt;
+          if (!wd)
+            error(key, "invalid weekday " + show(e) + " in \"until\" days (expected mon..sun)");
+          else if (!seen.insert(*wd).second)
+            error(key, "duplicate weekday " + show(e) + " in \"until\" days");
+        }
+      }
+    }
+    if (u.contains("timezone")) timezone(key, u["timezone"], "until.timezone", true);
+    unknown_keys(key, u, {"time", "days", "timezone"}, "\"until\"");
+  }
+
+  // Checks one update_field assignment column = value.
+  void set_value(const std::string& key, const std::string& col, const Json& v) {
+    int idx = schema->find(col);
+    if (idx < 0) {
+      error(key, "column " + q(col) + " of audience " + schema->relation + " does not exist");
+      return;
+    }
+    if (col == schema->key_column) {
+      error(key, "cannot set the key column " + q(col) + " of audience " + schema->relation);
+      return;
+    }
+    const Column& c = schema->columns[idx];
+    const std::string tn = c.type_name.empty() ? value_type_name(c.type) : c.type_name;
+    if (v.is_null()) return;
+    const bool is_now = v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
+    if (is_now && c.type != ValueType::Timestamp && c.type != ValueType::Date &&
+        c.type != ValueType::Json) {
+      error(key, "{\"now\": true} is only valid for timestamp or date columns (column " + q(col) +
+                     " is " + tn + ")");
+      return;
+    }
+    auto must = [&](const char* what) {
+      error(key, "value for column " + q(col) + " must be " + what + " (column type " + tn + ")");
+    };
+    switch (c.type) {
+      case ValueType::Bool:
+        if (!v.is_boolean()) must("true, false or null");
+        break;
+      case ValueType::Int:
+        if (!v.is_number_integer()) must("an integer or null");
+        break;
+      case ValueType::Float:
+        if (!v.is_number()) must("a number or null");
+        break;
+      case ValueType::Text:
+        if (!v.is_string()) must("a string or null");
+        break;
+      case ValueType::Timestamp:
+      case ValueType::Date: {
+        if (is_now) break;
+        std::string err;
+        if (!v.is_string())
+          must("an ISO date/time string, {\"now\": true} or null");
+        else if (!parse_timestamp(v.get<std::string>(), &err))
+          error(key, "value for column " + q(col) + ": " + err);
+        break;
+      }
+      case ValueType::Json:
+      case ValueType::Other:
+        break;
+    }
+  }
+
+  // Connection checks: branch names and targets.
+  void connections(const JourneyGraph& g, const GraphStep& s) {
+    const std::string& key = s.key;
+    std::vector<std::string> allowed;
+    if (s.type) allowed = allowed_branches(*s.type, s.config);
+    for (const GraphBranch& b : s.branches) {
+      if (s.type) {
+        if (*s.type == StepType::Exit) {
+          error(key, "exit step " + q(key) + " cannot have outgoing connections (branch " +
+                         q(b.name) + ")");
+        } else if (std::find(allowed.begin(), allowed.end(), b.name) == allowed.end()) {
+          error(key,
+                "step " + q(key) + " (" + s.type_name + ") has no branch " + q(b.name) +
+                    (allowed.empty() ? std::string() : " (expected " + join_or(allowed) + ")"));
+        }
+      }
+      if (!b.target_ok)
+        error(key, "branch " + q(b.name) + " of step " + q(key) + " has no target");
+      else if (!g.find(b.target))
+        error(key, "branch " + q(b.name) + " of step " + q(key) + " leads to unknown step " +
+                       q(b.target));
+    }
+    if (s.type && (*s.type == StepType::WaitForEvent || *s.type == StepType::WaitUntil) &&
+        s.target("timeout") && !s.config.contains("timeout"))
+      warning(key, "branch \"timeout\" of step " + q(key) +
+                       " is never taken: the step has no \"timeout\"");
+  }
+
+  // Reachability warnings and the cycle rule.
+  void graph_rules(const JourneyGraph& g, bool start_ok) {
+    const size_t n = g.steps.size();
+    std::vector<std::vector<size_t>> adj(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (g.by_key.at(g.steps[i].key) != i) continue;  // duplicate
+      for (const GraphBranch& b : g.steps[i].branches) {
+        if (!b.target_ok) continue;
+        auto it = g.by_key.find(b.target);
+        if (it != g.by_key.end()) adj[i].push_back(it->second);
+      }
+    }
+    if (start_ok) {
+      std::vector<bool> seen(n, false);
+      std::deque<size_t> queue{g.by_key.at(g.start)};
+      seen[queue.front()] = true;
+      while (!queue.empty()) {
+        size_t u = queue.front();
+        queue.pop_front();
+        for (size_t v : adj[u])
+          if (!seen[v]) {
+            seen[v] = true;
+            queue.push_back(v);
+          }
+      }
+      for (size_t i = 0; i < n; ++i)
+        if (!seen[i] && g.by_key.at(g.steps[i].key) == i)
+          warning(g.steps[i].key,
+                  "step " + q(g.steps[i].key) + " is unreachable from the start step");
+    }
+    // Cycles without a wait: strongly connected components of the non-wait
+    // subgraph (Tarjan, iterative).
+    auto waits = [&](size_t i) { return g.steps[i].type && is_wait_type(*g.steps[i].type); };
+    std::vector<int> idx(n, -1), low(n, 0), comp(n, -1);
+    std::vector<bool> on_stack(n, false);
+    std::vector<size_t> stack;
+    int counter = 0, ncomp = 0;
+    for (size_t root = 0; root < n; ++root) {
+      if (idx[root] != -1 || waits(root)) continue;
+      std::vector<std::pair<size_t, size_t>> work{{root, 0}};
+      idx[root] = low[root] = counter++;
+      stack.push_back(root);
+      on_stack[root] = true;
+      while (!work.empty()) {
+        auto& [u, ei] = work.back();
+        if (ei < adj[u].size()) {
+          size_t v = adj[u][ei++];
+          if (waits(v)) continue;
+          if (idx[v] == -1) {
+            idx[v] = low[v] = counter++;
+            stack.push_back(v);
+            on_stack[v] = true;
+            work.push_back({v, 0});
+          } else if (on_stack[v]) {
+            low[u] = std::min(low[u], idx[v]);
+          }
+        } else {
+          size_t done = u;
+          work.pop_back();
+          if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
+          if (low[done] == idx[done]) {
+            while (true) {
+              size_t w = stack.back();
+              stack.pop_back();
+              on_stack[w] = false;
+              comp[w] = ncomp;
+              if (w == done) break;
+            }
+            ++ncomp;
+          }
+        }
+      }
+    }
+    std::vector<bool> reported(ncomp, false);
+    for (size_t s = 0; s < n; ++s) {
+      if (comp[s] < 0 || reported[comp[s]]) continue;
+      // Shortest cycle through s inside its component (BFS).
+      std::vector<long> parent(n, -2);
+      std::deque<size_t> queue;
+      for (size_t v : adj[s])
+        if (comp[v] == comp[s] && parent[v] == -2) {
+          parent[v] = static_cast<long>(s);
+          queue.push_back(v);
+        }
+      bool found = parent[s] != -2;
+      while (!found && !queue.empty()) {
+        size_t u = queue.front();
+        queue.pop_front();
+        for (size_t v : adj[u])
+          if (comp[v] == comp[s] && parent[v] == -2) {
+            parent[v] = static_cast<long>(u);
+            if (v == s) {
+              found = true;
+              break;
+            }
+            queue.push_back(v);
+          }
+      }
+      if (!found) continue;
+      reported[comp[s]] = true;
+      std::vector<size_t> path{s};
+      for (size_t v = static_cast<size_t>(parent[s]); v != s; v = static_cast<size_t>(parent[v]))
+        path.push_back(v);
+      std::string text = g.steps[s].key;
+      for (auto it = path.rbegin(); it != path.rend(); ++it) text += " -> " + g.steps[*it].key;
+      error(g.steps[s].key, "cycle " + text + " has no delay or wait");
+    }
+  }
+
+  // Whole-journey validation.
+  void journey(const Json& def) {
+    if (!def.is_object()) {
+      error("", "journey definition must be a JSON object");
+      return;
+    }
+    // Name, audience, description.
+    const Json& name = member(def, "name");
+    if (name.is_null())
+      error("", "journey has no name");
+    else if (!name.is_string() || name.get_ref<const std::string&>().empty())
+      error("", "journey name must be a non-empty string");
+    const Json& aud = member(def, "audience");
+    if (aud.is_null())
+      error("", "journey has no audience");
+    else if (!aud.is_string() || aud.get_ref<const std::string&>().empty())
+      error("", "journey audience must be a table name (a non-empty string)");
+    else if (!env.audience)
+      error("", "audience " + q(aud.get<std::string>()) +
+                    " is not registered (journey.register_audience)");
+    const Json& desc = member(def, "description");
+    if (!desc.is_null() && !desc.is_string()) error("", "journey description must be a string");
+    for (auto it = def.begin(); it != def.end(); ++it) {
+      static const char* kKnown[] = {"name",    "audience", "description", "settings",
+                                     "entry",   "exit",     "start",       "steps",
+                                     "version", "state",    "id"};
+      if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                       [&](const char* k) { return it.key() == k; }) == std::end(kKnown))
+        warning("", "unknown key " + q(it.key()) + " in journey definition");
+    }
+    settings(member(def, "settings"));
+    entry_triggers(member(def, "entry"));
+    exit_rules(member(def, "exit"));
+
+    // Steps.
+    JourneyGraph g = parse_graph(def, &out);
+    const Json& steps = member(def, "steps");
+    if (steps.is_null() || (steps.is_array() && steps.empty())) error("", "journey has no steps");
+    std::set<std::string> seen;
+    for (const GraphStep& s : g.steps) {
+      if (!valid_step_key(s.key))
+        error(s.key, "invalid step key " + q(s.key) +
+                         " (use 1 to 63 letters, digits, \"_\", \".\" or \"-\")");
+      if (!seen.insert(s.key).second) error(s.key, "duplicate step key " + q(s.key));
+      const Json& raw = steps[static_cast<size_t>(s.index)];
+      const Json& type = member(raw, "type");
+      if (type.is_null())
+        error(s.key, "step " + q(s.key) + " has no type");
+      else if (!type.is_string())
+        error(s.key, "type of step " + q(s.key) + " must be a string");
+      else if (!s.type)
+        error(s.key, "unknown step type " + q(s.type_name));
+      connections(g, s);
+      if (s.type) step_config(s);
+    }
+    // Start.
+    bool start_ok = false;
+    const Json& start = member(def, "start");
+    if (!g.steps.empty() || (steps.is_array() && !steps.empty())) {
+      if (start.is_null())
+        error("", "journey has no start step (\"start\")");
+      else if (!start.is_string() || start.get_ref<const std::string&>().empty())
+        error("", "\"start\" must be a step key");
+      else if (!g.find(start.get<std::string>()))
+        error("", "start step " + q(start.get<std::string>()) + " does not exist");
+      else
+        start_ok = true;
+    }
+    graph_rules(g, start_ok);
+  }
+};
+
+}  // namespace
+
+// Validates a whole journey definition; see the header.
+std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env) {
+  Validator v{env, env.audience, {}};
+  try {
+    v.journey(definition);
+  } catch (const std::exception& e) {
+    v.error("", std::string("internal error while validating: ") + e.what());
+  }
+  return std::move(v.out);
+}
+
+// Validates just a settings object; see the header.
+std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env) {
+  Validator v{env, env.audience, {}};
+  try {
+    v.settings(settings);
+  } catch (const std::exception& e) {
+    v.error("settings", std::string("internal error while validating: ") + e.what());
+  }
+  return std::move(v.out);
+}
+
+}  // namespace pgj::core

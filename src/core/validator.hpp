@@ -1,0 +1,38 @@
+// Validates a whole journey definition (the JSON of journey.export) and reports
+// every problem at once, each tied to the step (or trigger/rule/setting) it is in.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json.hpp"
+#include "core/schema.hpp"
+
+namespace pgj::core {
+
+struct Issue {
+  std::string step_key;  // step key, "entry[N]", "exit[N]", "settings", or "" (journey-level)
+  std::string severity;  // "error" or "warning"
+  std::string message;
+};
+
+// What the validator needs to know about the database, supplied by the pg layer
+// (or by a test). Unset callbacks mean "accept anything".
+struct ValidationEnv {
+  // The audience table; null when the definition's audience is not registered.
+  const AudienceSchema* audience = nullptr;
+  // Channel of the named template, or nullopt when no such template exists.
+  std::function<std::optional<std::string>(const std::string& name)> template_channel;
+  // Whether a time zone name is known to the server.
+  std::function<bool(const std::string& zone)> is_valid_timezone;
+  // Empty when `function` is callable by a call step, else a message saying why not.
+  std::function<std::string(const std::string& function)> check_call_function;
+};
+
+std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env);
+
+// Just the settings object (journey.set_settings checks it before storing).
+std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env);
+
+}  // namespace pgj::core

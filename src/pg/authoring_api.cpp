@@ -1,0 +1,82 @@
+// SQL-callable functions behind authoring: validation and small checks the
+// PL/pgSQL authoring functions of the install script call.
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/template.hpp"
+#include "core/validator.hpp"
+#include "pg/bridge.hpp"
+#include "pg/catalog.hpp"
+#include "pg/convert.hpp"
+#include "pg/spi.hpp"
+
+namespace pgj::pg {
+namespace {
+
+// Returns issues as the rows (step_key text, severity text, message text) of a
+// materialized set-returning function.
+Datum emit_issues(FunctionCallInfo fcinfo, const std::vector<core::Issue>& issues) {
+  pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+  for (const core::Issue& issue : issues) {
+    Datum values[3] = {string_to_text(issue.step_key), string_to_text(issue.severity),
+                       string_to_text(issue.message)};
+    bool nulls[3] = {issue.step_key.empty(), false, false};
+    pg_guard([&] {
+      auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    });
+  }
+  return static_cast<Datum>(0);
+}
+
+void require_argument(FunctionCallInfo fcinfo, int n, const char* name) {
+  if (PG_ARGISNULL(n))
+    throw core::Error("22004", std::string("argument ") + name + " must not be null");
+}
+
+}  // namespace
+}  // namespace pgj::pg
+
+using namespace pgj;
+
+// journey.validate_definition(definition jsonb, owner regrole): every problem of
+// a journey definition, without storing it.
+PGJ_FUNCTION(pgj_validate_definition) {
+  pg::require_argument(fcinfo, 0, "definition");
+  core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  Oid owner = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetUserId(); }) : PG_GETARG_OID(1);
+  pg::SpiConnection spi;
+  std::vector<core::Issue> issues;
+  {
+    pg::CatalogEnv catalog(definition, owner);
+    issues = core::validate_journey(definition, catalog.env());
+  }
+  spi.finish();
+  return pg::emit_issues(fcinfo, issues);
+}
+
+// journey._settings_issues(settings jsonb): problems of a settings object alone.
+PGJ_FUNCTION(pgj_settings_issues) {
+  pg::require_argument(fcinfo, 0, "settings");
+  core::Json settings = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  core::ValidationEnv env;
+  env.is_valid_timezone = pg::is_known_timezone;
+  return pg::emit_issues(fcinfo, core::validate_settings(settings, env));
+}
+
+// journey._template_errors(text): syntax problems of a template's merge tags.
+PGJ_FUNCTION(pgj_template_errors) {
+  std::vector<core::Issue> issues;
+  if (!PG_ARGISNULL(0)) {
+    for (std::string& message : core::template_errors(pg::arg_string(fcinfo, 0)))
+      issues.push_back(core::Issue{"", "error", std::move(message)});
+  }
+  return pg::emit_issues(fcinfo, issues);
+}
+
+// journey._invoking_role(): the role that called in, even inside a SECURITY
+// DEFINER function (the outer user, as SET ROLE left it).
+PGJ_FUNCTION(pgj_invoking_role) {
+  return ObjectIdGetDatum(pg::pg_guard([] { return GetOuterUserId(); }));
+}

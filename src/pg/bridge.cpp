@@ -1,0 +1,92 @@
+// Error bridge between C++ exceptions and PostgreSQL's ereport/longjmp.
+#include "pg/bridge.hpp"
+
+#include <cstring>
+#include <new>
+
+#include "core/error.hpp"
+
+namespace pgj::pg {
+
+namespace detail {
+
+ErrorData* try_pg_call(void (*fn)(void*), void* arg) {
+  MemoryContext caller_context = CurrentMemoryContext;
+  ErrorData* volatile caught = nullptr;
+  PG_TRY();
+  {
+    fn(arg);
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(caller_context);
+    caught = CopyErrorData();
+    FlushErrorState();
+  }
+  PG_END_TRY();
+  return caught;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Fixed buffers: nothing inside a catch block may allocate through PostgreSQL
+// (an allocation failure would longjmp out of the handler).
+char sqlstate_buf[6];
+char message_buf[4096];
+char detail_buf[16384];
+char hint_buf[2048];
+
+void copy_text(char* dst, size_t size, const char* src) {
+  if (!src) src = "";
+  size_t len = strnlen(src, size - 1);
+  std::memcpy(dst, src, len);
+  dst[len] = '\0';
+}
+
+}  // namespace
+
+Datum run_entry(FunctionCallInfo fcinfo, EntryBody body) {
+  ErrorData* pg_error = nullptr;
+  bool failed = false;
+  try {
+    return body(fcinfo);
+  } catch (const PgError& e) {
+    pg_error = e.data();
+  } catch (const core::Error& e) {
+    failed = true;
+    copy_text(sqlstate_buf, sizeof sqlstate_buf,
+              e.sqlstate().size() == 5 ? e.sqlstate().c_str() : "XX000");
+    copy_text(message_buf, sizeof message_buf, e.what());
+    copy_text(detail_buf, sizeof detail_buf, e.detail().c_str());
+    copy_text(hint_buf, sizeof hint_buf, e.hint().c_str());
+  } catch (const std::bad_alloc&) {
+    failed = true;
+    copy_text(sqlstate_buf, sizeof sqlstate_buf, "53200");
+    copy_text(message_buf, sizeof message_buf, "out of memory in pg_journey");
+    detail_buf[0] = hint_buf[0] = '\0';
+  } catch (const std::exception& e) {
+    failed = true;
+    copy_text(sqlstate_buf, sizeof sqlstate_buf, "XX000");
+    copy_text(message_buf, sizeof message_buf, e.what());
+    detail_buf[0] = hint_buf[0] = '\0';
+  } catch (...) {
+    failed = true;
+    copy_text(sqlstate_buf, sizeof sqlstate_buf, "XX000");
+    copy_text(message_buf, sizeof message_buf, "unknown C++ exception in pg_journey");
+    detail_buf[0] = hint_buf[0] = '\0';
+  }
+  // Every C++ frame of the body has unwound: now PostgreSQL may longjmp.
+  if (pg_error) ReThrowError(pg_error);
+  if (failed) {
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(sqlstate_buf[0], sqlstate_buf[1], sqlstate_buf[2],
+                                          sqlstate_buf[3], sqlstate_buf[4])),
+                    errmsg_internal("%s", message_buf),
+                    detail_buf[0] ? errdetail_internal("%s", detail_buf) : 0,
+                    hint_buf[0] ? errhint("%s", hint_buf) : 0));
+  }
+  pg_unreachable();
+}
+
+}  // namespace pgj::pg

@@ -1,0 +1,74 @@
+// The border between C++ and PostgreSQL, in both directions:
+//  - PGJ_FUNCTION defines a SQL-callable function whose C++ body may throw; the
+//    exception becomes ereport(ERROR) only after every C++ frame has unwound.
+//  - pg_guard runs PostgreSQL calls that may ereport; the longjmp is caught in
+//    a frame that owns nothing, and rethrown as a C++ PgError.
+// Rule: no object with a destructor lives in a frame a PostgreSQL error can
+// longjmp over; PostgreSQL calls that can fail go through pg_guard.
+#pragma once
+#include <exception>
+#include <type_traits>
+
+#include "pg/postgres.hpp"
+
+namespace pgj::pg {
+
+// A PostgreSQL error caught by pg_guard, travelling through C++ frames.
+class PgError : public std::exception {
+ public:
+  explicit PgError(ErrorData* data) : data_(data) {}
+  ErrorData* data() const { return data_; }
+  const char* what() const noexcept override {
+    return data_ && data_->message ? data_->message : "PostgreSQL error";
+  }
+
+ private:
+  ErrorData* data_;  // palloc'd copy, rethrown unchanged at the entry point
+};
+
+namespace detail {
+// Calls fn(arg) under PG_TRY; returns the caught error (memory context restored,
+// error state flushed) or null.
+ErrorData* try_pg_call(void (*fn)(void*), void* arg);
+}  // namespace detail
+
+// Runs fn (PostgreSQL calls only) and turns a PostgreSQL error into PgError.
+template <typename Fn>
+auto pg_guard(Fn&& fn) -> decltype(fn()) {
+  using Result = decltype(fn());
+  using FnType = std::remove_reference_t<Fn>;
+  if constexpr (std::is_void_v<Result>) {
+    auto thunk = [](void* p) { (*static_cast<FnType*>(p))(); };
+    if (ErrorData* e = detail::try_pg_call(thunk, &fn)) throw PgError(e);
+  } else {
+    static_assert(std::is_trivially_destructible_v<Result>,
+                  "pg_guard results must be plain values (Datum, pointers, numbers)");
+    struct Call {
+      FnType* fn;
+      Result result;
+    } call{&fn, Result{}};
+    auto thunk = [](void* p) {
+      auto* c = static_cast<Call*>(p);
+      c->result = (*c->fn)();
+    };
+    if (ErrorData* e = detail::try_pg_call(thunk, &call)) throw PgError(e);
+    return call.result;
+  }
+}
+
+using EntryBody = Datum (*)(FunctionCallInfo);
+
+// Runs a SQL-callable function's C++ body; reports any exception as a
+// PostgreSQL error after the catch block is left.
+Datum run_entry(FunctionCallInfo fcinfo, EntryBody body);
+
+}  // namespace pgj::pg
+
+// Defines SQL-callable function `name`; the braces that follow are its C++ body.
+#define PGJ_FUNCTION(name)                                                         \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo);              \
+  extern "C" {                                                                     \
+  PG_FUNCTION_INFO_V1(name);                                                       \
+  Datum name(PG_FUNCTION_ARGS) { return ::pgj::pg::run_entry(fcinfo, name##_body); } \
+  }                                                                                \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

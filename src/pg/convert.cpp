@@ -1,0 +1,45 @@
+// Datum <-> C++ conversions. Every PostgreSQL call here goes through pg_guard.
+#include "pg/convert.hpp"
+
+#include "pg/bridge.hpp"
+
+namespace pgj::pg {
+
+core::Json jsonb_to_json(Datum datum) {
+  const char* text = pg_guard([&] {
+    Jsonb* value = DatumGetJsonbP(datum);
+    return static_cast<const char*>(JsonbToCString(nullptr, &value->root, VARSIZE(value)));
+  });
+  return core::Json::parse(text);
+}
+
+Datum json_to_jsonb(const core::Json& value) {
+  std::string text = value.dump();
+  const char* cstr = text.c_str();
+  return pg_guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(cstr)); });
+}
+
+std::string text_to_string(Datum datum) {
+  struct Slice {
+    const char* data;
+    int len;
+  };
+  Slice slice = pg_guard([&] {
+    struct varlena* t = DatumGetTextPP(datum);
+    return Slice{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
+  });
+  return std::string(slice.data, slice.len);
+}
+
+Datum string_to_text(const std::string& value) {
+  const char* data = value.data();
+  int len = static_cast<int>(value.size());
+  return pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(data, len)); });
+}
+
+std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback) {
+  if (PG_ARGISNULL(n)) return fallback;
+  return text_to_string(PG_GETARG_DATUM(n));
+}
+
+}  // namespace pgj::pg

@@ -1,0 +1,25 @@
+// Conversions between PostgreSQL datums and the core's C++ types.
+#pragma once
+#include <string>
+
+#include "core/json.hpp"
+#include "pg/postgres.hpp"
+
+namespace pgj::pg {
+
+// jsonb datum -> core JSON (parses the jsonb's text form).
+core::Json jsonb_to_json(Datum jsonb);
+
+// core JSON -> jsonb datum, palloc'd in the current memory context.
+Datum json_to_jsonb(const core::Json& value);
+
+// text datum -> std::string.
+std::string text_to_string(Datum text);
+
+// std::string -> text datum (palloc'd).
+Datum string_to_text(const std::string& value);
+
+// Reads argument `n` as a string, or `fallback` when it is SQL NULL.
+std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback = {});
+
+}  // namespace pgj::pg

@@ -1,0 +1,63 @@
+// SPI helpers: every PostgreSQL call goes through pg_guard.
+#include "pg/spi.hpp"
+
+#include "pg/bridge.hpp"
+#include "pg/convert.hpp"
+
+namespace pgj::pg {
+
+SpiConnection::SpiConnection() {
+  pg_guard([] {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_journey: SPI_connect failed");
+  });
+}
+
+void SpiConnection::finish() {
+  pg_guard([] { SPI_finish(); });
+}
+
+std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool read_only) {
+  const int nargs = static_cast<int>(params.size());
+  std::vector<Oid> types(nargs, TEXTOID);
+  std::vector<Datum> values(nargs, 0);
+  std::vector<char> nulls(nargs, ' ');
+  for (int i = 0; i < nargs; ++i) {
+    if (params[i])
+      values[i] = string_to_text(*params[i]);
+    else
+      nulls[i] = 'n';
+  }
+  struct Raw {
+    uint64 rows;
+    int cols;
+    char** cells;  // rows * cols, null for SQL NULL
+  };
+  Raw raw = pg_guard([&] {
+    int rc = SPI_execute_with_args(sql, nargs, types.data(), values.data(), nulls.data(),
+                                   read_only, 0);
+    if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
+    Raw r{SPI_processed, SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0, nullptr};
+    if (r.rows > 0 && r.cols > 0) {
+      r.cells = static_cast<char**>(palloc(sizeof(char*) * r.rows * r.cols));
+      for (uint64 i = 0; i < r.rows; ++i)
+        for (int c = 0; c < r.cols; ++c)
+          r.cells[i * r.cols + c] =
+              SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1);
+    }
+    return r;
+  });
+  std::vector<Row> rows;
+  rows.reserve(raw.rows);
+  for (uint64 i = 0; i < raw.rows; ++i) {
+    Row row;
+    row.reserve(raw.cols);
+    for (int c = 0; c < raw.cols; ++c) {
+      const char* cell = raw.cells[i * raw.cols + c];
+      row.push_back(cell ? Cell(cell) : std::nullopt);
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace pgj::pg

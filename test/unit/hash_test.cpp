@@ -1,0 +1,96 @@
+// Tests for split hashing and holdout assignment.
+#include <gtest/gtest.h>
+
+#include "core/hash.hpp"
+
+using namespace pgj::core;
+
+TEST(Hash, Fnv1aKnownValues) {
+  // Published FNV-1a 64 test vectors: these must never change.
+  EXPECT_EQ(stable_hash(""), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(stable_hash("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(stable_hash("foobar"), 0x85944171f73967e8ULL);
+}
+
+TEST(Hash, PickVariantIsStable) {
+  // Pinned assignments: a change here reassigns live customers.
+  std::vector<double> w{1, 1, 1};
+  std::vector<size_t> got;
+  for (int i = 0; i < 8; ++i) got.push_back(pick_variant(w, "welcome", "c" + std::to_string(i)));
+  std::vector<size_t> again;
+  for (int i = 0; i < 8; ++i) again.push_back(pick_variant(w, "welcome", "c" + std::to_string(i)));
+  EXPECT_EQ(got, again);
+  EXPECT_EQ(pick_variant({1, 1}, "j", "42"), pick_variant({1, 1}, "j", "42"));
+}
+
+TEST(Hash, PickVariantPinned) {
+  // Frozen outputs of the current algorithm (FNV-1a + splitmix64 finalizer).
+  std::string got;
+  for (int i = 0; i < 16; ++i)
+    got += std::to_string(pick_variant({1, 1, 1, 1}, "welcome", std::to_string(i)));
+  EXPECT_EQ(got, "2132032213320312");
+}
+
+// Fraction of 10,000 customers landing in each variant.
+static std::vector<double> shares(const std::vector<double>& w, const std::string& journey) {
+  std::vector<double> counts(w.size(), 0);
+  const int n = 10000;
+  for (int i = 0; i < n; ++i) counts[pick_variant(w, journey, "customer-" + std::to_string(i))]++;
+  for (double& c : counts) c /= n;
+  return counts;
+}
+
+TEST(Hash, DistributionOneToOne) {
+  auto s = shares({1, 1}, "welcome");
+  EXPECT_NEAR(s[0], 0.5, 0.03);
+  EXPECT_NEAR(s[1], 0.5, 0.03);
+}
+
+TEST(Hash, DistributionOneToThree) {
+  auto s = shares({1, 3}, "welcome");
+  EXPECT_NEAR(s[0], 0.25, 0.03);
+  EXPECT_NEAR(s[1], 0.75, 0.03);
+  auto t = shares({25, 75}, "other-journey");
+  EXPECT_NEAR(t[0], 0.25, 0.03);
+}
+
+TEST(Hash, SequentialIdsSpreadEvenly) {
+  std::vector<double> counts(2, 0);
+  for (int i = 1; i <= 10000; ++i) counts[pick_variant({1, 1}, "j", std::to_string(i))]++;
+  EXPECT_NEAR(counts[0] / 10000, 0.5, 0.03);
+}
+
+TEST(Hash, JourneyNameChangesAssignment) {
+  int same = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string c = "customer-" + std::to_string(i);
+    same += pick_variant({1, 1}, "a", c) == pick_variant({1, 1}, "b", c);
+  }
+  EXPECT_GT(same, 400);
+  EXPECT_LT(same, 600);
+}
+
+TEST(Hash, ZeroAndInvalidWeights) {
+  EXPECT_EQ(pick_variant({}, "j", "c"), 0u);
+  EXPECT_EQ(pick_variant({0, 0}, "j", "c"), 0u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(pick_variant({0, 5, 0}, "j", std::to_string(i)), 1u);
+    EXPECT_EQ(pick_variant({-1, 2}, "j", std::to_string(i)), 1u);
+  }
+}
+
+TEST(Hash, Holdout) {
+  int in = 0;
+  for (int i = 0; i < 10000; ++i) in += in_holdout(10, "welcome", "customer-" + std::to_string(i));
+  EXPECT_NEAR(in / 10000.0, 0.10, 0.02);
+  EXPECT_FALSE(in_holdout(0, "j", "c"));
+  EXPECT_TRUE(in_holdout(100, "j", "c"));
+  EXPECT_EQ(in_holdout(50, "j", "c1"), in_holdout(50, "j", "c1"));
+  // Monotone: a customer in a 10% holdout is also in a 20% holdout.
+  for (int i = 0; i < 1000; ++i) {
+    std::string c = std::to_string(i);
+    if (in_holdout(10, "j", c)) {
+      EXPECT_TRUE(in_holdout(20, "j", c));
+    }
+  }
+}

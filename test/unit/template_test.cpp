@@ -1,0 +1,100 @@
+// Tests for merge-tag templates: parsing, errors, rendering, defaults.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/template.hpp"
+
+using namespace pgj::core;
+
+namespace {
+
+// Renders text with values from a map (absent keys are missing).
+std::string R(const std::string& text, const std::map<std::string, std::string>& values) {
+  CompiledTemplate t = compile_template(text);
+  EXPECT_TRUE(t.errors.empty()) << text << ": " << (t.errors.empty() ? "" : t.errors[0]);
+  return render(t, [&](const std::string& path) -> std::optional<std::string> {
+    auto it = values.find(path);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+// The first error of template text that must be invalid.
+std::string E(const std::string& text) {
+  auto errs = template_errors(text);
+  EXPECT_FALSE(errs.empty()) << text;
+  return errs.empty() ? "" : errs[0];
+}
+
+}  // namespace
+
+TEST(Template, PlainTextCopiedVerbatim) {
+  EXPECT_EQ(R("Hello, world } { }} x", {}), "Hello, world } { }} x");
+  EXPECT_EQ(R("", {}), "");
+}
+
+TEST(Template, Tags) {
+  std::map<std::string, std::string> v{
+      {"first_name", "Ann"}, {"context.coupon", "SAVE10"}, {"event.cart_id", "c-1"}};
+  EXPECT_EQ(R("Hi {{first_name}}!", v), "Hi Ann!");
+  EXPECT_EQ(R("Hi {{ first_name }}, use {{context.coupon}} on {{event.cart_id}}", v),
+            "Hi Ann, use SAVE10 on c-1");
+  EXPECT_EQ(R("{{first_name}}{{first_name}}", v), "AnnAnn");
+}
+
+TEST(Template, DefaultFilter) {
+  EXPECT_EQ(R("Hi {{first_name | default: \"there\"}}", {}), "Hi there");
+  EXPECT_EQ(R("Hi {{first_name|default:'there'}}", {}), "Hi there");
+  EXPECT_EQ(R("Hi {{ first_name | default: \"there\" }}", {{"first_name", "Bo"}}), "Hi Bo");
+  EXPECT_EQ(R("Hi {{first_name | default: \"there\"}}", {{"first_name", ""}}), "Hi there");
+  EXPECT_EQ(R("{{x | default: \"a {{ b }} c\"}}", {}), "a {{ b }} c");
+  EXPECT_EQ(R("{{x | default: \"say \\\"hi\\\"\"}}", {}), "say \"hi\"");
+  EXPECT_EQ(R("{{x | default: \"\"}}", {}), "");
+}
+
+TEST(Template, MissingRendersEmpty) {
+  EXPECT_EQ(R("Hi {{first_name}}.", {}), "Hi .");
+  CompiledTemplate t = compile_template("a{{b}}c");
+  EXPECT_EQ(render(t, TagLookup{}), "ac");  // no lookup at all
+}
+
+TEST(Template, CompiledParts) {
+  CompiledTemplate t = compile_template("Hi {{name | default: \"x\"}}!");
+  ASSERT_EQ(t.parts.size(), 3u);
+  EXPECT_FALSE(t.parts[0].is_tag);
+  EXPECT_EQ(t.parts[0].text, "Hi ");
+  EXPECT_TRUE(t.parts[1].is_tag);
+  EXPECT_EQ(t.parts[1].text, "name");
+  EXPECT_EQ(t.parts[1].default_value, "x");
+  EXPECT_EQ(t.parts[2].text, "!");
+}
+
+TEST(Template, TagsOf) {
+  EXPECT_EQ(tags_of("{{a}} {{context.b}} {{a}} {{event.c | default: 'x'}}"),
+            (std::vector<std::string>{"a", "context.b", "event.c"}));
+  EXPECT_TRUE(tags_of("no tags").empty());
+}
+
+TEST(Template, Errors) {
+  EXPECT_NE(E("Hi {{name").find("unclosed \"{{\""), std::string::npos);
+  EXPECT_NE(E("Hi {{name | default: \"x").find("unclosed"), std::string::npos);
+  EXPECT_NE(E("Hi {{}}").find("empty merge tag"), std::string::npos);
+  EXPECT_NE(E("Hi {{  }}").find("empty merge tag"), std::string::npos);
+  EXPECT_NE(E("Hi {{ | default: 'x' }}").find("empty merge tag"), std::string::npos);
+  EXPECT_NE(E("{{name | upper}}").find("unknown filter \"upper\""), std::string::npos);
+  EXPECT_NE(E("{{name | default}}").find("bad filter"), std::string::npos);
+  EXPECT_NE(E("{{name | default: there}}").find("bad filter"), std::string::npos);
+  EXPECT_NE(E("{{name | }}").find("bad filter"), std::string::npos);
+  EXPECT_NE(E("{{name | default: 'x' junk}}").find("bad filter"), std::string::npos);
+  EXPECT_NE(E("{{first name}}").find("invalid merge tag"), std::string::npos);
+  EXPECT_NE(E("{{.a}}").find("invalid merge tag"), std::string::npos);
+  EXPECT_TRUE(template_errors("ok {{a}} {{b | default: \"c\"}}").empty());
+}
+
+TEST(Template, ErrorsDoNotStopRendering) {
+  CompiledTemplate t = compile_template("a {{}} b {{x}}");
+  EXPECT_EQ(t.errors.size(), 1u);
+  EXPECT_EQ(render(t, [](const std::string&) { return std::optional<std::string>("X"); }),
+            "a {{}} b X");
+}
