@@ -32,13 +32,15 @@ void add_error(std::vector<Issue>* issues, std::string key, std::string msg) {
   if (issues) issues->push_back(Issue{std::move(key), "error", std::move(msg)});
 }
 
-// Appends the "name" members of the objects in arr (skipping malformed ones).
+// Appends the distinct "name" members of the objects in arr (skipping malformed ones
+// and names already in *out).
 void names_of(const Json& arr, std::vector<std::string>* out) {
   if (!arr.is_array()) return;
   for (const Json& e : arr)
     if (e.is_object()) {
       auto it = e.find("name");
-      if (it != e.end() && it->is_string() && !it->get_ref<const std::string&>().empty())
+      if (it != e.end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
+          std::find(out->begin(), out->end(), it->get_ref<const std::string&>()) == out->end())
         out->push_back(it->get<std::string>());
     }
 }
@@ -177,7 +179,7 @@ std::vector<std::string> allowed_branches(StepType type, const Json& config) {
       return {"yes", "no"};
     case StepType::Branch:
       if (auto it = config.find("cases"); it != config.end()) names_of(*it, &out);
-      out.push_back("else");
+      if (std::find(out.begin(), out.end(), "else") == out.end()) out.push_back("else");
       return out;
     case StepType::Split:
       if (auto it = config.find("variants"); it != config.end()) names_of(*it, &out);

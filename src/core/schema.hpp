@@ -19,6 +19,8 @@ struct AudienceSchema {
   std::string relation;    // qualified name, for messages
   std::string key_column;  // the customer id column
   std::vector<Column> columns;
+  int email_column = -1;     // index into columns of the e-mail address, or -1
+  int timezone_column = -1;  // index into columns of the customer's time zone, or -1
 
   // Index of the column named `name` in `columns`, or -1.
   int find(std::string_view name) const {

@@ -1,0 +1,215 @@
+// The execution engine's decisions, without PostgreSQL: a published journey is
+// compiled once per (journey, version); the executor advances one enrollment
+// step after step until it parks (delay, wait) or ends, and collects the
+// effects (activity rows, messages, field updates) for the pg layer to write in
+// batches. Everything the executor needs from the database comes through
+// Runtime, so unit tests drive it with a fake.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/condition.hpp"
+#include "core/duration.hpp"
+#include "core/graph.hpp"
+#include "core/json.hpp"
+#include "core/schema.hpp"
+#include "core/template.hpp"
+
+namespace pgj::core {
+
+// Settings of a published version (validated), with defaults filled in.
+struct JourneySettings {
+  enum class Reentry { Never, AfterExit, Always };
+  Reentry reentry = Reentry::Never;
+  std::optional<Duration> reentry_cooldown;
+  std::string timezone = "UTC";
+  struct QuietHours {
+    int start_sec = 0;     // window in which no message is delivered: [start, end)
+    int end_sec = 0;       // may wrap midnight (21:00 -> 08:00)
+    std::string timezone;  // "" = the journey's, "customer" = the customer's
+  };
+  std::optional<QuietHours> quiet_hours;
+  struct FrequencyCap {
+    int max = 0;
+    Duration per;
+  };
+  std::optional<FrequencyCap> frequency_cap;
+  double holdout_percent = 0;
+  int max_attempts = 5;
+  int max_step_visits = 1000;   // per enrollment, over its whole life
+  std::string entity_property;  // "" = one enrollment per customer
+};
+
+// Reads a settings object that passed validate_settings.
+JourneySettings parse_settings(const Json& settings);
+
+struct CompiledStep {
+  std::string key;
+  StepType type = StepType::Exit;
+  std::vector<std::pair<std::string, int>> branches;  // branch -> target step index
+
+  // Target step index of `branch`, or -1 when the step has no such way out.
+  int target(std::string_view branch) const;
+
+  // send_email / send
+  std::string channel;        // "email" for send_email
+  std::string template_name;  // empty when `payload` is used
+  Json payload;               // send with payload: strings may hold merge tags
+  int to_field = -1;          // send_email: column index of the address, -1 = audience e-mail column
+  // delay
+  enum class DelayKind { Duration, Until, UntilField };
+  DelayKind delay_kind = DelayKind::Duration;
+  Duration duration;           // delay duration
+  int until_time_sec = 0;      // delay until: local time of day
+  uint8_t until_days = 0;      // bit (1 << d) for ISO weekday d (1 = mon .. 7 = sun); 0 = any day
+  std::string until_timezone;  // "" = journey's, "customer", or a zone name
+  int until_field = -1;        // delay until_field: column index
+  Duration offset;             // delay until_field offset (may be negative)
+  // wait_for_event / wait_until
+  std::string event;               // wait_for_event
+  std::optional<Duration> timeout;
+  // condition "if", wait_until "when", wait_for_event "where"
+  std::optional<CompiledCondition> condition;
+  // branch
+  std::vector<std::pair<std::string, CompiledCondition>> cases;
+  // split
+  std::vector<std::string> variant_names;
+  std::vector<double> variant_weights;
+  // update_field: column index -> JSON value ({"now": true} kept as written)
+  std::vector<std::pair<int, Json>> set;
+  // call
+  std::string function;
+};
+
+struct CompiledExitRule {
+  enum class Kind { Event, Condition };
+  Kind kind = Kind::Condition;
+  int position = 0;   // 0-based index in the definition's "exit" array
+  std::string event;  // Event rules
+  std::optional<CompiledCondition> condition;  // Condition: "when"; Event: "where" (may be absent)
+  bool is_goal = false;
+};
+
+struct CompiledJourney {
+  int64_t journey_id = 0;
+  int32_t version = 0;
+  std::string name;
+  JourneySettings settings;
+  std::vector<CompiledStep> steps;
+  int start = -1;
+  std::vector<CompiledExitRule> exit_rules;
+  std::unordered_map<std::string, int> by_key;
+
+  // Index of the step with this key, or -1.
+  int find(std::string_view key) const;
+};
+
+// Compiles a published (validated) definition against its audience. Throws
+// Error (XX000) if it does not compile: a validated definition always does.
+CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
+                                int64_t journey_id, int32_t version);
+
+// A message template, compiled once.
+struct TemplateDef {
+  std::string name;
+  std::string channel;
+  std::optional<CompiledTemplate> subject;
+  CompiledTemplate body;
+};
+
+// The state of one enrollment as the pg layer loads it.
+struct Enrollment {
+  int64_t id = 0;
+  std::string customer_id;
+  std::string entity_key;
+  int step = -1;                   // current step index in its version
+  bool parked = false;             // the current step's wait is armed (parked_at is set)
+  int64_t parked_at = 0;           // when it parked at the current step (micros since epoch)
+  std::optional<int64_t> wait_deadline;  // wait_for_event / wait_until timeout instant
+  Json context = Json::object();
+  Json last_event;                 // properties of the entry / last matched event (null if none)
+  Json woken_by = Json::array();   // events track() delivered while parked: [{name, properties, occurred_at}]
+  int32_t visits = 0;              // step visits so far, over the enrollment's life
+  bool holdout = false;
+  bool rearm = false;              // resume(catch_up => 'skip'): re-arm an overdue "until" delay
+};
+
+struct Visit {
+  std::string step_key;
+  StepType type = StepType::Exit;
+  std::string branch;  // the way out taken; "" when the enrollment ended at this step without one
+  int32_t visit = 0;   // the enrollment's visit number (exactly-once key of its message)
+};
+
+struct MessageOut {
+  int32_t visit = 0;
+  std::string step_key;
+  std::string channel;
+  Json payload;  // rendered: email {"to", "subject", "body", "template"}; others the template or payload
+  bool holdout = false;  // the enrollment is in the holdout group: record, never deliver
+};
+
+struct FieldUpdateOut {
+  int column = -1;  // index into the audience's columns
+  Json value;       // JSON literal, or the engine clock as an ISO timestamp string for {"now": true}
+};
+
+struct RunResult {
+  enum class Outcome { Parked, Completed, Exited, Failed };
+  Outcome outcome = Outcome::Parked;
+  int step = -1;  // step it is parked at or ended at
+  bool parked = false;
+  int64_t parked_at = 0;
+  std::optional<int64_t> next_run_at;  // Parked: when it is due again (nullopt: only an event wakes it)
+  std::optional<int64_t> wait_deadline;
+  std::string waiting_for;  // Parked at wait_for_event: the event name; else ""
+  Json context = Json::object();
+  Json last_event;
+  int32_t visits = 0;
+  std::optional<int64_t> converted_at;  // set when a goal step was visited in this run
+  std::string exit_reason;              // Exited: why ("exit rule exit[0]", ...)
+  std::string error;                    // Failed: why (visit cap)
+  std::vector<Visit> visits_log;
+  std::vector<MessageOut> messages;
+  std::vector<FieldUpdateOut> updates;
+};
+
+// What the executor asks of the database. Methods may throw (a PostgreSQL error
+// travels as a C++ exception); the executor lets it propagate.
+struct Runtime {
+  virtual ~Runtime() = default;
+  // ts + duration, calendar-aware in time zone `zone` (months and days keep local time).
+  virtual int64_t add_duration(int64_t ts, const Duration& d, const std::string& zone) = 0;
+  // The first instant strictly after `after` whose local time in `zone` is
+  // seconds_of_day on a weekday allowed by days (bit 1 << ISO weekday; 0 = any).
+  virtual int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,
+                                  const std::string& zone) = 0;
+  // Calls `function(customer_id, context)`; returns its jsonb result.
+  virtual Json call_function(const std::string& function, const std::string& customer_id,
+                             const Json& context) = 0;
+  // Behaviour leaves: did this enrollment's customer perform `event` (after a
+  // visit of `step` by this enrollment when step is non-empty) within `within`
+  // before as_of (ever when nullopt)?
+  virtual bool happened(const Enrollment& enrollment, const std::string& event,
+                        const std::string& step, std::optional<Duration> within,
+                        int64_t as_of) = 0;
+  // The template of that name, or nullptr.
+  virtual const TemplateDef* find_template(const std::string& name) = 0;
+};
+
+// Advances one enrollment from its current step at engine time as_of, reading
+// and updating the customer row `row` in memory (update_field changes are
+// visible to later steps). Stops when it parks or ends, or fails it when
+// max_visits_this_run visits pass without parking or the journey's
+// max_step_visits is reached. Throws what Runtime throws, and Error for a call
+// step whose function returns something other than a JSON object or null.
+RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
+                         const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
+                         Runtime& runtime, int max_visits_this_run = 200);
+
+}  // namespace pgj::core
