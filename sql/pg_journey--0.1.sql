@@ -128,6 +128,112 @@ SELECT pg_catalog.pg_extension_config_dump('journey.exit_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.templates', '');
 
 -------------------------------------------------------------------------------
+-- Runtime tables (grow with customers; keyed so they can be distributed by
+-- customer_id)
+-------------------------------------------------------------------------------
+
+CREATE TABLE journey.enrollments (
+  id            bigserial PRIMARY KEY,
+  journey_id    bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version       int NOT NULL,
+  customer_id   text NOT NULL,
+  entity_key    text,
+  status        journey.enrollment_status NOT NULL DEFAULT 'active',
+  step_key      text,
+  next_run_at   timestamptz,
+  context       jsonb NOT NULL DEFAULT '{}',
+  entered_at    timestamptz NOT NULL DEFAULT now(),
+  ended_at      timestamptz,
+  exit_reason   text,
+  converted_at  timestamptz,
+  attempts      int NOT NULL DEFAULT 0,
+  last_error    text,
+  holdout       boolean NOT NULL DEFAULT false,
+  visits        int NOT NULL DEFAULT 0,
+  parked_at     timestamptz,
+  wait_deadline timestamptz,
+  waiting_for   text,
+  last_event    jsonb,
+  woken_by      jsonb NOT NULL DEFAULT '[]',
+  rearm         boolean NOT NULL DEFAULT false,
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+        autovacuum_analyze_scale_factor = 0.05);
+COMMENT ON TABLE journey.enrollments IS
+  'one row per customer (and entity) in a journey: where they are, and how it ended';
+-- The due set: only active enrollments with a time, in due order.
+CREATE INDEX enrollments_due ON journey.enrollments (next_run_at) WHERE status = 'active';
+-- At most one active enrollment per (journey, customer, entity).
+CREATE UNIQUE INDEX enrollments_one_active
+  ON journey.enrollments (journey_id, customer_id, coalesce(entity_key, '')) WHERE status = 'active';
+CREATE INDEX enrollments_customer ON journey.enrollments (customer_id, journey_id);
+
+CREATE TABLE journey.activity (
+  id            bigserial PRIMARY KEY,
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  customer_id   text NOT NULL,
+  step_key      text NOT NULL,
+  step_type     journey.step_type NOT NULL,
+  branch        text,
+  visit         int NOT NULL,
+  at            timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (enrollment_id, visit)
+);
+COMMENT ON TABLE journey.activity IS
+  'append-only history: one row per step visit, with the way out (branch) it took';
+CREATE INDEX activity_journey_step ON journey.activity (journey_id, version, step_key);
+CREATE INDEX activity_customer ON journey.activity (customer_id, at);
+
+CREATE TABLE journey.events (
+  id              bigserial PRIMARY KEY,
+  customer_id     text NOT NULL,
+  name            text NOT NULL CHECK (name <> ''),
+  properties      jsonb NOT NULL DEFAULT '{}',
+  occurred_at     timestamptz NOT NULL DEFAULT now(),
+  recorded_at     timestamptz NOT NULL DEFAULT now(),
+  idempotency_key text UNIQUE
+);
+COMMENT ON TABLE journey.events IS 'events recorded by journey.track()';
+CREATE INDEX events_customer_name ON journey.events (customer_id, name, occurred_at);
+
+CREATE TABLE journey.messages (
+  id            bigserial PRIMARY KEY,
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  step_key      text NOT NULL,
+  visit         int NOT NULL,
+  customer_id   text NOT NULL,
+  channel       text NOT NULL,
+  payload       jsonb NOT NULL,
+  status        text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'claimed', 'sent', 'failed', 'suppressed')),
+  reason        text,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  send_after    timestamptz NOT NULL DEFAULT now(),
+  claimed_at    timestamptz,
+  completed_at  timestamptz,
+  attempts      int NOT NULL DEFAULT 0,
+  error         text,
+  UNIQUE (enrollment_id, visit)
+) WITH (fillfactor = 90);
+COMMENT ON TABLE journey.messages IS
+  'the outbox: one row per send-step visit; apps claim_messages() and complete_message()';
+CREATE INDEX messages_pending ON journey.messages (channel, send_after) WHERE status = 'pending';
+CREATE INDEX messages_customer_recent ON journey.messages (customer_id, created_at);
+
+SELECT pg_catalog.pg_extension_config_dump('journey.enrollments', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.enrollments_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.activity', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.activity_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.events', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.messages', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.messages_id_seq', '');
+
+-------------------------------------------------------------------------------
 -- C functions (src/pg)
 -------------------------------------------------------------------------------
 
@@ -155,6 +261,25 @@ LANGUAGE C STABLE;
 CREATE FUNCTION journey._bridge_selftest(mode text) RETURNS int
 AS 'MODULE_PATHNAME', 'pgj_bridge_selftest'
 LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION journey._in_holdout(percent float8, journey text, customer_id text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_in_holdout'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION journey._event_matches(condition jsonb, properties jsonb) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_event_matches'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION journey._duration(duration text) RETURNS interval
+AS 'MODULE_PATHNAME', 'pgj_duration'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION journey.run_due(max_enrollments int DEFAULT 1000, as_of timestamptz DEFAULT now())
+RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_run_due'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey.run_due(int, timestamptz) IS
+  'one engine tick: advances up to max_enrollments due enrollments at engine time as_of';
 
 -------------------------------------------------------------------------------
 -- Internal helpers
@@ -1014,6 +1139,13 @@ BEGIN
      SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
          state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
    WHERE x.id = j.id;
+  IF publish.migrate THEN
+    -- Active enrollments move when their current step key exists in the new version.
+    UPDATE journey.enrollments e SET version = v
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.version <> v
+       AND EXISTS (SELECT 1 FROM journey.steps s
+                    WHERE s.journey_id = j.id AND s.version = v AND s.key = e.step_key);
+  END IF;
   RETURN v;
 END
 $$;
@@ -1031,14 +1163,29 @@ BEGIN
 END
 $$;
 
--- Puts a paused journey back to work.
-CREATE FUNCTION journey.resume(journey text) RETURNS void
+-- Puts a paused journey back to work. catch_up => 'run' (default): enrollments
+-- whose delays or waits fell due during the pause run at once; 'skip': delays
+-- "until" a time of day that fell due during the pause wait for their next
+-- window instead of firing late.
+CREATE FUNCTION journey.resume(journey text, catch_up text DEFAULT 'run') RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey(resume.journey, true);
 BEGIN
   IF j.state <> 'paused' THEN
     PERFORM journey._illegal_transition(j, 'resume');
+  END IF;
+  IF resume.catch_up IS NULL OR resume.catch_up NOT IN ('run', 'skip') THEN
+    RAISE EXCEPTION 'catch_up must be ''run'' or ''skip'', not %', coalesce(resume.catch_up, 'null')
+      USING ERRCODE = '22023';
+  END IF;
+  IF resume.catch_up = 'skip' THEN
+    UPDATE journey.enrollments e SET rearm = true
+      FROM journey.steps s
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.parked_at IS NOT NULL
+       AND e.next_run_at <= now()
+       AND s.journey_id = e.journey_id AND s.version = e.version AND s.key = e.step_key
+       AND s.type = 'delay' AND s.config ? 'until';
   END IF;
   UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
 END
@@ -1055,8 +1202,400 @@ BEGIN
   END IF;
   UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
    WHERE x.id = j.id;
+  UPDATE journey.enrollments e
+     SET status = 'exited', exit_reason = 'archived', ended_at = now(), next_run_at = NULL,
+         waiting_for = NULL
+   WHERE e.journey_id = j.id AND e.status = 'active';
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- Runtime: enrollments, events, delivery
+-------------------------------------------------------------------------------
+
+-- Enrolls customers into a published journey, set-based, applying the re-entry
+-- policy and the one-active-enrollment rule; customers missing from the
+-- audience table are skipped. Returns the new enrollment ids.
+CREATE FUNCTION journey._enroll_rows(p_journey_id bigint, p_customers text[],
+                                     p_contexts jsonb[] DEFAULT NULL,
+                                     p_events jsonb[] DEFAULT NULL,
+                                     p_entities text[] DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+  key_column name;
+  key_type text;
+  reentry text;
+  cooldown interval;
+  n int := cardinality(p_customers);
+  ids bigint[];
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  PERFORM journey._require_enrollable(j);
+  reentry := coalesce(j.settings->>'reentry', 'never');
+  cooldown := journey._duration(j.settings->>'reentry_cooldown');
+  SELECT a.key_column INTO key_column FROM journey.audiences a WHERE a.relation = j.audience;
+  SELECT c.type_name INTO key_type FROM journey._audience_columns(j.audience) c
+   WHERE c.name = key_column;
+  IF reentry = 'always' THEN
+    -- Re-entry replaces the active enrollment (outside the cooldown).
+    UPDATE journey.enrollments e
+       SET status = 'exited', exit_reason = 'reentered', ended_at = now(), next_run_at = NULL,
+           waiting_for = NULL
+      FROM unnest(p_customers, coalesce(p_entities, array_fill(NULL::text, ARRAY[n]))) u(c, ent)
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
+       AND e.entity_key IS NOT DISTINCT FROM u.ent
+       AND (cooldown IS NULL OR e.entered_at <= now() - cooldown);
+  END IF;
+  EXECUTE format($sql$
+    WITH input AS (
+      SELECT DISTINCT ON (t.%2$I, coalesce(u.ent, '')) t.%2$I::text AS c,
+             coalesce(u.ctx, '{}') AS ctx, u.ev, u.ent
+        FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[]) u(c, ctx, ev, ent)
+        JOIN %1$s t ON t.%2$I = u.c::%3$s
+       WHERE u.c IS NOT NULL),
+    ins AS (
+      INSERT INTO journey.enrollments AS e
+        (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
+         holdout, entered_at)
+      SELECT $5, $6, i.c, i.ent, v.start_key, now(), i.ctx, i.ev,
+             journey._in_holdout($7, $8, i.c), now()
+        FROM input i
+        JOIN journey.versions v ON v.journey_id = $5 AND v.version = $6
+       WHERE NOT EXISTS (
+               SELECT 1 FROM journey.enrollments p
+                WHERE p.journey_id = $5 AND p.customer_id = i.c
+                  AND p.entity_key IS NOT DISTINCT FROM i.ent
+                  AND ($9 = 'never' OR ($10::interval IS NOT NULL AND p.entered_at > now() - $10)))
+      ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
+      DO NOTHING
+      RETURNING e.id)
+    SELECT coalesce(array_agg(ins.id), '{}') FROM ins$sql$, j.audience, key_column, key_type)
+  INTO ids
+  USING p_customers,
+        coalesce(p_contexts, array_fill(NULL::jsonb, ARRAY[n])),
+        coalesce(p_events, array_fill(NULL::jsonb, ARRAY[n])),
+        coalesce(p_entities, array_fill(NULL::text, ARRAY[n])),
+        j.id, j.published_version,
+        coalesce((j.settings->>'holdout_percent')::float8, 0), j.name, reentry, cooldown;
+  RETURN ids;
+END
+$$;
+
+-- Raises unless the journey takes new enrollments (published).
+CREATE FUNCTION journey._require_enrollable(j journey.journeys) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF j.state <> 'published' THEN
+    RAISE EXCEPTION 'cannot enroll into journey "%": it is %', j.name, j.state
+      USING ERRCODE = '55000',
+            HINT = CASE j.state WHEN 'draft' THEN 'publish it first'
+                                WHEN 'paused' THEN 'resume it first'
+                                ELSE 'an archived journey takes no one' END;
+  END IF;
+END
+$$;
+
+-- Enrolls one customer; returns the enrollment id, or null when the customer is
+-- not eligible (re-entry policy, already active, cooldown).
+CREATE FUNCTION journey.enroll(journey text, customer_id text, context jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(enroll.journey);
+  entity_property text := j.settings->>'entity_property';
+  entity text;
+  ids bigint[];
+  a journey.audiences;
+  found_customer boolean;
+BEGIN
+  PERFORM journey._require_enrollable(j);
+  IF enroll.customer_id IS NULL THEN
+    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF enroll.context IS NOT NULL AND jsonb_typeof(enroll.context) <> 'object' THEN
+    RAISE EXCEPTION 'context for journey "%" must be a JSON object', j.name USING ERRCODE = '22023';
+  END IF;
+  IF entity_property IS NOT NULL THEN
+    entity := enroll.context->>entity_property;
+    IF entity IS NULL THEN
+      RAISE EXCEPTION 'journey "%" runs one enrollment per "%": the context needs that key',
+        j.name, entity_property USING ERRCODE = '22023';
+    END IF;
+  END IF;
+  ids := journey._enroll_rows(j.id, ARRAY[enroll.customer_id],
+                              ARRAY[coalesce(enroll.context, '{}')], NULL, ARRAY[entity]);
+  IF cardinality(ids) = 0 THEN
+    SELECT * INTO a FROM journey.audiences x WHERE x.relation = j.audience;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I::text = $1)', j.audience,
+                   a.key_column)
+      INTO found_customer USING enroll.customer_id;
+    IF NOT found_customer THEN
+      RAISE EXCEPTION 'customer "%" does not exist in %', enroll.customer_id, j.audience
+        USING ERRCODE = '23503';
+    END IF;
+    RETURN NULL;
+  END IF;
+  RETURN ids[1];
+END
+$$;
+
+-- Enrolls every customer whose key the query returns (first column); returns
+-- how many were enrolled. The query runs with the caller's privileges.
+CREATE FUNCTION journey.enroll_query(journey text, query text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(enroll_query.journey);
+  keys text[];
+BEGIN
+  PERFORM journey._require_enrollable(j);
+  IF j.settings ? 'entity_property' THEN
+    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
+      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
+  END IF;
+  EXECUTE format('SELECT array_agg(k::text) FROM (%s) q(k)', enroll_query.query) INTO keys;
+  RETURN cardinality(journey._enroll_rows(j.id, coalesce(keys, '{}')));
+END
+$$;
+
+-- Records an event, and in the same transaction: ends enrollments whose event
+-- exit rules it matches, wakes enrollments waiting for it, and enrolls the
+-- customer into journeys it triggers. Returns the event id (null for a repeated
+-- idempotency_key, which changes nothing).
+CREATE FUNCTION journey.track(customer_id text, event text, properties jsonb DEFAULT '{}',
+                              occurred_at timestamptz DEFAULT now(),
+                              idempotency_key text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  props jsonb := coalesce(track.properties, '{}');
+  event_id bigint;
+  delivered jsonb;
+  j journey.journeys;
+  entity_property text;
+BEGIN
+  IF track.customer_id IS NULL OR track.event IS NULL OR track.event = '' THEN
+    RAISE EXCEPTION 'track needs a customer_id and an event name' USING ERRCODE = '22004';
+  END IF;
+  IF jsonb_typeof(props) <> 'object' THEN
+    RAISE EXCEPTION 'properties of event "%" must be a JSON object', track.event
+      USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key)
+  VALUES (track.customer_id, track.event, props, coalesce(track.occurred_at, now()),
+          track.idempotency_key)
+  ON CONFLICT ON CONSTRAINT events_idempotency_key_key DO NOTHING
+  RETURNING ev.id INTO event_id;
+  IF event_id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  delivered := jsonb_build_object('id', event_id, 'name', track.event, 'properties', props,
+                                  'occurred_at', coalesce(track.occurred_at, now()));
+
+  -- Event exit rules (goals mark the conversion).
+  UPDATE journey.enrollments e
+     SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
+         exit_reason = format('exit rule exit[%s]', r.position - 1),
+         converted_at = CASE WHEN r.is_goal THEN coalesce(e.converted_at, coalesce(track.occurred_at, now()))
+                             ELSE e.converted_at END
+    FROM journey.journeys x,
+         LATERAL (SELECT rr.position, rr.is_goal FROM journey.exit_rules rr
+                   WHERE rr.journey_id = e.journey_id AND rr.version = e.version
+                     AND rr.type = 'event' AND rr.config->>'event' = track.event
+                     AND journey._event_matches(rr.config->'where', props)
+                   ORDER BY rr.position LIMIT 1) r
+   WHERE e.customer_id = track.customer_id AND e.status = 'active' AND x.id = e.journey_id
+     AND x.state IN ('published', 'paused')
+     AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
+          OR e.entity_key = props->>(x.settings->>'entity_property'));
+
+  -- Wake enrollments waiting for this event; the engine checks their "where".
+  UPDATE journey.enrollments e
+     SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
+    FROM journey.journeys x
+   WHERE e.customer_id = track.customer_id AND e.status = 'active'
+     AND e.waiting_for = track.event AND x.id = e.journey_id
+     AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
+          OR e.entity_key = props->>(x.settings->>'entity_property'));
+
+  -- Event entry triggers of published journeys.
+  FOR j IN SELECT x.* FROM journey.journeys x
+            WHERE x.state = 'published'
+              AND EXISTS (SELECT 1 FROM journey.entry_triggers t
+                           WHERE t.journey_id = x.id AND t.version = x.published_version
+                             AND t.type = 'event' AND t.config->>'event' = track.event
+                             AND journey._event_matches(t.config->'where', props))
+            ORDER BY x.id LOOP
+    entity_property := j.settings->>'entity_property';
+    CONTINUE WHEN entity_property IS NOT NULL AND NOT props ? entity_property;
+    PERFORM journey._enroll_rows(j.id, ARRAY[track.customer_id], NULL, ARRAY[props],
+                                 ARRAY[props->>entity_property]);
+  END LOOP;
+  RETURN event_id;
+END
+$$;
+
+-- Ends an active enrollment by hand.
+CREATE FUNCTION journey.exit(enrollment_id bigint, reason text DEFAULT 'manual') RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  current_status journey.enrollment_status;
+BEGIN
+  UPDATE journey.enrollments e
+     SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
+         exit_reason = coalesce(exit.reason, 'manual')
+   WHERE e.id = exit.enrollment_id AND e.status = 'active';
+  IF NOT FOUND THEN
+    SELECT e.status INTO current_status FROM journey.enrollments e WHERE e.id = exit.enrollment_id;
+    IF current_status IS NULL THEN
+      RAISE EXCEPTION 'enrollment % does not exist', exit.enrollment_id USING ERRCODE = '42704';
+    END IF;
+    RAISE EXCEPTION 'enrollment % is already %', exit.enrollment_id, current_status
+      USING ERRCODE = '55000';
+  END IF;
+END
+$$;
+
+-- Hands out up to max pending messages of a channel whose time has come; a
+-- claimed message is never handed out again (SKIP LOCKED against concurrent
+-- claimers).
+CREATE FUNCTION journey.claim_messages(channel text, max int DEFAULT 100)
+RETURNS SETOF journey.messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF claim_messages.max IS NULL OR claim_messages.max < 1 THEN
+    RAISE EXCEPTION 'max must be a positive number of messages' USING ERRCODE = '22023';
+  END IF;
+  RETURN QUERY
+  UPDATE journey.messages m
+     SET status = 'claimed', claimed_at = now(), attempts = m.attempts + 1
+    FROM (SELECT p.id FROM journey.messages p
+           WHERE p.status = 'pending' AND p.channel = claim_messages.channel
+             AND p.send_after <= now()
+           ORDER BY p.send_after, p.id
+           LIMIT claim_messages.max
+           FOR UPDATE SKIP LOCKED) c
+   WHERE m.id = c.id
+  RETURNING m.*;
+END
+$$;
+
+-- Reports the delivery of a claimed message: sent (ok) or failed with an error.
+CREATE FUNCTION journey.complete_message(id bigint, ok boolean, error text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  current_status text;
+BEGIN
+  IF complete_message.ok IS NULL THEN
+    RAISE EXCEPTION 'ok must be true or false' USING ERRCODE = '22004';
+  END IF;
+  UPDATE journey.messages m
+     SET status = CASE WHEN complete_message.ok THEN 'sent' ELSE 'failed' END,
+         completed_at = now(), error = complete_message.error
+   WHERE m.id = complete_message.id AND m.status = 'claimed';
+  IF NOT FOUND THEN
+    SELECT m.status INTO current_status FROM journey.messages m WHERE m.id = complete_message.id;
+    IF current_status IS NULL THEN
+      RAISE EXCEPTION 'message % does not exist', complete_message.id USING ERRCODE = '42704';
+    END IF;
+    RAISE EXCEPTION 'message % is %, not claimed', complete_message.id, current_status
+      USING ERRCODE = '55000', HINT = 'claim it with journey.claim_messages() first';
+  END IF;
+END
+$$;
+
+-- Puts messages claimed longer ago than older_than back to pending (a sender
+-- that died after claiming); returns how many.
+CREATE FUNCTION journey.requeue_claimed(older_than interval DEFAULT '15 minutes') RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  UPDATE journey.messages m SET status = 'pending', claimed_at = NULL
+   WHERE m.status = 'claimed' AND m.claimed_at < now() - requeue_claimed.older_than;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
+-- Before a publish: per step, how many active enrollments sit there and what
+-- publish(migrate => true) would do to them: move to the new version, or stay on
+-- theirs because the draft has no step of that key.
+CREATE FUNCTION journey.publish_preview(journey text)
+RETURNS TABLE (step_key text, enrolled bigint, fate text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(publish_preview.journey);
+  draft int;
+BEGIN
+  SELECT v.version INTO draft FROM journey.versions v WHERE v.journey_id = j.id AND v.status = 'draft';
+  RETURN QUERY
+  SELECT e.step_key, count(*),
+         CASE WHEN draft IS NULL THEN 'stay (no draft to publish)'
+              WHEN bool_or(s.key IS NOT NULL) THEN 'move'
+              ELSE 'stay (step not in the draft)' END
+    FROM journey.enrollments e
+    LEFT JOIN journey.steps s ON s.journey_id = j.id AND s.version = draft AND s.key = e.step_key
+   WHERE e.journey_id = j.id AND e.status = 'active'
+   GROUP BY e.step_key
+   ORDER BY e.step_key;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Reading: views for analysts
+-------------------------------------------------------------------------------
+
+CREATE VIEW journey.journey_overview AS
+SELECT j.id AS journey_id, j.name, v.version, j.state,
+       coalesce(e.enrolled, 0) AS enrolled, coalesce(e.active, 0) AS active,
+       coalesce(e.completed, 0) AS completed, coalesce(e.exited, 0) AS exited,
+       coalesce(e.failed, 0) AS failed, coalesce(e.converted, 0) AS converted,
+       round(coalesce(e.converted, 0)::numeric / nullif(e.enrolled, 0), 4) AS conversion_rate,
+       coalesce(m.sent, 0) AS messages_sent
+  FROM journey.journeys j
+  JOIN journey.versions v ON v.journey_id = j.id AND v.status <> 'draft'
+  LEFT JOIN LATERAL (
+    SELECT count(*) AS enrolled,
+           count(*) FILTER (WHERE x.status = 'active') AS active,
+           count(*) FILTER (WHERE x.status = 'completed') AS completed,
+           count(*) FILTER (WHERE x.status = 'exited') AS exited,
+           count(*) FILTER (WHERE x.status = 'failed') AS failed,
+           count(x.converted_at) AS converted
+      FROM journey.enrollments x WHERE x.journey_id = j.id AND x.version = v.version) e ON true
+  LEFT JOIN LATERAL (
+    SELECT count(*) AS sent FROM journey.messages y
+     WHERE y.journey_id = j.id AND y.version = v.version AND y.status = 'sent') m ON true
+ WHERE j.state <> 'archived';
+COMMENT ON VIEW journey.journey_overview IS 'one row per live journey version: funnel and conversion';
+
+CREATE VIEW journey.step_stats AS
+SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_type,
+       coalesce(a.visits, 0) + coalesce(n.now_at, 0) AS entered,
+       coalesce(n.now_at, 0) AS now_at,
+       coalesce(a.branches, '{}') AS branches
+  FROM journey.steps s
+  JOIN journey.versions v ON v.journey_id = s.journey_id AND v.version = s.version
+  JOIN journey.journeys j ON j.id = s.journey_id
+  LEFT JOIN LATERAL (
+    SELECT sum(b.n)::bigint AS visits, jsonb_object_agg(b.branch, b.n) AS branches
+      FROM (SELECT coalesce(x.branch, '(end)') AS branch, count(*) AS n FROM journey.activity x
+             WHERE x.journey_id = s.journey_id AND x.version = s.version AND x.step_key = s.key
+             GROUP BY 1) b) a ON true
+  LEFT JOIN LATERAL (
+    SELECT count(*) AS now_at FROM journey.enrollments e
+     WHERE e.journey_id = s.journey_id AND e.version = s.version AND e.step_key = s.key
+       AND e.status = 'active') n ON true
+ WHERE v.status <> 'draft';
+COMMENT ON VIEW journey.step_stats IS
+  'one row per step of each published or retired version: visits, who is there now, ways out taken';
+
+CREATE VIEW journey.customer_timeline AS
+SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at, a.enrollment_id
+  FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id;
+COMMENT ON VIEW journey.customer_timeline IS 'every step visit of every customer, by time';
 
 -------------------------------------------------------------------------------
 -- Roles and privileges
@@ -1115,6 +1654,22 @@ GRANT EXECUTE ON FUNCTION
   journey.import(jsonb),
   journey.publish(text, boolean),
   journey.pause(text),
-  journey.resume(text),
-  journey.archive(text)
+  journey.resume(text, text),
+  journey.archive(text),
+  journey.publish_preview(text),
+  journey.requeue_claimed(interval)
 TO journey_admin;
+
+GRANT EXECUTE ON FUNCTION
+  journey.enroll(text, text, jsonb),
+  journey.enroll_query(text, text),
+  journey._enroll_rows(bigint, text[], jsonb[], jsonb[], text[]),
+  journey._require_enrollable(journey.journeys),
+  journey._duration(text),
+  journey._in_holdout(float8, text, text),
+  journey.track(text, text, jsonb, timestamptz, text),
+  journey.exit(bigint, text),
+  journey.run_due(int, timestamptz),
+  journey.claim_messages(text, int),
+  journey.complete_message(bigint, boolean, text)
+TO journey_app;

@@ -23,21 +23,38 @@ core::ValueType value_type_of(const std::string& category) {
 
 }  // namespace
 
-std::optional<core::AudienceSchema> load_audience(const std::string& name) {
+std::optional<AudienceInfo> load_audience_info(Oid relid) {
   auto found = spi_rows(
-      "SELECT a.relation::oid::text, journey._relation_name(a.relation), a.key_column::text"
-      "  FROM journey.audiences a WHERE a.relation = journey._find_audience($1)",
-      {name});
+      "SELECT journey._relation_name(a.relation), a.key_column::text, a.email_column::text,"
+      "       a.timezone_column::text"
+      "  FROM journey.audiences a WHERE a.relation = $1::oid",
+      {std::to_string(relid)});
   if (found.empty()) return std::nullopt;
-  core::AudienceSchema schema;
-  schema.relation = *found[0][1];
-  schema.key_column = *found[0][2];
+  AudienceInfo info;
+  info.relid = relid;
+  info.qualified_name = *found[0][0];
+  info.schema.relation = info.qualified_name;
+  info.schema.key_column = *found[0][1];
   for (const Row& col : spi_rows("SELECT name, type_name, category"
                                  "  FROM journey._audience_columns($1::oid::regclass)",
-                                 {found[0][0]})) {
-    schema.columns.push_back(core::Column{*col[0], value_type_of(*col[2]), *col[1]});
+                                 {std::to_string(relid)})) {
+    int index = static_cast<int>(info.schema.columns.size());
+    info.schema.columns.push_back(core::Column{*col[0], value_type_of(*col[2]), *col[1]});
+    info.type_names.push_back(*col[1]);
+    info.categories.push_back(*col[2]);
+    if (*col[0] == info.schema.key_column) info.key_type = *col[1];
+    if (found[0][2] && *col[0] == *found[0][2]) info.schema.email_column = index;
+    if (found[0][3] && *col[0] == *found[0][3]) info.schema.timezone_column = index;
   }
-  return schema;
+  return info;
+}
+
+std::optional<core::AudienceSchema> load_audience(const std::string& name) {
+  auto found = spi_rows("SELECT journey._find_audience($1)::oid::text", {name});
+  if (found.empty() || !found[0][0]) return std::nullopt;
+  auto info = load_audience_info(static_cast<Oid>(std::stoul(*found[0][0])));
+  if (!info) return std::nullopt;
+  return std::move(info->schema);
 }
 
 bool is_known_timezone(const std::string& zone) {

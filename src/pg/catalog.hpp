@@ -11,8 +11,22 @@
 
 namespace pgj::pg {
 
+// A registered audience with what the engine needs to read and write its rows.
+struct AudienceInfo {
+  Oid relid = InvalidOid;
+  std::string qualified_name;           // quoted schema.table
+  core::AudienceSchema schema;          // columns in attribute order
+  std::vector<std::string> type_names;  // format_type of each column (for casts)
+  std::vector<std::string> categories;  // bool, int, float, text, timestamp, date, json, other
+  std::string key_type;                 // format_type of the key column
+};
+
+// Loads the registered audience with this relation OID; nullopt when the
+// relation is not a registered audience.
+std::optional<AudienceInfo> load_audience_info(Oid relid);
+
 // Loads the registered audience named `name` (as written in a definition:
-// qualified or as regclass prints it); nullopt when it is not registered.
+// qualified or by table name alone); nullopt when it is not registered.
 std::optional<core::AudienceSchema> load_audience(const std::string& name);
 
 // True when the server knows the time zone `zone`.

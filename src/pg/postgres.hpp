@@ -27,7 +27,9 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/array.h"
 }
 
 // Undo port.h's printf-family macros so C++ headers included later still compile.

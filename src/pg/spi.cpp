@@ -16,26 +16,13 @@ void SpiConnection::finish() {
   pg_guard([] { SPI_finish(); });
 }
 
-std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool read_only) {
-  const int nargs = static_cast<int>(params.size());
-  std::vector<Oid> types(nargs, TEXTOID);
-  std::vector<Datum> values(nargs, 0);
-  std::vector<char> nulls(nargs, ' ');
-  for (int i = 0; i < nargs; ++i) {
-    if (params[i])
-      values[i] = string_to_text(*params[i]);
-    else
-      nulls[i] = 'n';
-  }
+std::vector<Row> spi_result_rows() {
   struct Raw {
     uint64 rows;
     int cols;
     char** cells;  // rows * cols, null for SQL NULL
   };
   Raw raw = pg_guard([&] {
-    int rc = SPI_execute_with_args(sql, nargs, types.data(), values.data(), nulls.data(),
-                                   read_only, 0);
-    if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
     Raw r{SPI_processed, SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0, nullptr};
     if (r.rows > 0 && r.cols > 0) {
       r.cells = static_cast<char**>(palloc(sizeof(char*) * r.rows * r.cols));
@@ -57,7 +44,68 @@ std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool
     }
     rows.push_back(std::move(row));
   }
+  pg_guard([&] {
+    if (raw.cells) {
+      for (uint64 i = 0; i < raw.rows * raw.cols; ++i)
+        if (raw.cells[i]) pfree(raw.cells[i]);
+      pfree(raw.cells);
+    }
+  });
   return rows;
+}
+
+std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool read_only) {
+  const int nargs = static_cast<int>(params.size());
+  std::vector<Oid> types(nargs, TEXTOID);
+  std::vector<Datum> values(nargs, 0);
+  std::vector<char> nulls(nargs, ' ');
+  for (int i = 0; i < nargs; ++i) {
+    if (params[i])
+      values[i] = string_to_text(*params[i]);
+    else
+      nulls[i] = 'n';
+  }
+  pg_guard([&] {
+    int rc = SPI_execute_with_args(sql, nargs, types.data(), values.data(), nulls.data(),
+                                   read_only, 0);
+    if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
+  });
+  return spi_result_rows();
+}
+
+uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool read_only) {
+  if (!plan_) {
+    const char* sql = sql_.c_str();
+    int nargs = static_cast<int>(arg_types_.size());
+    Oid* types = arg_types_.data();
+    plan_ = pg_guard([&] {
+      SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+      if (!plan)
+        elog(ERROR, "pg_journey: SPI_prepare failed (%s): %s",
+             SPI_result_code_string(SPI_result), sql);
+      if (SPI_keepplan(plan) != 0) elog(ERROR, "pg_journey: SPI_keepplan failed");
+      return plan;
+    });
+  }
+  SPIPlanPtr plan = plan_;
+  const char* sql = sql_.c_str();
+  return pg_guard([&] {
+    int rc = SPI_execute_plan(plan, const_cast<Datum*>(values), nulls, read_only, 0);
+    if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
+    return SPI_processed;
+  });
+}
+
+std::vector<Row> PreparedStatement::rows(const Datum* values, const char* nulls) {
+  execute(values, nulls, true);
+  return spi_result_rows();
+}
+
+void PreparedStatement::reset() {
+  if (!plan_) return;
+  SPIPlanPtr plan = plan_;
+  plan_ = nullptr;
+  pg_guard([&] { SPI_freeplan(plan); });
 }
 
 }  // namespace pgj::pg

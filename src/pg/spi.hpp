@@ -25,3 +25,32 @@ std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params = {},
                           bool read_only = true);
 
 }  // namespace pgj::pg
+
+#include "pg/postgres.hpp"
+
+namespace pgj::pg {
+
+// A statement prepared once per backend (SPI_keepplan) and run many times: the
+// hot path's reads and batched writes.
+class PreparedStatement {
+ public:
+  PreparedStatement(std::string sql, std::vector<Oid> arg_types)
+      : sql_(std::move(sql)), arg_types_(std::move(arg_types)) {}
+  // Runs with the given datums (nulls: 'n' for SQL NULL, ' ' otherwise);
+  // returns SPI_processed. SPI_tuptable holds the rows until the next SPI call.
+  uint64 execute(const Datum* values, const char* nulls, bool read_only);
+  // Runs and returns every row in text form.
+  std::vector<Row> rows(const Datum* values, const char* nulls);
+  // Forgets the plan (the extension was recreated).
+  void reset();
+
+ private:
+  std::string sql_;
+  std::vector<Oid> arg_types_;
+  SPIPlanPtr plan_ = nullptr;
+};
+
+// The rows of SPI_tuptable (after a query) in text form.
+std::vector<Row> spi_result_rows();
+
+}  // namespace pgj::pg

@@ -23,7 +23,7 @@ SELECT function_returns('journey', 'validate', ARRAY['text'], 'setof record');
 SELECT function_returns('journey', 'validate_definition', ARRAY['jsonb', 'regrole'], 'setof record');
 SELECT function_returns('journey', 'publish', ARRAY['text', 'boolean'], 'integer');
 SELECT has_function('journey', 'pause', ARRAY['text']);
-SELECT has_function('journey', 'resume', ARRAY['text']);
+SELECT has_function('journey', 'resume', ARRAY['text', 'text']);
 SELECT has_function('journey', 'archive', ARRAY['text']);
 SELECT has_function('journey', 'drop_journey', ARRAY['text']);
 

@@ -1,0 +1,760 @@
+// The execution engine: compiles published journeys and advances enrollments.
+#include "core/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+
+namespace pgj::core {
+
+namespace {
+
+// Quotes a name for messages: "name".
+std::string q(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+// Throws the internal error for a published definition that does not compile.
+[[noreturn]] void fail(const std::string& where, const std::string& why) {
+  throw Error(sqlstate::kInternal, "cannot compile " + where + " of a published journey: " + why);
+}
+
+// Member `name` of object `o`, or a null JSON when absent (or o is not an object).
+const Json& member(const Json& o, const char* name) {
+  static const Json null_json;
+  if (!o.is_object()) return null_json;
+  auto it = o.find(name);
+  return it == o.end() ? null_json : *it;
+}
+
+// Parses a duration JSON string, throwing with `where` on failure.
+Duration duration_of(const Json& v, const std::string& where) {
+  std::string err;
+  std::optional<Duration> d;
+  if (v.is_string()) d = parse_duration(v.get<std::string>(), &err);
+  if (!d) fail(where, err.empty() ? "not a duration string" : err);
+  return *d;
+}
+
+// Compiles condition JSON with a scope, throwing on any problem.
+CompiledCondition condition_of(const Json& cond, const AudienceSchema& audience,
+                               const ConditionScope& scope, const std::string& where) {
+  CompileResult r = compile_condition(cond, &audience, scope);
+  if (!r.ok()) fail(where, r.errors.front());
+  return std::move(r.condition);
+}
+
+// Scope of condition steps and branch cases: everything but trigger ops.
+ConditionScope full_scope() {
+  ConditionScope sc;
+  sc.event = true;
+  sc.context = true;
+  sc.behaviour = true;
+  return sc;
+}
+
+// Column index of a column-name JSON string, throwing when unknown.
+int column_of(const Json& v, const AudienceSchema& audience, const std::string& where) {
+  int idx = v.is_string() ? audience.find(v.get<std::string>()) : -1;
+  if (idx < 0) fail(where, "unknown column " + v.dump());
+  return idx;
+}
+
+// Compiles the type-specific config of one step.
+void compile_config(const GraphStep& gs, const AudienceSchema& audience, CompiledStep& s) {
+  const Json& c = gs.config;
+  const std::string where = "step " + q(gs.key);
+  auto str = [&](const char* k) {
+    const Json& v = member(c, k);
+    if (!v.is_string()) fail(where, std::string("\"") + k + "\" must be a string");
+    return v.get<std::string>();
+  };
+  switch (s.type) {
+    case StepType::SendEmail:
+      s.channel = "email";
+      s.template_name = str("template");
+      if (c.contains("to_field")) s.to_field = column_of(c["to_field"], audience, where);
+      break;
+    case StepType::Send:
+      s.channel = str("channel");
+      if (c.contains("template")) {
+        s.template_name = str("template");
+      } else {
+        s.payload = member(c, "payload");
+        if (!s.payload.is_object()) fail(where, "\"payload\" must be a JSON object");
+      }
+      break;
+    case StepType::Delay:
+      if (c.contains("duration")) {
+        s.delay_kind = CompiledStep::DelayKind::Duration;
+        s.duration = duration_of(c["duration"], where);
+      } else if (c.contains("until")) {
+        s.delay_kind = CompiledStep::DelayKind::Until;
+        const Json& u = c["until"];
+        const Json& t = member(u, "time");
+        std::string err;
+        std::optional<int> sec;
+        if (t.is_string()) sec = parse_time_of_day(t.get<std::string>(), &err);
+        if (!sec) fail(where, "bad \"until\" time " + t.dump());
+        s.until_time_sec = *sec;
+        const Json& days = member(u, "days");
+        if (days.is_array()) {
+          for (const Json& d : days) {
+            std::optional<int> wd =
+                d.is_string() ? parse_weekday(d.get<std::string>()) : std::nullopt;
+            if (!wd) fail(where, "bad weekday " + d.dump());
+            s.until_days |= static_cast<uint8_t>(1u << *wd);
+          }
+        }
+        const Json& tz = member(u, "timezone");
+        if (tz.is_string()) s.until_timezone = tz.get<std::string>();
+      } else if (c.contains("until_field")) {
+        s.delay_kind = CompiledStep::DelayKind::UntilField;
+        s.until_field = column_of(c["until_field"], audience, where);
+        if (c.contains("offset")) s.offset = duration_of(c["offset"], where);
+      } else {
+        fail(where, "delay needs \"duration\", \"until\" or \"until_field\"");
+      }
+      break;
+    case StepType::WaitForEvent: {
+      s.event = str("event");
+      if (c.contains("where")) {
+        ConditionScope sc;
+        sc.event = true;
+        sc.context = true;
+        s.condition = condition_of(c["where"], audience, sc, where);
+      }
+      if (c.contains("timeout")) s.timeout = duration_of(c["timeout"], where);
+      break;
+    }
+    case StepType::WaitUntil: {
+      ConditionScope sc;
+      sc.context = true;
+      s.condition = condition_of(member(c, "when"), audience, sc, where);
+      if (c.contains("timeout")) s.timeout = duration_of(c["timeout"], where);
+      break;
+    }
+    case StepType::Condition:
+      s.condition = condition_of(member(c, "if"), audience, full_scope(), where);
+      break;
+    case StepType::Branch: {
+      const Json& cases = member(c, "cases");
+      if (!cases.is_array() || cases.empty()) fail(where, "\"cases\" must be a non-empty array");
+      for (const Json& cs : cases) {
+        const Json& name = member(cs, "name");
+        if (!name.is_string()) fail(where, "case without a name");
+        s.cases.emplace_back(name.get<std::string>(),
+                             condition_of(member(cs, "when"), audience, full_scope(), where));
+      }
+      break;
+    }
+    case StepType::Split: {
+      const Json& vs = member(c, "variants");
+      if (!vs.is_array() || vs.empty()) fail(where, "\"variants\" must be a non-empty array");
+      for (const Json& v : vs) {
+        const Json& name = member(v, "name");
+        const Json& w = member(v, "weight");
+        if (!name.is_string() || !w.is_number()) fail(where, "bad variant " + v.dump());
+        s.variant_names.push_back(name.get<std::string>());
+        s.variant_weights.push_back(w.get<double>());
+      }
+      break;
+    }
+    case StepType::UpdateField: {
+      const Json& set = member(c, "set");
+      if (!set.is_object() || set.empty()) fail(where, "\"set\" must be a non-empty object");
+      for (auto it = set.begin(); it != set.end(); ++it)
+        s.set.emplace_back(column_of(Json(it.key()), audience, where), *it);
+      break;
+    }
+    case StepType::Call:
+      s.function = str("function");
+      break;
+    case StepType::Goal:
+    case StepType::Exit:
+      break;
+  }
+}
+
+// Whether an update_field value is the {"now": true} marker.
+bool is_now(const Json& v) {
+  return v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
+}
+
+// Walks `path` (dot-separated keys) below `root`; nullptr when missing.
+const Json* walk(const Json& root, std::string_view path) {
+  const Json* cur = &root;
+  while (true) {
+    if (!cur->is_object()) return nullptr;
+    size_t dot = path.find('.');
+    std::string k(path.substr(0, dot));
+    auto it = cur->find(k);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+    if (dot == std::string_view::npos) return cur;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// Text of a JSON value for a merge tag: strings as is, null as missing, others as JSON.
+std::optional<std::string> json_text(const Json* v) {
+  if (!v || v->is_null()) return std::nullopt;
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+// Converts an update_field JSON value to the in-memory Value of a column type.
+Value json_to_value(const Json& v, const Column& col, int64_t as_of) {
+  if (v.is_null()) return std::monostate{};
+  switch (col.type) {
+    case ValueType::Bool:
+      if (v.is_boolean()) return v.get<bool>();
+      break;
+    case ValueType::Int:
+      if (v.is_number_integer()) return v.get<int64_t>();
+      if (v.is_number()) return static_cast<int64_t>(std::llround(v.get<double>()));
+      break;
+    case ValueType::Float:
+      if (v.is_number()) return v.get<double>();
+      break;
+    case ValueType::Timestamp:
+    case ValueType::Date: {
+      std::optional<int64_t> ts;
+      if (is_now(v))
+        ts = as_of;
+      else if (v.is_string())
+        ts = parse_timestamp(v.get<std::string>(), nullptr);
+      if (!ts) break;
+      int64_t t = *ts;
+      if (col.type == ValueType::Date) {  // a date is its midnight UTC
+        int64_t r = t % kMicrosPerDay;
+        t -= r < 0 ? r + kMicrosPerDay : r;
+      }
+      return Timestamp{t};
+    }
+    case ValueType::Json:
+      return v.dump();
+    case ValueType::Text:
+    case ValueType::Other:
+      break;
+  }
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+// Answers behaviour leaves for one enrollment through the Runtime.
+struct RuntimeBehaviour : BehaviourLookup {
+  Runtime& runtime;
+  const Enrollment& enrollment;
+  int64_t as_of;
+  RuntimeBehaviour(Runtime& r, const Enrollment& e, int64_t t)
+      : runtime(r), enrollment(e), as_of(t) {}
+  bool happened(const std::string& event, const std::string& step,
+                std::optional<Duration> within) override {
+    return runtime.happened(enrollment, event, step, within, as_of);
+  }
+};
+
+// Advances one enrollment; the state of run_enrollment.
+class Runner {
+ public:
+  Runner(const CompiledJourney& j, const AudienceSchema& a, const Enrollment& e,
+         std::vector<Value>& row, int64_t as_of, Runtime& rt, int max_run)
+      : j_(j),
+        a_(a),
+        e_(e),
+        row_(row),
+        as_of_(as_of),
+        rt_(rt),
+        max_run_(max_run),
+        behaviour_(rt, e, as_of) {}
+
+  // Runs until the enrollment parks or ends.
+  RunResult run() {
+    r_.step = e_.step;
+    r_.parked = e_.parked;
+    r_.parked_at = e_.parked_at;
+    r_.wait_deadline = e_.wait_deadline;
+    r_.context = e_.context.is_object() ? e_.context : Json::object();
+    r_.last_event = e_.last_event;
+    r_.visits = e_.visits;
+    if (r_.parked && r_.step >= 0 && r_.step < static_cast<int>(j_.steps.size()) &&
+        j_.steps[r_.step].type == StepType::WaitForEvent)
+      r_.waiting_for = j_.steps[r_.step].event;
+    if (r_.step < 0 || r_.step >= static_cast<int>(j_.steps.size()))
+      throw Error(sqlstate::kInternal, "enrollment " + std::to_string(e_.id) + " is at step " +
+                                           std::to_string(r_.step) +
+                                           ", which does not exist in journey " + q(j_.name) +
+                                           " version " + std::to_string(j_.version));
+    while (!done_) step_once();
+    if (r_.outcome != RunResult::Outcome::Parked) {
+      r_.parked = false;
+      r_.next_run_at.reset();
+      r_.wait_deadline.reset();
+      r_.waiting_for.clear();
+    }
+    return std::move(r_);
+  }
+
+ private:
+  const CompiledJourney& j_;
+  const AudienceSchema& a_;
+  const Enrollment& e_;
+  std::vector<Value>& row_;
+  int64_t as_of_;
+  Runtime& rt_;
+  int max_run_;
+  RuntimeBehaviour behaviour_;
+  RunResult r_;
+  int run_visits_ = 0;
+  bool done_ = false;
+
+  const CompiledStep& cur() const { return j_.steps[r_.step]; }
+
+  // Ends the run with an outcome.
+  void finish(RunResult::Outcome o) {
+    r_.outcome = o;
+    done_ = true;
+  }
+
+  // Records a visit of the current step leaving by `branch`.
+  void visit(const std::string& branch) {
+    const CompiledStep& s = cur();
+    r_.visits_log.push_back(Visit{s.key, s.type, branch, ++r_.visits});
+    ++run_visits_;
+  }
+
+  // Visits the current step leaving by `branch`, then moves to its target or completes.
+  void move(const std::string& branch) {
+    visit(branch);
+    int t = cur().target(branch);
+    if (t < 0) {
+      finish(RunResult::Outcome::Completed);
+      return;
+    }
+    r_.step = t;
+    r_.parked = false;
+    r_.wait_deadline.reset();
+    r_.waiting_for.clear();
+  }
+
+  // Parks at the current step until next_run_at (nullopt: until woken).
+  void park(std::optional<int64_t> next_run_at) {
+    r_.parked = true;
+    r_.next_run_at = next_run_at;
+    r_.waiting_for = cur().type == StepType::WaitForEvent ? cur().event : std::string();
+    finish(RunResult::Outcome::Parked);
+  }
+
+  // Condition input with the row, context, clock and behaviour (event optional).
+  EvalInput input(const Json* event) {
+    EvalInput in;
+    in.row = &row_;
+    in.event = event;
+    in.context = &r_.context;
+    in.now_micros = as_of_;
+    in.behaviour = &behaviour_;
+    return in;
+  }
+
+  // One iteration: caps, exit rules, then the current step.
+  void step_once() {
+    const CompiledStep& s = cur();
+    if (r_.visits >= j_.settings.max_step_visits) {
+      r_.error = "step visit limit (" + std::to_string(j_.settings.max_step_visits) +
+                 ") reached at step " + q(s.key);
+      finish(RunResult::Outcome::Failed);
+      return;
+    }
+    if (run_visits_ >= max_run_) {
+      r_.error = "more than " + std::to_string(max_run_) + " steps in one run at step " + q(s.key) +
+                 " (a loop?)";
+      finish(RunResult::Outcome::Failed);
+      return;
+    }
+    for (const CompiledExitRule& rule : j_.exit_rules) {
+      if (rule.kind != CompiledExitRule::Kind::Condition || !rule.condition) continue;
+      EvalInput in;
+      in.row = &row_;
+      in.context = &r_.context;
+      in.now_micros = as_of_;
+      if (!evaluate(*rule.condition, in)) continue;
+      r_.exit_reason = "exit rule exit[" + std::to_string(rule.position) + "]";
+      if (rule.is_goal && !r_.converted_at) r_.converted_at = as_of_;
+      finish(RunResult::Outcome::Exited);
+      return;
+    }
+    switch (s.type) {
+      case StepType::SendEmail:
+      case StepType::Send:
+        send(s);
+        move("next");
+        break;
+      case StepType::Delay:
+        delay(s);
+        break;
+      case StepType::WaitForEvent:
+        wait_for_event(s);
+        break;
+      case StepType::WaitUntil:
+        wait_until(s);
+        break;
+      case StepType::Condition:
+        move(evaluate(*s.condition, input(&r_.last_event)) ? "yes" : "no");
+        break;
+      case StepType::Branch: {
+        EvalInput in = input(&r_.last_event);
+        for (const auto& [name, cond] : s.cases)
+          if (evaluate(cond, in)) {
+            move(name);
+            return;
+          }
+        move("else");
+        break;
+      }
+      case StepType::Split: {
+        size_t i = pick_variant(s.variant_weights, j_.name, e_.customer_id);
+        move(i < s.variant_names.size() ? s.variant_names[i] : std::string());
+        break;
+      }
+      case StepType::UpdateField:
+        update_field(s);
+        move("next");
+        break;
+      case StepType::Call:
+        call(s);
+        move("next");
+        break;
+      case StepType::Goal:
+        if (!r_.converted_at) r_.converted_at = as_of_;
+        move("next");
+        break;
+      case StepType::Exit:
+        visit("");
+        finish(RunResult::Outcome::Completed);
+        break;
+    }
+  }
+
+  // Value of a merge tag path: a column, context.<path> or event.<path>.
+  std::optional<std::string> tag(const std::string& path) {
+    if (path.rfind("context.", 0) == 0) return json_text(walk(r_.context, path.substr(8)));
+    if (path.rfind("event.", 0) == 0) return json_text(walk(r_.last_event, path.substr(6)));
+    int col = a_.find(path);
+    if (col < 0 || col >= static_cast<int>(row_.size())) return std::nullopt;
+    return value_to_text(row_[col]);
+  }
+
+  // Renders template text (compiled here: payload strings).
+  std::string render_text(const std::string& text) {
+    return render(compile_template(text), [this](const std::string& p) { return tag(p); });
+  }
+
+  // Renders every string of a payload, recursively.
+  Json render_payload(const Json& v) {
+    if (v.is_string()) return render_text(v.get<std::string>());
+    if (v.is_object()) {
+      Json out = Json::object();
+      for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = render_payload(*it);
+      return out;
+    }
+    if (v.is_array()) {
+      Json out = Json::array();
+      for (const Json& e : v) out.push_back(render_payload(e));
+      return out;
+    }
+    return v;
+  }
+
+  // Renders the message of a send_email / send step.
+  void send(const CompiledStep& s) {
+    TagLookup lookup = [this](const std::string& p) { return tag(p); };
+    Json payload;
+    if (!s.template_name.empty()) {
+      const TemplateDef* t = rt_.find_template(s.template_name);
+      if (!t)
+        throw Error(sqlstate::kInternal,
+                    "step " + q(s.key) + ": template " + q(s.template_name) + " does not exist");
+      Json subject = t->subject ? Json(render(*t->subject, lookup)) : Json();
+      std::string body = render(t->body, lookup);
+      if (s.type == StepType::SendEmail) {
+        int col = s.to_field >= 0 ? s.to_field : a_.email_column;
+        Json to;
+        if (col >= 0 && col < static_cast<int>(row_.size()))
+          if (auto text = value_to_text(row_[col])) to = *text;
+        payload = Json::object();
+        payload["to"] = to;
+        payload["subject"] = subject;
+        payload["body"] = body;
+        payload["template"] = s.template_name;
+      } else {
+        payload = Json::object();
+        payload["template"] = s.template_name;
+        if (t->subject) payload["subject"] = subject;
+        payload["body"] = body;
+      }
+    } else {
+      payload = render_payload(s.payload);
+    }
+    r_.messages.push_back(
+        MessageOut{r_.visits + 1, s.key, s.channel, std::move(payload), e_.holdout});
+  }
+
+  // The zone of a delay: the step's zone, the customer's, or the journey's.
+  std::string delay_zone(const CompiledStep& s) {
+    if (s.delay_kind != CompiledStep::DelayKind::Until || s.until_timezone.empty())
+      return j_.settings.timezone;
+    if (s.until_timezone != "customer") return s.until_timezone;
+    if (a_.timezone_column >= 0 && a_.timezone_column < static_cast<int>(row_.size()))
+      if (auto tz = value_to_text(row_[a_.timezone_column]); tz && !tz->empty()) return *tz;
+    return j_.settings.timezone;
+  }
+
+  // Runs a delay step: park until the wake time, or move on when it is due.
+  void delay(const CompiledStep& s) {
+    const std::string zone = delay_zone(s);
+    if (r_.parked) {
+      if (e_.rearm && s.delay_kind == CompiledStep::DelayKind::Until) {
+        int64_t wake = rt_.next_local_time(as_of_, s.until_time_sec, s.until_days, zone);
+        if (wake > as_of_) {
+          r_.parked_at = as_of_;
+          park(wake);
+          return;
+        }
+      }
+      move("next");
+      return;
+    }
+    std::optional<int64_t> wake;
+    switch (s.delay_kind) {
+      case CompiledStep::DelayKind::Duration:
+        wake = rt_.add_duration(as_of_, s.duration, zone);
+        break;
+      case CompiledStep::DelayKind::Until:
+        wake = rt_.next_local_time(as_of_, s.until_time_sec, s.until_days, zone);
+        break;
+      case CompiledStep::DelayKind::UntilField:
+        if (s.until_field >= 0 && s.until_field < static_cast<int>(row_.size()) &&
+            std::holds_alternative<Timestamp>(row_[s.until_field]))
+          wake = rt_.add_duration(std::get<Timestamp>(row_[s.until_field]).micros_since_unix_epoch,
+                                  s.offset, zone);
+        break;
+    }
+    if (!wake || *wake <= as_of_) {
+      move("next");
+      return;
+    }
+    r_.parked_at = as_of_;
+    r_.wait_deadline.reset();
+    park(wake);
+  }
+
+  // Runs a wait_for_event step: park, or take "event" / "timeout" when woken or due.
+  void wait_for_event(const CompiledStep& s) {
+    if (!r_.parked) {
+      r_.wait_deadline.reset();
+      if (s.timeout) r_.wait_deadline = rt_.add_duration(as_of_, *s.timeout, j_.settings.timezone);
+      r_.parked_at = as_of_;
+      park(r_.wait_deadline);
+      return;
+    }
+    if (e_.woken_by.is_array() && r_.step == e_.step) {
+      for (const Json& ev : e_.woken_by) {
+        const Json& name = member(ev, "name");
+        if (!name.is_string() || name.get_ref<const std::string&>() != s.event) continue;
+        const Json& props = member(ev, "properties");
+        if (s.condition && !evaluate(*s.condition, input(&props))) continue;
+        r_.last_event = props;
+        move("event");
+        return;
+      }
+    }
+    if (r_.wait_deadline && as_of_ >= *r_.wait_deadline) {
+      move("timeout");
+      return;
+    }
+    park(r_.wait_deadline);
+  }
+
+  // Runs a wait_until step: take "met" when `when` holds, "timeout" when due, else park.
+  void wait_until(const CompiledStep& s) {
+    if (evaluate(*s.condition, input(nullptr))) {
+      move("met");
+      return;
+    }
+    if (!r_.parked) {
+      r_.wait_deadline.reset();
+      if (s.timeout) r_.wait_deadline = rt_.add_duration(as_of_, *s.timeout, j_.settings.timezone);
+      r_.parked_at = as_of_;
+      park(r_.wait_deadline);
+      return;
+    }
+    if (r_.wait_deadline && as_of_ >= *r_.wait_deadline) {
+      move("timeout");
+      return;
+    }
+    park(r_.wait_deadline);
+  }
+
+  // Runs an update_field step: record the updates and apply them to the row.
+  void update_field(const CompiledStep& s) {
+    for (const auto& [col, value] : s.set) {
+      const Column& c = a_.columns.at(col);
+      const bool now =
+          is_now(value) && (c.type == ValueType::Timestamp || c.type == ValueType::Date);
+      Json out = now ? Json(format_timestamp(as_of_)) : value;
+      if (col < static_cast<int>(row_.size())) row_[col] = json_to_value(out, c, as_of_);
+      r_.updates.push_back(FieldUpdateOut{col, std::move(out)});
+    }
+  }
+
+  // Runs a call step: merge the function's object result into the context.
+  void call(const CompiledStep& s) {
+    Json res = rt_.call_function(s.function, e_.customer_id, r_.context);
+    if (res.is_null()) return;
+    if (!res.is_object())
+      throw Error(sqlstate::kInvalidParameter, "call step " + q(s.key) + ": function " +
+                                                   s.function + " returned " + res.type_name() +
+                                                   ", expected a JSON object");
+    for (auto it = res.begin(); it != res.end(); ++it) r_.context[it.key()] = *it;
+  }
+};
+
+}  // namespace
+
+// Reads a validated settings object, defaults filled in.
+JourneySettings parse_settings(const Json& s) {
+  JourneySettings out;
+  if (!s.is_object()) return out;
+  const std::string where = "settings";
+  auto time_of = [&](const Json& v, const char* name) {
+    std::optional<int> t;
+    if (v.is_string()) t = parse_time_of_day(v.get<std::string>(), nullptr);
+    if (!t) fail(where, std::string("bad quiet_hours ") + name + " " + v.dump());
+    return *t;
+  };
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    const std::string& k = it.key();
+    const Json& v = *it;
+    if (v.is_null()) continue;
+    if (k == "reentry") {
+      if (v == "never")
+        out.reentry = JourneySettings::Reentry::Never;
+      else if (v == "after_exit")
+        out.reentry = JourneySettings::Reentry::AfterExit;
+      else if (v == "always")
+        out.reentry = JourneySettings::Reentry::Always;
+      else
+        fail(where, "bad reentry " + v.dump());
+    } else if (k == "reentry_cooldown") {
+      out.reentry_cooldown = duration_of(v, where + " reentry_cooldown");
+    } else if (k == "timezone") {
+      if (!v.is_string()) fail(where, "bad timezone " + v.dump());
+      out.timezone = v.get<std::string>();
+    } else if (k == "quiet_hours") {
+      JourneySettings::QuietHours qh;
+      qh.start_sec = time_of(member(v, "start"), "start");
+      qh.end_sec = time_of(member(v, "end"), "end");
+      const Json& tz = member(v, "timezone");
+      if (tz.is_string()) qh.timezone = tz.get<std::string>();
+      out.quiet_hours = qh;
+    } else if (k == "frequency_cap") {
+      JourneySettings::FrequencyCap fc;
+      const Json& max = member(v, "max");
+      if (!max.is_number_integer()) fail(where, "bad frequency_cap max " + max.dump());
+      fc.max = max.get<int>();
+      fc.per = duration_of(member(v, "per"), where + " frequency_cap per");
+      out.frequency_cap = fc;
+    } else if (k == "holdout_percent") {
+      if (!v.is_number()) fail(where, "bad holdout_percent " + v.dump());
+      out.holdout_percent = v.get<double>();
+    } else if (k == "max_attempts") {
+      if (!v.is_number_integer()) fail(where, "bad max_attempts " + v.dump());
+      out.max_attempts = v.get<int>();
+    } else if (k == "max_step_visits") {
+      if (!v.is_number_integer()) fail(where, "bad max_step_visits " + v.dump());
+      out.max_step_visits = v.get<int>();
+    } else if (k == "entity_property") {
+      if (!v.is_string()) fail(where, "bad entity_property " + v.dump());
+      out.entity_property = v.get<std::string>();
+    }
+  }
+  return out;
+}
+
+// Target step index of a branch.
+int CompiledStep::target(std::string_view branch) const {
+  for (const auto& [name, index] : branches)
+    if (name == branch) return index;
+  return -1;
+}
+
+// Step index by key.
+int CompiledJourney::find(std::string_view key) const {
+  auto it = by_key.find(std::string(key));
+  return it == by_key.end() ? -1 : it->second;
+}
+
+// Compiles a published definition against its audience.
+CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
+                                int64_t journey_id, int32_t version) {
+  JourneyGraph g = parse_graph(definition, nullptr);
+  CompiledJourney j;
+  j.journey_id = journey_id;
+  j.version = version;
+  j.name = g.name;
+  j.settings = parse_settings(g.settings);
+  for (size_t i = 0; i < g.steps.size(); ++i) j.by_key.emplace(g.steps[i].key, static_cast<int>(i));
+  for (const GraphStep& gs : g.steps) {
+    if (!gs.type) fail("step " + q(gs.key), "unknown step type " + q(gs.type_name));
+    CompiledStep s;
+    s.key = gs.key;
+    s.type = *gs.type;
+    for (const GraphBranch& b : gs.branches)
+      s.branches.emplace_back(b.name, b.target_ok ? j.find(b.target) : -1);
+    compile_config(gs, audience, s);
+    j.steps.push_back(std::move(s));
+  }
+  if (j.steps.empty()) fail("journey " + q(g.name), "it has no steps");
+  j.start = j.find(g.start);
+  if (j.start < 0) fail("journey " + q(g.name), "start step " + q(g.start) + " does not exist");
+  for (size_t i = 0; i < g.exit.size(); ++i) {
+    const Json& r = g.exit[i];
+    const std::string where = "exit[" + std::to_string(i) + "]";
+    CompiledExitRule rule;
+    rule.position = static_cast<int>(i);
+    rule.is_goal = member(r, "is_goal").is_boolean() && member(r, "is_goal").get<bool>();
+    const Json& type = member(r, "type");
+    if (type == "condition") {
+      rule.kind = CompiledExitRule::Kind::Condition;
+      rule.condition = condition_of(member(r, "when"), audience, ConditionScope{}, where);
+    } else if (type == "event") {
+      rule.kind = CompiledExitRule::Kind::Event;
+      const Json& ev = member(r, "event");
+      if (!ev.is_string()) fail(where, "\"event\" must be a string");
+      rule.event = ev.get<std::string>();
+      if (r.contains("where")) {
+        ConditionScope sc;
+        sc.columns = false;
+        sc.event = true;
+        rule.condition = condition_of(r["where"], audience, sc, where);
+      }
+    } else {
+      fail(where, "unknown exit rule type " + type.dump());
+    }
+    j.exit_rules.push_back(std::move(rule));
+  }
+  return j;
+}
+
+// Advances one enrollment until it parks or ends.
+RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
+                         const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
+                         Runtime& runtime, int max_visits_this_run) {
+  Runner runner(journey, audience, enrollment, row, as_of, runtime, max_visits_this_run);
+  return runner.run();
+}
+
+}  // namespace pgj::core

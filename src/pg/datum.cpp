@@ -1,0 +1,68 @@
+// Array datums for batched writes; every PostgreSQL call goes through pg_guard.
+#include "pg/datum.hpp"
+
+#include "pg/bridge.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
+
+namespace pgj::pg {
+
+namespace {
+
+// Builds a one-dimensional array from palloc'd element datums.
+Datum make_array(Datum* elems, bool* nulls, int n, Oid type, int len, bool byval, char align) {
+  return pg_guard([&] {
+    int dims[1] = {n};
+    int lbs[1] = {1};
+    return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, len, byval, align));
+  });
+}
+
+}  // namespace
+
+Datum text_array(const std::vector<std::optional<std::string>>& values) {
+  const int n = static_cast<int>(values.size());
+  Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });
+  bool* nulls = pg_guard([&] { return static_cast<bool*>(palloc0(sizeof(bool) * (n + 1))); });
+  pg_guard([&] {
+    for (int i = 0; i < n; ++i) {
+      if (values[i])
+        elems[i] = PointerGetDatum(cstring_to_text_with_len(values[i]->data(),
+                                                            static_cast<int>(values[i]->size())));
+      else
+        nulls[i] = true;
+    }
+  });
+  return make_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+Datum int8_array(const std::vector<int64_t>& values) {
+  const int n = static_cast<int>(values.size());
+  Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });
+  for (int i = 0; i < n; ++i) elems[i] = Int64GetDatum(values[i]);
+  return make_array(elems, nullptr, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+Datum int4_array(const std::vector<int32_t>& values) {
+  const int n = static_cast<int>(values.size());
+  Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });
+  for (int i = 0; i < n; ++i) elems[i] = Int32GetDatum(values[i]);
+  return make_array(elems, nullptr, n, INT4OID, 4, true, TYPALIGN_INT);
+}
+
+Datum timestamptz_array(const std::vector<std::optional<int64_t>>& values) {
+  const int n = static_cast<int>(values.size());
+  Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });
+  bool* nulls = pg_guard([&] { return static_cast<bool*>(palloc0(sizeof(bool) * (n + 1))); });
+  for (int i = 0; i < n; ++i) {
+    if (values[i])
+      elems[i] = TimestampTzGetDatum(unix_to_pg(*values[i]));
+    else
+      nulls[i] = true;
+  }
+  return make_array(elems, nulls, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+}  // namespace pgj::pg

@@ -1,0 +1,66 @@
+// Compiled journeys and audiences, cached for the backend's life.
+#include "pg/journey_cache.hpp"
+
+#include <map>
+#include <utility>
+
+#include "core/error.hpp"
+#include "pg/bridge.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "commands/extension.h"
+}
+
+namespace pgj::pg {
+
+namespace {
+
+std::map<std::pair<int64_t, int32_t>, std::unique_ptr<CachedJourney>> journeys;
+std::map<Oid, std::shared_ptr<const AudienceInfo>> audiences;
+Oid cached_extension_oid = InvalidOid;
+
+std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
+  auto it = audiences.find(relid);
+  if (it != audiences.end()) return it->second;
+  auto info = load_audience_info(relid);
+  if (!info)
+    throw core::Error("42704", "relation " + std::to_string(relid) +
+                                   " is no longer a registered audience");
+  auto shared = std::make_shared<const AudienceInfo>(std::move(*info));
+  audiences.emplace(relid, shared);
+  return shared;
+}
+
+}  // namespace
+
+bool refresh_cache_generation() {
+  Oid current = pg_guard([] { return get_extension_oid("pg_journey", true); });
+  if (current == cached_extension_oid) return false;
+  journeys.clear();
+  audiences.clear();
+  cached_extension_oid = current;
+  return true;
+}
+
+const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
+  auto key = std::make_pair(journey_id, version);
+  auto it = journeys.find(key);
+  if (it != journeys.end()) return *it->second;
+  auto rows = spi_rows(
+      "SELECT v.definition::text, j.audience::oid::text, j.owner::oid::text"
+      "  FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id"
+      " WHERE v.journey_id = $1::int8 AND v.version = $2::int4 AND v.definition IS NOT NULL",
+      {std::to_string(journey_id), std::to_string(version)});
+  if (rows.empty())
+    throw core::Error("42704", "journey " + std::to_string(journey_id) + " has no published version " +
+                                   std::to_string(version));
+  auto entry = std::make_unique<CachedJourney>();
+  entry->audience = cached_audience(static_cast<Oid>(std::stoul(*rows[0][1])));
+  entry->owner = static_cast<Oid>(std::stoul(*rows[0][2]));
+  entry->compiled = core::compile_journey(core::Json::parse(*rows[0][0]), entry->audience->schema,
+                                          journey_id, version);
+  return *journeys.emplace(key, std::move(entry)).first->second;
+}
+
+}  // namespace pgj::pg

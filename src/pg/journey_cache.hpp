@@ -1,0 +1,28 @@
+// Per-backend cache of compiled journeys, keyed by (journey id, version).
+// Published versions are immutable, so an entry never goes stale; the whole
+// cache is dropped when the extension is recreated (new OIDs, ids restart).
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "core/engine.hpp"
+#include "pg/catalog.hpp"
+#include "pg/postgres.hpp"
+
+namespace pgj::pg {
+
+struct CachedJourney {
+  core::CompiledJourney compiled;
+  std::shared_ptr<const AudienceInfo> audience;
+  Oid owner = InvalidOid;  // role that call steps run as
+};
+
+// The compiled journey version, loading and compiling it on first use (SPI must
+// be connected). Throws when the version does not exist.
+const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
+
+// Drops every cached journey and audience if the extension was recreated since
+// the last call; returns true when it did (callers then reset their plans).
+bool refresh_cache_generation();
+
+}  // namespace pgj::pg

@@ -1,0 +1,48 @@
+// core::Runtime backed by PostgreSQL: time zone arithmetic with the server's
+// zone database, call steps through SPI as the journey owner, behaviour
+// lookups in journey.events, templates loaded once per tick.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/engine.hpp"
+#include "pg/journey_cache.hpp"
+#include "pg/postgres.hpp"
+#include "pg/spi.hpp"
+
+namespace pgj::pg {
+
+class PgRuntime : public core::Runtime {
+ public:
+  PgRuntime();  // loads the templates (SPI must be connected)
+
+  // The journey whose enrollment runs next (call steps run as its owner).
+  void set_journey(const CachedJourney* journey) { journey_ = journey; }
+
+  int64_t add_duration(int64_t ts, const core::Duration& d, const std::string& zone) override;
+  int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,
+                          const std::string& zone) override;
+  core::Json call_function(const std::string& function, const std::string& customer_id,
+                           const core::Json& context) override;
+  bool happened(const core::Enrollment& enrollment, const std::string& event,
+                const std::string& step, std::optional<core::Duration> within,
+                int64_t as_of) override;
+  const core::TemplateDef* find_template(const std::string& name) override;
+
+  // Local time of day (seconds) of instant ts in zone.
+  int local_seconds_of_day(int64_t ts, const std::string& zone);
+
+  // Forgets prepared plans (the extension was recreated).
+  static void reset_plans();
+
+ private:
+  // A known zone name: `zone` when the server knows it, else "UTC".
+  Datum zone_datum(const std::string& zone);
+
+  const CachedJourney* journey_ = nullptr;
+  std::map<std::string, core::TemplateDef> templates_;
+  std::map<std::string, Datum> zones_;
+};
+
+}  // namespace pgj::pg

@@ -1,0 +1,70 @@
+// SQL-callable functions of the runtime: the engine tick and the small helpers
+// the PL/pgSQL runtime functions use.
+#include "core/condition.hpp"
+#include "core/duration.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "pg/bridge.hpp"
+#include "pg/convert.hpp"
+#include "pg/tick.hpp"
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+using namespace pgj;
+
+// journey.run_due(max_enrollments int, as_of timestamptz): one engine tick.
+PGJ_FUNCTION(pgj_run_due) {
+  int max_enrollments = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+  if (max_enrollments < 1)
+    throw core::Error("22023", "max_enrollments must be at least 1, got " +
+                                   std::to_string(max_enrollments));
+  TimestampTz as_of = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetCurrentTimestamp(); })
+                                      : PG_GETARG_TIMESTAMPTZ(1);
+  return Int32GetDatum(pg::run_tick(max_enrollments, as_of));
+}
+
+// journey._in_holdout(percent, journey, customer_id): the stable holdout draw.
+PGJ_FUNCTION(pgj_in_holdout) {
+  double percent = PG_GETARG_FLOAT8(0);
+  std::string journey = pg::arg_string(fcinfo, 1);
+  std::string customer = pg::arg_string(fcinfo, 2);
+  return BoolGetDatum(core::in_holdout(percent, journey, customer));
+}
+
+// journey._event_matches(condition, properties): whether an event's properties
+// satisfy a "where" condition of an event trigger or event exit rule (null
+// condition: always).
+PGJ_FUNCTION(pgj_event_matches) {
+  if (PG_ARGISNULL(0)) return BoolGetDatum(true);
+  core::Json condition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  if (condition.is_null()) return BoolGetDatum(true);
+  core::Json properties =
+      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
+  core::AudienceSchema no_columns;
+  core::ConditionScope scope;
+  scope.columns = false;
+  scope.event = true;
+  scope.where = "event condition";
+  core::CompileResult compiled = core::compile_condition(condition, &no_columns, scope);
+  if (!compiled.ok())
+    throw core::Error("22023", "invalid event condition: " + compiled.errors.front());
+  core::EvalInput input;
+  input.event = &properties;
+  return BoolGetDatum(core::evaluate(compiled.condition, input));
+}
+
+// journey._duration(text): a journey duration ("2 days", "30m") as an interval.
+PGJ_FUNCTION(pgj_duration) {
+  std::string text = pg::arg_string(fcinfo, 0);
+  std::string error;
+  auto duration = core::parse_duration(text, &error);
+  if (!duration) throw core::Error("22007", error);
+  std::string interval = duration->to_interval_text();
+  const char* cstr = interval.c_str();
+  return pg::pg_guard([&] {
+    return DirectFunctionCall3(interval_in, CStringGetDatum(cstr), ObjectIdGetDatum(InvalidOid),
+                               Int32GetDatum(-1));
+  });
+}

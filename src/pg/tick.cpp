@@ -1,0 +1,606 @@
+// The engine tick. Reads and writes are batched: one claim query, one customer
+// read per audience, and one statement per kind of write for a whole batch. The
+// batch runs inside one subtransaction; only if it fails is it rerun one
+// enrollment per subtransaction, so that just the failing one is marked.
+#include "pg/tick.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "core/error.hpp"
+#include "pg/bridge.hpp"
+#include "pg/convert.hpp"
+#include "pg/datum.hpp"
+#include "pg/journey_cache.hpp"
+#include "pg/pg_runtime.hpp"
+#include "pg/spi.hpp"
+
+namespace pgj::pg {
+
+namespace {
+
+constexpr size_t kBatchSize = 500;
+
+// Statements of the tick, prepared once per backend.
+PreparedStatement claim_statement(
+    "SELECT e.id, e.journey_id, e.version, e.customer_id, e.entity_key, e.step_key,"
+    "       (extract(epoch from e.parked_at) * 1000000)::int8,"
+    "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"
+    "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm,"
+    "       e.attempts"
+    "  FROM journey.enrollments e"
+    " WHERE e.status = 'active' AND e.next_run_at <= $1"
+    "   AND EXISTS (SELECT 1 FROM journey.journeys j"
+    "                WHERE j.id = e.journey_id AND j.state = 'published')"
+    " ORDER BY e.next_run_at"
+    " LIMIT $2"
+    " FOR UPDATE OF e SKIP LOCKED",
+    {TIMESTAMPTZOID, INT4OID});
+
+PreparedStatement activity_statement(
+    "INSERT INTO journey.activity"
+    "  (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch, visit, at)"
+    " SELECT u.e, u.j, u.v, u.c, u.s, u.t::journey.step_type, u.b, u.n, $9"
+    "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::text[],"
+    "               $7::text[], $8::int4[]) u(e, j, v, c, s, t, b, n)",
+    {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID});
+
+PreparedStatement message_statement(
+    "INSERT INTO journey.messages (enrollment_id, journey_id, version, step_key, visit,"
+    "  customer_id, channel, payload, status, reason, created_at, send_after)"
+    " SELECT u.e, u.j, u.v, u.s, u.n, u.c, u.ch, u.p::jsonb, u.st, u.r, $12, u.sa"
+    "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::int4[], $6::text[],"
+    "               $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
+    "        u(e, j, v, s, n, c, ch, p, st, r, sa)",
+    {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID});
+
+PreparedStatement enrollment_statement(
+    "UPDATE journey.enrollments e"
+    "   SET status = u.st::journey.enrollment_status, step_key = u.s, next_run_at = u.nr,"
+    "       parked_at = u.pa, wait_deadline = u.wd, waiting_for = u.wf, context = u.cx::jsonb,"
+    "       last_event = u.le::jsonb, visits = u.vi, converted_at = coalesce(e.converted_at, u.cv),"
+    "       exit_reason = u.er, last_error = u.ls, attempts = 0, woken_by = '[]', rearm = false,"
+    "       ended_at = CASE WHEN u.st = 'active' THEN NULL ELSE $14 END"
+    "  FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],"
+    "              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int4[],"
+    "              $11::timestamptz[], $12::text[], $13::text[])"
+    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls)"
+    " WHERE e.id = u.id",
+    {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID});
+
+PreparedStatement failure_statement(
+    "UPDATE journey.enrollments e"
+    "   SET attempts = e.attempts + 1, last_error = $2,"
+    "       status = CASE WHEN e.attempts + 1 >= $3 THEN 'failed' ELSE e.status END,"
+    "       ended_at = CASE WHEN e.attempts + 1 >= $3 THEN $4 END,"
+    "       next_run_at = CASE WHEN e.attempts + 1 >= $3 THEN NULL"
+    "                     ELSE $4 + least(interval '1 hour',"
+    "                                     interval '10 seconds' * power(2, e.attempts)) END"
+    " WHERE e.id = $1",
+    {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID});
+
+PreparedStatement recent_messages_statement(
+    "SELECT m.customer_id, count(*) FROM journey.messages m"
+    " WHERE m.customer_id = ANY($1) AND m.created_at > $2"
+    "   AND m.status IN ('pending', 'claimed', 'sent')"
+    " GROUP BY m.customer_id",
+    {TEXTARRAYOID, TIMESTAMPTZOID});
+
+// Customer reads and field writes are per audience (and column): prepared on
+// first use, kept by key.
+std::map<std::string, std::unique_ptr<PreparedStatement>> dynamic_statements;
+
+PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> types) {
+  auto it = dynamic_statements.find(sql);
+  if (it == dynamic_statements.end())
+    it = dynamic_statements.emplace(sql, std::make_unique<PreparedStatement>(sql, std::move(types)))
+             .first;
+  return *it->second;
+}
+
+void reset_plans() {
+  for (PreparedStatement* s : {&claim_statement, &activity_statement, &message_statement,
+                               &enrollment_statement, &failure_statement,
+                               &recent_messages_statement})
+    s->reset();
+  for (auto& [sql, statement] : dynamic_statements) statement->reset();
+  dynamic_statements.clear();
+  PgRuntime::reset_plans();
+}
+
+std::string quote_ident(const std::string& name) {
+  const char* quoted = pg_guard([&] { return quote_identifier(name.c_str()); });
+  return quoted;
+}
+
+int64_t to_int64(const Cell& cell) { return cell ? std::stoll(*cell) : 0; }
+
+// An enrollment claimed by this tick.
+struct Claimed {
+  core::Enrollment state;
+  int64_t journey_id = 0;
+  int32_t version = 0;
+  std::string step_key;
+  const CachedJourney* journey = nullptr;
+  std::optional<std::string> prepare_error;  // its journey could not be loaded
+};
+
+using CustomerRows = std::unordered_map<std::string, std::vector<core::Value>>;
+
+// Converts one cell of the customer read (see read_customers) to a Value.
+core::Value to_value(const Cell& cell, const std::string& category) {
+  if (!cell) return std::monostate{};
+  const std::string& text = *cell;
+  if (category == "bool") return text == "t";
+  if (category == "int") return static_cast<int64_t>(std::stoll(text));
+  if (category == "float") return std::strtod(text.c_str(), nullptr);
+  if (category == "timestamp" || category == "date")
+    return core::Timestamp{static_cast<int64_t>(std::stoll(text))};
+  return text;
+}
+
+// Reads the rows of `customers` from an audience table in one query, every
+// column converted by its category.
+void read_customers(const AudienceInfo& audience, const std::vector<std::string>& customers,
+                    CustomerRows& rows) {
+  std::string sql = "SELECT t." + quote_ident(audience.schema.key_column) + "::text";
+  for (size_t i = 0; i < audience.schema.columns.size(); ++i) {
+    std::string col = "t." + quote_ident(audience.schema.columns[i].name);
+    const std::string& category = audience.categories[i];
+    if (category == "int")
+      sql += ", " + col + "::int8";
+    else if (category == "float")
+      sql += ", " + col + "::float8";
+    else if (category == "timestamp")
+      sql += ", (extract(epoch from " + col + ") * 1000000)::int8";
+    else if (category == "date")
+      sql += ", (extract(epoch from " + col + "::timestamp) * 1000000)::int8";
+    else
+      sql += ", " + col + (category == "bool" ? "" : "::text");
+  }
+  sql += " FROM " + audience.qualified_name + " t WHERE t." +
+         quote_ident(audience.schema.key_column) + " = ANY($1::text[]::" + audience.key_type +
+         "[])";
+  std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
+  Datum args[1] = {text_array(keys)};
+  const char nulls[1] = {' '};
+  for (Row& row : dynamic_statement(sql, {TEXTARRAYOID}).rows(args, nulls)) {
+    std::vector<core::Value> values;
+    values.reserve(row.size() - 1);
+    for (size_t i = 1; i < row.size(); ++i)
+      values.push_back(to_value(row[i], audience.categories[i - 1]));
+    rows[*row[0]] = std::move(values);
+  }
+}
+
+// A JSON value as the text a column of that type accepts; nullopt for null.
+std::optional<std::string> json_to_column_text(const core::Json& value) {
+  if (value.is_null()) return std::nullopt;
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+// Collects the effects of a batch and writes them in a few statements.
+class BatchWriter {
+ public:
+  BatchWriter(TimestampTz as_of, PgRuntime& runtime) : as_of_(as_of), runtime_(runtime) {}
+
+  // Adds one enrollment's run.
+  void add(const Claimed& e, const core::RunResult& r, const CustomerRows& rows);
+  // Writes everything added.
+  void flush();
+
+ private:
+  struct PendingMessage {
+    const Claimed* enrollment;
+    const core::MessageOut* message;
+    std::string status;
+    std::optional<std::string> reason;
+    int64_t send_after;
+  };
+  void apply_frequency_caps();
+  void write_messages();
+  void write_field_updates();
+
+  TimestampTz as_of_;
+  PgRuntime& runtime_;
+  std::vector<std::unique_ptr<core::RunResult>> results_;
+  std::vector<PendingMessage> messages_;
+  // activity
+  std::vector<int64_t> a_enrollment_, a_journey_;
+  std::vector<int32_t> a_version_, a_visit_;
+  std::vector<std::optional<std::string>> a_customer_, a_step_, a_type_, a_branch_;
+  // enrollments
+  std::vector<int64_t> e_id_;
+  std::vector<std::optional<std::string>> e_status_, e_step_, e_waiting_, e_context_, e_event_,
+      e_reason_, e_error_;
+  std::vector<std::optional<int64_t>> e_next_, e_parked_, e_deadline_, e_converted_;
+  std::vector<int32_t> e_visits_;
+  // field updates: (audience, column) -> customer -> value, last write wins
+  std::map<std::pair<const AudienceInfo*, int>, std::map<std::string, std::optional<std::string>>>
+      updates_;
+};
+
+const char* status_of(core::RunResult::Outcome outcome) {
+  switch (outcome) {
+    case core::RunResult::Outcome::Parked:
+      return "active";
+    case core::RunResult::Outcome::Completed:
+      return "completed";
+    case core::RunResult::Outcome::Exited:
+      return "exited";
+    case core::RunResult::Outcome::Failed:
+      return "failed";
+  }
+  return "active";
+}
+
+std::optional<std::string> nonempty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
+
+void BatchWriter::add(const Claimed& e, const core::RunResult& run, const CustomerRows& rows) {
+  results_.push_back(std::make_unique<core::RunResult>(run));
+  const core::RunResult& r = *results_.back();
+  const core::CompiledJourney& journey = e.journey->compiled;
+  const int64_t now = pg_to_unix(as_of_);
+  for (const core::Visit& v : r.visits_log) {
+    a_enrollment_.push_back(e.state.id);
+    a_journey_.push_back(e.journey_id);
+    a_version_.push_back(e.version);
+    a_customer_.push_back(e.state.customer_id);
+    a_step_.push_back(v.step_key);
+    a_type_.push_back(core::step_type_name(v.type));
+    a_branch_.push_back(nonempty(v.branch));
+    a_visit_.push_back(v.visit);
+  }
+  const auto& quiet = journey.settings.quiet_hours;
+  for (const core::MessageOut& m : r.messages) {
+    PendingMessage pending{&e, &m, "pending", std::nullopt, now};
+    if (m.holdout) {
+      pending.status = "suppressed";
+      pending.reason = "holdout";
+    } else if (quiet) {
+      // Inside the quiet window the message waits for the window's end.
+      std::string zone = quiet->timezone.empty() ? journey.settings.timezone : quiet->timezone;
+      if (zone == "customer") {
+        zone = journey.settings.timezone;
+        auto row = rows.find(e.state.customer_id);
+        int tz = e.journey->audience->schema.timezone_column;
+        if (row != rows.end() && tz >= 0)
+          if (auto* name = std::get_if<std::string>(&row->second[tz]); name && !name->empty())
+            zone = *name;
+      }
+      int s = runtime_.local_seconds_of_day(now, zone);
+      bool inside = quiet->start_sec <= quiet->end_sec
+                        ? (s >= quiet->start_sec && s < quiet->end_sec)
+                        : (s >= quiet->start_sec || s < quiet->end_sec);
+      if (inside) pending.send_after = runtime_.next_local_time(now, quiet->end_sec, 0, zone);
+    }
+    messages_.push_back(pending);
+  }
+  for (const core::FieldUpdateOut& u : r.updates)
+    updates_[{e.journey->audience.get(), u.column}][e.state.customer_id] =
+        json_to_column_text(u.value);
+
+  e_id_.push_back(e.state.id);
+  e_status_.push_back(std::string(status_of(r.outcome)));
+  e_step_.push_back(r.step >= 0 ? journey.steps[r.step].key : e.step_key);
+  bool parked = r.outcome == core::RunResult::Outcome::Parked;
+  e_next_.push_back(parked ? r.next_run_at : std::nullopt);
+  e_parked_.push_back(parked && r.parked ? std::optional<int64_t>(r.parked_at) : std::nullopt);
+  e_deadline_.push_back(parked ? r.wait_deadline : std::nullopt);
+  e_waiting_.push_back(parked ? nonempty(r.waiting_for) : std::nullopt);
+  e_context_.push_back(r.context.dump());
+  e_event_.push_back(r.last_event.is_null() ? std::nullopt
+                                            : std::optional<std::string>(r.last_event.dump()));
+  e_visits_.push_back(r.visits);
+  e_converted_.push_back(r.converted_at);
+  e_reason_.push_back(nonempty(r.exit_reason));
+  e_error_.push_back(nonempty(r.error));
+}
+
+// Messages beyond a journey's frequency_cap (per customer, across journeys,
+// counting this batch too) are recorded as suppressed.
+void BatchWriter::apply_frequency_caps() {
+  // Distinct cap windows in this batch -> customers affected.
+  std::map<int64_t, std::set<std::string>> windows;  // window start -> customers
+  for (const PendingMessage& m : messages_) {
+    const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
+    if (cap && m.status == "pending")
+      windows[runtime_.add_duration(pg_to_unix(as_of_), core::Duration{-cap->per.months,
+                                                                        -cap->per.days,
+                                                                        -cap->per.micros},
+                                    "UTC")]
+          .insert(m.enrollment->state.customer_id);
+  }
+  std::map<std::pair<int64_t, std::string>, int64_t> counts;  // (window, customer) -> sent
+  for (const auto& [since, customers] : windows) {
+    std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
+    Datum args[2] = {text_array(keys), TimestampTzGetDatum(unix_to_pg(since))};
+    const char nulls[2] = {' ', ' '};
+    for (const Row& row : recent_messages_statement.rows(args, nulls))
+      counts[{since, *row[0]}] = to_int64(row[1]);
+  }
+  for (PendingMessage& m : messages_) {
+    if (m.status != "pending") continue;
+    const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
+    const std::string& customer = m.enrollment->state.customer_id;
+    if (cap) {
+      int64_t since = runtime_.add_duration(
+          pg_to_unix(as_of_), core::Duration{-cap->per.months, -cap->per.days, -cap->per.micros},
+          "UTC");
+      if (counts[{since, customer}] >= cap->max) {
+        m.status = "suppressed";
+        m.reason = "frequency_cap";
+        continue;
+      }
+    }
+    // A delivered message counts against every window of this customer.
+    for (auto& [key, count] : counts)
+      if (key.second == customer) ++count;
+    for (const auto& [since, customers] : windows)
+      if (customers.count(customer) && !counts.count({since, customer})) counts[{since, customer}] = 1;
+  }
+}
+
+void BatchWriter::write_messages() {
+  if (messages_.empty()) return;
+  apply_frequency_caps();
+  std::vector<int64_t> enrollment, journey;
+  std::vector<int32_t> version, visit;
+  std::vector<std::optional<std::string>> step, customer, channel, payload, status, reason;
+  std::vector<std::optional<int64_t>> send_after;
+  for (const PendingMessage& m : messages_) {
+    enrollment.push_back(m.enrollment->state.id);
+    journey.push_back(m.enrollment->journey_id);
+    version.push_back(m.enrollment->version);
+    step.push_back(m.message->step_key);
+    visit.push_back(m.message->visit);
+    customer.push_back(m.enrollment->state.customer_id);
+    channel.push_back(m.message->channel);
+    payload.push_back(m.message->payload.dump());
+    status.push_back(m.status);
+    reason.push_back(m.reason);
+    send_after.push_back(m.send_after);
+  }
+  Datum args[12] = {int8_array(enrollment), int8_array(journey),   int4_array(version),
+                    text_array(step),       int4_array(visit),     text_array(customer),
+                    text_array(channel),    text_array(payload),   text_array(status),
+                    text_array(reason),     timestamptz_array(send_after),
+                    TimestampTzGetDatum(as_of_)};
+  const char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+  message_statement.execute(args, nulls, false);
+}
+
+void BatchWriter::write_field_updates() {
+  for (const auto& [target, values] : updates_) {
+    const AudienceInfo& audience = *target.first;
+    int column = target.second;
+    std::string sql = "UPDATE " + audience.qualified_name + " t SET " +
+                      quote_ident(audience.schema.columns[column].name) + " = u.v::" +
+                      audience.type_names[column] + " FROM unnest($1::text[], $2::text[]) u(k, v)" +
+                      " WHERE t." + quote_ident(audience.schema.key_column) + " = u.k::" +
+                      audience.key_type;
+    std::vector<std::optional<std::string>> keys, column_values;
+    for (const auto& [customer, value] : values) {
+      keys.push_back(customer);
+      column_values.push_back(value);
+    }
+    Datum args[2] = {text_array(keys), text_array(column_values)};
+    const char nulls[2] = {' ', ' '};
+    dynamic_statement(sql, {TEXTARRAYOID, TEXTARRAYOID}).execute(args, nulls, false);
+  }
+}
+
+void BatchWriter::flush() {
+  if (!a_enrollment_.empty()) {
+    Datum args[9] = {int8_array(a_enrollment_), int8_array(a_journey_), int4_array(a_version_),
+                     text_array(a_customer_),   text_array(a_step_),    text_array(a_type_),
+                     text_array(a_branch_),     int4_array(a_visit_),   TimestampTzGetDatum(as_of_)};
+    const char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    activity_statement.execute(args, nulls, false);
+  }
+  write_messages();
+  write_field_updates();
+  if (!e_id_.empty()) {
+    Datum args[14] = {int8_array(e_id_),
+                      text_array(e_status_),
+                      text_array(e_step_),
+                      timestamptz_array(e_next_),
+                      timestamptz_array(e_parked_),
+                      timestamptz_array(e_deadline_),
+                      text_array(e_waiting_),
+                      text_array(e_context_),
+                      text_array(e_event_),
+                      int4_array(e_visits_),
+                      timestamptz_array(e_converted_),
+                      text_array(e_reason_),
+                      text_array(e_error_),
+                      TimestampTzGetDatum(as_of_)};
+    const char nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    enrollment_statement.execute(args, nulls, false);
+  }
+}
+
+// Runs `work` in an internal subtransaction; returns the error message when it
+// failed (the subtransaction is then rolled back), or nullopt.
+template <typename Work>
+std::optional<std::string> in_subtransaction(Work&& work) {
+  MemoryContext outer_context = CurrentMemoryContext;
+  ResourceOwner outer_owner = CurrentResourceOwner;
+  pg_guard([] { BeginInternalSubTransaction(nullptr); });
+  // Keep allocating in the tick's context: results must outlive the subtransaction.
+  MemoryContextSwitchTo(outer_context);
+  std::optional<std::string> failure;
+  try {
+    work();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (failure) {
+    pg_guard([] { RollbackAndReleaseCurrentSubTransaction(); });
+  } else {
+    pg_guard([] { ReleaseCurrentSubTransaction(); });
+  }
+  MemoryContextSwitchTo(outer_context);
+  CurrentResourceOwner = outer_owner;
+  return failure;
+}
+
+class Tick {
+ public:
+  explicit Tick(TimestampTz as_of) : as_of_(as_of) {}
+
+  int run(int max_enrollments) {
+    std::vector<Claimed> claimed = claim(max_enrollments);
+    for (size_t start = 0; start < claimed.size(); start += kBatchSize) {
+      size_t end = std::min(claimed.size(), start + kBatchSize);
+      process_batch(claimed, start, end);
+    }
+    return static_cast<int>(claimed.size());
+  }
+
+ private:
+  std::vector<Claimed> claim(int max_enrollments) {
+    Datum args[2] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments)};
+    const char nulls[2] = {' ', ' '};
+    claim_statement.execute(args, nulls, false);
+    std::vector<Claimed> claimed;
+    for (Row& row : spi_result_rows()) {
+      Claimed c;
+      c.state.id = to_int64(row[0]);
+      c.journey_id = to_int64(row[1]);
+      c.version = static_cast<int32_t>(to_int64(row[2]));
+      c.state.customer_id = *row[3];
+      c.state.entity_key = row[4] ? *row[4] : std::string();
+      c.step_key = row[5] ? *row[5] : std::string();
+      c.state.parked = row[6].has_value();
+      c.state.parked_at = to_int64(row[6]);
+      if (row[7]) c.state.wait_deadline = to_int64(row[7]);
+      c.state.context = core::Json::parse(*row[8]);
+      if (row[9]) c.state.last_event = core::Json::parse(*row[9]);
+      c.state.woken_by = core::Json::parse(*row[10]);
+      c.state.visits = static_cast<int32_t>(to_int64(row[11]));
+      c.state.holdout = row[12] && *row[12] == "t";
+      c.state.rearm = row[13] && *row[13] == "t";
+      claimed.push_back(std::move(c));
+    }
+    return claimed;
+  }
+
+  // Compiles (or finds) each enrollment's journey and reads its customer rows.
+  void prepare(std::vector<Claimed>& claimed, size_t start, size_t end, CustomerRows& rows) {
+    std::map<const AudienceInfo*, std::vector<std::string>> customers;
+    for (size_t i = start; i < end; ++i) {
+      Claimed& c = claimed[i];
+      c.journey = &cached_journey(c.journey_id, c.version);
+      c.state.step = c.journey->compiled.find(c.step_key);
+      customers[c.journey->audience.get()].push_back(c.state.customer_id);
+    }
+    for (const auto& [audience, keys] : customers) read_customers(*audience, keys, rows);
+  }
+
+  // prepare() for the batch; if that fails, one enrollment at a time, marking
+  // those whose journey or customer cannot be read.
+  void prepare_isolated(std::vector<Claimed>& claimed, size_t start, size_t end,
+                        CustomerRows& rows) {
+    if (!in_subtransaction([&] { prepare(claimed, start, end, rows); })) return;
+    rows.clear();
+    for (size_t i = start; i < end; ++i) {
+      claimed[i].journey = nullptr;
+      claimed[i].prepare_error = in_subtransaction([&] { prepare(claimed, i, i + 1, rows); });
+    }
+  }
+
+  // Runs one enrollment; a customer row that is gone ends it.
+  core::RunResult run_one(const Claimed& c, CustomerRows& rows) {
+    auto row = rows.find(c.state.customer_id);
+    if (row == rows.end()) {
+      core::RunResult gone;
+      gone.outcome = core::RunResult::Outcome::Exited;
+      gone.exit_reason = "customer_deleted";
+      gone.step = c.state.step;
+      gone.context = c.state.context;
+      gone.last_event = c.state.last_event;
+      gone.visits = c.state.visits;
+      return gone;
+    }
+    if (c.state.step < 0)
+      throw core::Error("XX000", "step \"" + c.step_key + "\" is not in version " +
+                                     std::to_string(c.version) + " of journey " +
+                                     c.journey->compiled.name);
+    runtime_->set_journey(c.journey);
+    return core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state,
+                                row->second, pg_to_unix(as_of_), *runtime_);
+  }
+
+  void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
+    if (!runtime_) runtime_ = std::make_unique<PgRuntime>();
+    CustomerRows pristine;
+    prepare_isolated(claimed, start, end, pristine);
+    bool any_unprepared = false;
+    for (size_t i = start; i < end; ++i) any_unprepared |= claimed[i].prepare_error.has_value();
+
+    // Happy path: the whole batch in one subtransaction.
+    auto failure = in_subtransaction([&] {
+      if (any_unprepared) throw core::Error("XX000", "batch has enrollments that failed to load");
+      CustomerRows rows = pristine;
+      BatchWriter writer(as_of_, *runtime_);
+      for (size_t i = start; i < end; ++i) writer.add(claimed[i], run_one(claimed[i], rows), rows);
+      writer.flush();
+    });
+    if (!failure) return;
+
+    // Something failed: rerun one enrollment per subtransaction to find it.
+    for (size_t i = start; i < end; ++i) {
+      if (claimed[i].prepare_error) {
+        record_failure(claimed[i], *claimed[i].prepare_error);
+        continue;
+      }
+      auto error = in_subtransaction([&] {
+        CustomerRows rows = pristine;
+        BatchWriter writer(as_of_, *runtime_);
+        writer.add(claimed[i], run_one(claimed[i], rows), rows);
+        writer.flush();
+      });
+      if (error) record_failure(claimed[i], *error);
+    }
+  }
+
+  void record_failure(const Claimed& c, const std::string& error) {
+    Datum args[4] = {Int64GetDatum(c.state.id), string_to_text(error),
+                     Int32GetDatum(c.journey ? c.journey->compiled.settings.max_attempts : 5),
+                     TimestampTzGetDatum(as_of_)};
+    const char nulls[4] = {' ', ' ', ' ', ' '};
+    failure_statement.execute(args, nulls, false);
+  }
+
+  TimestampTz as_of_;
+  std::unique_ptr<PgRuntime> runtime_;
+};
+
+}  // namespace
+
+int run_tick(int max_enrollments, TimestampTz as_of) {
+  SpiConnection spi;
+  if (refresh_cache_generation()) reset_plans();
+  int processed;
+  {
+    Tick tick(as_of);
+    processed = tick.run(max_enrollments);
+  }
+  spi.finish();
+  return processed;
+}
+
+}  // namespace pgj::pg
