@@ -1342,9 +1342,10 @@ END
 $$;
 
 -- Enrolls every customer whose key the query returns (first column); returns
--- how many were enrolled. The query runs with the caller's privileges.
+-- how many were enrolled. The query runs with the caller's privileges and
+-- search_path (so this function pins none; everything in it is qualified).
 CREATE FUNCTION journey.enroll_query(journey text, query text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
   j journey.journeys := journey._journey(enroll_query.journey);
   keys text[];
@@ -1399,16 +1400,18 @@ BEGIN
          exit_reason = format('exit rule exit[%s]', r.position - 1),
          converted_at = CASE WHEN r.is_goal THEN coalesce(e.converted_at, coalesce(track.occurred_at, now()))
                              ELSE e.converted_at END
-    FROM journey.journeys x,
-         LATERAL (SELECT rr.position, rr.is_goal FROM journey.exit_rules rr
-                   WHERE rr.journey_id = e.journey_id AND rr.version = e.version
-                     AND rr.type = 'event' AND rr.config->>'event' = track.event
-                     AND journey._event_matches(rr.config->'where', props)
-                   ORDER BY rr.position LIMIT 1) r
-   WHERE e.customer_id = track.customer_id AND e.status = 'active' AND x.id = e.journey_id
-     AND x.state IN ('published', 'paused')
-     AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
-          OR e.entity_key = props->>(x.settings->>'entity_property'));
+    FROM (SELECT DISTINCT ON (x.id) x.id, rr.position, rr.is_goal
+            FROM journey.enrollments x
+            JOIN journey.journeys jj ON jj.id = x.journey_id
+            JOIN journey.exit_rules rr ON rr.journey_id = x.journey_id AND rr.version = x.version
+           WHERE x.customer_id = track.customer_id AND x.status = 'active'
+             AND jj.state IN ('published', 'paused')
+             AND rr.type = 'event' AND rr.config->>'event' = track.event
+             AND (NOT jj.settings ? 'entity_property' OR NOT props ? (jj.settings->>'entity_property')
+                  OR x.entity_key = props->>(jj.settings->>'entity_property'))
+             AND journey._event_matches(rr.config->'where', props)
+           ORDER BY x.id, rr.position) r
+   WHERE e.id = r.id AND e.status = 'active';
 
   -- Wake enrollments waiting for this event; the engine checks their "where".
   UPDATE journey.enrollments e
@@ -1473,6 +1476,9 @@ BEGIN
     FROM (SELECT p.id FROM journey.messages p
            WHERE p.status = 'pending' AND p.channel = claim_messages.channel
              AND p.send_after <= now()
+             -- nothing leaves for a paused or archived journey
+             AND EXISTS (SELECT 1 FROM journey.journeys j
+                          WHERE j.id = p.journey_id AND j.state = 'published')
            ORDER BY p.send_after, p.id
            LIMIT claim_messages.max
            FOR UPDATE SKIP LOCKED) c
@@ -1593,7 +1599,8 @@ COMMENT ON VIEW journey.step_stats IS
   'one row per step of each published or retired version: visits, who is there now, ways out taken';
 
 CREATE VIEW journey.customer_timeline AS
-SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at, a.enrollment_id
+SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at, a.enrollment_id,
+       a.visit
   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id;
 COMMENT ON VIEW journey.customer_timeline IS 'every step visit of every customer, by time';
 
