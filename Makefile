@@ -1,6 +1,7 @@
 # pg_journey: PGXS build of the extension plus the project's own targets.
 #   make demo   install what is missing, build, install, run a journey end to end
 #   make test   install what is missing, build, install, run every test suite
+#   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
 EXTENSION = pg_journey
 MODULE_big = pg_journey
 DATA = $(wildcard sql/pg_journey--*.sql)
@@ -57,6 +58,12 @@ demo: deps
 	$(MAKE) all
 	$(MAKE) install
 	bash tools/demo.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) unit
+	bash tools/bench.sh
 
 format:
 	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)

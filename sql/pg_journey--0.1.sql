@@ -274,6 +274,15 @@ CREATE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE FUNCTION journey._wake_workers() RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_wake_workers'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION journey._worker_slots(OUT database oid, OUT worker int, OUT pid int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgj_workers'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION journey.run_due(max_enrollments int DEFAULT 1000, as_of timestamptz DEFAULT now())
 RETURNS int
 AS 'MODULE_PATHNAME', 'pgj_run_due'
@@ -1188,6 +1197,7 @@ BEGIN
        AND s.type = 'delay' AND s.config ? 'until';
   END IF;
   UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._wake_workers();
 END
 $$;
 
@@ -1279,6 +1289,9 @@ BEGIN
         coalesce(p_entities, array_fill(NULL::text, ARRAY[n])),
         j.id, j.published_version,
         coalesce((j.settings->>'holdout_percent')::float8, 0), j.name, reentry, cooldown;
+  IF cardinality(ids) > 0 THEN
+    PERFORM journey._wake_workers();
+  END IF;
   RETURN ids;
 END
 $$;
@@ -1421,6 +1434,10 @@ BEGIN
      AND e.waiting_for = track.event AND x.id = e.journey_id
      AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
           OR e.entity_key = props->>(x.settings->>'entity_property'));
+
+  IF FOUND THEN
+    PERFORM journey._wake_workers();
+  END IF;
 
   -- Event entry triggers of published journeys.
   FOR j IN SELECT x.* FROM journey.journeys x
@@ -1604,6 +1621,14 @@ SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at
   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id;
 COMMENT ON VIEW journey.customer_timeline IS 'every step visit of every customer, by time';
 
+CREATE VIEW journey.worker_status AS
+SELECT d.datname AS database, w.worker, w.pid, a.application_name, a.state, a.query,
+       a.state_change, a.backend_start
+  FROM journey._worker_slots() w
+  LEFT JOIN pg_database d ON d.oid = w.database
+  LEFT JOIN pg_stat_activity a ON a.pid = w.pid;
+COMMENT ON VIEW journey.worker_status IS 'running background workers and what they do';
+
 -------------------------------------------------------------------------------
 -- Roles and privileges
 -------------------------------------------------------------------------------
@@ -1678,5 +1703,7 @@ GRANT EXECUTE ON FUNCTION
   journey.exit(bigint, text),
   journey.run_due(int, timestamptz),
   journey.claim_messages(text, int),
-  journey.complete_message(bigint, boolean, text)
+  journey.complete_message(bigint, boolean, text),
+  journey._wake_workers()
 TO journey_app;
+GRANT EXECUTE ON FUNCTION journey._worker_slots() TO journey_reader;

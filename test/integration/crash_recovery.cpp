@@ -7,6 +7,7 @@
 // Needs the throwaway cluster of tools/test.sh: PGHOST/PGPORT/PGUSER, plus
 // PGJ_CLUSTER_DATA (data directory) and PGJ_CLUSTER_LOG (server log). Leaves
 // the cluster running. Prints "N passed, N failed"; exits 1 on any failure.
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -141,6 +142,8 @@ struct Runner {
   }
 };
 
+bool exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
 bool alive(pid_t pid) {
   // A zombie is dead for our purposes.
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -193,10 +196,15 @@ bool crash_server() {
   for (int i = 0; i < 200; ++i) {
     bool any = alive(pm);
     for (pid_t child : children) any = any || alive(child);
-    if (!any) return true;
+    if (!any) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return false;
+  // The new postmaster refuses to start while the old PID exists, even as a
+  // zombie: wait for init to reap it.
+  for (int i = 0; i < 200 && exists(pm); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (exists(pm)) std::cout << "postmaster " << pm << " was not reaped" << std::endl;
+  return !alive(pm);
 }
 
 // Starts the server the way tools/cluster.sh does, and waits until it takes connections.
@@ -216,8 +224,9 @@ bool restart_server() {
   return false;
 }
 
-// Runs a drain on two connections and kills the server after `delay`.
-void drain_and_crash(int batch, std::chrono::milliseconds delay, const std::string& label) {
+// Runs a drain on two connections and kills the server once they have run
+// `runs` enrollments (or after 3 s), so the kill lands mid-drain on any machine.
+void drain_and_crash(int batch, long long runs, const std::string& label) {
   long long before;
   {
     pqxx::connection c(dsn(kDatabase));
@@ -225,7 +234,10 @@ void drain_and_crash(int batch, std::chrono::milliseconds delay, const std::stri
   }
   Runner runner;
   runner.start(batch);
-  std::this_thread::sleep_for(delay);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (runner.processed.load() < runs && runner.finished.load() < 2 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   bool still_running = runner.finished.load() < 2;
   bool crashed = crash_server();
   runner.join();
@@ -318,11 +330,13 @@ int main() {
     std::cout << "0 passed, 1 failed" << std::endl;
     return 1;
   }
+  elapsed();
   try {
     setup();
     log("set up " + std::to_string(kCustomers) + " enrollments");
-    drain_and_crash(500, std::chrono::milliseconds(1000), "crash 1");
-    drain_and_crash(500, std::chrono::milliseconds(500), "crash 2 (during the drain)");
+    // A drain is 2 x kCustomers enrollment runs (before and after the delay).
+    drain_and_crash(500, kCustomers / 2, "crash 1");
+    drain_and_crash(500, kCustomers / 4, "crash 2 (during the drain after restart)");
     drain_to_end();
     log("drained");
     check_invariants();

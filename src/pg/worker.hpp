@@ -1,0 +1,17 @@
+// Background workers: GUCs, the launcher, the per-database workers, wake-ups.
+#pragma once
+
+namespace pgj::pg {
+
+// Defines the pg_journey.* GUCs and reserves the prefix (every load).
+void define_gucs();
+
+// Registers the launcher and the shared memory of the workers (only while
+// shared_preload_libraries is being processed).
+void register_launcher();
+
+// Sets the latches of this database's workers when the current transaction
+// commits (nothing when the library was not preloaded).
+void wake_workers_after_commit();
+
+}  // namespace pgj::pg
