@@ -218,6 +218,10 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     long long dead = scalar(c, "SELECT n_dead_tup FROM pg_stat_user_tables"
                                " WHERE relid = 'journey.enrollments'::regclass");
+    long long updates = scalar(c, "SELECT n_tup_upd FROM pg_stat_user_tables"
+                                  " WHERE relid = 'journey.enrollments'::regclass");
+    long long hot = scalar(c, "SELECT n_tup_hot_upd FROM pg_stat_user_tables"
+                              " WHERE relid = 'journey.enrollments'::regclass");
     long long autovacuums = scalar(c, "SELECT autovacuum_count FROM pg_stat_user_tables"
                                       " WHERE relid = 'journey.enrollments'::regclass");
     bool engine_ok = completed == n && messages == 2 * n;
@@ -245,6 +249,8 @@ int main(int argc, char** argv) {
     std::printf("transitions/s: %.0f\n", activity / engine_s);
     std::printf("n_dead_tup journey.enrollments after the drain: %lld (%lld rows; autovacuum "
                 "runs during the drain: %lld)\n", dead, n, autovacuums);
+    std::printf("journey.enrollments updates during the drain: %lld, of which HOT: %lld\n",
+                updates, hot);
     std::printf("engine/floor ratio: %.2f\n", floor_s / engine_s);
     {
       pqxx::connection admin(dsn("postgres"));

@@ -274,6 +274,10 @@ CREATE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE FUNCTION journey._audience_trigger() RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgj_audience_trigger'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
+
 CREATE FUNCTION journey._wake_workers() RETURNS void
 AS 'MODULE_PATHNAME', 'pgj_wake_workers'
 LANGUAGE C VOLATILE;
@@ -631,6 +635,38 @@ BEGIN
   ON CONFLICT ON CONSTRAINT audiences_pkey DO UPDATE
      SET key_column = excluded.key_column, email_column = excluded.email_column,
          timezone_column = excluded.timezone_column;
+  PERFORM journey._install_audience_triggers(rel);
+END
+$$;
+
+-- (Re)creates the statement-level triggers that fire attribute entry triggers,
+-- condition exit rules and wait_until steps in the transaction of the change.
+CREATE FUNCTION journey._install_audience_triggers(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM journey._remove_audience_triggers(rel);
+  EXECUTE format('CREATE TRIGGER pg_journey_insert AFTER INSERT ON %s
+                    REFERENCING NEW TABLE AS pg_journey_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
+  EXECUTE format('CREATE TRIGGER pg_journey_update AFTER UPDATE ON %s
+                    REFERENCING OLD TABLE AS pg_journey_old NEW TABLE AS pg_journey_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
+  EXECUTE format('CREATE TRIGGER pg_journey_delete AFTER DELETE ON %s
+                    REFERENCING OLD TABLE AS pg_journey_old
+                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
+END
+$$;
+
+CREATE FUNCTION journey._remove_audience_triggers(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  name text;
+BEGIN
+  FOR name IN SELECT t.tgname FROM pg_trigger t
+               WHERE t.tgrelid = rel AND t.tgname IN ('pg_journey_insert', 'pg_journey_update',
+                                                      'pg_journey_delete') LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', name, rel);
+  END LOOP;
 END
 $$;
 
@@ -651,6 +687,7 @@ BEGIN
     RAISE EXCEPTION 'audience "%" is used by journeys: %', unregister_audience.relation, users
       USING ERRCODE = '2BP01', HINT = 'drop those journeys first (journey.drop_journey)';
   END IF;
+  PERFORM journey._remove_audience_triggers(unregister_audience.relation);
   DELETE FROM journey.audiences a WHERE a.relation = unregister_audience.relation;
 END
 $$;

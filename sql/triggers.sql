@@ -1,0 +1,111 @@
+-- Customer-table triggers: attribute entry (edge-triggered), condition exits,
+-- wait_until wake-ups and deletes fire in the transaction of the change.
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text NOT NULL DEFAULT 'free',
+                       seats int NOT NULL DEFAULT 1, churned boolean NOT NULL DEFAULT false,
+                       note text);
+SELECT journey.register_audience('accounts', 'id', 'email');
+SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'accounts'::regclass ORDER BY tgname;
+SELECT journey.create_template('acct', 'email', 'Hi', 'Plan {{plan}}');
+
+CREATE VIEW acct_state AS
+  SELECT j.name, e.customer_id AS who, e.status, e.step_key, e.exit_reason,
+         e.converted_at IS NOT NULL AS converted
+    FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+   WHERE j.audience = 'accounts'::regclass
+   ORDER BY j.name, length(e.customer_id), e.customer_id, e.id;
+
+SELECT journey.import($${"name": "upgraded", "audience": "accounts", "start": "hello",
+  "entry": [{"type": "attribute", "when": {"field": "plan", "op": "eq", "value": "pro"}}],
+  "exit": [{"type": "condition", "when": {"field": "churned", "op": "eq", "value": true}},
+           {"type": "condition", "when": {"field": "seats", "op": "gte", "value": 50}, "is_goal": true}],
+  "steps": [{"key": "hello", "type": "send_email", "template": "acct", "next": "grow"},
+            {"key": "grow", "type": "wait_until", "when": {"field": "seats", "op": "gte", "value": 10},
+             "timeout": "30 days", "branches": {"met": "big", "timeout": "small"}},
+            {"key": "big", "type": "send_email", "template": "acct"},
+            {"key": "small", "type": "send_email", "template": "acct"}]}$$) > 0 AS imported;
+SELECT journey.publish('upgraded');
+SELECT journey.import($${"name": "seat-jump", "audience": "accounts", "start": "note",
+  "settings": {"reentry": "after_exit"},
+  "entry": [{"type": "attribute", "when": {"field": "seats", "op": "changed"}},
+            {"type": "attribute", "when": {"field": "plan", "op": "changed_to", "value": "team"}}],
+  "steps": [{"key": "note", "type": "goal"}]}$$) > 0 AS imported;
+SELECT journey.publish('seat-jump');
+
+-- INSERT that matches enrolls; one that does not, does not.
+INSERT INTO accounts (id, email, plan) VALUES (1, 'a@x.test', 'pro'), (2, 'b@x.test', 'free');
+SELECT * FROM acct_state;
+-- An UPDATE that makes the condition true enrolls (edge: false -> true) ...
+UPDATE accounts SET plan = 'pro' WHERE id = 2;
+-- ... a no-op update, or one that keeps it true, does not enroll again.
+UPDATE accounts SET plan = 'pro' WHERE id IN (1, 2);
+UPDATE accounts SET note = 'hello' WHERE id = 1;
+SELECT * FROM acct_state;
+-- changed / changed_to compare OLD and NEW (an INSERT counts as a change of
+-- every non-null column). Complete the first enrollments so re-entry is open.
+SELECT journey.run_due(100, now()) >= 2 AS ran;
+SELECT who, status FROM acct_state WHERE name = 'seat-jump';
+UPDATE accounts SET seats = seats WHERE id = 1;        -- not a change
+SELECT count(*) AS after_noop FROM acct_state WHERE name = 'seat-jump' AND who = '1';
+UPDATE accounts SET seats = 3 WHERE id = 1;            -- a change
+UPDATE accounts SET plan = 'team' WHERE id = 2;        -- changed_to team
+SELECT who, count(*) AS enrollments FROM acct_state WHERE name = 'seat-jump' GROUP BY 1 ORDER BY 1;
+
+-- A rolled-back update leaves nothing behind.
+BEGIN;
+INSERT INTO accounts (id, email, plan) VALUES (3, 'c@x.test', 'pro');
+SELECT count(*) AS inside FROM acct_state WHERE who = '3';
+ROLLBACK;
+SELECT count(*) AS after_rollback FROM acct_state WHERE who = '3';
+
+-- wait_until: the row change makes the parked enrollment due at once; the
+-- engine then takes "met". The other one times out.
+SELECT journey.run_due(100, now()) >= 0 AS ran;
+SELECT who, status, step_key FROM acct_state WHERE name = 'upgraded';
+UPDATE accounts SET seats = 12 WHERE id = 1;
+SELECT who, e.next_run_at <= now() AS due_now FROM acct_state s
+  JOIN journey.enrollments e ON e.customer_id = s.who AND e.step_key = s.step_key
+ WHERE s.name = 'upgraded' AND s.status = 'active' ORDER BY 1;
+SELECT journey.run_due(100, now()) >= 1 AS ran;
+SELECT journey.run_due(100, now() + interval '31 days') >= 1 AS ran;
+SELECT a.customer_id AS who, a.step_key, a.branch FROM journey.activity a
+  JOIN journey.journeys j ON j.id = a.journey_id AND j.name = 'upgraded'
+ ORDER BY a.customer_id, a.visit;
+
+-- Condition exit rules end enrollments in the statement's transaction; a goal
+-- exit marks the conversion.
+INSERT INTO accounts (id, email, plan) VALUES (4, 'd@x.test', 'pro'), (5, 'e@x.test', 'pro');
+SELECT journey.run_due(100, now()) >= 2 AS parked;
+UPDATE accounts SET churned = true WHERE id = 4;
+UPDATE accounts SET seats = 60 WHERE id = 5;
+SELECT who, status, step_key, exit_reason, converted FROM acct_state WHERE name = 'upgraded' AND who IN ('4', '5');
+
+-- Deleting a customer ends their active enrollments.
+INSERT INTO accounts (id, email, plan) VALUES (6, 'f@x.test', 'pro');
+DELETE FROM accounts WHERE id = 6;
+SELECT who, status, exit_reason FROM acct_state WHERE who = '6';
+
+-- A bulk statement is one trigger call: 1,000 rows enroll at once.
+INSERT INTO accounts (id, email) SELECT g, 'bulk' || g || '@x.test' FROM generate_series(100, 1099) g;
+UPDATE accounts SET plan = 'pro' WHERE id BETWEEN 100 AND 1099;
+SELECT count(*) AS bulk_enrolled FROM acct_state
+ WHERE name = 'upgraded' AND who IN (SELECT g::text FROM generate_series(100, 1099) g);
+
+-- Paused journeys take no one; archived ones neither.
+SELECT journey.pause('upgraded');
+INSERT INTO accounts (id, email, plan) VALUES (7, 'g@x.test', 'pro');
+SELECT count(*) AS while_paused FROM acct_state WHERE who = '7' AND name = 'upgraded';
+SELECT journey.resume('upgraded');
+SELECT journey.archive('seat-jump');
+INSERT INTO accounts (id, email, seats) VALUES (8, 'h@x.test', 5);
+SELECT count(*) AS archived_takes_none FROM acct_state WHERE who = '8' AND name = 'seat-jump';
+
+-- unregister_audience removes the triggers (journeys first).
+SELECT journey.archive('upgraded');
+SELECT journey.drop_journey('upgraded');
+SELECT journey.drop_journey('seat-jump');
+SELECT journey.unregister_audience('accounts');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'accounts'::regclass;
+DROP VIEW acct_state;
+DROP TABLE accounts;

@@ -1,0 +1,552 @@
+// The statement-level trigger register_audience installs on a customer table.
+// In the transaction of the INSERT / UPDATE / DELETE that caused them, it
+//  - enrolls rows whose attribute entry trigger went from false to true,
+//  - ends enrollments whose customer now matches a condition exit rule,
+//  - makes due the enrollments parked at a wait_until step that now matches,
+//  - ends the enrollments of deleted customers (exit_reason 'customer_deleted').
+// The transition tables are read once; conditions are the compiled ones of the
+// published versions; only conditions that read an updated column are
+// evaluated. Database writes are a few set-based statements per statement.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/condition.hpp"
+#include "core/engine.hpp"
+#include "core/error.hpp"
+#include "pg/bridge.hpp"
+#include "pg/convert.hpp"
+#include "pg/datum.hpp"
+#include "pg/journey_cache.hpp"
+#include "pg/spi.hpp"
+#include "pg/worker.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "nodes/bitmapset.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+}
+
+namespace pgj::pg {
+namespace {
+
+// The row rules of one journey version: what a change of a customer row can do.
+struct RowRules {
+  int64_t journey_id = 0;
+  int32_t version = 0;
+  std::vector<core::CompiledCondition> entries;  // attribute triggers (live version only)
+  struct Exit {
+    int position;
+    bool is_goal;
+    const core::CompiledCondition* condition;
+  };
+  std::vector<Exit> exits;
+  struct Wait {
+    std::string step_key;
+    const core::CompiledCondition* condition;
+  };
+  std::vector<Wait> waits;
+};
+
+// Attribute entry conditions of a version, compiled once per backend.
+std::map<std::pair<int64_t, int32_t>, std::vector<core::CompiledCondition>> entry_cache;
+
+const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id, int32_t version,
+                                                              const AudienceInfo& audience) {
+  auto key = std::make_pair(journey_id, version);
+  auto it = entry_cache.find(key);
+  if (it != entry_cache.end()) return it->second;
+  std::vector<core::CompiledCondition> compiled;
+  auto rows = spi_rows(
+      "SELECT t.config->'when' FROM journey.entry_triggers t"
+      " WHERE t.journey_id = $1::int8 AND t.version = $2::int4 AND t.type = 'attribute'"
+      " ORDER BY t.position",
+      {std::to_string(journey_id), std::to_string(version)});
+  core::ConditionScope scope;
+  scope.trigger_ops = true;
+  scope.where = "attribute entry trigger";
+  for (const Row& row : rows) {
+    if (!row[0]) continue;
+    core::CompileResult result =
+        core::compile_condition(core::Json::parse(*row[0]), &audience.schema, scope);
+    if (!result.ok())
+      throw core::Error("XX000", "attribute trigger of journey " + std::to_string(journey_id) +
+                                     " does not compile: " + result.errors.front());
+    compiled.push_back(std::move(result.condition));
+  }
+  return entry_cache.emplace(key, std::move(compiled)).first->second;
+}
+
+PreparedStatement versions_statement(
+    "SELECT j.id, v.version, (v.version = j.published_version AND j.state = 'published')"
+    "  FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id"
+    " WHERE j.audience = $1 AND j.state IN ('published', 'paused')"
+    "   AND v.status IN ('published', 'retired')",
+    {OIDOID});
+
+PreparedStatement exit_statement(
+    "UPDATE journey.enrollments e"
+    "   SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,"
+    "       exit_reason = u.r,"
+    "       converted_at = CASE WHEN u.g = 't' THEN coalesce(e.converted_at, now())"
+    "                           ELSE e.converted_at END"
+    "  FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[]) u(c, j, v, r, g)"
+    " WHERE e.status = 'active' AND e.customer_id = u.c AND e.journey_id = u.j AND e.version = u.v",
+    {TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID});
+
+PreparedStatement wake_statement(
+    "UPDATE journey.enrollments e SET next_run_at = now()"
+    "  FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[]) u(c, j, v, s)"
+    " WHERE e.status = 'active' AND e.customer_id = u.c AND e.journey_id = u.j"
+    "   AND e.version = u.v AND e.step_key = u.s AND e.parked_at IS NOT NULL"
+    "   AND (e.next_run_at IS NULL OR e.next_run_at > now())",
+    {TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID});
+
+PreparedStatement delete_statement(
+    "UPDATE journey.enrollments e"
+    "   SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,"
+    "       exit_reason = 'customer_deleted'"
+    "  FROM journey.journeys j"
+    " WHERE e.status = 'active' AND e.customer_id = ANY($1) AND j.id = e.journey_id"
+    "   AND j.audience = $2",
+    {TEXTARRAYOID, OIDOID});
+
+PreparedStatement enroll_statement("SELECT cardinality(journey._enroll_rows($1, $2))",
+                                   {INT8OID, TEXTARRAYOID});
+
+// How to turn a column's datum into a Value without calling PostgreSQL (by
+// value types) or with one call (varlena, numeric, output functions).
+enum class CellKind { Bool, Int2, Int4, Int8, Float4, Float8, Numeric, Timestamp, Date, Text, Output };
+
+struct ColumnReader {
+  int attnum = 0;  // 1-based
+  CellKind kind = CellKind::Output;
+  Oid output_function = InvalidOid;
+};
+
+// One cell read from a tuple inside pg_guard: plain data only.
+struct RawCell {
+  bool null = true;
+  int64_t integer = 0;
+  double real = 0;
+  const char* text = nullptr;
+  int length = 0;
+};
+
+CellKind kind_of(Oid type) {
+  switch (getBaseType(type)) {
+    case BOOLOID:
+      return CellKind::Bool;
+    case INT2OID:
+      return CellKind::Int2;
+    case INT4OID:
+      return CellKind::Int4;
+    case INT8OID:
+      return CellKind::Int8;
+    case FLOAT4OID:
+      return CellKind::Float4;
+    case FLOAT8OID:
+      return CellKind::Float8;
+    case NUMERICOID:
+      return CellKind::Numeric;
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID:
+      return CellKind::Timestamp;
+    case DATEOID:
+      return CellKind::Date;
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+      return CellKind::Text;
+    default:
+      return CellKind::Output;
+  }
+}
+
+// Reads the listed columns of the slot's tuple (pg_guard around it).
+void read_cells(TupleTableSlot* slot, const std::vector<ColumnReader>& readers, RawCell* cells) {
+  for (size_t i = 0; i < readers.size(); ++i) {
+    const ColumnReader& r = readers[i];
+    bool isnull = false;
+    Datum d = slot_getattr(slot, r.attnum, &isnull);
+    RawCell& c = cells[i];
+    c = RawCell{};
+    c.null = isnull;
+    if (isnull) continue;
+    switch (r.kind) {
+      case CellKind::Bool:
+        c.integer = DatumGetBool(d);
+        break;
+      case CellKind::Int2:
+        c.integer = DatumGetInt16(d);
+        break;
+      case CellKind::Int4:
+        c.integer = DatumGetInt32(d);
+        break;
+      case CellKind::Int8:
+        c.integer = DatumGetInt64(d);
+        break;
+      case CellKind::Float4:
+        c.real = DatumGetFloat4(d);
+        break;
+      case CellKind::Float8:
+        c.real = DatumGetFloat8(d);
+        break;
+      case CellKind::Numeric:
+        c.real = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+        break;
+      case CellKind::Timestamp:
+        c.integer = pg_to_unix(DatumGetTimestampTz(d));
+        break;
+      case CellKind::Date:
+        c.integer = pg_to_unix(int64_t{DatumGetDateADT(d)} * USECS_PER_DAY);
+        break;
+      case CellKind::Text: {
+        struct varlena* v = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
+        c.text = VARDATA_ANY(v);
+        c.length = static_cast<int>(VARSIZE_ANY_EXHDR(v));
+        break;
+      }
+      case CellKind::Output:
+        c.text = OidOutputFunctionCall(r.output_function, d);
+        c.length = static_cast<int>(strlen(c.text));
+        break;
+    }
+  }
+}
+
+core::Value to_value(const RawCell& c, CellKind kind) {
+  if (c.null) return std::monostate{};
+  switch (kind) {
+    case CellKind::Bool:
+      return c.integer != 0;
+    case CellKind::Int2:
+    case CellKind::Int4:
+    case CellKind::Int8:
+      return c.integer;
+    case CellKind::Float4:
+    case CellKind::Float8:
+    case CellKind::Numeric:
+      return c.real;
+    case CellKind::Timestamp:
+    case CellKind::Date:
+      return core::Timestamp{c.integer};
+    case CellKind::Text:
+    case CellKind::Output:
+      return std::string(c.text, c.length);
+  }
+  return std::monostate{};
+}
+
+std::string key_text(const RawCell& c, CellKind kind) {
+  switch (kind) {
+    case CellKind::Int2:
+    case CellKind::Int4:
+    case CellKind::Int8:
+      return std::to_string(c.integer);
+    default:
+      return std::string(c.text ? c.text : "", c.length);
+  }
+}
+
+// Reads a transition table: per row the customer key and the values of the
+// columns in `needed` (others stay null).
+struct TransitionRows {
+  std::vector<std::string> keys;
+  std::vector<std::vector<core::Value>> values;
+};
+
+TransitionRows read_transition(Tuplestorestate* store, TupleDesc desc, const AudienceInfo& audience,
+                               const std::vector<int>& needed) {
+  TransitionRows out;
+  if (!store) return out;
+  const auto& columns = audience.schema.columns;
+  // Reader 0 is the key; then the needed columns (indexes into schema.columns).
+  std::vector<ColumnReader> readers;
+  std::vector<int> target;  // schema column index of each reader (-1: key)
+  int key_index = audience.schema.find(audience.schema.key_column);
+  auto reader_for = [&](int column) {
+    ColumnReader r;
+    const char* name = columns[column].name.c_str();
+    pg_guard([&] {
+      for (int a = 0; a < desc->natts; ++a) {
+        Form_pg_attribute att = TupleDescAttr(desc, a);
+        if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) {
+          r.attnum = a + 1;
+          r.kind = kind_of(att->atttypid);
+          bool varlena;
+          getTypeOutputInfo(att->atttypid, &r.output_function, &varlena);
+          break;
+        }
+      }
+    });
+    return r;
+  };
+  readers.push_back(reader_for(key_index));
+  target.push_back(-1);
+  for (int column : needed) {
+    readers.push_back(reader_for(column));
+    target.push_back(column);
+  }
+  for (const ColumnReader& r : readers)
+    if (r.attnum == 0) throw core::Error("XX000", "audience column missing from its table");
+
+  std::vector<RawCell> cells(readers.size());
+  TupleTableSlot* slot = pg_guard([&] {
+    tuplestore_rescan(store);
+    return MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+  });
+  MemoryContext row_context = pg_guard([] {
+    return AllocSetContextCreate(CurrentMemoryContext, "pg_journey trigger rows",
+                                 ALLOCSET_DEFAULT_SIZES);
+  });
+  for (;;) {
+    bool more = pg_guard([&] {
+      MemoryContextReset(row_context);
+      MemoryContext outer = MemoryContextSwitchTo(row_context);
+      bool got = tuplestore_gettupleslot(store, true, false, slot);
+      if (got) read_cells(slot, readers, cells.data());
+      MemoryContextSwitchTo(outer);
+      return got;
+    });
+    if (!more) break;
+    out.keys.push_back(key_text(cells[0], readers[0].kind));
+    std::vector<core::Value> row(columns.size());
+    for (size_t i = 1; i < readers.size(); ++i) row[target[i]] = to_value(cells[i], readers[i].kind);
+    out.values.push_back(std::move(row));
+  }
+  pg_guard([&] {
+    ExecDropSingleTupleTableSlot(slot);
+    MemoryContextDelete(row_context);
+  });
+  return out;
+}
+
+// Whether a condition reads a column the statement updated (always true for
+// INSERT and when the updated columns are unknown).
+bool reads_updated(const core::CompiledCondition& condition, const std::vector<bool>* updated) {
+  if (!updated) return true;
+  for (int column : condition.columns_read)
+    if ((*updated)[column]) return true;
+  return false;
+}
+
+struct Effects {
+  std::map<int64_t, std::vector<std::optional<std::string>>> entries;  // journey -> customers
+  std::vector<std::optional<std::string>> exit_customer, exit_reason, exit_goal, wake_customer,
+      wake_step;
+  std::vector<int64_t> exit_journey, wake_journey;
+  std::vector<int32_t> exit_version, wake_version;
+};
+
+void write_effects(Effects& fx) {
+  if (!fx.exit_customer.empty()) {
+    Datum args[5] = {text_array(fx.exit_customer), int8_array(fx.exit_journey),
+                     int4_array(fx.exit_version), text_array(fx.exit_reason),
+                     text_array(fx.exit_goal)};
+    const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+    exit_statement.execute(args, nulls, false);
+  }
+  if (!fx.wake_customer.empty()) {
+    Datum args[4] = {text_array(fx.wake_customer), int8_array(fx.wake_journey),
+                     int4_array(fx.wake_version), text_array(fx.wake_step)};
+    const char nulls[4] = {' ', ' ', ' ', ' '};
+    if (wake_statement.execute(args, nulls, false) > 0) pg_guard([] { wake_workers_after_commit(); });
+  }
+  for (auto& [journey_id, customers] : fx.entries) {
+    Datum args[2] = {Int64GetDatum(journey_id), text_array(customers)};
+    const char nulls[2] = {' ', ' '};
+    enroll_statement.execute(args, nulls, false);
+  }
+}
+
+void fire(TriggerData* trigdata) {
+  Relation rel = trigdata->tg_relation;
+  Oid relid = RelationGetRelid(rel);
+  TriggerEvent event = trigdata->tg_event;
+  const bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
+  const bool is_delete = TRIGGER_FIRED_BY_DELETE(event);
+
+  SpiConnection spi;
+  if (refresh_cache_generation()) {
+    entry_cache.clear();
+    for (PreparedStatement* s :
+         {&versions_statement, &exit_statement, &wake_statement, &delete_statement, &enroll_statement})
+      s->reset();
+  }
+  auto audience_rows = spi_rows("SELECT 1 FROM journey.audiences WHERE relation = $1::oid",
+                                {std::to_string(relid)});
+  if (audience_rows.empty()) {  // unregistered meanwhile: nothing to do
+    spi.finish();
+    return;
+  }
+
+  if (is_delete) {
+    TransitionRows old_rows = read_transition(trigdata->tg_oldtable, RelationGetDescr(rel),
+                                              *load_audience_info(relid), {});
+    if (!old_rows.keys.empty()) {
+      std::vector<std::optional<std::string>> keys(old_rows.keys.begin(), old_rows.keys.end());
+      Datum args[2] = {text_array(keys), ObjectIdGetDatum(relid)};
+      const char nulls[2] = {' ', ' '};
+      delete_statement.execute(args, nulls, false);
+    }
+    spi.finish();
+    return;
+  }
+
+  // The versions whose rules a change of this table can trigger.
+  Datum vargs[1] = {ObjectIdGetDatum(relid)};
+  const char vnulls[1] = {' '};
+  std::vector<RowRules> rules;
+  std::shared_ptr<const AudienceInfo> audience;
+  for (const Row& row : versions_statement.rows(vargs, vnulls)) {
+    int64_t journey_id = std::stoll(*row[0]);
+    int32_t version = static_cast<int32_t>(std::stol(*row[1]));
+    const CachedJourney& cached = cached_journey(journey_id, version);
+    audience = cached.audience;
+    RowRules r;
+    r.journey_id = journey_id;
+    r.version = version;
+    if (*row[2] == "t") r.entries = attribute_entries(journey_id, version, *cached.audience);
+    for (const core::CompiledExitRule& exit : cached.compiled.exit_rules)
+      if (exit.kind == core::CompiledExitRule::Kind::Condition && exit.condition)
+        r.exits.push_back({exit.position, exit.is_goal, &*exit.condition});
+    for (const core::CompiledStep& step : cached.compiled.steps)
+      if (step.type == core::StepType::WaitUntil && step.condition)
+        r.waits.push_back({step.key, &*step.condition});
+    if (!r.entries.empty() || !r.exits.empty() || !r.waits.empty()) rules.push_back(std::move(r));
+  }
+  if (rules.empty()) {
+    spi.finish();
+    return;
+  }
+
+  // Which columns did the statement set? (UPDATE only; INSERT sets all.)
+  const size_t ncolumns = audience->schema.columns.size();
+  std::vector<bool> updated_flags;
+  const std::vector<bool>* updated = nullptr;
+  if (is_update && trigdata->tg_updatedcols) {
+    updated_flags.assign(ncolumns, false);
+    TupleDesc desc = RelationGetDescr(rel);
+    for (size_t c = 0; c < ncolumns; ++c) {
+      const char* name = audience->schema.columns[c].name.c_str();
+      updated_flags[c] = pg_guard([&] {
+        for (int a = 0; a < desc->natts; ++a) {
+          Form_pg_attribute att = TupleDescAttr(desc, a);
+          if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+            return bms_is_member(a + 1 - FirstLowInvalidHeapAttributeNumber,
+                                 trigdata->tg_updatedcols);
+        }
+        return false;
+      });
+    }
+    updated = &updated_flags;
+  }
+
+  // Drop the rules no updated column can affect; gather the columns to read.
+  std::set<int> needed_set;
+  bool any = false;
+  bool needs_old = false;
+  for (RowRules& r : rules) {
+    auto keep_entries = std::vector<core::CompiledCondition>();
+    for (core::CompiledCondition& c : r.entries)
+      if (reads_updated(c, updated)) keep_entries.push_back(c);
+    r.entries = std::move(keep_entries);
+    std::vector<RowRules::Exit> keep_exits;
+    for (const RowRules::Exit& e : r.exits)
+      if (reads_updated(*e.condition, updated)) keep_exits.push_back(e);
+    r.exits = std::move(keep_exits);
+    std::vector<RowRules::Wait> keep_waits;
+    for (const RowRules::Wait& w : r.waits)
+      if (reads_updated(*w.condition, updated)) keep_waits.push_back(w);
+    r.waits = std::move(keep_waits);
+    for (const auto& c : r.entries) {
+      needed_set.insert(c.columns_read.begin(), c.columns_read.end());
+      needs_old = needs_old || is_update;
+    }
+    for (const auto& e : r.exits) needed_set.insert(e.condition->columns_read.begin(), e.condition->columns_read.end());
+    for (const auto& w : r.waits) needed_set.insert(w.condition->columns_read.begin(), w.condition->columns_read.end());
+    any = any || !r.entries.empty() || !r.exits.empty() || !r.waits.empty();
+  }
+  if (!any) {
+    spi.finish();
+    return;
+  }
+  std::vector<int> needed(needed_set.begin(), needed_set.end());
+  TupleDesc desc = RelationGetDescr(rel);
+  TransitionRows new_rows = read_transition(trigdata->tg_newtable, desc, *audience, needed);
+  TransitionRows old_rows;
+  if (needs_old) old_rows = read_transition(trigdata->tg_oldtable, desc, *audience, needed);
+
+  const int64_t now = pg_to_unix(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }));
+  Effects fx;
+  for (size_t i = 0; i < new_rows.keys.size(); ++i) {
+    const std::string& customer = new_rows.keys[i];
+    const std::vector<core::Value>& row = new_rows.values[i];
+    // OLD of the same row: transition tables list rows in the same order; a
+    // changed key means it is another row, treated as new.
+    const std::vector<core::Value>* old =
+        (is_update && i < old_rows.keys.size() && old_rows.keys[i] == customer) ? &old_rows.values[i]
+                                                                               : nullptr;
+    core::EvalInput input;
+    input.row = &row;
+    input.old_row = old;
+    input.now_micros = now;
+    for (const RowRules& r : rules) {
+      for (const core::CompiledCondition& c : r.entries) {
+        bool fires;
+        if (c.uses_trigger_ops) {
+          fires = core::evaluate(c, input);
+        } else {
+          core::EvalInput before = input;
+          before.row = old;
+          fires = core::evaluate(c, input) && !(old && core::evaluate(c, before));
+        }
+        if (fires) {
+          fx.entries[r.journey_id].push_back(customer);
+          break;
+        }
+      }
+      for (const RowRules::Exit& e : r.exits) {
+        if (core::evaluate(*e.condition, input)) {
+          fx.exit_customer.push_back(customer);
+          fx.exit_journey.push_back(r.journey_id);
+          fx.exit_version.push_back(r.version);
+          fx.exit_reason.push_back("exit rule exit[" + std::to_string(e.position) + "]");
+          fx.exit_goal.push_back(std::string(e.is_goal ? "t" : "f"));
+          break;
+        }
+      }
+      for (const RowRules::Wait& w : r.waits) {
+        // A condition on the context cannot be judged here: wake, the engine decides.
+        if (w.condition->uses_context || core::evaluate(*w.condition, input)) {
+          fx.wake_customer.push_back(customer);
+          fx.wake_journey.push_back(r.journey_id);
+          fx.wake_version.push_back(r.version);
+          fx.wake_step.push_back(w.step_key);
+        }
+      }
+    }
+  }
+  write_effects(fx);
+  spi.finish();
+}
+
+}  // namespace
+}  // namespace pgj::pg
+
+// journey._audience_trigger(): AFTER INSERT / UPDATE / DELETE ... FOR EACH
+// STATEMENT on a registered customer table.
+PGJ_FUNCTION(pgj_audience_trigger) {
+  auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
+  if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+      !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+    throw pgj::core::Error("39P01", "journey._audience_trigger must fire AFTER ... FOR EACH STATEMENT");
+  pgj::pg::fire(trigdata);
+  return PointerGetDatum(nullptr);
+}
