@@ -18,7 +18,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make installcheck` against the throwaway cluster tools/test.sh starts.
 REGRESS = setup bridge audiences validation authoring lifecycle engine engine_policies triggers
 REGRESS_OPTS = --load-extension=pg_journey
-ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race
+ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send
 ISOLATION_OPTS = --load-extension=pg_journey --inputdir=test/isolation --outputdir=output_iso
 
 # No LLVM bitcode: it would need clang and buys nothing for this code.

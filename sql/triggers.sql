@@ -101,6 +101,15 @@ SELECT journey.archive('seat-jump');
 INSERT INTO accounts (id, email, seats) VALUES (8, 'h@x.test', 5);
 SELECT count(*) AS archived_takes_none FROM acct_state WHERE who = '8' AND name = 'seat-jump';
 
+-- Scheduled entry triggers need pg_cron in this database: without it, publish
+-- is refused (and the journey stays a draft) with a hint on installing it.
+SELECT journey.import($${"name": "nightly", "audience": "accounts", "start": "s",
+  "entry": [{"type": "segment", "schedule": "0 3 * * *", "when": {"field": "plan", "op": "eq", "value": "pro"}}],
+  "steps": [{"key": "s", "type": "goal"}]}$$) > 0 AS imported;
+SELECT try($$SELECT journey.publish('nightly')$$);
+SELECT state, published_version FROM journey.journeys WHERE name = 'nightly';
+SELECT journey.drop_journey('nightly');
+
 -- unregister_audience removes the triggers (journeys first).
 SELECT journey.archive('upgraded');
 SELECT journey.drop_journey('upgraded');

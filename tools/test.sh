@@ -17,7 +17,7 @@ cluster_start || { echo "0 passed, 1 failed"; exit 1; }
 
 # 1. pg_regress, then the isolation specs (make installcheck, one suite at a time
 # so that a failure in one does not hide the other).
-rm -rf results output_iso regression.diffs regression.out
+rm -rf results output_iso regression.diffs regression.out test/cron/results test/cron/regression.*
 : >installcheck.log
 installcheck_rc=0
 make -s installcheck ISOLATION= >>installcheck.log 2>&1 || installcheck_rc=1
@@ -26,6 +26,15 @@ cat installcheck.log
 ok=$(grep -cE '^(ok|test|[ ]+) .*\.\.\. ok|^ok [0-9]+ ' installcheck.log)
 bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ |failed \(ignored\)' installcheck.log)
 [ "$installcheck_rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+# Scheduled entry triggers need pg_cron, which only runs in cron.database_name.
+if pg_regress_bin=$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress && [ -x "$pg_regress_bin" ]; then
+  "$pg_regress_bin" --use-existing --dbname=postgres --inputdir=test/cron --outputdir=test/cron \
+    --bindir=/usr/lib/postgresql/15/bin schedules >cron.log 2>&1 || installcheck_rc=1
+  cat cron.log
+  ok=$((ok + $(grep -cE '\.\.\. ok' cron.log)))
+  bad=$((bad + $(grep -cE '\.\.\. FAILED' cron.log)))
+  [ -s test/cron/regression.diffs ] && { echo "---- test/cron/regression.diffs"; cat test/cron/regression.diffs; }
+fi
 tally "pg_regress + isolation" "$ok" "$bad"
 for diffs in regression.diffs output_iso/regression.diffs; do
   [ -s "$diffs" ] && { echo "---- $diffs"; cat "$diffs"; }
@@ -65,6 +74,6 @@ if [ "$failed" -gt 0 ]; then
   echo "---- server log (tail)"
   tail -n 40 "$PGJ_CLUSTER_LOG"
 fi
-rm -f installcheck.log pgtap.log ctest.log
+rm -f installcheck.log pgtap.log ctest.log cron.log
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

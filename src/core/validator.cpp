@@ -318,7 +318,10 @@ struct Validator {
           column(key, t["field"], "field", {ValueType::Timestamp, ValueType::Date},
                  "a timestamp or date column");
         if (t.contains("offset")) duration(key, t["offset"], "offset", false);
-        unknown_keys(key, t, {"type", "schedule", "field", "offset"}, "entry trigger");
+        if (t.contains("recurring") &&
+            !(t["recurring"].is_string() && t["recurring"].get<std::string>() == "yearly"))
+          error(key, "\"recurring\" of " + what + " must be \"yearly\" (anniversaries) or absent");
+        unknown_keys(key, t, {"type", "schedule", "field", "offset", "recurring"}, "entry trigger");
       } else if (ty == "manual") {
         unknown_keys(key, t, {"type"}, "entry trigger");
       } else {

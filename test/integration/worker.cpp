@@ -37,6 +37,8 @@ constexpr int kCustomers = 50000;
 
 int passed = 0;
 int failed = 0;
+// Prefix of template names (the pg_cron phase shares database postgres with other suites).
+std::string tpl;
 
 void check(bool ok, const std::string& what) {
   (ok ? passed : failed)++;
@@ -48,7 +50,9 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-std::string dsn(const std::string& db) { return "dbname=" + db; }
+std::string dsn(const std::string& db) {
+  return "dbname=" + db;
+}
 
 double elapsed() {
   static const auto start = Clock::now();
@@ -61,7 +65,9 @@ void log(const std::string& msg) {
   std::cout << buf << msg << std::endl;
 }
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 long long scalar(pqxx::connection& c, const std::string& sql) {
   pqxx::nontransaction tx(c);
@@ -80,7 +86,9 @@ void exec(pqxx::connection& c, const std::string& sql) {
   tx.exec(sql);
 }
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
 
 // Polls pred every `every_ms` until it holds or timeout_ms passes; a query
 // error (server restarting) counts as "not yet".
@@ -114,12 +122,23 @@ pid_t postmaster_pid() {
 
 // Starts the server the way tools/cluster.sh does (if it is down).
 bool ensure_server() {
-  if (wait_for([] { pqxx::connection c(dsn("postgres")); return true; }, 10000, 100)) return true;
+  if (wait_for(
+          [] {
+            pqxx::connection c(dsn("postgres"));
+            return true;
+          },
+          10000, 100))
+    return true;
   std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
                        "' -l '" + env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
   std::string cmd = geteuid() == 0 ? "runuser -u postgres -- " + pg_ctl : pg_ctl;
   if (std::system(cmd.c_str()) != 0) return false;
-  return wait_for([] { pqxx::connection c(dsn("postgres")); return true; }, 10000, 100);
+  return wait_for(
+      [] {
+        pqxx::connection c(dsn("postgres"));
+        return true;
+      },
+      10000, 100);
 }
 
 std::streamoff log_size() {
@@ -146,8 +165,8 @@ std::vector<pid_t> worker_pids(pqxx::connection& c) {
   pqxx::nontransaction tx(c);
   std::vector<pid_t> out;
   for (const auto& row : tx.exec("SELECT pid FROM pg_stat_activity WHERE backend_type ="
-                                 " 'pg_journey worker' AND datname = " + q(kDatabase) +
-                                 " ORDER BY pid"))
+                                 " 'pg_journey worker' AND datname = " +
+                                 q(kDatabase) + " ORDER BY pid"))
     out.push_back(row[0].as<int>());
   return out;
 }
@@ -164,25 +183,34 @@ void define_journey(pqxx::transaction_base& tx, const std::string& name, const s
   const std::string j = q(name);
   tx.exec("SELECT journey.create_journey(" + j + ", 'customers')");
   if (kind == "four") {
-    tx.exec("SELECT journey.add_step(" + j + ", 'hello', 'send_email', '{\"template\": \"hello\"}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'high', 'condition',"
+    tx.exec("SELECT journey.add_step(" + j + ", 'hello', 'send_email', '{\"template\": \"" + tpl +
+            "hello\"}')");
+    tx.exec("SELECT journey.add_step(" + j +
+            ", 'high', 'condition',"
             " '{\"if\": {\"field\": \"score\", \"op\": \"gt\", \"value\": 50}}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"bye\"}')");
+    tx.exec("SELECT journey.add_step(" + j +
+            ", 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
+    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"" + tpl +
+            "bye\"}')");
     tx.exec("SELECT journey.connect(" + j + ", 'hello', 'high')");
     tx.exec("SELECT journey.connect(" + j + ", 'high', 'mark', 'yes')");
     tx.exec("SELECT journey.connect(" + j + ", 'high', 'bye', 'no')");
     tx.exec("SELECT journey.connect(" + j + ", 'mark', 'bye')");
   } else if (kind == "ping") {
-    tx.exec("SELECT journey.add_step(" + j + ", 'hi', 'send_email', '{\"template\": \"hello\"}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'wait', 'wait_for_event',"
+    tx.exec("SELECT journey.add_step(" + j + ", 'hi', 'send_email', '{\"template\": \"" + tpl +
+            "hello\"}')");
+    tx.exec("SELECT journey.add_step(" + j +
+            ", 'wait', 'wait_for_event',"
             " '{\"event\": \"ping\", \"timeout\": \"1 day\"}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'pong', 'send_email', '{\"template\": \"bye\"}')");
+    tx.exec("SELECT journey.add_step(" + j + ", 'pong', 'send_email', '{\"template\": \"" + tpl +
+            "bye\"}')");
     tx.exec("SELECT journey.connect(" + j + ", 'hi', 'wait')");
     tx.exec("SELECT journey.connect(" + j + ", 'wait', 'pong', 'event')");
   } else {
-    tx.exec("SELECT journey.add_step(" + j + ", 'hello', 'send_email', '{\"template\": \"hello\"}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"bye\"}')");
+    tx.exec("SELECT journey.add_step(" + j + ", 'hello', 'send_email', '{\"template\": \"" + tpl +
+            "hello\"}')");
+    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"" + tpl +
+            "bye\"}')");
     tx.exec("SELECT journey.connect(" + j + ", 'hello', 'bye')");
   }
   tx.exec("SELECT journey.publish(" + j + ")");
@@ -191,8 +219,10 @@ void define_journey(pqxx::transaction_base& tx, const std::string& name, const s
 // Audience and templates of a fresh pg_journey install in the current database.
 void define_basics(pqxx::transaction_base& tx) {
   tx.exec("SELECT journey.register_audience('customers', 'id', email_column => 'email')");
-  tx.exec("SELECT journey.create_template('hello', 'email', 'Hello', 'Hi {{email}}')");
-  tx.exec("SELECT journey.create_template('bye', 'email', 'Later', 'Bye {{email}}')");
+  tx.exec("SELECT journey.create_template(" + q(tpl + "hello") +
+          ", 'email', 'Hello', 'Hi {{email}}')");
+  tx.exec("SELECT journey.create_template(" + q(tpl + "bye") +
+          ", 'email', 'Later', 'Bye {{email}}')");
 }
 
 // Enrolls customers lo..hi in a journey, durably (the test cluster runs with
@@ -230,25 +260,30 @@ double wait_drained(const std::string& db, const std::string& journey, int timeo
 
 // Exactly-once invariants over every journey of the database.
 void check_invariants(pqxx::connection& c, const std::string& label) {
-  check(scalar(c, "SELECT count(*) FROM (SELECT 1 FROM journey.messages"
-                  " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0 &&
-            scalar(c, "SELECT count(*) FROM (SELECT 1 FROM journey.activity"
-                      " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM (SELECT 1 FROM journey.messages"
+               " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0 &&
+            scalar(c,
+                   "SELECT count(*) FROM (SELECT 1 FROM journey.activity"
+                   " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0,
         label + ": no duplicate (enrollment_id, visit) in messages or activity");
-  long long sends = scalar(c, "SELECT count(*) FROM journey.activity WHERE step_type = 'send_email'");
+  long long sends =
+      scalar(c, "SELECT count(*) FROM journey.activity WHERE step_type = 'send_email'");
   long long messages = scalar(c, "SELECT count(*) FROM journey.messages");
   check(sends == messages &&
-            scalar(c, "SELECT count(*) FROM journey.activity a WHERE a.step_type = 'send_email'"
-                      " AND NOT EXISTS (SELECT 1 FROM journey.messages m WHERE m.enrollment_id"
-                      " = a.enrollment_id AND m.visit = a.visit AND m.step_key = a.step_key)") == 0,
+            scalar(c,
+                   "SELECT count(*) FROM journey.activity a WHERE a.step_type = 'send_email'"
+                   " AND NOT EXISTS (SELECT 1 FROM journey.messages m WHERE m.enrollment_id"
+                   " = a.enrollment_id AND m.visit = a.visit AND m.step_key = a.step_key)") == 0,
         label + ": exactly one message per send visit (" + std::to_string(messages) +
             " messages, " + std::to_string(sends) + " send visits)");
   long long visits = scalar(c, "SELECT coalesce(sum(visits), 0) FROM journey.enrollments");
   long long activity = scalar(c, "SELECT count(*) FROM journey.activity");
-  check(visits == activity, label + ": sum(visits) = count(activity) (" +
-                                std::to_string(visits) + " vs " + std::to_string(activity) + ")");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status = 'failed'"
-                  " OR last_error IS NOT NULL") == 0,
+  check(visits == activity, label + ": sum(visits) = count(activity) (" + std::to_string(visits) +
+                                " vs " + std::to_string(activity) + ")");
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments WHERE status = 'failed'"
+               " OR last_error IS NOT NULL") == 0,
         label + ": no enrollment failed or recorded an error");
 }
 
@@ -261,9 +296,10 @@ void check_four(pqxx::connection& c, const std::string& journey, long long n,
         label + ": all " + std::to_string(n) + " enrollments completed");
   check(scalar(c, "SELECT count(*) FROM journey.messages WHERE " + f) == 2 * n,
         label + ": 2 messages per enrollment");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments e JOIN customers c"
-                  " ON c.id = e.customer_id::bigint WHERE e." + f +
-                  " AND e.visits <> CASE WHEN c.score > 50 THEN 4 ELSE 3 END") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments e JOIN customers c"
+               " ON c.id = e.customer_id::bigint WHERE e." +
+                   f + " AND e.visits <> CASE WHEN c.score > 50 THEN 4 ELSE 3 END") == 0,
         label + ": 4 visits on the yes branch, 3 on the no branch");
 }
 
@@ -272,8 +308,9 @@ void check_four(pqxx::connection& c, const std::string& journey, long long n,
 void setup() {
   {
     pqxx::connection admin(dsn("postgres"));
-    exec(admin, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
-                " 'journey_worker') THEN CREATE ROLE journey_worker LOGIN; END IF; END $$");
+    exec(admin,
+         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
+         " 'journey_worker') THEN CREATE ROLE journey_worker LOGIN; END IF; END $$");
     if (scalar(admin, "SELECT count(*) FROM pg_database WHERE datname = " + q(kDatabase)) > 0) {
       // Left over by an earlier run.
       try {
@@ -298,14 +335,19 @@ void setup() {
   pqxx::work tx(c);
   tx.exec("CREATE EXTENSION pg_journey");
   tx.exec("GRANT journey_app TO journey_worker");
-  tx.exec("CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
-          " vip boolean NOT NULL DEFAULT false)");
-  tx.exec("INSERT INTO customers (id, email, score) SELECT i, 'c' || i || '@example.com',"
-          " (i * 37) % 100 FROM generate_series(1, " + std::to_string(kCustomers) + ") i");
+  tx.exec(
+      "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
+      " vip boolean NOT NULL DEFAULT false)");
+  tx.exec(
+      "INSERT INTO customers (id, email, score) SELECT i, 'c' || i || '@example.com',"
+      " (i * 37) % 100 FROM generate_series(1, " +
+      std::to_string(kCustomers) + ") i");
   define_basics(tx);
-  for (auto [name, kind] : std::vector<std::pair<std::string, std::string>>{
-           {"drain", "four"}, {"ping", "ping"}, {"toggle", "two"}, {"sigterm", "two"},
-           {"crash", "four"}})
+  for (auto [name, kind] : std::vector<std::pair<std::string, std::string>>{{"drain", "four"},
+                                                                            {"ping", "ping"},
+                                                                            {"toggle", "two"},
+                                                                            {"sigterm", "two"},
+                                                                            {"crash", "four"}})
     define_journey(tx, name, kind);
   tx.commit();
 }
@@ -313,15 +355,18 @@ void setup() {
 void check_workers_running() {
   pqxx::connection c(dsn(kDatabase));
   pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec("SELECT count(*), count(DISTINCT pid), count(*) FILTER (WHERE"
-                           " application_name = 'pg_journey worker') FROM journey.worker_status"
-                           " WHERE database = " + q(kDatabase) + " AND pid IS NOT NULL");
+  pqxx::result r = tx.exec(
+      "SELECT count(*), count(DISTINCT pid), count(*) FILTER (WHERE"
+      " application_name = 'pg_journey worker') FROM journey.worker_status"
+      " WHERE database = " +
+      q(kDatabase) + " AND pid IS NOT NULL");
   check(r[0][0].as<int>() == kWorkers && r[0][1].as<int>() == kWorkers &&
             r[0][2].as<int>() == kWorkers,
         "journey.worker_status shows 2 workers with distinct pids");
-  r = tx.exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_journey worker'"
-              " AND backend_type = 'pg_journey worker' AND datname = " + q(kDatabase) +
-              " AND usename = 'journey_worker'");
+  r = tx.exec(
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_journey worker'"
+      " AND backend_type = 'pg_journey worker' AND datname = " +
+      q(kDatabase) + " AND usename = 'journey_worker'");
   check(r[0][0].as<int>() == kWorkers,
         "pg_stat_activity: 2 'pg_journey worker' backends as journey_worker");
   r = tx.exec("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_journey launcher'");
@@ -334,8 +379,8 @@ void check_drain() {
   check(n == kDrain, "enrolled " + std::to_string(n) + " customers (no run_due call from here)");
   double s = wait_drained(kDatabase, "drain", 60000);
   char buf[128];
-  std::snprintf(buf, sizeof buf, "the workers drained %d enrollments in %.2f s (%.0f/s)", kDrain,
-                s, s > 0 ? kDrain / s : 0.0);
+  std::snprintf(buf, sizeof buf, "the workers drained %d enrollments in %.2f s (%.0f/s)", kDrain, s,
+                s > 0 ? kDrain / s : 0.0);
   check(s >= 0, buf);
   check_four(c, "drain", kDrain, "drain");
   check_invariants(c, "drain");
@@ -347,16 +392,18 @@ void check_wakeup_latency() {
   enroll(c, "ping", lo, hi);
   bool parked = wait_for(
       [&] {
-        return scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status = 'active'"
-                         " AND step_key = 'wait' AND waiting_for = 'ping' AND " +
-                             journey_filter("ping")) == kPings;
+        return scalar(c,
+                      "SELECT count(*) FROM journey.enrollments WHERE status = 'active'"
+                      " AND step_key = 'wait' AND waiting_for = 'ping' AND " +
+                          journey_filter("ping")) == kPings;
       },
       10000, 20);
   check(parked, std::to_string(kPings) + " enrollments parked at wait_for_event 'ping'");
   if (!parked) return;
-  c.prepare("woken", "SELECT count(*) FROM journey.messages m JOIN journey.journeys j"
-                     " ON j.id = m.journey_id WHERE j.name = 'ping' AND m.customer_id = $1"
-                     " AND m.step_key = 'pong'");
+  c.prepare("woken",
+            "SELECT count(*) FROM journey.messages m JOIN journey.journeys j"
+            " ON j.id = m.journey_id WHERE j.name = 'ping' AND m.customer_id = $1"
+            " AND m.step_key = 'pong'");
   std::vector<double> ms;
   int missed = 0;
   for (long long id = lo; id <= hi; ++id) {
@@ -386,12 +433,36 @@ void check_wakeup_latency() {
   check(ms.back() < 1000, std::string("wake-up latency max < 1000 ms (") + buf + ")");
 }
 
+void check_enabled_guc_steps();
+
 void set_enabled(pqxx::connection& admin, const char* value) {
   exec(admin, std::string("ALTER SYSTEM SET pg_journey.enabled = ") + value);
   exec(admin, "SELECT pg_reload_conf()");
 }
 
+// Puts pg_journey.enabled back to its default, so a failure here does not
+// leave the workers switched off for the phases after it.
+void reset_enabled() {
+  wait_for(
+      [] {
+        pqxx::connection admin(dsn("postgres"));
+        exec(admin, "ALTER SYSTEM RESET pg_journey.enabled");
+        exec(admin, "SELECT pg_reload_conf()");
+        return true;
+      },
+      15000, 200);
+}
+
 void check_enabled_guc() {
+  try {
+    check_enabled_guc_steps();
+  } catch (...) {
+    reset_enabled();
+    throw;
+  }
+}
+
+void check_enabled_guc_steps() {
   pqxx::connection admin(dsn("postgres"));
   pqxx::connection c(dsn(kDatabase));
   set_enabled(admin, "off");
@@ -399,7 +470,8 @@ void check_enabled_guc() {
   const long long lo = 20101, hi = 20300;
   enroll(c, "toggle", lo, hi);
   sleep_ms(1500);
-  long long visits = scalar(c, "SELECT count(*) FROM journey.activity WHERE " + journey_filter("toggle"));
+  long long visits =
+      scalar(c, "SELECT count(*) FROM journey.activity WHERE " + journey_filter("toggle"));
   check(visits == 0, "pg_journey.enabled = off: nothing processed in 1.5 s (" +
                          std::to_string(visits) + " step visits)");
   check(workers_up(), "pg_journey.enabled = off: the workers stay up");
@@ -429,13 +501,15 @@ void check_sigterm() {
       },
       3000, 20);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  check(replaced, "SIGTERM: the launcher started a replacement within 3 s (" + std::to_string(s) +
-                      " s)");
-  check(scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(victim)) == 0,
-        "SIGTERM: the old pid is gone from pg_stat_activity");
+  check(replaced,
+        "SIGTERM: the launcher started a replacement within 3 s (" + std::to_string(s) + " s)");
+  check(
+      scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(victim)) == 0,
+      "SIGTERM: the old pid is gone from pg_stat_activity");
   sleep_ms(200);
   int bad = 0;
-  const std::string tag = "[" + std::to_string(victim) + "]", ptag = "(PID " + std::to_string(victim) + ")";
+  const std::string tag = "[" + std::to_string(victim) + "]",
+                    ptag = "(PID " + std::to_string(victim) + ")";
   for (const std::string& line : log_lines_since(from)) {
     bool about = contains(line, tag) || contains(line, ptag);
     if (about && (contains(line, "ERROR") || contains(line, "FATAL") || contains(line, "PANIC") ||
@@ -470,9 +544,12 @@ void check_kill9() {
     victim = pids.back();
     enroll(c, "crash", lo, hi);
     // Kill once the drain is under way.
-    wait_for([&] { return scalar(c, "SELECT count(*) FROM journey.activity WHERE " +
-                                        journey_filter("crash")) > 0; },
-             5000, 2);
+    wait_for(
+        [&] {
+          return scalar(c, "SELECT count(*) FROM journey.activity WHERE " +
+                               journey_filter("crash")) > 0;
+        },
+        5000, 2);
     done_before_kill = kDrain - not_completed(c, "crash");
     kill(victim, SIGKILL);
   }
@@ -482,8 +559,8 @@ void check_kill9() {
   auto t0 = Clock::now();
   bool back = wait_for([] { return workers_up(kDatabase); }, 30000, 50);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  check(back, "kill -9: server accepts connections and 2 workers are back (" + std::to_string(s) +
-                  " s)");
+  check(back,
+        "kill -9: server accepts connections and 2 workers are back (" + std::to_string(s) + " s)");
   bool restarted = false;
   for (const std::string& line : log_lines_since(from))
     if (contains(line, "all server processes terminated; reinitializing")) restarted = true;
@@ -503,9 +580,11 @@ void check_drop_create_extension() {
   exec(c, "DROP EXTENSION pg_journey CASCADE");
   bool idle = wait_for(
       [&] {
-        return scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
-                         " 'pg_journey worker' AND datname = " + q(kDatabase) +
-                             " AND query = 'waiting for CREATE EXTENSION pg_journey'") == kWorkers;
+        return scalar(c,
+                      "SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
+                      " 'pg_journey worker' AND datname = " +
+                          q(kDatabase) +
+                          " AND query = 'waiting for CREATE EXTENSION pg_journey'") == kWorkers;
       },
       3000, 20);
   check(idle, "DROP EXTENSION: both workers wait for CREATE EXTENSION pg_journey");
@@ -526,80 +605,116 @@ void check_drop_create_extension() {
 }
 
 // pg_cron fallback, in database postgres (no worker there). Scheduled early and
-// checked at the end: pg_cron < 1.5 has no seconds schedule, only minutes.
+// checked at the end: pg_cron < 1.5 has no seconds schedule, only minutes. Other
+// suites use database postgres too, so everything here has a name of its own:
+// schema pgj_worker_test (the customers table), templates and journey pgj_worker_*.
 struct CronFallback {
+  const std::string db = "dbname=postgres options=-csearch_path=pgj_worker_test,public";
+  const std::string journey = "pgj_worker_cron";
   bool created_cron = false;
-  bool created_journey = false;
+  bool created_journey_ext = false;
   bool minute_schedule = false;
   Clock::time_point scheduled;
 
   void start() {
-    pqxx::connection c(dsn("postgres"));
+    pqxx::connection c(db);
     created_cron = scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'") == 0;
     if (created_cron) exec(c, "CREATE EXTENSION pg_cron");
-    created_journey = scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") == 0;
-    if (!created_journey) throw std::runtime_error("pg_journey already exists in database postgres");
+    created_journey_ext =
+        scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") == 0;
     {
       pqxx::work tx(c);
       tx.exec("SET LOCAL synchronous_commit = on");
-      tx.exec("CREATE EXTENSION pg_journey");
-      tx.exec("CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL,"
-              " score int NOT NULL, vip boolean NOT NULL DEFAULT false)");
-      tx.exec("INSERT INTO customers (id, email, score) SELECT i, 'c' || i || '@example.com',"
-              " i % 100 FROM generate_series(1, 100) i");
+      if (created_journey_ext) tx.exec("CREATE EXTENSION pg_journey");
+      tx.exec("CREATE SCHEMA pgj_worker_test");
+      tx.exec(
+          "CREATE TABLE pgj_worker_test.customers (id bigint PRIMARY KEY, email text NOT NULL,"
+          " score int NOT NULL, vip boolean NOT NULL DEFAULT false)");
+      tx.exec(
+          "INSERT INTO pgj_worker_test.customers (id, email, score) SELECT i,"
+          " 'c' || i || '@example.com', i % 100 FROM generate_series(1, 100) i");
+      tpl = "pgj_worker_";
       define_basics(tx);
-      define_journey(tx, "cron", "two");
+      define_journey(tx, journey, "two");
+      tpl = "";
       tx.commit();
     }
-    check(enroll(c, "cron", 1, 100) == 100, "pg_cron: enrolled 100 in database postgres");
+    check(enroll(c, journey, 1, 100) == 100, "pg_cron: enrolled 100 in database postgres");
     check(scalar(c, "SELECT count(*) FROM journey.worker_status WHERE database = 'postgres'") == 0,
           "pg_cron: no worker runs in database postgres");
     std::string version = text(c, "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'");
     try {
-      exec(c, "SELECT cron.schedule('pg_journey_tick', '1 seconds', 'SELECT journey.run_due()')");
+      exec(c, "SELECT cron.schedule('pgj_worker_tick', '1 seconds', 'SELECT journey.run_due()')");
     } catch (const pqxx::sql_error& e) {
       // pg_cron < 1.5: no "N seconds" schedules.
       minute_schedule = true;
-      log("pg_cron " + version + " refuses '1 seconds' (" + std::string(e.what()).substr(0, 40) +
-          "...); scheduling '* * * * *' instead");
-      exec(c, "SELECT cron.schedule('pg_journey_tick', '* * * * *', 'SELECT journey.run_due()')");
+      log("pg_cron " + version + " has no seconds schedules (" +
+          std::string(e.what()).substr(0, 35) + "); scheduling '* * * * *' instead");
+      exec(c, "SELECT cron.schedule('pgj_worker_tick', '* * * * *', 'SELECT journey.run_due()')");
     }
     // With listen_addresses = '' pg_cron's default host (cron.host = localhost)
     // cannot connect: point the job at the Unix socket directory.
-    if (text(c, "SHOW listen_addresses").empty() && !env("PGHOST").empty() && env("PGHOST")[0] == '/')
+    if (text(c, "SHOW listen_addresses").empty() && !env("PGHOST").empty() &&
+        env("PGHOST")[0] == '/')
       exec(c, "UPDATE cron.job SET nodename = " + c.quote(env("PGHOST")) +
-                  " WHERE jobname = 'pg_journey_tick'");
+                  " WHERE jobname = 'pgj_worker_tick'");
     scheduled = Clock::now();
   }
 
   void finish() {
     int timeout_ms = minute_schedule ? 75000 : 15000;
-    int left = timeout_ms - int(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
-    double s = wait_drained("postgres", "cron", std::max(left, 0));
+    int left = timeout_ms -
+               int(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
+    auto t0 = Clock::now();
+    bool ok = wait_for(
+        [&] {
+          pqxx::connection c(db);
+          return not_completed(c, journey) == 0;
+        },
+        std::max(left, 0), 100);
+    (void)t0;
     double total = std::chrono::duration<double>(Clock::now() - scheduled).count();
-    check(s >= 0, std::string("pg_cron: journey.run_due() every ") +
-                      (minute_schedule ? "minute" : "second") + " drained the 100 enrollments (" +
-                      std::to_string(total) + " s after cron.schedule)");
-    pqxx::connection c(dsn("postgres"));
-    if (s < 0) {
+    check(ok, std::string("pg_cron: journey.run_due() every ") +
+                  (minute_schedule ? "minute" : "second") + " drained the 100 enrollments (" +
+                  std::to_string(total) + " s after cron.schedule)");
+    pqxx::connection c(db);
+    if (!ok) {
       pqxx::nontransaction tx(c);
-      for (const auto& row : tx.exec("SELECT status, return_message FROM cron.job_run_details"
-                                     " ORDER BY runid DESC LIMIT 3"))
+      for (const auto& row : tx.exec("SELECT d.status, d.return_message FROM cron.job_run_details d"
+                                     " JOIN cron.job j USING (jobid) WHERE j.jobname ="
+                                     " 'pgj_worker_tick' ORDER BY d.runid DESC LIMIT 3"))
         std::cout << "  cron run: " << row[0].c_str() << " " << row[1].c_str() << std::endl;
-    } else {
-      check_invariants(c, "pg_cron");
+      return;
     }
+    const std::string f = journey_filter(journey);
+    check(scalar(c,
+                 "SELECT count(*) FROM journey.enrollments WHERE status = 'completed'"
+                 " AND visits = 2 AND " +
+                     f) == 100 &&
+              scalar(c, "SELECT count(*) FROM journey.messages WHERE " + f) == 200 &&
+              scalar(c,
+                     "SELECT count(DISTINCT (enrollment_id, visit)) FROM journey.messages"
+                     " WHERE " +
+                         f) == 200,
+          "pg_cron: 100 completed, 2 visits and 2 distinct messages each");
   }
 
   void cleanup() {
     try {
-      pqxx::connection c(dsn("postgres"));
+      pqxx::connection c(db);
       if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'") > 0)
-        exec(c, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'pg_journey_tick'");
-      if (created_journey) {
+        exec(c, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'pgj_worker_tick'");
+      if (created_journey_ext) {
         exec(c, "DROP EXTENSION IF EXISTS pg_journey CASCADE");
-        exec(c, "DROP TABLE IF EXISTS customers");
+      } else if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") > 0) {
+        exec(c, "SELECT journey.drop_journey(" + q(journey) +
+                    ") FROM journey.journeys WHERE name = " + q(journey));
+        exec(c, "DELETE FROM journey.templates WHERE name LIKE 'pgj\\_worker\\_%'");
+        exec(c,
+             "SELECT journey.unregister_audience('pgj_worker_test.customers')"
+             " FROM journey.audiences WHERE relation = 'pgj_worker_test.customers'::regclass");
       }
+      exec(c, "DROP SCHEMA IF EXISTS pgj_worker_test CASCADE");
       if (created_cron) exec(c, "DROP EXTENSION IF EXISTS pg_cron");
     } catch (const std::exception& e) {
       log(std::string("pg_cron cleanup: ") + e.what());
@@ -635,6 +750,9 @@ int main() {
   };
   for (const auto& [name, phase] : phases) {
     log(std::string("-- ") + name);
+    // After a crash restart the server and the workers need a moment.
+    if (std::string(name) != "setup" && !wait_for([] { return workers_up(); }, 15000, 50))
+      log("(the server or the workers are not back after 15 s)");
     try {
       phase();
     } catch (const std::exception& e) {
@@ -645,15 +763,10 @@ int main() {
   // Leave the cluster as we found it, and running.
   if (!ensure_server()) check(false, "server left running");
   cron.cleanup();
-  try {
-    pqxx::connection admin(dsn("postgres"));
-    exec(admin, "ALTER SYSTEM RESET pg_journey.enabled");
-    exec(admin, "SELECT pg_reload_conf()");
-  } catch (const std::exception& e) {
-    check(false, std::string("ALTER SYSTEM RESET pg_journey.enabled: ") + e.what());
-  }
+  reset_enabled();
   // Dropping the workers' database must not take the server down.
-  if (failed == 0) {
+  wait_for([] { return workers_up(); }, 15000, 50);
+  {
     try {
       std::streamoff from = log_size();
       pqxx::connection admin(dsn("postgres"));

@@ -42,7 +42,8 @@ SELECT set_eq($$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig
                     'journey.versions', 'journey.steps', 'journey.connections',
                     'journey.entry_triggers', 'journey.exit_rules', 'journey.templates',
                     'journey.enrollments', 'journey.enrollments_id_seq', 'journey.activity',
-                    'journey.activity_id_seq', 'journey.events', 'journey.events_id_seq',
+                    'journey.events', 'journey.events_id_seq',
+                    'journey.segment_members', 'journey.scheduled_runs',
                     'journey.messages', 'journey.messages_id_seq'],
               'every user-data table and its id sequence is dumped by pg_dump');
 

@@ -1,0 +1,60 @@
+// SQL-callable helpers of scheduled (segment and date) entry triggers.
+#include <memory>
+
+#include "core/condition_sql.hpp"
+#include "core/error.hpp"
+#include "pg/bridge.hpp"
+#include "pg/catalog.hpp"
+#include "pg/convert.hpp"
+#include "pg/spi.hpp"
+
+using namespace pgj;
+
+// journey._condition_sql(condition jsonb, audience regclass): a segment's
+// condition as a SQL expression over the audience table aliased "t".
+PGJ_FUNCTION(pgj_condition_sql) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "condition and audience must not be null");
+  core::Json condition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  Oid relid = PG_GETARG_OID(1);
+  pg::SpiConnection spi;
+  auto audience = pg::load_audience_info(relid);
+  if (!audience) throw core::Error("42704", "relation is not a registered audience");
+  spi.finish();
+  core::SqlQuoting quoting{
+      [](const std::string& name) {
+        const char* n = name.c_str();
+        return std::string(pg::pg_guard([&] { return quote_identifier(n); }));
+      },
+      [](const std::string& text) {
+        const char* t = text.c_str();
+        return std::string(pg::pg_guard([&] { return static_cast<const char*>(quote_literal_cstr(t)); }));
+      }};
+  return pg::string_to_text(core::condition_to_sql(condition, audience->schema, quoting));
+}
+
+// journey._owner_query_keys(query text, owner regrole): the first column of
+// `query` as text, run with the privileges of the journey owner (a segment's
+// SQL must not run as the extension owner).
+PGJ_FUNCTION(pgj_owner_query_keys) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) throw core::Error("22004", "query and owner must not be null");
+  std::string query = pg::arg_string(fcinfo, 0);
+  Oid owner = PG_GETARG_OID(1);
+  std::string sql = "SELECT coalesce(array_agg(k::text), '{}') FROM (" + query + ") q(k)";
+  pg::SpiConnection spi;
+  const char* text = sql.c_str();
+  Datum result = pg::pg_guard([&] {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+    int rc = SPI_execute(text, true, 1);
+    SetUserIdAndSecContext(saved_user, saved_context);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "pg_journey: segment query failed");
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return SPI_datumTransfer(d, false, -1);
+  });
+  spi.finish();
+  return result;
+}
