@@ -78,9 +78,11 @@ class Renderer {
       case CondOp::Contains:
         if (column.type == ValueType::Json)
           return "(" + col + "::jsonb @> " + q_.literal(v.dump()) + "::jsonb)";
-        return "(strpos(" + col + "::text, " + q_.literal(v.is_string() ? v.get<std::string>() : v.dump()) + ") > 0)";
+        return "(strpos(" + col + "::text, " +
+               q_.literal(v.is_string() ? v.get<std::string>() : v.dump()) + ") > 0)";
       case CondOp::StartsWith:
-        return "starts_with(" + col + "::text, " + q_.literal(v.is_string() ? v.get<std::string>() : v.dump()) + ")";
+        return "starts_with(" + col + "::text, " +
+               q_.literal(v.is_string() ? v.get<std::string>() : v.dump()) + ")";
       case CondOp::Exists:
         return "(" + col + " IS NOT NULL)";
       case CondOp::NotExists:

@@ -60,7 +60,7 @@ struct CompiledStep {
   std::string channel;        // "email" for send_email
   std::string template_name;  // empty when `payload` is used
   Json payload;               // send with payload: strings may hold merge tags
-  int to_field = -1;          // send_email: column index of the address, -1 = audience e-mail column
+  int to_field = -1;  // send_email: column index of the address, -1 = audience e-mail column
   // delay
   enum class DelayKind { Duration, Until, UntilField };
   DelayKind delay_kind = DelayKind::Duration;
@@ -71,7 +71,7 @@ struct CompiledStep {
   int until_field = -1;        // delay until_field: column index
   Duration offset;             // delay until_field offset (may be negative)
   // wait_for_event / wait_until
-  std::string event;               // wait_for_event
+  std::string event;  // wait_for_event
   std::optional<Duration> timeout;
   // condition "if", wait_until "when", wait_for_event "where"
   std::optional<CompiledCondition> condition;
@@ -89,8 +89,8 @@ struct CompiledStep {
 struct CompiledExitRule {
   enum class Kind { Event, Condition };
   Kind kind = Kind::Condition;
-  int position = 0;   // 0-based index in the definition's "exit" array
-  std::string event;  // Event rules
+  int position = 0;                            // 0-based index in the definition's "exit" array
+  std::string event;                           // Event rules
   std::optional<CompiledCondition> condition;  // Condition: "when"; Event: "where" (may be absent)
   bool is_goal = false;
 };
@@ -127,16 +127,17 @@ struct Enrollment {
   int64_t id = 0;
   std::string customer_id;
   std::string entity_key;
-  int step = -1;                   // current step index in its version
-  bool parked = false;             // the current step's wait is armed (parked_at is set)
-  int64_t parked_at = 0;           // when it parked at the current step (micros since epoch)
+  int step = -1;                         // current step index in its version
+  bool parked = false;                   // the current step's wait is armed (parked_at is set)
+  int64_t parked_at = 0;                 // when it parked at the current step (micros since epoch)
   std::optional<int64_t> wait_deadline;  // wait_for_event / wait_until timeout instant
   Json context = Json::object();
-  Json last_event;                 // properties of the entry / last matched event (null if none)
-  Json woken_by = Json::array();   // events track() delivered while parked: [{name, properties, occurred_at}]
-  int32_t visits = 0;              // step visits so far, over the enrollment's life
+  Json last_event;  // properties of the entry / last matched event (null if none)
+  Json woken_by =
+      Json::array();   // events track() delivered while parked: [{name, properties, occurred_at}]
+  int32_t visits = 0;  // step visits so far, over the enrollment's life
   bool holdout = false;
-  bool rearm = false;              // resume(catch_up => 'skip'): re-arm an overdue "until" delay
+  bool rearm = false;  // resume(catch_up => 'skip'): re-arm an overdue "until" delay
 };
 
 struct Visit {
@@ -150,13 +151,14 @@ struct MessageOut {
   int32_t visit = 0;
   std::string step_key;
   std::string channel;
-  Json payload;  // rendered: email {"to", "subject", "body", "template"}; others the template or payload
+  Json payload;  // rendered: email {"to", "subject", "body", "template"}; others the template or
+                 // payload
   bool holdout = false;  // the enrollment is in the holdout group: record, never deliver
 };
 
 struct FieldUpdateOut {
   int column = -1;  // index into the audience's columns
-  Json value;       // JSON literal, or the engine clock as an ISO timestamp string for {"now": true}
+  Json value;  // JSON literal, or the engine clock as an ISO timestamp string for {"now": true}
 };
 
 struct RunResult {
@@ -165,7 +167,8 @@ struct RunResult {
   int step = -1;  // step it is parked at or ended at
   bool parked = false;
   int64_t parked_at = 0;
-  std::optional<int64_t> next_run_at;  // Parked: when it is due again (nullopt: only an event wakes it)
+  std::optional<int64_t>
+      next_run_at;  // Parked: when it is due again (nullopt: only an event wakes it)
   std::optional<int64_t> wait_deadline;
   std::string waiting_for;  // Parked at wait_for_event: the event name; else ""
   Json context = Json::object();
@@ -196,8 +199,7 @@ struct Runtime {
   // visit of `step` by this enrollment when step is non-empty) within `within`
   // before as_of (ever when nullopt)?
   virtual bool happened(const Enrollment& enrollment, const std::string& event,
-                        const std::string& step, std::optional<Duration> within,
-                        int64_t as_of) = 0;
+                        const std::string& step, std::optional<Duration> within, int64_t as_of) = 0;
   // The template of that name, or nullptr.
   virtual const TemplateDef* find_template(const std::string& name) = 0;
 };

@@ -121,7 +121,19 @@ PreparedStatement enroll_statement("SELECT cardinality(journey._enroll_rows($1, 
 
 // How to turn a column's datum into a Value without calling PostgreSQL (by
 // value types) or with one call (varlena, numeric, output functions).
-enum class CellKind { Bool, Int2, Int4, Int8, Float4, Float8, Numeric, Timestamp, Date, Text, Output };
+enum class CellKind {
+  Bool,
+  Int2,
+  Int4,
+  Int8,
+  Float4,
+  Float8,
+  Numeric,
+  Timestamp,
+  Date,
+  Text,
+  Output
+};
 
 struct ColumnReader {
   int attnum = 0;  // 1-based
@@ -207,7 +219,8 @@ void read_cells(TupleTableSlot* slot, const std::vector<ColumnReader>& readers, 
         c.integer = pg_to_unix(int64_t{DatumGetDateADT(d)} * USECS_PER_DAY);
         break;
       case CellKind::Text: {
-        struct varlena* v = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
+        struct varlena* v =
+            pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
         c.text = VARDATA_ANY(v);
         c.length = static_cast<int>(VARSIZE_ANY_EXHDR(v));
         break;
@@ -317,7 +330,8 @@ TransitionRows read_transition(Tuplestorestate* store, TupleDesc desc, const Aud
     if (!more) break;
     out.keys.push_back(key_text(cells[0], readers[0].kind));
     std::vector<core::Value> row(columns.size());
-    for (size_t i = 1; i < readers.size(); ++i) row[target[i]] = to_value(cells[i], readers[i].kind);
+    for (size_t i = 1; i < readers.size(); ++i)
+      row[target[i]] = to_value(cells[i], readers[i].kind);
     out.values.push_back(std::move(row));
   }
   pg_guard([&] {
@@ -356,7 +370,8 @@ void write_effects(Effects& fx) {
     Datum args[4] = {text_array(fx.wake_customer), int8_array(fx.wake_journey),
                      int4_array(fx.wake_version), text_array(fx.wake_step)};
     const char nulls[4] = {' ', ' ', ' ', ' '};
-    if (wake_statement.execute(args, nulls, false) > 0) pg_guard([] { wake_workers_after_commit(); });
+    if (wake_statement.execute(args, nulls, false) > 0)
+      pg_guard([] { wake_workers_after_commit(); });
   }
   for (auto& [journey_id, customers] : fx.entries) {
     Datum args[2] = {Int64GetDatum(journey_id), text_array(customers)};
@@ -375,12 +390,12 @@ void fire(TriggerData* trigdata) {
   SpiConnection spi;
   if (refresh_cache_generation()) {
     entry_cache.clear();
-    for (PreparedStatement* s :
-         {&versions_statement, &exit_statement, &wake_statement, &delete_statement, &enroll_statement})
+    for (PreparedStatement* s : {&versions_statement, &exit_statement, &wake_statement,
+                                 &delete_statement, &enroll_statement})
       s->reset();
   }
-  auto audience_rows = spi_rows("SELECT 1 FROM journey.audiences WHERE relation = $1::oid",
-                                {std::to_string(relid)});
+  auto audience_rows =
+      spi_rows("SELECT 1 FROM journey.audiences WHERE relation = $1::oid", {std::to_string(relid)});
   if (audience_rows.empty()) {  // unregistered meanwhile: nothing to do
     spi.finish();
     return;
@@ -469,8 +484,10 @@ void fire(TriggerData* trigdata) {
       needed_set.insert(c.columns_read.begin(), c.columns_read.end());
       needs_old = needs_old || is_update;
     }
-    for (const auto& e : r.exits) needed_set.insert(e.condition->columns_read.begin(), e.condition->columns_read.end());
-    for (const auto& w : r.waits) needed_set.insert(w.condition->columns_read.begin(), w.condition->columns_read.end());
+    for (const auto& e : r.exits)
+      needed_set.insert(e.condition->columns_read.begin(), e.condition->columns_read.end());
+    for (const auto& w : r.waits)
+      needed_set.insert(w.condition->columns_read.begin(), w.condition->columns_read.end());
     any = any || !r.entries.empty() || !r.exits.empty() || !r.waits.empty();
   }
   if (!any) {
@@ -491,8 +508,9 @@ void fire(TriggerData* trigdata) {
     // OLD of the same row: transition tables list rows in the same order; a
     // changed key means it is another row, treated as new.
     const std::vector<core::Value>* old =
-        (is_update && i < old_rows.keys.size() && old_rows.keys[i] == customer) ? &old_rows.values[i]
-                                                                               : nullptr;
+        (is_update && i < old_rows.keys.size() && old_rows.keys[i] == customer)
+            ? &old_rows.values[i]
+            : nullptr;
     core::EvalInput input;
     input.row = &row;
     input.old_row = old;
@@ -546,7 +564,8 @@ PGJ_FUNCTION(pgj_audience_trigger) {
   auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
   if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
       !TRIGGER_FIRED_AFTER(trigdata->tg_event))
-    throw pgj::core::Error("39P01", "journey._audience_trigger must fire AFTER ... FOR EACH STATEMENT");
+    throw pgj::core::Error("39P01",
+                           "journey._audience_trigger must fire AFTER ... FOR EACH STATEMENT");
   pgj::pg::fire(trigdata);
   return PointerGetDatum(nullptr);
 }

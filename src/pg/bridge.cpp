@@ -14,9 +14,7 @@ ErrorData* try_pg_call(void (*fn)(void*), void* arg) {
   MemoryContext caller_context = CurrentMemoryContext;
   ErrorData* volatile caught = nullptr;
   PG_TRY();
-  {
-    fn(arg);
-  }
+  { fn(arg); }
   PG_CATCH();
   {
     MemoryContextSwitchTo(caller_context);

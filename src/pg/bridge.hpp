@@ -65,10 +65,12 @@ Datum run_entry(FunctionCallInfo fcinfo, EntryBody body);
 }  // namespace pgj::pg
 
 // Defines SQL-callable function `name`; the braces that follow are its C++ body.
-#define PGJ_FUNCTION(name)                                                         \
-  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo);              \
-  extern "C" {                                                                     \
-  PG_FUNCTION_INFO_V1(name);                                                       \
-  Datum name(PG_FUNCTION_ARGS) { return ::pgj::pg::run_entry(fcinfo, name##_body); } \
-  }                                                                                \
+#define PGJ_FUNCTION(name)                                            \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo); \
+  extern "C" {                                                        \
+  PG_FUNCTION_INFO_V1(name);                                          \
+  Datum name(PG_FUNCTION_ARGS) {                                      \
+    return ::pgj::pg::run_entry(fcinfo, name##_body);                 \
+  }                                                                   \
+  }                                                                   \
   static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

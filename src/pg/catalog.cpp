@@ -87,8 +87,7 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
 std::string CatalogEnv::check_call_function(const std::string& function) const {
   static const std::regex name_syntax(
       R"(^("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)(\.("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*))?$)");
-  if (!std::regex_match(function, name_syntax))
-    return "invalid function name \"" + function + "\"";
+  if (!std::regex_match(function, name_syntax)) return "invalid function name \"" + function + "\"";
   auto rows = spi_rows(
       "SELECT p.prorettype = 'jsonb'::regtype, has_function_privilege($2::oid, p.oid, 'EXECUTE'),"
       "       $2::oid::regrole::text"

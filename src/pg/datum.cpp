@@ -29,8 +29,8 @@ Datum text_array(const std::vector<std::optional<std::string>>& values) {
   pg_guard([&] {
     for (int i = 0; i < n; ++i) {
       if (values[i])
-        elems[i] = PointerGetDatum(cstring_to_text_with_len(values[i]->data(),
-                                                            static_cast<int>(values[i]->size())));
+        elems[i] = PointerGetDatum(
+            cstring_to_text_with_len(values[i]->data(), static_cast<int>(values[i]->size())));
       else
         nulls[i] = true;
     }

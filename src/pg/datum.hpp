@@ -12,8 +12,12 @@ namespace pgj::pg {
 
 // PostgreSQL counts from 2000-01-01, the core from 1970-01-01 (both UTC micros).
 constexpr int64_t kPgEpochInUnixMicros = 946684800000000LL;
-inline int64_t pg_to_unix(TimestampTz ts) { return ts + kPgEpochInUnixMicros; }
-inline TimestampTz unix_to_pg(int64_t micros) { return micros - kPgEpochInUnixMicros; }
+inline int64_t pg_to_unix(TimestampTz ts) {
+  return ts + kPgEpochInUnixMicros;
+}
+inline TimestampTz unix_to_pg(int64_t micros) {
+  return micros - kPgEpochInUnixMicros;
+}
 
 Datum text_array(const std::vector<std::optional<std::string>>& values);
 Datum int8_array(const std::vector<int64_t>& values);

@@ -25,8 +25,8 @@ std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   if (it != audiences.end()) return it->second;
   auto info = load_audience_info(relid);
   if (!info)
-    throw core::Error("42704", "relation " + std::to_string(relid) +
-                                   " is no longer a registered audience");
+    throw core::Error("42704",
+                      "relation " + std::to_string(relid) + " is no longer a registered audience");
   auto shared = std::make_shared<const AudienceInfo>(std::move(*info));
   audiences.emplace(relid, shared);
   return shared;
@@ -53,8 +53,8 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
       " WHERE v.journey_id = $1::int8 AND v.version = $2::int4 AND v.definition IS NOT NULL",
       {std::to_string(journey_id), std::to_string(version)});
   if (rows.empty())
-    throw core::Error("42704", "journey " + std::to_string(journey_id) + " has no published version " +
-                                   std::to_string(version));
+    throw core::Error("42704", "journey " + std::to_string(journey_id) +
+                                   " has no published version " + std::to_string(version));
   auto entry = std::make_unique<CachedJourney>();
   entry->audience = cached_audience(static_cast<Oid>(std::stoul(*rows[0][1])));
   entry->owner = static_cast<Oid>(std::stoul(*rows[0][2]));

@@ -97,7 +97,8 @@ int PgRuntime::local_seconds_of_day(int64_t ts, const std::string& zone) {
   Datum tz = zone_datum(zone);
   TimestampTz instant = unix_to_pg(ts);
   Timestamp local = pg_guard([&] {
-    return DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, tz, TimestampTzGetDatum(instant)));
+    return DatumGetTimestamp(
+        DirectFunctionCall2(timestamptz_zone, tz, TimestampTzGetDatum(instant)));
   });
   int64_t of_day = local % kDayMicros;
   if (of_day < 0) of_day += kDayMicros;
@@ -109,7 +110,8 @@ int64_t PgRuntime::next_local_time(int64_t after, int seconds_of_day, uint8_t da
   Datum tz = zone_datum(zone);
   TimestampTz instant = unix_to_pg(after);
   Timestamp local = pg_guard([&] {
-    return DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, tz, TimestampTzGetDatum(instant)));
+    return DatumGetTimestamp(
+        DirectFunctionCall2(timestamptz_zone, tz, TimestampTzGetDatum(instant)));
   });
   int64_t day = local / kDayMicros - (local % kDayMicros < 0 ? 1 : 0);  // days since 2000-01-01
   for (int k = 0; k < 9; ++k) {
@@ -119,7 +121,8 @@ int64_t PgRuntime::next_local_time(int64_t after, int seconds_of_day, uint8_t da
     if (days != 0 && !(days & (1u << iso_weekday))) continue;
     Timestamp candidate = day_number * kDayMicros + int64_t{seconds_of_day} * USECS_PER_SEC;
     TimestampTz at = pg_guard([&] {
-      return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, tz, TimestampGetDatum(candidate)));
+      return DatumGetTimestampTz(
+          DirectFunctionCall2(timestamp_zone, tz, TimestampGetDatum(candidate)));
     });
     if (at > instant) return pg_to_unix(at);
   }
@@ -133,8 +136,8 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
   if (it == call_statements.end()) {
     // The name passed validation at publish (an identifier, optionally
     // schema-qualified); it is not quoted again so that it means what it meant.
-    auto statement = std::make_unique<PreparedStatement>(
-        "SELECT (" + function + "($1, $2))::text", std::vector<Oid>{TEXTOID, JSONBOID});
+    auto statement = std::make_unique<PreparedStatement>("SELECT (" + function + "($1, $2))::text",
+                                                         std::vector<Oid>{TEXTOID, JSONBOID});
     it = call_statements.emplace(function, std::move(statement)).first;
   }
   Datum args[2] = {string_to_text(customer_id), json_to_jsonb(context)};

@@ -18,8 +18,8 @@ using namespace pgj;
 PGJ_FUNCTION(pgj_run_due) {
   int max_enrollments = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
   if (max_enrollments < 1)
-    throw core::Error("22023", "max_enrollments must be at least 1, got " +
-                                   std::to_string(max_enrollments));
+    throw core::Error("22023",
+                      "max_enrollments must be at least 1, got " + std::to_string(max_enrollments));
   TimestampTz as_of = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetCurrentTimestamp(); })
                                       : PG_GETARG_TIMESTAMPTZ(1);
   return Int32GetDatum(pg::run_tick(max_enrollments, as_of));

@@ -21,15 +21,15 @@ PGJ_FUNCTION(pgj_condition_sql) {
   auto audience = pg::load_audience_info(relid);
   if (!audience) throw core::Error("42704", "relation is not a registered audience");
   spi.finish();
-  core::SqlQuoting quoting{
-      [](const std::string& name) {
-        const char* n = name.c_str();
-        return std::string(pg::pg_guard([&] { return quote_identifier(n); }));
-      },
-      [](const std::string& text) {
-        const char* t = text.c_str();
-        return std::string(pg::pg_guard([&] { return static_cast<const char*>(quote_literal_cstr(t)); }));
-      }};
+  core::SqlQuoting quoting{[](const std::string& name) {
+                             const char* n = name.c_str();
+                             return std::string(pg::pg_guard([&] { return quote_identifier(n); }));
+                           },
+                           [](const std::string& text) {
+                             const char* t = text.c_str();
+                             return std::string(pg::pg_guard(
+                                 [&] { return static_cast<const char*>(quote_literal_cstr(t)); }));
+                           }};
   return pg::string_to_text(core::condition_to_sql(condition, audience->schema, quoting));
 }
 
@@ -37,7 +37,8 @@ PGJ_FUNCTION(pgj_condition_sql) {
 // `query` as text, run with the privileges of the journey owner (a segment's
 // SQL must not run as the extension owner).
 PGJ_FUNCTION(pgj_owner_query_keys) {
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) throw core::Error("22004", "query and owner must not be null");
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "query and owner must not be null");
   std::string query = pg::arg_string(fcinfo, 0);
   Oid owner = PG_GETARG_OID(1);
   std::string sql = "SELECT coalesce(array_agg(k::text), '{}') FROM (" + query + ") q(k)";

@@ -66,8 +66,8 @@ std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool
       nulls[i] = 'n';
   }
   pg_guard([&] {
-    int rc = SPI_execute_with_args(sql, nargs, types.data(), values.data(), nulls.data(),
-                                   read_only, 0);
+    int rc =
+        SPI_execute_with_args(sql, nargs, types.data(), values.data(), nulls.data(), read_only, 0);
     if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
   });
   return spi_result_rows();
@@ -81,8 +81,8 @@ uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool r
     plan_ = pg_guard([&] {
       SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
       if (!plan)
-        elog(ERROR, "pg_journey: SPI_prepare failed (%s): %s",
-             SPI_result_code_string(SPI_result), sql);
+        elog(ERROR, "pg_journey: SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result),
+             sql);
       if (SPI_keepplan(plan) != 0) elog(ERROR, "pg_journey: SPI_keepplan failed");
       return plan;
     });

@@ -107,9 +107,9 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 }
 
 void reset_plans() {
-  for (PreparedStatement* s : {&claim_statement, &activity_statement, &message_statement,
-                               &enrollment_statement, &failure_statement,
-                               &recent_messages_statement})
+  for (PreparedStatement* s :
+       {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
+        &failure_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -121,7 +121,9 @@ std::string quote_ident(const std::string& name) {
   return quoted;
 }
 
-int64_t to_int64(const Cell& cell) { return cell ? std::stoll(*cell) : 0; }
+int64_t to_int64(const Cell& cell) {
+  return cell ? std::stoll(*cell) : 0;
+}
 
 // An enrollment claimed by this tick.
 struct Claimed {
@@ -317,10 +319,9 @@ void BatchWriter::apply_frequency_caps() {
   for (const PendingMessage& m : messages_) {
     const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
     if (cap && m.status == "pending")
-      windows[runtime_.add_duration(pg_to_unix(as_of_), core::Duration{-cap->per.months,
-                                                                        -cap->per.days,
-                                                                        -cap->per.micros},
-                                    "UTC")]
+      windows[runtime_.add_duration(
+                  pg_to_unix(as_of_),
+                  core::Duration{-cap->per.months, -cap->per.days, -cap->per.micros}, "UTC")]
           .insert(m.enrollment->state.customer_id);
   }
   std::map<std::pair<int64_t, std::string>, int64_t> counts;  // (window, customer) -> sent
@@ -349,7 +350,8 @@ void BatchWriter::apply_frequency_caps() {
     for (auto& [key, count] : counts)
       if (key.second == customer) ++count;
     for (const auto& [since, customers] : windows)
-      if (customers.count(customer) && !counts.count({since, customer})) counts[{since, customer}] = 1;
+      if (customers.count(customer) && !counts.count({since, customer}))
+        counts[{since, customer}] = 1;
   }
 }
 
@@ -373,10 +375,17 @@ void BatchWriter::write_messages() {
     reason.push_back(m.reason);
     send_after.push_back(m.send_after);
   }
-  Datum args[12] = {int8_array(enrollment), int8_array(journey),   int4_array(version),
-                    text_array(step),       int4_array(visit),     text_array(customer),
-                    text_array(channel),    text_array(payload),   text_array(status),
-                    text_array(reason),     timestamptz_array(send_after),
+  Datum args[12] = {int8_array(enrollment),
+                    int8_array(journey),
+                    int4_array(version),
+                    text_array(step),
+                    int4_array(visit),
+                    text_array(customer),
+                    text_array(channel),
+                    text_array(payload),
+                    text_array(status),
+                    text_array(reason),
+                    timestamptz_array(send_after),
                     TimestampTzGetDatum(as_of_)};
   const char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
   message_statement.execute(args, nulls, false);
@@ -387,10 +396,10 @@ void BatchWriter::write_field_updates() {
     const AudienceInfo& audience = *target.first;
     int column = target.second;
     std::string sql = "UPDATE " + audience.qualified_name + " t SET " +
-                      quote_ident(audience.schema.columns[column].name) + " = u.v::" +
-                      audience.type_names[column] + " FROM unnest($1::text[], $2::text[]) u(k, v)" +
-                      " WHERE t." + quote_ident(audience.schema.key_column) + " = u.k::" +
-                      audience.key_type;
+                      quote_ident(audience.schema.columns[column].name) +
+                      " = u.v::" + audience.type_names[column] +
+                      " FROM unnest($1::text[], $2::text[]) u(k, v)" + " WHERE t." +
+                      quote_ident(audience.schema.key_column) + " = u.k::" + audience.key_type;
     std::vector<std::optional<std::string>> keys, column_values;
     for (const auto& [customer, value] : values) {
       keys.push_back(customer);
@@ -404,29 +413,22 @@ void BatchWriter::write_field_updates() {
 
 void BatchWriter::flush() {
   if (!a_enrollment_.empty()) {
-    Datum args[9] = {int8_array(a_enrollment_), int8_array(a_journey_), int4_array(a_version_),
-                     text_array(a_customer_),   text_array(a_step_),    text_array(a_type_),
-                     text_array(a_branch_),     int4_array(a_visit_),   TimestampTzGetDatum(as_of_)};
+    Datum args[9] = {
+        int8_array(a_enrollment_), int8_array(a_journey_), int4_array(a_version_),
+        text_array(a_customer_),   text_array(a_step_),    text_array(a_type_),
+        text_array(a_branch_),     int4_array(a_visit_),   TimestampTzGetDatum(as_of_)};
     const char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     activity_statement.execute(args, nulls, false);
   }
   write_messages();
   write_field_updates();
   if (!e_id_.empty()) {
-    Datum args[14] = {int8_array(e_id_),
-                      text_array(e_status_),
-                      text_array(e_step_),
-                      timestamptz_array(e_next_),
-                      timestamptz_array(e_parked_),
-                      timestamptz_array(e_deadline_),
-                      text_array(e_waiting_),
-                      text_array(e_context_),
-                      text_array(e_event_),
-                      int4_array(e_visits_),
-                      timestamptz_array(e_converted_),
-                      text_array(e_reason_),
-                      text_array(e_error_),
-                      TimestampTzGetDatum(as_of_)};
+    Datum args[14] = {
+        int8_array(e_id_),          text_array(e_status_),           text_array(e_step_),
+        timestamptz_array(e_next_), timestamptz_array(e_parked_),    timestamptz_array(e_deadline_),
+        text_array(e_waiting_),     text_array(e_context_),          text_array(e_event_),
+        int4_array(e_visits_),      timestamptz_array(e_converted_), text_array(e_reason_),
+        text_array(e_error_),       TimestampTzGetDatum(as_of_)};
     const char nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     enrollment_statement.execute(args, nulls, false);
   }

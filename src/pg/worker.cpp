@@ -102,7 +102,8 @@ void wake_workers_now() {
   SpinLockAcquire(&shared->mutex);
   for (int i = 0; i < kMaxWorkers; ++i) {
     WorkerSlot& slot = shared->slots[i];
-    if (slot.pid != 0 && slot.database == MyDatabaseId && slot.proc) SetLatch(&slot.proc->procLatch);
+    if (slot.pid != 0 && slot.database == MyDatabaseId && slot.proc)
+      SetLatch(&slot.proc->procLatch);
   }
   SpinLockRelease(&shared->mutex);
 }
@@ -205,7 +206,8 @@ int run_one_tick(long* next_due_ms) {
   int rc = SPI_execute_with_args("SELECT journey.run_due($1)", 1, types, values, nullptr, false, 1);
   if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "pg_journey: run_due failed");
   bool isnull = false;
-  processed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  processed =
+      DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   rc = SPI_execute(
       "SELECT (extract(epoch from min(e.next_run_at) - clock_timestamp()) * 1000)::int8"
       "  FROM journey.enrollments e"
@@ -230,27 +232,22 @@ int run_one_tick(long* next_due_ms) {
 namespace pgj::pg {
 
 void define_gucs() {
-  DefineCustomStringVariable("pg_journey.database",
-                             "Databases whose journeys the background workers run (a list).",
-                             nullptr, &guc_databases, "postgres", PGC_POSTMASTER, 0, nullptr,
-                             nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pg_journey.database", "Databases whose journeys the background workers run (a list).",
+      nullptr, &guc_databases, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pg_journey.workers", "Background workers per database.", nullptr,
                           &guc_workers, 1, 0, 16, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_journey.naptime",
-                          "Longest sleep of a worker between ticks when nothing is due.", nullptr,
-                          &guc_naptime_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-                          nullptr, nullptr);
-  DefineCustomIntVariable("pg_journey.batch_size",
-                          "Enrollments a worker advances per transaction.", nullptr,
-                          &guc_batch_size, 500, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr,
+  DefineCustomIntVariable(
+      "pg_journey.naptime", "Longest sleep of a worker between ticks when nothing is due.", nullptr,
+      &guc_naptime_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_journey.batch_size", "Enrollments a worker advances per transaction.",
+                          nullptr, &guc_batch_size, 500, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr,
                           nullptr);
-  DefineCustomStringVariable("pg_journey.role",
-                             "Role the workers connect as (must not be a superuser).", nullptr,
-                             &guc_role, "journey_worker", PGC_POSTMASTER, 0, nullptr, nullptr,
-                             nullptr);
-  DefineCustomBoolVariable("pg_journey.enabled",
-                           "Whether the background workers advance journeys.", nullptr,
-                           &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pg_journey.role", "Role the workers connect as (must not be a superuser).", nullptr,
+      &guc_role, "journey_worker", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("pg_journey.enabled", "Whether the background workers advance journeys.",
+                           nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pg_journey");
 }
 
@@ -310,11 +307,11 @@ void pgj_launcher_main(Datum) {
     bool role_ok = OidIsValid(role) && !superuser_arg(role);
     if (!role_ok && !role_complaint_logged) {
       if (!OidIsValid(role))
-        ereport(LOG, (errmsg("pg_journey: role \"%s\" (pg_journey.role) does not exist; no "
-                             "worker is started",
-                             guc_role),
-                      errhint("CREATE ROLE %s LOGIN; GRANT journey_app TO %s;", guc_role,
-                              guc_role)));
+        ereport(LOG,
+                (errmsg("pg_journey: role \"%s\" (pg_journey.role) does not exist; no "
+                        "worker is started",
+                        guc_role),
+                 errhint("CREATE ROLE %s LOGIN; GRANT journey_app TO %s;", guc_role, guc_role)));
       else
         ereport(LOG, (errmsg("pg_journey: role \"%s\" (pg_journey.role) is a superuser; no "
                              "worker is started",
@@ -331,8 +328,7 @@ void pgj_launcher_main(Datum) {
       bool exists = database_exists(database);
       for (int i = 0; i < guc_workers && slot < kMaxWorkers; ++i, ++slot) {
         pid_t pid;
-        bool running = handles[slot] &&
-                       GetBackgroundWorkerPid(handles[slot], &pid) != BGWH_STOPPED;
+        bool running = handles[slot] && GetBackgroundWorkerPid(handles[slot], &pid) != BGWH_STOPPED;
         if (running || !exists) continue;
         BackgroundWorker worker;
         memset(&worker, 0, sizeof(worker));
@@ -347,9 +343,9 @@ void pgj_launcher_main(Datum) {
         strlcpy(worker.bgw_extra, database, BGW_EXTRALEN);
         worker.bgw_notify_pid = MyProcPid;
         if (!RegisterDynamicBackgroundWorker(&worker, &handles[slot]))
-          ereport(LOG, (errmsg("pg_journey: could not start worker %d for database \"%s\"", i,
-                               database),
-                        errhint("raise max_worker_processes")));
+          ereport(LOG,
+                  (errmsg("pg_journey: could not start worker %d for database \"%s\"", i, database),
+                   errhint("raise max_worker_processes")));
       }
     }
     CommitTransactionCommand();
@@ -401,9 +397,7 @@ void pgj_worker_main(Datum arg) {
       long next_due = -1;
       long* volatile next_due_ms = &next_due;
       PG_TRY();
-      {
-        processed = run_one_tick(next_due_ms);
-      }
+      { processed = run_one_tick(next_due_ms); }
       PG_CATCH();
       {
         // Log, roll back, and try again after a nap: a worker survives errors.

@@ -44,7 +44,9 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-std::string dsn(const std::string& db) { return "dbname=" + db; }
+std::string dsn(const std::string& db) {
+  return "dbname=" + db;
+}
 
 long long scalar(pqxx::connection& c, const std::string& sql) {
   pqxx::nontransaction tx(c);
@@ -77,17 +79,19 @@ void setup() {
   tx.exec(
       "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
       " vip boolean NOT NULL DEFAULT false)");
-  tx.exec("INSERT INTO customers (id, email, score)"
-          " SELECT i, 'c' || i || '@example.com', (i * 37) % 100 FROM generate_series(1, " +
-          std::to_string(kCustomers) + ") i");
+  tx.exec(
+      "INSERT INTO customers (id, email, score)"
+      " SELECT i, 'c' || i || '@example.com', (i * 37) % 100 FROM generate_series(1, " +
+      std::to_string(kCustomers) + ") i");
   tx.exec("SELECT journey.register_audience('customers', 'id', email_column => 'email')");
   tx.exec("SELECT journey.create_template('hello', 'email', 'Hello', 'Hi {{email}}')");
   tx.exec("SELECT journey.create_template('bye', 'email', 'Later', 'Bye {{email}}')");
   tx.exec("SELECT journey.create_journey('crash', 'customers')");
   tx.exec("SELECT journey.add_step('crash', 'hello', 'send_email', '{\"template\": \"hello\"}')");
-  tx.exec("SELECT journey.add_step('crash', 'high', 'condition',"
-          " '{\"if\": {\"field\": \"score\", \"op\": \"gt\", \"value\": " +
-          std::to_string(kScoreThreshold) + "}}')");
+  tx.exec(
+      "SELECT journey.add_step('crash', 'high', 'condition',"
+      " '{\"if\": {\"field\": \"score\", \"op\": \"gt\", \"value\": " +
+      std::to_string(kScoreThreshold) + "}}')");
   tx.exec("SELECT journey.add_step('crash', 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
   tx.exec("SELECT journey.add_step('crash', 'wait', 'delay', '{\"duration\": \"1 day\"}')");
   tx.exec("SELECT journey.add_step('crash', 'bye', 'send_email', '{\"template\": \"bye\"}')");
@@ -122,8 +126,8 @@ struct Runner {
           for (const char* as_of : kPhases) {
             for (;;) {
               pqxx::work tx(c);
-              pqxx::result r = tx.exec("SELECT journey.run_due(" + std::to_string(batch) + ", " +
-                                       as_of + ")");
+              pqxx::result r =
+                  tx.exec("SELECT journey.run_due(" + std::to_string(batch) + ", " + as_of + ")");
               tx.commit();
               int n = r[0][0].as<int>();
               processed += n;
@@ -142,7 +146,9 @@ struct Runner {
   }
 };
 
-bool exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+bool exists(pid_t pid) {
+  return kill(pid, 0) == 0 || errno != ESRCH;
+}
 
 bool alive(pid_t pid) {
   // A zombie is dead for our purposes.
@@ -267,52 +273,62 @@ void check_invariants() {
   pqxx::connection c(dsn(kDatabase));
   const std::string n = std::to_string(kCustomers);
   long long enrollments = scalar(c, "SELECT count(*) FROM journey.enrollments");
-  check(enrollments == kCustomers, "one enrollment per customer (" + std::to_string(enrollments) + ")");
+  check(enrollments == kCustomers,
+        "one enrollment per customer (" + std::to_string(enrollments) + ")");
   check(scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status <> 'completed'") == 0,
         "every enrollment completed");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status = 'failed'"
-                  " OR last_error IS NOT NULL OR attempts <> 0") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments WHERE status = 'failed'"
+               " OR last_error IS NOT NULL OR attempts <> 0") == 0,
         "no enrollment failed or recorded an error");
   long long messages = scalar(c, "SELECT count(*) FROM journey.messages");
   check(messages == 2 * enrollments,
         "messages = 2 x enrollments (" + std::to_string(messages) + ")");
-  check(scalar(c, "SELECT count(*) FROM (SELECT 1 FROM journey.messages"
-                  " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM (SELECT 1 FROM journey.messages"
+               " GROUP BY enrollment_id, visit HAVING count(*) > 1) d") == 0,
         "no duplicate message (enrollment_id, visit)");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments e WHERE (SELECT count(*)"
-                  " FROM journey.messages m WHERE m.enrollment_id = e.id) <> 2") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments e WHERE (SELECT count(*)"
+               " FROM journey.messages m WHERE m.enrollment_id = e.id) <> 2") == 0,
         "each enrollment has exactly 2 messages");
-  check(scalar(c, "SELECT count(*) FROM journey.messages m WHERE NOT EXISTS (SELECT 1"
-                  " FROM journey.activity a WHERE a.enrollment_id = m.enrollment_id"
-                  " AND a.visit = m.visit AND a.step_type = 'send_email'"
-                  " AND a.step_key = m.step_key)") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.messages m WHERE NOT EXISTS (SELECT 1"
+               " FROM journey.activity a WHERE a.enrollment_id = m.enrollment_id"
+               " AND a.visit = m.visit AND a.step_type = 'send_email'"
+               " AND a.step_key = m.step_key)") == 0,
         "every message belongs to a send_email visit in activity");
   long long visits = scalar(c, "SELECT sum(visits) FROM journey.enrollments");
   long long activity = scalar(c, "SELECT count(*) FROM journey.activity");
   check(visits == activity, "activity rows = sum of visits (" + std::to_string(activity) + " vs " +
                                 std::to_string(visits) + ")");
-  check(scalar(c, "SELECT count(*) FROM journey.activity a WHERE NOT EXISTS (SELECT 1"
-                  " FROM journey.enrollments e WHERE e.id = a.enrollment_id)") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.activity a WHERE NOT EXISTS (SELECT 1"
+               " FROM journey.enrollments e WHERE e.id = a.enrollment_id)") == 0,
         "every activity row has its enrollment");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments e WHERE e.visits <> (SELECT"
-                  " count(DISTINCT a.visit) FILTER (WHERE a.visit BETWEEN 1 AND e.visits)"
-                  " FROM journey.activity a WHERE a.enrollment_id = e.id)") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments e WHERE e.visits <> (SELECT"
+               " count(DISTINCT a.visit) FILTER (WHERE a.visit BETWEEN 1 AND e.visits)"
+               " FROM journey.activity a WHERE a.enrollment_id = e.id)") == 0,
         "each enrollment's activity visits are exactly 1..visits");
-  check(scalar(c, "SELECT count(*) FROM journey.enrollments e JOIN customers c"
-                  " ON c.id = e.customer_id::bigint"
-                  " WHERE e.visits <> CASE WHEN c.score > " + std::to_string(kScoreThreshold) +
-                  " THEN 5 ELSE 4 END") == 0,
+  check(scalar(c,
+               "SELECT count(*) FROM journey.enrollments e JOIN customers c"
+               " ON c.id = e.customer_id::bigint"
+               " WHERE e.visits <> CASE WHEN c.score > " +
+                   std::to_string(kScoreThreshold) + " THEN 5 ELSE 4 END") == 0,
         "5 visits on the yes branch, 4 on the no branch");
-  long long yes = scalar(c, "SELECT count(*) FROM journey.activity WHERE step_key = 'high'"
-                            " AND branch = 'yes'");
-  check(scalar(c, "SELECT count(*) FROM customers c WHERE c.vip IS DISTINCT FROM EXISTS ("
-                  "SELECT 1 FROM journey.activity a WHERE a.customer_id = c.id::text"
-                  " AND a.step_key = 'high' AND a.branch = 'yes')") == 0 &&
+  long long yes = scalar(c,
+                         "SELECT count(*) FROM journey.activity WHERE step_key = 'high'"
+                         " AND branch = 'yes'");
+  check(scalar(c,
+               "SELECT count(*) FROM customers c WHERE c.vip IS DISTINCT FROM EXISTS ("
+               "SELECT 1 FROM journey.activity a WHERE a.customer_id = c.id::text"
+               " AND a.step_key = 'high' AND a.branch = 'yes')") == 0 &&
             scalar(c, "SELECT count(*) FROM customers WHERE vip") == yes,
         "update_field applied to exactly the " + std::to_string(yes) +
             " customers who took the yes branch");
   check(scalar(c, "SELECT count(*) FROM customers WHERE vip <> (score > " +
-                  std::to_string(kScoreThreshold) + ")") == 0,
+                      std::to_string(kScoreThreshold) + ")") == 0,
         "the yes branch was taken by exactly the customers with score > " +
             std::to_string(kScoreThreshold));
   check(scalar(c, "SELECT count(*) FROM journey.activity WHERE step_key = 'mark'") == yes,

@@ -29,7 +29,9 @@ SqlQuoting quoting() {
           }};
 }
 
-std::string sql(const char* json) { return condition_to_sql(Json::parse(json), schema(), quoting()); }
+std::string sql(const char* json) {
+  return condition_to_sql(Json::parse(json), schema(), quoting());
+}
 
 }  // namespace
 
@@ -45,8 +47,10 @@ TEST(ConditionSql, QuotesLiterals) {
 }
 
 TEST(ConditionSql, Combinators) {
-  EXPECT_EQ(sql(R"({"all": [{"field": "plan", "op": "exists"}, {"not": {"field": "age", "op": "not_exists"}}]})"),
-            "(coalesce((t.\"plan\" IS NOT NULL), false) AND coalesce((NOT coalesce((t.\"age\" IS NULL), false)), false))");
+  EXPECT_EQ(
+      sql(R"({"all": [{"field": "plan", "op": "exists"}, {"not": {"field": "age", "op": "not_exists"}}]})"),
+      "(coalesce((t.\"plan\" IS NOT NULL), false) AND coalesce((NOT coalesce((t.\"age\" IS NULL), "
+      "false)), false))");
   EXPECT_EQ(sql(R"({"any": [{"field": "plan", "op": "in", "value": ["a", "b"]}]})"),
             "(coalesce((t.\"plan\" IN ('a'::text, 'b'::text)), false))");
 }
