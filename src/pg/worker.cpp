@@ -208,12 +208,16 @@ int run_one_tick(long* next_due_ms) {
   bool isnull = false;
   processed =
       DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  // The next due time, walking the due index in order (statistics may be stale
+  // right after a bulk enrollment; a sequential scan here would cost every tick).
+  SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
   rc = SPI_execute(
-      "SELECT (extract(epoch from min(e.next_run_at) - clock_timestamp()) * 1000)::int8"
+      "SELECT (extract(epoch from e.next_run_at - clock_timestamp()) * 1000)::int8"
       "  FROM journey.enrollments e"
       " WHERE e.status = 'active' AND e.next_run_at IS NOT NULL"
       "   AND EXISTS (SELECT 1 FROM journey.journeys j"
-      "                WHERE j.id = e.journey_id AND j.state = 'published')",
+      "                WHERE j.id = e.journey_id AND j.state = 'published')"
+      " ORDER BY e.next_run_at LIMIT 1",
       true, 1);
   if (rc == SPI_OK_SELECT && SPI_processed == 1) {
     Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -342,7 +346,13 @@ void pgj_launcher_main(Datum) {
         worker.bgw_main_arg = Int32GetDatum(i);
         strlcpy(worker.bgw_extra, database, BGW_EXTRALEN);
         worker.bgw_notify_pid = MyProcPid;
-        if (!RegisterDynamicBackgroundWorker(&worker, &handles[slot]))
+        // The handle must outlive this transaction: allocate it for good.
+        if (handles[slot]) pfree(handles[slot]);
+        handles[slot] = nullptr;
+        MemoryContext outer = MemoryContextSwitchTo(TopMemoryContext);
+        bool registered = RegisterDynamicBackgroundWorker(&worker, &handles[slot]);
+        MemoryContextSwitchTo(outer);
+        if (!registered)
           ereport(LOG,
                   (errmsg("pg_journey: could not start worker %d for database \"%s\"", i, database),
                    errhint("raise max_worker_processes")));

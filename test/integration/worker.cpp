@@ -557,15 +557,26 @@ void check_kill9() {
       "/" + std::to_string(kDrain) + " enrollments completed");
   check(done_before_kill >= 0 && done_before_kill < kDrain, "kill -9: the kill landed mid-drain");
   auto t0 = Clock::now();
-  bool back = wait_for([] { return workers_up(kDatabase); }, 30000, 50);
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  check(back,
-        "kill -9: server accepts connections and 2 workers are back (" + std::to_string(s) + " s)");
-  bool restarted = false;
-  for (const std::string& line : log_lines_since(from))
-    if (contains(line, "all server processes terminated; reinitializing")) restarted = true;
+  // The postmaster notices the death, ends every backend and reinitializes.
+  bool restarted = wait_for(
+      [&] {
+        for (const std::string& line : log_lines_since(from))
+          if (contains(line, "all server processes terminated; reinitializing")) return true;
+        return false;
+      },
+      10000, 20);
   check(restarted && postmaster_pid() == pm,
         "kill -9: the postmaster ran crash recovery (same postmaster, reinitialized)");
+  bool back = wait_for(
+      [&] {
+        pqxx::connection c(dsn(kDatabase));
+        std::vector<pid_t> now = worker_pids(c);
+        return now.size() == kWorkers && std::find(now.begin(), now.end(), victim) == now.end();
+      },
+      30000, 50);
+  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  check(back, "kill -9: server accepts connections and 2 new workers are up (" + std::to_string(s) +
+                  " s)");
   double d = wait_drained(kDatabase, "crash", 60000);
   check(d >= 0, "kill -9: the workers drained the rest (" + std::to_string(d) + " s)");
   pqxx::connection c(dsn(kDatabase));
@@ -577,7 +588,21 @@ void check_drop_create_extension() {
   pqxx::connection c(dsn(kDatabase));
   std::vector<pid_t> before = worker_pids(c);
   enroll(c, "sigterm", 1, 5000);  // keep them busy while the extension goes
-  exec(c, "DROP EXTENSION pg_journey CASCADE");
+  // DDL against a running tick may deadlock (lock order of DROP vs. the tick's
+  // statements); PostgreSQL then cancels one side. Retry as a DBA would.
+  int deadlocks = 0;
+  for (;;) {
+    try {
+      exec(c, "DROP EXTENSION pg_journey CASCADE");
+      break;
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "40P01" || ++deadlocks > 5) throw;
+      sleep_ms(100);
+    }
+  }
+  if (deadlocks)
+    log("DROP EXTENSION deadlocked with a worker's tick " + std::to_string(deadlocks) +
+        " time(s); retried");
   bool idle = wait_for(
       [&] {
         return scalar(c,
@@ -614,6 +639,7 @@ struct CronFallback {
   bool created_cron = false;
   bool created_journey_ext = false;
   bool minute_schedule = false;
+  bool started = false;
   Clock::time_point scheduled;
 
   void start() {
@@ -622,6 +648,7 @@ struct CronFallback {
     if (created_cron) exec(c, "CREATE EXTENSION pg_cron");
     created_journey_ext =
         scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") == 0;
+    remove_objects(c);  // left over by an earlier run
     {
       pqxx::work tx(c);
       tx.exec("SET LOCAL synchronous_commit = on");
@@ -659,9 +686,11 @@ struct CronFallback {
       exec(c, "UPDATE cron.job SET nodename = " + c.quote(env("PGHOST")) +
                   " WHERE jobname = 'pgj_worker_tick'");
     scheduled = Clock::now();
+    started = true;
   }
 
   void finish() {
+    if (!started) return;  // start() failed and said so
     int timeout_ms = minute_schedule ? 75000 : 15000;
     int left = timeout_ms -
                int(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
@@ -699,22 +728,27 @@ struct CronFallback {
           "pg_cron: 100 completed, 2 visits and 2 distinct messages each");
   }
 
+  // Removes this phase's objects from database postgres (not the extensions).
+  void remove_objects(pqxx::connection& c) {
+    if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'") > 0)
+      exec(c, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'pgj_worker_tick'");
+    if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") > 0) {
+      exec(c, "SELECT journey.archive(name) FROM journey.journeys WHERE name = " + q(journey) +
+                  " AND state <> 'archived'");
+      exec(c, "SELECT journey.drop_journey(name) FROM journey.journeys WHERE name = " + q(journey));
+      exec(c, "DELETE FROM journey.templates WHERE name LIKE 'pgj\\_worker\\_%'");
+      exec(c,
+           "SELECT journey.unregister_audience(relation) FROM journey.audiences"
+           " WHERE relation = to_regclass('pgj_worker_test.customers')");
+    }
+    exec(c, "DROP SCHEMA IF EXISTS pgj_worker_test CASCADE");
+  }
+
   void cleanup() {
     try {
       pqxx::connection c(db);
-      if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'") > 0)
-        exec(c, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'pgj_worker_tick'");
-      if (created_journey_ext) {
-        exec(c, "DROP EXTENSION IF EXISTS pg_journey CASCADE");
-      } else if (scalar(c, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_journey'") > 0) {
-        exec(c, "SELECT journey.drop_journey(" + q(journey) +
-                    ") FROM journey.journeys WHERE name = " + q(journey));
-        exec(c, "DELETE FROM journey.templates WHERE name LIKE 'pgj\\_worker\\_%'");
-        exec(c,
-             "SELECT journey.unregister_audience('pgj_worker_test.customers')"
-             " FROM journey.audiences WHERE relation = 'pgj_worker_test.customers'::regclass");
-      }
-      exec(c, "DROP SCHEMA IF EXISTS pgj_worker_test CASCADE");
+      if (created_journey_ext) exec(c, "DROP EXTENSION IF EXISTS pg_journey CASCADE");
+      remove_objects(c);
       if (created_cron) exec(c, "DROP EXTENSION IF EXISTS pg_cron");
     } catch (const std::exception& e) {
       log(std::string("pg_cron cleanup: ") + e.what());
