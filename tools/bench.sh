@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: runs every benchmark in build/bench/ against a throwaway cluster.
 # Extra arguments go to each benchmark (engine: number of enrollments; or set
-# PGJ_BENCH_ENROLLMENTS). Expects the extension built and installed (make bench does that).
+# PGJ_BENCH_ENROLLMENTS; triggers: PGJ_BENCH_ROWS, PGJ_BENCH_REPS). Expects the extension
+# built and installed (make bench does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
