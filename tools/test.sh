@@ -59,7 +59,7 @@ bad=$(sed -nE 's/.* ([0-9]+) tests failed out of .*/\1/p' ctest.log | tail -1)
 tally "ctest" "$((total - bad))" "$bad"
 
 # 4. Integration programs (libpqxx): each prints its own "N passed, N failed".
-for prog in build/test/integration/*; do
+for prog in build/test/integration/* test/integration/*.sh; do
   [ -x "$prog" ] && [ -f "$prog" ] || continue
   out=$("$prog" 2>&1); rc=$?
   echo "$out"
