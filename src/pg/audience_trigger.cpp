@@ -394,16 +394,9 @@ void fire(TriggerData* trigdata) {
                                  &delete_statement, &enroll_statement})
       s->reset();
   }
-  auto audience_rows =
-      spi_rows("SELECT 1 FROM journey.audiences WHERE relation = $1::oid", {std::to_string(relid)});
-  if (audience_rows.empty()) {  // unregistered meanwhile: nothing to do
-    spi.finish();
-    return;
-  }
-
   if (is_delete) {
-    TransitionRows old_rows = read_transition(trigdata->tg_oldtable, RelationGetDescr(rel),
-                                              *load_audience_info(relid), {});
+    TransitionRows old_rows =
+        read_transition(trigdata->tg_oldtable, RelationGetDescr(rel), *cached_audience(relid), {});
     if (!old_rows.keys.empty()) {
       std::vector<std::optional<std::string>> keys(old_rows.keys.begin(), old_rows.keys.end());
       Datum args[2] = {text_array(keys), ObjectIdGetDatum(relid)};

@@ -20,6 +20,8 @@ std::map<std::pair<int64_t, int32_t>, std::unique_ptr<CachedJourney>> journeys;
 std::map<Oid, std::shared_ptr<const AudienceInfo>> audiences;
 Oid cached_extension_oid = InvalidOid;
 
+}  // namespace
+
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   auto it = audiences.find(relid);
   if (it != audiences.end()) return it->second;
@@ -31,8 +33,6 @@ std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   audiences.emplace(relid, shared);
   return shared;
 }
-
-}  // namespace
 
 bool refresh_cache_generation() {
   Oid current = pg_guard([] { return get_extension_oid("pg_journey", true); });

@@ -21,6 +21,10 @@ struct CachedJourney {
 // be connected). Throws when the version does not exist.
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 
+// The registered audience with this relation OID, loaded on first use; throws
+// when it is not registered.
+std::shared_ptr<const AudienceInfo> cached_audience(Oid relid);
+
 // Drops every cached journey and audience if the extension was recreated since
 // the last call; returns true when it did (callers then reset their plans).
 bool refresh_cache_generation();

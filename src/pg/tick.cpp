@@ -196,7 +196,7 @@ class BatchWriter {
   BatchWriter(TimestampTz as_of, PgRuntime& runtime) : as_of_(as_of), runtime_(runtime) {}
 
   // Adds one enrollment's run.
-  void add(const Claimed& e, const core::RunResult& r, const CustomerRows& rows);
+  void add(const Claimed& e, core::RunResult run, const CustomerRows& rows);
   // Writes everything added.
   void flush();
 
@@ -250,8 +250,9 @@ std::optional<std::string> nonempty(const std::string& s) {
   return s;
 }
 
-void BatchWriter::add(const Claimed& e, const core::RunResult& run, const CustomerRows& rows) {
-  results_.push_back(std::make_unique<core::RunResult>(run));
+void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows& rows) {
+  // Kept alive until flush: pending messages point into it.
+  results_.push_back(std::make_unique<core::RunResult>(std::move(run)));
   const core::RunResult& r = *results_.back();
   const core::CompiledJourney& journey = e.journey->compiled;
   const int64_t now = pg_to_unix(as_of_);
@@ -314,44 +315,43 @@ void BatchWriter::add(const Claimed& e, const core::RunResult& run, const Custom
 // Messages beyond a journey's frequency_cap (per customer, across journeys,
 // counting this batch too) are recorded as suppressed.
 void BatchWriter::apply_frequency_caps() {
-  // Distinct cap windows in this batch -> customers affected.
-  std::map<int64_t, std::set<std::string>> windows;  // window start -> customers
-  for (const PendingMessage& m : messages_) {
+  // The start of each message's cap window (same for every message of a journey).
+  std::vector<std::optional<int64_t>> window_start(messages_.size());
+  std::map<int64_t, std::set<std::string>> windows;  // window start -> customers to count
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    const PendingMessage& m = messages_[i];
     const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
-    if (cap && m.status == "pending")
-      windows[runtime_.add_duration(
-                  pg_to_unix(as_of_),
-                  core::Duration{-cap->per.months, -cap->per.days, -cap->per.micros}, "UTC")]
-          .insert(m.enrollment->state.customer_id);
+    if (!cap || m.status != "pending") continue;
+    core::Duration back{-cap->per.months, -cap->per.days, -cap->per.micros};
+    window_start[i] = runtime_.add_duration(pg_to_unix(as_of_), back, "UTC");
+    windows[*window_start[i]].insert(m.enrollment->state.customer_id);
   }
-  std::map<std::pair<int64_t, std::string>, int64_t> counts;  // (window, customer) -> sent
+  // Messages already counted against each customer, per window: one query per window.
+  std::map<std::pair<int64_t, std::string>, int64_t> earlier;
   for (const auto& [since, customers] : windows) {
     std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
     Datum args[2] = {text_array(keys), TimestampTzGetDatum(unix_to_pg(since))};
     const char nulls[2] = {' ', ' '};
     for (const Row& row : recent_messages_statement.rows(args, nulls))
-      counts[{since, *row[0]}] = to_int64(row[1]);
+      earlier[{since, *row[0]}] = to_int64(row[1]);
   }
-  for (PendingMessage& m : messages_) {
+  // Every message of this batch is created at as_of, so it falls in every window.
+  std::map<std::string, int64_t> in_batch;  // customer -> messages this batch delivers
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    PendingMessage& m = messages_[i];
     if (m.status != "pending") continue;
-    const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
     const std::string& customer = m.enrollment->state.customer_id;
-    if (cap) {
-      int64_t since = runtime_.add_duration(
-          pg_to_unix(as_of_), core::Duration{-cap->per.months, -cap->per.days, -cap->per.micros},
-          "UTC");
-      if (counts[{since, customer}] >= cap->max) {
+    if (window_start[i]) {
+      const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
+      auto found = earlier.find({*window_start[i], customer});
+      int64_t sent = (found == earlier.end() ? 0 : found->second) + in_batch[customer];
+      if (sent >= cap->max) {
         m.status = "suppressed";
         m.reason = "frequency_cap";
         continue;
       }
     }
-    // A delivered message counts against every window of this customer.
-    for (auto& [key, count] : counts)
-      if (key.second == customer) ++count;
-    for (const auto& [since, customers] : windows)
-      if (customers.count(customer) && !counts.count({since, customer}))
-        counts[{since, customer}] = 1;
+    ++in_batch[customer];
   }
 }
 
