@@ -16,8 +16,8 @@
 // fresh enrollments come due before the parked ones, so while the first pass
 // takes longer than 1 s the delay costs no idle time. The clock starts when the
 // enrolling transaction (enroll_query + ANALYZE) commits. Floor: the same row writes
-// as set-based SQL (see bench/engine.cpp; written out here again, minimal) over
-// N other enrollments, 2 connections, 500 enrollments per transaction (the
+// as set-based SQL, in two phases as bench/engine.cpp does them (bench/floor.hpp),
+// over N other enrollments, 2 connections, 500 enrollments per transaction (the
 // workers' pg_journey.batch_size). Ratio = floor s / worker s.
 //
 // Usage: latency [enrollments]   (or PGJ_BENCH_ENROLLMENTS; default 100000)
@@ -25,7 +25,6 @@
 // Needs the throwaway cluster of tools/cluster.sh (pg_journey.database =
 // 'pgj_worker', 2 workers, role journey_worker); creates database pgj_worker.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,51 +34,25 @@
 #include <thread>
 #include <vector>
 
+#include "floor.hpp"
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
 const char* kDatabase = "pgj_worker";
 constexpr int kThreshold = 50;
 constexpr int kFloorBatch = 500;
 
-std::string dsn(const std::string& db) {
-  return "dbname=" + db;
-}
-
-long long scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec(sql);
-  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
-
-void exec(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
 bool wait_until(pqxx::connection& c, const std::string& sql, long long want, int timeout_s) {
-  auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
-  while (Clock::now() < deadline) {
-    if (scalar(c, sql) == want) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
-}
-
-std::string filter(const std::string& journey) {
-  return "journey_id = (SELECT id FROM journey.journeys WHERE name = '" + journey + "')";
+  return wait_for([&] { return scalar(c, sql) == want; }, timeout_s * 1000, 5);
 }
 
 void setup(long long customers) {
   {
     pqxx::connection admin(dsn("postgres"));
-    exec(admin,
-         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
-         " 'journey_worker') THEN CREATE ROLE journey_worker LOGIN; END IF; END $$");
+    ensure_worker_role(admin);
     exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
     exec(admin, std::string("CREATE DATABASE ") + kDatabase);
   }
@@ -87,16 +60,8 @@ void setup(long long customers) {
   pqxx::work tx(c);
   tx.exec("CREATE EXTENSION pg_journey");
   tx.exec("GRANT journey_app TO journey_worker");
-  tx.exec(
-      "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
-      " vip boolean NOT NULL DEFAULT false)");
-  tx.exec(
-      "INSERT INTO customers (id, email, score) SELECT i, 'c' || i || '@example.com',"
-      " (i * 37) % 100 FROM generate_series(1, " +
-      std::to_string(customers) + ") i");
-  tx.exec("SELECT journey.register_audience('customers', 'id', email_column => 'email')");
-  tx.exec("SELECT journey.create_template('hello', 'email', 'Hello', 'Hi {{email}}')");
-  tx.exec("SELECT journey.create_template('bye', 'email', 'Later', 'Bye {{email}}')");
+  create_customers(tx, customers);
+  define_basics(tx);
   tx.exec("SELECT journey.create_journey('ping', 'customers')");
   tx.exec("SELECT journey.add_step('ping', 'hi', 'send_email', '{\"template\": \"hello\"}')");
   tx.exec(
@@ -106,26 +71,8 @@ void setup(long long customers) {
   tx.exec("SELECT journey.connect('ping', 'hi', 'wait')");
   tx.exec("SELECT journey.connect('ping', 'wait', 'pong', 'event')");
   tx.exec("SELECT journey.publish('ping')");
-  for (const char* name : {"worker", "floor"}) {
-    std::string j = std::string("'") + name + "'";
-    tx.exec("SELECT journey.create_journey(" + j + ", 'customers')");
-    tx.exec("SELECT journey.add_step(" + j +
-            ", 'hello', 'send_email', '{\"template\": \"hello\"}')");
-    tx.exec("SELECT journey.add_step(" + j +
-            ", 'high', 'condition', '{\"if\": {\"field\": \"score\","
-            " \"op\": \"gt\", \"value\": " +
-            std::to_string(kThreshold) + "}}')");
-    tx.exec("SELECT journey.add_step(" + j +
-            ", 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'wait', 'delay', '{\"duration\": \"1 second\"}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"bye\"}')");
-    tx.exec("SELECT journey.connect(" + j + ", 'hello', 'high')");
-    tx.exec("SELECT journey.connect(" + j + ", 'high', 'mark', 'yes')");
-    tx.exec("SELECT journey.connect(" + j + ", 'high', 'wait', 'no')");
-    tx.exec("SELECT journey.connect(" + j + ", 'mark', 'wait')");
-    tx.exec("SELECT journey.connect(" + j + ", 'wait', 'bye')");
-    tx.exec("SELECT journey.publish(" + j + ")");
-  }
+  for (const char* name : {"worker", "floor"})
+    define_delay_journey(tx, name, kThreshold, "1 second");
   tx.commit();
 }
 
@@ -145,10 +92,10 @@ bool run_latency(long long events, long long first_customer) {
   long long lo = first_customer, hi = first_customer + events - 1;
   scalar(c, "SELECT journey.enroll_query('ping', 'SELECT id FROM customers WHERE id BETWEEN " +
                 std::to_string(lo) + " AND " + std::to_string(hi) + "')");
-  if (!wait_until(
-          c,
-          "SELECT count(*) FROM journey.enrollments WHERE step_key = 'wait' AND " + filter("ping"),
-          events, 60))
+  if (!wait_until(c,
+                  "SELECT count(*) FROM journey.enrollments WHERE step_key = 'wait' AND " +
+                      journey_filter("ping"),
+                  events, 60))
     throw std::runtime_error("the ping enrollments did not park");
   exec(c, "VACUUM ANALYZE journey.messages");
   c.prepare("track", "SELECT journey.track($1, 'ping')");
@@ -165,15 +112,7 @@ bool run_latency(long long events, long long first_customer) {
       tx.exec_prepared("track", customer);  // autocommit: returns after COMMIT
     }
     auto t_commit = Clock::now();
-    bool seen = false;
-    while (Clock::now() - t0 < std::chrono::seconds(5)) {
-      pqxx::nontransaction tx(c);
-      if (tx.exec_prepared("woken", customer)[0][0].as<int>() > 0) {
-        seen = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+    bool seen = wait_woken(c, "woken", customer, t0, std::chrono::seconds(5));
     auto t1 = Clock::now();
     if (!seen) ++missed;
     from_call.push_back(ms_between(t0, t1));
@@ -196,8 +135,7 @@ bool run_latency(long long events, long long first_customer) {
 
 double run_workers(long long n) {
   pqxx::connection c(dsn(kDatabase));
-  exec(c, "VACUUM ANALYZE");
-  exec(c, "CHECKPOINT");
+  settle(c);
   // Enroll and ANALYZE in one transaction (ANALYZE samples the transaction's own
   // rows), as bench/engine.cpp settles after enrolling: with statistics from
   // before a bulk enrollment, the claim query of run_due sorts the whole due set
@@ -214,90 +152,19 @@ double run_workers(long long n) {
   const std::string not_done =
       "SELECT count(*) FROM journey.enrollments WHERE status = 'active'"
       " AND " +
-      filter("worker");
+      journey_filter("worker");
   const std::string before_delay = not_done + " AND step_key IS DISTINCT FROM 'wait'";
   auto deadline = t0 + std::chrono::seconds(600);
   while (Clock::now() < deadline) {
-    if (parked_s < 0 && scalar(c, before_delay) == 0)
-      parked_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (parked_s < 0 && scalar(c, before_delay) == 0) parked_s = seconds_since(t0);
     if (parked_s >= 0 && scalar(c, not_done) == 0) break;
     // Coarse polling: each poll is a count over the enrollments, and the
     // workers need the CPU.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  double s = seconds_since(t0);
   std::printf("workers: first pass (up to the delay) done after %.2f s\n", parked_s);
   return s;
-}
-
-// The floor: the worker journey's row writes as set-based SQL, per id range.
-double run_floor(long long lo, long long hi) {
-  const std::string t = std::to_string(kThreshold);
-  const std::string range = "e.id BETWEEN $1 AND $2";
-  const std::string join =
-      " FROM journey.enrollments e JOIN customers c ON c.id = e.customer_id::bigint";
-  std::atomic<int> errors{0};
-  auto start = Clock::now();
-  std::vector<std::thread> threads;
-  long long mid = lo + (hi - lo + 1) / 2;
-  for (auto [from, to] : {std::pair<long long, long long>{lo, mid - 1}, {mid, hi}})
-    threads.emplace_back([&, from = from, to = to] {
-      try {
-        pqxx::connection c(dsn(kDatabase));
-        c.prepare(
-            "activity",
-            "INSERT INTO journey.activity (enrollment_id, journey_id, version, customer_id,"
-            " step_key, step_type, branch, visit, at)"
-            " SELECT e.id, e.journey_id, e.version, e.customer_id, s.key, "
-            "s.type::journey.step_type,"
-            " CASE WHEN s.key = 'high' THEN CASE WHEN c.score > " +
-                t +
-                " THEN 'yes' ELSE 'no'"
-                " END ELSE 'next' END, s.visit - (c.score <= " +
-                t + " AND s.visit > 3)::int, now()" + join +
-                " CROSS JOIN (VALUES ('hello', 'send_email', 1), ('high', 'condition', 2),"
-                " ('mark', 'update_field', 3), ('wait', 'delay', 4), ('bye', 'send_email', 5))"
-                " s(key, type, visit) WHERE " +
-                range + " AND (s.key <> 'mark' OR c.score > " + t + ")");
-        c.prepare(
-            "messages",
-            "INSERT INTO journey.messages (enrollment_id, journey_id, version, step_key, visit,"
-            " customer_id, channel, payload, created_at, send_after)"
-            " SELECT e.id, e.journey_id, e.version, s.key, CASE WHEN s.key = 'hello' THEN 1"
-            " WHEN c.score > " +
-                t +
-                " THEN 5 ELSE 4 END, e.customer_id, 'email',"
-                " jsonb_build_object('to', c.email, 'subject', s.subject, 'body', s.greeting"
-                " || ' ' || c.email, 'template', s.key), now(), now()" +
-                join +
-                " CROSS JOIN (VALUES ('hello', 'Hello', 'Hi'), ('bye', 'Later', 'Bye'))"
-                " s(key, subject, greeting) WHERE " +
-                range);
-        c.prepare("customers",
-                  "UPDATE customers c SET vip = true FROM journey.enrollments e WHERE " + range +
-                      " AND c.id = e.customer_id::bigint AND c.score > " + t);
-        c.prepare("enrollments",
-                  "UPDATE journey.enrollments e SET status = 'completed', step_key = 'bye',"
-                  " next_run_at = NULL, parked_at = now(), visits = CASE WHEN c.score > " +
-                      t + " THEN 5 ELSE 4 END, ended_at = now() FROM customers c WHERE " + range +
-                      " AND c.id = e.customer_id::bigint");
-        for (long long a = from; a <= to; a += kFloorBatch) {
-          long long b = std::min(to, a + kFloorBatch - 1);
-          pqxx::work tx(c);
-          tx.exec_prepared("activity", a, b);
-          tx.exec_prepared("messages", a, b);
-          tx.exec_prepared("customers", a, b);
-          tx.exec_prepared("enrollments", a, b);
-          tx.commit();
-        }
-      } catch (const std::exception& e) {
-        std::cerr << "floor loop: " << e.what() << std::endl;
-        ++errors;
-      }
-    });
-  for (auto& th : threads) th.join();
-  if (errors) throw std::runtime_error("floor loop failed");
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace
@@ -334,7 +201,7 @@ int main(int argc, char** argv) {
     // Throughput: workers, then the floor over a second journey's enrollments,
     // inserted directly with no due time so that the workers leave them alone.
     double worker_s = run_workers(n);
-    const std::string f = filter("worker");
+    const std::string f = journey_filter("worker");
     long long activity = scalar(c, "SELECT count(*) FROM journey.activity WHERE " + f);
     long long messages = scalar(c, "SELECT count(*) FROM journey.messages WHERE " + f);
     long long completed = scalar(c,
@@ -350,12 +217,15 @@ int main(int argc, char** argv) {
          " SELECT j.id, j.published_version, c.id::text, 'hello', NULL FROM journey.journeys j,"
          " customers c WHERE j.name = 'floor' AND c.id <= " +
              std::to_string(n));
-    long long lo = scalar(c, "SELECT min(id) FROM journey.enrollments WHERE " + filter("floor"));
-    long long hi = scalar(c, "SELECT max(id) FROM journey.enrollments WHERE " + filter("floor"));
-    exec(c, "VACUUM ANALYZE");
-    exec(c, "CHECKPOINT");
-    double floor_s = run_floor(lo, hi);
-    const std::string ff = filter("floor");
+    long long lo =
+        scalar(c, "SELECT min(id) FROM journey.enrollments WHERE " + journey_filter("floor"));
+    long long hi =
+        scalar(c, "SELECT max(id) FROM journey.enrollments WHERE " + journey_filter("floor"));
+    settle(c);
+    // Parked a day ahead (the journey's delay is 1 second) so that the workers
+    // leave these enrollments alone between the two phases.
+    double floor_s = pgj::bench::run_floor({kDatabase, lo, hi, kThreshold, kFloorBatch, "1 day"});
+    const std::string ff = journey_filter("floor");
     bool floor_ok = scalar(c, "SELECT count(*) FROM journey.activity WHERE " + ff) == activity &&
                     scalar(c, "SELECT count(*) FROM journey.messages WHERE " + ff) == messages &&
                     scalar(c, "SELECT count(*) FROM customers WHERE vip") == yes;

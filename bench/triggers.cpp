@@ -17,9 +17,9 @@
 // journey.enrollments (same columns, defaults and indexes; no foreign keys).
 //
 // Usage: triggers   (PGJ_BENCH_ROWS: rows, default 200000; PGJ_BENCH_REPS:
-// repetitions, default 5; PGJ_BENCH_WORK_MEM: work_mem of the session, default 1GB). Needs PGHOST/PGPORT/PGUSER of a cluster with
-// pg_journey installed; uses a database of its own (pgj_bench_triggers),
-// dropped at the end.
+// repetitions, default 5; PGJ_BENCH_WORK_MEM: work_mem of the session,
+// default 1GB). Needs PGHOST/PGPORT/PGUSER of a cluster with pg_journey
+// installed; uses a database of its own (pgj_bench_triggers), dropped at the end.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -82,7 +82,8 @@ void setup(long long n) {
     tx.exec(table_ddl(t));
     tx.exec(std::string("INSERT INTO ") + t +
             " (id, email, score) SELECT i, 'c' || i || '@example.com', (i * 37) % 100"
-            " FROM generate_series(1, " + std::to_string(n) + ") i");
+            " FROM generate_series(1, " +
+            std::to_string(n) + ") i");
   }
   for (const char* t : {"journeys", "bare", "enroll"})
     tx.exec(std::string("SELECT journey.register_audience('") + t + "', 'id', 'email')");
@@ -93,14 +94,16 @@ void setup(long long n) {
             : R"({"all": [{"field": "score", "op": "gt", "value": )" + std::to_string(500 + i) +
                   R"(}, {"field": "plan", "op": "eq", "value": "enterprise"}]})";
     std::string name = "nomatch" + std::to_string(i);
-    tx.exec(R"(SELECT journey.import('{"name": ")" + name +
-            R"(", "audience": "journeys", "start": "done", "entry": [{"type": "attribute", "when": )" +
-            when + R"(}], "steps": [{"key": "done", "type": "goal"}]}'))");
+    tx.exec(
+        R"(SELECT journey.import('{"name": ")" + name +
+        R"(", "audience": "journeys", "start": "done", "entry": [{"type": "attribute", "when": )" +
+        when + R"(}], "steps": [{"key": "done", "type": "goal"}]}'))");
     tx.exec("SELECT journey.publish('" + name + "')");
   }
-  tx.exec(R"(SELECT journey.import('{"name": "match", "audience": "enroll", "start": "done",)"
-          R"( "entry": [{"type": "attribute", "when": {"field": "plan", "op": "eq", "value": "pro"}}],)"
-          R"( "steps": [{"key": "done", "type": "goal"}]}'))");
+  tx.exec(
+      R"(SELECT journey.import('{"name": "match", "audience": "enroll", "start": "done",)"
+      R"( "entry": [{"type": "attribute", "when": {"field": "plan", "op": "eq", "value": "pro"}}],)"
+      R"( "steps": [{"key": "done", "type": "goal"}]}'))");
   tx.exec("SELECT journey.publish('match')");
   tx.exec(R"(SELECT journey.import('{"name": "history", "audience": "enroll", "start": "done",)"
           R"( "entry": [{"type": "manual"}], "steps": [{"key": "done", "type": "goal"}]}'))");
@@ -127,7 +130,10 @@ int main() {
     // Large enough that the transition tables stay in memory: with 0.1 of
     // pg_journey a transition table spilled to disk (over work_mem) crashes the
     // backend in the trigger's read loop (see docs/benchmarks.md, "Triggers").
-    exec(c, "SET work_mem = '" + std::string(std::getenv("PGJ_BENCH_WORK_MEM") ? std::getenv("PGJ_BENCH_WORK_MEM") : "1GB") + "'");
+    exec(c, "SET work_mem = '" +
+                std::string(std::getenv("PGJ_BENCH_WORK_MEM") ? std::getenv("PGJ_BENCH_WORK_MEM")
+                                                              : "1GB") +
+                "'");
     std::printf("rows: %lld, repetitions: %d (medians), work_mem %s\n", n, reps,
                 pqxx::nontransaction(c).exec("SHOW work_mem")[0][0].c_str());
 
@@ -163,11 +169,15 @@ int main() {
     double plain_score = median(variants[0].seconds), journeys_score = median(variants[1].seconds);
     double bare_score = median(variants[2].seconds);
     double plain_note = median(variants[3].seconds), journeys_note = median(variants[4].seconds);
-    std::printf("trigger overhead ratio: %.2f (UPDATE of a column the 10 conditions read; target <= 1.2)\n",
-                journeys_score / plain_score);
-    std::printf("trigger overhead ratio, evaluation skipped: %.2f (UPDATE of a column no condition reads)\n",
-                journeys_note / plain_note);
-    std::printf("trigger overhead ratio, registered without journeys: %.2f\n", bare_score / plain_score);
+    std::printf(
+        "trigger overhead ratio: %.2f (UPDATE of a column the 10 conditions read; target <= 1.2)\n",
+        journeys_score / plain_score);
+    std::printf(
+        "trigger overhead ratio, evaluation skipped: %.2f (UPDATE of a column no condition "
+        "reads)\n",
+        journeys_note / plain_note);
+    std::printf("trigger overhead ratio, registered without journeys: %.2f\n",
+                bare_score / plain_score);
     long long enrolled_by_overhead = scalar(c, "SELECT count(*) FROM journey.enrollments");
     if (enrolled_by_overhead != 0) {
       std::printf("error: non-matching journeys enrolled %lld rows\n", enrolled_by_overhead);
@@ -186,16 +196,19 @@ int main() {
       exec(c, "VACUUM ANALYZE enroll");
       exec(c, "VACUUM ANALYZE journey.enrollments");
       double s = timed(c, "UPDATE enroll SET plan = 'pro' WHERE id <= " + std::to_string(k));
-      std::printf("enroll, cold (journey.enrollments empty when analyzed): %lld rows in %.3f s,"
-                  " %.2f us per enrolled row\n", k, s, s / k * 1e6);
+      std::printf(
+          "enroll, cold (journey.enrollments empty when analyzed): %lld rows in %.3f s,"
+          " %.2f us per enrolled row\n",
+          k, s, s / k * 1e6);
     }
     // 2b. Warm: journey.enrollments holds N ended enrollments of another
     // journey and is analyzed. Reset between repetitions: plan back to 'free'
     // (no edge), the journey's enrollments deleted, tables vacuumed.
     exec(c, "DELETE FROM journey.enrollments");
-    exec(c, "INSERT INTO journey.enrollments (journey_id, version, customer_id, status, step_key,"
-            " ended_at) SELECT j.id, 1, t.id::text, 'completed', 'done', now()"
-            " FROM enroll t, journey.journeys j WHERE j.name = 'history'");
+    exec(c,
+         "INSERT INTO journey.enrollments (journey_id, version, customer_id, status, step_key,"
+         " ended_at) SELECT j.id, 1, t.id::text, 'completed', 'done', now()"
+         " FROM enroll t, journey.journeys j WHERE j.name = 'history'");
     exec(c, "VACUUM ANALYZE journey.enrollments");
     std::vector<double> enroll_s, plain_update_s, insert_s;
     const std::string insert_sql =
@@ -205,8 +218,9 @@ int main() {
     for (int r = 0; r < reps; ++r) {
       exec(c, "UPDATE enroll SET plan = 'free'");
       exec(c, "UPDATE plain SET plan = 'free'");
-      exec(c, "DELETE FROM journey.enrollments e USING journey.journeys j"
-              " WHERE j.id = e.journey_id AND j.name = 'match'");
+      exec(c,
+           "DELETE FROM journey.enrollments e USING journey.journeys j"
+           " WHERE j.id = e.journey_id AND j.name = 'match'");
       exec(c, "TRUNCATE enrollments_copy");
       vacuum(c, {"enroll", "plain", "journey.enrollments"});
       if (r % 2 == 0) {
@@ -218,19 +232,23 @@ int main() {
         plain_update_s.push_back(timed(c, "UPDATE plain SET plan = 'pro'"));
         enroll_s.push_back(timed(c, "UPDATE enroll SET plan = 'pro'"));
       }
-      long long enrolled = scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status = 'active'");
+      long long enrolled =
+          scalar(c, "SELECT count(*) FROM journey.enrollments WHERE status = 'active'");
       if (enrolled != n) {
         std::printf("error: %lld of %lld rows enrolled\n", enrolled, n);
         return 1;
       }
     }
     double e = median(enroll_s), p = median(plain_update_s), ins = median(insert_s);
-    std::printf("enroll every row (warm): UPDATE SET plan = 'pro' with the matching journey %.3f s,"
-                " plain UPDATE %.3f s\n", e, p);
-    std::printf("cost per enrolled row: %.2f us (trigger part: %.2f us); plain INSERT ... SELECT"
-                " into a copy of journey.enrollments: %.2f us per row (%.3f s); trigger part /"
-                " plain insert: %.2f\n",
-                e / n * 1e6, (e - p) / n * 1e6, ins / n * 1e6, ins, (e - p) / ins);
+    std::printf(
+        "enroll every row (warm): UPDATE SET plan = 'pro' with the matching journey %.3f s,"
+        " plain UPDATE %.3f s\n",
+        e, p);
+    std::printf(
+        "cost per enrolled row: %.2f us (trigger part: %.2f us); plain INSERT ... SELECT"
+        " into a copy of journey.enrollments: %.2f us per row (%.3f s); trigger part /"
+        " plain insert: %.2f\n",
+        e / n * 1e6, (e - p) / n * 1e6, ins / n * 1e6, ins, (e - p) / ins);
   } catch (const std::exception& ex) {
     std::cerr << "triggers bench: " << ex.what() << "\n";
     return 1;

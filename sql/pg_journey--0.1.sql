@@ -165,9 +165,11 @@ COMMENT ON TABLE journey.enrollments IS
 CREATE INDEX enrollments_due ON journey.enrollments (next_run_at) WHERE status = 'active';
 -- At most one active enrollment per (journey, customer, entity); also how
 -- track() and the customer-table triggers find a customer's active enrollments.
--- Few indexes on purpose: every step rewrites the row.
+-- Few indexes on purpose: every step rewrites the row (and every index entry).
 CREATE UNIQUE INDEX enrollments_one_active
   ON journey.enrollments (customer_id, journey_id, coalesce(entity_key, '')) WHERE status = 'active';
+-- Every enrollment of a customer, ended ones too (re-entry "never", cooldowns).
+CREATE INDEX enrollments_customer ON journey.enrollments (customer_id, journey_id);
 
 CREATE TABLE journey.activity (
   enrollment_id bigint NOT NULL,
@@ -222,6 +224,22 @@ CREATE TABLE journey.messages (
 COMMENT ON TABLE journey.messages IS
   'the outbox: one row per send-step visit; apps claim_messages() and complete_message()';
 CREATE INDEX messages_pending ON journey.messages (channel, send_after) WHERE status = 'pending';
+
+-- No message leaves for a customer who has left the journey (an exit rule, a
+-- goal, unsubscribing, a manual exit, an archive): their pending messages are
+-- withdrawn in the transaction of the exit.
+CREATE FUNCTION journey._withdraw_messages() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  UPDATE journey.messages m SET status = 'suppressed', reason = 'exited', completed_at = now()
+   WHERE m.enrollment_id = NEW.id AND m.status = 'pending';
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER enrollments_withdraw_messages
+  AFTER UPDATE OF status ON journey.enrollments
+  FOR EACH ROW WHEN (OLD.status = 'active' AND NEW.status = 'exited')
+  EXECUTE FUNCTION journey._withdraw_messages();
 CREATE INDEX messages_customer_recent ON journey.messages (customer_id, created_at);
 
 -- Scheduled (segment, date) entry triggers: who matched at the last run of a

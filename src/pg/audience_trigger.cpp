@@ -267,79 +267,107 @@ std::string key_text(const RawCell& c, CellKind kind) {
   }
 }
 
-// Reads a transition table: per row the customer key and the values of the
-// columns in `needed` (others stay null).
-struct TransitionRows {
-  std::vector<std::string> keys;
-  std::vector<std::vector<core::Value>> values;
-};
-
-TransitionRows read_transition(Tuplestorestate* store, TupleDesc desc, const AudienceInfo& audience,
-                               const std::vector<int>& needed) {
-  TransitionRows out;
-  if (!store) return out;
-  const auto& columns = audience.schema.columns;
-  // Reader 0 is the key; then the needed columns (indexes into schema.columns).
-  std::vector<ColumnReader> readers;
-  std::vector<int> target;  // schema column index of each reader (-1: key)
-  int key_index = audience.schema.find(audience.schema.key_column);
-  auto reader_for = [&](int column) {
-    ColumnReader r;
-    const char* name = columns[column].name.c_str();
-    pg_guard([&] {
-      for (int a = 0; a < desc->natts; ++a) {
-        Form_pg_attribute att = TupleDescAttr(desc, a);
-        if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) {
-          r.attnum = a + 1;
-          r.kind = kind_of(att->atttypid);
-          bool varlena;
-          getTypeOutputInfo(att->atttypid, &r.output_function, &varlena);
-          break;
+// Streams the rows of a transition table: the customer key and the values of
+// the `needed` columns, into buffers reused from row to row (a bulk statement
+// reads hundreds of thousands of rows; nothing per row is kept).
+class TransitionReader {
+ public:
+  TransitionReader(Tuplestorestate* store, TupleDesc desc, const AudienceInfo& audience,
+                   const std::vector<int>& needed)
+      : store_(store), row_(audience.schema.columns.size()) {
+    if (!store_) return;
+    const auto& columns = audience.schema.columns;
+    auto reader_for = [&](int column) {
+      ColumnReader r;
+      const char* name = columns[column].name.c_str();
+      pg_guard([&] {
+        for (int a = 0; a < desc->natts; ++a) {
+          Form_pg_attribute att = TupleDescAttr(desc, a);
+          if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) {
+            r.attnum = a + 1;
+            r.kind = kind_of(att->atttypid);
+            bool varlena;
+            getTypeOutputInfo(att->atttypid, &r.output_function, &varlena);
+            break;
+          }
         }
-      }
+      });
+      if (r.attnum == 0)
+        throw core::Error(
+            "XX000", "audience column \"" + columns[column].name + "\" is missing from its table");
+      return r;
+    };
+    // Reader 0 is the key; then the needed columns.
+    readers_.push_back(reader_for(audience.schema.find(audience.schema.key_column)));
+    targets_.push_back(-1);
+    for (int column : needed) {
+      readers_.push_back(reader_for(column));
+      targets_.push_back(column);
+    }
+    cells_.resize(readers_.size());
+    slot_ = pg_guard([&] {
+      tuplestore_rescan(store_);
+      return MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
     });
-    return r;
-  };
-  readers.push_back(reader_for(key_index));
-  target.push_back(-1);
-  for (int column : needed) {
-    readers.push_back(reader_for(column));
-    target.push_back(column);
+    cell_context_ = pg_guard([] {
+      return AllocSetContextCreate(CurrentMemoryContext, "pg_journey trigger cells",
+                                   ALLOCSET_DEFAULT_SIZES);
+    });
   }
-  for (const ColumnReader& r : readers)
-    if (r.attnum == 0) throw core::Error("XX000", "audience column missing from its table");
+  ~TransitionReader() {
+    if (!slot_) return;
+    TupleTableSlot* slot = slot_;
+    MemoryContext context = cell_context_;
+    try {
+      pg_guard([&] {
+        ExecDropSingleTupleTableSlot(slot);
+        MemoryContextDelete(context);
+      });
+    } catch (...) {
+      // Freed with the trigger's memory context anyway.
+    }
+  }
+  TransitionReader(const TransitionReader&) = delete;
+  TransitionReader& operator=(const TransitionReader&) = delete;
 
-  std::vector<RawCell> cells(readers.size());
-  TupleTableSlot* slot = pg_guard([&] {
-    tuplestore_rescan(store);
-    return MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-  });
-  MemoryContext row_context = pg_guard([] {
-    return AllocSetContextCreate(CurrentMemoryContext, "pg_journey trigger rows",
-                                 ALLOCSET_DEFAULT_SIZES);
-  });
-  for (;;) {
-    bool more = pg_guard([&] {
-      MemoryContextReset(row_context);
-      MemoryContext outer = MemoryContextSwitchTo(row_context);
-      bool got = tuplestore_gettupleslot(store, true, false, slot);
-      if (got) read_cells(slot, readers, cells.data());
+  // Advances to the next row; false at the end.
+  bool next() {
+    if (!slot_) return false;
+    TupleTableSlot* slot = slot_;
+    Tuplestorestate* store = store_;
+    MemoryContext context = cell_context_;
+    RawCell* cells = cells_.data();
+    const std::vector<ColumnReader>& readers = readers_;
+    bool got = pg_guard([&] {
+      // The slot owns the tuple it returns (in the current context); only the
+      // cells' detoasted and output copies go to the per-row context.
+      if (!tuplestore_gettupleslot(store, true, false, slot)) return false;
+      MemoryContextReset(context);
+      MemoryContext outer = MemoryContextSwitchTo(context);
+      read_cells(slot, readers, cells);
       MemoryContextSwitchTo(outer);
-      return got;
+      return true;
     });
-    if (!more) break;
-    out.keys.push_back(key_text(cells[0], readers[0].kind));
-    std::vector<core::Value> row(columns.size());
-    for (size_t i = 1; i < readers.size(); ++i)
-      row[target[i]] = to_value(cells[i], readers[i].kind);
-    out.values.push_back(std::move(row));
+    if (!got) return false;
+    key_ = key_text(cells_[0], readers_[0].kind);
+    for (size_t i = 1; i < readers_.size(); ++i)
+      row_[targets_[i]] = to_value(cells_[i], readers_[i].kind);
+    return true;
   }
-  pg_guard([&] {
-    ExecDropSingleTupleTableSlot(slot);
-    MemoryContextDelete(row_context);
-  });
-  return out;
-}
+
+  const std::string& key() const { return key_; }
+  const std::vector<core::Value>& row() const { return row_; }
+
+ private:
+  Tuplestorestate* store_;
+  std::vector<ColumnReader> readers_;
+  std::vector<int> targets_;  // audience column index of each reader (-1: the key)
+  std::vector<RawCell> cells_;
+  TupleTableSlot* slot_ = nullptr;
+  MemoryContext cell_context_ = nullptr;
+  std::string key_;
+  std::vector<core::Value> row_;  // values of the needed columns; the others stay null
+};
 
 // Whether a condition reads a column the statement updated (always true for
 // INSERT and when the updated columns are unknown).
@@ -395,10 +423,13 @@ void fire(TriggerData* trigdata) {
       s->reset();
   }
   if (is_delete) {
-    TransitionRows old_rows =
-        read_transition(trigdata->tg_oldtable, RelationGetDescr(rel), *cached_audience(relid), {});
-    if (!old_rows.keys.empty()) {
-      std::vector<std::optional<std::string>> keys(old_rows.keys.begin(), old_rows.keys.end());
+    std::vector<std::optional<std::string>> keys;
+    {  // the reader's slot lives in SPI's memory: done with it before spi.finish()
+      TransitionReader deleted(trigdata->tg_oldtable, RelationGetDescr(rel),
+                               *cached_audience(relid), {});
+      while (deleted.next()) keys.push_back(deleted.key());
+    }
+    if (!keys.empty()) {
       Datum args[2] = {text_array(keys), ObjectIdGetDatum(relid)};
       const char nulls[2] = {' ', ' '};
       delete_statement.execute(args, nulls, false);
@@ -489,57 +520,57 @@ void fire(TriggerData* trigdata) {
   }
   std::vector<int> needed(needed_set.begin(), needed_set.end());
   TupleDesc desc = RelationGetDescr(rel);
-  TransitionRows new_rows = read_transition(trigdata->tg_newtable, desc, *audience, needed);
-  TransitionRows old_rows;
-  if (needs_old) old_rows = read_transition(trigdata->tg_oldtable, desc, *audience, needed);
-
   const int64_t now = pg_to_unix(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }));
   Effects fx;
-  for (size_t i = 0; i < new_rows.keys.size(); ++i) {
-    const std::string& customer = new_rows.keys[i];
-    const std::vector<core::Value>& row = new_rows.values[i];
-    // OLD of the same row: transition tables list rows in the same order; a
-    // changed key means it is another row, treated as new.
-    const std::vector<core::Value>* old =
-        (is_update && i < old_rows.keys.size() && old_rows.keys[i] == customer)
-            ? &old_rows.values[i]
-            : nullptr;
-    core::EvalInput input;
-    input.row = &row;
-    input.old_row = old;
-    input.now_micros = now;
-    for (const RowRules& r : rules) {
-      for (const core::CompiledCondition& c : r.entries) {
-        bool fires;
-        if (c.uses_trigger_ops) {
-          fires = core::evaluate(c, input);
-        } else {
-          core::EvalInput before = input;
-          before.row = old;
-          fires = core::evaluate(c, input) && !(old && core::evaluate(c, before));
+  {  // the readers' slots live in SPI's memory: done with them before spi.finish()
+    TransitionReader new_rows(trigdata->tg_newtable, desc, *audience, needed);
+    std::optional<TransitionReader> old_rows;
+    if (needs_old) old_rows.emplace(trigdata->tg_oldtable, desc, *audience, needed);
+
+    while (new_rows.next()) {
+      const std::string& customer = new_rows.key();
+      const std::vector<core::Value>& row = new_rows.row();
+      // OLD of the same row: transition tables list rows in the same order; a
+      // changed key means it is another row, treated as new.
+      const std::vector<core::Value>* old = nullptr;
+      if (old_rows && old_rows->next() && old_rows->key() == customer) old = &old_rows->row();
+      core::EvalInput input;
+      input.row = &row;
+      input.old_row = old;
+      input.now_micros = now;
+      for (const RowRules& r : rules) {
+        for (const core::CompiledCondition& c : r.entries) {
+          bool fires;
+          if (c.uses_trigger_ops) {
+            fires = core::evaluate(c, input);
+          } else {
+            core::EvalInput before = input;
+            before.row = old;
+            fires = core::evaluate(c, input) && !(old && core::evaluate(c, before));
+          }
+          if (fires) {
+            fx.entries[r.journey_id].push_back(customer);
+            break;
+          }
         }
-        if (fires) {
-          fx.entries[r.journey_id].push_back(customer);
-          break;
+        for (const RowRules::Exit& e : r.exits) {
+          if (core::evaluate(*e.condition, input)) {
+            fx.exit_customer.push_back(customer);
+            fx.exit_journey.push_back(r.journey_id);
+            fx.exit_version.push_back(r.version);
+            fx.exit_reason.push_back("exit rule exit[" + std::to_string(e.position) + "]");
+            fx.exit_goal.push_back(std::string(e.is_goal ? "t" : "f"));
+            break;
+          }
         }
-      }
-      for (const RowRules::Exit& e : r.exits) {
-        if (core::evaluate(*e.condition, input)) {
-          fx.exit_customer.push_back(customer);
-          fx.exit_journey.push_back(r.journey_id);
-          fx.exit_version.push_back(r.version);
-          fx.exit_reason.push_back("exit rule exit[" + std::to_string(e.position) + "]");
-          fx.exit_goal.push_back(std::string(e.is_goal ? "t" : "f"));
-          break;
-        }
-      }
-      for (const RowRules::Wait& w : r.waits) {
-        // A condition on the context cannot be judged here: wake, the engine decides.
-        if (w.condition->uses_context || core::evaluate(*w.condition, input)) {
-          fx.wake_customer.push_back(customer);
-          fx.wake_journey.push_back(r.journey_id);
-          fx.wake_version.push_back(r.version);
-          fx.wake_step.push_back(w.step_key);
+        for (const RowRules::Wait& w : r.waits) {
+          // A condition on the context cannot be judged here: wake, the engine decides.
+          if (w.condition->uses_context || core::evaluate(*w.condition, input)) {
+            fx.wake_customer.push_back(customer);
+            fx.wake_journey.push_back(r.journey_id);
+            fx.wake_version.push_back(r.version);
+            fx.wake_step.push_back(w.step_key);
+          }
         }
       }
     }

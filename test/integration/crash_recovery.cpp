@@ -25,46 +25,15 @@
 #include <thread>
 #include <vector>
 
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
 constexpr int kCustomers = 20000;
 constexpr int kScoreThreshold = 50;
 const char* kDatabase = "pgj_crash";
-
-int passed = 0;
-int failed = 0;
-
-void check(bool ok, const std::string& what) {
-  (ok ? passed : failed)++;
-  std::cout << (ok ? "ok     " : "FAILED ") << what << std::endl;
-}
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-std::string dsn(const std::string& db) {
-  return "dbname=" + db;
-}
-
-long long scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec(sql);
-  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
-
-// Seconds since the program started, for the log lines.
-double elapsed() {
-  static const auto start = std::chrono::steady_clock::now();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-void log(const std::string& msg) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "[%6.2fs] ", elapsed());
-  std::cout << buf << msg << std::endl;
-}
 
 void setup() {
   {
@@ -76,31 +45,9 @@ void setup() {
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
   tx.exec("CREATE EXTENSION pg_journey");
-  tx.exec(
-      "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
-      " vip boolean NOT NULL DEFAULT false)");
-  tx.exec(
-      "INSERT INTO customers (id, email, score)"
-      " SELECT i, 'c' || i || '@example.com', (i * 37) % 100 FROM generate_series(1, " +
-      std::to_string(kCustomers) + ") i");
-  tx.exec("SELECT journey.register_audience('customers', 'id', email_column => 'email')");
-  tx.exec("SELECT journey.create_template('hello', 'email', 'Hello', 'Hi {{email}}')");
-  tx.exec("SELECT journey.create_template('bye', 'email', 'Later', 'Bye {{email}}')");
-  tx.exec("SELECT journey.create_journey('crash', 'customers')");
-  tx.exec("SELECT journey.add_step('crash', 'hello', 'send_email', '{\"template\": \"hello\"}')");
-  tx.exec(
-      "SELECT journey.add_step('crash', 'high', 'condition',"
-      " '{\"if\": {\"field\": \"score\", \"op\": \"gt\", \"value\": " +
-      std::to_string(kScoreThreshold) + "}}')");
-  tx.exec("SELECT journey.add_step('crash', 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
-  tx.exec("SELECT journey.add_step('crash', 'wait', 'delay', '{\"duration\": \"1 day\"}')");
-  tx.exec("SELECT journey.add_step('crash', 'bye', 'send_email', '{\"template\": \"bye\"}')");
-  tx.exec("SELECT journey.connect('crash', 'hello', 'high')");
-  tx.exec("SELECT journey.connect('crash', 'high', 'mark', 'yes')");
-  tx.exec("SELECT journey.connect('crash', 'high', 'wait', 'no')");
-  tx.exec("SELECT journey.connect('crash', 'mark', 'wait')");
-  tx.exec("SELECT journey.connect('crash', 'wait', 'bye')");
-  tx.exec("SELECT journey.publish('crash')");
+  create_customers(tx, kCustomers);
+  define_basics(tx);
+  define_delay_journey(tx, "crash", kScoreThreshold, "1 day");
   pqxx::result r = tx.exec("SELECT journey.enroll_query('crash', 'SELECT id FROM customers')");
   tx.commit();
   check(r[0][0].as<long long>() == kCustomers, "enrolled " + std::to_string(kCustomers));
@@ -150,16 +97,6 @@ bool exists(pid_t pid) {
   return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-bool alive(pid_t pid) {
-  // A zombie is dead for our purposes.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
-  std::string line;
-  std::getline(stat, line);
-  size_t close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
-}
-
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
@@ -180,13 +117,6 @@ std::vector<pid_t> children_of(pid_t parent) {
   }
   closedir(d);
   return out;
-}
-
-pid_t postmaster_pid() {
-  std::ifstream f(env("PGJ_CLUSTER_DATA") + "/postmaster.pid");
-  pid_t pid = 0;
-  f >> pid;
-  return pid;
 }
 
 // SIGKILL to the postmaster, then to its children (backends, checkpointer,
@@ -215,19 +145,7 @@ bool crash_server() {
 
 // Starts the server the way tools/cluster.sh does, and waits until it takes connections.
 bool restart_server() {
-  std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
-                       "' -l '" + env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
-  std::string cmd = geteuid() == 0 ? "runuser -u postgres -- " + pg_ctl : pg_ctl;
-  if (std::system(cmd.c_str()) != 0) return false;
-  for (int i = 0; i < 100; ++i) {
-    try {
-      pqxx::connection c(dsn(kDatabase));
-      return scalar(c, "SELECT 1") == 1;
-    } catch (const std::exception&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  return false;
+  return start_server() && accepts_connections(kDatabase, 10000);
 }
 
 // Runs a drain on two connections and kills the server once they have run
@@ -340,12 +258,7 @@ void check_invariants() {
 int main() {
   std::cout << "== crash_recovery: kill -9 the postmaster during run_due, restart, drain, check"
             << std::endl;
-  if (env("PGJ_CLUSTER_DATA").empty() || env("PGJ_CLUSTER_LOG").empty()) {
-    std::cout << "PGJ_CLUSTER_DATA and PGJ_CLUSTER_LOG must name the running test cluster"
-              << std::endl;
-    std::cout << "0 passed, 1 failed" << std::endl;
-    return 1;
-  }
+  if (!cluster_env_ok()) return 1;
   elapsed();
   try {
     setup();

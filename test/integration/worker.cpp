@@ -26,119 +26,25 @@
 #include <thread>
 #include <vector>
 
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
 const char* kDatabase = "pgj_worker";  // pg_journey.database of tools/cluster.sh
 constexpr int kWorkers = 2;            // pg_journey.workers of tools/cluster.sh
 constexpr int kDrain = 20000;
 constexpr int kPings = 50;
 constexpr int kCustomers = 50000;
 
-int passed = 0;
-int failed = 0;
 // Prefix of template names (the pg_cron phase shares database postgres with other suites).
 std::string tpl;
 
-void check(bool ok, const std::string& what) {
-  (ok ? passed : failed)++;
-  std::cout << (ok ? "ok     " : "FAILED ") << what << std::endl;
-}
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-std::string dsn(const std::string& db) {
-  return "dbname=" + db;
-}
-
-double elapsed() {
-  static const auto start = Clock::now();
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void log(const std::string& msg) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "[%6.2fs] ", elapsed());
-  std::cout << buf << msg << std::endl;
-}
-
-void sleep_ms(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
-long long scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec(sql);
-  return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
-
-std::string text(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec(sql);
-  return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
-}
-
-void exec(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-// Polls pred every `every_ms` until it holds or timeout_ms passes; a query
-// error (server restarting) counts as "not yet".
-bool wait_for(const std::function<bool()>& pred, int timeout_ms, int every_ms = 50) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    try {
-      if (pred()) return true;
-    } catch (const std::exception&) {
-    }
-    if (Clock::now() >= deadline) return false;
-    sleep_ms(every_ms);
-  }
-}
-
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
-  std::string line;
-  std::getline(stat, line);
-  size_t close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
-}
-
-pid_t postmaster_pid() {
-  std::ifstream f(env("PGJ_CLUSTER_DATA") + "/postmaster.pid");
-  pid_t pid = 0;
-  f >> pid;
-  return pid;
-}
-
 // Starts the server the way tools/cluster.sh does (if it is down).
 bool ensure_server() {
-  if (wait_for(
-          [] {
-            pqxx::connection c(dsn("postgres"));
-            return true;
-          },
-          10000, 100))
-    return true;
-  std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
-                       "' -l '" + env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
-  std::string cmd = geteuid() == 0 ? "runuser -u postgres -- " + pg_ctl : pg_ctl;
-  if (std::system(cmd.c_str()) != 0) return false;
-  return wait_for(
-      [] {
-        pqxx::connection c(dsn("postgres"));
-        return true;
-      },
-      10000, 100);
+  return accepts_connections("postgres", 10000) ||
+         (start_server() && accepts_connections("postgres", 10000));
 }
 
 std::streamoff log_size() {
@@ -181,22 +87,12 @@ bool workers_up(const std::string& db = "postgres") {
 // send_email; "two": send_email -> send_email.
 void define_journey(pqxx::transaction_base& tx, const std::string& name, const std::string& kind) {
   const std::string j = q(name);
-  tx.exec("SELECT journey.create_journey(" + j + ", 'customers')");
   if (kind == "four") {
-    tx.exec("SELECT journey.add_step(" + j + ", 'hello', 'send_email', '{\"template\": \"" + tpl +
-            "hello\"}')");
-    tx.exec("SELECT journey.add_step(" + j +
-            ", 'high', 'condition',"
-            " '{\"if\": {\"field\": \"score\", \"op\": \"gt\", \"value\": 50}}')");
-    tx.exec("SELECT journey.add_step(" + j +
-            ", 'mark', 'update_field', '{\"set\": {\"vip\": true}}')");
-    tx.exec("SELECT journey.add_step(" + j + ", 'bye', 'send_email', '{\"template\": \"" + tpl +
-            "bye\"}')");
-    tx.exec("SELECT journey.connect(" + j + ", 'hello', 'high')");
-    tx.exec("SELECT journey.connect(" + j + ", 'high', 'mark', 'yes')");
-    tx.exec("SELECT journey.connect(" + j + ", 'high', 'bye', 'no')");
-    tx.exec("SELECT journey.connect(" + j + ", 'mark', 'bye')");
-  } else if (kind == "ping") {
+    define_delay_journey(tx, name, 50, "", tpl);
+    return;
+  }
+  tx.exec("SELECT journey.create_journey(" + j + ", 'customers')");
+  if (kind == "ping") {
     tx.exec("SELECT journey.add_step(" + j + ", 'hi', 'send_email', '{\"template\": \"" + tpl +
             "hello\"}')");
     tx.exec("SELECT journey.add_step(" + j +
@@ -216,15 +112,6 @@ void define_journey(pqxx::transaction_base& tx, const std::string& name, const s
   tx.exec("SELECT journey.publish(" + j + ")");
 }
 
-// Audience and templates of a fresh pg_journey install in the current database.
-void define_basics(pqxx::transaction_base& tx) {
-  tx.exec("SELECT journey.register_audience('customers', 'id', email_column => 'email')");
-  tx.exec("SELECT journey.create_template(" + q(tpl + "hello") +
-          ", 'email', 'Hello', 'Hi {{email}}')");
-  tx.exec("SELECT journey.create_template(" + q(tpl + "bye") +
-          ", 'email', 'Later', 'Bye {{email}}')");
-}
-
 // Enrolls customers lo..hi in a journey, durably (the test cluster runs with
 // synchronous_commit = off, and a crash restart must not lose the enrollment).
 long long enroll(pqxx::connection& c, const std::string& journey, long long lo, long long hi) {
@@ -235,10 +122,6 @@ long long enroll(pqxx::connection& c, const std::string& journey, long long lo, 
                            " AND " + std::to_string(hi) + "')");
   tx.commit();
   return r[0][0].as<long long>();
-}
-
-std::string journey_filter(const std::string& journey) {
-  return "journey_id = (SELECT id FROM journey.journeys WHERE name = " + q(journey) + ")";
 }
 
 long long not_completed(pqxx::connection& c, const std::string& journey) {
@@ -255,7 +138,7 @@ double wait_drained(const std::string& db, const std::string& journey, int timeo
         return not_completed(c, journey) == 0;
       },
       timeout_ms, 20);
-  return ok ? std::chrono::duration<double>(Clock::now() - t0).count() : -1;
+  return ok ? seconds_since(t0) : -1;
 }
 
 // Exactly-once invariants over every journey of the database.
@@ -308,9 +191,7 @@ void check_four(pqxx::connection& c, const std::string& journey, long long n,
 void setup() {
   {
     pqxx::connection admin(dsn("postgres"));
-    exec(admin,
-         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
-         " 'journey_worker') THEN CREATE ROLE journey_worker LOGIN; END IF; END $$");
+    ensure_worker_role(admin);
     if (scalar(admin, "SELECT count(*) FROM pg_database WHERE datname = " + q(kDatabase)) > 0) {
       // Left over by an earlier run.
       try {
@@ -325,7 +206,7 @@ void setup() {
   exec(admin, std::string("CREATE DATABASE ") + kDatabase);
   auto t0 = Clock::now();
   bool up = wait_for([] { return workers_up(); }, 5000, 20);
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  double s = seconds_since(t0);
   char buf[96];
   std::snprintf(buf, sizeof buf, "the launcher started %d workers %.2f s after CREATE DATABASE",
                 kWorkers, s);
@@ -335,14 +216,8 @@ void setup() {
   pqxx::work tx(c);
   tx.exec("CREATE EXTENSION pg_journey");
   tx.exec("GRANT journey_app TO journey_worker");
-  tx.exec(
-      "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, score int NOT NULL,"
-      " vip boolean NOT NULL DEFAULT false)");
-  tx.exec(
-      "INSERT INTO customers (id, email, score) SELECT i, 'c' || i || '@example.com',"
-      " (i * 37) % 100 FROM generate_series(1, " +
-      std::to_string(kCustomers) + ") i");
-  define_basics(tx);
+  create_customers(tx, kCustomers);
+  define_basics(tx, tpl);
   for (auto [name, kind] : std::vector<std::pair<std::string, std::string>>{{"drain", "four"},
                                                                             {"ping", "ping"},
                                                                             {"toggle", "two"},
@@ -410,17 +285,9 @@ void check_wakeup_latency() {
     const std::string customer = std::to_string(id);
     auto t0 = Clock::now();
     exec(c, "SELECT journey.track(" + q(customer) + ", 'ping')");  // autocommit
-    bool seen = false;
-    while (Clock::now() - t0 < std::chrono::seconds(3)) {
-      pqxx::nontransaction tx(c);
-      if (tx.exec_prepared("woken", customer)[0][0].as<int>() > 0) {
-        seen = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+    bool seen = wait_woken(c, "woken", customer, t0, std::chrono::seconds(3));
     if (!seen) ++missed;
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    ms.push_back(ms_between(t0, Clock::now()));
   }
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * ms.size()))]; };
@@ -500,7 +367,7 @@ void check_sigterm() {
         return now.size() == kWorkers && std::find(now.begin(), now.end(), victim) == now.end();
       },
       3000, 20);
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  double s = seconds_since(t0);
   check(replaced,
         "SIGTERM: the launcher started a replacement within 3 s (" + std::to_string(s) + " s)");
   check(
@@ -574,7 +441,7 @@ void check_kill9() {
         return now.size() == kWorkers && std::find(now.begin(), now.end(), victim) == now.end();
       },
       30000, 50);
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  double s = seconds_since(t0);
   check(back, "kill -9: server accepts connections and 2 new workers are up (" + std::to_string(s) +
                   " s)");
   double d = wait_drained(kDatabase, "crash", 60000);
@@ -618,7 +485,7 @@ void check_drop_create_extension() {
     pqxx::work tx(c);
     tx.exec("CREATE EXTENSION pg_journey");
     tx.exec("GRANT journey_app TO journey_worker");
-    define_basics(tx);
+    define_basics(tx, tpl);
     define_journey(tx, "again", "two");
     tx.commit();
   }
@@ -661,7 +528,7 @@ struct CronFallback {
           "INSERT INTO pgj_worker_test.customers (id, email, score) SELECT i,"
           " 'c' || i || '@example.com', i % 100 FROM generate_series(1, 100) i");
       tpl = "pgj_worker_";
-      define_basics(tx);
+      define_basics(tx, tpl);
       define_journey(tx, journey, "two");
       tpl = "";
       tx.commit();
@@ -692,8 +559,7 @@ struct CronFallback {
   void finish() {
     if (!started) return;  // start() failed and said so
     int timeout_ms = minute_schedule ? 75000 : 15000;
-    int left = timeout_ms -
-               int(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
+    int left = timeout_ms - int(ms_between(scheduled, Clock::now()));
     auto t0 = Clock::now();
     bool ok = wait_for(
         [&] {
@@ -702,7 +568,7 @@ struct CronFallback {
         },
         std::max(left, 0), 100);
     (void)t0;
-    double total = std::chrono::duration<double>(Clock::now() - scheduled).count();
+    double total = seconds_since(scheduled);
     check(ok, std::string("pg_cron: journey.run_due() every ") +
                   (minute_schedule ? "minute" : "second") + " drained the 100 enrollments (" +
                   std::to_string(total) + " s after cron.schedule)");
@@ -762,12 +628,7 @@ int main() {
   std::cout << "== worker: background workers drain journeys, wake up on track(), survive"
                " SIGTERM, kill -9 and DROP EXTENSION; pg_cron fallback"
             << std::endl;
-  if (env("PGJ_CLUSTER_DATA").empty() || env("PGJ_CLUSTER_LOG").empty()) {
-    std::cout << "PGJ_CLUSTER_DATA and PGJ_CLUSTER_LOG must name the running test cluster"
-              << std::endl;
-    std::cout << "0 passed, 1 failed" << std::endl;
-    return 1;
-  }
+  if (!cluster_env_ok()) return 1;
   elapsed();
   CronFallback cron;
   const std::vector<std::pair<const char*, std::function<void()>>> phases = {
