@@ -18,6 +18,8 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "storage/lmgr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
@@ -193,7 +195,15 @@ int run_one_tick(long* next_due_ms) {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
-  if (!OidIsValid(get_extension_oid("pg_journey", true))) {
+  Oid extension = get_extension_oid("pg_journey", true);
+  if (OidIsValid(extension)) {
+    // Share-lock the extension before touching its tables: DROP EXTENSION takes
+    // this lock first, so a tick and a DROP queue up instead of deadlocking
+    // over the tables. Then make sure it was not dropped while we waited.
+    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+    if (get_extension_oid("pg_journey", true) != extension) extension = InvalidOid;
+  }
+  if (!OidIsValid(extension)) {
     pgstat_report_activity(STATE_IDLE, "waiting for CREATE EXTENSION pg_journey");
     PopActiveSnapshot();
     CommitTransactionCommand();
