@@ -1317,7 +1317,11 @@ CREATE FUNCTION journey._enroll_rows(p_journey_id bigint, p_customers text[],
                                      p_events jsonb[] DEFAULT NULL,
                                      p_entities text[] DEFAULT NULL)
 RETURNS bigint[]
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
+-- Probe indexes even when the statistics still describe an empty table (a new
+-- install's first bulk enrollment): a sequential scan per candidate row in the
+-- re-entry check would make a bulk enrollment quadratic.
+SET enable_seqscan = off AS $$
 DECLARE
   j journey.journeys;
   key_column name;
