@@ -181,8 +181,8 @@ CellKind kind_of(Oid type) {
 }
 
 // Reads the listed columns of the slot's tuple (pg_guard around it).
-void read_cells(TupleTableSlot* slot, const std::vector<ColumnReader>& readers, RawCell* cells) {
-  for (size_t i = 0; i < readers.size(); ++i) {
+void read_cells(TupleTableSlot* slot, const ColumnReader* readers, size_t count, RawCell* cells) {
+  for (size_t i = 0; i < count; ++i) {
     const ColumnReader& r = readers[i];
     bool isnull = false;
     Datum d = slot_getattr(slot, r.attnum, &isnull);
@@ -330,35 +330,54 @@ class TransitionReader {
   TransitionReader(const TransitionReader&) = delete;
   TransitionReader& operator=(const TransitionReader&) = delete;
 
-  // Advances to the next row; false at the end.
+  // Advances to the next row; false at the end. Cells are decoded on demand:
+  // most rows of a bulk statement need a few columns, and the key (a string)
+  // only when something fires.
   bool next() {
     if (!slot_) return false;
     TupleTableSlot* slot = slot_;
     Tuplestorestate* store = store_;
-    MemoryContext context = cell_context_;
-    RawCell* cells = cells_.data();
-    const std::vector<ColumnReader>& readers = readers_;
-    bool got = pg_guard([&] {
-      // The slot owns the tuple it returns (in the current context); only the
-      // cells' detoasted and output copies go to the per-row context.
-      if (!tuplestore_gettupleslot(store, true, false, slot)) return false;
-      MemoryContextReset(context);
-      MemoryContext outer = MemoryContextSwitchTo(context);
-      read_cells(slot, readers, cells);
-      MemoryContextSwitchTo(outer);
-      return true;
-    });
-    if (!got) return false;
-    key_ = key_text(cells_[0], readers_[0].kind);
-    for (size_t i = 1; i < readers_.size(); ++i)
-      row_[targets_[i]] = to_value(cells_[i], readers_[i].kind);
-    return true;
+    bool got = pg_guard([&] { return tuplestore_gettupleslot(store, true, false, slot); });
+    key_ready_ = values_ready_ = false;
+    return got;
   }
 
-  const std::string& key() const { return key_; }
-  const std::vector<core::Value>& row() const { return row_; }
+  const std::string& key() {
+    if (!key_ready_) {
+      decode(0, 1);
+      key_ = key_text(cells_[0], readers_[0].kind);
+      key_ready_ = true;
+    }
+    return key_;
+  }
+
+  const std::vector<core::Value>& row() {
+    if (!values_ready_) {
+      decode(1, readers_.size());
+      for (size_t i = 1; i < readers_.size(); ++i)
+        row_[targets_[i]] = to_value(cells_[i], readers_[i].kind);
+      values_ready_ = true;
+    }
+    return row_;
+  }
 
  private:
+  // Reads cells [from, to) of the current tuple; the copies they point to live
+  // until the next decode.
+  void decode(size_t from, size_t to) {
+    TupleTableSlot* slot = slot_;
+    MemoryContext context = cell_context_;
+    RawCell* cells = cells_.data() + from;
+    const ColumnReader* readers = readers_.data() + from;
+    size_t count = to - from;
+    pg_guard([&] {
+      MemoryContextReset(context);
+      MemoryContext outer = MemoryContextSwitchTo(context);
+      read_cells(slot, readers, count, cells);
+      MemoryContextSwitchTo(outer);
+    });
+  }
+
   Tuplestorestate* store_;
   std::vector<ColumnReader> readers_;
   std::vector<int> targets_;  // audience column index of each reader (-1: the key)
@@ -367,6 +386,8 @@ class TransitionReader {
   MemoryContext cell_context_ = nullptr;
   std::string key_;
   std::vector<core::Value> row_;  // values of the needed columns; the others stay null
+  bool key_ready_ = false;
+  bool values_ready_ = false;
 };
 
 // Whether a condition reads a column the statement updated (always true for
@@ -527,35 +548,50 @@ void fire(TriggerData* trigdata) {
     std::optional<TransitionReader> old_rows;
     if (needs_old) old_rows.emplace(trigdata->tg_oldtable, desc, *audience, needed);
 
+    // Whether any entry condition compares OLD and NEW (changed, changed_to).
+    bool trigger_ops = false;
+    for (const RowRules& r : rules)
+      for (const core::CompiledCondition& c : r.entries) trigger_ops |= c.uses_trigger_ops;
+
     while (new_rows.next()) {
-      const std::string& customer = new_rows.key();
       const std::vector<core::Value>& row = new_rows.row();
-      // OLD of the same row: transition tables list rows in the same order; a
-      // changed key means it is another row, treated as new.
+      // OLD of the same row, read only when a condition needs it: transition
+      // tables list rows in the same order; a changed key means another row.
+      bool old_fetched = old_rows && old_rows->next();
+      bool old_resolved = false;
       const std::vector<core::Value>* old = nullptr;
-      if (old_rows && old_rows->next() && old_rows->key() == customer) old = &old_rows->row();
+      auto old_row = [&]() -> const std::vector<core::Value>* {
+        if (!old_resolved) {
+          old_resolved = true;
+          if (old_fetched && old_rows->key() == new_rows.key()) old = &old_rows->row();
+        }
+        return old;
+      };
       core::EvalInput input;
       input.row = &row;
-      input.old_row = old;
+      input.old_row = trigger_ops ? old_row() : nullptr;
       input.now_micros = now;
       for (const RowRules& r : rules) {
         for (const core::CompiledCondition& c : r.entries) {
           bool fires;
           if (c.uses_trigger_ops) {
             fires = core::evaluate(c, input);
-          } else {
+          } else if (core::evaluate(c, input)) {
+            // Edge-triggered: it fires only if OLD did not match already.
             core::EvalInput before = input;
-            before.row = old;
-            fires = core::evaluate(c, input) && !(old && core::evaluate(c, before));
+            before.row = old_row();
+            fires = !(before.row && core::evaluate(c, before));
+          } else {
+            fires = false;
           }
           if (fires) {
-            fx.entries[r.journey_id].push_back(customer);
+            fx.entries[r.journey_id].push_back(new_rows.key());
             break;
           }
         }
         for (const RowRules::Exit& e : r.exits) {
           if (core::evaluate(*e.condition, input)) {
-            fx.exit_customer.push_back(customer);
+            fx.exit_customer.push_back(new_rows.key());
             fx.exit_journey.push_back(r.journey_id);
             fx.exit_version.push_back(r.version);
             fx.exit_reason.push_back("exit rule exit[" + std::to_string(e.position) + "]");
@@ -566,7 +602,7 @@ void fire(TriggerData* trigdata) {
         for (const RowRules::Wait& w : r.waits) {
           // A condition on the context cannot be judged here: wake, the engine decides.
           if (w.condition->uses_context || core::evaluate(*w.condition, input)) {
-            fx.wake_customer.push_back(customer);
+            fx.wake_customer.push_back(new_rows.key());
             fx.wake_journey.push_back(r.journey_id);
             fx.wake_version.push_back(r.version);
             fx.wake_step.push_back(w.step_key);
