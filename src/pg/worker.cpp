@@ -218,26 +218,28 @@ int run_one_tick(long* next_due_ms) {
   bool isnull = false;
   processed =
       DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  // The next due time, walking the due index in order (statistics may be stale
-  // right after a bulk enrollment; a sequential scan here would cost every tick).
-  SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
-  rc = SPI_execute(
-      "SELECT (extract(epoch from e.next_run_at - clock_timestamp()) * 1000)::int8"
-      "  FROM journey.enrollments e"
-      " WHERE e.status = 'active' AND e.next_run_at IS NOT NULL"
-      "   AND EXISTS (SELECT 1 FROM journey.journeys j"
-      "                WHERE j.id = e.journey_id AND j.state = 'published')"
-      " ORDER BY e.next_run_at LIMIT 1",
-      true, 1);
-  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    if (!isnull) *next_due_ms = std::max<int64>(0, DatumGetInt64(d));
+  if (processed < guc_batch_size) {
+    // Nothing more due now: when is the next? Walk the due index in order
+    // (statistics may be stale right after a bulk enrollment).
+    SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
+    rc = SPI_execute(
+        "SELECT (extract(epoch from e.next_run_at - clock_timestamp()) * 1000)::int8"
+        "  FROM journey.enrollments e"
+        " WHERE e.status = 'active' AND e.next_run_at IS NOT NULL"
+        "   AND EXISTS (SELECT 1 FROM journey.journeys j"
+        "                WHERE j.id = e.journey_id AND j.state = 'published')"
+        " ORDER BY e.next_run_at LIMIT 1",
+        true, 1);
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      if (!isnull) *next_due_ms = std::max<int64>(0, DatumGetInt64(d));
+    }
   }
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
-  pgstat_report_stat(true);
+  pgstat_report_stat(false);
   return processed;
 }
 
