@@ -92,6 +92,16 @@ UPDATE accounts SET plan = 'pro' WHERE id BETWEEN 100 AND 1099;
 SELECT count(*) AS bulk_enrolled FROM acct_state
  WHERE name = 'upgraded' AND who IN (SELECT g::text FROM generate_series(100, 1099) g);
 
+-- Transition tables larger than work_mem spill to disk: still correct.
+SET work_mem = '64kB';
+INSERT INTO accounts (id, email, plan) SELECT g, 'spill' || g || '@x.test', 'pro'
+  FROM generate_series(5000, 9999) g;
+UPDATE accounts SET seats = 2 WHERE id BETWEEN 5000 AND 9999;
+DELETE FROM accounts WHERE id BETWEEN 5000 AND 7499;
+RESET work_mem;
+SELECT status, count(*) FROM acct_state WHERE name = 'upgraded'
+   AND who IN (SELECT g::text FROM generate_series(5000, 9999) g) GROUP BY 1 ORDER BY 1;
+
 -- Paused journeys take no one; archived ones neither.
 SELECT journey.pause('upgraded');
 INSERT INTO accounts (id, email, plan) VALUES (7, 'g@x.test', 'pro');
