@@ -210,3 +210,8 @@ SELECT name, step_key, step_type, entered, now_at, branches
   FROM journey.step_stats WHERE name = 'tour' ORDER BY step_key;
 SELECT name, step_key, branch FROM journey.customer_timeline WHERE customer_id = 'bob'
  ORDER BY at, name, visit;
+
+-- Drawings with per-step counts (entered so far, there now).
+SELECT journey.to_mermaid('tour');
+SELECT journey.to_dot('exits');
+SELECT try($$SELECT journey.to_dot('tour', 7)$$);

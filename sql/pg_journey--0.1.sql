@@ -1835,6 +1835,87 @@ SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at
   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id;
 COMMENT ON VIEW journey.customer_timeline IS 'every step visit of every customer, by time';
 
+-- The steps of a version with their per-step counts (visits so far plus who is
+-- there now), for the drawings.
+CREATE FUNCTION journey._drawing_steps(journey text, version int)
+RETURNS TABLE (n int, key text, type journey.step_type, entered bigint, now_at bigint,
+               is_start boolean, journey_id bigint, v int)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(_drawing_steps.journey);
+  ver journey.versions;
+BEGIN
+  IF _drawing_steps.version IS NULL THEN
+    SELECT * INTO ver FROM journey.versions x WHERE x.journey_id = j.id
+     ORDER BY (x.status = 'published') DESC, x.version DESC LIMIT 1;
+  ELSE
+    SELECT * INTO ver FROM journey.versions x WHERE x.journey_id = j.id AND x.version = _drawing_steps.version;
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no version %', j.name, _drawing_steps.version USING ERRCODE = '42704';
+  END IF;
+  RETURN QUERY
+  SELECT row_number() OVER (ORDER BY s.position)::int, s.key, s.type,
+         (SELECT count(*) FROM journey.activity a
+           WHERE a.journey_id = j.id AND a.version = ver.version AND a.step_key = s.key)
+         + (SELECT count(*) FROM journey.enrollments e
+             WHERE e.journey_id = j.id AND e.version = ver.version AND e.step_key = s.key
+               AND e.status = 'active'),
+         (SELECT count(*) FROM journey.enrollments e
+           WHERE e.journey_id = j.id AND e.version = ver.version AND e.step_key = s.key
+             AND e.status = 'active'),
+         s.key = ver.start_key, j.id, ver.version
+    FROM journey.steps s WHERE s.journey_id = j.id AND s.version = ver.version
+   ORDER BY s.position;
+END
+$$;
+
+-- A Mermaid flowchart of a version (default: the published one, else the
+-- latest), each step with how many entered it and how many are there now.
+CREATE FUNCTION journey.to_mermaid(journey text, version int DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  nodes AS (
+    SELECT string_agg(format('  s%s["%s<br/>%s<br/>entered %s, now %s"]%s', st.n,
+                             replace(st.key, '"', '#quot;'), st.type, st.entered, st.now_at,
+                             CASE WHEN st.is_start THEN ':::start' ELSE '' END),
+                      E'\n' ORDER BY st.n) AS text
+      FROM st),
+  edges AS (
+    SELECT string_agg(format('  s%s -->|%s| s%s', f.n, replace(c.branch, '|', '#124;'), t.n),
+                      E'\n' ORDER BY f.n, c.branch) AS text
+      FROM journey.connections c
+      JOIN st f ON f.key = c.from_key
+      JOIN st t ON t.key = c.to_key
+     WHERE c.journey_id = (SELECT journey_id FROM st LIMIT 1) AND c.version = (SELECT v FROM st LIMIT 1))
+  SELECT 'flowchart TD' || E'\n' || coalesce((SELECT text FROM nodes), '')
+         || coalesce(E'\n' || (SELECT text FROM edges), '')
+         || E'\n  classDef start stroke-width:3px'
+$$;
+
+-- The same drawing in Graphviz DOT.
+CREATE FUNCTION journey.to_dot(journey text, version int DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2))
+  SELECT format('digraph %s {', '"' || replace(replace($1, '\', '\\'), '"', '\"') || '"') || E'\n'
+         || '  node [shape=box];' || E'\n'
+         || coalesce((SELECT string_agg(
+                        format('  s%s [label="%s\n%s\nentered %s, now %s"%s];', st.n,
+                               replace(replace(st.key, '\', '\\'), '"', '\"'), st.type, st.entered,
+                               st.now_at, CASE WHEN st.is_start THEN ', penwidth=3' ELSE '' END),
+                        E'\n' ORDER BY st.n) FROM st), '')
+         || coalesce(E'\n' || (SELECT string_agg(
+                        format('  s%s -> s%s [label="%s"];', f.n, t.n,
+                               replace(replace(c.branch, '\', '\\'), '"', '\"')),
+                        E'\n' ORDER BY f.n, c.branch)
+                FROM journey.connections c
+                JOIN st f ON f.key = c.from_key
+                JOIN st t ON t.key = c.to_key
+               WHERE c.journey_id = (SELECT journey_id FROM st LIMIT 1)
+                 AND c.version = (SELECT v FROM st LIMIT 1)), '')
+         || E'\n}'
+$$;
+
 CREATE VIEW journey.worker_status AS
 SELECT d.datname AS database, w.worker, w.pid, a.application_name, a.state, a.query,
        a.state_change, a.backend_start
@@ -1875,6 +1956,9 @@ GRANT EXECUTE ON FUNCTION
   journey.export(text, int),
   journey.validate(text),
   journey.validate_definition(jsonb, regrole),
+  journey.to_mermaid(text, int),
+  journey.to_dot(text, int),
+  journey._drawing_steps(text, int),
   journey._journey(text, boolean),
   journey._relation_name(regclass),
   journey._find_audience(text),

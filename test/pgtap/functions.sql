@@ -1,7 +1,7 @@
 -- API contract: every public function of SPEC section 7 (authoring and
 -- lifecycle) with its signature, return type and pinned search_path.
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 
 SELECT has_function('journey', 'register_audience', ARRAY['regclass', 'name', 'name', 'name']);
 SELECT has_function('journey', 'unregister_audience', ARRAY['regclass']);
@@ -26,6 +26,8 @@ SELECT has_function('journey', 'pause', ARRAY['text']);
 SELECT has_function('journey', 'resume', ARRAY['text', 'text']);
 SELECT has_function('journey', 'archive', ARRAY['text']);
 SELECT has_function('journey', 'drop_journey', ARRAY['text']);
+SELECT function_returns('journey', 'to_mermaid', ARRAY['text', 'integer'], 'text');
+SELECT function_returns('journey', 'to_dot', ARRAY['text', 'integer'], 'text');
 
 -- defaults a caller can rely on
 SELECT is((SELECT pg_get_function_arguments('journey.publish(text,boolean)'::regprocedure)),
