@@ -554,10 +554,7 @@ class Runner {
   // Runs a wait_for_event step: park, or take "event" / "timeout" when woken or due.
   void wait_for_event(const CompiledStep& s) {
     if (!r_.parked) {
-      r_.wait_deadline.reset();
-      if (s.timeout) r_.wait_deadline = rt_.add_duration(as_of_, *s.timeout, j_.settings.timezone);
-      r_.parked_at = as_of_;
-      park(r_.wait_deadline);
+      park_until_timeout(s);
       return;
     }
     if (e_.woken_by.is_array() && r_.step == e_.step) {
@@ -571,6 +568,20 @@ class Runner {
         return;
       }
     }
+    timeout_or_park();
+  }
+
+  // Arms a wait step: parks with the step's timeout (if any) as deadline.
+  void park_until_timeout(const CompiledStep& s) {
+    r_.wait_deadline.reset();
+    if (s.timeout) r_.wait_deadline = rt_.add_duration(as_of_, *s.timeout, j_.settings.timezone);
+    r_.parked_at = as_of_;
+    park(r_.wait_deadline);
+  }
+
+  // A parked wait that did not end another way: "timeout" once the deadline has
+  // come, else park again until it.
+  void timeout_or_park() {
     if (r_.wait_deadline && as_of_ >= *r_.wait_deadline) {
       move("timeout");
       return;
@@ -585,17 +596,10 @@ class Runner {
       return;
     }
     if (!r_.parked) {
-      r_.wait_deadline.reset();
-      if (s.timeout) r_.wait_deadline = rt_.add_duration(as_of_, *s.timeout, j_.settings.timezone);
-      r_.parked_at = as_of_;
-      park(r_.wait_deadline);
+      park_until_timeout(s);
       return;
     }
-    if (r_.wait_deadline && as_of_ >= *r_.wait_deadline) {
-      move("timeout");
-      return;
-    }
-    park(r_.wait_deadline);
+    timeout_or_park();
   }
 
   // Runs an update_field step: record the updates and apply them to the row.
