@@ -635,9 +635,10 @@ BEGIN
   IF kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', rel USING ERRCODE = '42809';
   END IF;
-  IF NOT has_table_privilege(journey._invoking_role(), rel, 'SELECT') THEN
+  IF NOT (has_table_privilege(journey._invoking_role(), rel, 'SELECT')
+          AND has_table_privilege(journey._invoking_role(), rel, 'TRIGGER')) THEN
     RAISE EXCEPTION 'permission denied for table %', rel USING ERRCODE = '42501',
-      HINT = 'registering an audience needs SELECT on the table';
+      HINT = 'registering an audience needs SELECT and TRIGGER on the table (it installs triggers)';
   END IF;
   FOR col IN SELECT * FROM (VALUES ('key_column', register_audience.key_column),
                                    ('email_column', register_audience.email_column),
@@ -1218,6 +1219,13 @@ BEGIN
             HINT = 'edit the journey (add_step, connect, set_settings, import) to start a new draft';
   END IF;
   def := journey.export(j.name, v);
+  -- The role that publishes owns what goes live: call steps, segment queries and
+  -- field updates run with its privileges, and are validated against them.
+  j.owner := journey._invoking_role();
+  IF NOT has_table_privilege(j.owner, j.audience, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied for table %', j.audience USING ERRCODE = '42501',
+      DETAIL = format('publishing journey "%s" needs SELECT on its audience', j.name);
+  END IF;
   SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
     FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
   PERFORM journey._raise_issues(format('journey "%s" cannot be published: it', j.name), problems);
@@ -1230,6 +1238,7 @@ BEGIN
    WHERE x.journey_id = j.id AND x.version = v;
   UPDATE journey.journeys x
      SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
+         owner = j.owner,
          state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
    WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
@@ -1386,6 +1395,13 @@ BEGIN
 END
 $$;
 
+-- What enroll_query (which runs the caller's query as the caller) may do with
+-- the keys it got: enroll them, nothing else (no context, no forged event).
+CREATE FUNCTION journey._enroll_keys(p_journey_id bigint, p_customers text[]) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT cardinality(journey._enroll_rows(p_journey_id, p_customers))::bigint
+$$;
+
 -- Raises unless the journey takes new enrollments (published).
 CREATE FUNCTION journey._require_enrollable(j journey.journeys) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
@@ -1459,7 +1475,7 @@ BEGIN
       j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
   END IF;
   EXECUTE format('SELECT array_agg(k::text) FROM (%s) q(k)', enroll_query.query) INTO keys;
-  RETURN cardinality(journey._enroll_rows(j.id, coalesce(keys, '{}')));
+  RETURN journey._enroll_keys(j.id, coalesce(keys, '{}'));
 END
 $$;
 
@@ -1993,7 +2009,7 @@ TO journey_admin;
 GRANT EXECUTE ON FUNCTION
   journey.enroll(text, text, jsonb),
   journey.enroll_query(text, text),
-  journey._enroll_rows(bigint, text[], jsonb[], jsonb[], text[]),
+  journey._enroll_keys(bigint, text[]),
   journey._require_enrollable(journey.journeys),
   journey._duration(text),
   journey._in_holdout(float8, text, text),

@@ -634,6 +634,10 @@ struct Validator {
       error(key, "cannot set the key column " + q(col) + " of audience " + schema->relation);
       return;
     }
+    if (env.check_update_column) {
+      std::string denied = env.check_update_column(col);
+      if (!denied.empty()) error(key, denied);
+    }
     const Column& c = schema->columns[idx];
     const std::string tn = c.type_name.empty() ? value_type_name(c.type) : c.type_name;
     if (v.is_null()) return;

@@ -28,6 +28,8 @@ struct ValidationEnv {
   std::function<bool(const std::string& zone)> is_valid_timezone;
   // Empty when `function` is callable by a call step, else a message saying why not.
   std::function<std::string(const std::string& function)> check_call_function;
+  // Empty when an update_field step may set this audience column, else why not.
+  std::function<std::string(const std::string& column)> check_update_column;
 };
 
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env);

@@ -132,6 +132,7 @@ enum class CellKind {
   Timestamp,
   Date,
   Text,
+  Bpchar,  // char(n): compared without its padding, as ::text gives it
   Output
 };
 
@@ -173,8 +174,9 @@ CellKind kind_of(Oid type) {
       return CellKind::Date;
     case TEXTOID:
     case VARCHAROID:
-    case BPCHAROID:
       return CellKind::Text;
+    case BPCHAROID:
+      return CellKind::Bpchar;
     default:
       return CellKind::Output;
   }
@@ -218,11 +220,14 @@ void read_cells(TupleTableSlot* slot, const ColumnReader* readers, size_t count,
       case CellKind::Date:
         c.integer = pg_to_unix(int64_t{DatumGetDateADT(d)} * USECS_PER_DAY);
         break;
-      case CellKind::Text: {
+      case CellKind::Text:
+      case CellKind::Bpchar: {
         struct varlena* v =
             pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
         c.text = VARDATA_ANY(v);
         c.length = static_cast<int>(VARSIZE_ANY_EXHDR(v));
+        if (r.kind == CellKind::Bpchar)
+          while (c.length > 0 && c.text[c.length - 1] == ' ') --c.length;
         break;
       }
       case CellKind::Output:
@@ -250,6 +255,7 @@ core::Value to_value(const RawCell& c, CellKind kind) {
     case CellKind::Date:
       return core::Timestamp{c.integer};
     case CellKind::Text:
+    case CellKind::Bpchar:
     case CellKind::Output:
       return std::string(c.text, c.length);
   }
@@ -437,7 +443,9 @@ void fire(TriggerData* trigdata) {
   const bool is_delete = TRIGGER_FIRED_BY_DELETE(event);
 
   SpiConnection spi;
-  if (refresh_cache_generation()) {
+  static uint64_t seen_generation = 0;
+  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
+    seen_generation = generation;
     entry_cache.clear();
     for (PreparedStatement* s : {&versions_statement, &exit_statement, &wake_statement,
                                  &delete_statement, &enroll_statement})
@@ -490,7 +498,10 @@ void fire(TriggerData* trigdata) {
   const size_t ncolumns = audience->schema.columns.size();
   std::vector<bool> updated_flags;
   const std::vector<bool>* updated = nullptr;
-  if (is_update && trigdata->tg_updatedcols) {
+  // (A BEFORE UPDATE row trigger may change columns the statement did not set:
+  // then every condition is evaluated.)
+  bool before_row_triggers = rel->trigdesc && rel->trigdesc->trig_update_before_row;
+  if (is_update && trigdata->tg_updatedcols && !before_row_triggers) {
     updated_flags.assign(ncolumns, false);
     TupleDesc desc = RelationGetDescr(rel);
     for (size_t c = 0; c < ncolumns; ++c) {

@@ -39,6 +39,9 @@ char hint_buf[2048];
 void copy_text(char* dst, size_t size, const char* src) {
   if (!src) src = "";
   size_t len = strnlen(src, size - 1);
+  // Cut at a character boundary (never inside a UTF-8 sequence).
+  if (src[len] != '\0')
+    while (len > 0 && (static_cast<unsigned char>(src[len]) & 0xC0) == 0x80) --len;
   std::memcpy(dst, src, len);
   dst[len] = '\0';
 }

@@ -80,6 +80,21 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
   };
   env_.is_valid_timezone = is_known_timezone;
   env_.check_call_function = [this](const std::string& f) { return check_call_function(f); };
+  env_.check_update_column = [this](const std::string& c) { return check_update_column(c); };
+}
+
+// Empty when the journey owner may UPDATE this column of the audience (field
+// updates run with the owner's privileges), else why not.
+std::string CatalogEnv::check_update_column(const std::string& column) const {
+  if (!audience_) return {};
+  auto rows = spi_rows(
+      "SELECT has_column_privilege($1::oid, a.relation, $2::text, 'UPDATE'),"
+      "       $1::oid::regrole::text"
+      "  FROM journey.audiences a WHERE a.relation = journey._find_audience($3)",
+      {std::to_string(owner_), column, audience_->relation});
+  if (rows.empty() || *rows[0][0] == "t") return {};
+  return "journey owner " + *rows[0][1] + " may not update column \"" + column + "\" of " +
+         audience_->relation;
 }
 
 // Empty when `function(text, jsonb) returns jsonb` exists and the journey owner

@@ -42,6 +42,7 @@ class CatalogEnv {
 
  private:
   std::string check_call_function(const std::string& function) const;
+  std::string check_update_column(const std::string& column) const;
 
   Oid owner_;
   std::optional<core::AudienceSchema> audience_;

@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "commands/extension.h"
+#include "utils/inval.h"
 }
 
 namespace pgj::pg {
@@ -19,6 +20,15 @@ namespace {
 std::map<std::pair<int64_t, int32_t>, std::unique_ptr<CachedJourney>> journeys;
 std::map<Oid, std::shared_ptr<const AudienceInfo>> audiences;
 Oid cached_extension_oid = InvalidOid;
+uint64_t generation = 1;
+bool callback_registered = false;
+bool audience_changed = false;
+
+// Relcache invalidation: only notes that a cached audience table changed; the
+// caches are dropped at the next refresh, outside invalidation processing.
+void on_relcache_invalidation(Datum, Oid relid) {
+  if (relid == InvalidOid || audiences.count(relid)) audience_changed = true;
+}
 
 }  // namespace
 
@@ -34,13 +44,20 @@ std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   return shared;
 }
 
-bool refresh_cache_generation() {
+uint64_t refresh_cache_generation() {
+  if (!callback_registered) {
+    pg_guard([] { CacheRegisterRelcacheCallback(on_relcache_invalidation, 0); });
+    callback_registered = true;
+  }
   Oid current = pg_guard([] { return get_extension_oid("pg_journey", true); });
-  if (current == cached_extension_oid) return false;
-  journeys.clear();
-  audiences.clear();
-  cached_extension_oid = current;
-  return true;
+  if (current != cached_extension_oid || audience_changed) {
+    journeys.clear();
+    audiences.clear();
+    cached_extension_oid = current;
+    audience_changed = false;
+    ++generation;
+  }
+  return generation;
 }
 
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {

@@ -25,8 +25,10 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 // when it is not registered.
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid);
 
-// Drops every cached journey and audience if the extension was recreated since
-// the last call; returns true when it did (callers then reset their plans).
-bool refresh_cache_generation();
+// Drops every cached journey and audience when the extension was recreated
+// (new OIDs, ids restart) or an audience table changed (ALTER TABLE,
+// re-registration: a relcache invalidation); returns the cache generation, which
+// changes whenever that happens (callers then forget their prepared plans).
+uint64_t refresh_cache_generation();
 
 }  // namespace pgj::pg

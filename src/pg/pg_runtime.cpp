@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
@@ -29,22 +30,6 @@ PreparedStatement happened_statement(
     {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID});
 
 constexpr int64_t kDayMicros = USECS_PER_DAY;
-
-// Restores the user id and security context when it goes out of scope.
-class UserSwitch {
- public:
-  explicit UserSwitch(Oid user) {
-    GetUserIdAndSecContext(&saved_user_, &saved_context_);
-    SetUserIdAndSecContext(user, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
-  }
-  ~UserSwitch() { SetUserIdAndSecContext(saved_user_, saved_context_); }
-  UserSwitch(const UserSwitch&) = delete;
-  UserSwitch& operator=(const UserSwitch&) = delete;
-
- private:
-  Oid saved_user_ = InvalidOid;
-  int saved_context_ = 0;
-};
 
 }  // namespace
 
@@ -144,7 +129,7 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
   const char nulls[2] = {' ', ' '};
   std::vector<Row> result;
   {
-    UserSwitch as_owner(journey_ ? journey_->owner : GetUserId());
+    AsOwner as_owner(journey_ ? journey_->owner : GetUserId(), /*restricted=*/true);
     result = it->second->rows(args, nulls);
   }
   if (result.empty() || !result[0][0]) return core::Json();

@@ -3,6 +3,7 @@
 
 #include "core/condition_sql.hpp"
 #include "core/error.hpp"
+#include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
@@ -44,18 +45,18 @@ PGJ_FUNCTION(pgj_owner_query_keys) {
   std::string sql = "SELECT coalesce(array_agg(k::text), '{}') FROM (" + query + ") q(k)";
   pg::SpiConnection spi;
   const char* text = sql.c_str();
-  Datum result = pg::pg_guard([&] {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-    int rc = SPI_execute(text, true, 1);
-    SetUserIdAndSecContext(saved_user, saved_context);
-    if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "pg_journey: segment query failed");
-    bool isnull;
-    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    return SPI_datumTransfer(d, false, -1);
-  });
+  Datum result;
+  {
+    pg::AsOwner as_owner(owner, /*restricted=*/true);
+    result = pg::pg_guard([&] {
+      int rc = SPI_execute(text, true, 1);
+      if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "pg_journey: segment query failed");
+      bool isnull;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      return SPI_datumTransfer(d, false, -1);
+    });
+  }
   spi.finish();
   return result;
 }

@@ -8,10 +8,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include "core/error.hpp"
+#include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
@@ -24,6 +26,13 @@ namespace pgj::pg {
 namespace {
 
 constexpr size_t kBatchSize = 500;
+
+// Why a subtransaction failed: its message, and whether it was a transient
+// conflict (deadlock, serialization) that should be retried, not charged.
+struct Failure {
+  std::string message;
+  bool transient = false;
+};
 
 // Statements of the tick, prepared once per backend.
 PreparedStatement claim_statement(
@@ -71,7 +80,9 @@ PreparedStatement enrollment_statement(
     "              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int4[],"
     "              $11::timestamptz[], $12::text[], $13::text[])"
     "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls)"
-    " WHERE e.id = u.id",
+    // An enrollment this very batch ended (a field update fired an exit rule of
+    // the customer table's trigger) keeps that ending.
+    " WHERE e.id = u.id AND e.status = 'active'",
     {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID});
@@ -132,7 +143,7 @@ struct Claimed {
   int32_t version = 0;
   std::string step_key;
   const CachedJourney* journey = nullptr;
-  std::optional<std::string> prepare_error;  // its journey could not be loaded
+  std::optional<Failure> prepare_error;  // its journey could not be loaded
 };
 
 using CustomerRows = std::unordered_map<std::string, std::vector<core::Value>>;
@@ -226,8 +237,9 @@ class BatchWriter {
       e_reason_, e_error_;
   std::vector<std::optional<int64_t>> e_next_, e_parked_, e_deadline_, e_converted_;
   std::vector<int32_t> e_visits_;
-  // field updates: (audience, column) -> customer -> value, last write wins
-  std::map<std::pair<const AudienceInfo*, int>, std::map<std::string, std::optional<std::string>>>
+  // field updates: (owner, audience, column) -> customer -> value, last write wins
+  std::map<std::tuple<Oid, const AudienceInfo*, int>,
+           std::map<std::string, std::optional<std::string>>>
       updates_;
 };
 
@@ -292,7 +304,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     messages_.push_back(pending);
   }
   for (const core::FieldUpdateOut& u : r.updates)
-    updates_[{e.journey->audience.get(), u.column}][e.state.customer_id] =
+    updates_[{e.journey->owner, e.journey->audience.get(), u.column}][e.state.customer_id] =
         json_to_column_text(u.value);
 
   e_id_.push_back(e.state.id);
@@ -393,8 +405,8 @@ void BatchWriter::write_messages() {
 
 void BatchWriter::write_field_updates() {
   for (const auto& [target, values] : updates_) {
-    const AudienceInfo& audience = *target.first;
-    int column = target.second;
+    const auto& [owner, audience_info, column] = target;
+    const AudienceInfo& audience = *audience_info;
     std::string sql = "UPDATE " + audience.qualified_name + " t SET " +
                       quote_ident(audience.schema.columns[column].name) +
                       " = u.v::" + audience.type_names[column] +
@@ -407,6 +419,8 @@ void BatchWriter::write_field_updates() {
     }
     Datum args[2] = {text_array(keys), text_array(column_values)};
     const char nulls[2] = {' ', ' '};
+    // With the privileges of the journey owner, not of the extension.
+    AsOwner as_owner(owner, /*restricted=*/false);
     dynamic_statement(sql, {TEXTARRAYOID, TEXTARRAYOID}).execute(args, nulls, false);
   }
 }
@@ -434,20 +448,36 @@ void BatchWriter::flush() {
   }
 }
 
-// Runs `work` in an internal subtransaction; returns the error message when it
-// failed (the subtransaction is then rolled back), or nullopt.
+// Whether an error must end the whole statement rather than one enrollment:
+// a cancel or statement timeout, a shutdown, running out of memory or disk.
+bool must_propagate(int sqlerrcode) {
+  return sqlerrcode == ERRCODE_QUERY_CANCELED ||
+         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
+         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+// Runs `work` in an internal subtransaction; returns why it failed (the
+// subtransaction is then rolled back), or nullopt. Errors that must end the
+// statement are rethrown after the rollback.
 template <typename Work>
-std::optional<std::string> in_subtransaction(Work&& work) {
+std::optional<Failure> in_subtransaction(Work&& work) {
   MemoryContext outer_context = CurrentMemoryContext;
   ResourceOwner outer_owner = CurrentResourceOwner;
   pg_guard([] { BeginInternalSubTransaction(nullptr); });
   // Keep allocating in the tick's context: results must outlive the subtransaction.
   MemoryContextSwitchTo(outer_context);
-  std::optional<std::string> failure;
+  std::optional<Failure> failure;
+  ErrorData* fatal = nullptr;
   try {
     work();
+  } catch (const PgError& e) {
+    int code = e.data() ? e.data()->sqlerrcode : 0;
+    if (must_propagate(code)) fatal = e.data();
+    failure = Failure{e.what(), code == ERRCODE_T_R_DEADLOCK_DETECTED ||
+                                    code == ERRCODE_T_R_SERIALIZATION_FAILURE};
   } catch (const std::exception& e) {
-    failure = e.what();
+    failure = Failure{e.what(), false};
   }
   if (failure) {
     pg_guard([] { RollbackAndReleaseCurrentSubTransaction(); });
@@ -456,6 +486,7 @@ std::optional<std::string> in_subtransaction(Work&& work) {
   }
   MemoryContextSwitchTo(outer_context);
   CurrentResourceOwner = outer_owner;
+  if (fatal) throw PgError(fatal);
   return failure;
 }
 
@@ -578,16 +609,18 @@ class Tick {
     // Something failed: rerun one enrollment per subtransaction to find it.
     for (size_t i = start; i < end; ++i) {
       if (claimed[i].prepare_error) {
-        record_failure(claimed[i], *claimed[i].prepare_error);
+        record_failure(claimed[i], claimed[i].prepare_error->message);
         continue;
       }
-      auto error = in_subtransaction([&] {
+      auto failure_of_one = in_subtransaction([&] {
         CustomerRows rows = pristine;
         BatchWriter writer(as_of_, *runtime_);
         writer.add(claimed[i], run_one(claimed[i], rows), rows);
         writer.flush();
       });
-      if (error) record_failure(claimed[i], *error);
+      // A transient conflict leaves the enrollment as it was: due, retried next tick.
+      if (failure_of_one && !failure_of_one->transient)
+        record_failure(claimed[i], failure_of_one->message);
     }
   }
 
@@ -605,9 +638,26 @@ class Tick {
 
 }  // namespace
 
+// Set while a tick runs in this backend: a call step must not start another
+// one (it would see the outer tick's claimed rows as its own and rerun them).
+bool tick_running = false;
+
 int run_tick(int max_enrollments, TimestampTz as_of) {
+  if (tick_running)
+    throw core::Error("55000", "journey.run_due cannot run inside a running tick",
+                      "a call step's function called journey.run_due");
+  // Cleared on every exit: a failing tick aborts the transaction, and the
+  // next call starts afresh.
+  struct Running {
+    Running() { tick_running = true; }
+    ~Running() { tick_running = false; }
+  } running;
   SpiConnection spi;
-  if (refresh_cache_generation()) reset_plans();
+  static uint64_t seen_generation = 0;
+  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
+    reset_plans();
+    seen_generation = generation;
+  }
   int processed;
   {
     Tick tick(as_of);

@@ -101,13 +101,17 @@ void startup_shmem() {
 // Sets the latch of every worker of the current database.
 void wake_workers_now() {
   if (!shared) return;
+  PGPROC* procs[kMaxWorkers];
+  int n = 0;
   SpinLockAcquire(&shared->mutex);
   for (int i = 0; i < kMaxWorkers; ++i) {
     WorkerSlot& slot = shared->slots[i];
-    if (slot.pid != 0 && slot.database == MyDatabaseId && slot.proc)
-      SetLatch(&slot.proc->procLatch);
+    if (slot.pid != 0 && slot.database == MyDatabaseId && slot.proc) procs[n++] = slot.proc;
   }
   SpinLockRelease(&shared->mutex);
+  // Not inside the spinlock. A worker that just exited leaves a PGPROC that may
+  // be reused: setting its latch only wakes that process once, harmlessly.
+  for (int i = 0; i < n; ++i) SetLatch(&procs[i]->procLatch);
 }
 
 void on_transaction_end(XactEvent event, void*) {
@@ -438,7 +442,9 @@ void pgj_worker_main(Datum arg) {
         CHECK_FOR_INTERRUPTS();
         continue;  // more may be due: no sleep
       }
-      if (next_due >= 0 && next_due < timeout_ms) timeout_ms = std::max(1L, next_due);
+      // Due rows another worker holds (processed == 0) are not ours to spin on.
+      if (next_due >= 0 && next_due < timeout_ms && !(processed == 0 && next_due == 0))
+        timeout_ms = std::max(1L, next_due);
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                     PG_WAIT_EXTENSION);
