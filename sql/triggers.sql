@@ -111,6 +111,25 @@ SELECT journey.archive('seat-jump');
 INSERT INTO accounts (id, email, seats) VALUES (8, 'h@x.test', 5);
 SELECT count(*) AS archived_takes_none FROM acct_state WHERE who = '8' AND name = 'seat-jump';
 
+-- A field update made by the engine fires the table's trigger too: when it makes
+-- another journey's exit rule match, that exit stands even if that enrollment
+-- was advanced in the same batch.
+INSERT INTO accounts (id, email) VALUES (20, 'n@x.test');
+SELECT journey.import($${"name": "nurture", "audience": "accounts", "start": "hi",
+  "exit": [{"type": "condition", "when": {"field": "plan", "op": "eq", "value": "team"}}],
+  "steps": [{"key": "hi", "type": "send_email", "template": "acct", "next": "later"},
+            {"key": "later", "type": "delay", "duration": "1 day", "next": "again"},
+            {"key": "again", "type": "send_email", "template": "acct"}]}$$) > 0 AS imported;
+SELECT journey.import($${"name": "promote", "audience": "accounts", "start": "up",
+  "steps": [{"key": "up", "type": "update_field", "set": {"plan": "team"}}]}$$) > 0 AS imported;
+SELECT journey.publish('nurture'), journey.publish('promote');
+SELECT journey.enroll('nurture', '20') > 0 AS n, journey.enroll('promote', '20') > 0 AS p;
+SELECT journey.run_due(100000, now()) >= 2 AS ran;
+SELECT name, who, status, exit_reason FROM acct_state WHERE who = '20' ORDER BY name;
+SELECT m.step_key, m.status, m.reason FROM journey.messages m
+  JOIN journey.journeys j ON j.id = m.journey_id AND j.name = 'nurture' WHERE m.customer_id = '20';
+SELECT journey.archive('nurture'), journey.archive('promote');
+
 -- Scheduled entry triggers need pg_cron in this database: without it, publish
 -- is refused (and the journey stays a draft) with a hint on installing it.
 SELECT journey.import($${"name": "nightly", "audience": "accounts", "start": "s",

@@ -1,0 +1,86 @@
+-- Security and robustness contracts: nobody gets more than their own
+-- privileges through a journey, and the engine's own statements cannot be
+-- steered by user code.
+BEGIN;
+SELECT plan(12);
+
+CREATE ROLE sec_mallory IN ROLE journey_admin;
+CREATE ROLE sec_app IN ROLE journey_app;
+CREATE TABLE public.sec_customers (id int PRIMARY KEY, email text, plan text, is_admin boolean DEFAULT false);
+INSERT INTO public.sec_customers (id, email, plan) VALUES (1, 'a@x.test', 'free'), (2, 'b@x.test', 'free');
+GRANT SELECT ON public.sec_customers TO sec_mallory;
+SELECT journey.register_audience('public.sec_customers', 'id', 'email');
+SELECT journey.create_template('sec_t', 'email', 's', 'b');
+
+-- A function that would make its caller a superuser, and one that changes the
+-- session's settings.
+CREATE FUNCTION public.sec_escalate(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'ALTER ROLE sec_mallory SUPERUSER'; RETURN '{}'; END $$;
+CREATE FUNCTION public.sec_set_path(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('search_path', 'sec_nowhere', false);
+                          PERFORM set_config('work_mem', '77kB', false); RETURN '{}'; END $$;
+CREATE FUNCTION public.sec_nested(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN PERFORM journey.run_due(); RETURN '{}'; END $$;
+
+-- 1. A superuser's journey edited and published by an admin runs as that admin.
+SELECT journey.create_journey('sec-su', 'public.sec_customers');
+SET ROLE sec_mallory;
+SELECT throws_ok($$SELECT journey.register_audience('public.sec_customers', 'id', 'plan')$$, '42501',
+                 NULL, 'registering an audience needs TRIGGER on the table');
+SELECT lives_ok($$SELECT journey.add_step('sec-su', 'x', 'call', '{"function": "public.sec_escalate"}')$$,
+                'an admin edits a journey another role created');
+SELECT lives_ok($$SELECT journey.publish('sec-su')$$, 'and publishes it');
+RESET ROLE;
+SELECT is((SELECT owner::text FROM journey.journeys WHERE name = 'sec-su'), 'sec_mallory',
+          'the role that publishes owns the live version');
+SET ROLE sec_app;
+SELECT lives_ok($$SELECT journey.enroll('sec-su', '1'); SELECT journey.run_due(10)$$,
+                'an app runs the journey');
+RESET ROLE;
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_mallory'),
+          'the call step ran with the publisher''s privileges: no escalation');
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-su'),
+               'permission denied|must be superuser|privilege',
+               'the enrollment records why its call step failed');
+
+-- 2. update_field is checked against the publisher's column privileges.
+SET ROLE sec_mallory;
+SELECT journey.create_journey('sec-upd', 'public.sec_customers');
+SELECT journey.add_step('sec-upd', 'u', 'update_field', '{"set": {"is_admin": true}}');
+SELECT throws_ok($$SELECT journey.publish('sec-upd')$$, '22023', NULL,
+                 'a field update the publisher may not make is refused at publish');
+RESET ROLE;
+
+-- 3. User code cannot leave settings behind, nor start a tick inside a tick.
+SELECT journey.import('{"name": "sec-path", "audience": "public.sec_customers", "start": "p",
+  "steps": [{"key": "p", "type": "call", "function": "public.sec_set_path", "next": "n"},
+            {"key": "n", "type": "call", "function": "public.sec_nested"}]}');
+SELECT journey.publish('sec-path');
+SELECT journey.enroll('sec-path', '2');
+SELECT journey.run_due(10);
+SELECT is(current_setting('search_path'), '"$user", public', 'search_path is what it was');
+SELECT is(current_setting('work_mem'), '4MB', 'work_mem is what it was');
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-path'),
+               'cannot run inside a running tick', 'a call step cannot start a nested tick');
+
+-- 4. A cancel (statement timeout, pg_cancel_backend: SQLSTATE 57014) raised
+-- inside a step ends the tick; it is not recorded as the enrollment's failure.
+CREATE FUNCTION public.sec_cancelled(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'canceling statement' USING ERRCODE = 'query_canceled'; END $$;
+SELECT journey.import('{"name": "sec-cancel", "audience": "public.sec_customers", "start": "s",
+  "steps": [{"key": "s", "type": "call", "function": "public.sec_cancelled"}]}');
+SELECT journey.publish('sec-cancel');
+SELECT journey.enroll('sec-cancel', '1');
+CREATE FUNCTION pg_temp.tick_outcome() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM journey.run_due(10);
+  RETURN 'completed';
+EXCEPTION WHEN query_canceled THEN
+  RETURN 'cancelled';
+END $$;
+SELECT is(pg_temp.tick_outcome(), 'cancelled', 'a cancel inside a step cancels the tick');
+
+SELECT * FROM finish();
+ROLLBACK;
