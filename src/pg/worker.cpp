@@ -163,21 +163,34 @@ void worker_error_context(void* arg) {
   errcontext("pg_journey worker %d of database \"%s\"", label->index, label->database);
 }
 
-// Whether a database of that name exists. A heap scan of pg_database, as the
-// autovacuum launcher does: the launcher is connected to no database, so only
-// nailed catalogs may be read.
-bool database_exists(const char* name) {
-  bool found = false;
+// The OID of the database of that name, or InvalidOid. A heap scan of
+// pg_database, as the autovacuum launcher does: the launcher is connected to no
+// database, so only nailed catalogs may be read.
+Oid database_oid(const char* name) {
+  Oid found = InvalidOid;
   Relation rel = table_open(DatabaseRelationId, AccessShareLock);
   TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
   HeapTuple tuple;
-  while (!found && HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection))) {
+  while (!OidIsValid(found) && HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection))) {
     auto* db = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple));
-    found = strcmp(NameStr(db->datname), name) == 0;
+    if (strcmp(NameStr(db->datname), name) == 0) found = db->oid;
   }
   table_endscan(scan);
   table_close(rel, AccessShareLock);
   return found;
+}
+
+// Whether a live worker already serves (database, index): after a launcher
+// restart its old workers keep running, and must not be started twice.
+bool slot_taken(Oid database, int index) {
+  bool taken = false;
+  SpinLockAcquire(&shared->mutex);
+  for (int i = 0; i < kMaxWorkers && !taken; ++i) {
+    const WorkerSlot& slot = shared->slots[i];
+    taken = slot.pid != 0 && slot.database == database && slot.index == index;
+  }
+  SpinLockRelease(&shared->mutex);
+  return taken;
 }
 
 // The database names of pg_journey.database, split (a palloc'd list of char*).
@@ -345,11 +358,11 @@ void pgj_launcher_main(Datum) {
     ListCell* cell;
     foreach (cell, databases) {
       const char* database = static_cast<const char*>(lfirst(cell));
-      bool exists = database_exists(database);
+      Oid database_id = database_oid(database);
       for (int i = 0; i < guc_workers && slot < kMaxWorkers; ++i, ++slot) {
         pid_t pid;
         bool running = handles[slot] && GetBackgroundWorkerPid(handles[slot], &pid) != BGWH_STOPPED;
-        if (running || !exists) continue;
+        if (running || !OidIsValid(database_id) || slot_taken(database_id, i)) continue;
         BackgroundWorker worker;
         memset(&worker, 0, sizeof(worker));
         worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
