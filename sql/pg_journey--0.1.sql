@@ -1940,6 +1940,18 @@ SELECT d.datname AS database, w.worker, w.pid, a.application_name, a.state, a.qu
   LEFT JOIN pg_stat_activity a ON a.pid = w.pid;
 COMMENT ON VIEW journey.worker_status IS 'running background workers and what they do';
 
+-- Without shared_preload_libraries no background worker runs: say so, and how
+-- journeys advance then.
+DO $$
+BEGIN
+  IF NOT 'pg_journey' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+    RAISE WARNING 'pg_journey is not in shared_preload_libraries: no background worker will run'
+      USING HINT = 'add it to shared_preload_libraries and restart, or schedule '
+                   'SELECT journey.run_due() with pg_cron (see docs/operations.md)';
+  END IF;
+END
+$$;
+
 -------------------------------------------------------------------------------
 -- Roles and privileges
 -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ void _PG_init(void);
 // also registers the background worker launcher. Without preloading the
 // extension works, but journeys advance only through journey.run_due (pg_cron).
 void _PG_init(void) {
-  pgj::pg::define_gucs();
+  pgj::pg::define_gucs(process_shared_preload_libraries_in_progress);
   if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade) return;
   pgj::pg::register_launcher();
 }

@@ -264,21 +264,26 @@ int run_one_tick(long* next_due_ms) {
 
 namespace pgj::pg {
 
-void define_gucs() {
-  DefineCustomStringVariable(
-      "pg_journey.database", "Databases whose journeys the background workers run (a list).",
-      nullptr, &guc_databases, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_journey.workers", "Background workers per database.", nullptr,
-                          &guc_workers, 1, 0, 16, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+void define_gucs(bool preloading) {
+  // Settings of the workers' topology exist only when the library is preloaded:
+  // PostgreSQL refuses PGC_POSTMASTER settings defined after start-up, and
+  // without preloading there are no workers for them to configure.
+  if (preloading) {
+    DefineCustomStringVariable(
+        "pg_journey.database", "Databases whose journeys the background workers run (a list).",
+        nullptr, &guc_databases, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("pg_journey.workers", "Background workers per database.", nullptr,
+                            &guc_workers, 1, 0, 16, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "pg_journey.role", "Role the workers connect as (must not be a superuser).", nullptr,
+        &guc_role, "journey_worker", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  }
   DefineCustomIntVariable(
       "pg_journey.naptime", "Longest sleep of a worker between ticks when nothing is due.", nullptr,
       &guc_naptime_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pg_journey.batch_size", "Enrollments a worker advances per transaction.",
                           nullptr, &guc_batch_size, 500, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr,
                           nullptr);
-  DefineCustomStringVariable(
-      "pg_journey.role", "Role the workers connect as (must not be a superuser).", nullptr,
-      &guc_role, "journey_worker", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("pg_journey.enabled", "Whether the background workers advance journeys.",
                            nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("pg_journey");

@@ -3,8 +3,9 @@
 
 namespace pgj::pg {
 
-// Defines the pg_journey.* GUCs and reserves the prefix (every load).
-void define_gucs();
+// Defines the pg_journey.* GUCs and reserves the prefix (every load; the
+// workers' topology settings only while preloading).
+void define_gucs(bool preloading);
 
 // Registers the launcher and the shared memory of the workers (only while
 // shared_preload_libraries is being processed).

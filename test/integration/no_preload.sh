@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Managed services: pg_journey without shared_preload_libraries (only pg_cron is
+# preloaded). CREATE EXTENSION works and says no worker will run; journeys
+# advance through journey.run_due(), the call a pg_cron job makes; worker
+# settings are absent rather than fatal. Starts a second throwaway cluster of
+# its own; prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+passed=0
+failed=0
+check() {  # description, expected, actual
+  if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok     $1"
+  else failed=$((failed + 1)); echo "FAILED $1: expected '$2', got '$3'"; fi
+}
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+dir=$(mktemp -d /tmp/pgj_nopreload.XXXXXX)
+chmod 755 "$dir"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+stop() {
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+  rm -rf "$dir"
+}
+trap stop EXIT
+as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null 2>&1
+cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+fsync = off
+CONF
+as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
+q() { psql -X -q -At -h "$dir" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+
+notice=$(q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION pg_journey" 2>&1)
+check "CREATE EXTENSION says that no background worker will run" 1 \
+  "$(echo "$notice" | grep -c 'not in shared_preload_libraries')"
+check "the worker settings are not defined (and not fatal)" "" \
+  "$(q -c "SELECT current_setting('pg_journey.workers', true)" 2>&1)"
+q >/dev/null <<'SQL'
+CREATE TABLE customers (id int PRIMARY KEY, email text, plan text DEFAULT 'free');
+INSERT INTO customers SELECT g, 'c' || g || '@x.test' FROM generate_series(1, 20) g;
+SELECT journey.register_audience('customers', 'id', 'email');
+SELECT journey.create_template('t', 'email', 'Hi', 'Hello {{email}}');
+SELECT journey.import('{"name": "w", "audience": "customers", "start": "a",
+  "entry": [{"type": "attribute", "when": {"field": "plan", "op": "eq", "value": "pro"}}],
+  "steps": [{"key": "a", "type": "send_email", "template": "t", "next": "b"},
+            {"key": "b", "type": "delay", "duration": "1 day", "next": "c"},
+            {"key": "c", "type": "send_email", "template": "t"}]}');
+SELECT journey.publish('w');
+SELECT cron.schedule('pg_journey_tick', '* * * * *', 'SELECT journey.run_due()');
+UPDATE customers SET plan = 'pro';
+SQL
+check "the customer-table trigger enrolls without preloading" 20 \
+  "$(q -c "SELECT count(*) FROM journey.enrollments")"
+check "the pg_cron job that ticks is scheduled" 1 \
+  "$(q -c "SELECT count(*) FROM cron.job WHERE command = 'SELECT journey.run_due()'")"
+q -c "SELECT journey.run_due()" -c "SELECT journey.run_due(1000, now() + interval '2 days')" >/dev/null
+check "journey.run_due (the job's command) runs the journeys to the end" 20 \
+  "$(q -c "SELECT count(*) FROM journey.enrollments WHERE status = 'completed'")"
+check "one message per send visit" 40 \
+  "$(q -c "SELECT count(DISTINCT (enrollment_id, visit)) FROM journey.messages")"
+check "worker_status says why it is empty" 1 \
+  "$(q -c "SELECT count(*) FROM journey.worker_status" 2>&1 | grep -c 'not in shared_preload_libraries')"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
