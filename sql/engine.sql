@@ -200,6 +200,12 @@ SELECT regexp_replace(try($$SELECT journey.complete_message((SELECT min(id) FROM
                                                              WHERE status = 'sent'), true)$$),
                       'message \d+', 'message N');
 SELECT try($$SELECT journey.complete_message(-5, true)$$);
+-- A sender that died after claiming: requeue_claimed puts its messages back.
+UPDATE journey.messages SET status = 'claimed', claimed_at = now() - interval '1 hour'
+ WHERE customer_id = 'bob' AND status = 'failed';
+SELECT journey.requeue_claimed(interval '15 minutes') AS requeued,
+       journey.requeue_claimed(interval '15 minutes') AS again;
+SELECT count(*) AS claimable FROM journey.claim_messages('email', 100) WHERE customer_id = 'bob';
 SELECT try($$SELECT journey.claim_messages('email', 0)$$);
 
 -- The views analysts read.
