@@ -53,6 +53,7 @@ CREATE TABLE journey.versions (
   start_key    text,
   settings     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
   definition   jsonb,
+  owner        regrole,
   created_at   timestamptz NOT NULL DEFAULT now(),
   published_at timestamptz,
   published_by name,
@@ -162,7 +163,7 @@ CREATE TABLE journey.enrollments (
 COMMENT ON TABLE journey.enrollments IS
   'one row per customer (and entity) in a journey: where they are, and how it ended';
 -- The due set: only active enrollments with a time, in due order.
-CREATE INDEX enrollments_due ON journey.enrollments (next_run_at) WHERE status = 'active';
+CREATE INDEX enrollments_due ON journey.enrollments (next_run_at, id) WHERE status = 'active';
 -- At most one active enrollment per (journey, customer, entity); also how
 -- track() and the customer-table triggers find a customer's active enrollments.
 -- Few indexes on purpose: every step rewrites the row (and every index entry).
@@ -323,6 +324,10 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 CREATE FUNCTION journey._owner_query_keys(query text, owner regrole) RETURNS text[]
 AS 'MODULE_PATHNAME', 'pgj_owner_query_keys'
 LANGUAGE C VOLATILE;
+
+CREATE FUNCTION journey._preloaded() RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_preloaded'
+LANGUAGE C STABLE;
 
 CREATE FUNCTION journey._wake_workers() RETURNS void
 AS 'MODULE_PATHNAME', 'pgj_wake_workers'
@@ -1202,6 +1207,7 @@ $$;
 CREATE FUNCTION journey.publish(journey text, migrate boolean DEFAULT false) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
+  publisher regrole := journey._invoking_role();  -- first: refused for code run on others' behalf
   j journey.journeys := journey._journey(publish.journey, true);
   v int;
   def jsonb;
@@ -1221,7 +1227,7 @@ BEGIN
   def := journey.export(j.name, v);
   -- The role that publishes owns what goes live: call steps, segment queries and
   -- field updates run with its privileges, and are validated against them.
-  j.owner := journey._invoking_role();
+  j.owner := publisher;
   IF NOT has_table_privilege(j.owner, j.audience, 'SELECT') THEN
     RAISE EXCEPTION 'permission denied for table %', j.audience USING ERRCODE = '42501',
       DETAIL = format('publishing journey "%s" needs SELECT on its audience', j.name);
@@ -1233,8 +1239,8 @@ BEGIN
   UPDATE journey.versions x SET status = 'retired'
    WHERE x.journey_id = j.id AND x.status = 'published';
   UPDATE journey.versions x
-     SET status = 'published', definition = def, published_at = now(),
-         published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = journey._invoking_role())
+     SET status = 'published', definition = def, published_at = now(), owner = j.owner,
+         published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = publisher)
    WHERE x.journey_id = j.id AND x.version = v;
   UPDATE journey.journeys x
      SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
@@ -1398,8 +1404,17 @@ $$;
 -- What enroll_query (which runs the caller's query as the caller) may do with
 -- the keys it got: enroll them, nothing else (no context, no forged event).
 CREATE FUNCTION journey._enroll_keys(p_journey_id bigint, p_customers text[]) RETURNS bigint
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT cardinality(journey._enroll_rows(p_journey_id, p_customers))::bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  IF j.settings ? 'entity_property' THEN
+    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
+      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
+  END IF;
+  RETURN cardinality(journey._enroll_rows(p_journey_id, p_customers));
+END
 $$;
 
 -- Raises unless the journey takes new enrollments (published).
@@ -1944,7 +1959,7 @@ COMMENT ON VIEW journey.worker_status IS 'running background workers and what th
 -- journeys advance then.
 DO $$
 BEGIN
-  IF NOT 'pg_journey' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+  IF NOT journey._preloaded() THEN
     RAISE WARNING 'pg_journey is not in shared_preload_libraries: no background worker will run'
       USING HINT = 'add it to shared_preload_libraries and restart, or schedule '
                    'SELECT journey.run_due() with pg_cron (see docs/operations.md)';

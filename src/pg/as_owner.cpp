@@ -19,12 +19,11 @@ AsOwner::~AsOwner() {
   int context = saved_context_;
   int level = guc_level_;
   try {
-    pg_guard([&] {
-      AtEOXact_GUC(false, level);
-      SetUserIdAndSecContext(user, context);
-    });
+    // The user id first: it cannot fail, and must be restored whatever follows.
+    SetUserIdAndSecContext(user, context);
+    pg_guard([&] { AtEOXact_GUC(false, level); });
   } catch (...) {
-    // Only out of memory could get here; the transaction's abort restores both.
+    // Out of memory while undoing settings: the transaction's abort undoes them.
   }
 }
 

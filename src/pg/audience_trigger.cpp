@@ -451,6 +451,7 @@ void fire(TriggerData* trigdata) {
                                  &delete_statement, &enroll_statement})
       s->reset();
   }
+  CachePin pin;  // the rules below point into the journey cache
   if (is_delete) {
     std::vector<std::optional<std::string>> keys;
     {  // the reader's slot lives in SPI's memory: done with it before spi.finish()
@@ -500,7 +501,9 @@ void fire(TriggerData* trigdata) {
   const std::vector<bool>* updated = nullptr;
   // (A BEFORE UPDATE row trigger may change columns the statement did not set:
   // then every condition is evaluated.)
-  bool before_row_triggers = rel->trigdesc && rel->trigdesc->trig_update_before_row;
+  // (Partitions may have BEFORE triggers of their own the parent does not list.)
+  bool before_row_triggers = (rel->trigdesc && rel->trigdesc->trig_update_before_row) ||
+                             rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
   if (is_update && trigdata->tg_updatedcols && !before_row_triggers) {
     updated_flags.assign(ncolumns, false);
     TupleDesc desc = RelationGetDescr(rel);

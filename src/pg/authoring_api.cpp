@@ -10,6 +10,7 @@
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
 #include "pg/spi.hpp"
+#include "pg/tick.hpp"
 
 namespace pgj::pg {
 namespace {
@@ -76,7 +77,17 @@ PGJ_FUNCTION(pgj_template_errors) {
 }
 
 // journey._invoking_role(): the role that called in, even inside a SECURITY
-// DEFINER function (the outer user, as SET ROLE left it).
+// DEFINER function (the outer user, as SET ROLE left it). Code that runs on
+// someone else's behalf (a journey's call step or segment query, a field
+// update's triggers, an index expression) has no such caller it may speak for:
+// there, authoring and publishing are refused rather than attributed to the
+// session's user.
 PGJ_FUNCTION(pgj_invoking_role) {
+  bool restricted = pg::pg_guard([] { return InSecurityRestrictedOperation(); });
+  if (restricted || pg::tick_in_progress())
+    throw core::Error("42501",
+                      "journeys cannot be created, registered or published from code that runs "
+                      "on another role's behalf",
+                      "a call step, a segment query or a trigger fired by a field update tried to");
   return ObjectIdGetDatum(pg::pg_guard([] { return GetOuterUserId(); }));
 }

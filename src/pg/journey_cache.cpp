@@ -23,6 +23,7 @@ Oid cached_extension_oid = InvalidOid;
 uint64_t generation = 1;
 bool callback_registered = false;
 bool audience_changed = false;
+int pins = 0;
 
 // Relcache invalidation: only notes that a cached audience table changed; the
 // caches are dropped at the next refresh, outside invalidation processing.
@@ -31,6 +32,17 @@ void on_relcache_invalidation(Datum, Oid relid) {
 }
 
 }  // namespace
+
+CachePin::CachePin() {
+  ++pins;
+}
+CachePin::~CachePin() {
+  --pins;
+}
+
+bool cache_pinned() {
+  return pins > 0;
+}
 
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   auto it = audiences.find(relid);
@@ -45,6 +57,9 @@ std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
 }
 
 uint64_t refresh_cache_generation() {
+  // While a tick or trigger holds cached entries, nothing is dropped: the
+  // change is applied at the next refresh once they are done.
+  if (pins > 0) return generation;
   if (!callback_registered) {
     pg_guard([] { CacheRegisterRelcacheCallback(on_relcache_invalidation, 0); });
     callback_registered = true;
@@ -65,7 +80,8 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   auto it = journeys.find(key);
   if (it != journeys.end()) return *it->second;
   auto rows = spi_rows(
-      "SELECT v.definition::text, j.audience::oid::text, j.owner::oid::text"
+      // A version runs with the privileges of the role that published it.
+      "SELECT v.definition::text, j.audience::oid::text, coalesce(v.owner, j.owner)::oid::text"
       "  FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id"
       " WHERE v.journey_id = $1::int8 AND v.version = $2::int4 AND v.definition IS NOT NULL",
       {std::to_string(journey_id), std::to_string(version)});

@@ -25,6 +25,20 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 // when it is not registered.
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid);
 
+// Keeps the cache's entries alive while it exists: a tick or a trigger holds
+// references into the cache, and an invalidation arriving meanwhile (a field
+// update firing the audience trigger, an ANALYZE) must not free them.
+class CachePin {
+ public:
+  CachePin();
+  ~CachePin();
+  CachePin(const CachePin&) = delete;
+  CachePin& operator=(const CachePin&) = delete;
+};
+
+// Whether a tick or trigger of this backend is using the cache.
+bool cache_pinned();
+
 // Drops every cached journey and audience when the extension was recreated
 // (new OIDs, ids restart) or an audience table changed (ALTER TABLE,
 // re-registration: a relcache invalidation); returns the cache generation, which

@@ -45,7 +45,7 @@ PreparedStatement claim_statement(
     " WHERE e.status = 'active' AND e.next_run_at <= $1"
     "   AND EXISTS (SELECT 1 FROM journey.journeys j"
     "                WHERE j.id = e.journey_id AND j.state = 'published')"
-    " ORDER BY e.next_run_at"
+    " ORDER BY e.next_run_at, e.id"
     " LIMIT $2"
     " FOR UPDATE OF e SKIP LOCKED",
     {TIMESTAMPTZOID, INT4OID});
@@ -98,6 +98,10 @@ PreparedStatement failure_statement(
     " WHERE e.id = $1",
     {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID});
 
+PreparedStatement defer_statement(
+    "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
+    {INT8OID, TIMESTAMPTZOID});
+
 PreparedStatement recent_messages_statement(
     "SELECT m.customer_id, count(*) FROM journey.messages m"
     " WHERE m.customer_id = ANY($1) AND m.created_at > $2"
@@ -120,7 +124,7 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
-        &failure_statement, &recent_messages_statement})
+        &failure_statement, &defer_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -420,7 +424,7 @@ void BatchWriter::write_field_updates() {
     Datum args[2] = {text_array(keys), text_array(column_values)};
     const char nulls[2] = {' ', ' '};
     // With the privileges of the journey owner, not of the extension.
-    AsOwner as_owner(owner, /*restricted=*/false);
+    AsOwner as_owner(owner, /*restricted=*/true);
     dynamic_statement(sql, {TEXTARRAYOID, TEXTARRAYOID}).execute(args, nulls, false);
   }
 }
@@ -448,13 +452,22 @@ void BatchWriter::flush() {
   }
 }
 
-// Whether an error must end the whole statement rather than one enrollment:
-// a cancel or statement timeout, a shutdown, running out of memory or disk.
-bool must_propagate(int sqlerrcode) {
-  return sqlerrcode == ERRCODE_QUERY_CANCELED ||
-         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
-         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
-         ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+// Whether an error must end the whole statement rather than one enrollment: a
+// real cancel or statement timeout, or the server running out of memory. Judged
+// by where it was raised, not by its SQLSTATE alone, which user code can fake.
+bool must_propagate(const ErrorData* e) {
+  if (!e || !e->funcname) return false;
+  if (strcmp(e->funcname, "ProcessInterrupts") == 0) return true;
+  return e->sqlerrcode == ERRCODE_OUT_OF_MEMORY && e->filename &&
+         (strstr(e->filename, "mcxt.c") || strstr(e->filename, "aset.c") ||
+          strstr(e->filename, "generation.c") || strstr(e->filename, "slab.c"));
+}
+
+// Whether an error is a real deadlock of the lock manager: retried later
+// without charging the enrollment.
+bool is_deadlock(const ErrorData* e) {
+  return e && e->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED && e->funcname &&
+         strcmp(e->funcname, "DeadLockReport") == 0;
 }
 
 // Runs `work` in an internal subtransaction; returns why it failed (the
@@ -472,10 +485,8 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   try {
     work();
   } catch (const PgError& e) {
-    int code = e.data() ? e.data()->sqlerrcode : 0;
-    if (must_propagate(code)) fatal = e.data();
-    failure = Failure{e.what(), code == ERRCODE_T_R_DEADLOCK_DETECTED ||
-                                    code == ERRCODE_T_R_SERIALIZATION_FAILURE};
+    if (must_propagate(e.data())) fatal = e.data();
+    failure = Failure{e.what(), is_deadlock(e.data())};
   } catch (const std::exception& e) {
     failure = Failure{e.what(), false};
   }
@@ -618,10 +629,18 @@ class Tick {
         writer.add(claimed[i], run_one(claimed[i], rows), rows);
         writer.flush();
       });
-      // A transient conflict leaves the enrollment as it was: due, retried next tick.
-      if (failure_of_one && !failure_of_one->transient)
+      // A deadlock is not the enrollment's fault: retried a second later, uncharged.
+      if (failure_of_one && failure_of_one->transient)
+        defer(claimed[i]);
+      else if (failure_of_one)
         record_failure(claimed[i], failure_of_one->message);
     }
+  }
+
+  void defer(const Claimed& c) {
+    Datum args[2] = {Int64GetDatum(c.state.id), TimestampTzGetDatum(as_of_)};
+    const char nulls[2] = {' ', ' '};
+    defer_statement.execute(args, nulls, false);
   }
 
   void record_failure(const Claimed& c, const std::string& error) {
@@ -638,9 +657,15 @@ class Tick {
 
 }  // namespace
 
+namespace {
 // Set while a tick runs in this backend: a call step must not start another
 // one (it would see the outer tick's claimed rows as its own and rerun them).
 bool tick_running = false;
+}  // namespace
+
+bool tick_in_progress() {
+  return tick_running;
+}
 
 int run_tick(int max_enrollments, TimestampTz as_of) {
   if (tick_running)
@@ -658,6 +683,7 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
     reset_plans();
     seen_generation = generation;
   }
+  CachePin pin;  // from here on, claimed enrollments point into the journey cache
   int processed;
   {
     Tick tick(as_of);

@@ -10,4 +10,8 @@ namespace pgj::pg {
 // current transaction; returns how many it processed. SPI must not be connected.
 int run_tick(int max_enrollments, TimestampTz as_of);
 
+// Whether a tick is running in this backend (user code it runs must not
+// author or publish journeys: see journey._invoking_role).
+bool tick_in_progress();
+
 }  // namespace pgj::pg

@@ -240,7 +240,9 @@ int run_one_tick(long* next_due_ms) {
     // (statistics may be stale right after a bulk enrollment).
     SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
     rc = SPI_execute(
-        "SELECT (extract(epoch from e.next_run_at - clock_timestamp()) * 1000)::int8"
+        // Relative to the tick's own clock (now(): the transaction start that
+        // run_due used as as_of), rounded up: never wake before it is due.
+        "SELECT ceil(extract(epoch from e.next_run_at - now()) * 1000)::int8"
         "  FROM journey.enrollments e"
         " WHERE e.status = 'active' AND e.next_run_at IS NOT NULL"
         "   AND EXISTS (SELECT 1 FROM journey.journeys j"
@@ -460,9 +462,10 @@ void pgj_worker_main(Datum arg) {
         CHECK_FOR_INTERRUPTS();
         continue;  // more may be due: no sleep
       }
-      // Due rows another worker holds (processed == 0) are not ours to spin on.
-      if (next_due >= 0 && next_due < timeout_ms && !(processed == 0 && next_due == 0))
-        timeout_ms = std::max(1L, next_due);
+      if (next_due > 0 && next_due < timeout_ms) timeout_ms = next_due;
+      // Due now yet nothing claimed: another worker holds those rows; look
+      // again shortly rather than spinning or sleeping a whole naptime.
+      if (next_due == 0 && timeout_ms > 50) timeout_ms = 50;
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                     PG_WAIT_EXTENSION);
@@ -480,6 +483,12 @@ void pgj_worker_main(Datum arg) {
 PGJ_FUNCTION(pgj_wake_workers) {
   pgj::pg::pg_guard([] { pgj::pg::wake_workers_after_commit(); });
   return static_cast<Datum>(0);
+}
+
+// journey._preloaded(): whether the library was loaded by
+// shared_preload_libraries (so that the background workers exist).
+PGJ_FUNCTION(pgj_preloaded) {
+  return BoolGetDatum(shared != nullptr);
 }
 
 // journey.workers(): the running workers of every database.

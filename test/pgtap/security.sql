@@ -2,7 +2,7 @@
 -- privileges through a journey, and the engine's own statements cannot be
 -- steered by user code.
 BEGIN;
-SELECT plan(12);
+SELECT plan(16);
 
 CREATE ROLE sec_mallory IN ROLE journey_admin;
 CREATE ROLE sec_app IN ROLE journey_app;
@@ -58,21 +58,62 @@ SELECT journey.import('{"name": "sec-path", "audience": "public.sec_customers", 
             {"key": "n", "type": "call", "function": "public.sec_nested"}]}');
 SELECT journey.publish('sec-path');
 SELECT journey.enroll('sec-path', '2');
+CREATE TEMP TABLE sec_before AS
+  SELECT current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem;
 SELECT journey.run_due(10);
-SELECT is(current_setting('search_path'), '"$user", public', 'search_path is what it was');
-SELECT is(current_setting('work_mem'), '4MB', 'work_mem is what it was');
+SELECT is(current_setting('search_path'), (SELECT search_path FROM sec_before), 'search_path is what it was');
+SELECT is(current_setting('work_mem'), (SELECT work_mem FROM sec_before), 'work_mem is what it was');
 SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
                   ON j.id = e.journey_id WHERE j.name = 'sec-path'),
                'cannot run inside a running tick', 'a call step cannot start a nested tick');
 
--- 4. A cancel (statement timeout, pg_cancel_backend: SQLSTATE 57014) raised
--- inside a step ends the tick; it is not recorded as the enrollment's failure.
-CREATE FUNCTION public.sec_cancelled(customer_id text, context jsonb) RETURNS jsonb
-  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'canceling statement' USING ERRCODE = 'query_canceled'; END $$;
-SELECT journey.import('{"name": "sec-cancel", "audience": "public.sec_customers", "start": "s",
-  "steps": [{"key": "s", "type": "call", "function": "public.sec_cancelled"}]}');
-SELECT journey.publish('sec-cancel');
-SELECT journey.enroll('sec-cancel', '1');
+-- 3b. User code run by a tick cannot publish (it would speak for the session's role).
+CREATE FUNCTION public.sec_publisher(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN PERFORM journey.publish('sec-su'); RETURN '{}'; END $$;
+SELECT journey.import('{"name": "sec-carrier", "audience": "public.sec_customers", "start": "c",
+  "steps": [{"key": "c", "type": "call", "function": "public.sec_publisher"}]}');
+SELECT journey.publish('sec-carrier');
+SELECT journey.enroll('sec-carrier', '1');
+SELECT journey.run_due(10);
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-carrier'),
+               'on another role''s behalf', 'a call step cannot publish a journey');
+
+-- 3c. An older version keeps running with the privileges of the role that
+-- published it, not of whoever published the latest version.
+SET ROLE sec_mallory;
+SELECT journey.import('{"name": "sec-old", "audience": "public.sec_customers", "start": "d",
+  "steps": [{"key": "d", "type": "delay", "duration": "1 day", "next": "x"},
+            {"key": "x", "type": "call", "function": "public.sec_escalate"}]}');
+SELECT journey.publish('sec-old');
+RESET ROLE;
+SELECT journey.enroll('sec-old', '2');
+SELECT journey.run_due(10);
+SELECT journey.remove_step('sec-old', 'x');
+SELECT journey.publish('sec-old');
+SELECT is((SELECT v.owner::text FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id
+            WHERE j.name = 'sec-old' AND v.version = 1), 'sec_mallory', 'each version records who published it');
+SELECT journey.run_due(10, now() + interval '2 days');
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_mallory'),
+          'version 1 ran with its own publisher''s privileges');
+
+-- 4. A real cancel (here a statement timeout) during a step ends the tick; a
+-- step that merely raises the same SQLSTATE is that enrollment's failure.
+CREATE FUNCTION public.sec_slow(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE sql AS $$ SELECT pg_sleep(2); SELECT '{}'::jsonb $$;
+CREATE FUNCTION public.sec_fake_cancel(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'not a real cancel' USING ERRCODE = 'query_canceled'; END $$;
+SELECT journey.import('{"name": "sec-slow", "audience": "public.sec_customers", "start": "s",
+  "steps": [{"key": "s", "type": "call", "function": "public.sec_slow"}]}');
+SELECT journey.import('{"name": "sec-fake", "audience": "public.sec_customers", "start": "s",
+  "steps": [{"key": "s", "type": "call", "function": "public.sec_fake_cancel"}]}');
+SELECT journey.publish('sec-slow'), journey.publish('sec-fake');
+SELECT journey.enroll('sec-fake', '1');
+SELECT journey.run_due(10);
+SELECT is((SELECT attempts FROM journey.enrollments e JOIN journey.journeys j
+            ON j.id = e.journey_id WHERE j.name = 'sec-fake'), 1,
+          'a raised query_canceled is charged to its enrollment');
+SELECT journey.enroll('sec-slow', '1');
 CREATE FUNCTION pg_temp.tick_outcome() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM journey.run_due(10);
@@ -80,7 +121,10 @@ BEGIN
 EXCEPTION WHEN query_canceled THEN
   RETURN 'cancelled';
 END $$;
-SELECT is(pg_temp.tick_outcome(), 'cancelled', 'a cancel inside a step cancels the tick');
+SET statement_timeout = '300ms';
+SELECT pg_temp.tick_outcome() AS outcome \gset
+RESET statement_timeout;
+SELECT is(:'outcome'::text, 'cancelled'::text, 'a statement timeout during a step cancels the tick');
 
 SELECT * FROM finish();
 ROLLBACK;
