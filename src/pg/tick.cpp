@@ -98,6 +98,28 @@ PreparedStatement failure_statement(
     " WHERE e.id = $1",
     {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID});
 
+// The enrollment whose step was running when a cancel ended the tick (0: none).
+int64_t enrollment_in_flight = 0;
+
+PreparedStatement cancelled_statement(
+    "UPDATE journey.enrollments e"
+    "   SET attempts = e.attempts + 1,"
+    "       last_error = 'cancelled while running step ' || e.step_key"
+    "                    || ' (statement timeout or pg_cancel_backend)',"
+    "       status = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, 5)"
+    "                     THEN 'failed' ELSE e.status END,"
+    "       next_run_at = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, "
+    "5)"
+    "                          THEN NULL"
+    "                          ELSE now() + least(interval '1 hour',"
+    "                                             interval '10 seconds' * power(2, e.attempts)) "
+    "END,"
+    "       ended_at = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, 5)"
+    "                       THEN now() END"
+    "  FROM journey.journeys j"
+    " WHERE e.id = $1 AND j.id = e.journey_id AND e.status = 'active'",
+    {INT8OID});
+
 PreparedStatement defer_statement(
     "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
     {INT8OID, TIMESTAMPTZOID});
@@ -124,7 +146,7 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
-        &failure_statement, &defer_statement, &recent_messages_statement})
+        &failure_statement, &defer_statement, &cancelled_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -424,7 +446,9 @@ void BatchWriter::write_field_updates() {
     Datum args[2] = {text_array(keys), text_array(column_values)};
     const char nulls[2] = {' ', ' '};
     // With the privileges of the journey owner, not of the extension.
-    AsOwner as_owner(owner, /*restricted=*/true);
+    // Not a restricted operation: deferred constraints of the customer table must
+    // still fire at commit. Settings changed by its triggers are undone all the same.
+    AsOwner as_owner(owner, /*restricted=*/false);
     dynamic_statement(sql, {TEXTARRAYOID, TEXTARRAYOID}).execute(args, nulls, false);
   }
 }
@@ -457,7 +481,9 @@ void BatchWriter::flush() {
 // by where it was raised, not by its SQLSTATE alone, which user code can fake.
 bool must_propagate(const ErrorData* e) {
   if (!e || !e->funcname) return false;
-  if (strcmp(e->funcname, "ProcessInterrupts") == 0) return true;
+  // A cancel or statement timeout (not a lock timeout, also raised there: that
+  // one is the enrollment's own failure).
+  if (strcmp(e->funcname, "ProcessInterrupts") == 0) return e->sqlerrcode == ERRCODE_QUERY_CANCELED;
   return e->sqlerrcode == ERRCODE_OUT_OF_MEMORY && e->filename &&
          (strstr(e->filename, "mcxt.c") || strstr(e->filename, "aset.c") ||
           strstr(e->filename, "generation.c") || strstr(e->filename, "slab.c"));
@@ -497,7 +523,8 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   }
   MemoryContextSwitchTo(outer_context);
   CurrentResourceOwner = outer_owner;
-  if (fatal) throw PgError(fatal);
+  if (fatal) throw PgError(fatal);  // enrollment_in_flight stays set: the next tick charges it
+  enrollment_in_flight = 0;          // an ordinary failure is charged by the caller
   return failure;
 }
 
@@ -596,8 +623,14 @@ class Tick {
                                      std::to_string(c.version) + " of journey " +
                                      c.journey->compiled.name);
     runtime_->set_journey(c.journey);
-    return core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state,
-                                row->second, pg_to_unix(as_of_), *runtime_);
+    // Left set if a cancel ends the tick while this enrollment runs: the next
+    // tick charges it, so one hung step cannot stall every tick after it.
+    enrollment_in_flight = c.state.id;
+    core::RunResult result =
+        core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state, row->second,
+                             pg_to_unix(as_of_), *runtime_);
+    enrollment_in_flight = 0;
+    return result;
   }
 
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
@@ -661,6 +694,15 @@ namespace {
 // Set while a tick runs in this backend: a call step must not start another
 // one (it would see the outer tick's claimed rows as its own and rerun them).
 bool tick_running = false;
+
+// Charges the enrollment a cancelled tick was running (see enrollment_in_flight).
+void charge_cancelled_enrollment() {
+  if (enrollment_in_flight == 0) return;
+  Datum args[1] = {Int64GetDatum(enrollment_in_flight)};
+  const char nulls[1] = {' '};
+  enrollment_in_flight = 0;
+  cancelled_statement.execute(args, nulls, false);
+}
 }  // namespace
 
 bool tick_in_progress() {
@@ -684,6 +726,7 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
     seen_generation = generation;
   }
   CachePin pin;  // from here on, claimed enrollments point into the journey cache
+  charge_cancelled_enrollment();
   int processed;
   {
     Tick tick(as_of);

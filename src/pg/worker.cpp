@@ -240,9 +240,9 @@ int run_one_tick(long* next_due_ms) {
     // (statistics may be stale right after a bulk enrollment).
     SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
     rc = SPI_execute(
-        // Relative to the tick's own clock (now(): the transaction start that
-        // run_due used as as_of), rounded up: never wake before it is due.
-        "SELECT ceil(extract(epoch from e.next_run_at - now()) * 1000)::int8"
+        // Rounded up: the next tick's clock (its transaction start) is then at
+        // or after the due time.
+        "SELECT ceil(extract(epoch from e.next_run_at - clock_timestamp()) * 1000)::int8"
         "  FROM journey.enrollments e"
         " WHERE e.status = 'active' AND e.next_run_at IS NOT NULL"
         "   AND EXISTS (SELECT 1 FROM journey.journeys j"

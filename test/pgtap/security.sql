@@ -2,7 +2,7 @@
 -- privileges through a journey, and the engine's own statements cannot be
 -- steered by user code.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 CREATE ROLE sec_mallory IN ROLE journey_admin;
 CREATE ROLE sec_app IN ROLE journey_app;
@@ -96,6 +96,25 @@ SELECT is((SELECT v.owner::text FROM journey.versions v JOIN journey.journeys j 
 SELECT journey.run_due(10, now() + interval '2 days');
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_mallory'),
           'version 1 ran with its own publisher''s privileges');
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-old'),
+               'must be superuser|permission denied', 'and its call step was refused for that reason');
+
+-- 3d. A trigger on the customer table, fired by the engine's field update,
+-- cannot author journeys either.
+CREATE FUNCTION public.sec_author() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM journey.create_journey('sec-sneaky', 'public.sec_customers'); RETURN NEW; END $$;
+CREATE TRIGGER sec_author AFTER UPDATE OF plan ON public.sec_customers
+  FOR EACH ROW EXECUTE FUNCTION public.sec_author();
+SELECT journey.import('{"name": "sec-upd2", "audience": "public.sec_customers", "start": "u",
+  "steps": [{"key": "u", "type": "update_field", "set": {"plan": "pro"}}]}');
+SELECT journey.publish('sec-upd2');
+SELECT journey.enroll('sec-upd2', '1');
+SELECT journey.run_due(10);
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-upd2'),
+               'on another role''s behalf', 'a trigger fired by a field update cannot create journeys');
+DROP TRIGGER sec_author ON public.sec_customers;
 
 -- 4. A real cancel (here a statement timeout) during a step ends the tick; a
 -- step that merely raises the same SQLSTATE is that enrollment's failure.
@@ -125,6 +144,11 @@ SET statement_timeout = '300ms';
 SELECT pg_temp.tick_outcome() AS outcome \gset
 RESET statement_timeout;
 SELECT is(:'outcome'::text, 'cancelled'::text, 'a statement timeout during a step cancels the tick');
+SELECT journey.run_due(10);
+SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journeys j
+                  ON j.id = e.journey_id WHERE j.name = 'sec-slow'),
+               'cancelled while running step s',
+               'the next tick charges the cancelled step, so it cannot stall every tick');
 
 SELECT * FROM finish();
 ROLLBACK;
