@@ -37,6 +37,26 @@ class Renderer {
     return out + ")";
   }
 
+  // The SQL operator of a comparison op, or nullptr for the other ops.
+  static const char* comparison(CondOp op) {
+    switch (op) {
+      case CondOp::Eq:
+        return "=";
+      case CondOp::Ne:
+        return "<>";
+      case CondOp::Lt:
+        return "<";
+      case CondOp::Lte:
+        return "<=";
+      case CondOp::Gt:
+        return ">";
+      case CondOp::Gte:
+        return ">=";
+      default:
+        return nullptr;
+    }
+  }
+
   // A JSON scalar as a SQL literal cast to the column's type.
   std::string value(const Json& v, const Column& column) {
     std::string text = v.is_string() ? v.get<std::string>() : v.dump();
@@ -54,19 +74,16 @@ class Renderer {
     auto op = parse_op(op_name);
     if (!op) fail("unknown op \"" + op_name + "\"");
     const Json& v = c.contains("value") ? c["value"] : Json();
+    if (const char* sql_op = comparison(*op))
+      return "(" + col + " " + sql_op + " " + value(v, column) + ")";
     switch (*op) {
       case CondOp::Eq:
-        return "(" + col + " = " + value(v, column) + ")";
       case CondOp::Ne:
-        return "(" + col + " <> " + value(v, column) + ")";
       case CondOp::Lt:
-        return "(" + col + " < " + value(v, column) + ")";
       case CondOp::Lte:
-        return "(" + col + " <= " + value(v, column) + ")";
       case CondOp::Gt:
-        return "(" + col + " > " + value(v, column) + ")";
       case CondOp::Gte:
-        return "(" + col + " >= " + value(v, column) + ")";
+        break;  // handled above
       case CondOp::In:
       case CondOp::NotIn: {
         if (!v.is_array() || v.empty()) fail("in / not_in need a non-empty array");

@@ -87,38 +87,27 @@ PreparedStatement enrollment_statement(
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID});
 
+// Charges a failure to an enrollment: one more attempt, the error, and a capped
+// exponential backoff, or `failed` once its version's max_attempts is reached.
+// A null error means a cancel hit the step it was running.
 PreparedStatement failure_statement(
     "UPDATE journey.enrollments e"
-    "   SET attempts = e.attempts + 1, last_error = $2,"
-    "       status = CASE WHEN e.attempts + 1 >= $3 THEN 'failed' ELSE e.status END,"
-    "       ended_at = CASE WHEN e.attempts + 1 >= $3 THEN $4 END,"
-    "       next_run_at = CASE WHEN e.attempts + 1 >= $3 THEN NULL"
-    "                     ELSE $4 + least(interval '1 hour',"
+    "   SET attempts = e.attempts + 1,"
+    "       last_error = coalesce($2, 'cancelled while running step ' || e.step_key"
+    "                                 || ' (statement timeout or pg_cancel_backend)'),"
+    "       status = CASE WHEN e.attempts + 1 >= m.max THEN 'failed' ELSE e.status END,"
+    "       ended_at = CASE WHEN e.attempts + 1 >= m.max THEN $3 END,"
+    "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
+    "                     ELSE $3 + least(interval '1 hour',"
     "                                     interval '10 seconds' * power(2, e.attempts)) END"
-    " WHERE e.id = $1",
-    {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID});
+    "  FROM journey.versions v,"
+    "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
+    " WHERE e.id = $1 AND e.status = 'active'"
+    "   AND v.journey_id = e.journey_id AND v.version = e.version",
+    {INT8OID, TEXTOID, TIMESTAMPTZOID});
 
 // The enrollment whose step was running when a cancel ended the tick (0: none).
 int64_t enrollment_in_flight = 0;
-
-PreparedStatement cancelled_statement(
-    "UPDATE journey.enrollments e"
-    "   SET attempts = e.attempts + 1,"
-    "       last_error = 'cancelled while running step ' || e.step_key"
-    "                    || ' (statement timeout or pg_cancel_backend)',"
-    "       status = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, 5)"
-    "                     THEN 'failed' ELSE e.status END,"
-    "       next_run_at = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, "
-    "5)"
-    "                          THEN NULL"
-    "                          ELSE now() + least(interval '1 hour',"
-    "                                             interval '10 seconds' * power(2, e.attempts)) "
-    "END,"
-    "       ended_at = CASE WHEN e.attempts + 1 >= coalesce((j.settings->>'max_attempts')::int, 5)"
-    "                       THEN now() END"
-    "  FROM journey.journeys j"
-    " WHERE e.id = $1 AND j.id = e.journey_id AND e.status = 'active'",
-    {INT8OID});
 
 PreparedStatement defer_statement(
     "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
@@ -146,7 +135,7 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
-        &failure_statement, &defer_statement, &cancelled_statement, &recent_messages_statement})
+        &failure_statement, &defer_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -524,7 +513,7 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   MemoryContextSwitchTo(outer_context);
   CurrentResourceOwner = outer_owner;
   if (fatal) throw PgError(fatal);  // enrollment_in_flight stays set: the next tick charges it
-  enrollment_in_flight = 0;          // an ordinary failure is charged by the caller
+  enrollment_in_flight = 0;         // an ordinary failure is charged by the caller
   return failure;
 }
 
@@ -677,10 +666,8 @@ class Tick {
   }
 
   void record_failure(const Claimed& c, const std::string& error) {
-    Datum args[4] = {Int64GetDatum(c.state.id), string_to_text(error),
-                     Int32GetDatum(c.journey ? c.journey->compiled.settings.max_attempts : 5),
-                     TimestampTzGetDatum(as_of_)};
-    const char nulls[4] = {' ', ' ', ' ', ' '};
+    Datum args[3] = {Int64GetDatum(c.state.id), string_to_text(error), TimestampTzGetDatum(as_of_)};
+    const char nulls[3] = {' ', ' ', ' '};
     failure_statement.execute(args, nulls, false);
   }
 
@@ -698,10 +685,12 @@ bool tick_running = false;
 // Charges the enrollment a cancelled tick was running (see enrollment_in_flight).
 void charge_cancelled_enrollment() {
   if (enrollment_in_flight == 0) return;
-  Datum args[1] = {Int64GetDatum(enrollment_in_flight)};
-  const char nulls[1] = {' '};
+  Datum args[3] = {
+      Int64GetDatum(enrollment_in_flight), 0,
+      TimestampTzGetDatum(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }))};
+  const char nulls[3] = {' ', 'n', ' '};
   enrollment_in_flight = 0;
-  cancelled_statement.execute(args, nulls, false);
+  failure_statement.execute(args, nulls, false);
 }
 }  // namespace
 

@@ -4,13 +4,7 @@
 # Runs against the harness's cluster (PGHOST etc. exported); prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-passed=0
-failed=0
-check() {  # description, expected, actual
-  if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok     $1"
-  else failed=$((failed + 1)); echo "FAILED $1: expected '$2', got '$3'"; fi
-}
+source test/integration/check.bash
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
 dump=$(mktemp /tmp/pgj_dump.XXXXXX)
@@ -50,5 +44,4 @@ check "the restored journey runs to the end" 51 \
      q pgj_dump_dst "SELECT count(*) FROM journey.enrollments WHERE status = 'completed'")"
 rm -f "$dump"
 psql -X -q -c "DROP DATABASE pgj_dump_src" -c "DROP DATABASE pgj_dump_dst" >/dev/null 2>&1
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks

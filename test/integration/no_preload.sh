@@ -6,24 +6,17 @@
 # its own; prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-passed=0
-failed=0
-check() {  # description, expected, actual
-  if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok     $1"
-  else failed=$((failed + 1)); echo "FAILED $1: expected '$2', got '$3'"; fi
-}
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+source test/integration/check.bash
 
 dir=$(mktemp -d /tmp/pgj_nopreload.XXXXXX)
 chmod 755 "$dir"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 stop() {
-  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+  as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
   rm -rf "$dir"
 }
 trap stop EXIT
-as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null 2>&1
+as_cluster_user "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null 2>&1
 cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir'
@@ -31,7 +24,7 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 fsync = off
 CONF
-as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
+as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
 q() { psql -X -q -At -h "$dir" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 notice=$(q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION pg_journey" 2>&1)
@@ -64,5 +57,4 @@ check "one message per send visit" 40 \
   "$(q -c "SELECT count(DISTINCT (enrollment_id, visit)) FROM journey.messages")"
 check "worker_status says why it is empty" 1 \
   "$(q -c "SELECT count(*) FROM journey.worker_status" 2>&1 | grep -c 'not in shared_preload_libraries')"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks
