@@ -4,14 +4,29 @@
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
 EXTENSION = pg_journey
 MODULE_big = pg_journey
-DATA = $(wildcard sql/pg_journey--*.sql)
 PGFILEDESC = "pg_journey - customer journeys inside PostgreSQL"
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.control)
+
+# The install script of the version in development is assembled from the area
+# sources in src/sql: the state (types, tables; installed once) and the code
+# (functions, views, triggers, grants; idempotent, so the update script reruns
+# it). An update script is src/sql/updates/OLD--NEW.sql (what changes the state
+# of OLD) followed by the code. Released scripts are frozen in sql/ and never
+# edited (docs/development.md, "Releases").
+SQL_STATE = src/sql/types.sql src/sql/tables.sql
+SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql \
+  lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql security.sql)
+SQL_UPDATES = $(wildcard src/sql/updates/*--$(EXTVERSION).sql)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_journey--*.sql))
+DATA_built = sql/pg_journey--$(EXTVERSION).sql \
+  $(patsubst src/sql/updates/%,sql/pg_journey--%,$(SQL_UPDATES))
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 PG_SRCS = $(sort $(wildcard src/pg/*.cpp))
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+export PG_CONFIG
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 # pg_regress (sql/ + expected/) and isolation specs (test/isolation/), run by
@@ -30,7 +45,7 @@ endif
 
 # Server headers are system headers to us, so -Werror applies to our code only.
 PG_CXXFLAGS = -std=c++17 -fPIC -Wall -Wextra -Werror -O2 -g \
-  -isystem $(includedir_server) -Isrc
+  -isystem $(includedir_server) -Isrc -DPGJ_EXTVERSION='"$(EXTVERSION)"'
 override CXXFLAGS := $(PG_CXXFLAGS)
 SHLIB_LINK += -lstdc++
 
@@ -38,6 +53,19 @@ SHLIB_LINK += -lstdc++
 	$(CXX) $(CXXFLAGS) $(filter-out -I$(includedir_server),$(CPPFLAGS)) -MMD -MP -c -o $@ $<
 
 -include $(OBJS:.o=.d)
+
+# The version is compiled in (the library refuses another installed version).
+src/pg/version.o: pg_journey.control
+
+sql/pg_journey--$(EXTVERSION).sql: $(SQL_STATE) $(SQL_CODE) pg_journey.control
+	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$(EXTVERSION)'; \
+	  printf '\\echo Use "CREATE EXTENSION pg_journey" to load this file. \\quit\n'; \
+	  for f in $(SQL_STATE) $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
+
+sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL_CODE) pg_journey.control
+	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$*--$(EXTVERSION)'; \
+	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
+	  for f in $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
 .PHONY: deps unit test demo bench format format-check clean-local
 

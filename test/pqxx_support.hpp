@@ -219,7 +219,7 @@ inline bool alive(pid_t pid) {
 
 // Starts the server the way tools/cluster.sh does (pg_ctl -w).
 inline bool start_server() {
-  std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
+  std::string pg_ctl = env("PGBIN") + "/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
                        "' -l '" + env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
   std::string cmd = geteuid() == 0 ? "runuser -u postgres -- " + pg_ctl : pg_ctl;
   return std::system(cmd.c_str()) == 0;

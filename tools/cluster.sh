@@ -3,7 +3,11 @@
 # PostgreSQL refuses to run as root, so as root the server runs as the postgres OS user.
 # The server listens only on a Unix socket in its own temp dir: no port clashes.
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# PG_CONFIG picks the PostgreSQL installation (default: Debian's PostgreSQL 15;
+# tools/private-pg.sh makes a private copy for parallel work trees).
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
+export PG_CONFIG PGBIN
 CLUSTER_DIR=""
 
 # Runs a command as the cluster's OS user.

@@ -27,9 +27,9 @@ ok=$(grep -cE '^(ok|test|[ ]+) .*\.\.\. ok|^ok [0-9]+ ' installcheck.log)
 bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ |failed \(ignored\)' installcheck.log)
 [ "$installcheck_rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
 # Scheduled entry triggers need pg_cron, which only runs in cron.database_name.
-if pg_regress_bin=$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress && [ -x "$pg_regress_bin" ]; then
+if pg_regress_bin=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress && [ -x "$pg_regress_bin" ]; then
   "$pg_regress_bin" --use-existing --dbname=postgres --inputdir=test/cron --outputdir=test/cron \
-    --bindir=/usr/lib/postgresql/15/bin schedules >cron.log 2>&1 || installcheck_rc=1
+    --bindir="$PGBIN" schedules >cron.log 2>&1 || installcheck_rc=1
   cat cron.log
   ok=$((ok + $(grep -cE '\.\.\. ok' cron.log)))
   bad=$((bad + $(grep -cE '\.\.\. FAILED' cron.log)))

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "core/error.hpp"
+#include "pg/version.hpp"
 
 namespace pgj::pg {
 
@@ -49,6 +50,8 @@ void copy_text(char* dst, size_t size, const char* src) {
 }  // namespace
 
 Datum run_entry(FunctionCallInfo fcinfo, EntryBody body) {
+  // A plain PostgreSQL call before any C++ object exists: it may ereport.
+  require_extension_version();
   ErrorData* pg_error = nullptr;
   bool failed = false;
   try {

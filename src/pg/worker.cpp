@@ -7,6 +7,7 @@
 // the loops hold no C++ objects, so PostgreSQL errors may longjmp through them;
 // the engine itself is reached through SQL (journey.run_due) and its bridge.
 #include "pg/worker.hpp"
+#include "pg/version.hpp"
 
 #include <algorithm>
 
@@ -226,6 +227,24 @@ int run_one_tick(long* next_due_ms) {
     CommitTransactionCommand();
     return 0;
   }
+  // A library of another version than the installed extension waits for the
+  // DBA's ALTER EXTENSION pg_journey UPDATE (said once in the log).
+  static bool version_mismatch_logged = false;
+  if (char* installed = pgj::pg::installed_extension_version();
+      installed && strcmp(installed, pgj::pg::library_version()) != 0) {
+    if (!version_mismatch_logged)
+      ereport(WARNING, (errmsg("pg_journey worker waits: library version %s, installed extension "
+                               "version %s",
+                               pgj::pg::library_version(), installed),
+                        errhint("Run ALTER EXTENSION pg_journey UPDATE in database \"%s\".",
+                                get_database_name(MyDatabaseId))));
+    version_mismatch_logged = true;
+    pgstat_report_activity(STATE_IDLE, "waiting for ALTER EXTENSION pg_journey UPDATE");
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return 0;
+  }
+  version_mismatch_logged = false;
   pgstat_report_activity(STATE_RUNNING, "journey.run_due");
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_journey: SPI_connect failed");
   Oid types[1] = {INT4OID};

@@ -1,0 +1,61 @@
+// Version check between the loaded library and the installed extension
+// (Citus's CheckCitusVersion is the model).
+#include "pg/version.hpp"
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
+}
+
+#ifndef PGJ_EXTVERSION
+#error "PGJ_EXTVERSION must be defined by the build (pg_journey.control's default_version)"
+#endif
+
+namespace pgj::pg {
+
+namespace {
+bool version_checked = false;
+}
+
+const char* library_version() {
+  return PGJ_EXTVERSION;
+}
+
+char* installed_extension_version() {
+  Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+              CStringGetDatum("pg_journey"));
+  SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, nullptr, 1, &key);
+  char* version = nullptr;
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) {
+    bool isnull = false;
+    Datum value = heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+    if (!isnull) version = text_to_cstring(DatumGetTextPP(value));
+  }
+  systable_endscan(scan);
+  table_close(rel, AccessShareLock);
+  return version;
+}
+
+void require_extension_version() {
+  if (version_checked || creating_extension) return;
+  char* installed = installed_extension_version();
+  if (installed && strcmp(installed, PGJ_EXTVERSION) != 0)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("loaded pg_journey library version %s differs from installed extension "
+                           "version %s",
+                           PGJ_EXTVERSION, installed),
+                    errhint("Run ALTER EXTENSION pg_journey UPDATE and try again.")));
+  // Not installed at all: nothing to compare yet (the check runs again later).
+  if (installed) version_checked = true;
+}
+
+}  // namespace pgj::pg

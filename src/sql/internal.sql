@@ -1,0 +1,267 @@
+-- Internal helpers shared by the authoring, lifecycle and runtime functions.
+
+-- Columns of an audience table with the type category conditions compare by.
+CREATE OR REPLACE FUNCTION journey._audience_columns(relation regclass)
+RETURNS TABLE (attnum int, name text, type_name text, category text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT a.attnum::int, a.attname::text, format_type(a.atttypid, a.atttypmod),
+         CASE
+           WHEN b.oid = 'bool'::regtype THEN 'bool'
+           WHEN b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'int'
+           WHEN b.oid IN ('float4'::regtype, 'float8'::regtype, 'numeric'::regtype) THEN 'float'
+           WHEN b.oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                          'name'::regtype, 'uuid'::regtype)
+                OR b.typtype = 'e' OR b.typname = 'citext' THEN 'text'
+           WHEN b.oid IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN 'timestamp'
+           WHEN b.oid = 'date'::regtype THEN 'date'
+           WHEN b.oid IN ('json'::regtype, 'jsonb'::regtype) THEN 'json'
+           ELSE 'other'
+         END
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+   ORDER BY a.attnum
+$$;
+
+-- Schema-qualified, quoted name of a relation (what export writes).
+CREATE OR REPLACE FUNCTION journey._relation_name(relation regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = $1
+$$;
+
+-- The journey named p_name (locked for update when asked); 42704 when missing.
+CREATE OR REPLACE FUNCTION journey._journey(p_name text, p_lock boolean DEFAULT false)
+RETURNS journey.journeys
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+BEGIN
+  IF p_name IS NULL THEN
+    RAISE EXCEPTION 'journey name must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF p_lock THEN
+    SELECT * INTO j FROM journey.journeys x WHERE x.name = p_name FOR UPDATE;
+  ELSE
+    SELECT * INTO j FROM journey.journeys x WHERE x.name = p_name;
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" does not exist', p_name USING ERRCODE = '42704';
+  END IF;
+  RETURN j;
+END
+$$;
+
+-- The registered audience a definition names: schema-qualified, or by table
+-- name alone when exactly one registered audience has that name (so a name
+-- means the same whatever the caller's search_path). NULL when none.
+CREATE OR REPLACE FUNCTION journey._find_audience(p_name text) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  found regclass[];
+BEGIN
+  SELECT array_agg(a.relation) INTO found
+    FROM journey.audiences a
+    JOIN pg_class c ON c.oid = a.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE p_name IN (format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname,
+                    format('%I', c.relname), c.relname::text);
+  IF cardinality(found) > 1 THEN
+    RAISE EXCEPTION 'audience name "%" is ambiguous', p_name
+      USING ERRCODE = '42725', HINT = 'qualify it with its schema, as in public.customers';
+  END IF;
+  RETURN found[1];
+END
+$$;
+
+-- Like _find_audience, but a name that is not registered is an error.
+CREATE OR REPLACE FUNCTION journey._audience_by_name(p_name text) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  rel regclass := journey._find_audience(p_name);
+BEGIN
+  IF rel IS NULL THEN
+    RAISE EXCEPTION 'audience "%" is not registered', p_name
+      USING ERRCODE = '42704',
+            HINT = 'register the customer table first: SELECT journey.register_audience(''table'', ''key_column'')';
+  END IF;
+  RETURN rel;
+END
+$$;
+
+-- Raises the error for a state transition the journey's state does not allow.
+CREATE OR REPLACE FUNCTION journey._illegal_transition(j journey.journeys, verb text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'cannot % journey "%": it is %', verb, j.name,
+    j.state::text || CASE j.state
+                 WHEN 'draft' THEN ' (a draft journey can only be published or archived)'
+                 WHEN 'published' THEN ' (a published journey can only be paused or archived)'
+                 WHEN 'paused' THEN ' (a paused journey can only be resumed, published or archived)'
+                 ELSE ' (archived is final: no transition is allowed)'
+               END
+    USING ERRCODE = '55000';
+END
+$$;
+
+-- Locks the journey and returns its draft version, starting a new draft from
+-- the latest version when there is none (the first edit after a publish).
+CREATE OR REPLACE FUNCTION journey._draft_for_edit(p_journey text, OUT j journey.journeys, OUT v int)
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  src int;
+BEGIN
+  j := journey._journey(p_journey, true);
+  IF j.state = 'archived' THEN
+    RAISE EXCEPTION 'journey "%" is archived and cannot be edited', j.name
+      USING ERRCODE = '55000',
+            HINT = 'import its export under a new name to start again from it';
+  END IF;
+  SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
+  IF FOUND THEN
+    UPDATE journey.journeys x SET updated_at = now() WHERE x.id = j.id;
+    RETURN;
+  END IF;
+  SELECT max(x.version) INTO src FROM journey.versions x WHERE x.journey_id = j.id;
+  v := src + 1;
+  INSERT INTO journey.versions (journey_id, version, status, start_key, settings)
+    SELECT x.journey_id, v, 'draft', x.start_key, x.settings
+      FROM journey.versions x WHERE x.journey_id = j.id AND x.version = src;
+  INSERT INTO journey.steps (journey_id, version, key, type, config, position)
+    SELECT s.journey_id, v, s.key, s.type, s.config, s.position
+      FROM journey.steps s WHERE s.journey_id = j.id AND s.version = src;
+  INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+    SELECT c.journey_id, v, c.from_key, c.branch, c.to_key
+      FROM journey.connections c WHERE c.journey_id = j.id AND c.version = src;
+  INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+    SELECT t.journey_id, v, t.position, t.type, t.config
+      FROM journey.entry_triggers t WHERE t.journey_id = j.id AND t.version = src;
+  INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+    SELECT r.journey_id, v, r.position, r.type, r.config, r.is_goal
+      FROM journey.exit_rules r WHERE r.journey_id = j.id AND r.version = src;
+  UPDATE journey.journeys x SET updated_at = now() WHERE x.id = j.id;
+END
+$$;
+
+-- Checks a step key's form; 22023 naming the journey otherwise.
+CREATE OR REPLACE FUNCTION journey._check_step_key(p_journey text, p_key text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF p_key IS NULL OR p_key !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+    RAISE EXCEPTION 'invalid step key "%" in journey "%"', p_key, p_journey
+      USING ERRCODE = '22023',
+            HINT = 'step keys are 1 to 63 letters, digits, "_", "-" or "."';
+  END IF;
+END
+$$;
+
+-- Checks that a step exists in the draft; 42704 naming step and journey otherwise.
+CREATE OR REPLACE FUNCTION journey._require_step(j journey.journeys, v int, p_key text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM 1 FROM journey.steps s WHERE s.journey_id = j.id AND s.version = v AND s.key = p_key;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'step "%" does not exist in journey "%"', p_key, j.name
+      USING ERRCODE = '42704';
+  END IF;
+END
+$$;
+
+-- Inserts one step into a draft, with the checks add_step and import share.
+CREATE OR REPLACE FUNCTION journey._insert_step(j journey.journeys, v int, p_key text, p_type text,
+                                     p_config jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  reserved text;
+BEGIN
+  PERFORM journey._check_step_key(j.name, p_key);
+  IF p_type IS NULL OR NOT p_type = ANY (enum_range(NULL::journey.step_type)::text[]) THEN
+    RAISE EXCEPTION 'unknown step type "%" for step "%" of journey "%"', p_type, p_key, j.name
+      USING ERRCODE = '22023',
+            HINT = 'step types: ' || array_to_string(enum_range(NULL::journey.step_type)::text[], ', ');
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' THEN
+    RAISE EXCEPTION 'config of step "%" of journey "%" must be a JSON object', p_key, j.name
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT k INTO reserved FROM unnest(ARRAY['key', 'type', 'next', 'branches']) k
+   WHERE p_config ? k LIMIT 1;
+  IF reserved IS NOT NULL THEN
+    RAISE EXCEPTION 'config of step "%" of journey "%" may not contain "%"', p_key, j.name, reserved
+      USING ERRCODE = '22023', HINT = 'connect steps with journey.connect()';
+  END IF;
+  BEGIN
+    INSERT INTO journey.steps (journey_id, version, key, type, config, position)
+    VALUES (j.id, v, p_key, p_type::journey.step_type, p_config,
+            coalesce((SELECT max(s.position) + 1 FROM journey.steps s
+                       WHERE s.journey_id = j.id AND s.version = v), 1));
+  EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'step "%" already exists in journey "%"', p_key, j.name
+      USING ERRCODE = '23505';
+  END;
+END
+$$;
+
+-- Inserts one entry trigger (at the end) into a draft; returns its position.
+CREATE OR REPLACE FUNCTION journey._insert_entry_trigger(j journey.journeys, v int, p_type text,
+                                              p_config jsonb) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  pos int;
+BEGIN
+  IF p_type IS NULL OR p_type NOT IN ('event', 'attribute', 'segment', 'date', 'manual') THEN
+    RAISE EXCEPTION 'unknown entry trigger type "%" for journey "%"', p_type, j.name
+      USING ERRCODE = '22023', HINT = 'entry trigger types: event, attribute, segment, date, manual';
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ? 'type' THEN
+    RAISE EXCEPTION 'config of the % entry trigger of journey "%" must be a JSON object without "type"',
+      p_type, j.name USING ERRCODE = '22023';
+  END IF;
+  SELECT coalesce(max(t.position), 0) + 1 INTO pos FROM journey.entry_triggers t
+   WHERE t.journey_id = j.id AND t.version = v;
+  INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+  VALUES (j.id, v, pos, p_type, p_config);
+  RETURN pos;
+END
+$$;
+
+-- Inserts one exit rule (at the end) into a draft; returns its position.
+CREATE OR REPLACE FUNCTION journey._insert_exit_rule(j journey.journeys, v int, p_type text, p_config jsonb,
+                                          p_is_goal boolean) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  pos int;
+BEGIN
+  IF p_type IS NULL OR p_type NOT IN ('event', 'condition') THEN
+    RAISE EXCEPTION 'unknown exit rule type "%" for journey "%"', p_type, j.name
+      USING ERRCODE = '22023', HINT = 'exit rule types: event, condition';
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ?| ARRAY['type', 'is_goal'] THEN
+    RAISE EXCEPTION 'config of the % exit rule of journey "%" must be a JSON object without "type" or "is_goal"',
+      p_type, j.name USING ERRCODE = '22023';
+  END IF;
+  SELECT coalesce(max(r.position), 0) + 1 INTO pos FROM journey.exit_rules r
+   WHERE r.journey_id = j.id AND r.version = v;
+  INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+  VALUES (j.id, v, pos, p_type, p_config, coalesce(p_is_goal, false));
+  RETURN pos;
+END
+$$;
+
+-- Raises one 22023 error listing every error-severity issue, if there are any.
+CREATE OR REPLACE FUNCTION journey._raise_issues(p_what text, p_issues jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  n int := jsonb_array_length(p_issues);
+BEGIN
+  IF n > 0 THEN
+    RAISE EXCEPTION '% has % error%', p_what, n, CASE WHEN n = 1 THEN '' ELSE 's' END
+      USING ERRCODE = '22023',
+            DETAIL = (SELECT string_agg(format('%s: %s', coalesce(i->>'step_key', 'journey'),
+                                               i->>'message'), E'\n')
+                        FROM jsonb_array_elements(p_issues) i);
+  END IF;
+END
+$$;

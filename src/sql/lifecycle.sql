@@ -1,0 +1,143 @@
+-- Lifecycle: publish (and its preview), pause, resume, archive.
+
+-- Validates the draft and makes it the published version; returns its number.
+-- A draft journey becomes published; a paused one stays paused on the new version.
+CREATE OR REPLACE FUNCTION journey.publish(journey text, migrate boolean DEFAULT false) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  publisher regrole := journey._invoking_role();  -- first: refused for code run on others' behalf
+  j journey.journeys := journey._journey(publish.journey, true);
+  v int;
+  def jsonb;
+  problems jsonb;
+BEGIN
+  IF j.state = 'archived' THEN
+    PERFORM journey._illegal_transition(j, 'publish');
+  END IF;
+  SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no draft to publish', j.name
+      USING ERRCODE = '55000',
+            DETAIL = format('version %s is live and nothing was edited since it was published',
+                            j.published_version),
+            HINT = 'edit the journey (add_step, connect, set_settings, import) to start a new draft';
+  END IF;
+  def := journey.export(j.name, v);
+  -- The role that publishes owns what goes live: call steps, segment queries and
+  -- field updates run with its privileges, and are validated against them.
+  j.owner := publisher;
+  IF NOT has_table_privilege(j.owner, j.audience, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied for table %', j.audience USING ERRCODE = '42501',
+      DETAIL = format('publishing journey "%s" needs SELECT on its audience', j.name);
+  END IF;
+  SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
+    FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
+  PERFORM journey._raise_issues(format('journey "%s" cannot be published: it', j.name), problems);
+
+  UPDATE journey.versions x SET status = 'retired'
+   WHERE x.journey_id = j.id AND x.status = 'published';
+  UPDATE journey.versions x
+     SET status = 'published', definition = def, published_at = now(), owner = j.owner,
+         published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = publisher)
+   WHERE x.journey_id = j.id AND x.version = v;
+  UPDATE journey.journeys x
+     SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
+         owner = j.owner,
+         state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
+   WHERE x.id = j.id;
+  PERFORM journey._sync_schedules(j.id);
+  IF publish.migrate THEN
+    -- Active enrollments move when their current step key exists in the new version.
+    UPDATE journey.enrollments e SET version = v
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.version <> v
+       AND EXISTS (SELECT 1 FROM journey.steps s
+                    WHERE s.journey_id = j.id AND s.version = v AND s.key = e.step_key);
+  END IF;
+  RETURN v;
+END
+$$;
+
+-- Stops a published journey: no entry, no step runs; enrollments keep their place.
+CREATE OR REPLACE FUNCTION journey.pause(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(pause.journey, true);
+BEGIN
+  IF j.state <> 'published' THEN
+    PERFORM journey._illegal_transition(j, 'pause');
+  END IF;
+  UPDATE journey.journeys x SET state = 'paused', updated_at = now() WHERE x.id = j.id;
+END
+$$;
+
+-- Puts a paused journey back to work. catch_up => 'run' (default): enrollments
+-- whose delays or waits fell due during the pause run at once; 'skip': delays
+-- "until" a time of day that fell due during the pause wait for their next
+-- window instead of firing late.
+CREATE OR REPLACE FUNCTION journey.resume(journey text, catch_up text DEFAULT 'run') RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(resume.journey, true);
+BEGIN
+  IF j.state <> 'paused' THEN
+    PERFORM journey._illegal_transition(j, 'resume');
+  END IF;
+  IF resume.catch_up IS NULL OR resume.catch_up NOT IN ('run', 'skip') THEN
+    RAISE EXCEPTION 'catch_up must be ''run'' or ''skip'', not %', coalesce(resume.catch_up, 'null')
+      USING ERRCODE = '22023';
+  END IF;
+  IF resume.catch_up = 'skip' THEN
+    UPDATE journey.enrollments e SET rearm = true
+      FROM journey.steps s
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.parked_at IS NOT NULL
+       AND e.next_run_at <= now()
+       AND s.journey_id = e.journey_id AND s.version = e.version AND s.key = e.step_key
+       AND s.type = 'delay' AND s.config ? 'until';
+  END IF;
+  UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._wake_workers();
+END
+$$;
+
+-- Deactivates a journey for good.
+CREATE OR REPLACE FUNCTION journey.archive(journey text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(archive.journey, true);
+BEGIN
+  IF j.state = 'archived' THEN
+    PERFORM journey._illegal_transition(j, 'archive');
+  END IF;
+  UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
+   WHERE x.id = j.id;
+  UPDATE journey.enrollments e
+     SET status = 'exited', exit_reason = 'archived', ended_at = now(), next_run_at = NULL,
+         waiting_for = NULL
+   WHERE e.journey_id = j.id AND e.status = 'active';
+  PERFORM journey._sync_schedules(j.id);
+END
+$$;
+
+-- Before a publish: per step, how many active enrollments sit there and what
+-- publish(migrate => true) would do to them: move to the new version, or stay on
+-- theirs because the draft has no step of that key.
+CREATE OR REPLACE FUNCTION journey.publish_preview(journey text)
+RETURNS TABLE (step_key text, enrolled bigint, fate text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(publish_preview.journey);
+  draft int;
+BEGIN
+  SELECT v.version INTO draft FROM journey.versions v WHERE v.journey_id = j.id AND v.status = 'draft';
+  RETURN QUERY
+  SELECT e.step_key, count(*),
+         CASE WHEN draft IS NULL THEN 'stay (no draft to publish)'
+              WHEN bool_or(s.key IS NOT NULL) THEN 'move'
+              ELSE 'stay (step not in the draft)' END
+    FROM journey.enrollments e
+    LEFT JOIN journey.steps s ON s.journey_id = j.id AND s.version = draft AND s.key = e.step_key
+   WHERE e.journey_id = j.id AND e.status = 'active'
+   GROUP BY e.step_key
+   ORDER BY e.step_key;
+END
+$$;

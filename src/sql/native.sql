@@ -1,0 +1,82 @@
+-- SQL declarations of the C++ entry points (src/pg).
+
+CREATE OR REPLACE FUNCTION journey.validate_definition(definition jsonb, owner regrole DEFAULT NULL)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_validate_definition'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
+  'every problem of a journey definition (JSON), without storing it';
+
+CREATE OR REPLACE FUNCTION journey._settings_issues(settings jsonb)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_settings_issues'
+LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._template_errors(body text)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_template_errors'
+LANGUAGE C IMMUTABLE SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._invoking_role() RETURNS regrole
+AS 'MODULE_PATHNAME', 'pgj_invoking_role'
+LANGUAGE C STABLE;
+
+CREATE OR REPLACE FUNCTION journey._bridge_selftest(mode text) RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_bridge_selftest'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE OR REPLACE FUNCTION journey._in_holdout(percent float8, journey text, customer_id text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_in_holdout'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION journey._event_matches(condition jsonb, properties jsonb) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_event_matches'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION journey._duration(duration text) RETURNS interval
+AS 'MODULE_PATHNAME', 'pgj_duration'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION journey._audience_trigger() RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgj_audience_trigger'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._condition_sql(condition jsonb, audience regclass) RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_condition_sql'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._owner_query_keys(query text, owner regrole) RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_owner_query_keys'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION journey._preloaded() RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_preloaded'
+LANGUAGE C STABLE;
+
+CREATE OR REPLACE FUNCTION journey._wake_workers() RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_wake_workers'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION journey._worker_slots(OUT database oid, OUT worker int, OUT pid int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgj_workers'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION journey.run_due(max_enrollments int DEFAULT 1000, as_of timestamptz DEFAULT now())
+RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_run_due'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey.run_due(int, timestamptz) IS
+  'one engine tick: advances up to max_enrollments due enrollments at engine time as_of';
+
+-- Without shared_preload_libraries no background worker runs: say so, and how
+-- journeys advance then.
+DO $$
+BEGIN
+  IF NOT journey._preloaded() THEN
+    RAISE WARNING 'pg_journey is not in shared_preload_libraries: no background worker will run'
+      USING HINT = 'add it to shared_preload_libraries and restart, or schedule '
+                   'SELECT journey.run_due() with pg_cron (see docs/operations.md)';
+  END IF;
+END
+$$;

@@ -1,0 +1,79 @@
+-- Roles and privileges: who may call what.
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_reader') THEN
+    CREATE ROLE journey_reader NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_app') THEN
+    CREATE ROLE journey_app NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'journey_admin') THEN
+    CREATE ROLE journey_admin NOLOGIN;
+  END IF;
+  IF NOT pg_has_role('journey_app', 'journey_reader', 'MEMBER') THEN
+    GRANT journey_reader TO journey_app;
+  END IF;
+  IF NOT pg_has_role('journey_admin', 'journey_app', 'MEMBER') THEN
+    GRANT journey_app TO journey_admin;
+  END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA journey TO journey_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA journey TO journey_reader;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA journey FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+  journey.export(text, int),
+  journey.validate(text),
+  journey.validate_definition(jsonb, regrole),
+  journey.to_mermaid(text, int),
+  journey.to_dot(text, int),
+  journey._drawing_steps(text, int),
+  journey._journey(text, boolean),
+  journey._relation_name(regclass),
+  journey._find_audience(text),
+  journey._audience_columns(regclass)
+TO journey_reader;
+
+GRANT EXECUTE ON FUNCTION
+  journey.register_audience(regclass, name, name, name),
+  journey.unregister_audience(regclass),
+  journey.create_journey(text, regclass, text),
+  journey.drop_journey(text),
+  journey.add_step(text, text, journey.step_type, jsonb),
+  journey.remove_step(text, text),
+  journey.set_start(text, text),
+  journey.connect(text, text, text, text),
+  journey.disconnect(text, text, text),
+  journey.add_entry_trigger(text, text, jsonb),
+  journey.remove_entry_trigger(text, int),
+  journey.add_exit_rule(text, text, jsonb, boolean),
+  journey.remove_exit_rule(text, int),
+  journey.set_settings(text, jsonb),
+  journey.create_template(text, text, text, text, boolean),
+  journey.import(jsonb),
+  journey.publish(text, boolean),
+  journey.pause(text),
+  journey.resume(text, text),
+  journey.archive(text),
+  journey.publish_preview(text),
+  journey.requeue_claimed(interval)
+TO journey_admin;
+
+GRANT EXECUTE ON FUNCTION
+  journey.enroll(text, text, jsonb),
+  journey.enroll_query(text, text),
+  journey._enroll_keys(bigint, text[]),
+  journey._require_enrollable(journey.journeys),
+  journey._duration(text),
+  journey._in_holdout(float8, text, text),
+  journey.track(text, text, jsonb, timestamptz, text),
+  journey.exit(bigint, text),
+  journey.run_due(int, timestamptz),
+  journey.claim_messages(text, int),
+  journey.complete_message(bigint, boolean, text),
+  journey._wake_workers()
+TO journey_app;
+GRANT EXECUTE ON FUNCTION journey._worker_slots() TO journey_reader;

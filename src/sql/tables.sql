@@ -1,0 +1,237 @@
+-- Tables and indexes: definitions (small reference tables) and runtime state
+-- (tables that grow with customers). Installed once; later releases change
+-- them in src/sql/updates/.
+
+CREATE TABLE journey.audiences (
+  relation        regclass PRIMARY KEY,
+  key_column      name NOT NULL,
+  email_column    name,
+  timezone_column name,
+  registered_at   timestamptz NOT NULL DEFAULT now(),
+  registered_by   name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE journey.audiences IS 'customer tables registered with journey.register_audience';
+
+CREATE TABLE journey.journeys (
+  id                bigserial PRIMARY KEY,
+  name              text NOT NULL UNIQUE CHECK (name <> ''),
+  description       text,
+  audience          regclass NOT NULL REFERENCES journey.audiences (relation),
+  state             journey.journey_state NOT NULL DEFAULT 'draft',
+  settings          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
+  published_version int,
+  owner             regrole NOT NULL,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now(),
+  published_at      timestamptz,
+  archived_at       timestamptz
+);
+COMMENT ON TABLE journey.journeys IS
+  'one row per journey; settings and published_version describe what is live';
+
+CREATE TABLE journey.versions (
+  journey_id   bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version      int NOT NULL CHECK (version > 0),
+  status       journey.version_status NOT NULL DEFAULT 'draft',
+  start_key    text,
+  settings     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
+  definition   jsonb,
+  owner        regrole,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  published_at timestamptz,
+  published_by name,
+  PRIMARY KEY (journey_id, version)
+);
+CREATE UNIQUE INDEX versions_one_draft ON journey.versions (journey_id) WHERE status = 'draft';
+CREATE UNIQUE INDEX versions_one_published ON journey.versions (journey_id)
+  WHERE status = 'published';
+COMMENT ON TABLE journey.versions IS
+  'draft, published and retired versions; definition is the frozen graph of a published version';
+
+CREATE TABLE journey.steps (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  key        text NOT NULL CHECK (key ~ '^[A-Za-z0-9_.-]{1,63}$'),
+  type       journey.step_type NOT NULL,
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  position   int NOT NULL,
+  PRIMARY KEY (journey_id, version, key),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.connections (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  from_key   text NOT NULL,
+  branch     text NOT NULL CHECK (branch <> ''),
+  to_key     text NOT NULL,
+  PRIMARY KEY (journey_id, version, from_key, branch),
+  FOREIGN KEY (journey_id, version, from_key) REFERENCES journey.steps ON DELETE CASCADE
+);
+
+CREATE TABLE journey.entry_triggers (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  position   int NOT NULL,
+  type       text NOT NULL CHECK (type IN ('event', 'attribute', 'segment', 'date', 'manual')),
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  PRIMARY KEY (journey_id, version, position),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.exit_rules (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  position   int NOT NULL,
+  type       text NOT NULL CHECK (type IN ('event', 'condition')),
+  config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+  is_goal    boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (journey_id, version, position),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+
+CREATE TABLE journey.templates (
+  name       text PRIMARY KEY CHECK (name <> ''),
+  channel    text NOT NULL CHECK (channel <> ''),
+  subject    text,
+  body       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.templates IS 'message templates with {{merge_tags}}, by name';
+
+-- pg_dump / pg_restore carry the journeys' definitions.
+SELECT pg_catalog.pg_extension_config_dump('journey.audiences', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.journeys', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.journeys_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.versions', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.steps', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.connections', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.entry_triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.exit_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.templates', '');
+
+
+CREATE TABLE journey.enrollments (
+  id            bigserial PRIMARY KEY,
+  journey_id    bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version       int NOT NULL,
+  customer_id   text NOT NULL,
+  entity_key    text,
+  status        journey.enrollment_status NOT NULL DEFAULT 'active',
+  step_key      text,
+  next_run_at   timestamptz,
+  context       jsonb NOT NULL DEFAULT '{}',
+  entered_at    timestamptz NOT NULL DEFAULT now(),
+  ended_at      timestamptz,
+  exit_reason   text,
+  converted_at  timestamptz,
+  attempts      int NOT NULL DEFAULT 0,
+  last_error    text,
+  holdout       boolean NOT NULL DEFAULT false,
+  visits        int NOT NULL DEFAULT 0,
+  parked_at     timestamptz,
+  wait_deadline timestamptz,
+  waiting_for   text,
+  last_event    jsonb,
+  woken_by      jsonb NOT NULL DEFAULT '[]',
+  rearm         boolean NOT NULL DEFAULT false,
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+        autovacuum_analyze_scale_factor = 0.05);
+COMMENT ON TABLE journey.enrollments IS
+  'one row per customer (and entity) in a journey: where they are, and how it ended';
+-- The due set: only active enrollments with a time, in due order.
+CREATE INDEX enrollments_due ON journey.enrollments (next_run_at, id) WHERE status = 'active';
+-- At most one active enrollment per (journey, customer, entity); also how
+-- track() and the customer-table triggers find a customer's active enrollments.
+-- Few indexes on purpose: every step rewrites the row (and every index entry).
+CREATE UNIQUE INDEX enrollments_one_active
+  ON journey.enrollments (customer_id, journey_id, coalesce(entity_key, '')) WHERE status = 'active';
+-- Every enrollment of a customer, ended ones too (re-entry "never", cooldowns).
+CREATE INDEX enrollments_customer ON journey.enrollments (customer_id, journey_id);
+
+CREATE TABLE journey.activity (
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  customer_id   text NOT NULL,
+  step_key      text NOT NULL,
+  step_type     journey.step_type NOT NULL,
+  branch        text,
+  visit         int NOT NULL,
+  at            timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (enrollment_id, visit)
+);
+COMMENT ON TABLE journey.activity IS
+  'append-only history: one row per step visit, with the way out (branch) it took';
+CREATE INDEX activity_journey_step ON journey.activity (journey_id, version, step_key);
+CREATE INDEX activity_customer ON journey.activity (customer_id, at);
+
+CREATE TABLE journey.events (
+  id              bigserial PRIMARY KEY,
+  customer_id     text NOT NULL,
+  name            text NOT NULL CHECK (name <> ''),
+  properties      jsonb NOT NULL DEFAULT '{}',
+  occurred_at     timestamptz NOT NULL DEFAULT now(),
+  recorded_at     timestamptz NOT NULL DEFAULT now(),
+  idempotency_key text UNIQUE
+);
+COMMENT ON TABLE journey.events IS 'events recorded by journey.track()';
+CREATE INDEX events_customer_name ON journey.events (customer_id, name, occurred_at);
+
+CREATE TABLE journey.messages (
+  id            bigserial PRIMARY KEY,
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  step_key      text NOT NULL,
+  visit         int NOT NULL,
+  customer_id   text NOT NULL,
+  channel       text NOT NULL,
+  payload       jsonb NOT NULL,
+  status        text NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'claimed', 'sent', 'failed', 'suppressed')),
+  reason        text,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  send_after    timestamptz NOT NULL DEFAULT now(),
+  claimed_at    timestamptz,
+  completed_at  timestamptz,
+  attempts      int NOT NULL DEFAULT 0,
+  error         text,
+  UNIQUE (enrollment_id, visit)
+) WITH (fillfactor = 90);
+COMMENT ON TABLE journey.messages IS
+  'the outbox: one row per send-step visit; apps claim_messages() and complete_message()';
+CREATE INDEX messages_pending ON journey.messages (channel, send_after) WHERE status = 'pending';
+
+CREATE INDEX messages_customer_recent ON journey.messages (customer_id, created_at);
+
+-- Scheduled (segment, date) entry triggers: who matched at the last run of a
+-- segment (so only newly matching customers enroll), and when each trigger last ran.
+CREATE TABLE journey.segment_members (
+  journey_id  bigint NOT NULL,
+  version     int NOT NULL,
+  position    int NOT NULL,
+  customer_id text NOT NULL,
+  PRIMARY KEY (journey_id, version, position, customer_id),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+CREATE TABLE journey.scheduled_runs (
+  journey_id  bigint NOT NULL,
+  version     int NOT NULL,
+  position    int NOT NULL,
+  last_run_at timestamptz NOT NULL,
+  enrolled    bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (journey_id, version, position),
+  FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('journey.segment_members', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.scheduled_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.enrollments', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.enrollments_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.activity', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.events', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.messages', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.messages_id_seq', '');

@@ -1,0 +1,3 @@
+-- From 0.1 to 0.2: changes to the state (types, tables, indexes, event
+-- triggers) and removals of code whose signature changed. The code (src/sql's
+-- functions, views and grants) is rerun after this file.
