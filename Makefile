@@ -67,14 +67,22 @@ sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL
 	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
 	  for f in $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
-.PHONY: deps unit test demo bench format format-check clean-local
+.PHONY: deps unit test demo bench format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
 
+# PGJ_REQUIRE_PQXX: the integration programs and benchmarks are part of what
+# make test and make bench run, so a missing libpqxx stops the build here.
 unit:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPGJ_REQUIRE_PQXX=ON >/dev/null
 	cmake --build build -j2
+
+# The test lists tools/test.sh checks every test file against.
+list-regress:
+	@echo $(REGRESS)
+list-isolation:
+	@echo $(ISOLATION)
 
 test: deps
 	$(MAKE) all
