@@ -90,14 +90,32 @@ SELECT severity, step_key, message FROM journey.validate('welcome') ORDER BY 1, 
 
 -- publish freezes version 1; the first edit after it starts draft 2 from it
 SELECT journey.publish('welcome') AS version;
+CREATE TEMP TABLE v1_at_publish AS
+  SELECT journey.export('welcome', 1) AS def,
+         (SELECT jsonb_agg(jsonb_build_array(s.key, s.type, s.config) ORDER BY s.key)
+            FROM journey.steps s JOIN journey.journeys j ON j.id = s.journey_id
+           WHERE j.name = 'welcome' AND s.version = 1) AS steps,
+         (SELECT jsonb_agg(jsonb_build_array(c.from_key, c.branch, c.to_key) ORDER BY c.from_key, c.branch)
+            FROM journey.connections c JOIN journey.journeys j ON j.id = c.journey_id
+           WHERE j.name = 'welcome' AND c.version = 1) AS connections;
+SELECT jsonb_array_length(def->'steps') AS steps, jsonb_array_length(connections) AS connections
+  FROM v1_at_publish;
 SELECT version, status, definition IS NOT NULL AS frozen, published_by IS NOT NULL AS by
   FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id WHERE j.name = 'welcome' ORDER BY 1;
 SELECT journey.add_step('welcome', 'thanks', 'send_email', '{"template": "tips"}');
 SELECT journey.connect('welcome', 'tips', 'thanks');
 SELECT version, status FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id
  WHERE j.name = 'welcome' ORDER BY 1;
-SELECT journey.export('welcome', 1) = (SELECT definition FROM journey.versions v JOIN journey.journeys j
-   ON j.id = v.journey_id WHERE j.name = 'welcome' AND version = 1) AS v1_unchanged;
+-- the edits went to draft 2: version 1 (its frozen definition, its steps and
+-- connections) is what it was at publish
+SELECT journey.export('welcome', 1) = p.def AS v1_definition_unchanged,
+       (SELECT jsonb_agg(jsonb_build_array(s.key, s.type, s.config) ORDER BY s.key)
+          FROM journey.steps s JOIN journey.journeys j ON j.id = s.journey_id
+         WHERE j.name = 'welcome' AND s.version = 1) = p.steps AS v1_steps_unchanged,
+       (SELECT jsonb_agg(jsonb_build_array(c.from_key, c.branch, c.to_key) ORDER BY c.from_key, c.branch)
+          FROM journey.connections c JOIN journey.journeys j ON j.id = c.journey_id
+         WHERE j.name = 'welcome' AND c.version = 1) = p.connections AS v1_connections_unchanged
+  FROM v1_at_publish p;
 SELECT jsonb_array_length(journey.export('welcome', 1)->'steps') AS v1_steps,
        jsonb_array_length(journey.export('welcome', 2)->'steps') AS v2_steps,
        jsonb_array_length(journey.export('welcome')->'steps') AS latest_steps;
@@ -110,7 +128,11 @@ SELECT state, published_version, settings FROM journey.journeys WHERE name = 'we
 -- import: round trip, replacing a draft, and every refusal
 SELECT journey.import(journey.export('welcome') || '{"name": "welcome-copy"}') > 0 AS imported;
 SELECT journey.export('welcome-copy') = journey.export('welcome') || '{"name": "welcome-copy"}' AS round_trip;
-SELECT journey.export(name) = journey.export(name) FROM journey.journeys WHERE name = 'welcome-copy';
+-- publishing the copy freezes exactly the draft it exported
+CREATE TEMP TABLE copy_draft AS SELECT journey.export('welcome-copy') AS def;
+SELECT journey.publish('welcome-copy') AS copy_version;
+SELECT journey.export('welcome-copy', 1) = def AS frozen_as_exported FROM copy_draft;
+SELECT journey.archive('welcome-copy');
 CREATE TEMP TABLE spec AS SELECT '{"name": "spec-example", "audience": "public.customers",
  "settings": {"reentry": "never", "timezone": "UTC"},
  "entry": [{"type": "event", "event": "signed_up"}],

@@ -1,6 +1,6 @@
 -- The execution engine: every step type and every way out, merge tags, the
--- outbox, exit rules and goals. Engine time is fixed (run_due as_of) so the
--- output is deterministic.
+-- outbox, exit rules and goals. Engine time is fixed (run_due as_of, in the
+-- reference calendar of setup.sql) so the output is deterministic.
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
 CREATE TABLE shoppers (
@@ -8,9 +8,9 @@ CREATE TABLE shoppers (
   vip boolean NOT NULL DEFAULT false, unsubscribed boolean NOT NULL DEFAULT false,
   birthday date, tz text, last_seen timestamptz);
 INSERT INTO shoppers (id, email, first_name, score, birthday, tz) VALUES
-  ('ann', 'ann@x.test', 'Ann', 80, '2030-01-20', 'Europe/Paris'),
+  ('ann', 'ann@x.test', 'Ann', 80, ref_time('2030-01-20')::date, 'Europe/Paris'),
   ('bob', 'bob@x.test', NULL, 10, NULL, NULL),
-  ('cyd', 'cyd@x.test', 'Cyd', 30, '2030-01-10', 'America/New_York'),
+  ('cyd', 'cyd@x.test', 'Cyd', 30, ref_time('2030-01-10')::date, 'America/New_York'),
   ('dee', 'dee@x.test', 'Dee', 60, NULL, NULL);
 SELECT journey.register_audience('shoppers', 'id', 'email', 'tz');
 SELECT journey.create_template('hi', 'email', 'Hi {{first_name | default: "friend"}}',
@@ -28,7 +28,7 @@ CREATE VIEW trace AS
    ORDER BY e.customer_id, a.visit;
 CREATE VIEW state AS
   SELECT e.customer_id AS who, e.status, e.step_key, e.visits, e.waiting_for,
-         e.next_run_at, e.exit_reason, e.converted_at IS NOT NULL AS converted, e.context
+         ref_shown(e.next_run_at) AS next_run_at, e.exit_reason, e.converted_at IS NOT NULL AS converted, e.context
     FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
    WHERE j.name = current_setting('test.journey')
    ORDER BY e.customer_id, e.id;
@@ -74,29 +74,29 @@ SELECT journey.enroll('tour', 'ann', '{"coupon": "C10"}') IS NOT NULL AS ann,
        journey.enroll('tour', 'bob') IS NOT NULL AS bob,
        journey.enroll('tour', 'cyd') IS NOT NULL AS cyd;
 -- 2030-01-01 is a Tuesday.
-SELECT journey.run_due(100, '2030-01-01 10:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-01 10:00+00')) AS processed;
 SELECT * FROM trace;
 SELECT who, status, step_key, visits, waiting_for, next_run_at, context FROM state;
 SELECT who, step_key, visit, channel, status, payload FROM outbox;
-SELECT id, plan, vip, last_seen FROM shoppers WHERE id = 'ann';
+SELECT id, plan, vip, ref_shown(last_seen) AS last_seen FROM shoppers WHERE id = 'ann';
 
 -- ann waits for an opened e-mail of campaign "tour": another campaign wakes her
 -- but does not match, so she parks again; the matching one moves her on.
 SELECT journey.track('ann', 'email_opened', '{"campaign": "other"}') IS NOT NULL AS tracked;
-SELECT who, waiting_for, next_run_at <= now() AS due_now FROM state WHERE who = 'ann';
-SELECT journey.run_due(100, '2030-01-01 11:00+00') AS processed;
+SELECT who, waiting_for, next_run_at <= ref_shown(now()) AS due_now FROM state WHERE who = 'ann';
+SELECT journey.run_due(100, ref_time('2030-01-01 11:00+00')) AS processed;
 SELECT who, status, step_key, waiting_for, next_run_at FROM state WHERE who = 'ann';
 SELECT journey.track('ann', 'email_opened', '{"campaign": "tour"}') IS NOT NULL AS tracked;
-SELECT journey.run_due(100, '2030-01-01 12:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-01 12:00+00')) AS processed;
 SELECT * FROM trace WHERE who = 'ann' AND visit > 5;
 -- nothing is due before bob's two days are up
-SELECT journey.run_due(100, '2030-01-02 12:00+00') AS processed;
-SELECT journey.run_due(100, '2030-01-03 10:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-02 12:00+00')) AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-03 10:00+00')) AS processed;
 -- cyd waits for Monday 09:00 New York time, then for the day before her birthday
-SELECT journey.run_due(100, '2030-01-07 14:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-07 14:00+00')) AS processed;
 SELECT who, step_key, next_run_at FROM state WHERE who = 'cyd';
-SELECT journey.run_due(100, '2030-01-08 00:00+00') AS processed;
-SELECT journey.run_due(100, '2030-01-09 00:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-08 00:00+00')) AS processed;
+SELECT journey.run_due(100, ref_time('2030-01-09 00:00+00')) AS processed;
 SELECT who, status, step_key FROM state;
 SELECT * FROM trace WHERE who IN ('bob', 'cyd');
 SELECT who, step_key, visit, status, payload->>'body' AS body FROM outbox WHERE step_key = 'bye';
@@ -115,12 +115,12 @@ SELECT journey.import($${"name": "timeouts", "audience": "shoppers", "start": "w
   {"key": "never_vip", "type": "send_email", "template": "bye"}]}$$) > 0 AS imported;
 SELECT journey.publish('timeouts');
 SELECT count(journey.enroll('timeouts', id)) AS enrolled FROM shoppers WHERE id IN ('bob', 'dee');
-SELECT journey.run_due(100, '2030-02-01 00:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-02-01 00:00+00')) AS processed;
 SELECT who, status, step_key, waiting_for, next_run_at FROM state;
-SELECT journey.run_due(100, '2030-02-02 00:00+00') AS processed;   -- wait_for_event times out
+SELECT journey.run_due(100, ref_time('2030-02-02 00:00+00')) AS processed;   -- wait_for_event times out
 SELECT who, status, step_key, next_run_at FROM state;
 UPDATE shoppers SET vip = true WHERE id = 'dee';
-SELECT journey.run_due(100, '2030-02-04 00:00+00') AS processed;   -- dee became vip; bob times out
+SELECT journey.run_due(100, ref_time('2030-02-04 00:00+00')) AS processed;   -- dee became vip; bob times out
 SELECT * FROM trace;
 SELECT who, status, step_key, converted FROM state;
 
@@ -138,12 +138,12 @@ SELECT journey.import($${"name": "exits", "audience": "shoppers", "start": "firs
   {"key": "second", "type": "send_email", "template": "bye"}]}$$) > 0 AS imported;
 SELECT journey.publish('exits');
 SELECT count(journey.enroll('exits', id)) AS enrolled FROM shoppers;
-SELECT journey.run_due(100, '2030-03-01 00:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-03-01 00:00+00')) AS processed;
 UPDATE shoppers SET unsubscribed = true WHERE id = 'ann';
 SELECT journey.track('bob', 'purchased', '{"total": 12}') IS NOT NULL AS tracked;
 SELECT journey.track('cyd', 'complained', '{"severity": 1}') IS NOT NULL AS mild;
 SELECT journey.track('dee', 'complained', '{"severity": 5}') IS NOT NULL AS severe;
-SELECT journey.run_due(100, '2030-03-03 00:00+00') AS processed;
+SELECT journey.run_due(100, ref_time('2030-03-03 00:00+00')) AS processed;
 SELECT who, status, step_key, exit_reason, converted FROM state;
 SELECT who, step_key, count(*) AS messages FROM outbox GROUP BY 1, 2 ORDER BY 1, 2;
 UPDATE shoppers SET unsubscribed = false;
@@ -169,7 +169,7 @@ SELECT journey.publish('manual');
 SELECT journey.exit(journey.enroll('manual', 'ann'), 'support request');
 SET test.journey = 'manual';
 SELECT who, status, exit_reason, next_run_at FROM state;
-SELECT journey.run_due(100, '2030-05-01 00:00+00') AS nothing_to_do;
+SELECT journey.run_due(100, ref_time('2030-05-01 00:00+00')) AS nothing_to_do;
 SELECT try($$SELECT journey.track(NULL, 'x')$$);
 SELECT try($$SELECT journey.track('ann', 'x', '[]')$$);
 SELECT try($$SELECT journey.run_due(0)$$);
@@ -211,7 +211,7 @@ SELECT try($$SELECT journey.claim_messages('email', 0)$$);
 -- The views analysts read.
 SELECT name, version, state, enrolled, active, completed, exited, failed, converted,
        conversion_rate, messages_sent
-  FROM journey.journey_overview ORDER BY name;
+  FROM journey.journey_overview ORDER BY name, version;
 SELECT name, step_key, step_type, entered, now_at, branches
   FROM journey.step_stats WHERE name = 'tour' ORDER BY step_key;
 SELECT name, step_key, branch FROM journey.customer_timeline WHERE customer_id = 'bob'
@@ -221,3 +221,7 @@ SELECT name, step_key, branch FROM journey.customer_timeline WHERE customer_id =
 SELECT journey.to_mermaid('tour');
 SELECT journey.to_dot('exits');
 SELECT try($$SELECT journey.to_dot('tour', 7)$$);
+
+-- Leave nothing due for the files after this one (their tick counts are exact).
+SELECT name, journey.archive(name) FROM journey.journeys
+ WHERE audience = 'shoppers'::regclass AND state <> 'archived' ORDER BY name;

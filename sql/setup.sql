@@ -37,3 +37,22 @@ SELECT journey.create_template('welcome', 'email', 'Welcome, {{first_name | defa
 SELECT journey.create_template('tips', 'email', 'Tips', 'Here are some tips');
 SELECT journey.create_template('nudge', 'email', 'Still there?', 'Come back, {{email}}');
 SELECT journey.create_template('sms_hi', 'sms', NULL, 'Hi from {{context.brand | default: ''us''}}');
+
+-- Engine time. Tests that move the engine clock (run_due's as_of) are written
+-- against the calendar of 2030 (1 January a Tuesday, not a leap year) and run in
+-- the first year after the current one with the same calendar (same weekdays,
+-- same daylight-saving dates), so that every as_of lies ahead of now() whatever
+-- the date of the run: ref_time('2030-01-01 10:00+00') is that moment of the
+-- run's year, and ref_shown(ts) maps an engine timestamp back onto 2030 for the
+-- expected output.
+CREATE TABLE public.ref_clock AS
+  SELECT make_date(y, 1, 1) - date '2030-01-01' AS shift_days
+    FROM generate_series(extract(year FROM now())::int + 1, extract(year FROM now())::int + 100) y
+   WHERE extract(isodow FROM make_date(y, 1, 1)) = 2
+     AND NOT (y % 4 = 0 AND (y % 100 <> 0 OR y % 400 = 0))
+   ORDER BY y LIMIT 1;
+SELECT count(*) AS one_reference_year, bool_and(shift_days % 7 = 0) AS whole_weeks FROM public.ref_clock;
+CREATE FUNCTION public.ref_time(t text) RETURNS timestamptz LANGUAGE sql STABLE AS
+  $$ SELECT t::timestamptz + shift_days * interval '24 hours' FROM public.ref_clock $$;
+CREATE FUNCTION public.ref_shown(t timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS
+  $$ SELECT t - shift_days * interval '24 hours' FROM public.ref_clock $$;

@@ -126,11 +126,12 @@ SELECT c.label, i.severity, i.step_key, i.message
   FROM cases c LEFT JOIN LATERAL journey.validate_definition(c.def) i ON true
  ORDER BY c.n, i.severity, i.step_key, i.message;
 
--- every problem is reported at once, not only the first
-SELECT count(*) > 3 AS many_at_once
+-- every problem is reported at once, not only the first: four broken things,
+-- four errors
+SELECT i.step_key, i.message
   FROM base, journey.validate_definition(jsonb_set(jsonb_set(jsonb_set(def, '{start}', '"x"'),
          '{steps,0,template}', '"nope"'), '{settings,reentry}', '"x"') #- '{steps,1,channel}') i
- WHERE i.severity = 'error';
+ WHERE i.severity = 'error' ORDER BY 1, 2;
 
 -- validate(journey) validates the stored draft through the same validator
 SELECT journey.import(def || '{"name": "v-stored"}') > 0 AS imported FROM base;
