@@ -30,8 +30,13 @@ q() { psql -X -q -At -h "$dir" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; 
 notice=$(q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION pg_journey" 2>&1)
 check "CREATE EXTENSION says that no background worker will run" 1 \
   "$(echo "$notice" | grep -c 'not in shared_preload_libraries')"
-check "the worker settings are not defined (and not fatal)" "" \
-  "$(q -c "SELECT current_setting('pg_journey.workers', true)" 2>&1)"
+# In a session that has loaded the module: its reloadable settings exist, the
+# workers' topology settings do not (defining them after start-up would be fatal).
+check "with the module loaded: naptime, batch_size, enabled defined; database, workers, role not" \
+  "naptime=1s batch_size=500 enabled=on database= workers= role=" \
+  "$(q -c "LOAD 'pg_journey'" -c "SELECT string_agg(n || '=' || coalesce(current_setting('pg_journey.' || n, true), ''), ' ' ORDER BY o)
+                                  FROM unnest(ARRAY['naptime', 'batch_size', 'enabled', 'database', 'workers', 'role'])
+                                       WITH ORDINALITY AS s(n, o)" 2>&1)"
 q >/dev/null <<'SQL'
 CREATE TABLE customers (id int PRIMARY KEY, email text, plan text DEFAULT 'free');
 INSERT INTO customers SELECT g, 'c' || g || '@x.test' FROM generate_series(1, 20) g;

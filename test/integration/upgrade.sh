@@ -146,7 +146,7 @@ check "the new library refuses the old schema" \
 check "... with the hint to update" "HINT:  Run ALTER EXTENSION pg_journey UPDATE and try again." \
   "$(echo "$refused" | grep '^HINT')"
 waited=0
-for _ in $(seq 100); do
+for _ in $(seq 600); do  # up to 60 s
   grep -q "pg_journey worker waits: library version $current, installed extension version $release" "$dir/log" \
     && { waited=1; break; }
   sleep 0.1
@@ -185,11 +185,15 @@ SELECT format('ALTER EXTENSION pg_journey DROP %s %s', i.type, i.identity)
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_journey')
 \gexec
 SQL
+  [ "$?" -eq 0 ] || return 1
   "$PGBIN/pg_dump" -h "$dir" -U postgres -d "$1" --schema-only --schema=journey --no-owner \
     | grep -v -e '^--' -e '^$' -e '^\\restrict' -e '^\\unrestrict'
 }
-schema_dump pgj_upgrade >"$dir/upgraded.sql"
-schema_dump pgj_fresh >"$dir/fresh.sql"
+schema_dump pgj_upgrade >"$dir/upgraded.sql"; upgraded_rc=$?
+schema_dump pgj_fresh >"$dir/fresh.sql"; fresh_rc=$?
+# Two failed (empty) dumps would compare equal: both must succeed and hold the schema.
+check "both schema dumps succeed and hold journey.enrollments" "0 0 1 1" \
+  "$upgraded_rc $fresh_rc $(grep -c '^CREATE TABLE journey.enrollments ' "$dir/upgraded.sql") $(grep -c '^CREATE TABLE journey.enrollments ' "$dir/fresh.sql")"
 difference=$(diff -u "$dir/fresh.sql" "$dir/upgraded.sql")
 check "the upgraded schema equals a fresh install ($(wc -l <"$dir/fresh.sql") lines of dump)" "" "$difference"
 [ -n "$difference" ] && echo "$difference" | head -60

@@ -2,7 +2,7 @@
 -- privileges through a journey, and the engine's own statements cannot be
 -- steered by user code.
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 
 CREATE ROLE sec_mallory IN ROLE journey_admin;
 CREATE ROLE sec_app IN ROLE journey_app;
@@ -44,13 +44,33 @@ SELECT matches((SELECT last_error FROM journey.enrollments e JOIN journey.journe
                'permission denied|must be superuser|privilege',
                'the enrollment records why its call step failed');
 
--- 2. update_field is checked against the publisher's column privileges.
+-- 2. update_field is checked against the publisher's column privileges: the
+-- publisher may update plan (a column grant) but not is_admin.
+CREATE FUNCTION pg_temp.failure_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; det text;
+BEGIN
+  EXECUTE statement;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+  RETURN st || ': ' || det;
+END $$;
+GRANT UPDATE (plan) ON public.sec_customers TO sec_mallory;
 SET ROLE sec_mallory;
 SELECT journey.create_journey('sec-upd', 'public.sec_customers');
 SELECT journey.add_step('sec-upd', 'u', 'update_field', '{"set": {"is_admin": true}}');
-SELECT throws_ok($$SELECT journey.publish('sec-upd')$$, '22023', NULL,
-                 'a field update the publisher may not make is refused at publish');
+SELECT is(pg_temp.failure_of($$SELECT journey.publish('sec-upd')$$),
+          '22023: u: journey owner sec_mallory may not update column "is_admin" of public.sec_customers',
+          'a field update of a column the publisher may not update is refused at publish');
+SELECT journey.create_journey('sec-upd-ok', 'public.sec_customers');
+SELECT journey.add_step('sec-upd-ok', 'u', 'update_field', '{"set": {"plan": "gold"}}');
+SELECT lives_ok($$SELECT journey.publish('sec-upd-ok')$$,
+                'a field update of the column the publisher was granted is published');
 RESET ROLE;
+SELECT journey.enroll('sec-upd-ok', '2');
+SELECT journey.run_due(10);
+SELECT is((SELECT plan || '/' || is_admin FROM public.sec_customers WHERE id = 2), 'gold/false',
+          'and runs: the granted column is updated, nothing else');
 
 -- 3. User code cannot leave settings behind, nor start a tick inside a tick.
 SELECT journey.import('{"name": "sec-path", "audience": "public.sec_customers", "start": "p",
