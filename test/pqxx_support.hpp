@@ -2,9 +2,11 @@
 // test/integration/ and the benchmarks in bench/. Header-only.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -152,7 +154,7 @@ inline bool wait_for(const std::function<bool()>& pred, int timeout_ms, int ever
 // count of the woken step's messages, every 0.2 ms until it is > 0 or `limit`
 // has passed since t0. Returns whether it was seen.
 inline bool wait_woken(pqxx::connection& c, const char* stmt, const std::string& customer,
-                       Clock::time_point t0, std::chrono::seconds limit) {
+                       Clock::time_point t0, std::chrono::milliseconds limit) {
   while (Clock::now() - t0 < limit) {
     pqxx::nontransaction tx(c);
     if (tx.exec_prepared(stmt, customer)[0][0].as<int>() > 0) return true;
@@ -215,6 +217,11 @@ inline bool alive(pid_t pid) {
   std::getline(stat, line);
   size_t close = line.rfind(')');
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+// Whether a process exists at all (a zombie not yet reaped does).
+inline bool exists(pid_t pid) {
+  return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
 // Starts the server the way tools/cluster.sh does (pg_ctl -w).

@@ -485,6 +485,9 @@ void pgj_worker_main(Datum arg) {
       // Due now yet nothing claimed: another worker holds those rows; look
       // again shortly rather than spinning or sleeping a whole naptime.
       if (next_due == 0 && timeout_ms > 50) timeout_ms = 50;
+    } else {
+      // Switched off: say so where a DBA (and the tests) look.
+      pgstat_report_activity(STATE_IDLE, "disabled (pg_journey.enabled = off)");
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                     PG_WAIT_EXTENSION);

@@ -9,6 +9,10 @@
 // Needs the throwaway cluster of tools/test.sh: PGHOST/PGPORT/PGUSER, plus
 // PGJ_CLUSTER_DATA and PGJ_CLUSTER_LOG. Leaves the cluster running. Prints
 // "N passed, N failed"; exits 1 on any failure.
+//
+// No check depends on how fast the machine is: each waits for its condition up
+// to a generous deadline (kPatience), and latencies are reported, not judged
+// (the latency targets live in the benchmarks, bench/).
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -37,6 +41,7 @@ constexpr int kWorkers = 2;            // pg_journey.workers of tools/cluster.sh
 constexpr int kDrain = 20000;
 constexpr int kPings = 50;
 constexpr int kCustomers = 50000;
+constexpr int kPatience = 60000;  // ms: the deadline of every wait for a condition
 
 // Prefix of template names (the pg_cron phase shares database postgres with other suites).
 std::string tpl;
@@ -205,12 +210,12 @@ void setup() {
   pqxx::connection admin(dsn("postgres"));
   exec(admin, std::string("CREATE DATABASE ") + kDatabase);
   auto t0 = Clock::now();
-  bool up = wait_for([] { return workers_up(); }, 5000, 20);
+  bool up = wait_for([] { return workers_up(); }, kPatience, 20);
   double s = seconds_since(t0);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "the launcher started %d workers %.2f s after CREATE DATABASE",
+  std::snprintf(buf, sizeof buf, "the launcher started %d workers (%.2f s after CREATE DATABASE)",
                 kWorkers, s);
-  check(up && s < 2.5, buf);
+  check(up, buf);
 
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
@@ -252,7 +257,7 @@ void check_drain() {
   pqxx::connection c(dsn(kDatabase));
   long long n = enroll(c, "drain", 1, kDrain);
   check(n == kDrain, "enrolled " + std::to_string(n) + " customers (no run_due call from here)");
-  double s = wait_drained(kDatabase, "drain", 60000);
+  double s = wait_drained(kDatabase, "drain", 4 * kPatience);
   char buf[128];
   std::snprintf(buf, sizeof buf, "the workers drained %d enrollments in %.2f s (%.0f/s)", kDrain, s,
                 s > 0 ? kDrain / s : 0.0);
@@ -272,7 +277,7 @@ void check_wakeup_latency() {
                       " AND step_key = 'wait' AND waiting_for = 'ping' AND " +
                           journey_filter("ping")) == kPings;
       },
-      10000, 20);
+      kPatience, 20);
   check(parked, std::to_string(kPings) + " enrollments parked at wait_for_event 'ping'");
   if (!parked) return;
   c.prepare("woken",
@@ -285,7 +290,7 @@ void check_wakeup_latency() {
     const std::string customer = std::to_string(id);
     auto t0 = Clock::now();
     exec(c, "SELECT journey.track(" + q(customer) + ", 'ping')");  // autocommit
-    bool seen = wait_woken(c, "woken", customer, t0, std::chrono::seconds(3));
+    bool seen = wait_woken(c, "woken", customer, t0, std::chrono::milliseconds(kPatience));
     if (!seen) ++missed;
     ms.push_back(ms_between(t0, Clock::now()));
   }
@@ -296,8 +301,7 @@ void check_wakeup_latency() {
                 "track() -> woken step committed, %d events: p50 %.1f ms, p95 %.1f ms, max %.1f ms",
                 kPings, pct(0.50), pct(0.95), ms.back());
   log(buf);
-  check(missed == 0, "every tracked 'ping' woke its enrollment");
-  check(ms.back() < 1000, std::string("wake-up latency max < 1000 ms (") + buf + ")");
+  check(missed == 0, std::string("every tracked 'ping' woke its enrollment (") + buf + ")");
 }
 
 void check_enabled_guc_steps();
@@ -329,21 +333,31 @@ void check_enabled_guc() {
   }
 }
 
+// Workers of pgj_worker that show they are switched off (pg_stat_activity).
+long long disabled_workers(pqxx::connection& c) {
+  return scalar(c,
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_journey worker'"
+                " AND datname = " +
+                    q(kDatabase) + " AND query = 'disabled (pg_journey.enabled = off)'");
+}
+
 void check_enabled_guc_steps() {
   pqxx::connection admin(dsn("postgres"));
   pqxx::connection c(dsn(kDatabase));
   set_enabled(admin, "off");
-  sleep_ms(500);
+  // Both workers have read the reload before anything is enrolled.
+  check(wait_for([&] { return disabled_workers(c) == kWorkers; }, kPatience, 20),
+        "pg_journey.enabled = off: both workers say so in pg_stat_activity");
   const long long lo = 20101, hi = 20300;
-  enroll(c, "toggle", lo, hi);
+  enroll(c, "toggle", lo, hi);  // wakes the workers: they must not tick
   sleep_ms(1500);
   long long visits =
       scalar(c, "SELECT count(*) FROM journey.activity WHERE " + journey_filter("toggle"));
-  check(visits == 0, "pg_journey.enabled = off: nothing processed in 1.5 s (" +
-                         std::to_string(visits) + " step visits)");
+  check(visits == 0, "pg_journey.enabled = off: woken, the workers process nothing (" +
+                         std::to_string(visits) + " step visits after 1.5 s)");
   check(workers_up(), "pg_journey.enabled = off: the workers stay up");
   set_enabled(admin, "on");
-  double s = wait_drained(kDatabase, "toggle", 10000);
+  double s = wait_drained(kDatabase, "toggle", kPatience);
   check(s >= 0, "pg_journey.enabled = on again + reload: the 200 enrollments drain (" +
                     std::to_string(s) + " s)");
 }
@@ -359,21 +373,21 @@ void check_sigterm() {
   std::streamoff from = log_size();
   kill(victim, SIGTERM);
   auto t0 = Clock::now();
-  bool gone = wait_for([&] { return !alive(victim); }, 3000, 10);
+  bool gone = wait_for([&] { return !alive(victim); }, kPatience, 10);
   check(gone, "SIGTERM: worker " + std::to_string(victim) + " exited");
   bool replaced = wait_for(
       [&] {
         std::vector<pid_t> now = worker_pids(c);
         return now.size() == kWorkers && std::find(now.begin(), now.end(), victim) == now.end();
       },
-      3000, 20);
+      kPatience, 20);
   double s = seconds_since(t0);
-  check(replaced,
-        "SIGTERM: the launcher started a replacement within 3 s (" + std::to_string(s) + " s)");
+  check(replaced, "SIGTERM: the launcher started a replacement (" + std::to_string(s) + " s)");
   check(
       scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(victim)) == 0,
       "SIGTERM: the old pid is gone from pg_stat_activity");
-  sleep_ms(200);
+  // The postmaster logged the victim's exit (if at all) before the launcher
+  // could see it stopped and start the replacement we waited for.
   int bad = 0;
   const std::string tag = "[" + std::to_string(victim) + "]",
                     ptag = "(PID " + std::to_string(victim) + ")";
@@ -391,7 +405,7 @@ void check_sigterm() {
   }
   check(bad == 0, "SIGTERM: the worker exited cleanly (no ERROR/FATAL/crash in the log)");
   enroll(c, "sigterm", 20301, 20500);
-  check(wait_drained(kDatabase, "sigterm", 10000) >= 0,
+  check(wait_drained(kDatabase, "sigterm", kPatience) >= 0,
         "SIGTERM: processing continues (200 enrollments drained)");
 }
 
@@ -416,7 +430,7 @@ void check_kill9() {
           return scalar(c, "SELECT count(*) FROM journey.activity WHERE " +
                                journey_filter("crash")) > 0;
         },
-        5000, 2);
+        kPatience, 2);
     done_before_kill = kDrain - not_completed(c, "crash");
     kill(victim, SIGKILL);
   }
@@ -431,7 +445,7 @@ void check_kill9() {
           if (contains(line, "all server processes terminated; reinitializing")) return true;
         return false;
       },
-      10000, 20);
+      kPatience, 20);
   check(restarted && postmaster_pid() == pm,
         "kill -9: the postmaster ran crash recovery (same postmaster, reinitialized)");
   bool back = wait_for(
@@ -440,11 +454,11 @@ void check_kill9() {
         std::vector<pid_t> now = worker_pids(c);
         return now.size() == kWorkers && std::find(now.begin(), now.end(), victim) == now.end();
       },
-      30000, 50);
+      kPatience, 50);
   double s = seconds_since(t0);
   check(back, "kill -9: server accepts connections and 2 new workers are up (" + std::to_string(s) +
                   " s)");
-  double d = wait_drained(kDatabase, "crash", 60000);
+  double d = wait_drained(kDatabase, "crash", 4 * kPatience);
   check(d >= 0, "kill -9: the workers drained the rest (" + std::to_string(d) + " s)");
   pqxx::connection c(dsn(kDatabase));
   check_four(c, "crash", kDrain, "kill -9");
@@ -478,7 +492,7 @@ void check_drop_create_extension() {
                           q(kDatabase) +
                           " AND query = 'waiting for CREATE EXTENSION pg_journey'") == kWorkers;
       },
-      3000, 20);
+      kPatience, 20);
   check(idle, "DROP EXTENSION: both workers wait for CREATE EXTENSION pg_journey");
   check(worker_pids(c) == before, "DROP EXTENSION: the workers survived (same pids)");
   {
@@ -490,7 +504,7 @@ void check_drop_create_extension() {
     tx.commit();
   }
   enroll(c, "again", 1, 100);
-  double s = wait_drained(kDatabase, "again", 10000);
+  double s = wait_drained(kDatabase, "again", kPatience);
   check(s >= 0, "CREATE EXTENSION again: a new journey drains (" + std::to_string(s) + " s)");
   check(worker_pids(c) == before, "CREATE EXTENSION again: picked up without a worker restart");
   check_invariants(c, "after re-create");
@@ -558,7 +572,7 @@ struct CronFallback {
 
   void finish() {
     if (!started) return;  // start() failed and said so
-    int timeout_ms = minute_schedule ? 75000 : 15000;
+    int timeout_ms = minute_schedule ? 150000 : kPatience;
     int left = timeout_ms - int(ms_between(scheduled, Clock::now()));
     auto t0 = Clock::now();
     bool ok = wait_for(
@@ -646,8 +660,9 @@ int main() {
   for (const auto& [name, phase] : phases) {
     log(std::string("-- ") + name);
     // After a crash restart the server and the workers need a moment.
-    if (std::string(name) != "setup" && !wait_for([] { return workers_up(); }, 15000, 50))
-      log("(the server or the workers are not back after 15 s)");
+    if (std::string(name) != "setup" && !wait_for([] { return workers_up(); }, kPatience, 50))
+      log("(the server or the workers are not back after " + std::to_string(kPatience / 1000) +
+          " s)");
     try {
       phase();
     } catch (const std::exception& e) {
@@ -660,13 +675,24 @@ int main() {
   cron.cleanup();
   reset_enabled();
   // Dropping the workers' database must not take the server down.
-  wait_for([] { return workers_up(); }, 15000, 50);
+  wait_for([] { return workers_up(); }, kPatience, 50);
   {
     try {
       std::streamoff from = log_size();
       pqxx::connection admin(dsn("postgres"));
+      std::vector<pid_t> workers = worker_pids(admin);
       exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-      sleep_ms(300);
+      // Wait until the postmaster has reaped the workers (a crash would be logged
+      // then) and takes a new connection (it does so only after that handler).
+      bool reaped = wait_for(
+          [&] {
+            for (pid_t pid : workers)
+              if (exists(pid)) return false;
+            pqxx::connection probe(dsn("postgres"));
+            return true;
+          },
+          kPatience, 20);
+      check(reaped, "DROP DATABASE pgj_worker WITH (FORCE): its workers exited");
       bool crashed = false;
       for (const std::string& line : log_lines_since(from))
         if (contains(line, "terminated by signal")) {
