@@ -520,6 +520,10 @@ void fire(TriggerData* trigdata) {
       });
     }
     updated = &updated_flags;
+    // A new key makes every row a new customer (docs/triggers.md, "Key
+    // changes"): every condition is evaluated, whatever else was set.
+    int key = audience->schema.find(audience->schema.key_column);
+    if (key >= 0 && updated_flags[key]) updated = nullptr;
   }
 
   // Drop the rules no updated column can affect; gather the columns to read.
