@@ -52,6 +52,9 @@ SELECT * FROM subs_state WHERE who = '1';
 -- pro) enrolls; the enrollment under the old key stays as it is.
 UPDATE proof_subs SET id = 40 WHERE id = 4;
 SELECT * FROM subs_state;
+-- at its next step the engine finds no row with key 4: customer_deleted
+SELECT journey.run_due(100, now() + interval '2 days') AS processed;
+SELECT * FROM subs_state;
 SELECT journey.archive('pro-welcome');
 SELECT journey.drop_journey('pro-welcome');
 DROP VIEW subs_state;
