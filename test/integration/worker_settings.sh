@@ -118,9 +118,22 @@ parked() {
                WHERE j.name = 'nap' AND e.status = 'active' AND e.step_key = 'wait'
                  AND e.next_run_at > now() + interval '23 hours'" 2>&1)" = "$1" ]
 }
+# The worker is asleep (in WaitLatch) and stays so for a second: no wake-up is
+# pending, so whatever it does next, only a wake-up or its naptime started.
+worker_sleep() {
+  q -c "SELECT wait_event_type || ' ' || state_change FROM pg_stat_activity
+         WHERE backend_type = 'pg_journey worker'" 2>&1
+}
+settled() {
+  local before
+  before=$(worker_sleep); sleep 1
+  [ "$before" = "$(worker_sleep)" ] && [[ "$before" == Extension* ]]
+}
+wait_until settled
 q -c "SELECT journey.enroll('nap', id::text) FROM customers WHERE id IN (50, 51)" >/dev/null
 wait_until parked 2
 check "naptime: both enrollments parked at the one-day delay" 0 "$?"
+wait_until settled
 make_due() {
   q -c "UPDATE journey.enrollments e SET next_run_at = now() FROM journey.journeys j
          WHERE j.id = e.journey_id AND j.name = 'nap' AND e.customer_id = '$1'" >/dev/null
