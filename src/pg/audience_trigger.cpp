@@ -82,6 +82,66 @@ const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id
   return entry_cache.emplace(key, std::move(compiled)).first->second;
 }
 
+// Versions that do not compile against the table and need not be reported
+// again: retired versions without active enrollments (they never run again).
+// Forgotten with the cache (an ALTER TABLE may fix them).
+std::set<std::pair<int64_t, int32_t>> quietly_skipped;
+
+// A version whose rules do not compile against the table's current shape (a
+// column they read was renamed, retyped or dropped with the DDL guard
+// bypassed) is skipped, so that writes it does not concern keep working: its
+// attribute triggers, condition exits and wait_until wake-ups do not fire for
+// this statement, and a WARNING says so and why. The tick fails that version's
+// enrollments (their last_error says why) until the table or the journey is
+// fixed. A retired version without active enrollments is skipped silently.
+void skip_uncompilable(int64_t journey_id, int32_t version, bool live, const std::string& problem,
+                       const AudienceInfo* audience) {
+  auto key = std::make_pair(journey_id, version);
+  if (quietly_skipped.count(key)) return;
+  if (!live) {
+    auto active = spi_rows(
+        "SELECT EXISTS (SELECT 1 FROM journey.enrollments e WHERE e.journey_id = $1::int8"
+        "                  AND e.version = $2::int4 AND e.status = 'active')",
+        {std::to_string(journey_id), std::to_string(version)});
+    if (active.empty() || *active[0][0] != "t") {
+      quietly_skipped.insert(key);
+      return;
+    }
+  }
+  auto named = spi_rows("SELECT name FROM journey.journeys WHERE id = $1::int8",
+                        {std::to_string(journey_id)});
+  std::string message = "journey \"" + (named.empty() ? std::to_string(journey_id) : *named[0][0]) +
+                        "\" version " + std::to_string(version) +
+                        " is skipped: its rules do not compile against table " +
+                        (audience ? audience->qualified_name : std::string("?"));
+  const char* text = message.c_str();
+  const char* detail = problem.c_str();
+  pg_guard([&] {
+    ereport(
+        WARNING,
+        (errcode(ERRCODE_WARNING), errmsg_internal("%s", text), errdetail_internal("%s", detail),
+         errhint("its attribute triggers, condition exits and wait_until wake-ups do not "
+                 "fire until the table fits it again or a version that fits the table is "
+                 "published; its enrollments fail in the tick")));
+  });
+}
+
+// Whether the audience's key column still exists (a WARNING otherwise: the
+// rows' customers cannot be told apart, so nothing fires).
+bool key_column_present(const AudienceInfo& audience) {
+  if (audience.schema.find(audience.schema.key_column) >= 0) return true;
+  std::string message = "pg_journey triggers of table " + audience.qualified_name +
+                        " are skipped: its key column \"" + audience.schema.key_column +
+                        "\" does not exist";
+  const char* text = message.c_str();
+  pg_guard([&] {
+    ereport(WARNING, (errcode(ERRCODE_WARNING), errmsg_internal("%s", text),
+                      errhint("rename the column back, or register the table again with its "
+                              "key column (journey.register_audience)")));
+  });
+  return false;
+}
+
 PreparedStatement versions_statement(
     "SELECT j.id, v.version, (v.version = j.published_version AND j.state = 'published')"
     "  FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id"
@@ -447,16 +507,21 @@ void fire(TriggerData* trigdata) {
   if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
     seen_generation = generation;
     entry_cache.clear();
+    quietly_skipped.clear();
     for (PreparedStatement* s : {&versions_statement, &exit_statement, &wake_statement,
                                  &delete_statement, &enroll_statement})
       s->reset();
   }
   CachePin pin;  // the rules below point into the journey cache
   if (is_delete) {
+    std::shared_ptr<const AudienceInfo> deleted_from = cached_audience(relid);
+    if (!key_column_present(*deleted_from)) {
+      spi.finish();
+      return;
+    }
     std::vector<std::optional<std::string>> keys;
     {  // the reader's slot lives in SPI's memory: done with it before spi.finish()
-      TransitionReader deleted(trigdata->tg_oldtable, RelationGetDescr(rel),
-                               *cached_audience(relid), {});
+      TransitionReader deleted(trigdata->tg_oldtable, RelationGetDescr(rel), *deleted_from, {});
       while (deleted.next()) keys.push_back(deleted.key());
     }
     if (!keys.empty()) {
@@ -476,12 +541,28 @@ void fire(TriggerData* trigdata) {
   for (const Row& row : versions_statement.rows(vargs, vnulls)) {
     int64_t journey_id = std::stoll(*row[0]);
     int32_t version = static_cast<int32_t>(std::stol(*row[1]));
-    const CachedJourney& cached = cached_journey(journey_id, version);
-    audience = cached.audience;
+    const bool live = *row[2] == "t";
+    if (quietly_skipped.count({journey_id, version})) continue;
+    // Compile problems are the journey's, not the statement's (PostgreSQL
+    // errors, PgError, still end the statement).
+    const CachedJourney* compiled = nullptr;
     RowRules r;
     r.journey_id = journey_id;
     r.version = version;
-    if (*row[2] == "t") r.entries = attribute_entries(journey_id, version, *cached.audience);
+    std::string problem;
+    try {
+      compiled = &cached_journey(journey_id, version);
+      if (live) r.entries = attribute_entries(journey_id, version, *compiled->audience);
+    } catch (const core::Error& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) {
+      if (!audience) audience = cached_audience(relid);
+      skip_uncompilable(journey_id, version, live, problem, audience.get());
+      continue;
+    }
+    const CachedJourney& cached = *compiled;
+    audience = cached.audience;
     for (const core::CompiledExitRule& exit : cached.compiled.exit_rules)
       if (exit.kind == core::CompiledExitRule::Kind::Condition && exit.condition)
         r.exits.push_back({exit.position, exit.is_goal, &*exit.condition});
@@ -490,7 +571,7 @@ void fire(TriggerData* trigdata) {
         r.waits.push_back({step.key, &*step.condition});
     if (!r.entries.empty() || !r.exits.empty() || !r.waits.empty()) rules.push_back(std::move(r));
   }
-  if (rules.empty()) {
+  if (rules.empty() || !key_column_present(*audience)) {
     spi.finish();
     return;
   }

@@ -1,8 +1,12 @@
 // SQL-callable functions behind authoring: validation and small checks the
 // PL/pgSQL authoring functions of the install script call.
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/template.hpp"
 #include "core/validator.hpp"
@@ -55,6 +59,50 @@ PGJ_FUNCTION(pgj_validate_definition) {
   }
   spi.finish();
   return pg::emit_issues(fcinfo, issues);
+}
+
+// journey._shape_issues(definition jsonb, audience regclass): the errors the
+// definition has because of the audience table's current shape, and only
+// those: the errors of validating it against the table's columns that
+// validating it without a table does not also report (so a problem unrelated
+// to the table, or a rule a later release added, never blocks a DDL). When the
+// validator finds none, the runtime compiler (what the customer-table trigger
+// and the tick run) gets the last word. The DDL guards (src/sql/audiences.sql)
+// call it after an ALTER TABLE of a registered audience.
+PGJ_FUNCTION(pgj_shape_issues) {
+  core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  Oid relid = PG_GETARG_OID(1);
+  pg::SpiConnection spi;
+  std::optional<pg::AudienceInfo> audience = pg::load_audience_info(relid);
+  spi.finish();
+  std::vector<core::Issue> issues;
+  if (audience) {
+    core::ValidationEnv with_table;
+    with_table.audience = &audience->schema;
+    std::set<std::pair<std::string, std::string>> without_table;
+    for (const core::Issue& issue : core::validate_journey(definition, core::ValidationEnv{}))
+      if (issue.severity == "error") without_table.emplace(issue.step_key, issue.message);
+    for (core::Issue& issue : core::validate_journey(definition, with_table))
+      if (issue.severity == "error" && !without_table.count({issue.step_key, issue.message}))
+        issues.push_back(std::move(issue));
+    if (issues.empty()) {
+      try {
+        (void)core::compile_journey(definition, audience->schema, 0, 0);
+      } catch (const core::Error& e) {
+        issues.push_back(core::Issue{"", "error", e.what()});
+      }
+    }
+  }
+  pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+  for (const core::Issue& issue : issues) {
+    Datum values[2] = {pg::string_to_text(issue.step_key), pg::string_to_text(issue.message)};
+    bool nulls[2] = {issue.step_key.empty(), false};
+    pg::pg_guard([&] {
+      auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    });
+  }
+  return static_cast<Datum>(0);
 }
 
 // journey._settings_issues(settings jsonb): problems of a settings object alone.

@@ -59,8 +59,10 @@ auto pg_guard(Fn&& fn) -> decltype(fn()) {
 using EntryBody = Datum (*)(FunctionCallInfo);
 
 // Runs a SQL-callable function's C++ body; reports any exception as a
-// PostgreSQL error after the catch block is left.
-Datum run_entry(FunctionCallInfo fcinfo, EntryBody body);
+// PostgreSQL error after the catch block is left. Unless check_version is
+// false, first refuses to run against an installed extension of another
+// version (see version.hpp).
+Datum run_entry(FunctionCallInfo fcinfo, EntryBody body, bool check_version = true);
 
 }  // namespace pgj::pg
 
@@ -71,6 +73,20 @@ Datum run_entry(FunctionCallInfo fcinfo, EntryBody body);
   PG_FUNCTION_INFO_V1(name);                                          \
   Datum name(PG_FUNCTION_ARGS) {                                      \
     return ::pgj::pg::run_entry(fcinfo, name##_body);                 \
+  }                                                                   \
+  }                                                                   \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)
+
+// Like PGJ_FUNCTION, without the version check: for event triggers, which fire
+// for every role's DDL and must not block it (nor DROP EXTENSION pg_journey)
+// while the library and the installed extension differ. Such a body may touch
+// only the catalogs, never the journey tables.
+#define PGJ_FUNCTION_ANY_VERSION(name)                                \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo); \
+  extern "C" {                                                        \
+  PG_FUNCTION_INFO_V1(name);                                          \
+  Datum name(PG_FUNCTION_ARGS) {                                      \
+    return ::pgj::pg::run_entry(fcinfo, name##_body, false);          \
   }                                                                   \
   }                                                                   \
   static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

@@ -21,11 +21,7 @@ BEGIN
   IF kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', rel USING ERRCODE = '42809';
   END IF;
-  IF NOT (has_table_privilege(journey._invoking_role(), rel, 'SELECT')
-          AND has_table_privilege(journey._invoking_role(), rel, 'TRIGGER')) THEN
-    RAISE EXCEPTION 'permission denied for table %', rel USING ERRCODE = '42501',
-      HINT = 'registering an audience needs SELECT and TRIGGER on the table (it installs triggers)';
-  END IF;
+  PERFORM journey._require_table_owner(rel, 'register');
   FOR col IN SELECT * FROM (VALUES ('key_column', register_audience.key_column),
                                    ('email_column', register_audience.email_column),
                                    ('timezone_column', register_audience.timezone_column)) v(role, name)
@@ -72,6 +68,27 @@ BEGIN
 END
 $$;
 
+-- Raises 42501 unless the calling role owns the table (or is a member of the
+-- owning role, as for ALTER TABLE): a registered table is guarded against DROP
+-- and ALTER, a decision that belongs to its owner, not to whoever may add a
+-- trigger to it.
+CREATE OR REPLACE FUNCTION journey._require_table_owner(rel regclass, verb text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  caller regrole := journey._invoking_role();
+  owner regrole;
+BEGIN
+  SELECT c.relowner::regrole INTO owner FROM pg_class c WHERE c.oid = rel;
+  IF NOT pg_has_role(caller, owner, 'USAGE') THEN
+    RAISE EXCEPTION 'must be owner of table % to % it as a journey audience', rel, verb
+      USING ERRCODE = '42501',
+            DETAIL = format('table %s is owned by %s; %s is not a member of that role', rel, owner, caller),
+            HINT = 'only its owner may register or unregister a table: a registered table is guarded '
+                   'against DROP and against ALTERs that break its journeys';
+  END IF;
+END
+$$;
+
 -- (Re)creates the statement-level triggers that fire attribute entry triggers,
 -- condition exit rules and wait_until steps in the transaction of the change.
 CREATE OR REPLACE FUNCTION journey._install_audience_triggers(rel regclass) RETURNS void
@@ -114,6 +131,7 @@ BEGIN
     RAISE EXCEPTION 'relation "%" is not a registered audience', unregister_audience.relation
       USING ERRCODE = '42704';
   END IF;
+  PERFORM journey._require_table_owner(unregister_audience.relation, 'unregister');
   SELECT string_agg(format('%s (%s)', x.name, x.state), ', ' ORDER BY x.name) INTO users
     FROM journey.journeys x WHERE x.audience = unregister_audience.relation;
   IF users IS NOT NULL THEN
@@ -125,22 +143,170 @@ BEGIN
 END
 $$;
 
--- A registered customer table cannot be dropped from under its journeys.
-CREATE OR REPLACE FUNCTION journey._guard_audience_drop() RETURNS event_trigger
+-- DDL guards. Event triggers fire for every role's DDL, so they run as the
+-- extension's owner (SECURITY DEFINER, pinned search_path): installing
+-- pg_journey changes nothing for roles that never touch its schema. Their fast
+-- path is one lookup in journey.audiences.
+
+-- Whether rel is `ancestor` or one of its partitions / inheritance children.
+CREATE OR REPLACE FUNCTION journey._inherits_from(rel regclass, ancestor oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH RECURSIVE up(r) AS (SELECT rel::oid
+                           UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.r)
+  SELECT EXISTS (SELECT 1 FROM up WHERE up.r = ancestor)
+$$;
+
+-- Checks a registered audience against its table's current shape, after DDL
+-- changed it (renamed_in / renamed_attnum: the column an ALTER TABLE ... RENAME
+-- COLUMN renamed, in that table or an ancestor of it). The audience row follows
+-- a rename of its key, e-mail or time zone column; those columns cannot be
+-- dropped (nor e-mail and time zone become non-text). Then every version that
+-- can still run is validated against the table (journey._shape_issues): the
+-- published version of each published or paused journey, and retired versions
+-- with active enrollments (their entry triggers no longer fire). Any problem
+-- refuses the DDL (2BP01), naming journey, version and step.
+CREATE OR REPLACE FUNCTION journey._check_audience(rel regclass, renamed_in oid DEFAULT NULL,
+                                                   renamed_attnum int DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  dropped record;
+  a journey.audiences;
+  new_name name;
+  found_cols record;
+  col record;
+  v record;
+  issue record;
+  problems text[] := '{}';
 BEGIN
-  FOR dropped IN SELECT d.objid, d.object_identity FROM pg_event_trigger_dropped_objects() d
-                  WHERE d.object_type = 'table' LOOP
-    IF EXISTS (SELECT 1 FROM journey.audiences a WHERE a.relation::oid = dropped.objid) THEN
+  SELECT * INTO a FROM journey.audiences x WHERE x.relation = rel FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF renamed_attnum IS NOT NULL THEN
+    SELECT t.attname INTO new_name FROM pg_attribute t
+     WHERE t.attrelid = renamed_in AND t.attnum = renamed_attnum AND NOT t.attisdropped;
+    SELECT bool_or(c.name = a.key_column) AS has_key,
+           a.email_column IS NULL OR bool_or(c.name = a.email_column) AS has_email,
+           a.timezone_column IS NULL OR bool_or(c.name = a.timezone_column) AS has_tz,
+           bool_or(c.name = new_name) AS has_new
+      INTO found_cols FROM journey._audience_columns(rel) c;
+    -- A rename changes one name: a column of the audience row whose name is
+    -- gone is the one that was renamed.
+    IF found_cols.has_new AND NOT (found_cols.has_key AND found_cols.has_email AND found_cols.has_tz) THEN
+      UPDATE journey.audiences x
+         SET key_column = CASE WHEN found_cols.has_key THEN x.key_column ELSE new_name END,
+             email_column = CASE WHEN found_cols.has_email THEN x.email_column ELSE new_name END,
+             timezone_column = CASE WHEN found_cols.has_tz THEN x.timezone_column ELSE new_name END
+       WHERE x.relation = rel
+      RETURNING x.* INTO a;
+    END IF;
+  END IF;
+
+  FOR col IN SELECT r.role, r.name, c.category
+               FROM (VALUES ('key', a.key_column), ('e-mail', a.email_column),
+                            ('time zone', a.timezone_column)) r(role, name)
+               LEFT JOIN journey._audience_columns(rel) c ON c.name = r.name
+              WHERE r.name IS NOT NULL AND (c.name IS NULL OR (r.role <> 'key' AND c.category <> 'text')) LOOP
+    IF col.category IS NULL THEN
+      RAISE EXCEPTION 'cannot drop column "%" of table %: it is the % column of a registered journey audience',
+                      col.name, rel, col.role
+        USING ERRCODE = '2BP01',
+              HINT = CASE WHEN col.role = 'key'
+                          THEN 'unregister the audience first (journey.unregister_audience)'
+                          ELSE format('register the audience again without its %s column first (journey.register_audience)', col.role) END;
+    END IF;
+    RAISE EXCEPTION 'column "%" of table % must stay of a text type: it is the % column of a registered journey audience',
+                    col.name, rel, col.role
+      USING ERRCODE = '42804',
+            HINT = format('register the audience again without its %s column first (journey.register_audience)', col.role);
+  END LOOP;
+
+  FOR v IN SELECT j.name, x.version, x.status, x.definition
+             FROM journey.journeys j JOIN journey.versions x ON x.journey_id = j.id
+            WHERE j.audience = rel AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
+              AND (x.status = 'published'
+                   OR (x.status = 'retired'
+                       AND EXISTS (SELECT 1 FROM journey.enrollments e
+                                    WHERE e.journey_id = j.id AND e.version = x.version
+                                      AND e.status = 'active')))
+            ORDER BY j.name, x.version LOOP
+    FOR issue IN SELECT * FROM journey._shape_issues(
+                   CASE WHEN v.status = 'retired' THEN v.definition - 'entry' ELSE v.definition END, rel) LOOP
+      problems := problems || format('journey "%s" version %s, %s: %s', v.name, v.version,
+                                     CASE WHEN issue.step_key IS NULL THEN 'journey'
+                                          WHEN issue.step_key ~ '^(entry|exit)\[' OR issue.step_key = 'settings'
+                                          THEN issue.step_key
+                                          ELSE format('step "%s"', issue.step_key) END,
+                                     issue.message);
+    END LOOP;
+  END LOOP;
+  IF cardinality(problems) > 0 THEN
+    RAISE EXCEPTION 'cannot alter table % because live journeys read the changed columns', rel
+      USING ERRCODE = '2BP01',
+            DETAIL = array_to_string(problems, E'\n'),
+            HINT = 'publish versions of these journeys that do not read those columns and let the '
+                   'enrollments of older versions end (or exit them), or archive the journeys; then alter the table';
+  END IF;
+END
+$$;
+
+-- sql_drop: a registered customer table cannot be dropped from under its
+-- journeys; columns dropped by a cascade (DROP TYPE / DOMAIN / EXTENSION ...
+-- CASCADE) are checked like an ALTER TABLE (ALTER TABLE itself is checked at
+-- ddl_command_end, by the guard below).
+CREATE OR REPLACE FUNCTION journey._guard_audience_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  dropped record;
+  changed regclass[] := '{}';
+  rel regclass;
+BEGIN
+  FOR dropped IN SELECT a.relation, d.object_type, d.object_identity
+                   FROM pg_event_trigger_dropped_objects() d
+                   JOIN journey.audiences a ON a.relation::oid = d.objid
+                  WHERE d.classid = 'pg_class'::regclass AND d.object_type IN ('table', 'table column') LOOP
+    IF dropped.object_type = 'table' THEN
       RAISE EXCEPTION 'cannot drop table %: it is a registered journey audience', dropped.object_identity
         USING ERRCODE = '2BP01',
               HINT = 'drop its journeys (journey.drop_journey) and call journey.unregister_audience first';
     END IF;
+    IF TG_TAG <> 'ALTER TABLE' AND NOT dropped.relation = ANY (changed) THEN
+      changed := changed || dropped.relation;
+    END IF;
+  END LOOP;
+  FOREACH rel IN ARRAY changed LOOP
+    PERFORM journey._check_audience(rel);
   END LOOP;
 END
 $$;
 DROP EVENT TRIGGER IF EXISTS pg_journey_guard_audience_drop;
 CREATE EVENT TRIGGER pg_journey_guard_audience_drop ON sql_drop
   EXECUTE FUNCTION journey._guard_audience_drop();
+
+-- ddl_command_end of ALTER TABLE: a registered audience (the altered table or
+-- a partition / child of it) must still fit its journeys (journey._check_audience).
+CREATE OR REPLACE FUNCTION journey._guard_audience_alter() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  hit record;
+BEGIN
+  FOR hit IN SELECT a.relation, min(c.objid) FILTER (WHERE c.object_type = 'table column') AS renamed_in,
+                    min(c.objsubid) FILTER (WHERE c.object_type = 'table column') AS renamed_attnum
+               FROM pg_event_trigger_ddl_commands() c
+               JOIN journey.audiences a
+                 ON a.relation::oid = c.objid OR journey._inherits_from(a.relation, c.objid)
+              WHERE c.classid = 'pg_class'::regclass
+              GROUP BY a.relation ORDER BY a.relation::oid LOOP
+    PERFORM journey._check_audience(hit.relation, hit.renamed_in, hit.renamed_attnum);
+  END LOOP;
+END
+$$;
+DROP EVENT TRIGGER IF EXISTS pg_journey_guard_audience_alter;
+CREATE EVENT TRIGGER pg_journey_guard_audience_alter ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION journey._guard_audience_alter();
+
+-- ddl_command_start of DROP EXTENSION pg_journey: takes the locks the drop needs
+-- without deadlocking against running ticks and applications, and removes the
+-- extension's pg_cron jobs (src/pg/ddl_guard.cpp). Other DROP EXTENSIONs pass.
+DROP EVENT TRIGGER IF EXISTS pg_journey_drop_extension;
+CREATE EVENT TRIGGER pg_journey_drop_extension ON ddl_command_start
+  WHEN TAG IN ('DROP EXTENSION') EXECUTE FUNCTION journey._drop_extension_start();

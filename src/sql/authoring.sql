@@ -31,7 +31,11 @@ BEGIN
 END
 $$;
 
--- Deletes a journey that never went live, or an archived one, with its history.
+-- Deletes a journey that never went live, or an archived one, with its history:
+-- nothing of it is left. Its versions, steps, triggers, enrollments, segment
+-- members, scheduled and trigger runs go by their foreign keys; activity and
+-- messages (no foreign key: they are the hot, append-mostly tables) here; its
+-- pg_cron jobs through _sync_schedules. Events stay: they are the customers'.
 CREATE OR REPLACE FUNCTION journey.drop_journey(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
@@ -41,6 +45,8 @@ BEGIN
     RAISE EXCEPTION 'cannot drop journey "%": it is %', j.name, j.state
       USING ERRCODE = '55000', HINT = 'archive it first (journey.archive)';
   END IF;
+  DELETE FROM journey.activity x WHERE x.journey_id = j.id;
+  DELETE FROM journey.messages x WHERE x.journey_id = j.id;
   DELETE FROM journey.journeys x WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
 END

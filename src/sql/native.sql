@@ -7,6 +7,18 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
   'every problem of a journey definition (JSON), without storing it';
 
+-- The errors a definition has because of its audience table's current shape
+-- (what a column rename, type change or drop breaks), and only those.
+CREATE OR REPLACE FUNCTION journey._shape_issues(definition jsonb, audience regclass)
+RETURNS TABLE (step_key text, message text)
+AS 'MODULE_PATHNAME', 'pgj_shape_issues'
+LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+-- Event trigger (ddl_command_start of DROP EXTENSION; see audiences.sql).
+CREATE OR REPLACE FUNCTION journey._drop_extension_start() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pgj_drop_extension_start'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
+
 CREATE OR REPLACE FUNCTION journey._settings_issues(settings jsonb)
 RETURNS TABLE (step_key text, severity text, message text)
 AS 'MODULE_PATHNAME', 'pgj_settings_issues'
