@@ -307,8 +307,13 @@ struct Validator {
           error(key, what + " needs exactly one of \"when\" (a condition) or \"query\" (SQL)");
         }
         if (has_when) condition(key, t["when"], ConditionScope{}, "the \"when\" of " + key);
-        if (has_query && (!t["query"].is_string() || t["query"].get<std::string>().empty()))
+        if (has_query && (!t["query"].is_string() || t["query"].get<std::string>().empty())) {
           error(key, "\"query\" of " + what + " must be a non-empty string");
+        } else if (has_query && env.check_segment_query) {
+          std::string why = env.check_segment_query(t["query"].get<std::string>());
+          if (!why.empty())
+            error(key, "\"query\" of " + what + " does not plan as the journey owner: " + why);
+        }
         unknown_keys(key, t, {"type", "schedule", "when", "query"}, "entry trigger");
       } else if (ty == "date") {
         schedule(key, t, what);
@@ -343,6 +348,12 @@ struct Validator {
       error(key, "\"schedule\" of " + what + " must be a cron expression string");
     else if (!is_valid_cron(s.get<std::string>(), &err))
       error(key, err);
+    else if (env.check_schedule) {
+      std::string why = env.check_schedule(s.get<std::string>());
+      if (!why.empty())
+        error(key, "schedule " + q(s.get<std::string>()) + " of " + what +
+                       " is refused by the installed pg_cron: " + why);
+    }
   }
 
   void exit_rules(const Json& exit) {

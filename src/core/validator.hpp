@@ -30,6 +30,11 @@ struct ValidationEnv {
   std::function<std::string(const std::string& function)> check_call_function;
   // Empty when an update_field step may set this audience column, else why not.
   std::function<std::string(const std::string& column)> check_update_column;
+  // Empty when the installed scheduler (pg_cron) accepts this schedule, else its
+  // reason; called only for schedules of the syntax the core accepts.
+  std::function<std::string(const std::string& schedule)> check_schedule;
+  // Empty when a segment's SQL query plans as the journey owner, else why not.
+  std::function<std::string(const std::string& query)> check_segment_query;
 };
 
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env);

@@ -3,12 +3,67 @@
 
 #include <regex>
 
+#include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/spi.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/resowner.h"
+}
 
 namespace pgj::pg {
 
 namespace {
+
+// Whether an error raised by a user's query is the query's own fault (its
+// syntax, names, types, privileges, or an error its functions raise), which
+// validation reports; anything else (a cancel, out of memory, a lock timeout,
+// a crash of the server's internals) ends the validating statement instead.
+bool is_query_fault(const ErrorData* e) {
+  static const char* kClasses[] = {"42", "22", "0A", "3F", "3D", "21",
+                                   "54", "2F", "38", "39", "P0"};
+  if (!e) return false;
+  const char* code = unpack_sql_state(e->sqlerrcode);
+  for (const char* c : kClasses)
+    if (code[0] == c[0] && code[1] == c[1]) return true;
+  return false;
+}
+
+// Checks a segment's `query` (a single SELECT) and, when `plan`, plans `sql`
+// (its EXPLAIN) as `role` in a restricted security context, inside a
+// subtransaction that is always rolled back: empty when it passes, else the
+// message of the query's fault (is_query_fault). Other errors propagate.
+std::string check_query_as(Oid role, const std::string& sql, const std::string& query, bool plan) {
+  MemoryContext outer_context = CurrentMemoryContext;
+  ResourceOwner outer_owner = CurrentResourceOwner;
+  pg_guard([] { BeginInternalSubTransaction(nullptr); });
+  MemoryContextSwitchTo(outer_context);
+  std::string problem;
+  ErrorData* fatal = nullptr;
+  try {
+    AsOwner as_owner(role, /*restricted=*/true);
+    const char* text = sql.c_str();
+    const char* user_query = query.c_str();
+    pg_guard([&] {
+      require_single_select(user_query);
+      if (plan && SPI_execute(text, false, 0) != SPI_OK_UTILITY)
+        elog(ERROR, "pg_journey: EXPLAIN failed");
+    });
+  } catch (const PgError& e) {
+    if (is_query_fault(e.data()))
+      problem = e.what();
+    else
+      fatal = e.data();
+  }
+  pg_guard([] { RollbackAndReleaseCurrentSubTransaction(); });
+  MemoryContextSwitchTo(outer_context);
+  CurrentResourceOwner = outer_owner;
+  if (fatal) throw PgError(fatal);
+  return problem;
+}
 
 core::ValueType value_type_of(const std::string& category) {
   if (category == "bool") return core::ValueType::Bool;
@@ -57,6 +112,18 @@ std::optional<core::AudienceSchema> load_audience(const std::string& name) {
   return std::move(info->schema);
 }
 
+std::string segment_query_sql(const std::string& query) {
+  // The newline ends a trailing "--" comment of the query.
+  return "SELECT coalesce(array_agg(k::text), '{}') FROM (" + query + "\n) q(k)";
+}
+
+void require_single_select(const char* query) {
+  List* statements = raw_parser(query, RAW_PARSE_DEFAULT);
+  if (list_length(statements) != 1 || !IsA(linitial_node(RawStmt, statements)->stmt, SelectStmt))
+    ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR),
+                    errmsg("a segment query must be a single SELECT statement")));
+}
+
 bool is_known_timezone(const std::string& zone) {
   if (zone.empty()) return false;
   const char* name = zone.c_str();
@@ -81,6 +148,28 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
   env_.is_valid_timezone = is_known_timezone;
   env_.check_call_function = [this](const std::string& f) { return check_call_function(f); };
   env_.check_update_column = [this](const std::string& c) { return check_update_column(c); };
+  env_.check_schedule = [this](const std::string& s) { return check_schedule(s); };
+  env_.check_segment_query = [this](const std::string& q) { return check_segment_query(q); };
+}
+
+// Empty when the installed pg_cron accepts the schedule (or cannot be asked:
+// not installed here, a read-only transaction), else pg_cron's own message.
+std::string CatalogEnv::check_schedule(const std::string& schedule) const {
+  auto rows = spi_rows("SELECT journey._cron_schedule_error($1)", {schedule}, false);
+  return rows.empty() || !rows[0][0] ? std::string() : *rows[0][0];
+}
+
+// Empty when a segment's query is a single SELECT that plans (EXPLAIN) as the
+// journey owner in the restricted context it runs in, else why not. Planning
+// may run the owner's functions (constant folding), so it happens only when
+// the validating role has the owner's privileges (publish: the publisher is
+// the owner); otherwise (validate() of another role's journey, or
+// validate_definition naming another owner) only its form is checked, and the
+// publish checks the rest.
+std::string CatalogEnv::check_segment_query(const std::string& query) const {
+  Oid owner = owner_;
+  bool plan = pg_guard([&] { return has_privs_of_role(GetUserId(), owner); });
+  return check_query_as(owner_, "EXPLAIN (COSTS OFF) " + segment_query_sql(query), query, plan);
 }
 
 // Empty when the journey owner may UPDATE this column of the audience (field

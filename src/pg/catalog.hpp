@@ -32,6 +32,14 @@ std::optional<core::AudienceSchema> load_audience(const std::string& name);
 // True when the server knows the time zone `zone`.
 bool is_known_timezone(const std::string& zone);
 
+// The SQL that runs a segment's query: its first column, as text[].
+std::string segment_query_sql(const std::string& query);
+
+// Raises 42601 unless `query` is exactly one SELECT statement (a segment's query
+// is run inside another statement; nothing else may ride along). A plain
+// PostgreSQL call: it may ereport (also for a syntax error).
+void require_single_select(const char* query);
+
 // Catalog facts for one validation, loaded once (SPI must be connected).
 class CatalogEnv {
  public:
@@ -43,6 +51,8 @@ class CatalogEnv {
  private:
   std::string check_call_function(const std::string& function) const;
   std::string check_update_column(const std::string& column) const;
+  std::string check_schedule(const std::string& schedule) const;
+  std::string check_segment_query(const std::string& query) const;
 
   Oid owner_;
   std::optional<core::AudienceSchema> audience_;

@@ -42,13 +42,15 @@ PGJ_FUNCTION(pgj_owner_query_keys) {
     throw core::Error("22004", "query and owner must not be null");
   std::string query = pg::arg_string(fcinfo, 0);
   Oid owner = PG_GETARG_OID(1);
-  std::string sql = "SELECT coalesce(array_agg(k::text), '{}') FROM (" + query + ") q(k)";
+  std::string sql = pg::segment_query_sql(query);
   pg::SpiConnection spi;
   const char* text = sql.c_str();
+  const char* user_query = query.c_str();
   Datum result;
   {
     pg::AsOwner as_owner(owner, /*restricted=*/true);
     result = pg::pg_guard([&] {
+      pg::require_single_select(user_query);
       int rc = SPI_execute(text, true, 1);
       if (rc != SPI_OK_SELECT || SPI_processed != 1)
         elog(ERROR, "pg_journey: segment query failed");

@@ -59,7 +59,8 @@ GRANT EXECUTE ON FUNCTION
   journey.resume(text, text),
   journey.archive(text),
   journey.publish_preview(text),
-  journey.requeue_claimed(interval)
+  journey.requeue_claimed(interval),
+  journey.run_scheduled_trigger(text, int)
 TO journey_admin;
 
 GRANT EXECUTE ON FUNCTION
@@ -77,3 +78,5 @@ GRANT EXECUTE ON FUNCTION
   journey._wake_workers()
 TO journey_app;
 GRANT EXECUTE ON FUNCTION journey._worker_slots() TO journey_reader;
+GRANT EXECUTE ON FUNCTION journey._cron_job_state(text), journey._cron_schedule_error(text)
+  TO journey_reader;

@@ -226,6 +226,26 @@ CREATE TABLE journey.scheduled_runs (
   PRIMARY KEY (journey_id, version, position),
   FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
 );
+-- One row per run of a scheduled entry trigger (by its pg_cron job or by
+-- journey.run_scheduled_trigger): when it ran, how many it enrolled, or why it
+-- failed. Kept 30 days (each run deletes its trigger's older rows).
+CREATE TABLE journey.trigger_runs (
+  id          bigserial PRIMARY KEY,
+  journey_id  bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version     int NOT NULL,
+  position    int NOT NULL,
+  run_by      text NOT NULL CHECK (run_by IN ('schedule', 'manual')),
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  enrolled    bigint,
+  error       text,
+  CHECK ((enrolled IS NULL) <> (error IS NULL))
+);
+COMMENT ON TABLE journey.trigger_runs IS
+  'runs of scheduled (segment, date) entry triggers: enrolled, or the error; see journey.schedule_status';
+CREATE INDEX trigger_runs_trigger ON journey.trigger_runs (journey_id, position, started_at);
+SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.segment_members', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.scheduled_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.enrollments', '');

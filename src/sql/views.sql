@@ -138,3 +138,35 @@ SELECT d.datname AS database, w.worker, w.pid, a.application_name, a.state, a.qu
   LEFT JOIN pg_database d ON d.oid = w.database
   LEFT JOIN pg_stat_activity a ON a.pid = w.pid;
 COMMENT ON VIEW journey.worker_status IS 'running background workers and what they do';
+
+-- One row per scheduled (segment, date) entry trigger of each published or
+-- paused journey: its pg_cron job, the job's last run as pg_cron saw it, and
+-- the last run pg_journey recorded (journey.trigger_runs) with its outcome.
+-- A failing trigger shows last_error; a job that cannot even connect shows
+-- cron_status 'failed' and cron_message, with last_started_at falling behind.
+CREATE OR REPLACE VIEW journey.schedule_status AS
+  SELECT j.id AS journey_id, j.name, j.state, t.version, t.position, t.type,
+         t.config->>'schedule' AS schedule,
+         format('pg_journey:%s:%s', j.id, t.position) AS cron_job,
+         c.job_exists AS cron_job_exists, c.active AS cron_job_active,
+         c.last_status AS cron_status, c.last_message AS cron_message,
+         c.last_start AS cron_started_at,
+         r.run_by AS last_run_by, r.started_at AS last_started_at,
+         r.finished_at AS last_finished_at, r.enrolled AS last_enrolled, r.error AS last_error,
+         ok.started_at AS last_success_at,
+         (SELECT count(*) FROM journey.trigger_runs x
+           WHERE x.journey_id = j.id AND x.position = t.position AND x.error IS NOT NULL
+             AND x.started_at > coalesce(ok.started_at, '-infinity')) AS failures_since_success
+    FROM journey.journeys j
+    JOIN journey.entry_triggers t
+      ON t.journey_id = j.id AND t.version = j.published_version AND t.type IN ('segment', 'date')
+    LEFT JOIN LATERAL (SELECT x.* FROM journey.trigger_runs x
+                        WHERE x.journey_id = j.id AND x.position = t.position
+                        ORDER BY x.started_at DESC, x.id DESC LIMIT 1) r ON true
+    LEFT JOIN LATERAL (SELECT x.started_at FROM journey.trigger_runs x
+                        WHERE x.journey_id = j.id AND x.position = t.position AND x.error IS NULL
+                        ORDER BY x.started_at DESC, x.id DESC LIMIT 1) ok ON true
+    LEFT JOIN LATERAL journey._cron_job_state(format('pg_journey:%s:%s', j.id, t.position)) c ON true
+   WHERE j.state IN ('published', 'paused');
+COMMENT ON VIEW journey.schedule_status IS
+  'scheduled entry triggers of live journeys: their pg_cron job and last runs (see journey.trigger_runs)';

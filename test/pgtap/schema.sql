@@ -44,7 +44,8 @@ SELECT set_eq($$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig
                     'journey.enrollments', 'journey.enrollments_id_seq', 'journey.activity',
                     'journey.events', 'journey.events_id_seq',
                     'journey.segment_members', 'journey.scheduled_runs',
-                    'journey.messages', 'journey.messages_id_seq'],
+                    'journey.messages', 'journey.messages_id_seq',
+                    'journey.trigger_runs', 'journey.trigger_runs_id_seq'],
               'every user-data table and its id sequence is dumped by pg_dump');
 
 SELECT * FROM finish();

@@ -1,3 +1,22 @@
 -- From 0.1 to 0.2: changes to the state (types, tables, indexes, event
 -- triggers) and removals of code whose signature changed. The code (src/sql's
 -- functions, views and grants) is rerun after this file.
+
+-- Runs of scheduled entry triggers (see tables.sql).
+CREATE TABLE journey.trigger_runs (
+  id          bigserial PRIMARY KEY,
+  journey_id  bigint NOT NULL REFERENCES journey.journeys (id) ON DELETE CASCADE,
+  version     int NOT NULL,
+  position    int NOT NULL,
+  run_by      text NOT NULL CHECK (run_by IN ('schedule', 'manual')),
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  enrolled    bigint,
+  error       text,
+  CHECK ((enrolled IS NULL) <> (error IS NULL))
+);
+COMMENT ON TABLE journey.trigger_runs IS
+  'runs of scheduled (segment, date) entry triggers: enrolled, or the error; see journey.schedule_status';
+CREATE INDEX trigger_runs_trigger ON journey.trigger_runs (journey_id, position, started_at);
+SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs_id_seq', '');
