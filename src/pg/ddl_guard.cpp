@@ -146,7 +146,9 @@ using namespace pgj;
 
 // journey._drop_extension_start(): ddl_command_start of DROP EXTENSION. Does
 // nothing unless the statement drops pg_journey; then takes the drop's locks
-// deadlock-free and removes the pg_cron jobs (see the top of this file).
+// deadlock-free and removes the pg_cron jobs (see the top of this file). The
+// event trigger of an installed release calls this symbol whatever library is
+// loaded: later libraries keep it, and it runs without the version check.
 PGJ_FUNCTION_ANY_VERSION(pgj_drop_extension_start) {
   if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
     throw core::Error("39P01", "journey._drop_extension_start must be called as an event trigger");
