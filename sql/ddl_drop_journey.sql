@@ -16,7 +16,7 @@ SELECT journey.import($${"name": "ddl-drop", "audience": "ddl_drop_people", "sta
 SELECT journey.publish('ddl-drop');
 SELECT journey.enroll('ddl-drop', '1') > 0 AS one, journey.enroll('ddl-drop', '2') > 0 AS two;
 SELECT journey.run_due(10, now()) AS ran;
-SELECT journey.track('1', 'ddl_drop_event') > 0 AS tracked;
+SELECT journey.track('1', 'ddl_drop_event', audience => 'ddl_drop_people') > 0 AS tracked;
 UPDATE ddl_drop_people SET plan = 'gone' WHERE id = 2;
 
 -- Every table of schema journey with a journey_id column, and its rows of this journey.

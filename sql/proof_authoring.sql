@@ -34,8 +34,8 @@ SELECT jsonb_pretty(journey.export('fan-club')->'exit') AS exit;
 -- condition rules still do.
 SELECT journey.publish('fan-club') AS version;
 SELECT count(journey.enroll('fan-club', id::text)) AS enrolled FROM proof_fans;
-SELECT journey.track('1', 'purchased') IS NOT NULL AS purchased,
-       journey.track('2', 'complained') IS NOT NULL AS complained;
+SELECT journey.track('1', 'purchased', audience => 'proof_fans') IS NOT NULL AS purchased,
+       journey.track('2', 'complained', audience => 'proof_fans') IS NOT NULL AS complained;
 UPDATE proof_fans SET unsubscribed = true WHERE id = 3;
 UPDATE proof_fans SET vip = true WHERE id = 4;
 SELECT e.customer_id, e.status, e.exit_reason, e.converted_at IS NOT NULL AS converted

@@ -26,8 +26,10 @@ PreparedStatement happened_statement(
     "  WHERE ev.customer_id = $1 AND ev.name = $2 AND ev.occurred_at <= $3"
     "    AND ($4 IS NULL OR ev.occurred_at >= $4)"
     "    AND ($5 IS NULL OR ev.occurred_at >= (SELECT min(a.at) FROM journey.activity a"
-    "                                          WHERE a.enrollment_id = $6 AND a.step_key = $5)))",
-    {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID});
+    "                                          WHERE a.enrollment_id = $6 AND a.step_key = $5))"
+    // The customer of this audience (events recorded before 0.2 have none).
+    "    AND ($7 IS NULL OR ev.audience IS NULL OR ev.audience = $7))",
+    {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, OIDOID});
 
 constexpr int64_t kDayMicros = USECS_PER_DAY;
 
@@ -139,8 +141,8 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
 bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& event,
                          const std::string& step, std::optional<core::Duration> within,
                          int64_t as_of) {
-  Datum args[6];
-  char nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+  Datum args[7];
+  char nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
   args[0] = string_to_text(enrollment.customer_id);
   args[1] = string_to_text(event);
   args[2] = TimestampTzGetDatum(unix_to_pg(as_of));
@@ -161,6 +163,12 @@ bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& 
     args[4] = string_to_text(step);
   }
   args[5] = Int64GetDatum(enrollment.id);
+  if (journey_ && journey_->audience) {
+    args[6] = ObjectIdGetDatum(journey_->audience->relid);
+  } else {
+    args[6] = 0;
+    nulls[6] = 'n';
+  }
   auto rows = happened_statement.rows(args, nulls);
   return !rows.empty() && rows[0][0] && *rows[0][0] == "t";
 }

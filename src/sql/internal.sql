@@ -265,3 +265,159 @@ BEGIN
   END IF;
 END
 $$;
+
+-- What reading customer ids of an audience in SQL needs to know about its key
+-- column: the type ids are cast to before they are compared with it, and the
+-- key's declared type (for messages). The cast type is the column's base type
+-- without its typmod, so that an id is never truncated to another customer's
+-- key ('abcdef'::char(3)) nor checked against a domain's constraints, named by
+-- its catalog name ("bpchar", not "character", which means char(1)); one id at
+-- a time, _lookup_customer (C) reads it the same way.
+CREATE OR REPLACE FUNCTION journey._key_type(p_relation regclass, p_key_column name,
+                                             OUT cast_type text, OUT type_name text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  typ record;
+BEGIN
+  SELECT t.typtype, t.typbasetype, format('%I.%I', n.nspname, t.typname) AS cast_type,
+         format_type(att.atttypid, att.atttypmod) AS type_name
+    INTO typ
+    FROM pg_attribute att
+    JOIN pg_type t ON t.oid = att.atttypid
+    JOIN pg_namespace n ON n.oid = t.typnamespace
+   WHERE att.attrelid = p_relation AND att.attname = p_key_column;
+  type_name := typ.type_name;
+  WHILE typ.typtype = 'd' LOOP  -- a domain: its base type
+    SELECT t.typtype, t.typbasetype, format('%I.%I', n.nspname, t.typname) AS cast_type
+      INTO typ
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE t.oid = typ.typbasetype;
+  END LOOP;
+  cast_type := typ.cast_type;
+END
+$$;
+
+-- Registered audiences (all of them when p_audience is null, in name order)
+-- with their key column and its types (_key_type).
+CREATE OR REPLACE FUNCTION journey._audience_keys(p_audience regclass DEFAULT NULL)
+RETURNS TABLE (relation regclass, key_column name, cast_type text, type_name text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  -- Two statements, not "p_audience IS NULL OR ...": one audience is an index
+  -- probe even where sequential scans are off (_enroll_rows), whose disabled
+  -- cost would otherwise have every call planned as a huge query and JIT-compiled.
+  IF p_audience IS NULL THEN
+    RETURN QUERY
+    SELECT a.relation, a.key_column, k.cast_type, k.type_name
+      FROM journey.audiences a, journey._key_type(a.relation, a.key_column) k
+     ORDER BY a.relation::text;
+  ELSE
+    RETURN QUERY
+    SELECT a.relation, a.key_column, k.cast_type, k.type_name
+      FROM journey.audiences a, journey._key_type(a.relation, a.key_column) k
+     WHERE a.relation = p_audience;
+  END IF;
+END
+$$;
+
+-- The canonical ids of the keys that name customers of the audience, each once;
+-- keys of no customer are left out (a key that is not a value of the key's
+-- type raises, like a bad cast).
+CREATE OR REPLACE FUNCTION journey._canonical_keys(p_audience regclass, p_keys text[]) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record;
+  keys text[];
+BEGIN
+  SELECT * INTO k FROM journey._audience_keys(p_audience);
+  EXECUTE format('SELECT coalesce(array_agg(DISTINCT t.%1$I::text), ''{}'')
+                    FROM unnest($1::text[]) u(c) JOIN %2$s t ON t.%1$I = u.c::%3$s',
+                 k.key_column, p_audience, k.cast_type)
+    INTO keys USING p_keys;
+  RETURN keys;
+END
+$$;
+
+-- The audience and canonical id of the customer an event or an enrollment
+-- names. With p_audience: that audience's customer (42704 unregistered, 22P02
+-- not a value of its key type, 23503 no such customer). Without: the one
+-- registered audience whose key type accepts the id and that has the customer
+-- (23503 none, 42725 several: the caller must say which).
+CREATE OR REPLACE FUNCTION journey._resolve_customer(p_id text, p_audience regclass,
+                                                     p_event text DEFAULT NULL,
+                                                     OUT audience regclass, OUT key text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  a record;
+  k record;
+  r record;
+  found_in regclass[] := '{}';
+  keys text[] := '{}';
+  why text[] := '{}';
+  swapped text;
+BEGIN
+  IF p_audience IS NOT NULL THEN
+    SELECT x.relation, x.key_column INTO a FROM journey.audiences x WHERE x.relation = p_audience;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'relation "%" is not a registered audience', p_audience USING ERRCODE = '42704';
+    END IF;
+    r := journey._lookup_customer(a.relation, p_id);
+    IF r.problem = 'invalid' THEN
+      k := journey._key_type(a.relation, a.key_column);
+      RAISE EXCEPTION 'customer id "%" is not a valid key of audience %', p_id, p_audience
+        USING ERRCODE = '22P02',
+              DETAIL = format('the key column %I is of type %s', a.key_column, k.type_name);
+    ELSIF r.problem = 'missing' THEN
+      RAISE EXCEPTION 'customer "%" does not exist in %', p_id, p_audience USING ERRCODE = '23503';
+    END IF;
+    audience := p_audience;
+    key := r.key;
+    RETURN;
+  END IF;
+
+  -- One prepared lookup per audience (_lookup_customer): this runs for every event.
+  FOR a IN SELECT x.relation, x.key_column FROM journey.audiences x ORDER BY x.relation::text LOOP
+    r := journey._lookup_customer(a.relation, p_id);
+    IF r.problem IS NULL THEN
+      found_in := found_in || a.relation;
+      keys := keys || r.key;
+    ELSE
+      k := journey._key_type(a.relation, a.key_column);
+      why := why || format('%s (key %I of type %s): %s', a.relation, a.key_column, k.type_name,
+                           CASE r.problem WHEN 'invalid' THEN 'not a valid ' || k.type_name
+                                          ELSE 'no such customer' END);
+    END IF;
+  END LOOP;
+  IF cardinality(found_in) = 1 THEN
+    audience := found_in[1];
+    key := keys[1];
+    RETURN;
+  END IF;
+  IF cardinality(found_in) > 1 THEN
+    RAISE EXCEPTION 'customer id "%" is ambiguous: it names a customer of each of %', p_id,
+      array_to_string(found_in::text[], ', ')
+      USING ERRCODE = '42725',
+            HINT = format('say whose customer it is: journey.track(%L, %L, audience => %L)', p_id,
+                          coalesce(p_event, 'event'), found_in[1]::text);
+  END IF;
+  IF cardinality(why) = 0 THEN
+    RAISE EXCEPTION 'customer "%" does not exist: no audience is registered', p_id
+      USING ERRCODE = '23503',
+            HINT = 'register the customer table first: SELECT journey.register_audience(''table'', ''key_column'')';
+  END IF;
+  -- The usual cause besides a missing row: the event name and the customer id swapped.
+  IF p_event IS NOT NULL THEN
+    FOR a IN SELECT * FROM journey._audience_keys() LOOP
+      IF (journey._lookup_customer(a.relation, p_event)).problem IS NULL THEN
+        swapped := format('"%s" is a customer of %s: were the customer id and the event name swapped? '
+                          'journey.track(customer_id, event, ...) takes the customer id first',
+                          p_event, a.relation);
+        EXIT;
+      END IF;
+    END LOOP;
+  END IF;
+  RAISE EXCEPTION 'customer "%" does not exist in any registered audience', p_id
+    USING ERRCODE = '23503', DETAIL = array_to_string(why, E'\n'),
+          HINT = coalesce(swapped, 'insert the customer row before tracking its events');
+END
+$$;

@@ -53,6 +53,13 @@ CREATE OR REPLACE FUNCTION journey._audience_trigger() RETURNS trigger
 AS 'MODULE_PATHNAME', 'pgj_audience_trigger'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
 
+CREATE OR REPLACE FUNCTION journey._lookup_customer(audience regclass, id text, OUT key text,
+                                                    OUT problem text)
+AS 'MODULE_PATHNAME', 'pgj_lookup_customer'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._lookup_customer(regclass, text) IS
+  'the canonical id of the audience''s customer an id names (the key as text), or why there is none';
+
 CREATE OR REPLACE FUNCTION journey._condition_sql(condition jsonb, audience regclass) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_condition_sql'
 LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;

@@ -2,7 +2,9 @@
 
 -- Enrolls customers into a published journey, set-based, applying the re-entry
 -- policy and the one-active-enrollment rule; customers missing from the
--- audience table are skipped. Returns the new enrollment ids.
+-- audience table are skipped. Ids are canonicalized through the key column's
+-- type ('007' and '7' are the same bigint customer). Returns the new
+-- enrollment ids.
 CREATE OR REPLACE FUNCTION journey._enroll_rows(p_journey_id bigint, p_customers text[],
                                      p_contexts jsonb[] DEFAULT NULL,
                                      p_events jsonb[] DEFAULT NULL,
@@ -15,61 +17,68 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 SET enable_seqscan = off AS $$
 DECLARE
   j journey.journeys;
-  key_column name;
-  key_type text;
+  k record;
   reentry text;
   cooldown interval;
   n int := cardinality(p_customers);
+  c_ids text[];
+  c_contexts jsonb[];
+  c_events jsonb[];
+  c_entities text[];
   ids bigint[];
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
   reentry := coalesce(j.settings->>'reentry', 'never');
   cooldown := journey._duration(j.settings->>'reentry_cooldown');
-  SELECT a.key_column INTO key_column FROM journey.audiences a WHERE a.relation = j.audience;
-  SELECT c.type_name INTO key_type FROM journey._audience_columns(j.audience) c
-   WHERE c.name = key_column;
+  SELECT * INTO k FROM journey._audience_keys(j.audience);
+  -- The customers that exist, by canonical id (the key as text), each
+  -- (customer, entity) once: its first occurrence counts.
+  EXECUTE format($sql$
+    SELECT coalesce(array_agg(i.c), '{}'), array_agg(i.ctx), array_agg(i.ev), array_agg(i.ent)
+      FROM (SELECT DISTINCT ON (t.%2$I, coalesce(u.ent, '')) t.%2$I::text AS c,
+                   coalesce(u.ctx, '{}') AS ctx, u.ev, u.ent
+              FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[])
+                   WITH ORDINALITY u(c, ctx, ev, ent, o)
+              JOIN %1$s t ON t.%2$I = u.c::%3$s
+             WHERE u.c IS NOT NULL
+             ORDER BY t.%2$I, coalesce(u.ent, ''), u.o) i$sql$, j.audience, k.key_column, k.cast_type)
+  INTO c_ids, c_contexts, c_events, c_entities
+  USING p_customers,
+        coalesce(p_contexts, array_fill(NULL::jsonb, ARRAY[n])),
+        coalesce(p_events, array_fill(NULL::jsonb, ARRAY[n])),
+        coalesce(p_entities, array_fill(NULL::text, ARRAY[n]));
+  IF cardinality(c_ids) = 0 THEN
+    RETURN '{}';
+  END IF;
   IF reentry = 'always' THEN
     -- Re-entry replaces the active enrollment (outside the cooldown).
     UPDATE journey.enrollments e
        SET status = 'exited', exit_reason = 'reentered', ended_at = now(), next_run_at = NULL,
            waiting_for = NULL
-      FROM unnest(p_customers, coalesce(p_entities, array_fill(NULL::text, ARRAY[n]))) u(c, ent)
+      FROM unnest(c_ids, c_entities) u(c, ent)
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
        AND e.entity_key IS NOT DISTINCT FROM u.ent
        AND (cooldown IS NULL OR e.entered_at <= now() - cooldown);
   END IF;
-  EXECUTE format($sql$
-    WITH input AS (
-      SELECT DISTINCT ON (t.%2$I, coalesce(u.ent, '')) t.%2$I::text AS c,
-             coalesce(u.ctx, '{}') AS ctx, u.ev, u.ent
-        FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[]) u(c, ctx, ev, ent)
-        JOIN %1$s t ON t.%2$I = u.c::%3$s
-       WHERE u.c IS NOT NULL),
-    ins AS (
-      INSERT INTO journey.enrollments AS e
-        (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
-         holdout, entered_at)
-      SELECT $5, $6, i.c, i.ent, v.start_key, now(), i.ctx, i.ev,
-             journey._in_holdout($7, $8, i.c), now()
-        FROM input i
-        JOIN journey.versions v ON v.journey_id = $5 AND v.version = $6
-       WHERE NOT EXISTS (
-               SELECT 1 FROM journey.enrollments p
-                WHERE p.journey_id = $5 AND p.customer_id = i.c
-                  AND p.entity_key IS NOT DISTINCT FROM i.ent
-                  AND ($9 = 'never' OR ($10::interval IS NOT NULL AND p.entered_at > now() - $10)))
-      ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
-      DO NOTHING
-      RETURNING e.id)
-    SELECT coalesce(array_agg(ins.id), '{}') FROM ins$sql$, j.audience, key_column, key_type)
-  INTO ids
-  USING p_customers,
-        coalesce(p_contexts, array_fill(NULL::jsonb, ARRAY[n])),
-        coalesce(p_events, array_fill(NULL::jsonb, ARRAY[n])),
-        coalesce(p_entities, array_fill(NULL::text, ARRAY[n])),
-        j.id, j.published_version,
-        coalesce((j.settings->>'holdout_percent')::float8, 0), j.name, reentry, cooldown;
+  WITH ins AS (
+    INSERT INTO journey.enrollments AS e
+      (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
+       holdout, entered_at)
+    SELECT j.id, j.published_version, i.c, i.ent, v.start_key, now(), i.ctx, i.ev,
+           journey._in_holdout(coalesce((j.settings->>'holdout_percent')::float8, 0), j.name, i.c),
+           now()
+      FROM unnest(c_ids, c_contexts, c_events, c_entities) i(c, ctx, ev, ent)
+      JOIN journey.versions v ON v.journey_id = j.id AND v.version = j.published_version
+     WHERE NOT EXISTS (
+             SELECT 1 FROM journey.enrollments p
+              WHERE p.journey_id = j.id AND p.customer_id = i.c
+                AND p.entity_key IS NOT DISTINCT FROM i.ent
+                AND (reentry = 'never' OR (cooldown IS NOT NULL AND p.entered_at > now() - cooldown)))
+    ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
+    DO NOTHING
+    RETURNING e.id)
+  SELECT coalesce(array_agg(ins.id), '{}') INTO ids FROM ins;
   IF cardinality(ids) > 0 THEN
     PERFORM journey._wake_workers();
   END IF;
@@ -107,8 +116,9 @@ BEGIN
 END
 $$;
 
--- Enrolls one customer; returns the enrollment id, or null when the customer is
--- not eligible (re-entry policy, already active, cooldown).
+-- Enrolls one customer (the id canonicalized through the audience's key type);
+-- returns the enrollment id, or null when the customer is not eligible
+-- (re-entry policy, already active, cooldown).
 CREATE OR REPLACE FUNCTION journey.enroll(journey text, customer_id text, context jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
@@ -117,8 +127,7 @@ DECLARE
   entity_property text := j.settings->>'entity_property';
   entity text;
   ids bigint[];
-  a journey.audiences;
-  found_customer boolean;
+  customer text;
 BEGIN
   PERFORM journey._require_enrollable(j);
   IF enroll.customer_id IS NULL THEN
@@ -134,17 +143,10 @@ BEGIN
         j.name, entity_property USING ERRCODE = '22023';
     END IF;
   END IF;
-  ids := journey._enroll_rows(j.id, ARRAY[enroll.customer_id],
-                              ARRAY[coalesce(enroll.context, '{}')], NULL, ARRAY[entity]);
+  customer := (journey._resolve_customer(enroll.customer_id, j.audience)).key;
+  ids := journey._enroll_rows(j.id, ARRAY[customer], ARRAY[coalesce(enroll.context, '{}')], NULL,
+                              ARRAY[entity]);
   IF cardinality(ids) = 0 THEN
-    SELECT * INTO a FROM journey.audiences x WHERE x.relation = j.audience;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I::text = $1)', j.audience,
-                   a.key_column)
-      INTO found_customer USING enroll.customer_id;
-    IF NOT found_customer THEN
-      RAISE EXCEPTION 'customer "%" does not exist in %', enroll.customer_id, j.audience
-        USING ERRCODE = '23503';
-    END IF;
     RETURN NULL;
   END IF;
   RETURN ids[1];
@@ -170,17 +172,26 @@ BEGIN
 END
 $$;
 
--- Records an event, and in the same transaction: ends enrollments whose event
--- exit rules it matches, wakes enrollments waiting for it, and enrolls the
--- customer into journeys it triggers. Returns the event id (null for a repeated
--- idempotency_key, which changes nothing).
+-- Records an event of one audience's customer, and in the same transaction,
+-- among the journeys of that audience: ends enrollments whose event exit rules
+-- it matches, wakes enrollments waiting for it, and enrolls the customer into
+-- journeys it triggers. The customer is resolved (and its id canonicalized)
+-- through the audience's key type: `audience` names the customer table, or,
+-- when null, the one registered audience that has this customer does.
+-- Returns the event id (null for a repeated idempotency_key, which changes
+-- nothing).
 CREATE OR REPLACE FUNCTION journey.track(customer_id text, event text, properties jsonb DEFAULT '{}',
                               occurred_at timestamptz DEFAULT now(),
-                              idempotency_key text DEFAULT NULL)
+                              idempotency_key text DEFAULT NULL,
+                              audience regclass DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   props jsonb := coalesce(track.properties, '{}');
+  resolved record;
+  rel regclass;
+  customer text;
+  entering journey.journeys[];
   event_id bigint;
   delivered jsonb;
   j journey.journeys;
@@ -193,9 +204,35 @@ BEGIN
     RAISE EXCEPTION 'properties of event "%" must be a JSON object', track.event
       USING ERRCODE = '22023';
   END IF;
-  INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key)
-  VALUES (track.customer_id, track.event, props, coalesce(track.occurred_at, now()),
-          track.idempotency_key)
+  resolved := journey._resolve_customer(track.customer_id, track.audience, track.event);
+  rel := resolved.audience;
+  customer := resolved.key;
+  -- The audience's journeys whose event entry trigger this event matches. One
+  -- that runs per entity needs the entity: without it the event would enroll
+  -- no one there.
+  SELECT coalesce(array_agg(x ORDER BY x.id), '{}') INTO entering
+    FROM journey.journeys x
+   WHERE x.state = 'published' AND x.audience = rel
+     AND EXISTS (SELECT 1 FROM journey.entry_triggers t
+                  WHERE t.journey_id = x.id AND t.version = x.published_version
+                    AND t.type = 'event' AND t.config->>'event' = track.event
+                    AND journey._event_matches(t.config->'where', props));
+  FOREACH j IN ARRAY entering LOOP
+    entity_property := j.settings->>'entity_property';
+    IF entity_property IS NOT NULL
+       AND coalesce(jsonb_typeof(props->entity_property), 'null') = 'null' THEN
+      RAISE EXCEPTION 'event "%" enters journey "%", which runs one enrollment per "%": its properties need that key',
+        track.event, j.name, entity_property
+        USING ERRCODE = '22023',
+              HINT = format('pass the entity, as in journey.track(%L, %L, ''{"%s": "..."}'')',
+                            track.customer_id, track.event, entity_property);
+    END IF;
+  END LOOP;
+
+  INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key,
+                                    audience)
+  VALUES (customer, track.event, props, coalesce(track.occurred_at, now()), track.idempotency_key,
+          rel)
   ON CONFLICT ON CONSTRAINT events_idempotency_key_key DO NOTHING
   RETURNING ev.id INTO event_id;
   IF event_id IS NULL THEN
@@ -214,8 +251,8 @@ BEGIN
             FROM journey.enrollments x
             JOIN journey.journeys jj ON jj.id = x.journey_id
             JOIN journey.exit_rules rr ON rr.journey_id = x.journey_id AND rr.version = x.version
-           WHERE x.customer_id = track.customer_id AND x.status = 'active'
-             AND jj.state IN ('published', 'paused')
+           WHERE x.customer_id = customer AND x.status = 'active'
+             AND jj.audience = rel AND jj.state IN ('published', 'paused')
              AND rr.type = 'event' AND rr.config->>'event' = track.event
              AND (NOT jj.settings ? 'entity_property' OR NOT props ? (jj.settings->>'entity_property')
                   OR x.entity_key = props->>(jj.settings->>'entity_property'))
@@ -227,8 +264,8 @@ BEGIN
   UPDATE journey.enrollments e
      SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
     FROM journey.journeys x
-   WHERE e.customer_id = track.customer_id AND e.status = 'active'
-     AND e.waiting_for = track.event AND x.id = e.journey_id
+   WHERE e.customer_id = customer AND e.status = 'active'
+     AND e.waiting_for = track.event AND x.id = e.journey_id AND x.audience = rel
      AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
           OR e.entity_key = props->>(x.settings->>'entity_property'));
 
@@ -236,18 +273,10 @@ BEGIN
     PERFORM journey._wake_workers();
   END IF;
 
-  -- Event entry triggers of published journeys.
-  FOR j IN SELECT x.* FROM journey.journeys x
-            WHERE x.state = 'published'
-              AND EXISTS (SELECT 1 FROM journey.entry_triggers t
-                           WHERE t.journey_id = x.id AND t.version = x.published_version
-                             AND t.type = 'event' AND t.config->>'event' = track.event
-                             AND journey._event_matches(t.config->'where', props))
-            ORDER BY x.id LOOP
-    entity_property := j.settings->>'entity_property';
-    CONTINUE WHEN entity_property IS NOT NULL AND NOT props ? entity_property;
-    PERFORM journey._enroll_rows(j.id, ARRAY[track.customer_id], NULL, ARRAY[props],
-                                 ARRAY[props->>entity_property]);
+  -- Enter the journeys the event triggers.
+  FOREACH j IN ARRAY entering LOOP
+    PERFORM journey._enroll_rows(j.id, ARRAY[customer], NULL, ARRAY[props],
+                                 ARRAY[props->>(j.settings->>'entity_property')]);
   END LOOP;
   RETURN event_id;
 END

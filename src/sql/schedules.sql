@@ -20,7 +20,9 @@ BEGIN
 
   IF t.type = 'segment' THEN
     IF t.config ? 'query' THEN
-      keys := journey._owner_query_keys(t.config->>'query', j.owner);
+      -- The query's keys by canonical id ('007' is customer 7), customers only,
+      -- so that membership compares like with like.
+      keys := journey._canonical_keys(j.audience, journey._owner_query_keys(t.config->>'query', j.owner));
     ELSE
       EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t WHERE %s',
                      a.key_column, j.audience, journey._condition_sql(t.config->'when', j.audience))

@@ -70,7 +70,7 @@ GRANT EXECUTE ON FUNCTION
   journey._require_enrollable(journey.journeys),
   journey._duration(text),
   journey._in_holdout(float8, text, text),
-  journey.track(text, text, jsonb, timestamptz, text),
+  journey.track(text, text, jsonb, timestamptz, text, regclass),
   journey.exit(bigint, text),
   journey.run_due(int, timestamptz),
   journey.claim_messages(text, int),

@@ -175,7 +175,10 @@ CREATE TABLE journey.events (
   properties      jsonb NOT NULL DEFAULT '{}',
   occurred_at     timestamptz NOT NULL DEFAULT now(),
   recorded_at     timestamptz NOT NULL DEFAULT now(),
-  idempotency_key text UNIQUE
+  idempotency_key text UNIQUE,
+  -- The audience whose customer the event belongs to (track() resolves it);
+  -- NULL for events recorded before 0.2, whose audience is unknown.
+  audience        regclass
 );
 COMMENT ON TABLE journey.events IS 'events recorded by journey.track()';
 CREATE INDEX events_customer_name ON journey.events (customer_id, name, occurred_at);

@@ -1,7 +1,8 @@
 -- API contract: every public function of SPEC section 7 (authoring and
--- lifecycle) with its signature, return type and pinned search_path.
+-- lifecycle, and the runtime's track) with its signature, return type and
+-- pinned search_path.
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 SELECT has_function('journey', 'register_audience', ARRAY['regclass', 'name', 'name', 'name']);
 SELECT has_function('journey', 'unregister_audience', ARRAY['regclass']);
@@ -28,6 +29,11 @@ SELECT has_function('journey', 'archive', ARRAY['text']);
 SELECT has_function('journey', 'drop_journey', ARRAY['text']);
 SELECT function_returns('journey', 'to_mermaid', ARRAY['text', 'integer'], 'text');
 SELECT function_returns('journey', 'to_dot', ARRAY['text', 'integer'], 'text');
+SELECT function_returns('journey', 'track',
+                        ARRAY['text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'regclass'],
+                        'bigint');
+SELECT hasnt_function('journey', 'track', ARRAY['text', 'text', 'jsonb', 'timestamp with time zone', 'text'],
+                      'track has no overload without audience (0.1''s signature is dropped)');
 
 -- defaults a caller can rely on
 SELECT is((SELECT pg_get_function_arguments('journey.publish(text,boolean)'::regprocedure)),
@@ -35,6 +41,11 @@ SELECT is((SELECT pg_get_function_arguments('journey.publish(text,boolean)'::reg
 SELECT is((SELECT pg_get_function_arguments('journey.connect(text,text,text,text)'::regprocedure)),
           'journey text, from_key text, to_key text, branch text DEFAULT ''next''::text',
           'connect(..., branch => ''next'')');
+SELECT is((SELECT pg_get_function_arguments('journey.track(text,text,jsonb,timestamptz,text,regclass)'::regprocedure)),
+          'customer_id text, event text, properties jsonb DEFAULT ''{}''::jsonb, '
+          'occurred_at timestamp with time zone DEFAULT now(), idempotency_key text DEFAULT NULL::text, '
+          'audience regclass DEFAULT NULL::regclass',
+          'track(customer_id, event, ..., audience => null): the 0.1 arguments keep their positions');
 SELECT is((SELECT pg_get_function_result('journey.validate(text)'::regprocedure)),
           'TABLE(step_key text, severity text, message text)', 'validate returns (step_key, severity, message)');
 

@@ -2,7 +2,7 @@
 -- journey_admin authors and publishes; PUBLIC gets nothing; writes to the
 -- definition tables happen only through the functions.
 BEGIN;
-SELECT plan(28);
+SELECT plan(31);
 
 SELECT has_role(r) FROM unnest(ARRAY['journey_reader', 'journey_app', 'journey_admin']) r;
 SELECT is_member_of('journey_reader', 'journey_app');
@@ -21,6 +21,14 @@ SELECT function_privs_are('journey', 'publish', ARRAY['text', 'boolean'], 'journ
 SELECT function_privs_are('journey', 'publish', ARRAY['text', 'boolean'], 'journey_admin', ARRAY['EXECUTE']);
 SELECT function_privs_are('journey', 'import', ARRAY['jsonb'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('journey', '_bridge_selftest', ARRAY['text'], 'journey_admin', ARRAY[]::text[]);
+SELECT function_privs_are('journey', 'track',
+                          ARRAY['text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'regclass'],
+                          'journey_app', ARRAY['EXECUTE']);
+SELECT function_privs_are('journey', 'track',
+                          ARRAY['text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'regclass'],
+                          'journey_reader', ARRAY[]::text[]);
+SELECT function_privs_are('journey', 'run_due', ARRAY['integer', 'timestamp with time zone'],
+                          'journey_app', ARRAY['EXECUTE']);
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'journey'::regnamespace
             AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
           'PUBLIC may execute no function of schema journey');

@@ -20,3 +20,10 @@ COMMENT ON TABLE journey.trigger_runs IS
 CREATE INDEX trigger_runs_trigger ON journey.trigger_runs (journey_id, position, started_at);
 SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs_id_seq', '');
+
+-- track() resolves the audience of the customer an event belongs to and records
+-- it; events recorded by 0.1 keep NULL (audience unknown: behaviour conditions
+-- count them for the customer id in every audience, as 0.1 did).
+ALTER TABLE journey.events ADD COLUMN audience regclass;
+-- track() gained the audience argument.
+DROP FUNCTION journey.track(text, text, jsonb, timestamptz, text);
