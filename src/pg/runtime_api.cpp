@@ -9,10 +9,30 @@
 #include "pg/tick.hpp"
 
 extern "C" {
+#include "utils/acl.h"
 #include "utils/timestamp.h"
 }
 
 using namespace pgj;
+
+namespace {
+
+// Whether the calling role may run a tick at engine time as_of. The current
+// time (from the transaction's start, now(), to the wall clock) is for
+// everyone; any other time moves every journey's clock (a later one skips
+// delays and fires timeouts early, an earlier one shortens them), so it is for
+// superusers and members of journey_admin (administrators and tests) only.
+bool may_run_at(TimestampTz as_of) {
+  return pg::pg_guard([as_of] {
+    if (as_of >= GetCurrentTransactionStartTimestamp() && as_of <= GetCurrentTimestamp())
+      return true;
+    Oid role = GetOuterUserId();
+    Oid admin = get_role_oid("journey_admin", true);
+    return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+  });
+}
+
+}  // namespace
 
 // journey.run_due(max_enrollments int, as_of timestamptz): one engine tick.
 PGJ_FUNCTION(pgj_run_due) {
@@ -22,6 +42,12 @@ PGJ_FUNCTION(pgj_run_due) {
                       "max_enrollments must be at least 1, got " + std::to_string(max_enrollments));
   TimestampTz as_of = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetCurrentTimestamp(); })
                                       : PG_GETARG_TIMESTAMPTZ(1);
+  if (!may_run_at(as_of))
+    throw core::Error("42501", "permission denied to run journeys at another time than now",
+                      "as_of moves the clock of every journey: a later time skips delays and "
+                      "fires timeouts early",
+                      "omit as_of (it defaults to now()); only superusers and members of "
+                      "journey_admin may pass another time");
   return Int32GetDatum(pg::run_tick(max_enrollments, as_of));
 }
 
