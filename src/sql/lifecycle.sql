@@ -99,7 +99,8 @@ BEGIN
 END
 $$;
 
--- Deactivates a journey for good.
+-- Deactivates a journey for good: active enrollments end (exit_reason
+-- 'archived') and pending messages are withdrawn (suppressed, reason 'archived').
 CREATE OR REPLACE FUNCTION journey.archive(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
@@ -110,6 +111,10 @@ BEGIN
   END IF;
   UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
    WHERE x.id = j.id;
+  -- Nothing leaves an archived journey (claim_messages skips it): its pending
+  -- messages, of ended enrollments too, are withdrawn rather than left pending.
+  UPDATE journey.messages m SET status = 'suppressed', reason = 'archived', completed_at = now()
+   WHERE m.journey_id = j.id AND m.status = 'pending';
   UPDATE journey.enrollments e
      SET status = 'exited', exit_reason = 'archived', ended_at = now(), next_run_at = NULL,
          waiting_for = NULL
