@@ -793,14 +793,20 @@ struct Validator {
       }
     }
     std::vector<bool> reported(ncomp, false);
+    // One parent array for every search, reset where the last one wrote (a
+    // fresh array per step made validation quadratic in the number of steps).
+    std::vector<long> parent(n, -2);
+    std::vector<size_t> touched;
     for (size_t s = 0; s < n; ++s) {
       if (comp[s] < 0 || reported[comp[s]]) continue;
+      for (size_t v : touched) parent[v] = -2;
+      touched.clear();
       // Shortest cycle through s inside its component (BFS).
-      std::vector<long> parent(n, -2);
       std::deque<size_t> queue;
       for (size_t v : adj[s])
         if (comp[v] == comp[s] && parent[v] == -2) {
           parent[v] = static_cast<long>(s);
+          touched.push_back(v);
           queue.push_back(v);
         }
       bool found = parent[s] != -2;
@@ -810,6 +816,7 @@ struct Validator {
         for (size_t v : adj[u])
           if (comp[v] == comp[s] && parent[v] == -2) {
             parent[v] = static_cast<long>(u);
+            touched.push_back(v);
             if (v == s) {
               found = true;
               break;

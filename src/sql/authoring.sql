@@ -319,6 +319,8 @@ DECLARE
   link record;
   item jsonb;
   member text;
+  pos bigint;
+  duplicate text;
 BEGIN
   IF def IS NULL OR jsonb_typeof(def) <> 'object' THEN
     RAISE EXCEPTION 'a journey definition must be a JSON object' USING ERRCODE = '22023';
@@ -367,7 +369,17 @@ BEGIN
   UPDATE journey.versions x SET start_key = def->>'start', settings = coalesce(def->'settings', '{}')
    WHERE x.journey_id = (d.j).id AND x.version = d.v;
 
-  FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
+  -- Every key once (checked here at once, not step by step).
+  SELECT e.value->>'key' INTO duplicate
+    FROM jsonb_array_elements(coalesce(def->'steps', '[]')) WITH ORDINALITY e(value, n)
+   WHERE jsonb_typeof(e.value) = 'object' AND jsonb_typeof(e.value->'key') = 'string'
+   GROUP BY e.value->>'key' HAVING count(*) > 1
+   ORDER BY (array_agg(e.n ORDER BY e.n))[2] LIMIT 1;
+  IF duplicate IS NOT NULL THEN
+    RAISE EXCEPTION 'step "%" already exists in journey "%"', duplicate, jname USING ERRCODE = '23505';
+  END IF;
+  FOR step, pos IN SELECT e.value, e.n FROM jsonb_array_elements(coalesce(def->'steps', '[]'))
+                                             WITH ORDINALITY e(value, n) LOOP
     IF jsonb_typeof(step) <> 'object' THEN
       RAISE EXCEPTION 'journey "%": every step must be a JSON object, found %', jname, step
         USING ERRCODE = '22023';
@@ -376,8 +388,9 @@ BEGIN
       RAISE EXCEPTION 'journey "%": a step has no "key" (a string): %', jname, step
         USING ERRCODE = '22023';
     END IF;
-    PERFORM journey._insert_step(d.j, d.v, step->>'key', step->>'type',
-                                 step - ARRAY['key', 'type', 'next', 'branches']);
+    -- Positions follow the definition's order (the draft was emptied above).
+    PERFORM journey._insert_step_at(d.j, d.v, step->>'key', step->>'type',
+                                    step - ARRAY['key', 'type', 'next', 'branches'], pos::int);
   END LOOP;
   FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
     IF step ? 'branches' AND jsonb_typeof(step->'branches') <> 'object' THEN

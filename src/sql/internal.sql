@@ -169,9 +169,30 @@ BEGIN
 END
 $$;
 
--- Inserts one step into a draft, with the checks add_step and import share.
+-- Inserts one step at the end of a draft (add_step). The caller holds the
+-- journey's row lock (_draft_for_edit), so the duplicate check cannot race.
 CREATE OR REPLACE FUNCTION journey._insert_step(j journey.journeys, v int, p_key text, p_type text,
                                      p_config jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM 1 FROM journey.steps s WHERE s.journey_id = j.id AND s.version = v AND s.key = p_key;
+  IF FOUND THEN
+    RAISE EXCEPTION 'step "%" already exists in journey "%"', p_key, j.name
+      USING ERRCODE = '23505';
+  END IF;
+  PERFORM journey._insert_step_at(j, v, p_key, p_type, p_config,
+                                  coalesce((SELECT max(s.position) + 1 FROM journey.steps s
+                                             WHERE s.journey_id = j.id AND s.version = v), 1));
+END
+$$;
+
+-- Inserts one step into a draft at `p_position`, with the checks add_step and
+-- import share; the caller has made sure the key is new. Import passes the
+-- definition's order and checks its keys at once, so importing n steps reads
+-- no step row per step (a max(position) + 1 over the steps so far made it
+-- quadratic), and needs no subtransaction per step.
+CREATE OR REPLACE FUNCTION journey._insert_step_at(j journey.journeys, v int, p_key text, p_type text,
+                                                   p_config jsonb, p_position int) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   reserved text;
@@ -192,15 +213,8 @@ BEGIN
     RAISE EXCEPTION 'config of step "%" of journey "%" may not contain "%"', p_key, j.name, reserved
       USING ERRCODE = '22023', HINT = 'connect steps with journey.connect()';
   END IF;
-  BEGIN
-    INSERT INTO journey.steps (journey_id, version, key, type, config, position)
-    VALUES (j.id, v, p_key, p_type::journey.step_type, p_config,
-            coalesce((SELECT max(s.position) + 1 FROM journey.steps s
-                       WHERE s.journey_id = j.id AND s.version = v), 1));
-  EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION 'step "%" already exists in journey "%"', p_key, j.name
-      USING ERRCODE = '23505';
-  END;
+  INSERT INTO journey.steps (journey_id, version, key, type, config, position)
+  VALUES (j.id, v, p_key, p_type::journey.step_type, p_config, p_position);
 END
 $$;
 
