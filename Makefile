@@ -14,7 +14,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.cont
 # of OLD) followed by the code. Released scripts are frozen in sql/ and never
 # edited (docs/development.md, "Releases").
 SQL_STATE = src/sql/types.sql src/sql/tables.sql
-SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql \
+SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql editing.sql \
   lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql security.sql)
 SQL_UPDATES = $(wildcard src/sql/updates/*--$(EXTVERSION).sql)
 DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_journey--*.sql))
@@ -34,7 +34,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 REGRESS = setup bridge audiences validation authoring lifecycle engine engine_policies triggers \
   proof_authoring proof_runtime proof_triggers \
   ddl_audience_alter ddl_register_owner ddl_drop_journey \
-  runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import
+  runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \
+  editing
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry

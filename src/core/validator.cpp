@@ -852,7 +852,7 @@ struct Validator {
       error("", "journey has no audience");
     else if (!aud.is_string() || aud.get_ref<const std::string&>().empty())
       error("", "journey audience must be a table name (a non-empty string)");
-    else if (!env.audience)
+    else if (!env.audience && !env.audience_unchecked)
       error("", "audience " + q(aud.get<std::string>()) +
                     " is not registered (journey.register_audience)");
     const Json& desc = member(def, "description");
@@ -860,7 +860,7 @@ struct Validator {
     for (auto it = def.begin(); it != def.end(); ++it) {
       static const char* kKnown[] = {"name",    "audience", "description", "settings",
                                      "entry",   "exit",     "start",       "steps",
-                                     "version", "state",    "id"};
+                                     "version", "state",    "id",          "layout"};
       if (std::find_if(std::begin(kKnown), std::end(kKnown),
                        [&](const char* k) { return it.key() == k; }) == std::end(kKnown))
         warning("", "unknown key " + q(it.key()) + " in journey definition");
@@ -904,6 +904,25 @@ struct Validator {
         start_ok = true;
     }
     graph_rules(g, start_ok);
+    layout(g, member(def, "layout"));
+  }
+
+  // The builder's step positions: {"step key": {"x": number, "y": number}}.
+  void layout(const JourneyGraph& g, const Json& l) {
+    if (l.is_null()) return;
+    if (!l.is_object()) {
+      error("", "\"layout\" must be an object {\"step key\": {\"x\": 0, \"y\": 0}}");
+      return;
+    }
+    for (auto it = l.begin(); it != l.end(); ++it) {
+      if (!g.find(it.key()))
+        error("", "\"layout\" names step " + q(it.key()) + ", which the journey does not have");
+      const Json& p = *it;
+      if (!p.is_object() || p.size() != 2 || !member(p, "x").is_number() ||
+          !member(p, "y").is_number())
+        error(it.key(), "layout of step " + q(it.key()) +
+                            " must be {\"x\": number, \"y\": number}, got " + show(p));
+    }
   }
 };
 

@@ -22,6 +22,9 @@ struct Issue {
 struct ValidationEnv {
   // The audience table; null when the definition's audience is not registered.
   const AudienceSchema* audience = nullptr;
+  // No audience at hand on purpose (journeyctl validate --offline): a missing
+  // audience is not an error and column names are not checked.
+  bool audience_unchecked = false;
   // Channel of the named template, or nullopt when no such template exists.
   std::function<std::optional<std::string>(const std::string& name)> template_channel;
   // Whether a time zone name is known to the server.

@@ -302,6 +302,7 @@ BEGIN
                               AND c.from_key = s.key) links
                         WHERE s.journey_id = j.id AND s.version = v.version), '[]'))
     || CASE WHEN v.start_key IS NULL THEN '{}' ELSE jsonb_build_object('start', v.start_key) END
+    || journey._layout_member(j.id, v.version)
     || CASE WHEN j.description IS NULL THEN '{}' ELSE jsonb_build_object('description', j.description) END;
 END
 $$;
@@ -414,6 +415,7 @@ BEGIN
       VALUES ((d.j).id, d.v, step->>'key', link.branch, link.target #>> '{}');
     END LOOP;
   END LOOP;
+  PERFORM journey._import_layout(d.j, d.v, def->'layout');
   FOR item IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'entry', '[]')) e LOOP
     IF jsonb_typeof(item) <> 'object' THEN
       RAISE EXCEPTION 'journey "%": every entry trigger must be a JSON object', jname

@@ -129,8 +129,8 @@ BEGIN
   INSERT INTO journey.versions (journey_id, version, status, start_key, settings)
     SELECT x.journey_id, v, 'draft', x.start_key, x.settings
       FROM journey.versions x WHERE x.journey_id = j.id AND x.version = src;
-  INSERT INTO journey.steps (journey_id, version, key, type, config, position)
-    SELECT s.journey_id, v, s.key, s.type, s.config, s.position
+  INSERT INTO journey.steps (journey_id, version, key, type, config, position, layout)
+    SELECT s.journey_id, v, s.key, s.type, s.config, s.position, s.layout
       FROM journey.steps s WHERE s.journey_id = j.id AND s.version = src;
   INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
     SELECT c.journey_id, v, c.from_key, c.branch, c.to_key

@@ -99,3 +99,9 @@ BEGIN
   END IF;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION journey.catalog() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pgj_catalog'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey.catalog() IS
+  'every step type, entry trigger, exit rule and setting: fields, kinds, required, allowed values, help';

@@ -80,3 +80,24 @@ TO journey_app;
 GRANT EXECUTE ON FUNCTION journey._worker_slots() TO journey_reader;
 GRANT EXECUTE ON FUNCTION journey._cron_job_state(text), journey._cron_schedule_error(text)
   TO journey_reader;
+
+-- Editing in place, the journey list, diffs and the catalog (src/sql/editing.sql).
+GRANT EXECUTE ON FUNCTION
+  journey.catalog(),
+  journey.list(boolean),
+  journey.diff(text, int, int),
+  journey._layout_member(bigint, int)
+TO journey_reader;
+
+GRANT EXECUTE ON FUNCTION
+  journey.set_step_config(text, text, jsonb),
+  journey.rename_step(text, text, text),
+  journey.move_connection(text, text, text, text, text, text),
+  journey.move_entry_trigger(text, int, int),
+  journey.move_exit_rule(text, int, int),
+  journey.set_entry_trigger(text, int, text, jsonb),
+  journey.set_exit_rule(text, int, text, jsonb, boolean),
+  journey.set_layout(text, jsonb),
+  journey.clone(text, text),
+  journey.discard_draft(text)
+TO journey_admin;

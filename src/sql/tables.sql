@@ -55,6 +55,8 @@ CREATE TABLE journey.steps (
   type       journey.step_type NOT NULL,
   config     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
   position   int NOT NULL,
+  -- Where the builder draws the step: {"x": number, "y": number}; null: laid out automatically.
+  layout     jsonb CHECK (layout IS NULL OR jsonb_typeof(layout) = 'object'),
   PRIMARY KEY (journey_id, version, key),
   FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
 );

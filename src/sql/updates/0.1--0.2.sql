@@ -27,3 +27,7 @@ SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs_id_seq', '');
 ALTER TABLE journey.events ADD COLUMN audience regclass;
 -- track() gained the audience argument.
 DROP FUNCTION journey.track(text, text, jsonb, timestamptz, text);
+
+-- Step positions on the builder's canvas (src/sql/editing.sql: journey.set_layout).
+ALTER TABLE journey.steps ADD COLUMN layout jsonb
+  CHECK (layout IS NULL OR jsonb_typeof(layout) = 'object');
