@@ -72,6 +72,23 @@ sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL
 	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
 	  for f in $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
+# journeyctl (src/cli) with the builder's front end (web/: npm ci + esbuild),
+# built by CMake in build/ and installed beside the server's programs.
+.PHONY: journeyctl install-journeyctl uninstall-journeyctl
+all: journeyctl
+journeyctl:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j2 --target journeyctl
+
+install: install-journeyctl
+install-journeyctl: journeyctl
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) build/journeyctl '$(DESTDIR)$(bindir)/journeyctl'
+
+uninstall: uninstall-journeyctl
+uninstall-journeyctl:
+	rm -f '$(DESTDIR)$(bindir)/journeyctl'
+
 .PHONY: deps unit test demo bench format format-check clean-local list-regress list-isolation
 
 deps:
@@ -106,11 +123,13 @@ bench: deps
 	$(MAKE) unit
 	bash tools/bench.sh
 
+CLI_SRCS = $(sort $(wildcard src/cli/*.cpp src/cli/embed/*.cpp))
+
 format:
-	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)
+	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(CLI_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)
 
 format-check:
-	clang-format --dry-run -Werror $(CORE_SRCS) $(PG_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)
+	clang-format --dry-run -Werror $(CORE_SRCS) $(PG_SRCS) $(CLI_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)
 
 clean: clean-local
 clean-local:
