@@ -10,6 +10,7 @@
 #   pgTAP        test/pgtap/*.sql with pg_prove
 #   ctest        the GoogleTest cases of test/unit/ (CMake build)
 #   integration  one suite per test/integration/*.cpp (built by CMake) and *.sh
+#   browser      one suite per test/browser/*.mjs (the builder in headless Chromium)
 #
 # What counts as one test in the closing line: a verdict the suite's tool gives
 # on its own, i.e. a pg_regress/isolation/cron file, a pgTAP assertion, a
@@ -226,6 +227,25 @@ for script in test/integration/*.sh; do
     cannot_run "$name" "$script is not executable (chmod +x)"
   else
     run_integration "$name" "$script"
+  fi
+done
+
+# 7. The builder in a real browser: Node.js drives Debian's Chromium through
+# playwright-core (web/node_modules, installed by the build's npm ci); each
+# suite prints its own "N passed, N failed".
+for suite in test/browser/*.mjs; do
+  [ -e "$suite" ] || continue
+  name=browser/$(basename "$suite" .mjs)
+  if ! command -v node >/dev/null; then
+    cannot_run "$name" "node not found (tools/deps.sh installs Node.js)"
+  elif [ ! -f web/node_modules/playwright-core/package.json ]; then
+    cannot_run "$name" "web/node_modules has no playwright-core (make builds it with npm ci)"
+  elif [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    cannot_run "$name" "no Chromium at ${CHROMIUM:-/usr/bin/chromium} (install chromium)"
+  elif [ ! -x "$suite" ]; then
+    cannot_run "$name" "$suite is not executable (chmod +x)"
+  else
+    run_integration "$name" "$suite"
   fi
 done
 

@@ -298,6 +298,30 @@ function diffValue(v) {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+// The members of two objects that differ, as [member, before, after].
+function memberChanges(a, b) {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => [k, a[k], b[k]]);
+}
+
+// One row of a diff: a changed object shows only the members that changed.
+function DiffRow({ d }) {
+  const objects = d.change === 'changed' && d.old && d.new && typeof d.old === 'object' && typeof d.new === 'object'
+    && !Array.isArray(d.old) && d.kind !== 'layout';
+  return (
+    <tr className={`change-${d.change}`}>
+      <td>{d.kind}{d.key ? ` ${d.key}` : ''}</td><td>{d.change}</td>
+      {objects ? (
+        <td colSpan={2}>{memberChanges(d.old, d.new).map(([k, a, b]) => (
+          <div key={k}><b>{k}</b>: <code>{diffValue(a) || '—'}</code> → <code>{diffValue(b) || '—'}</code></div>
+        ))}</td>
+      ) : (
+        <><td><code>{diffValue(d.old)}</code></td><td><code>{diffValue(d.new)}</code></td></>
+      )}
+    </tr>
+  );
+}
+
 // Versions, viewing an older one, and the diff between two.
 export function HistoryPanel({ name, doc, onView }) {
   const versions = doc.versions || [];
@@ -346,12 +370,7 @@ export function HistoryPanel({ name, doc, onView }) {
         <table className="grid small diff" data-testid="diff-table">
           <thead><tr><th>What</th><th>Change</th><th>Before</th><th>After</th></tr></thead>
           <tbody>
-            {diff.map((d, i) => (
-              <tr key={i} className={`change-${d.change}`}>
-                <td>{d.kind}{d.key ? ` ${d.key}` : ''}</td><td>{d.change}</td>
-                <td><code>{diffValue(d.old)}</code></td><td><code>{diffValue(d.new)}</code></td>
-              </tr>
-            ))}
+            {diff.map((d, i) => <DiffRow key={i} d={d} />)}
           </tbody>
         </table>
       ))}
