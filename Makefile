@@ -77,7 +77,7 @@ sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL
 .PHONY: journeyctl install-journeyctl uninstall-journeyctl
 all: journeyctl
 journeyctl:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPGJ_REQUIRE_PQXX=ON >/dev/null
 	cmake --build build -j2 --target journeyctl
 
 install: install-journeyctl

@@ -184,3 +184,8 @@ SELECT try($$SELECT journey.set_layout('ed-welcome', '{}')$$);
 RESET ROLE;
 DROP ROLE ed_reader;
 DELETE FROM customers WHERE id = 9001;
+
+-- Nothing left running for the files after this one.
+SELECT journey.archive('ed-welcome'), journey.archive('ed-clone');
+SELECT count(*) AS active_left FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+ WHERE j.name LIKE 'ed-%' AND e.status = 'active';
