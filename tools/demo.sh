@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
+# In a terminal psql would page the long outputs and wait for a key.
+export PSQL_PAGER=cat
 cluster_start
 echo "== throwaway cluster up (socket $PGHOST)"
 # The cluster's background workers serve database pgj_worker as role journey_worker.
