@@ -12,6 +12,7 @@ int serve(Context& ctx) {
   o.allow_passwordless = ctx.flag("allow-passwordless");
   o.assets_dir = ctx.option_or("assets", "");
   o.idle_minutes = static_cast<int>(ctx.int_option("idle-minutes", 1, 7 * 24 * 60).value_or(480));
+  o.max_sessions = static_cast<int>(ctx.int_option("max-sessions", 1, 10000).value_or(50));
   if (auto h = ctx.option("allowed-host")) o.allowed_hosts.push_back(*h);
   // Each sign-in connects with the role and password typed in; journeyctl's own
   // password sources (PGPASSWORD, ~/.pgpass) must never stand in for them.
@@ -50,7 +51,8 @@ JOURNEYCTL_COMMAND(Command{
      {"allow-passwordless", 0, "", "accept sign-ins the server lets in without a password"},
      {"allowed-host", 0, "HOST", "also accept this Host header (a name the builder is reached by)"},
      {"assets", 0, "DIR", "serve the front end from DIR instead of the built-in copy"},
-     {"idle-minutes", 0, "N", "sign sessions out after N idle minutes (default 480)"}},
+     {"idle-minutes", 0, "N", "sign sessions out after N idle minutes (default 480)"},
+     {"max-sessions", 0, "N", "at most N signed-in sessions, each a connection (default 50)"}},
     true,
     0,
     0,

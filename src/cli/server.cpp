@@ -312,6 +312,11 @@ Json sql_error_json(const pqxx::sql_error& e) {
 }
 
 std::shared_ptr<Session> create_session(const std::string& user, const std::string& password) {
+  {
+    std::lock_guard<std::mutex> lock(g_sessions_mutex);
+    if (static_cast<int>(g_sessions.size()) >= g_options->max_sessions)
+      throw HttpError(503, "too many signed-in sessions (--max-sessions); try again later");
+  }
   const std::string conninfo = g_options->conninfo(user, password);
   bool used_password = authenticates_with_password(conninfo);
   if (!used_password && !g_options->allow_passwordless)

@@ -106,6 +106,7 @@ struct ServerOptions {
   bool allow_passwordless = false;
   std::string assets_dir;  // empty: the embedded assets
   int idle_minutes = 480;
+  int max_sessions = 50;                   // each holds a database connection
   std::vector<std::string> allowed_hosts;  // extra Host header values
   // Builds the connection string for a user signing in.
   std::function<std::string(const std::string& user, const std::string& password)> conninfo;

@@ -356,6 +356,14 @@ http GET '/api/journey?name=cli-copy'
 check "a reader reads a journey" "200 cli-copy" "$status $(json 'j.journey.name')"
 stop_serve
 
+start_serve --allow-passwordless --max-sessions 1
+rm -f "$work/cookies"
+http POST /api/login '{"user": "cli_reader"}'
+rm -f "$work/cookies"
+http POST /api/login '{"user": "cli_reader"}'
+check "sign-ins beyond --max-sessions are refused (each holds a connection)" 503 "$status"
+stop_serve
+
 psql -X -q -d postgres -c "DROP DATABASE $DB" >/dev/null
 psql -X -q -c "DROP ROLE cli_reader" -c "DROP ROLE cli_admin" -c "DROP ROLE cli_nobody" >/dev/null 2>&1
 finish_checks

@@ -1,7 +1,7 @@
 // The journey list: every journey with its state, versions and counts
 // (journey.list); archived ones behind a filter; create and clone.
 import { useCallback, useEffect, useState } from 'react';
-import { errorText, get, post } from './api.js';
+import { ApiError, errorText, get, post } from './api.js';
 import { go } from './nav.js';
 
 function when(ts) {
@@ -23,6 +23,7 @@ export function JourneyList({ session }) {
     try {
       setRows(await get('/api/journeys', { archived: archived ? 1 : 0 }));
     } catch (e) {
+      if (e instanceof ApiError && e.status === 401) throw e;  // back to the sign-in
       setError(errorText(e));
     }
   }, [archived]);
