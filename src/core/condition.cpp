@@ -818,8 +818,8 @@ CompileResult compile_condition(const Json& cond, const AudienceSchema* schema,
 bool evaluate(const CompiledCondition& cond, const EvalInput& input) {
   try {
     return eval_node(cond.root, input);
-  } catch (...) {
-    return false;
+  } catch (const Json::exception&) {
+    return false;  // an unexpected JSON shape compares false, like a type mismatch
   }
 }
 

@@ -132,7 +132,9 @@ CompileResult compile_condition(const Json& cond, const AudienceSchema* schema,
                                 const ConditionScope& scope);
 
 // Evaluates a compiled condition. Comparisons with a null or missing operand
-// are false; mismatched dynamic types compare false. Never throws.
+// are false; mismatched dynamic types compare false. Throws only what the
+// BehaviourLookup throws (a PostgreSQL error of a behaviour query, a cancel):
+// such an error is never turned into "false".
 bool evaluate(const CompiledCondition& cond, const EvalInput& input);
 
 // Value <-> JSON helpers for the pg layer and templates. value_to_json turns a

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <vector>
@@ -295,6 +296,9 @@ std::optional<int64_t> parse_timestamp(std::string_view text, std::string* error
     fail(error, "invalid timestamp \"" + std::string(text) + "\" (" + why + ")");
     return std::nullopt;
   };
+  const std::string word = lower(s);
+  if (word == "infinity" || word == "+infinity") return kInfinity;
+  if (word == "-infinity") return kMinusInfinity;
   size_t pos = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!read_digits(s, &pos, 4, &y) || pos >= s.size() || s[pos++] != '-' ||
@@ -348,8 +352,19 @@ std::optional<int64_t> parse_timestamp(std::string_view text, std::string* error
   return secs * kMicrosPerSecond + frac_micros;
 }
 
+// Whether a duration stays inside the range journeys may use: how far it can
+// move an instant (every part counted by its size, a month as 31 days).
+bool within_timestamp_range(const Duration& d) {
+  long double days = std::fabs(static_cast<long double>(d.months)) * 31 +
+                     std::fabs(static_cast<long double>(d.days)) +
+                     std::fabs(static_cast<long double>(d.micros)) / kMicrosPerDay;
+  return days <= kMaxDurationDays;
+}
+
 // Formats micros since the epoch as an ISO UTC timestamp.
 std::string format_timestamp(int64_t micros) {
+  if (micros == kInfinity) return "infinity";
+  if (micros == kMinusInfinity) return "-infinity";
   int64_t secs = micros / kMicrosPerSecond;
   int64_t frac = micros % kMicrosPerSecond;
   if (frac < 0) {

@@ -2,6 +2,7 @@
 // schedules: the small text formats journey definitions use for time.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,23 @@ struct Duration {
 inline constexpr int64_t kMicrosPerSecond = 1000000;
 inline constexpr int64_t kMicrosPerDay = 86400 * kMicrosPerSecond;
 
+// PostgreSQL's 'infinity' and '-infinity' of a timestamp or date column, as
+// micros since the Unix epoch: they sort after (before) every finite instant,
+// so comparisons need no special case.
+inline constexpr int64_t kInfinity = std::numeric_limits<int64_t>::max();
+inline constexpr int64_t kMinusInfinity = std::numeric_limits<int64_t>::min();
+inline bool is_infinite(int64_t micros) {
+  return micros == kInfinity || micros == kMinusInfinity;
+}
+
+// The longest duration (or offset) a journey may use: 5,000 years either way
+// (a year counted as 12 months of 31 days), so that an instant plus or minus it
+// stays inside PostgreSQL's timestamp range (4713 BC to 294276 AD).
+inline constexpr int64_t kMaxDurationDays = 5000LL * 12 * 31;
+// Whether the duration's length (a month counted as 31 days) is at most
+// kMaxDurationDays, in both directions.
+bool within_timestamp_range(const Duration& d);
+
 // Parses "2 days", "1 day 2 hours", "90 minutes", "30m", "-1 day": one or more
 // <integer> <unit> parts, an optional leading "-" negating the whole. Units are
 // case-insensitive (s, m, h, d, w, mon, y and their long forms). On failure
@@ -48,10 +66,12 @@ std::optional<int> parse_time_of_day(std::string_view text, std::string* error);
 std::optional<int> parse_weekday(std::string_view text);
 
 // Parses an ISO date or timestamp, YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|+-HH[:MM]],
-// into microseconds since the Unix epoch (UTC when no zone is given).
+// into microseconds since the Unix epoch (UTC when no zone is given);
+// "infinity" and "-infinity" give kInfinity and kMinusInfinity.
 std::optional<int64_t> parse_timestamp(std::string_view text, std::string* error);
 
-// Formats microseconds since the Unix epoch as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z".
+// Formats microseconds since the Unix epoch as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
+// ("infinity" / "-infinity" for kInfinity / kMinusInfinity).
 std::string format_timestamp(int64_t micros);
 
 // Checks a pg_cron schedule: 5-field cron (numbers, *, ranges, lists, steps,

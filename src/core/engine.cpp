@@ -228,7 +228,7 @@ Value json_to_value(const Json& v, const Column& col, int64_t as_of) {
         ts = parse_timestamp(v.get<std::string>(), nullptr);
       if (!ts) break;
       int64_t t = *ts;
-      if (col.type == ValueType::Date) {  // a date is its midnight UTC
+      if (col.type == ValueType::Date && !is_infinite(t)) {  // a date is its midnight UTC
         int64_t r = t % kMicrosPerDay;
         t -= r < 0 ? r + kMicrosPerDay : r;
       }
@@ -477,6 +477,12 @@ class Runner {
       if (!t)
         throw Error(sqlstate::kInternal,
                     "step " + q(s.key) + ": template " + q(s.template_name) + " does not exist");
+      // Publish checks the channel; a version frozen before that check existed
+      // (or a damaged one) must still never send a template to another channel.
+      if (t->channel != s.channel)
+        throw Error(sqlstate::kInvalidParameter, "step " + q(s.key) + ": template " +
+                                                     q(s.template_name) + " is for channel " +
+                                                     q(t->channel) + ", not " + q(s.channel));
       Json subject = t->subject ? Json(render(*t->subject, lookup)) : Json();
       std::string body = render(t->body, lookup);
       if (s.type == StepType::SendEmail) {
@@ -516,11 +522,25 @@ class Runner {
   void delay(const CompiledStep& s) {
     const std::string zone = delay_zone(s);
     if (r_.parked) {
-      if (e_.rearm && s.delay_kind == CompiledStep::DelayKind::Until) {
-        int64_t wake = rt_.next_local_time(as_of_, s.until_time_sec, s.until_days, zone);
-        if (wake > as_of_) {
-          r_.parked_at = as_of_;
-          park(wake);
+      // Re-armed (a migration to a new version, or resume's catch_up 'skip'):
+      // the wake time follows this version's config, counted from the arrival
+      // at the step; a time of day waits for its next window instead.
+      if (e_.rearm) {
+        std::optional<int64_t> wake;
+        switch (s.delay_kind) {
+          case CompiledStep::DelayKind::Duration:
+            wake = rt_.add_duration(r_.parked_at, s.duration, zone);
+            break;
+          case CompiledStep::DelayKind::Until:
+            wake = rt_.next_local_time(as_of_, s.until_time_sec, s.until_days, zone);
+            if (*wake > as_of_) r_.parked_at = as_of_;
+            break;
+          case CompiledStep::DelayKind::UntilField:
+            wake = until_field_wake(s, zone);
+            break;
+        }
+        if (wake && *wake > as_of_) {
+          park(*wake == kInfinity ? std::nullopt : wake);
           return;
         }
       }
@@ -536,10 +556,7 @@ class Runner {
         wake = rt_.next_local_time(as_of_, s.until_time_sec, s.until_days, zone);
         break;
       case CompiledStep::DelayKind::UntilField:
-        if (s.until_field >= 0 && s.until_field < static_cast<int>(row_.size()) &&
-            std::holds_alternative<Timestamp>(row_[s.until_field]))
-          wake = rt_.add_duration(std::get<Timestamp>(row_[s.until_field]).micros_since_unix_epoch,
-                                  s.offset, zone);
+        wake = until_field_wake(s, zone);
         break;
     }
     if (!wake || *wake <= as_of_) {
@@ -548,7 +565,19 @@ class Runner {
     }
     r_.parked_at = as_of_;
     r_.wait_deadline.reset();
-    park(wake);
+    // Until 'infinity': parked for good (never due); exit rules and exit() still end it.
+    park(*wake == kInfinity ? std::nullopt : wake);
+  }
+
+  // Wake-up time of an until_field delay: the column plus the offset; null when
+  // the column is null; ±infinity stays ±infinity (never / already due).
+  std::optional<int64_t> until_field_wake(const CompiledStep& s, const std::string& zone) {
+    if (s.until_field < 0 || s.until_field >= static_cast<int>(row_.size()) ||
+        !std::holds_alternative<Timestamp>(row_[s.until_field]))
+      return std::nullopt;
+    int64_t at = std::get<Timestamp>(row_[s.until_field]).micros_since_unix_epoch;
+    if (is_infinite(at)) return at;
+    return rt_.add_duration(at, s.offset, zone);
   }
 
   // Runs a wait_for_event step: park, or take "event" / "timeout" when woken or due.
@@ -557,6 +586,7 @@ class Runner {
       park_until_timeout(s);
       return;
     }
+    rearm_deadline(s);
     if (e_.woken_by.is_array() && r_.step == e_.step) {
       for (const Json& ev : e_.woken_by) {
         const Json& name = member(ev, "name");
@@ -569,6 +599,15 @@ class Runner {
       }
     }
     timeout_or_park();
+  }
+
+  // A re-armed wait (migrated to a new version) takes that version's timeout,
+  // counted from its arrival at the step.
+  void rearm_deadline(const CompiledStep& s) {
+    if (!e_.rearm) return;
+    r_.wait_deadline.reset();
+    if (s.timeout)
+      r_.wait_deadline = rt_.add_duration(r_.parked_at, *s.timeout, j_.settings.timezone);
   }
 
   // Arms a wait step: parks with the step's timeout (if any) as deadline.
@@ -599,6 +638,7 @@ class Runner {
       park_until_timeout(s);
       return;
     }
+    rearm_deadline(s);
     timeout_or_park();
   }
 
@@ -751,6 +791,70 @@ CompiledJourney compile_journey(const Json& definition, const AudienceSchema& au
     j.exit_rules.push_back(std::move(rule));
   }
   return j;
+}
+
+namespace {
+
+// Adds the columns named by merge tags of every string in a payload.
+void payload_columns(const Json& v, const AudienceSchema& audience, std::vector<int>& out) {
+  if (v.is_string()) {
+    for (const std::string& tag : tags_of(v.get_ref<const std::string&>()))
+      if (int c = audience.find(tag); c >= 0) out.push_back(c);
+  } else if (v.is_array() || v.is_object()) {
+    for (const Json& e : v) payload_columns(e, audience, out);
+  }
+}
+
+}  // namespace
+
+// The columns a journey reads; see the header.
+std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSchema& audience,
+                              const std::map<std::string, TemplateDef>& templates) {
+  std::vector<int> out;
+  auto condition = [&](const std::optional<CompiledCondition>& c) {
+    if (c) out.insert(out.end(), c->columns_read.begin(), c->columns_read.end());
+  };
+  auto tags = [&](const CompiledTemplate& t) {
+    for (const std::string& tag : tags_of(t))
+      if (int c = audience.find(tag); c >= 0) out.push_back(c);
+  };
+  bool customer_zone = false;
+  for (const CompiledStep& s : journey.steps) {
+    condition(s.condition);
+    for (const auto& [name, c] : s.cases)
+      out.insert(out.end(), c.columns_read.begin(), c.columns_read.end());
+    if (s.type == StepType::SendEmail || s.type == StepType::Send) {
+      if (!s.template_name.empty()) {
+        auto t = templates.find(s.template_name);
+        if (t != templates.end()) {
+          if (t->second.subject) tags(*t->second.subject);
+          tags(t->second.body);
+        }
+      } else {
+        payload_columns(s.payload, audience, out);
+      }
+      if (s.type == StepType::SendEmail) {
+        int to = s.to_field >= 0 ? s.to_field : audience.email_column;
+        if (to >= 0) out.push_back(to);
+      }
+    }
+    if (s.type == StepType::Delay) {
+      if (s.delay_kind == CompiledStep::DelayKind::UntilField) out.push_back(s.until_field);
+      if (s.delay_kind == CompiledStep::DelayKind::Until && s.until_timezone == "customer")
+        customer_zone = true;
+    }
+  }
+  for (const CompiledExitRule& r : journey.exit_rules) condition(r.condition);
+  if (journey.settings.quiet_hours && journey.settings.quiet_hours->timezone == "customer")
+    customer_zone = true;
+  if (customer_zone && audience.timezone_column >= 0) out.push_back(audience.timezone_column);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  out.erase(std::remove_if(
+                out.begin(), out.end(),
+                [&](int c) { return c < 0 || c >= static_cast<int>(audience.columns.size()); }),
+            out.end());
+  return out;
 }
 
 // Advances one enrollment until it parks or ends.

@@ -6,6 +6,7 @@
 // Runtime, so unit tests drive it with a fake.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,6 +123,14 @@ struct TemplateDef {
   CompiledTemplate body;
 };
 
+// The audience columns a journey reads, sorted: its conditions (steps and exit
+// rules), the merge tags of its templates and payloads, the address of its
+// e-mails, the customer's time zone where a delay or quiet hours use it, and
+// until_field dates. The pg layer decodes only these (a value the journey never
+// reads, an 'infinity' say, cannot fail it); the others read as null.
+std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSchema& audience,
+                              const std::map<std::string, TemplateDef>& templates);
+
 // The state of one enrollment as the pg layer loads it.
 struct Enrollment {
   int64_t id = 0;
@@ -137,7 +146,11 @@ struct Enrollment {
       Json::array();   // events track() delivered while parked: [{name, properties, occurred_at}]
   int32_t visits = 0;  // step visits so far, over the enrollment's life
   bool holdout = false;
-  bool rearm = false;  // resume(catch_up => 'skip'): re-arm an overdue "until" delay
+  // Re-arm the parked step under its version's config: set by a migrating
+  // publish (waits and delays follow the new version, counted from parked_at)
+  // and by resume(catch_up => 'skip') (an overdue "until" delay waits for its
+  // next window).
+  bool rearm = false;
 };
 
 struct Visit {
@@ -212,6 +225,6 @@ struct Runtime {
 // step whose function returns something other than a JSON object or null.
 RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
                          const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
-                         Runtime& runtime, int max_visits_this_run = 200);
+                         Runtime& runtime, int max_visits_this_run = kMaxStepsPerRun);
 
 }  // namespace pgj::core

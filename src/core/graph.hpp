@@ -36,6 +36,12 @@ const char* step_type_name(StepType type);
 // wait_until): every cycle must contain one.
 bool is_wait_type(StepType type);
 
+// The most steps one run of an enrollment may take in a tick (from the start
+// step, or leaving a delay or wait, up to the next delay or wait it parks at):
+// past it the run fails as a probable loop. The validator refuses a journey
+// with a longer chain of steps that never park.
+inline constexpr int kMaxStepsPerRun = 200;
+
 // One outgoing connection: branch name -> target step key.
 struct GraphBranch {
   std::string name;

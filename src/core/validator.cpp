@@ -11,6 +11,7 @@
 
 #include "core/condition.hpp"
 #include "core/duration.hpp"
+#include "core/error.hpp"
 #include "core/graph.hpp"
 #include "core/template.hpp"
 
@@ -63,6 +64,7 @@ struct Validator {
   const ValidationEnv& env;
   const AudienceSchema* schema = nullptr;
   std::vector<Issue> out;
+  Json settings_json;  // the definition's settings (the run-length rule reads max_step_visits)
 
   void error(const std::string& key, std::string msg) {
     out.push_back(Issue{key, "error", std::move(msg)});
@@ -106,6 +108,12 @@ struct Validator {
     }
     if (positive && !d->is_positive()) {
       error(key, q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
+      return std::nullopt;
+    }
+    if (!within_timestamp_range(*d)) {
+      error(key, q(name) + " " + q(v.get<std::string>()) +
+                     " is too long: durations may span at most 5000 years (timestamps end in "
+                     "294276 AD and begin in 4713 BC)");
       return std::nullopt;
     }
     return d;
@@ -164,7 +172,8 @@ struct Validator {
     return idx;
   }
 
-  // Checks a template's existence and channel.
+  // Checks a template's existence and channel, and that the journey owner may
+  // read every audience column it renders (the version freezes it at publish).
   void template_ref(const std::string& key, const std::string& name, const std::string& channel) {
     if (!env.template_channel) return;
     auto ch = env.template_channel(name);
@@ -174,13 +183,26 @@ struct Validator {
     }
     if (*ch != channel)
       error(key, "template " + q(name) + " is for channel " + q(*ch) + ", not " + q(channel));
+    if (env.template_tags)
+      for (const std::string& tag : env.template_tags(name))
+        rendered_column(key, tag, "template " + q(name));
   }
 
-  // Checks merge-tag syntax in every string of a payload.
+  // A merge tag or address that renders an audience column: the journey owner
+  // must be allowed to read it (messages are readable by journey_reader).
+  void rendered_column(const std::string& key, const std::string& path, const std::string& what) {
+    if (!schema || !env.check_read_column || schema->find(path) < 0) return;
+    std::string why = env.check_read_column(path);
+    if (!why.empty()) error(key, what + " renders column " + q(path) + ": " + why);
+  }
+
+  // Checks merge-tag syntax in every string of a payload, and the columns it renders.
   void payload_strings(const std::string& key, const Json& v) {
     if (v.is_string()) {
       for (const std::string& e : template_errors(v.get_ref<const std::string&>()))
         error(key, "payload: " + e);
+      for (const std::string& tag : tags_of(v.get_ref<const std::string&>()))
+        rendered_column(key, tag, "payload");
     } else if (v.is_array() || v.is_object()) {
       for (const Json& e : v) payload_strings(key, e);
     }
@@ -422,8 +444,13 @@ struct Validator {
       case StepType::SendEmail: {
         std::string t = required_string(key, c, "template", what);
         if (!t.empty()) template_ref(key, t, "email");
-        if (c.contains("to_field"))
-          column(key, c["to_field"], "to_field", {ValueType::Text}, "a text column");
+        if (c.contains("to_field")) {
+          if (column(key, c["to_field"], "to_field", {ValueType::Text}, "a text column") >= 0)
+            rendered_column(key, c["to_field"].get<std::string>(), "the address (\"to_field\")");
+        } else if (schema && schema->email_column >= 0 &&
+                   schema->email_column < static_cast<int>(schema->columns.size())) {
+          rendered_column(key, schema->columns[schema->email_column].name, "the address");
+        }
         known({"template", "to_field"});
         break;
       }
@@ -659,6 +686,7 @@ struct Validator {
                      " is " + tn + ")");
       return;
     }
+    size_t issues_before = out.size();
     auto must = [&](const char* what) {
       error(key, "value for column " + q(col) + " must be " + what + " (column type " + tn + ")");
     };
@@ -688,6 +716,15 @@ struct Validator {
       case ValueType::Json:
       case ValueType::Other:
         break;
+    }
+    // The value as the field update writes it must be valid input for the
+    // column's exact type (int2 range, varchar length, enum labels, domains).
+    if (out.size() == issues_before && !is_now && env.check_column_value) {
+      std::string why =
+          env.check_column_value(col, v.is_string() ? v.get<std::string>() : v.dump());
+      if (!why.empty())
+        error(key, "value " + show(v) + " cannot be written to column " + q(col) + " (" + tn +
+                       "): " + why);
     }
   }
 
@@ -792,6 +829,7 @@ struct Validator {
         }
       }
     }
+    run_lengths(g, adj);
     std::vector<bool> reported(ncomp, false);
     // One parent array for every search, reset where the last one wrote (a
     // fresh array per step made validation quadratic in the number of steps).
@@ -835,6 +873,62 @@ struct Validator {
     }
   }
 
+  // The per-run step limit: a run (from the start step, or leaving a delay or
+  // wait) processes steps until it parks at the next delay or wait or ends; the
+  // engine fails it when it would process more than kMaxStepsPerRun (and the
+  // first run more than max_step_visits). Steps on a cycle without a wait are
+  // reported by the cycle rule and left out here.
+  void run_lengths(const JourneyGraph& g, const std::vector<std::vector<size_t>>& adj) {
+    const size_t n = g.steps.size();
+    auto waits = [&](size_t i) { return g.steps[i].type && is_wait_type(*g.steps[i].type); };
+    // steps[i]: how many steps a run processes from arriving at i: a delay or
+    // wait parks (1), another step counts itself plus its longest way on.
+    // Reverse topological order of the non-wait subgraph (Kahn).
+    std::vector<int> pending(n, 0);
+    for (size_t u = 0; u < n; ++u)
+      if (!waits(u))
+        for (size_t v : adj[u])
+          if (!waits(v)) ++pending[v];
+    std::vector<size_t> order;
+    for (size_t u = 0; u < n; ++u)
+      if (!waits(u) && pending[u] == 0) order.push_back(u);
+    for (size_t k = 0; k < order.size(); ++k)
+      for (size_t v : adj[order[k]])
+        if (!waits(v) && --pending[v] == 0) order.push_back(v);
+    std::vector<long> steps(n, 1);
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      long longest = 0;
+      for (size_t v : adj[*it]) longest = std::max(longest, steps[v]);
+      steps[*it] = 1 + longest;
+    }
+    for (size_t u = 0; u < n; ++u)  // on a cycle without a wait: reported elsewhere
+      if (!waits(u) && pending[u] > 0) steps[u] = 0;
+    int first_run_limit = kMaxStepsPerRun;
+    const Json& max_visits = member(settings_json, "max_step_visits");
+    if (max_visits.is_number_integer() && max_visits.get<int64_t>() >= 1 &&
+        max_visits.get<int64_t>() < kMaxStepsPerRun)
+      first_run_limit = static_cast<int>(max_visits.get<int64_t>());
+    auto report = [&](size_t from, long length, int limit, const std::string& why) {
+      if (length <= limit) return;
+      error(g.steps[from].key, "a run from step " + q(g.steps[from].key) + " takes " +
+                                   std::to_string(length) + " steps before it parks or ends; " +
+                                   why + ": add a delay or wait to the chain");
+    };
+    auto start = g.by_key.find(g.start);
+    if (start != g.by_key.end() && !waits(start->second))
+      report(start->second, steps[start->second], first_run_limit,
+             first_run_limit < kMaxStepsPerRun
+                 ? "max_step_visits allows " + std::to_string(first_run_limit)
+                 : "one run may take at most " + std::to_string(kMaxStepsPerRun));
+    for (size_t u = 0; u < n; ++u) {
+      if (!waits(u) || g.by_key.at(g.steps[u].key) != u) continue;
+      long longest = 0;
+      for (size_t v : adj[u]) longest = std::max(longest, steps[v]);
+      report(u, 1 + longest, kMaxStepsPerRun,
+             "one run may take at most " + std::to_string(kMaxStepsPerRun));
+    }
+  }
+
   // Whole-journey validation.
   void journey(const Json& def) {
     if (!def.is_object()) {
@@ -865,7 +959,8 @@ struct Validator {
                        [&](const char* k) { return it.key() == k; }) == std::end(kKnown))
         warning("", "unknown key " + q(it.key()) + " in journey definition");
     }
-    settings(member(def, "settings"));
+    settings_json = member(def, "settings");
+    settings(settings_json);
     entry_triggers(member(def, "entry"));
     exit_rules(member(def, "exit"));
 
@@ -930,10 +1025,14 @@ struct Validator {
 
 // Validates a whole journey definition; see the header.
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env) {
-  Validator v{env, env.audience, {}};
+  Validator v{env, env.audience, {}, {}};
+  // Only the core's own failures become an issue; anything else (a PostgreSQL
+  // error of a catalog lookup, a cancel, out of memory) propagates to the bridge.
   try {
     v.journey(definition);
-  } catch (const std::exception& e) {
+  } catch (const Error& e) {
+    v.error("", std::string("internal error while validating: ") + e.what());
+  } catch (const Json::exception& e) {
     v.error("", std::string("internal error while validating: ") + e.what());
   }
   return std::move(v.out);
@@ -941,10 +1040,12 @@ std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv&
 
 // Validates just a settings object; see the header.
 std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env) {
-  Validator v{env, env.audience, {}};
+  Validator v{env, env.audience, {}, {}};
   try {
     v.settings(settings);
-  } catch (const std::exception& e) {
+  } catch (const Error& e) {
+    v.error("settings", std::string("internal error while validating: ") + e.what());
+  } catch (const Json::exception& e) {
     v.error("settings", std::string("internal error while validating: ") + e.what());
   }
   return std::move(v.out);

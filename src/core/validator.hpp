@@ -38,6 +38,17 @@ struct ValidationEnv {
   std::function<std::string(const std::string& schedule)> check_schedule;
   // Empty when a segment's SQL query plans as the journey owner, else why not.
   std::function<std::string(const std::string& query)> check_segment_query;
+  // The merge-tag paths of the named template's subject and body (empty when
+  // the template does not exist).
+  std::function<std::vector<std::string>(const std::string& name)> template_tags;
+  // Empty when the journey owner may read this audience column (a message
+  // renders it), else why not.
+  std::function<std::string(const std::string& column)> check_read_column;
+  // Empty when `value` (the text a field update writes) is valid input for
+  // this audience column's type (with its length limit, domain checks, enum
+  // labels), else why not.
+  std::function<std::string(const std::string& column, const std::string& value)>
+      check_column_value;
 };
 
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env);
