@@ -3,6 +3,7 @@
 
 #include <regex>
 
+#include "core/template.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/spi.hpp"
@@ -133,23 +134,48 @@ bool is_known_timezone(const std::string& zone) {
 CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) {
   if (definition.is_object()) {
     auto audience = definition.find("audience");
-    if (audience != definition.end() && audience->is_string())
-      audience_ = load_audience(audience->get<std::string>());
+    if (audience != definition.end() && audience->is_string()) {
+      auto found =
+          spi_rows("SELECT journey._find_audience($1)::oid::text", {audience->get<std::string>()});
+      if (!found.empty() && found[0][0]) {
+        audience_relid_ = static_cast<Oid>(std::stoul(*found[0][0]));
+        if (auto info = load_audience_info(audience_relid_)) audience_ = std::move(info->schema);
+      }
+    }
   }
-  for (const Row& t : spi_rows("SELECT name, channel FROM journey.templates"))
-    template_channels_[*t[0]] = *t[1];
+  for (const Row& t : spi_rows("SELECT name, channel, subject, body FROM journey.templates")) {
+    TemplateText& text = templates_[*t[0]];
+    text.channel = *t[1];
+    text.tags = core::tags_of((t[2] ? *t[2] : std::string()) + " " + (t[3] ? *t[3] : ""));
+  }
+  if (OidIsValid(audience_relid_))
+    for (const Row& c : spi_rows("SELECT a.attname::text, a.atttypid::text, a.atttypmod::text"
+                                 "  FROM pg_attribute a"
+                                 " WHERE a.attrelid = $1::oid AND a.attnum > 0"
+                                 "   AND NOT a.attisdropped",
+                                 {std::to_string(audience_relid_)}))
+      column_types_[*c[0]] =
+          ColumnType{static_cast<Oid>(std::stoul(*c[1])), static_cast<int32>(std::stol(*c[2]))};
 
   env_.audience = audience_ ? &*audience_ : nullptr;
   env_.template_channel = [this](const std::string& name) -> std::optional<std::string> {
-    auto it = template_channels_.find(name);
-    if (it == template_channels_.end()) return std::nullopt;
-    return it->second;
+    auto it = templates_.find(name);
+    if (it == templates_.end()) return std::nullopt;
+    return it->second.channel;
+  };
+  env_.template_tags = [this](const std::string& name) {
+    auto it = templates_.find(name);
+    return it == templates_.end() ? std::vector<std::string>() : it->second.tags;
   };
   env_.is_valid_timezone = is_known_timezone;
   env_.check_call_function = [this](const std::string& f) { return check_call_function(f); };
   env_.check_update_column = [this](const std::string& c) { return check_update_column(c); };
   env_.check_schedule = [this](const std::string& s) { return check_schedule(s); };
   env_.check_segment_query = [this](const std::string& q) { return check_segment_query(q); };
+  env_.check_read_column = [this](const std::string& c) { return check_read_column(c); };
+  env_.check_column_value = [this](const std::string& c, const std::string& v) {
+    return check_column_value(c, v);
+  };
 }
 
 // Empty when the installed pg_cron accepts the schedule (or cannot be asked:
@@ -170,6 +196,73 @@ std::string CatalogEnv::check_segment_query(const std::string& query) const {
   Oid owner = owner_;
   bool plan = pg_guard([&] { return has_privs_of_role(GetUserId(), owner); });
   return check_query_as(owner_, "EXPLAIN (COSTS OFF) " + segment_query_sql(query), query, plan);
+}
+
+// Empty when the journey owner may SELECT this column of the audience (a
+// message renders it, and messages are readable by journey_reader), else why not.
+std::string CatalogEnv::check_read_column(const std::string& column) const {
+  if (!OidIsValid(audience_relid_)) return {};
+  auto cached = read_checks_.find(column);
+  if (cached != read_checks_.end()) return cached->second;
+  auto rows = spi_rows(
+      "SELECT has_column_privilege($1::oid, $2::oid, $3::text, 'SELECT'), $1::oid::regrole::text",
+      {std::to_string(owner_), std::to_string(audience_relid_), column});
+  std::string why;
+  if (!rows.empty() && *rows[0][0] != "t")
+    why = "journey owner " + *rows[0][1] + " may not read it (SELECT on the column)";
+  read_checks_.emplace(column, why);
+  return why;
+}
+
+namespace {
+
+// Whether an error raised by a type's input function says the value is invalid
+// (a data exception or a violated domain check: SQLSTATE class 22 or 23). Any
+// other error (a cancel, a lock timeout, out of memory) is not a finding.
+bool is_invalid_input(const ErrorData* e) {
+  if (!e) return false;
+  int category = ERRCODE_TO_CATEGORY(e->sqlerrcode);
+  return category == ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) ||
+         category == ERRCODE_TO_CATEGORY(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION);
+}
+
+}  // namespace
+
+// Empty when the column's type input function (with the column's type
+// modifier: varchar(n), numeric(p, s), enum labels, domain checks) accepts
+// `value`, else its complaint. Runs as the journey owner, like the field
+// update itself, inside a subtransaction that catches only invalid-input
+// errors: anything else propagates.
+std::string CatalogEnv::check_column_value(const std::string& column,
+                                           const std::string& value) const {
+  auto it = column_types_.find(column);
+  if (it == column_types_.end()) return {};
+  const ColumnType type = it->second;
+  const char* text = value.c_str();
+  MemoryContext outer_context = CurrentMemoryContext;
+  ResourceOwner outer_owner = CurrentResourceOwner;
+  pg_guard([] { BeginInternalSubTransaction(nullptr); });
+  MemoryContextSwitchTo(outer_context);
+  ErrorData* error = nullptr;
+  try {
+    AsOwner as_owner(owner_, /*restricted=*/true);
+    pg_guard([&] {
+      Oid input = InvalidOid, ioparam = InvalidOid;
+      getTypeInputInfo(type.type, &input, &ioparam);
+      (void)OidInputFunctionCall(input, const_cast<char*>(text), ioparam, type.typmod);
+    });
+  } catch (const PgError& e) {
+    error = e.data();
+  }
+  if (error)
+    pg_guard([] { RollbackAndReleaseCurrentSubTransaction(); });
+  else
+    pg_guard([] { ReleaseCurrentSubTransaction(); });
+  MemoryContextSwitchTo(outer_context);
+  CurrentResourceOwner = outer_owner;
+  if (!error) return {};
+  if (!is_invalid_input(error)) throw PgError(error);
+  return error->message ? error->message : "invalid input";
 }
 
 // Empty when the journey owner may UPDATE this column of the audience (field

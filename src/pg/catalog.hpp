@@ -53,10 +53,24 @@ class CatalogEnv {
   std::string check_update_column(const std::string& column) const;
   std::string check_schedule(const std::string& schedule) const;
   std::string check_segment_query(const std::string& query) const;
+  std::string check_read_column(const std::string& column) const;
+  std::string check_column_value(const std::string& column, const std::string& value) const;
+
+  struct TemplateText {
+    std::string channel;
+    std::vector<std::string> tags;  // merge tags of subject and body
+  };
+  struct ColumnType {
+    Oid type = InvalidOid;
+    int32 typmod = -1;
+  };
 
   Oid owner_;
+  Oid audience_relid_ = InvalidOid;
   std::optional<core::AudienceSchema> audience_;
-  std::map<std::string, std::string> template_channels_;
+  std::map<std::string, TemplateText> templates_;
+  std::map<std::string, ColumnType> column_types_;
+  mutable std::map<std::string, std::string> read_checks_;  // column -> why not ("" = ok)
   core::ValidationEnv env_;
 };
 

@@ -81,10 +81,12 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   if (it != journeys.end()) return *it->second;
   auto rows = spi_rows(
       // A version runs with the privileges of the role that published it.
-      "SELECT v.definition::text, j.audience::oid::text, coalesce(v.owner, j.owner)::oid::text"
+      "SELECT v.definition::text, j.audience::oid::text, coalesce(v.owner, j.owner)::oid::text,"
+      "       coalesce(v.templates, '{}')::text"
       "  FROM journey.versions v JOIN journey.journeys j ON j.id = v.journey_id"
       " WHERE v.journey_id = $1::int8 AND v.version = $2::int4 AND v.definition IS NOT NULL",
-      {std::to_string(journey_id), std::to_string(version)});
+      {std::to_string(journey_id), std::to_string(version)},
+      /*read_only=*/false);  // a fresh snapshot, not the calling statement's
   if (rows.empty())
     throw core::Error("42704", "journey " + std::to_string(journey_id) +
                                    " has no published version " + std::to_string(version));
@@ -93,6 +95,20 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   entry->owner = static_cast<Oid>(std::stoul(*rows[0][2]));
   entry->compiled = core::compile_journey(core::Json::parse(*rows[0][0]), entry->audience->schema,
                                           journey_id, version);
+  core::Json templates = core::Json::parse(*rows[0][3]);
+  for (auto it = templates.begin(); it != templates.end(); ++it) {
+    core::TemplateDef def;
+    def.name = it.key();
+    const core::Json& t = *it;
+    if (!t.is_object()) continue;
+    if (t.contains("channel") && t["channel"].is_string()) def.channel = t["channel"];
+    if (t.contains("subject") && t["subject"].is_string())
+      def.subject = core::compile_template(t["subject"].get<std::string>());
+    def.body = core::compile_template(
+        t.contains("body") && t["body"].is_string() ? t["body"].get<std::string>() : std::string());
+    entry->templates.emplace(def.name, std::move(def));
+  }
+  entry->columns = core::columns_read(entry->compiled, entry->audience->schema, entry->templates);
   return *journeys.emplace(key, std::move(entry)).first->second;
 }
 

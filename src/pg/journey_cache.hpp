@@ -3,7 +3,9 @@
 // cache is dropped when the extension is recreated (new OIDs, ids restart).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "core/engine.hpp"
 #include "pg/catalog.hpp"
@@ -15,10 +17,19 @@ struct CachedJourney {
   core::CompiledJourney compiled;
   std::shared_ptr<const AudienceInfo> audience;
   Oid owner = InvalidOid;  // role that call steps run as
+  // The templates frozen into the version at publish (journey.versions.templates):
+  // what its send steps render, whatever journey.templates holds today.
+  std::map<std::string, core::TemplateDef> templates;
+  // The audience columns the version reads (core::columns_read): a tick decodes
+  // only these.
+  std::vector<int> columns;
 };
 
 // The compiled journey version, loading and compiling it on first use (SPI must
-// be connected). Throws when the version does not exist.
+// be connected). Throws when the version does not exist. Loaded with a fresh
+// snapshot: a tick claims enrollments with a newer snapshot than the statement
+// that called it, and must see the versions committed before its claim (a
+// publish that migrated an enrollment it claimed).
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 
 // The registered audience with this relation OID, loaded on first use; throws

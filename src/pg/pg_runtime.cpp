@@ -35,17 +35,6 @@ constexpr int64_t kDayMicros = USECS_PER_DAY;
 
 }  // namespace
 
-PgRuntime::PgRuntime() {
-  for (const Row& t : spi_rows("SELECT name, channel, subject, body FROM journey.templates")) {
-    core::TemplateDef def;
-    def.name = *t[0];
-    def.channel = *t[1];
-    if (t[2]) def.subject = core::compile_template(*t[2]);
-    def.body = core::compile_template(t[3] ? *t[3] : std::string());
-    templates_.emplace(def.name, std::move(def));
-  }
-}
-
 void PgRuntime::reset_plans() {
   for (auto& [name, statement] : call_statements) statement->reset();
   call_statements.clear();
@@ -62,7 +51,13 @@ Datum PgRuntime::zone_datum(const std::string& zone) {
 }
 
 int64_t PgRuntime::add_duration(int64_t ts, const core::Duration& d, const std::string& zone) {
-  if (d.months == 0 && d.days == 0) return ts + d.micros;
+  if (core::is_infinite(ts)) return ts;  // infinity plus anything is infinity
+  if (d.months == 0 && d.days == 0) {
+    int64_t sum;
+    if (__builtin_add_overflow(ts, d.micros, &sum))
+      throw core::Error("22008", "timestamp out of range");
+    return sum;
+  }
   Datum tz = zone_datum(zone);
   TimestampTz start = unix_to_pg(ts);
   Interval interval;
@@ -173,9 +168,12 @@ bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& 
   return !rows.empty() && rows[0][0] && *rows[0][0] == "t";
 }
 
+// The template frozen into the running enrollment's version (never the live
+// journey.templates: a replaced template reaches a journey through its next publish).
 const core::TemplateDef* PgRuntime::find_template(const std::string& name) {
-  auto it = templates_.find(name);
-  return it == templates_.end() ? nullptr : &it->second;
+  if (!journey_) return nullptr;
+  auto it = journey_->templates.find(name);
+  return it == journey_->templates.end() ? nullptr : &it->second;
 }
 
 }  // namespace pgj::pg

@@ -1,6 +1,6 @@
 // core::Runtime backed by PostgreSQL: time zone arithmetic with the server's
 // zone database, call steps through SPI as the journey owner, behaviour
-// lookups in journey.events, templates loaded once per tick.
+// lookups in journey.events, templates frozen into the running version.
 #pragma once
 #include <map>
 #include <memory>
@@ -15,8 +15,6 @@ namespace pgj::pg {
 
 class PgRuntime : public core::Runtime {
  public:
-  PgRuntime();  // loads the templates (SPI must be connected)
-
   // The journey whose enrollment runs next (call steps run as its owner).
   void set_journey(const CachedJourney* journey) { journey_ = journey; }
 
@@ -41,7 +39,6 @@ class PgRuntime : public core::Runtime {
   Datum zone_datum(const std::string& zone);
 
   const CachedJourney* journey_ = nullptr;
-  std::map<std::string, core::TemplateDef> templates_;
   std::map<std::string, Datum> zones_;
 };
 

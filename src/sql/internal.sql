@@ -435,3 +435,15 @@ BEGIN
           HINT = coalesce(swapped, 'insert the customer row before tracking its events');
 END
 $$;
+
+-- The templates a journey definition's steps name, as they are now:
+-- {name: {channel, subject, body}}. publish freezes them into the version, so a
+-- template replaced later reaches the journey only through its next publish.
+CREATE OR REPLACE FUNCTION journey._definition_templates(def jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT coalesce(jsonb_object_agg(t.name, jsonb_build_object(
+                    'channel', t.channel, 'subject', t.subject, 'body', t.body)), '{}')
+    FROM journey.templates t
+   WHERE t.name IN (SELECT s->>'template' FROM jsonb_array_elements(def->'steps') s
+                     WHERE jsonb_typeof(s) = 'object' AND s ? 'template')
+$$;

@@ -23,6 +23,12 @@ BEGIN
             HINT = 'edit the journey (add_step, connect, set_settings, import) to start a new draft';
   END IF;
   def := journey.export(j.name, v);
+  -- The templates the version renders are checked and frozen as they are now:
+  -- share-locked until commit, so a concurrent replace cannot slip in between.
+  PERFORM 1 FROM journey.templates t
+   WHERE t.name IN (SELECT s->>'template' FROM jsonb_array_elements(def->'steps') s
+                     WHERE jsonb_typeof(s) = 'object' AND s ? 'template')
+     FOR SHARE;
   -- The role that publishes owns what goes live: call steps, segment queries and
   -- field updates run with its privileges, and are validated against them.
   j.owner := publisher;
@@ -38,6 +44,7 @@ BEGIN
    WHERE x.journey_id = j.id AND x.status = 'published';
   UPDATE journey.versions x
      SET status = 'published', definition = def, published_at = now(), owner = j.owner,
+         templates = journey._definition_templates(def),
          published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = publisher)
    WHERE x.journey_id = j.id AND x.version = v;
   UPDATE journey.journeys x

@@ -40,6 +40,7 @@ CREATE TABLE journey.versions (
   created_at   timestamptz NOT NULL DEFAULT now(),
   published_at timestamptz,
   published_by name,
+  templates    jsonb,
   PRIMARY KEY (journey_id, version)
 );
 CREATE UNIQUE INDEX versions_one_draft ON journey.versions (journey_id) WHERE status = 'draft';
@@ -47,6 +48,8 @@ CREATE UNIQUE INDEX versions_one_published ON journey.versions (journey_id)
   WHERE status = 'published';
 COMMENT ON TABLE journey.versions IS
   'draft, published and retired versions; definition is the frozen graph of a published version';
+COMMENT ON COLUMN journey.versions.templates IS
+  'the templates a published version renders, frozen at publish: {name: {channel, subject, body}}';
 
 CREATE TABLE journey.steps (
   journey_id bigint NOT NULL,

@@ -31,3 +31,19 @@ DROP FUNCTION journey.track(text, text, jsonb, timestamptz, text);
 -- Step positions on the builder's canvas (src/sql/editing.sql: journey.set_layout).
 ALTER TABLE journey.steps ADD COLUMN layout jsonb
   CHECK (layout IS NULL OR jsonb_typeof(layout) = 'object');
+
+-- A published version renders the templates frozen into it at publish, not the
+-- live journey.templates (issue 8). Versions published by 0.1 freeze the
+-- templates their steps name as they are now.
+ALTER TABLE journey.versions ADD COLUMN templates jsonb;
+COMMENT ON COLUMN journey.versions.templates IS
+  'the templates a published version renders, frozen at publish: {name: {channel, subject, body}}';
+UPDATE journey.versions v
+   SET templates = (SELECT coalesce(jsonb_object_agg(t.name, jsonb_build_object(
+                                      'channel', t.channel, 'subject', t.subject, 'body', t.body)),
+                                    '{}')
+                      FROM journey.templates t
+                     WHERE t.name IN (SELECT s->>'template'
+                                        FROM jsonb_array_elements(v.definition->'steps') s
+                                       WHERE jsonb_typeof(s) = 'object' AND s ? 'template'))
+ WHERE v.definition IS NOT NULL;
