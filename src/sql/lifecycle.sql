@@ -54,11 +54,26 @@ BEGIN
    WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
   IF publish.migrate THEN
-    -- Active enrollments move when their current step key exists in the new version.
-    UPDATE journey.enrollments e SET version = v
+    -- Active enrollments move when their current step key exists in the new
+    -- version. One parked at a wait or delay that has the same type there is
+    -- re-armed by the next tick under the new config (event, where, timeout,
+    -- duration), counted from when it arrived at the step (parked_at); meanwhile
+    -- track() wakes it for the new event. At a step of another type it enters
+    -- the new step afresh at the next tick.
+    UPDATE journey.enrollments e
+       SET version = v,
+           parked_at = CASE WHEN ns.type = os.type THEN e.parked_at END,
+           wait_deadline = CASE WHEN ns.type = os.type THEN e.wait_deadline END,
+           waiting_for = CASE WHEN e.parked_at IS NOT NULL AND ns.type = os.type
+                                   AND ns.type = 'wait_for_event'
+                              THEN ns.config->>'event' END,
+           rearm = e.parked_at IS NOT NULL AND ns.type = os.type,
+           next_run_at = CASE WHEN e.parked_at IS NULL THEN e.next_run_at
+                              ELSE least(coalesce(e.next_run_at, now()), now()) END
+      FROM journey.steps ns, journey.steps os
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.version <> v
-       AND EXISTS (SELECT 1 FROM journey.steps s
-                    WHERE s.journey_id = j.id AND s.version = v AND s.key = e.step_key);
+       AND ns.journey_id = j.id AND ns.version = v AND ns.key = e.step_key
+       AND os.journey_id = e.journey_id AND os.version = e.version AND os.key = e.step_key;
   END IF;
   RETURN v;
 END
