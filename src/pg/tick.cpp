@@ -20,6 +20,11 @@
 #include "pg/journey_cache.hpp"
 #include "pg/pg_runtime.hpp"
 #include "pg/spi.hpp"
+#include "pg/step_guard.hpp"
+
+extern "C" {
+#include "commands/extension.h"
+}
 
 namespace pgj::pg {
 
@@ -27,11 +32,13 @@ namespace {
 
 constexpr size_t kBatchSize = 500;
 
-// Why a subtransaction failed: its message, and whether it was a transient
-// conflict (deadlock, serialization) that should be retried, not charged.
+// Why a subtransaction failed: its message, whether it was a transient
+// conflict (deadlock, serialization) that should be retried, not charged, and
+// whether it was our own pg_journey.step_timeout.
 struct Failure {
   std::string message;
   bool transient = false;
+  bool step_timeout = false;
 };
 
 // Statements of the tick, prepared once per backend.
@@ -40,7 +47,7 @@ PreparedStatement claim_statement(
     "       (extract(epoch from e.parked_at) * 1000000)::int8,"
     "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"
     "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm,"
-    "       e.attempts"
+    "       e.attempts, e.xmin::text::int8"
     "  FROM journey.enrollments e"
     " WHERE e.status = 'active' AND e.next_run_at <= $1"
     "   AND EXISTS (SELECT 1 FROM journey.journeys j"
@@ -106,8 +113,28 @@ PreparedStatement failure_statement(
     "   AND v.journey_id = e.journey_id AND v.version = e.version",
     {INT8OID, TEXTOID, TIMESTAMPTZOID});
 
-// The enrollment whose step was running when a cancel ended the tick (0: none).
-int64_t enrollment_in_flight = 0;
+// Charges the enrollments whose step an interrupted tick was running (see
+// step_guard.hpp): only while their row is as that tick claimed it (same xmin)
+// and nobody holds it (a tick running it again now is left alone).
+PreparedStatement interrupted_statement(
+    "UPDATE journey.enrollments e"
+    "   SET attempts = e.attempts + 1,"
+    "       last_error = 'cancelled while running step ' || e.step_key"
+    "                    || ' (statement timeout, pg_cancel_backend, pg_terminate_backend or"
+    " shutdown)',"
+    "       status = CASE WHEN e.attempts + 1 >= m.max THEN 'failed' ELSE e.status END,"
+    "       ended_at = CASE WHEN e.attempts + 1 >= m.max THEN $3 END,"
+    "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
+    "                     ELSE $3 + least(interval '1 hour',"
+    "                                     interval '10 seconds' * power(2, e.attempts)) END"
+    "  FROM (SELECT x.id FROM journey.enrollments x"
+    "          JOIN unnest($1::int8[], $2::int8[]) r(id, rv) ON r.id = x.id"
+    "         WHERE x.status = 'active' AND x.xmin::text::int8 = r.rv"
+    "           FOR UPDATE OF x SKIP LOCKED) c,"
+    "       journey.versions v,"
+    "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
+    " WHERE e.id = c.id AND v.journey_id = e.journey_id AND v.version = e.version",
+    {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID});
 
 PreparedStatement defer_statement(
     "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
@@ -135,7 +162,7 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
-        &failure_statement, &defer_statement, &recent_messages_statement})
+        &failure_statement, &interrupted_statement, &defer_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -156,6 +183,7 @@ struct Claimed {
   core::Enrollment state;
   int64_t journey_id = 0;
   int32_t version = 0;
+  int64_t row_version = 0;  // xmin of its row as claimed
   std::string step_key;
   const CachedJourney* journey = nullptr;
   std::optional<Failure> prepare_error;  // its journey could not be loaded
@@ -175,22 +203,24 @@ core::Value to_value(const Cell& cell, const std::string& category) {
   return text;
 }
 
-// Reads the rows of `customers` from an audience table in one query, every
-// column converted by its category.
+// Reads the rows of `customers` from an audience table in one query: only
+// `columns` (what the batch's journeys read), each converted by its category;
+// the other columns read as null. Timestamps and dates as Unix micros, with
+// ±infinity as the core's kInfinity / kMinusInfinity.
 void read_customers(const AudienceInfo& audience, const std::vector<std::string>& customers,
-                    CustomerRows& rows) {
+                    const std::vector<int>& columns, CustomerRows& rows) {
   std::string sql = "SELECT t." + quote_ident(audience.schema.key_column) + "::text";
-  for (size_t i = 0; i < audience.schema.columns.size(); ++i) {
+  for (int i : columns) {
     std::string col = "t." + quote_ident(audience.schema.columns[i].name);
     const std::string& category = audience.categories[i];
     if (category == "int")
       sql += ", " + col + "::int8";
     else if (category == "float")
       sql += ", " + col + "::float8";
-    else if (category == "timestamp")
-      sql += ", (extract(epoch from " + col + ") * 1000000)::int8";
-    else if (category == "date")
-      sql += ", (extract(epoch from " + col + "::timestamp) * 1000000)::int8";
+    else if (category == "timestamp" || category == "date")
+      sql += ", CASE WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
+             (category == "date" ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
+             " > 'epoch' THEN '9223372036854775807'::int8 ELSE '-9223372036854775808'::int8 END";
     else
       sql += ", " + col + (category == "bool" ? "" : "::text");
   }
@@ -201,10 +231,9 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
   Datum args[1] = {text_array(keys)};
   const char nulls[1] = {' '};
   for (Row& row : dynamic_statement(sql, {TEXTARRAYOID}).rows(args, nulls)) {
-    std::vector<core::Value> values;
-    values.reserve(row.size() - 1);
-    for (size_t i = 1; i < row.size(); ++i)
-      values.push_back(to_value(row[i], audience.categories[i - 1]));
+    std::vector<core::Value> values(audience.schema.columns.size());
+    for (size_t k = 0; k < columns.size(); ++k)
+      values[columns[k]] = to_value(row[k + 1], audience.categories[columns[k]]);
     rows[*row[0]] = std::move(values);
   }
 }
@@ -500,11 +529,19 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   try {
     work();
   } catch (const PgError& e) {
-    if (must_propagate(e.data())) fatal = e.data();
-    failure = Failure{e.what(), is_deadlock(e.data())};
+    if (is_step_timeout(e.data()))
+      failure = Failure{e.what(), false, true};  // our own timeout: an ordinary failure
+    else if (must_propagate(e.data()))
+      fatal = e.data();
+    if (!failure) failure = Failure{e.what(), is_deadlock(e.data())};
   } catch (const std::exception& e) {
     failure = Failure{e.what(), false};
   }
+  step_timer_stop();
+  // An ordinary failure is charged by the caller. What was in flight when an
+  // error must end the statement stays set: the rollback's abort callback then
+  // records it for the next tick, whichever backend runs it.
+  if (!fatal) inflight_clear();
   if (failure) {
     pg_guard([] { RollbackAndReleaseCurrentSubTransaction(); });
   } else {
@@ -512,14 +549,14 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   }
   MemoryContextSwitchTo(outer_context);
   CurrentResourceOwner = outer_owner;
-  if (fatal) throw PgError(fatal);  // enrollment_in_flight stays set: the next tick charges it
-  enrollment_in_flight = 0;         // an ordinary failure is charged by the caller
+  if (fatal) throw PgError(fatal);
   return failure;
 }
 
 class Tick {
  public:
-  explicit Tick(TimestampTz as_of) : as_of_(as_of) {}
+  Tick(TimestampTz as_of, Oid extension, std::set<int64_t> suspects)
+      : as_of_(as_of), extension_(extension), suspects_(std::move(suspects)) {}
 
   int run(int max_enrollments) {
     std::vector<Claimed> claimed = claim(max_enrollments);
@@ -565,21 +602,31 @@ class Tick {
       c.state.visits = static_cast<int32_t>(to_int64(row[11]));
       c.state.holdout = row[12] && *row[12] == "t";
       c.state.rearm = row[13] && *row[13] == "t";
+      c.row_version = to_int64(row[15]);
       claimed.push_back(std::move(c));
     }
     return claimed;
   }
 
-  // Compiles (or finds) each enrollment's journey and reads its customer rows.
+  // Compiles (or finds) each enrollment's journey and reads its customer rows:
+  // per audience, the columns any of the batch's journeys reads.
   void prepare(std::vector<Claimed>& claimed, size_t start, size_t end, CustomerRows& rows) {
-    std::map<const AudienceInfo*, std::vector<std::string>> customers;
+    struct Reads {
+      std::vector<std::string> customers;
+      std::set<int> columns;
+    };
+    std::map<const AudienceInfo*, Reads> reads;
     for (size_t i = start; i < end; ++i) {
       Claimed& c = claimed[i];
       c.journey = &cached_journey(c.journey_id, c.version);
       c.state.step = c.journey->compiled.find(c.step_key);
-      customers[c.journey->audience.get()].push_back(c.state.customer_id);
+      Reads& r = reads[c.journey->audience.get()];
+      r.customers.push_back(c.state.customer_id);
+      r.columns.insert(c.journey->columns.begin(), c.journey->columns.end());
     }
-    for (const auto& [audience, keys] : customers) read_customers(*audience, keys, rows);
+    for (const auto& [audience, r] : reads)
+      read_customers(*audience, r.customers, std::vector<int>(r.columns.begin(), r.columns.end()),
+                     rows);
   }
 
   // prepare() for the batch; if that fails, one enrollment at a time, marking
@@ -594,7 +641,9 @@ class Tick {
     }
   }
 
-  // Runs one enrollment; a customer row that is gone ends it.
+  // Runs one enrollment; a customer row that is gone ends it. Its user code
+  // runs under pg_journey.step_timeout, and an interrupt meanwhile is charged
+  // to it by the next tick (step_guard.hpp).
   core::RunResult run_one(const Claimed& c, CustomerRows& rows) {
     auto row = rows.find(c.state.customer_id);
     if (row == rows.end()) {
@@ -612,50 +661,96 @@ class Tick {
                                      std::to_string(c.version) + " of journey " +
                                      c.journey->compiled.name);
     runtime_->set_journey(c.journey);
-    // Left set if a cancel ends the tick while this enrollment runs: the next
-    // tick charges it, so one hung step cannot stall every tick after it.
-    enrollment_in_flight = c.state.id;
+    running_ = &c;
+    inflight_running(extension_, c.state.id, c.row_version);
+    step_timer_start();
     core::RunResult result =
         core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state, row->second,
                              pg_to_unix(as_of_), *runtime_);
-    enrollment_in_flight = 0;
+    step_timer_stop();
+    inflight_clear();
+    running_ = nullptr;
     return result;
+  }
+
+  // The message charged for a run that passed pg_journey.step_timeout.
+  std::string timeout_message(const Claimed& c, bool writing) const {
+    std::string what = writing ? "while writing its effects (field updates fire the customer "
+                                 "table's triggers)"
+                               : "in the run from step \"" + c.step_key + "\"";
+    return "timed out after pg_journey.step_timeout (" + std::to_string(step_timeout_ms()) +
+           " ms) " + what;
   }
 
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
     if (!runtime_) runtime_ = std::make_unique<PgRuntime>();
     CustomerRows pristine;
     prepare_isolated(claimed, start, end, pristine);
-    bool any_unprepared = false;
-    for (size_t i = start; i < end; ++i) any_unprepared |= claimed[i].prepare_error.has_value();
-
-    // Happy path: the whole batch in one subtransaction.
-    auto failure = in_subtransaction([&] {
-      if (any_unprepared) throw core::Error("XX000", "batch has enrollments that failed to load");
-      CustomerRows rows = pristine;
-      BatchWriter writer(as_of_, *runtime_);
-      for (size_t i = start; i < end; ++i) writer.add(claimed[i], run_one(claimed[i], rows), rows);
-      writer.flush();
-    });
-    if (!failure) return;
-
-    // Something failed: rerun one enrollment per subtransaction to find it.
+    // The batch, and those to run one at a time: enrollments an interrupted
+    // tick was writing when it could not tell which one hung.
+    std::vector<size_t> batch, alone;
     for (size_t i = start; i < end; ++i) {
-      if (claimed[i].prepare_error) {
+      if (claimed[i].prepare_error)
         record_failure(claimed[i], claimed[i].prepare_error->message);
+      else if (suspects_.count(claimed[i].state.id))
+        alone.push_back(i);
+      else
+        batch.push_back(i);
+    }
+
+    // Happy path: the whole batch in one subtransaction. A run that passes
+    // pg_journey.step_timeout is that enrollment's failure: it is charged, and
+    // the batch is retried without it (a few times, then one at a time).
+    for (int attempt = 0; !batch.empty(); ++attempt) {
+      auto failure = in_subtransaction([&] {
+        CustomerRows rows = pristine;
+        BatchWriter writer(as_of_, *runtime_);
+        for (size_t i : batch) writer.add(claimed[i], run_one(claimed[i], rows), rows);
+        std::vector<int64_t> ids;
+        ids.reserve(batch.size());
+        for (size_t i : batch) ids.push_back(claimed[i].state.id);
+        inflight_writing(extension_, ids);
+        step_timer_start();
+        writer.flush();
+        step_timer_stop();
+        inflight_clear();
+      });
+      const Claimed* culprit = running_;
+      running_ = nullptr;
+      if (!failure) break;
+      if (failure->step_timeout && culprit && attempt < 3) {
+        record_failure(*culprit, timeout_message(*culprit, false));
+        batch.erase(
+            std::find(batch.begin(), batch.end(), static_cast<size_t>(culprit - claimed.data())));
         continue;
       }
+      // Something failed and it is not clear which: one per subtransaction.
+      alone.insert(alone.end(), batch.begin(), batch.end());
+      break;
+    }
+
+    for (size_t i : alone) {
+      Claimed& c = claimed[i];
+      bool writing = false;
       auto failure_of_one = in_subtransaction([&] {
         CustomerRows rows = pristine;
         BatchWriter writer(as_of_, *runtime_);
-        writer.add(claimed[i], run_one(claimed[i], rows), rows);
+        writer.add(c, run_one(c, rows), rows);
+        writing = true;
+        inflight_running(extension_, c.state.id, c.row_version);
+        step_timer_start();
         writer.flush();
+        step_timer_stop();
+        inflight_clear();
       });
+      running_ = nullptr;
       // A deadlock is not the enrollment's fault: retried a second later, uncharged.
       if (failure_of_one && failure_of_one->transient)
-        defer(claimed[i]);
+        defer(c);
+      else if (failure_of_one && failure_of_one->step_timeout)
+        record_failure(c, timeout_message(c, writing));
       else if (failure_of_one)
-        record_failure(claimed[i], failure_of_one->message);
+        record_failure(c, failure_of_one->message);
     }
   }
 
@@ -672,7 +767,10 @@ class Tick {
   }
 
   TimestampTz as_of_;
+  Oid extension_;
+  std::set<int64_t> suspects_;
   std::unique_ptr<PgRuntime> runtime_;
+  const Claimed* running_ = nullptr;  // the enrollment whose run is under way
 };
 
 }  // namespace
@@ -682,15 +780,22 @@ namespace {
 // one (it would see the outer tick's claimed rows as its own and rerun them).
 bool tick_running = false;
 
-// Charges the enrollment a cancelled tick was running (see enrollment_in_flight).
-void charge_cancelled_enrollment() {
-  if (enrollment_in_flight == 0) return;
-  Datum args[3] = {
-      Int64GetDatum(enrollment_in_flight), 0,
-      TimestampTzGetDatum(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }))};
-  const char nulls[3] = {' ', 'n', ' '};
-  enrollment_in_flight = 0;
-  failure_statement.execute(args, nulls, false);
+// Charges the enrollments whose step an interrupted tick was running, in any
+// backend; returns the enrollments it was writing as a batch (run them one at
+// a time). The records are removed when this transaction commits.
+std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
+  Interrupted interrupted = take_interrupted(extension);
+  if (!interrupted.runs.empty()) {
+    std::vector<int64_t> ids, versions;
+    for (const InterruptedRun& run : interrupted.runs) {
+      ids.push_back(run.enrollment);
+      versions.push_back(run.row_version);
+    }
+    Datum args[3] = {int8_array(ids), int8_array(versions), TimestampTzGetDatum(as_of)};
+    const char nulls[3] = {' ', ' ', ' '};
+    interrupted_statement.execute(args, nulls, false);
+  }
+  return std::move(interrupted.suspects);
 }
 }  // namespace
 
@@ -715,10 +820,11 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
     seen_generation = generation;
   }
   CachePin pin;  // from here on, claimed enrollments point into the journey cache
-  charge_cancelled_enrollment();
+  Oid extension = pg_guard([] { return get_extension_oid("pg_journey", true); });
+  std::set<int64_t> suspects = charge_interrupted(extension, as_of);
   int processed;
   {
-    Tick tick(as_of);
+    Tick tick(as_of, extension, std::move(suspects));
     processed = tick.run(max_enrollments);
   }
   spi.finish();

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "pg/bridge.hpp"
+#include "pg/step_guard.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -35,6 +36,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -72,12 +74,20 @@ shmem_request_hook_type previous_shmem_request = nullptr;
 shmem_startup_hook_type previous_shmem_startup = nullptr;
 
 volatile sig_atomic_t got_sigterm = false;
+volatile sig_atomic_t in_tick = false;  // a worker is running a tick
 bool wake_on_commit = false;
 bool xact_callback_registered = false;
 
+// SIGTERM (pg_terminate_backend, fast shutdown, the launcher stopping): between
+// ticks the loop ends cleanly; during a tick the worker terminates like any
+// backend (PostgreSQL's die(): the next CHECK_FOR_INTERRUPTS raises FATAL), so
+// a step that sleeps or hangs cannot hold up a shutdown. The tick's transaction
+// aborts, nothing of it commits, and the next tick charges the step it was
+// running (step_guard.hpp).
 void handle_sigterm(SIGNAL_ARGS) {
   int saved_errno = errno;
   got_sigterm = true;
+  if (in_tick) die(postgres_signal_arg);
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -307,6 +317,7 @@ void define_gucs(bool preloading) {
                           nullptr);
   DefineCustomBoolVariable("pg_journey.enabled", "Whether the background workers advance journeys.",
                            nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  define_step_guard_gucs();
   MarkGUCPrefixReserved("pg_journey");
 }
 
@@ -461,6 +472,8 @@ void pgj_worker_main(Datum arg) {
       volatile int processed = 0;
       long next_due = -1;
       long* volatile next_due_ms = &next_due;
+      in_tick = true;
+      if (got_sigterm) break;  // arrived before in_tick was set
       PG_TRY();
       { processed = run_one_tick(next_due_ms); }
       PG_CATCH();
@@ -475,6 +488,7 @@ void pgj_worker_main(Datum arg) {
         *next_due_ms = -1;
       }
       PG_END_TRY();
+      in_tick = false;
       MemoryContextSwitchTo(outer);
       MemoryContextReset(loop_context);
       if (processed >= guc_batch_size) {
