@@ -278,7 +278,7 @@ void read_cells(TupleTableSlot* slot, const ColumnReader* readers, size_t count,
         c.integer = pg_to_unix(DatumGetTimestampTz(d));
         break;
       case CellKind::Date:
-        c.integer = pg_to_unix(int64_t{DatumGetDateADT(d)} * USECS_PER_DAY);
+        c.integer = date_to_unix(DatumGetDateADT(d));
         break;
       case CellKind::Text:
       case CellKind::Bpchar: {

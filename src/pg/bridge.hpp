@@ -6,19 +6,22 @@
 // Rule: no object with a destructor lives in a frame a PostgreSQL error can
 // longjmp over; PostgreSQL calls that can fail go through pg_guard.
 #pragma once
-#include <exception>
 #include <type_traits>
 
 #include "pg/postgres.hpp"
 
 namespace pgj::pg {
 
-// A PostgreSQL error caught by pg_guard, travelling through C++ frames.
-class PgError : public std::exception {
+// A PostgreSQL error caught by pg_guard, travelling through C++ frames. Not a
+// std::exception on purpose: code that handles its own failures with
+// `catch (const std::exception&)` (the core's condition evaluator and validator,
+// say) must never swallow a cancel, a lock timeout or any other PostgreSQL
+// error. Only the bridge (run_entry) and the tick's subtransactions catch it.
+class PgError {
  public:
   explicit PgError(ErrorData* data) : data_(data) {}
   ErrorData* data() const { return data_; }
-  const char* what() const noexcept override {
+  const char* what() const noexcept {
     return data_ && data_->message ? data_->message : "PostgreSQL error";
   }
 

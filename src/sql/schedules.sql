@@ -46,7 +46,8 @@ BEGIN
     due := format('(t.%I + %L::interval)', t.config->>'field',
                   coalesce(journey._duration(t.config->>'offset'), interval '0'));
     IF t.config->>'recurring' = 'yearly' THEN
-      due := format('(t.%1$I + make_interval(years => (extract(year from now()) - extract(year from t.%1$I))::int + y.k) + %2$L::interval)',
+      -- ±infinity has no anniversary (and its year would not cast to int).
+      due := format('(CASE WHEN isfinite(t.%1$I) THEN t.%1$I + make_interval(years => (extract(year from now()) - extract(year from t.%1$I))::int + y.k) + %2$L::interval END)',
                     t.config->>'field', coalesce(journey._duration(t.config->>'offset'), interval '0'));
       EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t
                        WHERE EXISTS (SELECT 1 FROM (VALUES (-1), (0), (1)) y(k) WHERE %s > $1 AND %s <= now())',
