@@ -35,10 +35,11 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   proof_authoring proof_runtime proof_triggers \
   ddl_audience_alter ddl_register_owner ddl_drop_journey \
   runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \
-  editing
+  editing \
+  trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
-  deadlock_retry
+  deadlock_retry publish_vs_tick behaviour_lock_timeout
 ISOLATION_OPTS = --load-extension=pg_journey --inputdir=test/isolation --outputdir=output_iso
 
 # No LLVM bitcode: it would need clang and buys nothing for this code.
