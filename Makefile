@@ -36,7 +36,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   ddl_audience_alter ddl_register_owner ddl_drop_journey \
   runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \
   editing \
-  trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation
+  trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
+  trust_engine_steps
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout

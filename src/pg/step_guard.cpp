@@ -39,6 +39,7 @@ int guc_step_timeout_ms = 60000;
 TimeoutId step_timeout_id = MAX_TIMEOUTS;  // registered on first use
 volatile sig_atomic_t step_timeout_fired = false;
 bool step_timer_armed = false;
+int step_timer_level = 0;  // transaction nest level at which it was armed
 
 // Runs in the SIGALRM handler: asks for a cancel, as statement_timeout does.
 void on_step_timeout() {
@@ -148,8 +149,10 @@ void stop_timer_quietly() {
 
 // A transaction or subtransaction at `level` aborts: if it contains what was
 // in flight, that step was interrupted: leave the record for the next tick.
+// (User code of a step may roll back subtransactions of its own, deeper down:
+// those leave the timer and the step alone.)
 void on_abort(int level) {
-  stop_timer_quietly();
+  if (level <= step_timer_level) stop_timer_quietly();
   if (phase != Phase::None && level <= phase_level) {
     write_record();
     phase = Phase::None;
@@ -241,6 +244,7 @@ void step_timer_start() {
     enable_timeout_after(step_timeout_id, ms);
   });
   step_timer_armed = true;
+  step_timer_level = GetCurrentTransactionNestLevel();
 }
 
 void step_timer_stop() {
