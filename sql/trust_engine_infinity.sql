@@ -8,7 +8,7 @@ CREATE TABLE te_dates (id int PRIMARY KEY, email text, trial_end timestamptz, bi
                        seen timestamp, plan text);
 INSERT INTO te_dates VALUES
   (1, 'inf@x.test', 'infinity', '-infinity', 'infinity', 'free'),
-  (2, 'fin@x.test', '2030-06-01 00:00+00', '1990-05-17', '2020-01-01 00:00', 'free');
+  (2, 'fin@x.test', ref_time('2030-06-01 00:00+00'), '1990-05-17', '2020-01-01 00:00', 'free');
 SELECT journey.register_audience('te_dates', 'id', 'email');
 SELECT journey.create_template('te_inf_hi', 'email', 'Hi', 'Hello {{email}}');
 SELECT journey.create_template('te_inf_show', 'email', 'Trial', 'until {{trial_end}}, born {{birthday}}');
@@ -16,8 +16,8 @@ SELECT journey.create_template('te_inf_show', 'email', 'Trial', 'until {{trial_e
 CREATE VIEW te_inf_state AS
   SELECT j.name, e.customer_id AS who, e.status, e.step_key, e.attempts, e.last_error,
          CASE WHEN e.next_run_at IS NULL THEN 'never'
-              WHEN e.next_run_at < '2030-01-01' THEN 'now'
-              ELSE e.next_run_at::text END AS due
+              WHEN e.next_run_at < ref_time('2030-01-01 00:00+00') THEN 'now'
+              ELSE ref_shown(e.next_run_at)::text END AS due
     FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
    WHERE j.audience = 'te_dates'::regclass
    ORDER BY j.name, e.customer_id;
@@ -27,7 +27,7 @@ SELECT journey.import($${"name": "te-inf-plain", "audience": "te_dates", "start"
   "steps": [{"key": "a", "type": "send_email", "template": "te_inf_hi"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-inf-plain');
 SELECT journey.enroll_query('te-inf-plain', 'SELECT id FROM te_dates');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 
 -- Conditions compare against ±infinity; templates render it.
 SELECT journey.import($${"name": "te-inf-cond", "audience": "te_dates", "start": "late",
@@ -43,7 +43,7 @@ SELECT journey.import($${"name": "te-inf-cond", "audience": "te_dates", "start":
             {"key": "plain", "type": "send_email", "template": "te_inf_hi"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-inf-cond');
 SELECT journey.enroll_query('te-inf-cond', 'SELECT id FROM te_dates');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT m.customer_id, m.step_key, m.payload->>'body' AS body
   FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
  WHERE j.name IN ('te-inf-plain', 'te-inf-cond') ORDER BY j.name, m.customer_id;
@@ -57,9 +57,9 @@ SELECT journey.import($${"name": "te-inf-wait", "audience": "te_dates", "start":
             {"key": "done", "type": "send_email", "template": "te_inf_hi"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-inf-wait');
 SELECT journey.enroll_query('te-inf-wait', 'SELECT id FROM te_dates');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT * FROM te_inf_state WHERE name = 'te-inf-wait';
-SELECT journey.run_due(1000, '2200-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2200-01-01 00:00+00')) AS processed;
 SELECT * FROM te_inf_state WHERE name = 'te-inf-wait';
 
 -- Field updates may write infinity, and the steps after them read it.
@@ -71,8 +71,9 @@ SELECT journey.import($${"name": "te-inf-set", "audience": "te_dates", "start": 
             {"key": "done", "type": "send_email", "template": "te_inf_show"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-inf-set');
 SELECT journey.enroll('te-inf-set', '2') > 0 AS enrolled;
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
-SELECT id, trial_end FROM te_dates ORDER BY id;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
+SELECT id, CASE WHEN isfinite(trial_end) THEN ref_shown(trial_end)::text ELSE trial_end::text END AS trial_end
+  FROM te_dates ORDER BY id;
 SELECT m.payload->>'body' AS body FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
  WHERE j.name = 'te-inf-set';
 
@@ -103,3 +104,6 @@ SELECT j.id, 1, 1, 'date', '{"schedule": "0 9 * * *", "field": "birthday", "recu
   FROM journey.journeys j WHERE j.name = 'te-inf-birthday';
 SELECT journey.run_entry_trigger(j.id, 1) AS birthdays FROM journey.journeys j WHERE j.name = 'te-inf-birthday';
 SELECT who, status FROM te_inf_state WHERE name = 'te-inf-birthday';
+
+SELECT journey.archive(name) FROM journey.journeys WHERE name LIKE 'te-inf-%' ORDER BY name;
+SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';

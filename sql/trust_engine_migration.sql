@@ -12,12 +12,13 @@ SELECT journey.create_template('te_mig_t', 'email', 'Hi', 'Hello {{email}}');
 
 CREATE VIEW te_mig_state AS
   SELECT j.name, e.customer_id AS who, e.version, e.status, e.step_key, e.waiting_for,
-         e.parked_at, e.wait_deadline, e.next_run_at
+         ref_shown(e.parked_at) AS parked_at, ref_shown(e.wait_deadline) AS wait_deadline,
+         ref_shown(e.next_run_at) AS next_run_at, e.next_run_at <= now() AS due_now
     FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
    WHERE j.audience = 'te_mig'::regclass
    ORDER BY j.name, e.customer_id;
 CREATE VIEW te_mig_visits AS
-  SELECT j.name, a.customer_id AS who, a.version, a.step_key, a.branch, a.at
+  SELECT j.name, a.customer_id AS who, a.version, a.step_key, a.branch, ref_shown(a.at) AS at
     FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id
    WHERE j.audience = 'te_mig'::regclass
    ORDER BY j.name, a.customer_id, a.visit;
@@ -31,7 +32,7 @@ SELECT journey.import($${"name": "te-mig-wait", "audience": "te_mig", "start": "
             {"key": "late", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-wait');
 SELECT journey.enroll_query('te-mig-wait', 'SELECT id FROM te_mig WHERE id <= 4');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT who, version, step_key, waiting_for, parked_at, wait_deadline, next_run_at
   FROM te_mig_state WHERE name = 'te-mig-wait';
 
@@ -42,18 +43,18 @@ SELECT journey.import($${"name": "te-mig-wait", "audience": "te_mig", "start": "
             {"key": "yes", "type": "send_email", "template": "te_mig_t"},
             {"key": "late", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-wait', migrate => true);
-SELECT who, version, step_key, waiting_for, wait_deadline, next_run_at <= now() AS due_now
+SELECT who, version, step_key, waiting_for, wait_deadline, due_now
   FROM te_mig_state WHERE name = 'te-mig-wait';
 
 -- The old event no longer wakes them; the new one does (with the new where).
 SELECT journey.track('1', 'opened') > 0 AS tracked;
 SELECT journey.track('2', 'clicked', '{"link": "buy"}') > 0 AS tracked;
 SELECT journey.track('3', 'clicked', '{"link": "faq"}') > 0 AS tracked;
-SELECT journey.run_due(1000, '2030-01-01 02:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 02:00+00')) AS processed;
 SELECT who, version, status, step_key, waiting_for, wait_deadline, next_run_at
   FROM te_mig_state WHERE name = 'te-mig-wait';
 -- One day after they arrived (not three), the others time out.
-SELECT journey.run_due(1000, '2030-01-02 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-02 00:00+00')) AS processed;
 SELECT who, version, step_key, branch, at FROM te_mig_visits WHERE name = 'te-mig-wait';
 
 -------------------------------------------------------------------------------
@@ -64,14 +65,14 @@ SELECT journey.import($${"name": "te-mig-until", "audience": "te_mig", "start": 
             {"key": "m", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-until');
 SELECT journey.enroll_query('te-mig-until', 'SELECT id FROM te_mig WHERE id IN (5, 6)');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 UPDATE te_mig SET plan = 'gold' WHERE id = 5;
 SELECT journey.import($${"name": "te-mig-until", "audience": "te_mig", "start": "u",
   "steps": [{"key": "u", "type": "wait_until", "when": {"field": "plan", "op": "eq", "value": "gold"},
              "timeout": "2 days", "branches": {"met": "m"}},
             {"key": "m", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-until', migrate => true);
-SELECT journey.run_due(1000, '2030-01-01 01:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 01:00+00')) AS processed;
 SELECT who, version, status, step_key, wait_deadline FROM te_mig_state WHERE name = 'te-mig-until';
 
 -------------------------------------------------------------------------------
@@ -84,18 +85,21 @@ SELECT journey.import($${"name": "te-mig-delay", "audience": "te_mig", "start": 
             {"key": "m", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-delay');
 SELECT journey.enroll('te-mig-delay', '1') > 0 AS one;
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT journey.enroll('te-mig-delay', '2') > 0 AS two;
-SELECT journey.run_due(1000, '2030-01-05 00:00+00') >= 0 AS ticked;
-SELECT journey.run_due(1000, '2030-01-08 00:00+00') >= 0 AS ticked;  -- 1 moves on to x; 2 still in d (arrived later)
+SELECT journey.run_due(1000, ref_time('2030-01-05 00:00+00')) AS processed;
+SELECT journey.run_due(1000, ref_time('2030-01-08 00:00+00')) AS processed;  -- 1 moves on to x; 2 still in d (arrived later)
 SELECT who, step_key, parked_at, next_run_at FROM te_mig_state WHERE name = 'te-mig-delay';
 SELECT journey.import($${"name": "te-mig-delay", "audience": "te_mig", "start": "d",
   "steps": [{"key": "d", "type": "delay", "duration": "5 days", "next": "x"},
             {"key": "x", "type": "send_email", "template": "te_mig_t", "next": "m"},
             {"key": "m", "type": "send_email", "template": "te_mig_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-mig-delay', migrate => true);
-SELECT journey.run_due(1000, '2030-01-08 00:01+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-08 00:01+00')) AS processed;
 SELECT who, version, status, step_key, parked_at, next_run_at FROM te_mig_state
  WHERE name = 'te-mig-delay';
-SELECT journey.run_due(1000, '2030-01-10 00:00+00') >= 0 AS ticked;  -- 5 days after 2 arrived at d
+SELECT journey.run_due(1000, ref_time('2030-01-10 00:00+00')) AS processed;  -- 5 days after 2 arrived at d
 SELECT who, version, step_key, branch, at FROM te_mig_visits WHERE name = 'te-mig-delay';
+
+SELECT journey.archive(name) FROM journey.journeys WHERE name LIKE 'te-mig-%' ORDER BY name;
+SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';

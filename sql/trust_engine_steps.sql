@@ -41,7 +41,7 @@ SELECT journey.import($${"name": "te-nap", "audience": "te_steps", "start": "c",
             {"key": "m", "type": "send_email", "template": "te_steps_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-nap');
 SELECT journey.enroll_query('te-nap', 'SELECT id FROM te_steps');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT * FROM te_steps_state WHERE name = 'te-nap';
 
 -- A customer-table trigger that hangs for customer 4, fired by a field update.
@@ -59,8 +59,11 @@ SELECT journey.import($${"name": "te-upd", "audience": "te_steps", "start": "u",
             {"key": "m", "type": "send_email", "template": "te_steps_t"}]}$$) > 0 AS imported;
 SELECT journey.publish('te-upd');
 SELECT journey.enroll_query('te-upd', 'SELECT id FROM te_steps');
-SELECT journey.run_due(1000, '2030-01-01 00:00+00') >= 0 AS ticked;
+SELECT journey.run_due(1000, ref_time('2030-01-01 00:00+00')) AS processed;
 SELECT * FROM te_steps_state WHERE name = 'te-upd';
 SELECT id, n FROM te_steps ORDER BY id;
 RESET pg_journey.step_timeout;
 DROP TRIGGER te_slow_trigger ON te_steps;
+SELECT journey.archive(name) FROM journey.journeys WHERE name LIKE 'te-%' AND audience = 'te_steps'::regclass
+ ORDER BY name;
+SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';

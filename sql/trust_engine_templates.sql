@@ -28,12 +28,12 @@ SELECT try($$SELECT count(*) FROM public.te_people$$);
 SELECT journey.create_template('te_hello', 'email', 'Hello {{name}}', 'Your SSN is {{ssn}}', replace => true);
 SELECT journey.enroll('te-greet', '1') > 0 AS enrolled;
 RESET ROLE;
-SELECT journey.run_due(1000) >= 0 AS ticked;
+SELECT journey.run_due(1000) AS processed;
 SET ROLE regress_te_other;
 SELECT journey.create_template('te_hello', 'sms', NULL, 'SMS {{ssn}}', replace => true);
 SELECT journey.enroll('te-greet', '2') > 0 AS enrolled;
 RESET ROLE;
-SELECT journey.run_due(1000) >= 0 AS ticked;
+SELECT journey.run_due(1000) AS processed;
 SELECT m.customer_id, m.channel, m.payload->>'subject' AS subject, m.payload->>'body' AS body
   FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
  WHERE j.name = 'te-greet' ORDER BY m.customer_id;
@@ -70,13 +70,14 @@ SELECT step_key, severity, message FROM journey.validate_definition($${"name": "
 UPDATE journey.versions v SET templates = jsonb_set(v.templates, '{te_hello,channel}', '"sms"')
   FROM journey.journeys j WHERE j.id = v.journey_id AND j.name = 'te-greet' AND v.version = 2;
 SELECT journey.enroll('te-greet', '1') > 0 AS enrolled;
-SELECT journey.run_due(1000) >= 0 AS ticked;
+SELECT journey.run_due(1000) AS processed;
 SELECT e.customer_id, e.version, e.status, e.attempts, e.last_error
   FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
  WHERE j.name = 'te-greet' AND e.status = 'active';
 
 SELECT journey.archive('te-greet');
 SELECT journey.drop_journey('te-greet');
+SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';
 SELECT journey.unregister_audience('te_people');
 DROP TABLE te_people;
 DELETE FROM journey.templates WHERE name IN ('te_hello', 'te_text');

@@ -44,6 +44,8 @@ start_server() {
 start_server || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
 q() { psql -X -q -At -h "$dir" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 # Waits up to $2 seconds for the query $1 (in database $3) to print "t".
+# Hung steps sleep 10 minutes: every check below waits for its condition with
+# a deadline of a minute, so a step that was not interrupted shows as a failure.
 wait_until() {
   local i
   for ((i = 0; i < $2 * 10; i++)); do
@@ -93,18 +95,18 @@ completed() {  # database, journey: completed enrollments
 }
 
 # ---- 1. pg_cron style ------------------------------------------------------
-# Customer 1 enrolls first (first in claim order) and hangs 30 s; every tick
-# is a fresh connection with statement_timeout = 1 s, as_of moving past the
-# backoff (10 s, 20 s) by one minute per tick.
+# Customer 1 enrolls first (first in claim order) and hangs; every tick is a
+# fresh connection with statement_timeout = 3 s, as_of moving past the backoff
+# (10 s, 20 s) by one minute per tick.
 q -d pgj_cron >/dev/null <<'SQL'
-INSERT INTO hang VALUES ('1', 30);
+INSERT INTO hang VALUES ('1', 600);
 SELECT journey.enroll('calls', '1');
 SELECT journey.enroll_query('calls', 'SELECT id FROM customers WHERE id > 1');
 SELECT journey.enroll_query('plain', 'SELECT id FROM customers');
 SQL
 cron_tick() {  # minutes ahead
   psql -X -q -At -h "$dir" -U postgres -d pgj_cron -c "SET pg_journey.step_timeout = 0" \
-    -c "SET statement_timeout = '1s'" \
+    -c "SET statement_timeout = '3s'" \
     -c "SELECT journey.run_due(1000, now() + interval '$1 minutes')" 2>&1
 }
 out=$(cron_tick 1)
@@ -127,22 +129,21 @@ check "pg_cron: no record of an interrupted tick is left behind" 0 \
 # ---- 2. pg_journey.step_timeout in a manual tick ---------------------------
 q -d pgj_cron >/dev/null <<'SQL'
 DELETE FROM hang;
-INSERT INTO hang VALUES ('2', 30);
+INSERT INTO hang VALUES ('2', 600);
 SELECT journey.import('{"name": "calls2", "audience": "customers", "start": "c",
   "steps": [{"key": "c", "type": "call", "function": "public.sleepy", "next": "m"},
             {"key": "m", "type": "send_email", "template": "t"}]}');
 SELECT journey.publish('calls2');
 SELECT journey.enroll_query('calls2', 'SELECT id FROM customers ORDER BY id');
 SQL
-start=$(date +%s.%N)
-q -d pgj_cron -c "SET pg_journey.step_timeout = '500ms'" -c "SELECT journey.run_due(1000)" >/dev/null
-took=$(echo "$(date +%s.%N) - $start" | bc)
+# (statement_timeout only as a safety net: without step_timeout the tick would
+# sleep 10 minutes.)
+q -d pgj_cron -c "SET pg_journey.step_timeout = '500ms'" -c "SET statement_timeout = '60s'" \
+  -c "SELECT journey.run_due(1000)" >/dev/null
 check "step_timeout: one tick charges the hung step and commits the other 29" "29 1" \
   "$(completed pgj_cron calls2) $(q -d pgj_cron -c "SELECT count(*) FROM journey.enrollments e
       JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'calls2' AND e.attempts = 1
       AND e.last_error = 'timed out after pg_journey.step_timeout (500 ms) in the run from step \"c\"'")"
-check "step_timeout: the tick took about one step_timeout (< 5 s, not 30 s)" 1 \
-  "$(echo "$took < 5" | bc)"
 
 # ---- 3. a worker hung in a call step: pg_terminate_backend -----------------
 worker_pid() {
@@ -154,27 +155,25 @@ restart_worker() {
   victim=$(worker_pid)
   [ -n "$victim" ] && q -d postgres -c "SELECT pg_terminate_backend($victim)" >/dev/null
   wait_until "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_journey worker'
-                AND pid <> ${victim:-0}" 30 postgres
+                AND pid <> ${victim:-0}" 60 postgres
 }
-wait_until "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_journey worker'" 30 postgres
+wait_until "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_journey worker'" 60 postgres
 q -d pgj_steps -c "ALTER DATABASE pgj_steps SET pg_journey.step_timeout = 0" >/dev/null
 restart_worker
 q -d pgj_steps >/dev/null <<'SQL'
-INSERT INTO hang VALUES ('1', 40);
+INSERT INTO hang VALUES ('1', 600);
 SELECT journey.enroll('calls', '1');
 SELECT journey.enroll_query('calls', 'SELECT id FROM customers WHERE id BETWEEN 2 AND 10');
 SQL
 sleeping="SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_journey worker'
             AND wait_event = 'PgSleep'"
-check "worker: hung in the call step" 0 "$(wait_until "$sleeping" 30 postgres; echo $?)"
+check "worker: hung in the call step" 0 "$(wait_until "$sleeping" 60 postgres; echo $?)"
 victim=$(worker_pid)
-t0=$(date +%s.%N)
 q -d postgres -c "SELECT pg_terminate_backend($victim)" >/dev/null
-wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $victim" 10 postgres
-gone=$(echo "$(date +%s.%N) - $t0" | bc)
-check "worker: pg_terminate_backend ends the hung tick within 5 s (not 40)" 1 "$(echo "$gone < 5" | bc)"
+check "worker: pg_terminate_backend ends the tick hung in a 10-minute step" 0 \
+  "$(wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $victim" 60 postgres; echo $?)"
 check "worker: the restarted worker charges the step, the other 9 complete" "active 1 9" \
-  "$(wait_until "SELECT count(*) = 9 FROM journey.enrollments WHERE status = 'completed'" 30 pgj_steps
+  "$(wait_until "SELECT count(*) = 9 FROM journey.enrollments WHERE status = 'completed'" 60 pgj_steps
      echo "$(state pgj_steps 1) $(completed pgj_steps calls)")"
 exit_customer() {  # its retry would hang again
   q -d pgj_steps -c "SELECT journey.exit(e.id) FROM journey.enrollments e
@@ -184,21 +183,18 @@ exit_customer 1
 
 # ---- 4. fast shutdown during a hung step ------------------------------------
 q -d pgj_steps >/dev/null <<'SQL'
-INSERT INTO hang VALUES ('11', 40);
+INSERT INTO hang VALUES ('11', 600);
 SELECT journey.enroll('calls', '11');
 SELECT journey.enroll_query('calls', 'SELECT id FROM customers WHERE id BETWEEN 12 AND 20');
 SQL
-check "shutdown: the worker is hung in the call step" 0 "$(wait_until "$sleeping" 30 postgres; echo $?)"
-t0=$(date +%s.%N)
-as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 20 stop >/dev/null 2>&1
+check "shutdown: the worker is hung in the call step" 0 "$(wait_until "$sleeping" 60 postgres; echo $?)"
+as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1
 rc=$?
-took=$(echo "$(date +%s.%N) - $t0" | bc)
-check "shutdown: pg_ctl -m fast stop succeeds" 0 "$rc"
-check "shutdown: ... within 10 s (the step would sleep 40)" 1 "$(echo "$took < 10" | bc)"
+check "shutdown: pg_ctl -m fast stop succeeds while a step sleeps 10 minutes" 0 "$rc"
 [ "$rc" -ne 0 ] && as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
 start_server || cat "$dir/log"
 check "shutdown: after the restart the step is charged and the other 9 complete" "active 1 18" \
-  "$(wait_until "SELECT count(*) = 18 FROM journey.enrollments WHERE status = 'completed'" 30 pgj_steps
+  "$(wait_until "SELECT count(*) = 18 FROM journey.enrollments WHERE status = 'completed'" 60 pgj_steps
      echo "$(state pgj_steps 11) $(completed pgj_steps calls)")"
 exit_customer 11
 check "shutdown: one message per completed enrollment, none twice" "18 18" \
@@ -209,13 +205,13 @@ q -d postgres -c "ALTER SYSTEM SET pg_journey.step_timeout = '1s'" -c "SELECT pg
 q -d pgj_steps -c "ALTER DATABASE pgj_steps RESET pg_journey.step_timeout" >/dev/null
 restart_worker
 q -d pgj_steps >/dev/null <<'SQL'
-INSERT INTO hang VALUES ('21', 40);
+INSERT INTO hang VALUES ('21', 600);
 SELECT journey.enroll('calls', '21');
 SELECT journey.enroll_query('calls', 'SELECT id FROM customers WHERE id BETWEEN 22 AND 30');
 SQL
 check "worker + step_timeout: the step is charged in the worker's own tick, the others complete" \
   "active 1 27" \
-  "$(wait_until "SELECT count(*) = 27 FROM journey.enrollments WHERE status = 'completed'" 30 pgj_steps
+  "$(wait_until "SELECT count(*) = 27 FROM journey.enrollments WHERE status = 'completed'" 60 pgj_steps
      echo "$(state pgj_steps 21) $(completed pgj_steps calls)")"
 check "worker + step_timeout: the error names the timeout" 1 \
   "$(q -d pgj_steps -c "SELECT count(*) FROM journey.enrollments WHERE customer_id = '21'
