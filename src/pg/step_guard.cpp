@@ -49,6 +49,9 @@ void on_step_timeout() {
   SetLatch(MyLatch);
 }
 
+// Set by request_tick_termination (a SIGTERM during a worker's tick).
+volatile sig_atomic_t termination_requested = false;
+
 // ---- what is in flight --------------------------------------------------------
 
 enum class Phase { None, Running, Writing };
@@ -260,11 +263,28 @@ void step_timer_stop() {
 }
 
 bool is_step_timeout(const ErrorData* e) {
-  if (!step_timeout_fired || !e || e->sqlerrcode != ERRCODE_QUERY_CANCELED || !e->message_id ||
+  if (termination_requested || !step_timeout_fired || !e ||
+      e->sqlerrcode != ERRCODE_QUERY_CANCELED || !e->message_id ||
       strcmp(e->message_id, kUserRequest) != 0)
     return false;
   step_timeout_fired = false;
   return true;
+}
+
+void request_tick_termination() {
+  termination_requested = true;
+}
+
+void step_returned() {
+  step_timer_stop();
+  // A termination was requested, yet the step returned (its user code
+  // swallowed the cancel): end the backend as die() would.
+  if (!termination_requested) return;
+  pg_guard([] {
+    ProcDiePending = true;
+    InterruptPending = true;
+    CHECK_FOR_INTERRUPTS();
+  });
 }
 
 Interrupted take_interrupted(Oid extension) {

@@ -45,9 +45,21 @@ void inflight_clear();
 void step_timer_start();
 // Disarms it; a cancel it requested but nobody has seen yet is withdrawn.
 void step_timer_stop();
+// The step (a run, or the writing of effects) returned normally: disarms the
+// timer, and terminates the backend if a termination was requested meanwhile
+// (see request_tick_termination).
+void step_returned();
 // Whether `e` is the cancel our step timeout caused (not a statement timeout,
 // a lock timeout or a pg_cancel_backend).
 bool is_step_timeout(const ErrorData* e);
+
+// ---- a worker terminated during a tick -----------------------------------------
+
+// Called by a worker's SIGTERM handler during a tick (async-signal-safe): the
+// cancel the handler raises ends the tick and is never taken for a step
+// timeout; should user code swallow it, the tick terminates the backend (die)
+// as soon as control returns to it.
+void request_tick_termination();
 
 // ---- records left by interrupted ticks ----------------------------------------
 

@@ -667,7 +667,7 @@ class Tick {
     core::RunResult result =
         core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state, row->second,
                              pg_to_unix(as_of_), *runtime_);
-    step_timer_stop();
+    step_returned();
     inflight_clear();
     running_ = nullptr;
     return result;
@@ -712,7 +712,7 @@ class Tick {
         inflight_writing(extension_, ids);
         step_timer_start();
         writer.flush();
-        step_timer_stop();
+        step_returned();
         inflight_clear();
       });
       const Claimed* culprit = running_;
@@ -740,7 +740,7 @@ class Tick {
         inflight_running(extension_, c.state.id, c.row_version);
         step_timer_start();
         writer.flush();
-        step_timer_stop();
+        step_returned();
         inflight_clear();
       });
       running_ = nullptr;

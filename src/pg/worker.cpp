@@ -36,7 +36,6 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
-#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -79,15 +78,21 @@ bool wake_on_commit = false;
 bool xact_callback_registered = false;
 
 // SIGTERM (pg_terminate_backend, fast shutdown, the launcher stopping): between
-// ticks the loop ends cleanly; during a tick the worker terminates like any
-// backend (PostgreSQL's die(): the next CHECK_FOR_INTERRUPTS raises FATAL), so
-// a step that sleeps or hangs cannot hold up a shutdown. The tick's transaction
-// aborts, nothing of it commits, and the next tick charges the step it was
-// running (step_guard.hpp).
+// ticks the loop ends cleanly. During a tick it also cancels the tick, as
+// PostgreSQL's StatementCancelHandler does (the next CHECK_FOR_INTERRUPTS, in
+// a sleeping call step too, raises it), so that a step that sleeps or hangs
+// cannot hold up a shutdown: the tick's transaction rolls back, nothing of it
+// commits, the next tick charges the step it was running (step_guard.hpp), and
+// the worker exits cleanly. If user code swallows the cancel, the tick ends the
+// backend as die() would once control returns to it.
 void handle_sigterm(SIGNAL_ARGS) {
   int saved_errno = errno;
   got_sigterm = true;
-  if (in_tick) die(postgres_signal_arg);
+  if (in_tick && !proc_exit_inprogress) {
+    pgj::pg::request_tick_termination();
+    InterruptPending = true;
+    QueryCancelPending = true;
+  }
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -479,16 +484,24 @@ void pgj_worker_main(Datum arg) {
       PG_CATCH();
       {
         // Log, roll back, and try again after a nap: a worker survives errors.
+        // The cancel a SIGTERM raised is not an error: the loop ends below.
         MemoryContextSwitchTo(loop_context);
-        EmitErrorReport();
+        if (!got_sigterm) EmitErrorReport();
         FlushErrorState();
         AbortCurrentTransaction();
+        if (got_sigterm)
+          ereport(LOG, (errmsg("pg_journey worker: SIGTERM interrupted a tick, which was rolled "
+                               "back; the next tick charges the step it was running")));
         pgstat_report_activity(STATE_IDLE, nullptr);
         processed = 0;
         *next_due_ms = -1;
       }
       PG_END_TRY();
       in_tick = false;
+      if (got_sigterm) {
+        QueryCancelPending = false;  // the tick ended before the cancel was seen
+        break;
+      }
       MemoryContextSwitchTo(outer);
       MemoryContextReset(loop_context);
       if (processed >= guc_batch_size) {

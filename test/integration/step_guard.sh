@@ -180,6 +180,40 @@ exit_customer() {  # its retry would hang again
                       WHERE e.customer_id = '$1' AND e.status = 'active'" >/dev/null
 }
 exit_customer 1
+grep -F "[$victim]" "$dir/log" | sed 's/^/  log: /'
+check "worker: it exited cleanly (a LOG line, no FATAL)" "1 0" \
+  "$(grep -F "[$victim]" "$dir/log" | grep -c 'LOG:  pg_journey worker: SIGTERM interrupted a tick') \
+$(grep -F "[$victim]" "$dir/log" | grep -c 'FATAL')"
+
+# ---- 3b. user code that swallows the cancel: the tick terminates the backend
+q -d pgj_steps >/dev/null <<'SQL'
+CREATE FUNCTION public.stubborn(customer_id text, context jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_sleep(600);
+  RETURN '{}';
+EXCEPTION WHEN query_canceled THEN
+  RETURN '{"swallowed": true}';
+END $$;
+SELECT journey.import('{"name": "stubborn", "audience": "customers", "start": "c",
+  "steps": [{"key": "c", "type": "call", "function": "public.stubborn", "next": "m"},
+            {"key": "m", "type": "send_email", "template": "t"}]}');
+SELECT journey.publish('stubborn');
+SELECT journey.enroll('stubborn', '1');
+SQL
+check "stubborn: the worker sleeps in a call step that swallows cancels" 0 \
+  "$(wait_until "$sleeping" 60 postgres; echo $?)"
+victim=$(worker_pid)
+q -d postgres -c "SELECT pg_terminate_backend($victim)" >/dev/null
+check "stubborn: the worker still terminates" 0 \
+  "$(wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $victim" 60 postgres; echo $?)"
+check "stubborn: nothing of that tick committed, the next tick charges the step" "active 1 0" \
+  "$(wait_until "SELECT count(*) = 1 FROM journey.enrollments WHERE attempts = 1 AND customer_id = '1'
+                   AND status = 'active'" 60 pgj_steps
+     q -d pgj_steps -c "SELECT e.status || ' ' || e.attempts || ' ' || (SELECT count(*)
+                          FROM journey.messages m WHERE m.enrollment_id = e.id)
+                          FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+                         WHERE j.name = 'stubborn'")"
+q -d pgj_steps -c "SELECT journey.archive('stubborn')" >/dev/null
 
 # ---- 4. fast shutdown during a hung step ------------------------------------
 q -d pgj_steps >/dev/null <<'SQL'
