@@ -47,9 +47,9 @@ SELECT who, version, step_key, waiting_for, wait_deadline, due_now
   FROM te_mig_state WHERE name = 'te-mig-wait';
 
 -- The old event no longer wakes them; the new one does (with the new where).
-SELECT journey.track('1', 'opened') > 0 AS tracked;
-SELECT journey.track('2', 'clicked', '{"link": "buy"}') > 0 AS tracked;
-SELECT journey.track('3', 'clicked', '{"link": "faq"}') > 0 AS tracked;
+SELECT journey.track('1', 'opened', audience => 'te_mig') > 0 AS tracked;
+SELECT journey.track('2', 'clicked', '{"link": "buy"}', audience => 'te_mig') > 0 AS tracked;
+SELECT journey.track('3', 'clicked', '{"link": "faq"}', audience => 'te_mig') > 0 AS tracked;
 SELECT journey.run_due(1000, ref_time('2030-01-01 02:00+00')) AS processed;
 SELECT who, version, status, step_key, waiting_for, wait_deadline, next_run_at
   FROM te_mig_state WHERE name = 'te-mig-wait';
