@@ -5,7 +5,9 @@
 -- not remembered as members.
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
+SET client_min_messages = warning;  -- an earlier file may have created it
 CREATE EXTENSION IF NOT EXISTS pg_cron;
+RESET client_min_messages;
 CREATE EXTENSION pg_journey;
 CREATE TABLE rsk_customers (id bigint PRIMARY KEY, email text);
 INSERT INTO rsk_customers VALUES (7, 'a@x.test'), (8, 'b@x.test');
@@ -33,4 +35,3 @@ SELECT journey.drop_journey('rsk-segment');
 SELECT journey.unregister_audience('rsk_customers');
 DROP EXTENSION pg_journey CASCADE;
 DROP TABLE rsk_customers, rsk_spelling;
-DROP EXTENSION pg_cron;

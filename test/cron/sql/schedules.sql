@@ -4,7 +4,9 @@
 -- customers, re-publishing and archiving update and remove the jobs.
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
+SET client_min_messages = warning;  -- an earlier file may have created it
 CREATE EXTENSION IF NOT EXISTS pg_cron;
+RESET client_min_messages;
 CREATE EXTENSION pg_journey;
 CREATE TABLE subscribers (id int PRIMARY KEY, email text, plan text DEFAULT 'free',
                           trial_ends timestamptz, birthday date);
@@ -83,5 +85,6 @@ SELECT count(*) AS jobs_left FROM cron.job WHERE jobname LIKE 'pg_journey:%';
 
 DROP EXTENSION pg_journey CASCADE;
 DROP TABLE subscribers;
-DROP EXTENSION pg_cron;
+-- pg_cron stays: its scheduler does not see the jobs of a pg_cron dropped and
+-- created again in the same server (a later file's jobs would never fire).
 DROP ROLE cron_segment_owner;
