@@ -53,10 +53,15 @@ bool valid_step_key(const std::string& k) {
   return true;
 }
 
-// Short text of a JSON value for messages (strings unquoted-then-quoted once).
+// Short text of a JSON value for messages (strings unquoted-then-quoted once),
+// cut at a character boundary so that the message stays valid UTF-8.
 std::string show(const Json& v) {
   std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  if (s.size() > 60) {
+    size_t cut = 57;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    s = s.substr(0, cut) + "...";
+  }
   return s;
 }
 

@@ -829,6 +829,20 @@ TEST_F(Validate, SettingsBoundaries) {
                   "settings must be a JSON object"));
 }
 
+// Found by fuzzing: a long value was cut inside a multibyte character, which
+// made the message invalid UTF-8 (PostgreSQL returns it as text).
+TEST_F(Validate, LongValueCutAtCharacterBoundary) {
+  const std::string a55(55, 'a');
+  auto issues = validate_settings({{"reentry", a55 + "\xc3\xa9\xc3\xa9\xc3\xa9"}}, env);
+  ASSERT_EQ(issues.size(), 1u) << dump(issues);
+  EXPECT_EQ(issues[0].message,
+            "invalid reentry \"" + a55 + "... (expected never, after_exit or always)");
+  issues = validate_settings({{"reentry", a55 + "b\xc3\xa9\xc3\xa9\xc3\xa9"}}, env);
+  ASSERT_EQ(issues.size(), 1u) << dump(issues);
+  EXPECT_EQ(issues[0].message,
+            "invalid reentry \"" + a55 + "b... (expected never, after_exit or always)");
+}
+
 TEST_F(Validate, SettingsQuietHours) {
   auto issues = validate_settings(
       {{"quiet_hours", {{"start", "21:00"}, {"end", "21:00"}, {"timezone", "Nowhere"}}}}, env);
