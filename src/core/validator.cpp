@@ -260,7 +260,7 @@ struct Validator {
         }
         const Json& max = member(v, "max");
         if (!max.is_number_integer() || max.get<int64_t>() < 1 ||
-            (max.is_number_unsigned() && max.get<uint64_t>() > (1ULL << 31)))
+            max.get<int64_t>() > std::numeric_limits<int32_t>::max())
           error(key, "frequency_cap \"max\" must be a positive integer");
         const Json& per = member(v, "per");
         if (per.is_null())

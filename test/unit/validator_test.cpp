@@ -865,6 +865,16 @@ TEST_F(Validate, SettingsFrequencyCap) {
       Has(issues, "error", "settings", "\"frequency_cap.per\" must be a positive duration"));
 }
 
+// Found by fuzzing: 2^31 passed validation and compiled to a cap of INT_MIN.
+TEST_F(Validate, SettingsFrequencyCapFitsAnInt) {
+  EXPECT_TRUE(
+      validate_settings({{"frequency_cap", {{"max", 2147483647}, {"per", "1 day"}}}}, env).empty());
+  for (Json max : {Json(2147483648ULL), Json(int64_t{2147483648}), Json(9223372036854775808ULL)})
+    EXPECT_TRUE(Has(validate_settings({{"frequency_cap", {{"max", max}, {"per", "1 day"}}}}, env),
+                    "error", "settings", "frequency_cap \"max\" must be a positive integer"))
+        << max;
+}
+
 TEST_F(Validate, SettingsInsideJourney) {
   Json def = full();
   def["settings"]["reentry"] = "twice";
