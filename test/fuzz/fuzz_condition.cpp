@@ -8,7 +8,8 @@
 // no invalid node and consistent metadata; widening the scope or dropping the
 // schema never adds errors; not/all/any wrappers evaluate as logic says; the
 // evaluator does not depend on anything but its input; a columns-only
-// condition renders to SQL without throwing and with balanced parentheses.
+// condition renders to SQL without throwing, with balanced parentheses and
+// jsonb literals that are JSON.
 #include <cmath>
 #include <limits>
 
@@ -214,6 +215,33 @@ bool balanced_sql(const std::string& sql) {
   return depth == 0;
 }
 
+// Whether every '...'::jsonb literal of SQL text is JSON (PostgreSQL would
+// refuse the query at every run of the segment otherwise).
+bool jsonb_literals_valid(const std::string& sql) {
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '"') {
+      i = sql.find('"', i + 1);
+      if (i == std::string::npos) return false;
+      continue;
+    }
+    if (sql[i] != '\'') continue;
+    std::string literal;
+    for (++i; i < sql.size(); ++i) {
+      if (sql[i] == '\'') {
+        if (i + 1 < sql.size() && sql[i + 1] == '\'') {
+          literal += '\'';
+          ++i;
+          continue;
+        }
+        break;
+      }
+      literal += sql[i];
+    }
+    if (sql.compare(i + 1, 7, "::jsonb") == 0 && !Json::accept(literal)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -299,6 +327,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       PGJ_FUZZ_CHECK(false, std::string("condition_to_sql threw: ") + e.what());
     }
     PGJ_FUZZ_CHECK(!sql.empty() && balanced_sql(sql), "unbalanced SQL: " + sql);
+    PGJ_FUZZ_CHECK(jsonb_literals_valid(sql), "a jsonb literal is not JSON: " + sql);
   }
   return 0;
 }
