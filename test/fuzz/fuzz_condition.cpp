@@ -51,6 +51,18 @@ std::vector<std::vector<Value>> rows() {
   };
 }
 
+// value_to_text / value_to_json of every fixture value (once: they do not
+// depend on the input): text for every non-null value, JSON null only for null.
+void check_value_conversions(const std::vector<std::vector<Value>>& rs) {
+  for (const std::vector<Value>& row : rs)
+    for (const Value& v : row) {
+      const std::optional<std::string> text = value_to_text(v);
+      PGJ_FUZZ_CHECK(text.has_value() == (v.index() != 0), "value_to_text of null");
+      PGJ_FUZZ_CHECK(value_to_json(v).is_null() == (v.index() == 0) || v.index() == 3,
+                     "value_to_json");
+    }
+}
+
 // Event properties and enrollment contexts.
 std::vector<Json> documents() {
   return {
@@ -271,8 +283,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ok_full) PGJ_FUZZ_CHECK(ok_trigger, "condition fails once trigger ops are allowed");
   if (ok_trigger) PGJ_FUZZ_CHECK(ok_no_schema, "condition fails without a schema");
 
-  const std::vector<std::vector<Value>> rs = rows();
-  const std::vector<Json> docs = documents();
+  static const std::vector<std::vector<Value>> rs = rows();
+  static const bool converted = (check_value_conversions(rs), true);
+  (void)converted;
+  static const std::vector<Json> docs = documents();
   Behaviour behaviour;
   const std::vector<EvalInput> ins = inputs(rs, docs, &cond, &behaviour);
 
