@@ -2,14 +2,16 @@
 // arbitrary JSON, and what the engine does with a definition it accepts.
 // The input (invalid JSON is skipped) is validated against the fixture audience
 // with callbacks that behave like the pg layer's (a few templates, time zones,
-// callable functions and updatable columns), and again with no audience and no
-// callbacks. Properties: no exception escapes the validator (it would show up
-// as an "internal error while validating" issue); issues are well-formed and
-// valid UTF-8 (PostgreSQL returns them as text); validate_settings agrees with
-// the settings part. A definition without errors must compile (compile_journey
-// does not throw) into a consistent journey with sane settings, and an
-// enrollment must run through it (run_enrollment with a fake Runtime, woken by
-// its events and deadlines) without throwing.
+// callable functions, updatable columns, schedules and segment queries), again
+// with no audience and no callbacks, and with the audience unchecked on purpose.
+// Properties: no exception escapes the validator (it would show up as an
+// "internal error while validating" issue); issues are well-formed and valid
+// UTF-8 (PostgreSQL returns them as text); an unchecked audience only drops the
+// "not registered" error; validate_settings agrees with the settings part. A
+// definition without errors must compile (compile_journey does not throw) into
+// a consistent journey with sane settings, and an enrollment must run through
+// it (run_enrollment with a fake Runtime, woken by its events and deadlines)
+// without throwing.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -66,6 +68,14 @@ ValidationEnv fixture_env() {
   env.check_call_function = [](const std::string& f) -> std::string {
     if (f == "public.score_customer" || f == "enrich") return {};
     return "function " + f + "(customer_id text, context jsonb) does not exist";
+  };
+  env.check_schedule = [](const std::string& schedule) -> std::string {
+    if (schedule.find('$') != std::string::npos) return "this pg_cron has no \"$\"";
+    return {};
+  };
+  env.check_segment_query = [](const std::string& query) -> std::string {
+    if (query.find("secret") != std::string::npos) return "permission denied for table secret";
+    return {};
   };
   env.check_update_column = [](const std::string& c) -> std::string {
     if (c == "email")
@@ -254,6 +264,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<Issue> bare = validate_journey(def, ValidationEnv{});
   check_issues(bare);
   PGJ_FUZZ_CHECK(has_error(bare), "valid without an audience");
+
+  // An audience left unchecked on purpose (journeyctl validate --offline)
+  // reports the same but for the audience not being registered.
+  ValidationEnv offline;
+  offline.audience_unchecked = true;
+  const std::vector<Issue> unchecked = validate_journey(def, offline);
+  check_issues(unchecked);
+  std::vector<Issue> expected;
+  for (const Issue& i : bare)
+    if (i.message.find(" is not registered (journey.register_audience)") == std::string::npos)
+      expected.push_back(i);
+  PGJ_FUZZ_CHECK(unchecked.size() == expected.size(), "audience_unchecked changes more");
+  for (size_t k = 0; k < expected.size(); ++k)
+    PGJ_FUZZ_CHECK(unchecked[k].message == expected[k].message,
+                   "audience_unchecked: " + unchecked[k].message);
 
   // validate_settings reports what the settings part of validate_journey does.
   if (def.is_object() && def.contains("settings")) {
