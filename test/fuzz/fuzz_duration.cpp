@@ -2,8 +2,8 @@
 // of day, weekdays, ISO timestamps, cron schedules) on arbitrary text.
 // Properties: an error message is set exactly when parsing fails (and is valid
 // UTF-8 when the input is); surrounding whitespace changes nothing; a parsed
-// duration, time of day or timestamp formats back to text that parses to the
-// same value; format_timestamp takes any int64.
+// duration, time of day or timestamp (±infinity too) formats back to text that
+// parses to the same value; format_timestamp takes any int64.
 #include <cinttypes>
 #include <cstring>
 
@@ -35,6 +35,7 @@ void durations(std::string_view text) {
   if (negative) PGJ_FUZZ_CHECK(d->months <= 0 && d->days <= 0 && d->micros <= 0, "mixed signs");
   PGJ_FUZZ_CHECK(d->micros % kMicrosPerSecond == 0, "sub-second duration");
   (void)d->approx_micros();
+  (void)within_timestamp_range(*d);
   (void)d->is_positive();
   PGJ_FUZZ_CHECK(!d->to_interval_text().empty(), "empty interval text");
   const int64_t months = negative ? -int64_t{d->months} : d->months;
@@ -76,7 +77,7 @@ void timestamps(std::string_view text) {
                  "parse_timestamp with surrounding whitespace");
   if (!t) return;
   const std::string iso = format_timestamp(*t);
-  if (four_digit_year(iso))
+  if (four_digit_year(iso) || is_infinite(*t))
     PGJ_FUZZ_CHECK(parse_timestamp(iso, nullptr) == t, "timestamp round trip through " + iso);
 }
 
@@ -85,8 +86,11 @@ void raw_micros(const uint8_t* data, size_t size) {
   int64_t micros = 0;
   std::memcpy(&micros, data, size < sizeof micros ? size : sizeof micros);
   const std::string iso = format_timestamp(micros);
-  PGJ_FUZZ_CHECK(iso.size() >= 20 && iso.back() == 'Z', "format_timestamp: " + iso);
-  if (four_digit_year(iso))
+  if (is_infinite(micros))
+    PGJ_FUZZ_CHECK(iso == (micros > 0 ? "infinity" : "-infinity"), "format_timestamp: " + iso);
+  else
+    PGJ_FUZZ_CHECK(iso.size() >= 20 && iso.back() == 'Z', "format_timestamp: " + iso);
+  if (four_digit_year(iso) || is_infinite(micros))
     PGJ_FUZZ_CHECK(parse_timestamp(iso, nullptr) == micros,
                    "format_timestamp(" + std::to_string(micros) + ") = " + iso);
 }

@@ -2,8 +2,9 @@
 // arbitrary JSON, and what the engine does with a definition it accepts.
 // The input (invalid JSON is skipped) is validated against the fixture audience
 // with callbacks that behave like the pg layer's (a few templates, time zones,
-// callable functions, updatable columns, schedules and segment queries), again
-// with no audience and no callbacks, and with the audience unchecked on purpose.
+// callable functions, readable and updatable columns, values the columns take,
+// schedules and segment queries), again with no audience and no callbacks, and
+// with the audience unchecked on purpose.
 // Properties: no exception escapes the validator (it would show up as an
 // "internal error while validating" issue); issues are well-formed and valid
 // UTF-8 (PostgreSQL returns them as text); an unchecked audience only drops the
@@ -68,6 +69,23 @@ ValidationEnv fixture_env() {
   env.check_call_function = [](const std::string& f) -> std::string {
     if (f == "public.score_customer" || f == "enrich") return {};
     return "function " + f + "(customer_id text, context jsonb) does not exist";
+  };
+  env.template_tags = [](const std::string& name) {
+    std::vector<std::string> tags;
+    auto it = templates().find(name);
+    if (it == templates().end()) return tags;
+    if (it->second.subject) tags = tags_of(*it->second.subject);
+    for (std::string& t : tags_of(it->second.body)) tags.push_back(std::move(t));
+    return tags;
+  };
+  env.check_read_column = [](const std::string& c) -> std::string {
+    if (c == "ip") return "journey owner app may not read column \"ip\"";
+    return {};
+  };
+  env.check_column_value = [](const std::string& c, const std::string& value) -> std::string {
+    if (c == "plan" && value != "free" && value != "pro" && value != "team" && value != "trial")
+      return "invalid input value for enum plan_t: \"" + value + "\"";
+    return {};
   };
   env.check_schedule = [](const std::string& schedule) -> std::string {
     if (schedule.find('$') != std::string::npos) return "this pg_cron has no \"$\"";
@@ -178,7 +196,7 @@ void run(const CompiledJourney& j, const std::vector<Value>& customer_row, int64
   for (int runs = 0; runs < 12; ++runs) {
     RunResult r;
     try {
-      r = run_enrollment(j, audience, e, row, as_of, rt, 50);
+      r = run_enrollment(j, audience, e, row, as_of, rt);
     } catch (const std::exception& ex) {
       PGJ_FUZZ_CHECK(false, std::string("run_enrollment threw: ") + ex.what());
     }
@@ -314,6 +332,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     PGJ_FUZZ_CHECK(false, std::string("compile_journey threw on a valid definition: ") + ex.what());
   }
   check_compiled(j);
+  const std::vector<int> read = columns_read(j, customers(), templates());
+  for (size_t k = 0; k < read.size(); ++k)
+    PGJ_FUZZ_CHECK(read[k] >= 0 && static_cast<size_t>(read[k]) < customers().columns.size() &&
+                       (k == 0 || read[k - 1] < read[k]),
+                   "columns_read");
   run(j, fixture_row(false), kNow);
   run(j, fixture_row(true), kNow + 12345 * kMicrosPerSecond);
   return 0;
