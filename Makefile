@@ -2,6 +2,7 @@
 #   make demo   install what is missing, build, install, run a journey end to end
 #   make test   install what is missing, build, install, run every test suite
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
+#   make fuzz   build the libFuzzer targets (test/fuzz/), run each for FUZZ_SECONDS
 EXTENSION = pg_journey
 MODULE_big = pg_journey
 PGFILEDESC = "pg_journey - customer journeys inside PostgreSQL"
@@ -126,6 +127,12 @@ bench: deps
 	bash tools/bench.sh
 
 CLI_SRCS = $(sort $(wildcard src/cli/*.cpp src/cli/embed/*.cpp))
+
+# libFuzzer targets (clang, ASan + UBSan), FUZZ_SECONDS each; see docs/fuzzing.md.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz.sh
 
 format:
 	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(CLI_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)

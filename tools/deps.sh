@@ -10,6 +10,8 @@ packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-1
   libtap-parser-sourcehandler-pgtap-perl libpqxx-dev libgtest-dev nlohmann-json3-dev
   cmake g++ make clang-format
   libcpp-httplib-dev graphviz curl chromium fonts-dejavu-core)
+# make fuzz: clang and its libFuzzer and sanitizer runtimes.
+packages+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

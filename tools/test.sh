@@ -11,6 +11,7 @@
 #   ctest        the GoogleTest cases of test/unit/ (CMake build)
 #   integration  one suite per test/integration/*.cpp (built by CMake) and *.sh
 #   browser      one suite per test/browser/*.mjs (the builder in headless Chromium)
+#   fuzz         the libFuzzer targets of test/fuzz/, a short run each (one test a target)
 #
 # What counts as one test in the closing line: a verdict the suite's tool gives
 # on its own, i.e. a pg_regress/isolation/cron file, a pgTAP assertion, a
@@ -248,6 +249,11 @@ for suite in test/browser/*.mjs; do
     run_integration "$name" "$suite"
   fi
 done
+
+# 8. Fuzzing: a short run of each libFuzzer target under ASan + UBSan (the seed
+# corpus replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS); tools/fuzz.sh prints a
+# line per target and its own "N passed, N failed" (one per target).
+FUZZ_SECONDS=${PGJ_TEST_FUZZ_SECONDS:-6} FUZZ_SCRATCH=tmp run_integration "fuzz" tools/fuzz.sh
 
 if [ "$failed" -gt 0 ]; then
   echo "---- server log (tail)"

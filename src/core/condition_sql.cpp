@@ -57,9 +57,11 @@ class Renderer {
     }
   }
 
-  // A JSON scalar as a SQL literal cast to the column's type.
+  // A JSON scalar as a SQL literal cast to the column's type (a jsonb column
+  // takes the value's JSON text: 'x'::jsonb is not valid JSON, '"x"'::jsonb is).
   std::string value(const Json& v, const Column& column) {
-    std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    std::string text =
+        v.is_string() && column.type != ValueType::Json ? v.get<std::string>() : v.dump();
     return q_.literal(text) + "::" + column.type_name;
   }
 

@@ -35,6 +35,14 @@ bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+// The character starting at s[i] with its UTF-8 continuation bytes, for
+// messages: a lone byte of a multibyte character is not valid UTF-8.
+std::string char_at(std::string_view s, size_t i) {
+  size_t j = i + 1;
+  while (j < s.size() && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) ++j;
+  return std::string(s.substr(i, j - i));
+}
+
 // Strips leading and trailing whitespace.
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -177,7 +185,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     while (i < s.size() && is_alpha(s[i])) ++i;
     if (u0 == i) {
       if (i < s.size())
-        fail(error, quoted + ": unexpected \"" + std::string(1, s[i]) + "\"");
+        fail(error, quoted + ": unexpected \"" + char_at(s, i) + "\"");
       else
         fail(error, quoted + ": missing unit after " + std::to_string(n));
       return std::nullopt;

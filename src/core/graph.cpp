@@ -2,6 +2,7 @@
 #include "core/graph.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace pgj::core {
 
@@ -36,11 +37,12 @@ void add_error(std::vector<Issue>* issues, std::string key, std::string msg) {
 // and names already in *out).
 void names_of(const Json& arr, std::vector<std::string>* out) {
   if (!arr.is_array()) return;
+  std::unordered_set<std::string> seen(out->begin(), out->end());
   for (const Json& e : arr)
     if (e.is_object()) {
       auto it = e.find("name");
       if (it != e.end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
-          std::find(out->begin(), out->end(), it->get_ref<const std::string&>()) == out->end())
+          seen.insert(it->get<std::string>()).second)
         out->push_back(it->get<std::string>());
     }
 }

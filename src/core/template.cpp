@@ -1,7 +1,7 @@
 // Merge-tag template parsing and rendering.
 #include "core/template.hpp"
 
-#include <algorithm>
+#include <unordered_set>
 
 namespace pgj::core {
 
@@ -202,8 +202,9 @@ std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup) {
 // Distinct tag paths of a compiled template.
 std::vector<std::string> tags_of(const CompiledTemplate& tmpl) {
   std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
   for (const TemplatePart& p : tmpl.parts)
-    if (p.is_tag && std::find(out.begin(), out.end(), p.text) == out.end()) out.push_back(p.text);
+    if (p.is_tag && seen.insert(p.text).second) out.push_back(p.text);
   return out;
 }
 

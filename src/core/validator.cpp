@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <unordered_set>
 
 #include "core/condition.hpp"
 #include "core/duration.hpp"
@@ -33,14 +34,26 @@ std::string q(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-// Joins names with ", " and a final " or ".
+// s cut to at most max bytes ending in "...", at a character boundary so that
+// a message stays valid UTF-8.
+std::string shorten(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
+// Joins names with ", " and a final " or ", shortened to 200 bytes: every
+// wrong branch of a step gets a message, which must not list thousands of
+// cases or variants (a definition of 150 kB made 100 MB of messages).
 std::string join_or(const std::vector<std::string>& v) {
+  constexpr size_t kMax = 200;
   std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
+  for (size_t i = 0; i < v.size() && out.size() <= kMax; ++i) {
     if (i) out += (i + 1 == v.size()) ? " or " : ", ";
-    out += v[i];
+    out.append(v[i], 0, kMax + 1);
   }
-  return out;
+  return shorten(std::move(out), kMax);
 }
 
 // Whether a step key matches ^[A-Za-z0-9_.-]{1,63}$.
@@ -55,9 +68,7 @@ bool valid_step_key(const std::string& k) {
 
 // Short text of a JSON value for messages (strings unquoted-then-quoted once).
 std::string show(const Json& v) {
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
+  return shorten(v.dump(), 60);
 }
 
 struct Validator {
@@ -255,7 +266,7 @@ struct Validator {
         }
         const Json& max = member(v, "max");
         if (!max.is_number_integer() || max.get<int64_t>() < 1 ||
-            (max.is_number_unsigned() && max.get<uint64_t>() > (1ULL << 31)))
+            max.get<int64_t>() > std::numeric_limits<int32_t>::max())
           error(key, "frequency_cap \"max\" must be a positive integer");
         const Json& per = member(v, "per");
         if (per.is_null())
@@ -733,12 +744,13 @@ struct Validator {
     const std::string& key = s.key;
     std::vector<std::string> allowed;
     if (s.type) allowed = allowed_branches(*s.type, s.config);
+    const std::unordered_set<std::string> allowed_set(allowed.begin(), allowed.end());
     for (const GraphBranch& b : s.branches) {
       if (s.type) {
         if (*s.type == StepType::Exit) {
           error(key, "exit step " + q(key) + " cannot have outgoing connections (branch " +
                          q(b.name) + ")");
-        } else if (std::find(allowed.begin(), allowed.end(), b.name) == allowed.end()) {
+        } else if (!allowed_set.count(b.name)) {
           error(key,
                 "step " + q(key) + " (" + s.type_name + ") has no branch " + q(b.name) +
                     (allowed.empty() ? std::string() : " (expected " + join_or(allowed) + ")"));

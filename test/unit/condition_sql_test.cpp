@@ -65,6 +65,15 @@ TEST(ConditionSql, TextAndJsonOps) {
   EXPECT_NE(within.find("::interval AND t.\"seen\" <= now())"), std::string::npos) << within;
 }
 
+// A string compared with a jsonb column was cast as 'pro'::jsonb, which is
+// not JSON: the segment query failed every time it ran.
+TEST(ConditionSql, JsonColumnComparedWithJsonText) {
+  EXPECT_EQ(sql(R"({"field": "attrs", "op": "eq", "value": "pro"})"),
+            "(t.\"attrs\" = '\"pro\"'::jsonb)");
+  EXPECT_EQ(sql(R"({"field": "attrs", "op": "ne", "value": {"a": [1, "x"]}})"),
+            "(t.\"attrs\" <> '{\"a\":[1,\"x\"]}'::jsonb)");
+}
+
 TEST(ConditionSql, RejectsWhatHasNoSqlForm) {
   EXPECT_THROW(sql(R"({"field": "context.x", "op": "eq", "value": 1})"), Error);
   EXPECT_THROW(sql(R"({"event": "opened"})"), Error);

@@ -105,6 +105,15 @@ TEST(Duration, Errors) {
   EXPECT_FALSE(parse_duration("x", nullptr).has_value());  // null error pointer is fine
 }
 
+// Found by fuzzing: the message quoted one byte of a multibyte character,
+// which made it invalid UTF-8 (PostgreSQL returns it as text).
+TEST(Duration, ErrorKeepsMultibyteCharacterWhole) {
+  EXPECT_EQ(DErr("3 \xc3\xa9"), "invalid duration \"3 \xc3\xa9\": unexpected \"\xc3\xa9\"");
+  EXPECT_EQ(DErr("2\xce\x8b-15:59"),
+            "invalid duration \"2\xce\x8b-15:59\": unexpected \"\xce\x8b\"");
+  EXPECT_EQ(DErr("3 !"), "invalid duration \"3 !\": unexpected \"!\"");
+}
+
 TEST(Duration, IntervalText) {
   EXPECT_EQ(D("1 month 2 days 1 second").to_interval_text(), "1 mons 2 days 1000000 microseconds");
 }

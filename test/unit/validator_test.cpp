@@ -1,6 +1,7 @@
 // Tests for the journey validator and the graph parser.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 
 #include "core/graph.hpp"
@@ -352,6 +353,44 @@ TEST_F(Validate, SplitBranchesAreVariantNames) {
   auto issues = run(def);
   EXPECT_TRUE(Has(issues, "error", "ab", "has no branch \"c\" (expected a or b)"));
   EXPECT_TRUE(Has(issues, "error", "ab", "has no branch \"next\""));
+}
+
+// A message per wrong branch listed every variant: a split of 4,000 variants
+// and as many wrong branches (150 kB) made 100 MB of messages.
+TEST_F(Validate, WrongBranchMessageListsAFewNames) {
+  Json def = full();
+  Json& ab = step(def, "ab");
+  for (int i = 0; i < 100; ++i)
+    ab["variants"].push_back({{"name", "variant_" + std::to_string(1000 + i)}, {"weight", 1}});
+  ab["branches"]["c"] = "trial";
+  auto issues = run(def);
+  ASSERT_TRUE(Has(issues, "error", "ab", "has no branch \"c\" (expected a, b, variant_1000, "));
+  for (const Issue& i : issues)
+    if (i.message.find("has no branch \"c\"") != std::string::npos) {
+      EXPECT_LT(i.message.size(), 300u) << i.message;
+      EXPECT_EQ(i.message.substr(i.message.size() - 4), "...)") << i.message;
+    }
+}
+
+// Checking the branches of a step against its cases or variants was quadratic
+// (100,000 variants took half a minute); with a generous bound against a loaded machine.
+TEST_F(Validate, ManyVariantsInLinearTime) {
+  Json variants = Json::array(), branches = Json::object();
+  for (int i = 0; i < 100000; ++i) {
+    variants.push_back({{"name", "v" + std::to_string(i)}, {"weight", 1}});
+    branches["v" + std::to_string(i)] = "end";
+  }
+  Json def = {{"name", "big"},
+              {"audience", "public.customers"},
+              {"start", "ab"},
+              {"steps",
+               {{{"key", "ab"}, {"type", "split"}, {"variants", variants}, {"branches", branches}},
+                {{"key", "end"}, {"type", "exit"}}}}};
+  auto start = std::chrono::steady_clock::now();
+  auto issues = run(def);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(issues.empty()) << dump(issues);
+  EXPECT_LT(seconds, 10.0);
 }
 
 TEST_F(Validate, ExitStepHasNoConnections) {
@@ -829,6 +868,20 @@ TEST_F(Validate, SettingsBoundaries) {
                   "settings must be a JSON object"));
 }
 
+// Found by fuzzing: a long value was cut inside a multibyte character, which
+// made the message invalid UTF-8 (PostgreSQL returns it as text).
+TEST_F(Validate, LongValueCutAtCharacterBoundary) {
+  const std::string a55(55, 'a');
+  auto issues = validate_settings({{"reentry", a55 + "\xc3\xa9\xc3\xa9\xc3\xa9"}}, env);
+  ASSERT_EQ(issues.size(), 1u) << dump(issues);
+  EXPECT_EQ(issues[0].message,
+            "invalid reentry \"" + a55 + "... (expected never, after_exit or always)");
+  issues = validate_settings({{"reentry", a55 + "b\xc3\xa9\xc3\xa9\xc3\xa9"}}, env);
+  ASSERT_EQ(issues.size(), 1u) << dump(issues);
+  EXPECT_EQ(issues[0].message,
+            "invalid reentry \"" + a55 + "b... (expected never, after_exit or always)");
+}
+
 TEST_F(Validate, SettingsQuietHours) {
   auto issues = validate_settings(
       {{"quiet_hours", {{"start", "21:00"}, {"end", "21:00"}, {"timezone", "Nowhere"}}}}, env);
@@ -849,6 +902,16 @@ TEST_F(Validate, SettingsFrequencyCap) {
   issues = validate_settings({{"frequency_cap", {{"max", 2}, {"per", "-1 day"}}}}, env);
   EXPECT_TRUE(
       Has(issues, "error", "settings", "\"frequency_cap.per\" must be a positive duration"));
+}
+
+// Found by fuzzing: 2^31 passed validation and compiled to a cap of INT_MIN.
+TEST_F(Validate, SettingsFrequencyCapFitsAnInt) {
+  EXPECT_TRUE(
+      validate_settings({{"frequency_cap", {{"max", 2147483647}, {"per", "1 day"}}}}, env).empty());
+  for (Json max : {Json(2147483648ULL), Json(int64_t{2147483648}), Json(9223372036854775808ULL)})
+    EXPECT_TRUE(Has(validate_settings({{"frequency_cap", {{"max", max}, {"per", "1 day"}}}}, env),
+                    "error", "settings", "frequency_cap \"max\" must be a positive integer"))
+        << max;
 }
 
 TEST_F(Validate, SettingsInsideJourney) {
