@@ -33,7 +33,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 # `make installcheck` against the throwaway cluster tools/test.sh starts.
 REGRESS = setup bridge audiences validation authoring lifecycle engine engine_policies triggers \
   proof_authoring proof_runtime proof_triggers \
-  ddl_audience_alter ddl_register_owner ddl_drop_journey
+  ddl_audience_alter ddl_register_owner ddl_drop_journey capture_triggers
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry

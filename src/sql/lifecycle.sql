@@ -46,6 +46,7 @@ BEGIN
          state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
    WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
+  PERFORM journey._install_audience_triggers(j.audience);
   IF publish.migrate THEN
     -- Active enrollments move when their current step key exists in the new version.
     UPDATE journey.enrollments e SET version = v
@@ -67,6 +68,7 @@ BEGIN
     PERFORM journey._illegal_transition(j, 'pause');
   END IF;
   UPDATE journey.journeys x SET state = 'paused', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._install_audience_triggers(j.audience);
 END
 $$;
 
@@ -95,6 +97,7 @@ BEGIN
        AND s.type = 'delay' AND s.config ? 'until';
   END IF;
   UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._install_audience_triggers(j.audience);
   PERFORM journey._wake_workers();
 END
 $$;
@@ -115,6 +118,7 @@ BEGIN
          waiting_for = NULL
    WHERE e.journey_id = j.id AND e.status = 'active';
   PERFORM journey._sync_schedules(j.id);
+  PERFORM journey._install_audience_triggers(j.audience);
 END
 $$;
 
