@@ -2,6 +2,8 @@
 #   make demo   install what is missing, build, install, run a journey end to end
 #   make test   install what is missing, build, install, run every test suite
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
+#   make chaos  the long crash/kill/disk-full run (test/integration/chaos.cpp)
+#   make soak   30 minutes of steady load with a snapshot held (bench/soak.cpp)
 EXTENSION = pg_journey
 MODULE_big = pg_journey
 PGFILEDESC = "pg_journey - customer journeys inside PostgreSQL"
@@ -70,7 +72,7 @@ sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL
 	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
 	  for f in $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
-.PHONY: deps unit test demo bench format format-check clean-local list-regress list-isolation
+.PHONY: deps unit test demo bench chaos soak format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
@@ -103,6 +105,19 @@ bench: deps
 	$(MAKE) install
 	$(MAKE) unit
 	bash tools/bench.sh
+
+# The long reliability runs (make test runs short versions of both).
+chaos: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) unit
+	bash tools/chaos.sh
+
+soak: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) unit
+	bash tools/soak.sh
 
 format:
 	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)
