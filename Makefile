@@ -113,7 +113,8 @@ chaos: deps
 	$(MAKE) unit
 	bash tools/chaos.sh
 
-soak: deps
+soak:
+	@bash tools/deps.sh gnuplot-nox
 	$(MAKE) all
 	$(MAKE) install
 	$(MAKE) unit

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pg_journey needs to build and test, when missing.
+# Installs the Debian packages pg_journey needs to build and test, when missing
+# (and those named as arguments).
 # As root it runs apt-get (update once, then install); otherwise it prints the command.
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
   libtap-parser-sourcehandler-pgtap-perl libpqxx-dev libgtest-dev nlohmann-json3-dev
   cmake g++ make clang-format)
+# Extra packages a target needs beyond make test (make soak: gnuplot-nox).
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
