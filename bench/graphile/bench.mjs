@@ -51,7 +51,7 @@ async function waitCount(db, sql, want) {
     for (;;) {
       const n = Number((await c.query(sql)).rows[0].n);
       if (n >= want) return;
-      await sleep(20);
+      await sleep(100);  // a poll is a count over 100,000+ rows: leave the CPU to the workers
     }
   } finally {
     await c.end();
