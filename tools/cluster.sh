@@ -4,7 +4,8 @@
 # The server listens only on a Unix socket in its own temp dir: no port clashes.
 # fsync and synchronous_commit are off (a throwaway cluster) unless
 # PGJ_CLUSTER_FSYNC / PGJ_CLUSTER_SYNCHRONOUS_COMMIT say otherwise (make bench
-# measures both: tools/bench.sh).
+# measures both: tools/bench.sh); shared_buffers is PostgreSQL's default 128MB
+# unless PGJ_CLUSTER_SHARED_BUFFERS says otherwise (the scale benchmark).
 
 # PG_CONFIG picks the PostgreSQL installation (default: Debian's PostgreSQL 15;
 # tools/private-pg.sh makes a private copy for parallel work trees).
@@ -39,6 +40,7 @@ pg_journey.naptime = 200
 pg_journey.role = 'journey_worker'
 max_connections = 60
 max_worker_processes = 24
+shared_buffers = ${PGJ_CLUSTER_SHARED_BUFFERS:-128MB}
 fsync = ${PGJ_CLUSTER_FSYNC:-off}
 synchronous_commit = ${PGJ_CLUSTER_SYNCHRONOUS_COMMIT:-off}
 log_min_messages = warning
