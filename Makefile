@@ -3,6 +3,8 @@
 #   make test   install what is missing, build, install, run every test suite
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
 #   make fuzz   build the libFuzzer targets (test/fuzz/), run each for FUZZ_SECONDS
+#   make chaos  the long crash/kill/disk-full run (test/integration/chaos.cpp)
+#   make soak   30 minutes of steady load with a snapshot held (bench/soak.cpp)
 EXTENSION = pg_journey
 MODULE_big = pg_journey
 PGFILEDESC = "pg_journey - customer journeys inside PostgreSQL"
@@ -38,7 +40,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \
   editing \
   trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
-  trust_engine_steps
+  trust_engine_steps \
+  capture_triggers
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout
@@ -92,7 +95,7 @@ uninstall: uninstall-journeyctl
 uninstall-journeyctl:
 	rm -f '$(DESTDIR)$(bindir)/journeyctl'
 
-.PHONY: deps unit test demo bench format format-check clean-local list-regress list-isolation
+.PHONY: deps unit test demo bench fuzz chaos soak format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
@@ -133,6 +136,20 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz.sh
+
+# The long reliability runs (make test runs short versions of both).
+chaos: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) unit
+	bash tools/chaos.sh
+
+soak:
+	@bash tools/deps.sh gnuplot-nox
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) unit
+	bash tools/soak.sh
 
 format:
 	clang-format -i $(CORE_SRCS) $(PG_SRCS) $(CLI_SRCS) $(wildcard src/*/*.hpp test/unit/*.cpp test/integration/*.cpp bench/*.cpp)

@@ -149,17 +149,20 @@ double run_workers(long long n) {
   }
   auto t0 = Clock::now();
   double parked_s = -1;
+  // Polls that stop at the first row still to run, walking the due index (the
+  // workers' rows are the only active ones with a due time): a count over
+  // every enrollment per poll took about half a core from the workers.
   const std::string not_done =
-      "SELECT count(*) FROM journey.enrollments WHERE status = 'active'"
-      " AND " +
+      "SELECT count(*) FROM (SELECT 1 FROM journey.enrollments WHERE status = 'active'"
+      " AND next_run_at IS NOT NULL AND " +
       journey_filter("worker");
-  const std::string before_delay = not_done + " AND step_key IS DISTINCT FROM 'wait'";
+  const std::string before_delay =
+      not_done + " AND step_key IS DISTINCT FROM 'wait' ORDER BY next_run_at LIMIT 1) x";
+  const std::string any_left = not_done + " ORDER BY next_run_at LIMIT 1) x";
   auto deadline = t0 + std::chrono::seconds(600);
   while (Clock::now() < deadline) {
     if (parked_s < 0 && scalar(c, before_delay) == 0) parked_s = seconds_since(t0);
-    if (parked_s >= 0 && scalar(c, not_done) == 0) break;
-    // Coarse polling: each poll is a count over the enrollments, and the
-    // workers need the CPU.
+    if (parked_s >= 0 && scalar(c, any_left) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   double s = seconds_since(t0);

@@ -2,6 +2,7 @@
 // test/integration/ and the benchmarks in bench/. Header-only.
 #pragma once
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -14,8 +15,11 @@
 #include <functional>
 #include <iostream>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace pgj::testing {
 
@@ -226,8 +230,8 @@ inline bool exists(pid_t pid) {
 
 // Starts the server the way tools/cluster.sh does (pg_ctl -w).
 inline bool start_server() {
-  std::string pg_ctl = env("PGBIN") + "/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") +
-                       "' -l '" + env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
+  std::string pg_ctl = env("PGBIN") + "/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") + "' -l '" +
+                       env("PGJ_CLUSTER_LOG") + "' -w -t 60 start >/dev/null";
   std::string cmd = geteuid() == 0 ? "runuser -u postgres -- " + pg_ctl : pg_ctl;
   return std::system(cmd.c_str()) == 0;
 }
@@ -240,6 +244,148 @@ inline bool accepts_connections(const std::string& db, int timeout_ms) {
         return true;
       },
       timeout_ms, 100);
+}
+
+// pids of the processes whose parent is `parent` (/proc).
+inline std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* ent = readdir(d)) {
+    pid_t pid = std::atoi(ent->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat(std::string("/proc/") + ent->d_name + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+// Waits until the postmaster `pm` is gone and reaped: a new postmaster refuses
+// to start while the old PID exists, even as a zombie.
+inline bool wait_postmaster_gone(pid_t pm, const std::vector<pid_t>& children) {
+  for (int i = 0; i < 200; ++i) {
+    bool any = alive(pm);
+    for (pid_t child : children) any = any || alive(child);
+    if (!any) break;
+    sleep_ms(50);
+  }
+  for (int i = 0; i < 200 && exists(pm); ++i) sleep_ms(50);
+  if (exists(pm)) std::cout << "postmaster " << pm << " was not reaped" << std::endl;
+  return !alive(pm);
+}
+
+// SIGKILL to the postmaster, then to its children (backends, checkpointer,
+// walwriter, workers): the whole server dies at once, as in a machine crash
+// that spares the OS page cache. WAL still in the server's buffers is lost
+// (commits with synchronous_commit = off), which the invariants must survive.
+inline bool crash_server() {
+  pid_t pm = postmaster_pid();
+  if (pm <= 0 || !alive(pm)) return false;
+  std::vector<pid_t> children = children_of(pm);
+  kill(pm, SIGKILL);
+  for (pid_t child : children) kill(child, SIGKILL);
+  return wait_postmaster_gone(pm, children);
+}
+
+// Runs a pg_ctl action on the test cluster as the cluster's OS user.
+inline bool pg_ctl(const std::string& args) {
+  std::string cmd =
+      env("PGBIN") + "/pg_ctl -D '" + env("PGJ_CLUSTER_DATA") + "' " + args + " >/dev/null 2>&1";
+  if (geteuid() == 0) cmd = "runuser -u postgres -- " + cmd;
+  return std::system(cmd.c_str()) == 0;
+}
+
+// Starts the server and waits until database db takes connections.
+inline bool restart_server(const std::string& db) {
+  return start_server() && accepts_connections(db, 60000);
+}
+
+// ---- invariants of the journey tables -------------------------------------------
+
+// What must hold in any database with journeys, at any moment outside a
+// transaction, crashes or not: each is a query counting the rows that break it.
+struct Invariant {
+  const char* what;
+  const char* violations;
+};
+
+inline const std::vector<Invariant>& journey_invariants() {
+  static const std::vector<Invariant> all = {
+      {"no two active enrollments per journey, customer and entity",
+       "SELECT count(*) FROM (SELECT 1 FROM journey.enrollments WHERE status = 'active'"
+       " GROUP BY journey_id, customer_id, coalesce(entity_key, '') HAVING count(*) > 1) d"},
+      {"exactly one message per send visit (none without its visit)",
+       "SELECT (SELECT count(*) FROM (SELECT 1 FROM journey.messages"
+       "         GROUP BY enrollment_id, visit HAVING count(*) > 1) d)"
+       "     + (SELECT count(*) FROM journey.activity a WHERE a.step_type IN ('send_email',"
+       "         'send') AND NOT EXISTS (SELECT 1 FROM journey.messages m"
+       "         WHERE m.enrollment_id = a.enrollment_id AND m.visit = a.visit))"
+       "     + (SELECT count(*) FROM journey.messages m WHERE NOT EXISTS (SELECT 1"
+       "         FROM journey.activity a WHERE a.enrollment_id = m.enrollment_id"
+       "         AND a.visit = m.visit AND a.step_key = m.step_key))"},
+      {"activity visits of each enrollment are exactly 1..visits",
+       "SELECT count(*) FROM journey.enrollments e LEFT JOIN (SELECT enrollment_id,"
+       " count(*) n, max(visit) top, min(visit) bottom FROM journey.activity GROUP BY 1) a"
+       " ON a.enrollment_id = e.id WHERE coalesce(a.n, 0) <> e.visits"
+       " OR coalesce(a.top, 0) <> e.visits OR coalesce(a.bottom, 1) <> 1"},
+      {"activity consistent with positions (each active enrollment stands where its last"
+       " visit leads, each completed one at its last visit)",
+       "SELECT count(*) FROM journey.enrollments e"
+       "  LEFT JOIN journey.activity a ON a.enrollment_id = e.id AND a.visit = e.visits"
+       "  LEFT JOIN journey.versions v ON v.journey_id = e.journey_id AND v.version = e.version"
+       " WHERE (e.status = 'active' AND e.visits = 0 AND e.step_key IS DISTINCT FROM v.start_key)"
+       "    OR (e.status = 'active' AND e.visits > 0 AND NOT EXISTS (SELECT 1"
+       "          FROM journey.connections c WHERE c.journey_id = e.journey_id"
+       "           AND c.version = e.version AND c.from_key = a.step_key"
+       "           AND c.branch = a.branch AND c.to_key = e.step_key))"
+       "    OR (e.status = 'completed' AND a.step_key IS DISTINCT FROM e.step_key)"},
+      {"every activity row and message has its enrollment",
+       "SELECT (SELECT count(*) FROM journey.activity a WHERE NOT EXISTS (SELECT 1"
+       "         FROM journey.enrollments e WHERE e.id = a.enrollment_id))"
+       "     + (SELECT count(*) FROM journey.messages m WHERE NOT EXISTS (SELECT 1"
+       "         FROM journey.enrollments e WHERE e.id = m.enrollment_id))"},
+      {"no failed enrollment that did not fail (no step of these journeys can fail)",
+       "SELECT count(*) FROM journey.enrollments WHERE status = 'failed'"
+       " OR last_error IS NOT NULL OR attempts <> 0"},
+      {"an active enrollment is due or parked; an ended one neither",
+       "SELECT count(*) FROM journey.enrollments WHERE (status = 'active') <>"
+       " (next_run_at IS NOT NULL OR waiting_for IS NOT NULL)"},
+  };
+  return all;
+}
+
+// The invariants db's tables break now, each with its count of violations,
+// read from the heap (no index): an index that lost entries in a crash cannot
+// hide a duplicate.
+inline std::vector<std::pair<std::string, long long>> broken_invariants(const std::string& db) {
+  pqxx::connection c(dsn(db));
+  exec(c, "SET enable_indexscan = off");
+  exec(c, "SET enable_bitmapscan = off");
+  exec(c, "SET enable_indexonlyscan = off");
+  std::vector<std::pair<std::string, long long>> out;
+  for (const Invariant& inv : journey_invariants())
+    if (long long n = scalar(c, inv.violations); n != 0) out.emplace_back(inv.what, n);
+  return out;
+}
+
+// One check per invariant.
+inline void check_journey_invariants(const std::string& db, const std::string& label) {
+  auto broken = broken_invariants(db);
+  for (const Invariant& inv : journey_invariants()) {
+    long long n = 0;
+    for (const auto& [what, count] : broken)
+      if (what == inv.what) n = count;
+    check(n == 0, label + ": " + inv.what + (n ? " (" + std::to_string(n) + " violations)" : ""));
+  }
 }
 
 }  // namespace pgj::testing

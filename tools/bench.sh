@@ -1,17 +1,55 @@
 #!/usr/bin/env bash
-# make bench: runs every benchmark in build/bench/ against a throwaway cluster.
-# Extra arguments go to each benchmark (engine: number of enrollments; or set
-# PGJ_BENCH_ENROLLMENTS; triggers: PGJ_BENCH_ROWS, PGJ_BENCH_REPS). Expects the extension
-# built and installed (make bench does that).
+# make bench: the benchmarks of docs/benchmarks.md on throwaway clusters.
+#   1. a cluster with fsync = off, synchronous_commit = off (tools/cluster.sh):
+#      every benchmark of PGJ_BENCH_ONLY (default: engine latency triggers
+#      scale graphile), each a program of build/bench/ but graphile
+#      (bench/graphile/bench.mjs under node, its packages from
+#      bench/graphile/package-lock.json through npm ci);
+#   2. a cluster with fsync = on, synchronous_commit = on (the production
+#      default): the benchmarks of PGJ_BENCH_DURABLE (default: engine latency;
+#      empty to skip).
+# Extra arguments go to each benchmark (engine, latency, graphile: number of
+# enrollments; or PGJ_BENCH_ENROLLMENTS; triggers: PGJ_BENCH_ROWS,
+# PGJ_BENCH_REPS; scale: PGJ_SCALE_LEVELS, PGJ_SCALE_FRESH). Each benchmark's
+# header shows the machine's load average when it started. Expects the
+# extension built and installed (make bench does that). bench/soak.cpp is not
+# run here (make soak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
-cluster_start
-echo "== throwaway cluster up (socket $PGHOST); $(nproc) cores"
+only=${PGJ_BENCH_ONLY-engine latency triggers scale graphile}
+durable=${PGJ_BENCH_DURABLE-engine latency}
+args=("$@")
 status=0
-for prog in build/bench/*; do
-  [ -x "$prog" ] && [ -f "$prog" ] || continue
-  echo "== $(basename "$prog")"
-  "$prog" "$@" || status=1
-done
+
+header() { echo "== $1 ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"; }
+run_graphile() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "== graphile: node and npm are needed (nodejs)"; status=1; return
+  fi
+  (cd bench/graphile && npm ci --no-audit --no-fund --silent) || { status=1; return; }
+  header graphile
+  node bench/graphile/bench.mjs "${args[@]}" || status=1
+}
+run_set() {
+  for name in "$@"; do
+    if [ "$name" = graphile ]; then run_graphile; continue; fi
+    if [ ! -x "build/bench/$name" ]; then echo "== $name: build/bench/$name not built"; status=1; continue; fi
+    header "$name"
+    "build/bench/$name" "${args[@]}" || status=1
+  done
+}
+
+cluster_start
+echo "== throwaway cluster up (socket $PGHOST): fsync = off, synchronous_commit = off"
+# shellcheck disable=SC2086
+run_set $only
+cluster_stop
+if [ -n "$durable" ]; then
+  PGJ_CLUSTER_FSYNC=on PGJ_CLUSTER_SYNCHRONOUS_COMMIT=on cluster_start
+  echo "== throwaway cluster up (socket $PGHOST): fsync = on, synchronous_commit = on"
+  # shellcheck disable=SC2086
+  run_set $durable
+  cluster_stop
+fi
 exit $status

@@ -2,6 +2,10 @@
 # cluster_start; cluster_stop runs from the EXIT trap, even on failure.
 # PostgreSQL refuses to run as root, so as root the server runs as the postgres OS user.
 # The server listens only on a Unix socket in its own temp dir: no port clashes.
+# fsync and synchronous_commit are off (a throwaway cluster) unless
+# PGJ_CLUSTER_FSYNC / PGJ_CLUSTER_SYNCHRONOUS_COMMIT say otherwise (make bench
+# measures both: tools/bench.sh); shared_buffers is PostgreSQL's default 128MB
+# unless PGJ_CLUSTER_SHARED_BUFFERS says otherwise (the scale benchmark).
 
 # PG_CONFIG picks the PostgreSQL installation (default: Debian's PostgreSQL 15;
 # tools/private-pg.sh makes a private copy for parallel work trees).
@@ -36,8 +40,9 @@ pg_journey.naptime = 200
 pg_journey.role = 'journey_worker'
 max_connections = 60
 max_worker_processes = 24
-fsync = off
-synchronous_commit = off
+shared_buffers = ${PGJ_CLUSTER_SHARED_BUFFERS:-128MB}
+fsync = ${PGJ_CLUSTER_FSYNC:-off}
+synchronous_commit = ${PGJ_CLUSTER_SYNCHRONOUS_COMMIT:-off}
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%a '
 CONF

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pg_journey needs to build and test, when missing.
+# Installs the Debian packages pg_journey needs to build and test, when missing
+# (and those named as arguments).
 # As root it runs apt-get (update once, then install); otherwise it prints the command.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-1
   libcpp-httplib-dev graphviz curl chromium fonts-dejavu-core)
 # make fuzz: clang and its libFuzzer and sanitizer runtimes.
 packages+=(clang libclang-rt-14-dev)
+# Extra packages a target needs beyond make test (make soak: gnuplot-nox).
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

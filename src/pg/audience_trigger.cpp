@@ -725,6 +725,11 @@ PGJ_FUNCTION(pgj_audience_trigger) {
       !TRIGGER_FIRED_AFTER(trigdata->tg_event))
     throw pgj::core::Error("39P01",
                            "journey._audience_trigger must fire AFTER ... FOR EACH STATEMENT");
+  // Installed without transition tables: no journey of the audience needs this
+  // statement's rows now (journey._install_audience_triggers), nothing to do.
+  const bool is_delete = TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
+  if ((is_delete ? trigdata->tg_oldtable : trigdata->tg_newtable) == nullptr)
+    return PointerGetDatum(nullptr);
   pgj::pg::fire(trigdata);
   return PointerGetDatum(nullptr);
 }

@@ -89,21 +89,67 @@ BEGIN
 END
 $$;
 
--- (Re)creates the statement-level triggers that fire attribute entry triggers,
--- condition exit rules and wait_until steps in the transaction of the change.
+-- Which of the audience's triggers must capture transition tables. PostgreSQL
+-- copies every changed row of every statement into a transition table for a
+-- trigger declared with REFERENCING, whether or not anything reads it; so the
+-- triggers capture only while a journey needs the rows (docs/triggers.md):
+--   changes (INSERT, UPDATE): a published or paused journey of the audience has,
+--     in a version the trigger evaluates (published or retired), an attribute
+--     entry trigger (live version of a published journey only), a condition
+--     exit rule or a wait_until step;
+--   deletes: a published or paused journey of the audience exists (its
+--     enrollments may be active and end with exit_reason 'customer_deleted').
+-- The same versions as the trigger itself reads (versions_statement in
+-- src/pg/audience_trigger.cpp).
+CREATE OR REPLACE FUNCTION journey._audience_capture(rel regclass, OUT changes boolean,
+                                                     OUT deletes boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT EXISTS (
+           SELECT 1 FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id
+            WHERE j.audience = rel AND j.state IN ('published', 'paused')
+              AND v.status IN ('published', 'retired')
+              AND ((j.state = 'published' AND v.version = j.published_version
+                    AND EXISTS (SELECT 1 FROM journey.entry_triggers t
+                                 WHERE t.journey_id = j.id AND t.version = v.version
+                                   AND t.type = 'attribute'))
+                   OR EXISTS (SELECT 1 FROM journey.exit_rules x
+                               WHERE x.journey_id = j.id AND x.version = v.version
+                                 AND x.type = 'condition')
+                   OR EXISTS (SELECT 1 FROM journey.steps s
+                               WHERE s.journey_id = j.id AND s.version = v.version
+                                 AND s.type = 'wait_until'))),
+         EXISTS (SELECT 1 FROM journey.journeys j
+                  WHERE j.audience = rel AND j.state IN ('published', 'paused'))
+$$;
+
+-- Creates the three statement-level triggers that fire attribute entry
+-- triggers, condition exit rules, wait_until steps and customer_deleted exits
+-- in the transaction of the change, or brings them in line with what the
+-- audience's journeys need (journey._audience_capture): with transition tables
+-- while needed, without (a call that returns at once) otherwise. Only a trigger
+-- whose definition must change is replaced (that takes a SHARE ROW EXCLUSIVE
+-- lock on the table). Called by register_audience and by every change of a
+-- journey's state (publish, pause, resume, archive).
 CREATE OR REPLACE FUNCTION journey._install_audience_triggers(rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  need record := journey._audience_capture(rel);
+  t record;
 BEGIN
-  PERFORM journey._remove_audience_triggers(rel);
-  EXECUTE format('CREATE TRIGGER pg_journey_insert AFTER INSERT ON %s
-                    REFERENCING NEW TABLE AS pg_journey_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
-  EXECUTE format('CREATE TRIGGER pg_journey_update AFTER UPDATE ON %s
-                    REFERENCING OLD TABLE AS pg_journey_old NEW TABLE AS pg_journey_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
-  EXECUTE format('CREATE TRIGGER pg_journey_delete AFTER DELETE ON %s
-                    REFERENCING OLD TABLE AS pg_journey_old
-                    FOR EACH STATEMENT EXECUTE FUNCTION journey._audience_trigger()', rel);
+  FOR t IN SELECT d.name, d.event, d.capture, d.referencing, tg.oid IS NOT NULL AS present,
+                  (tg.tgoldtable IS NOT NULL OR tg.tgnewtable IS NOT NULL) AS capturing
+             FROM (VALUES ('pg_journey_insert', 'INSERT', need.changes,
+                           'REFERENCING NEW TABLE AS pg_journey_new'),
+                          ('pg_journey_update', 'UPDATE', need.changes,
+                           'REFERENCING OLD TABLE AS pg_journey_old NEW TABLE AS pg_journey_new'),
+                          ('pg_journey_delete', 'DELETE', need.deletes,
+                           'REFERENCING OLD TABLE AS pg_journey_old')) d(name, event, capture, referencing)
+             LEFT JOIN pg_trigger tg ON tg.tgrelid = rel AND tg.tgname = d.name LOOP
+    CONTINUE WHEN t.present AND t.capturing = t.capture;
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT'
+                   ' EXECUTE FUNCTION journey._audience_trigger()',
+                   t.name, t.event, rel, CASE WHEN t.capture THEN t.referencing ELSE '' END);
+  END LOOP;
 END
 $$;
 

@@ -53,6 +53,7 @@ BEGIN
          state = CASE WHEN x.state = 'draft' THEN 'published'::journey.journey_state ELSE x.state END
    WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
+  PERFORM journey._install_audience_triggers(j.audience);
   IF publish.migrate THEN
     -- Active enrollments move when their current step key exists in the new
     -- version. One parked at a wait or delay that has the same type there is
@@ -89,6 +90,7 @@ BEGIN
     PERFORM journey._illegal_transition(j, 'pause');
   END IF;
   UPDATE journey.journeys x SET state = 'paused', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._install_audience_triggers(j.audience);
 END
 $$;
 
@@ -117,6 +119,7 @@ BEGIN
        AND s.type = 'delay' AND s.config ? 'until';
   END IF;
   UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
+  PERFORM journey._install_audience_triggers(j.audience);
   PERFORM journey._wake_workers();
 END
 $$;
@@ -142,6 +145,7 @@ BEGIN
          waiting_for = NULL
    WHERE e.journey_id = j.id AND e.status = 'active';
   PERFORM journey._sync_schedules(j.id);
+  PERFORM journey._install_audience_triggers(j.audience);
 END
 $$;
 

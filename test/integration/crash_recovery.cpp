@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
@@ -93,57 +92,6 @@ struct Runner {
   }
 };
 
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* ent = readdir(d)) {
-    pid_t pid = std::atoi(ent->d_name);
-    if (pid <= 0) continue;
-    std::ifstream stat(std::string("/proc/") + ent->d_name + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) out.push_back(pid);
-  }
-  closedir(d);
-  return out;
-}
-
-// SIGKILL to the postmaster, then to its children (backends, checkpointer,
-// walwriter, workers): the whole server dies at once, as in a machine crash
-// that spares the OS page cache. WAL not yet written (synchronous_commit = off
-// on the test cluster) is lost with it, which the invariants must survive.
-bool crash_server() {
-  pid_t pm = postmaster_pid();
-  if (pm <= 0 || !alive(pm)) return false;
-  std::vector<pid_t> children = children_of(pm);
-  kill(pm, SIGKILL);
-  for (pid_t child : children) kill(child, SIGKILL);
-  for (int i = 0; i < 200; ++i) {
-    bool any = alive(pm);
-    for (pid_t child : children) any = any || alive(child);
-    if (!any) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  // The new postmaster refuses to start while the old PID exists, even as a
-  // zombie: wait for init to reap it.
-  for (int i = 0; i < 200 && exists(pm); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  if (exists(pm)) std::cout << "postmaster " << pm << " was not reaped" << std::endl;
-  return !alive(pm);
-}
-
-// Starts the server the way tools/cluster.sh does, and waits until it takes connections.
-bool restart_server() {
-  return start_server() && accepts_connections(kDatabase, 60000);
-}
-
 // Runs a drain on two connections and kills the server once they have run
 // `runs` enrollments (a small part of the drain), so the kill lands mid-drain
 // on any machine; a minute without that progress is a failure.
@@ -167,7 +115,7 @@ void drain_and_crash(int batch, long long runs, const std::string& label) {
   check(crashed, label + ": postmaster and its children killed with SIGKILL");
   check(still_running && runner.errors.load() == 2,
         label + ": the kill hit both run_due loops mid-drain");
-  check(restart_server(), label + ": server restarted and accepts connections");
+  check(restart_server(kDatabase), label + ": server restarted and accepts connections");
   pqxx::connection c(dsn(kDatabase));
   long long after = scalar(c, "SELECT count(*) FROM journey.activity");
   log(label + ": activity rows that survived the crash: " + std::to_string(after - before));
@@ -266,11 +214,12 @@ int main() {
     drain_to_end();
     log("drained");
     check_invariants();
+    check_journey_invariants(kDatabase, "after recovery");
   } catch (const std::exception& e) {
     check(false, std::string("unexpected error: ") + e.what());
   }
   // The harness stops the cluster: make sure it is up, whatever happened.
-  if (!alive(postmaster_pid())) check(restart_server(), "server left running");
+  if (!alive(postmaster_pid())) check(restart_server(kDatabase), "server left running");
   if (failed == 0) {
     try {
       pqxx::connection admin(dsn("postgres"));
