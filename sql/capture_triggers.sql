@@ -65,7 +65,7 @@ SELECT journey.import($${"name": "cap-evented", "audience": "cap_members", "star
 SELECT journey.publish('cap-evented');
 SELECT journey.archive('cap-tiered');
 SELECT * FROM capture;
-SELECT journey.track('5', 'cap_signup') > 0 AS tracked;
+SELECT journey.track('5', 'cap_signup', audience => 'cap_members') > 0 AS tracked;
 SELECT journey.pause('cap-evented');
 SELECT * FROM capture;
 UPDATE cap_members SET gone = true WHERE id = 5;
@@ -75,7 +75,7 @@ SELECT journey.resume('cap-evented');
 -- A new version without the exit rule: the retired version keeps the
 -- enrollments it still holds, so changes stay captured while a published or
 -- paused journey has the rule in any of its live versions.
-SELECT journey.track('6', 'cap_signup') > 0 AS tracked;
+SELECT journey.track('6', 'cap_signup', audience => 'cap_members') > 0 AS tracked;
 SELECT journey.remove_exit_rule('cap-evented', 1);
 SELECT journey.publish('cap-evented') AS version;
 SELECT * FROM capture;
@@ -100,7 +100,7 @@ SELECT journey.import($${"name": "cap-waiting", "audience": "cap_members", "star
             {"key": "no", "type": "send_email", "template": "cap_mem"}]}$$) > 0 AS imported;
 SELECT journey.publish('cap-waiting');
 SELECT * FROM capture;
-SELECT journey.track('7', 'cap_ping') > 0 AS tracked;
+SELECT journey.track('7', 'cap_ping', audience => 'cap_members') > 0 AS tracked;
 SELECT journey.run_due(100, now()) AS parked;
 UPDATE cap_members SET points = 100 WHERE id = 7;
 SELECT e.customer_id, e.next_run_at <= now() AS woken FROM journey.enrollments e
@@ -115,7 +115,7 @@ SELECT journey.import($${"name": "cap-pinged", "audience": "cap_members", "start
             {"key": "rest", "type": "delay", "duration": "1 day"}]}$$) > 0 AS imported;
 SELECT journey.publish('cap-pinged');
 SELECT * FROM capture;
-SELECT journey.track('8', 'cap_ping') > 0 AS tracked;
+SELECT journey.track('8', 'cap_ping', audience => 'cap_members') > 0 AS tracked;
 UPDATE cap_members SET tier = 'gold', points = 5 WHERE id = 8;
 DELETE FROM cap_members WHERE id = 8;
 SELECT * FROM cap_state WHERE name = 'cap-pinged';
