@@ -438,6 +438,11 @@ Catalog build() {
       F("is_goal", "boolean", "Counts as a conversion", "The customer is marked converted.")
           .def(false)
           .example(true);
+  const FieldSpec rule_name =
+      F("name", "string", "Name",
+        "What the exit reason of the enrollments this rule ends says (unnamed: exit rule exit[N]).")
+          .ph("unsubscribed")
+          .example("unsubscribed");
   {
     TypeSpec t;
     t.type = "event";
@@ -448,7 +453,7 @@ Catalog build() {
         F("where", "condition", "Only events where", "A condition on event.<property>.")
             .scope(false, true, false, false, false)
             .example(Json{{"field", "event.total"}, {"op", "gt"}, {"value", 0}}),
-        is_goal};
+        is_goal, rule_name};
     t.example = {{"event", "purchased"}};
     c.exit_rules.push_back(t);
   }
@@ -463,7 +468,7 @@ Catalog build() {
                     .req()
                     .scope(true, false, false, false, false)
                     .example(Json{{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}),
-                is_goal};
+                is_goal, rule_name};
     t.example = {{"when", {{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}}};
     c.exit_rules.push_back(t);
   }

@@ -381,7 +381,8 @@ class Runner {
       in.context = &r_.context;
       in.now_micros = as_of_;
       if (!evaluate(*rule.condition, in)) continue;
-      r_.exit_reason = "exit rule exit[" + std::to_string(rule.position) + "]";
+      r_.exit_reason = exit_reason_of(rule);
+      r_.exit_goal = rule.is_goal;
       if (rule.is_goal && !r_.converted_at) r_.converted_at = as_of_;
       finish(RunResult::Outcome::Exited);
       return;
@@ -742,6 +743,11 @@ int CompiledJourney::find(std::string_view key) const {
 }
 
 // Compiles a published definition against its audience.
+std::string exit_reason_of(const CompiledExitRule& rule) {
+  if (!rule.name.empty()) return rule.name;
+  return "exit rule exit[" + std::to_string(rule.position) + "]";
+}
+
 CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
                                 int64_t journey_id, int32_t version) {
   JourneyGraph g = parse_graph(definition, nullptr);
@@ -770,6 +776,7 @@ CompiledJourney compile_journey(const Json& definition, const AudienceSchema& au
     CompiledExitRule rule;
     rule.position = static_cast<int>(i);
     rule.is_goal = member(r, "is_goal").is_boolean() && member(r, "is_goal").get<bool>();
+    if (member(r, "name").is_string()) rule.name = member(r, "name").get<std::string>();
     const Json& type = member(r, "type");
     if (type == "condition") {
       rule.kind = CompiledExitRule::Kind::Condition;

@@ -94,7 +94,13 @@ struct CompiledExitRule {
   std::string event;                           // Event rules
   std::optional<CompiledCondition> condition;  // Condition: "when"; Event: "where" (may be absent)
   bool is_goal = false;
+  std::string name;  // the rule's "name", or "" when unnamed
 };
+
+// The exit_reason an enrollment ended by this rule records: the rule's name,
+// or "exit rule exit[N]" (its place in the definition's "exit" array, as the
+// validator names it) when the rule has none.
+std::string exit_reason_of(const CompiledExitRule& rule);
 
 struct CompiledJourney {
   int64_t journey_id = 0;
@@ -188,7 +194,8 @@ struct RunResult {
   Json last_event;
   int32_t visits = 0;
   std::optional<int64_t> converted_at;  // set when a goal step was visited in this run
-  std::string exit_reason;              // Exited: why ("exit rule exit[0]", ...)
+  std::string exit_reason;              // Exited: why (exit_reason_of the rule, ...)
+  bool exit_goal = false;               // Exited by a goal exit rule
   std::string error;                    // Failed: why (visit cap)
   std::vector<Visit> visits_log;
   std::vector<MessageOut> messages;

@@ -389,12 +389,37 @@ struct Validator {
     }
   }
 
+  // An exit rule's optional "name": the exit_reason of the enrollments it
+  // ends, so it must read as one: 1 to 63 characters, unique among the rules,
+  // and none of the reasons pg_journey itself records.
+  void exit_rule_name(const std::string& key, const Json& r, std::set<std::string>& names) {
+    if (!r.contains("name") || r["name"].is_null()) return;
+    if (!r["name"].is_string()) {
+      error(key, "\"name\" of an exit rule must be a string");
+      return;
+    }
+    const std::string name = r["name"].get<std::string>();
+    if (name.empty() || name.size() > 63) {
+      error(key, "\"name\" of an exit rule must have 1 to 63 characters");
+      return;
+    }
+    for (const char* reserved : {"archived", "manual", "reentered", "customer_deleted"})
+      if (name == reserved)
+        error(key, "exit rule name " + q(name) +
+                       " is an exit reason pg_journey records itself (archived, manual, "
+                       "reentered, customer_deleted)");
+    if (name.rfind("exit rule ", 0) == 0)
+      error(key, "exit rule name " + q(name) + " must not start with \"exit rule \"");
+    if (!names.insert(name).second) error(key, "exit rule name " + q(name) + " is used twice");
+  }
+
   void exit_rules(const Json& exit) {
     if (exit.is_null()) return;
     if (!exit.is_array()) {
       error("", "\"exit\" must be an array of exit rules");
       return;
     }
+    std::set<std::string> names;
     for (size_t i = 0; i < exit.size(); ++i) {
       const std::string key = "exit[" + std::to_string(i) + "]";
       const Json& r = exit[i];
@@ -402,6 +427,7 @@ struct Validator {
         error(key, "exit rule must be a JSON object");
         continue;
       }
+      exit_rule_name(key, r, names);
       if (r.contains("is_goal") && !r["is_goal"].is_boolean() && !r["is_goal"].is_null())
         error(key, "\"is_goal\" must be true or false");
       const Json& type = member(r, "type");
@@ -418,13 +444,13 @@ struct Validator {
           sc.event = true;
           condition(key, r["where"], sc, "the \"where\" of " + key);
         }
-        unknown_keys(key, r, {"type", "event", "where", "is_goal"}, "exit rule");
+        unknown_keys(key, r, {"type", "name", "event", "where", "is_goal"}, "exit rule");
       } else if (ty == "condition") {
         if (!r.contains("when"))
           error(key, "condition exit rule needs \"when\" (a condition on the audience row)");
         else
           condition(key, r["when"], ConditionScope{}, "the \"when\" of " + key);
-        unknown_keys(key, r, {"type", "when", "is_goal"}, "exit rule");
+        unknown_keys(key, r, {"type", "name", "when", "is_goal"}, "exit rule");
       } else {
         error(key, "unknown exit rule type " + q(ty) + " (expected event or condition)");
       }

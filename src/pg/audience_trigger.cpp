@@ -41,7 +41,7 @@ struct RowRules {
   int32_t version = 0;
   std::vector<core::CompiledCondition> entries;  // attribute triggers (live version only)
   struct Exit {
-    int position;
+    std::string reason;  // core::exit_reason_of the rule
     bool is_goal;
     const core::CompiledCondition* condition;
   };
@@ -149,14 +149,15 @@ PreparedStatement versions_statement(
     "   AND v.status IN ('published', 'retired')",
     {OIDOID});
 
+// Both end enrollments through journey._end_enrollments (src/sql/internal.sql),
+// which also writes the activity row of the step they end at.
 PreparedStatement exit_statement(
-    "UPDATE journey.enrollments e"
-    "   SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,"
-    "       exit_reason = u.r,"
-    "       converted_at = CASE WHEN u.g = 't' THEN coalesce(e.converted_at, now())"
-    "                           ELSE e.converted_at END"
+    "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg(u.r),"
+    "                                array_agg(u.g = 't'))"
     "  FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[]) u(c, j, v, r, g)"
-    " WHERE e.status = 'active' AND e.customer_id = u.c AND e.journey_id = u.j AND e.version = u.v",
+    "  JOIN journey.enrollments e ON e.customer_id = u.c AND e.journey_id = u.j"
+    "   AND e.version = u.v AND e.status = 'active'"
+    " HAVING count(*) > 0",
     {TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID});
 
 PreparedStatement wake_statement(
@@ -168,12 +169,11 @@ PreparedStatement wake_statement(
     {TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID});
 
 PreparedStatement delete_statement(
-    "UPDATE journey.enrollments e"
-    "   SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,"
-    "       exit_reason = 'customer_deleted'"
-    "  FROM journey.journeys j"
-    " WHERE e.status = 'active' AND e.customer_id = ANY($1) AND j.id = e.journey_id"
-    "   AND j.audience = $2",
+    "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),"
+    "                                array_agg('customer_deleted'::text))"
+    "  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id"
+    " WHERE e.status = 'active' AND e.customer_id = ANY($1) AND j.audience = $2"
+    " HAVING count(*) > 0",
     {TEXTARRAYOID, OIDOID});
 
 PreparedStatement enroll_statement("SELECT cardinality(journey._enroll_rows($1, $2))",
@@ -565,7 +565,7 @@ void fire(TriggerData* trigdata) {
     audience = cached.audience;
     for (const core::CompiledExitRule& exit : cached.compiled.exit_rules)
       if (exit.kind == core::CompiledExitRule::Kind::Condition && exit.condition)
-        r.exits.push_back({exit.position, exit.is_goal, &*exit.condition});
+        r.exits.push_back({core::exit_reason_of(exit), exit.is_goal, &*exit.condition});
     for (const core::CompiledStep& step : cached.compiled.steps)
       if (step.type == core::StepType::WaitUntil && step.condition)
         r.waits.push_back({step.key, &*step.condition});
@@ -693,7 +693,7 @@ void fire(TriggerData* trigdata) {
             fx.exit_customer.push_back(new_rows.key());
             fx.exit_journey.push_back(r.journey_id);
             fx.exit_version.push_back(r.version);
-            fx.exit_reason.push_back("exit rule exit[" + std::to_string(e.position) + "]");
+            fx.exit_reason.push_back(e.reason);
             fx.exit_goal.push_back(std::string(e.is_goal ? "t" : "f"));
             break;
           }

@@ -52,6 +52,13 @@ Datum int4_array(const std::vector<int32_t>& values) {
   return make_array(elems, nullptr, n, INT4OID, 4, true, TYPALIGN_INT);
 }
 
+Datum bool_array(const std::vector<bool>& values) {
+  const int n = static_cast<int>(values.size());
+  Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });
+  for (int i = 0; i < n; ++i) elems[i] = BoolGetDatum(values[i]);
+  return make_array(elems, nullptr, n, BOOLOID, 1, true, TYPALIGN_CHAR);
+}
+
 Datum timestamptz_array(const std::vector<std::optional<int64_t>>& values) {
   const int n = static_cast<int>(values.size());
   Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });

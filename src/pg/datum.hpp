@@ -38,6 +38,7 @@ inline int64_t date_to_unix(DateADT date) {
 Datum text_array(const std::vector<std::optional<std::string>>& values);
 Datum int8_array(const std::vector<int64_t>& values);
 Datum int4_array(const std::vector<int32_t>& values);
+Datum bool_array(const std::vector<bool>& values);
 // Elements are Unix-epoch micros; nullopt is SQL NULL.
 Datum timestamptz_array(const std::vector<std::optional<int64_t>>& values);
 

@@ -57,14 +57,31 @@ PreparedStatement claim_statement(
     " FOR UPDATE OF e SKIP LOCKED",
     {TIMESTAMPTZOID, INT4OID});
 
+// A visit converts the enrollment only if it was not converted before; the
+// first visit of a run arrived when the enrollment parked there (passed), or
+// else when it left its previous step, or else when it entered.
 PreparedStatement activity_statement(
     "INSERT INTO journey.activity"
-    "  (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch, visit, at)"
-    " SELECT u.e, u.j, u.v, u.c, u.s, u.t::journey.step_type, u.b, u.n, $9"
+    "  (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch, visit, at,"
+    "   outcome, converted, arrived_at)"
+    " SELECT u.e, u.j, u.v, u.c, u.s, u.t::journey.step_type, u.b, u.n, $9, u.o,"
+    "        u.cv AND NOT EXISTS (SELECT 1 FROM journey.enrollments x"
+    "                              WHERE x.id = u.e AND x.converted_at IS NOT NULL),"
+    "        coalesce(u.ar, (SELECT max(a.at) FROM journey.activity a WHERE a.enrollment_id = u.e),"
+    "                 (SELECT x.entered_at FROM journey.enrollments x WHERE x.id = u.e))"
     "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::text[],"
-    "               $7::text[], $8::int4[]) u(e, j, v, c, s, t, b, n)",
+    "               $7::text[], $8::int4[], $10::text[], $11::bool[], $12::timestamptz[])"
+    "        u(e, j, v, c, s, t, b, n, o, cv, ar)",
     {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-     TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID});
+     TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLARRAYOID,
+     TIMESTAMPTZARRAYOID});
+
+// Enrollments a run ended without a visit of the step they were at (an exit
+// rule, a deleted customer, the visit cap) end through journey._end_enrollments,
+// which writes that visit.
+PreparedStatement end_statement(
+    "SELECT journey._end_enrollments($1::int8[], $2::text[], $3::text[], $4::bool[], $5)",
+    {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZOID});
 
 PreparedStatement message_statement(
     "INSERT INTO journey.messages (enrollment_id, journey_id, version, step_key, visit,"
@@ -102,15 +119,15 @@ PreparedStatement failure_statement(
     "   SET attempts = e.attempts + 1,"
     "       last_error = coalesce($2, 'cancelled while running step ' || e.step_key"
     "                                 || ' (statement timeout or pg_cancel_backend)'),"
-    "       status = CASE WHEN e.attempts + 1 >= m.max THEN 'failed' ELSE e.status END,"
-    "       ended_at = CASE WHEN e.attempts + 1 >= m.max THEN $3 END,"
     "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
     "                     ELSE $3 + least(interval '1 hour',"
     "                                     interval '10 seconds' * power(2, e.attempts)) END"
     "  FROM journey.versions v,"
     "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
     " WHERE e.id = $1 AND e.status = 'active'"
-    "   AND v.journey_id = e.journey_id AND v.version = e.version",
+    "   AND v.journey_id = e.journey_id AND v.version = e.version"
+    // The ones out of attempts: journey._end_enrollments makes them failed.
+    " RETURNING e.id, e.last_error, e.attempts >= m.max",
     {INT8OID, TEXTOID, TIMESTAMPTZOID});
 
 // Charges the enrollments whose step an interrupted tick was running (see
@@ -122,8 +139,6 @@ PreparedStatement interrupted_statement(
     "       last_error = 'cancelled while running step ' || e.step_key"
     "                    || ' (statement timeout, pg_cancel_backend, pg_terminate_backend or"
     " shutdown)',"
-    "       status = CASE WHEN e.attempts + 1 >= m.max THEN 'failed' ELSE e.status END,"
-    "       ended_at = CASE WHEN e.attempts + 1 >= m.max THEN $3 END,"
     "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
     "                     ELSE $3 + least(interval '1 hour',"
     "                                     interval '10 seconds' * power(2, e.attempts)) END"
@@ -133,8 +148,28 @@ PreparedStatement interrupted_statement(
     "           FOR UPDATE OF x SKIP LOCKED) c,"
     "       journey.versions v,"
     "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
-    " WHERE e.id = c.id AND v.journey_id = e.journey_id AND v.version = e.version",
+    " WHERE e.id = c.id AND v.journey_id = e.journey_id AND v.version = e.version"
+    " RETURNING e.id, e.last_error, e.attempts >= m.max",
     {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID});
+
+// Ends (failed) the enrollments a failure statement returned out of attempts.
+void end_exhausted(const std::vector<Row>& charged, TimestampTz as_of) {
+  std::vector<int64_t> ids;
+  std::vector<std::optional<std::string>> statuses, errors;
+  std::vector<bool> goals;
+  for (const Row& row : charged) {
+    if (!row[2] || *row[2] != "t") continue;
+    ids.push_back(std::stoll(*row[0]));
+    statuses.push_back(std::string("failed"));
+    errors.push_back(row[1]);
+    goals.push_back(false);
+  }
+  if (ids.empty()) return;
+  Datum args[5] = {int8_array(ids), text_array(statuses), text_array(errors), bool_array(goals),
+                   TimestampTzGetDatum(as_of)};
+  const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+  end_statement.execute(args, nulls, false);
+}
 
 PreparedStatement defer_statement(
     "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
@@ -161,7 +196,8 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 
 void reset_plans() {
   for (PreparedStatement* s :
-       {&claim_statement, &activity_statement, &message_statement, &enrollment_statement,
+       {&claim_statement, &activity_statement, &end_statement, &message_statement,
+        &enrollment_statement,
         &failure_statement, &interrupted_statement, &defer_statement, &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
@@ -274,7 +310,13 @@ class BatchWriter {
   // activity
   std::vector<int64_t> a_enrollment_, a_journey_;
   std::vector<int32_t> a_version_, a_visit_;
-  std::vector<std::optional<std::string>> a_customer_, a_step_, a_type_, a_branch_;
+  std::vector<std::optional<std::string>> a_customer_, a_step_, a_type_, a_branch_, a_outcome_;
+  std::vector<bool> a_converted_;
+  std::vector<std::optional<int64_t>> a_arrived_;
+  // enrollments ended without a visit of their step (journey._end_enrollments)
+  std::vector<int64_t> x_id_;
+  std::vector<std::optional<std::string>> x_status_, x_reason_;
+  std::vector<bool> x_goal_;
   // enrollments
   std::vector<int64_t> e_id_;
   std::vector<std::optional<std::string>> e_status_, e_step_, e_waiting_, e_context_, e_event_,
@@ -312,7 +354,22 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
   const core::RunResult& r = *results_.back();
   const core::CompiledJourney& journey = e.journey->compiled;
   const int64_t now = pg_to_unix(as_of_);
-  for (const core::Visit& v : r.visits_log) {
+  bool goal_visited = false;
+  for (size_t i = 0; i < r.visits_log.size(); ++i) {
+    const core::Visit& v = r.visits_log[i];
+    // The last visit of a run that completed ended the journey there.
+    bool last = i + 1 == r.visits_log.size();
+    a_outcome_.push_back(std::string(
+        last && r.outcome == core::RunResult::Outcome::Completed ? "completed" : "moved"));
+    // The first goal visit of the run converts (if nothing did before).
+    bool converts = !goal_visited && r.converted_at && v.type == core::StepType::Goal;
+    goal_visited = goal_visited || converts;
+    a_converted_.push_back(converts);
+    // The first visit arrived when the enrollment parked there (else: see
+    // activity_statement); the others when the previous visit left.
+    a_arrived_.push_back(i > 0 ? std::optional<int64_t>(now)
+                         : e.state.parked ? std::optional<int64_t>(e.state.parked_at)
+                                          : std::nullopt);
     a_enrollment_.push_back(e.state.id);
     a_journey_.push_back(e.journey_id);
     a_version_.push_back(e.version);
@@ -351,8 +408,18 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     updates_[{e.journey->owner, e.journey->audience.get(), u.column}][e.state.customer_id] =
         json_to_column_text(u.value);
 
+  // Exited or failed at the step it was at, without a visit of it: it stays
+  // active here, and journey._end_enrollments ends it there after the update.
+  bool ends_unvisited = r.outcome == core::RunResult::Outcome::Exited ||
+                        r.outcome == core::RunResult::Outcome::Failed;
+  if (ends_unvisited) {
+    x_id_.push_back(e.state.id);
+    x_status_.push_back(std::string(status_of(r.outcome)));
+    x_reason_.push_back(r.outcome == core::RunResult::Outcome::Exited ? r.exit_reason : r.error);
+    x_goal_.push_back(r.outcome == core::RunResult::Outcome::Exited && r.exit_goal);
+  }
   e_id_.push_back(e.state.id);
-  e_status_.push_back(std::string(status_of(r.outcome)));
+  e_status_.push_back(std::string(ends_unvisited ? "active" : status_of(r.outcome)));
   e_step_.push_back(r.step >= 0 ? journey.steps[r.step].key : e.step_key);
   bool parked = r.outcome == core::RunResult::Outcome::Parked;
   e_next_.push_back(parked ? r.next_run_at : std::nullopt);
@@ -363,9 +430,10 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
   e_event_.push_back(r.last_event.is_null() ? std::nullopt
                                             : std::optional<std::string>(r.last_event.dump()));
   e_visits_.push_back(r.visits);
-  e_converted_.push_back(r.converted_at);
-  e_reason_.push_back(nonempty(r.exit_reason));
-  e_error_.push_back(nonempty(r.error));
+  // A conversion by the goal exit rule is _end_enrollments' to record.
+  e_converted_.push_back(goal_visited ? r.converted_at : std::nullopt);
+  e_reason_.push_back(ends_unvisited ? std::nullopt : nonempty(r.exit_reason));
+  e_error_.push_back(ends_unvisited ? std::nullopt : nonempty(r.error));
 }
 
 // Messages beyond a journey's frequency_cap (per customer, across journeys,
@@ -471,17 +539,22 @@ void BatchWriter::write_field_updates() {
   }
 }
 
+// Writes activity, messages, the enrollments' new state, the endings of
+// _end_enrollments, then the field updates: the customer table's trigger they
+// fire sees each enrollment where this batch left it (an exit rule it fires
+// ends the enrollment at that step).
 void BatchWriter::flush() {
   if (!a_enrollment_.empty()) {
-    Datum args[9] = {
-        int8_array(a_enrollment_), int8_array(a_journey_), int4_array(a_version_),
-        text_array(a_customer_),   text_array(a_step_),    text_array(a_type_),
-        text_array(a_branch_),     int4_array(a_visit_),   TimestampTzGetDatum(as_of_)};
-    const char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    Datum args[12] = {int8_array(a_enrollment_),   int8_array(a_journey_),
+                      int4_array(a_version_),      text_array(a_customer_),
+                      text_array(a_step_),         text_array(a_type_),
+                      text_array(a_branch_),       int4_array(a_visit_),
+                      TimestampTzGetDatum(as_of_), text_array(a_outcome_),
+                      bool_array(a_converted_),    timestamptz_array(a_arrived_)};
+    const char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     activity_statement.execute(args, nulls, false);
   }
   write_messages();
-  write_field_updates();
   if (!e_id_.empty()) {
     Datum args[14] = {
         int8_array(e_id_),          text_array(e_status_),           text_array(e_step_),
@@ -492,6 +565,13 @@ void BatchWriter::flush() {
     const char nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     enrollment_statement.execute(args, nulls, false);
   }
+  if (!x_id_.empty()) {
+    Datum args[5] = {int8_array(x_id_), text_array(x_status_), text_array(x_reason_),
+                     bool_array(x_goal_), TimestampTzGetDatum(as_of_)};
+    const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+    end_statement.execute(args, nulls, false);
+  }
+  write_field_updates();
 }
 
 // Whether an error must end the whole statement rather than one enrollment: a
@@ -764,6 +844,7 @@ class Tick {
     Datum args[3] = {Int64GetDatum(c.state.id), string_to_text(error), TimestampTzGetDatum(as_of_)};
     const char nulls[3] = {' ', ' ', ' '};
     failure_statement.execute(args, nulls, false);
+    end_exhausted(spi_result_rows(), as_of_);
   }
 
   TimestampTz as_of_;
@@ -794,6 +875,7 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
     Datum args[3] = {int8_array(ids), int8_array(versions), TimestampTzGetDatum(as_of)};
     const char nulls[3] = {' ', ' ', ' '};
     interrupted_statement.execute(args, nulls, false);
+    end_exhausted(spi_result_rows(), as_of);
   }
   return std::move(interrupted.suspects);
 }

@@ -447,3 +447,59 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
    WHERE t.name IN (SELECT s->>'template' FROM jsonb_array_elements(def->'steps') s
                      WHERE jsonb_typeof(s) = 'object' AND s ? 'template')
 $$;
+
+-- Ends active enrollments: the one place that does (archive, exit, track's
+-- event exit rules, re-entry, the customer-table trigger's exits and deletes,
+-- and the tick's exits, failures and exhausted retries all call it). For each
+-- enrollment i of p_ids still active: status p_statuses[i] ('exited',
+-- 'failed' or 'completed'), its exit_reason (exited) or last_error (failed)
+-- p_reasons[i], converted at p_converted_at (default p_at) if p_goals[i] and
+-- not converted before; and, in the same statement, the activity row of the
+-- step it ends at (outcome = the status, reason, converted when this ending
+-- converted it, arrived_at = when it reached that step), so that every
+-- enrollment that reached a step is counted there. Returns the ids it ended.
+CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses text[],
+                                                    p_reasons text[], p_goals boolean[] DEFAULT NULL,
+                                                    p_at timestamptz DEFAULT now(),
+                                                    p_converted_at timestamptz DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH input AS (
+    SELECT DISTINCT ON (u.id) u.id, u.st::journey.enrollment_status AS st, u.r,
+           coalesce(u.g, false) AS g
+      FROM unnest(p_ids, p_statuses, p_reasons,
+                  coalesce(p_goals, array_fill(false, ARRAY[cardinality(p_ids)])))
+           WITH ORDINALITY u(id, st, r, g, o)
+     WHERE u.id IS NOT NULL
+     ORDER BY u.id, u.o),
+  ended AS (
+    UPDATE journey.enrollments e
+       SET status = i.st, ended_at = p_at, next_run_at = NULL, waiting_for = NULL,
+           exit_reason = CASE WHEN i.st = 'exited' THEN i.r ELSE e.exit_reason END,
+           last_error = CASE WHEN i.st = 'failed' THEN coalesce(i.r, e.last_error)
+                             ELSE e.last_error END,
+           converted_at = CASE WHEN i.g THEN coalesce(e.converted_at,
+                                                      coalesce(p_converted_at, p_at))
+                               ELSE e.converted_at END,
+           visits = n.visit
+      FROM input i, journey.enrollments o,
+           LATERAL (SELECT greatest(o.visits, (SELECT max(a.visit) FROM journey.activity a
+                                                WHERE a.enrollment_id = o.id)) + 1 AS visit,
+                           coalesce(o.parked_at,
+                                    (SELECT max(a.at) FROM journey.activity a
+                                      WHERE a.enrollment_id = o.id),
+                                    o.entered_at) AS arrived) n
+     WHERE e.id = i.id AND o.id = i.id AND e.status = 'active'
+    RETURNING e.id, e.journey_id, e.version, e.customer_id, e.step_key, n.visit, i.st, i.r,
+              i.g AND o.converted_at IS NULL AS converted, n.arrived),
+  written AS (
+    INSERT INTO journey.activity (enrollment_id, journey_id, version, customer_id, step_key,
+                                  step_type, branch, visit, at, outcome, reason, converted,
+                                  arrived_at)
+    SELECT d.id, d.journey_id, d.version, d.customer_id, d.step_key, s.type, NULL, d.visit, p_at,
+           d.st::text, d.r, d.converted, d.arrived
+      FROM ended d
+      JOIN journey.steps s ON s.journey_id = d.journey_id AND s.version = d.version
+                          AND s.key = d.step_key)
+  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') FROM ended d
+$$;

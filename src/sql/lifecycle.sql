@@ -140,10 +140,10 @@ BEGIN
   -- messages, of ended enrollments too, are withdrawn rather than left pending.
   UPDATE journey.messages m SET status = 'suppressed', reason = 'archived', completed_at = now()
    WHERE m.journey_id = j.id AND m.status = 'pending';
-  UPDATE journey.enrollments e
-     SET status = 'exited', exit_reason = 'archived', ended_at = now(), next_run_at = NULL,
-         waiting_for = NULL
-   WHERE e.journey_id = j.id AND e.status = 'active';
+  PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg('archived'::text))
+     FROM journey.enrollments e
+    WHERE e.journey_id = j.id AND e.status = 'active'
+   HAVING count(*) > 0;
   PERFORM journey._sync_schedules(j.id);
   PERFORM journey._install_audience_triggers(j.audience);
 END

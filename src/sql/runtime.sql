@@ -53,13 +53,13 @@ BEGIN
   END IF;
   IF reentry = 'always' THEN
     -- Re-entry replaces the active enrollment (outside the cooldown).
-    UPDATE journey.enrollments e
-       SET status = 'exited', exit_reason = 'reentered', ended_at = now(), next_run_at = NULL,
-           waiting_for = NULL
-      FROM unnest(c_ids, c_entities) u(c, ent)
-     WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
-       AND e.entity_key IS NOT DISTINCT FROM u.ent
-       AND (cooldown IS NULL OR e.entered_at <= now() - cooldown);
+    PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),
+                                     array_agg('reentered'::text))
+       FROM journey.enrollments e, unnest(c_ids, c_entities) u(c, ent)
+      WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
+        AND e.entity_key IS NOT DISTINCT FROM u.ent
+        AND (cooldown IS NULL OR e.entered_at <= now() - cooldown)
+     HAVING count(*) > 0;
   END IF;
   WITH ins AS (
     INSERT INTO journey.enrollments AS e
@@ -242,12 +242,11 @@ BEGIN
                                   'occurred_at', coalesce(track.occurred_at, now()));
 
   -- Event exit rules (goals mark the conversion).
-  UPDATE journey.enrollments e
-     SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
-         exit_reason = format('exit rule exit[%s]', r.position - 1),
-         converted_at = CASE WHEN r.is_goal THEN coalesce(e.converted_at, coalesce(track.occurred_at, now()))
-                             ELSE e.converted_at END
-    FROM (SELECT DISTINCT ON (x.id) x.id, rr.position, rr.is_goal
+  PERFORM journey._end_enrollments(array_agg(r.id), array_agg('exited'::text),
+                                   array_agg(coalesce(r.config->>'name',
+                                                      format('exit rule exit[%s]', r.position - 1))),
+                                   array_agg(r.is_goal), now(), coalesce(track.occurred_at, now()))
+    FROM (SELECT DISTINCT ON (x.id) x.id, rr.position, rr.is_goal, rr.config
             FROM journey.enrollments x
             JOIN journey.journeys jj ON jj.id = x.journey_id
             JOIN journey.exit_rules rr ON rr.journey_id = x.journey_id AND rr.version = x.version
@@ -258,7 +257,7 @@ BEGIN
                   OR x.entity_key = props->>(jj.settings->>'entity_property'))
              AND journey._event_matches(rr.config->'where', props)
            ORDER BY x.id, rr.position) r
-   WHERE e.id = r.id AND e.status = 'active';
+  HAVING count(*) > 0;
 
   -- Wake enrollments waiting for this event; the engine checks their "where".
   UPDATE journey.enrollments e
@@ -288,11 +287,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   current_status journey.enrollment_status;
 BEGIN
-  UPDATE journey.enrollments e
-     SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
-         exit_reason = coalesce(exit.reason, 'manual')
-   WHERE e.id = exit.enrollment_id AND e.status = 'active';
-  IF NOT FOUND THEN
+  IF cardinality(journey._end_enrollments(ARRAY[exit.enrollment_id], ARRAY['exited'],
+                                          ARRAY[coalesce(exit.reason, 'manual')])) = 0 THEN
     SELECT e.status INTO current_status FROM journey.enrollments e WHERE e.id = exit.enrollment_id;
     IF current_status IS NULL THEN
       RAISE EXCEPTION 'enrollment % does not exist', exit.enrollment_id USING ERRCODE = '42704';

@@ -101,3 +101,14 @@ GRANT EXECUTE ON FUNCTION
   journey.clone(text, text),
   journey.discard_draft(text)
 TO journey_admin;
+
+-- Analytics (src/sql/analytics.sql).
+GRANT EXECUTE ON FUNCTION
+  journey.funnel(text, timestamptz, timestamptz, int),
+  journey.split_report(text, timestamptz, timestamptz, text),
+  journey.customer_journeys(text, regclass),
+  journey._report_version(journey.journeys, int),
+  journey._drawing_parts(bigint, int),
+  journey._condition_words(jsonb),
+  journey._step_words(journey.step_type, jsonb)
+TO journey_reader;

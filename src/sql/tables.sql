@@ -166,10 +166,20 @@ CREATE TABLE journey.activity (
   branch        text,
   visit         int NOT NULL,
   at            timestamptz NOT NULL DEFAULT now(),
+  -- How the visit ended: moved (on by branch to another step), completed (the
+  -- journey ended at this step), exited or failed (the enrollment ended here
+  -- while at the step, parked or not); reason: the exit reason or the error.
+  outcome       text NOT NULL DEFAULT 'moved'
+                CHECK (outcome IN ('moved', 'completed', 'exited', 'failed')),
+  reason        text,
+  -- This visit converted the enrollment (a goal step, or a goal exit rule here).
+  converted     boolean NOT NULL DEFAULT false,
+  -- When the enrollment reached the step (at - arrived_at is the time spent).
+  arrived_at    timestamptz,
   PRIMARY KEY (enrollment_id, visit)
 );
 COMMENT ON TABLE journey.activity IS
-  'append-only history: one row per step visit, with the way out (branch) it took';
+  'append-only history: one row per step visit, written when the enrollment leaves the step (moved on, completed, exited or failed there)';
 CREATE INDEX activity_journey_step ON journey.activity (journey_id, version, step_key);
 CREATE INDEX activity_customer ON journey.activity (customer_id, at);
 

@@ -33,7 +33,9 @@ SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_
   JOIN journey.journeys j ON j.id = s.journey_id
   LEFT JOIN LATERAL (
     SELECT sum(b.n)::bigint AS visits, jsonb_object_agg(b.branch, b.n) AS branches
-      FROM (SELECT coalesce(x.branch, '(end)') AS branch, count(*) AS n FROM journey.activity x
+      FROM (SELECT coalesce(x.branch, CASE WHEN x.outcome IN ('exited', 'failed')
+                                           THEN '(' || x.outcome || ')' ELSE '(end)' END) AS branch,
+                   count(*) AS n FROM journey.activity x
              WHERE x.journey_id = s.journey_id AND x.version = s.version AND x.step_key = s.key
              GROUP BY 1) b) a ON true
   LEFT JOIN LATERAL (
@@ -46,9 +48,10 @@ COMMENT ON VIEW journey.step_stats IS
 
 CREATE OR REPLACE VIEW journey.customer_timeline AS
 SELECT a.customer_id, j.name, a.version, a.step_key, a.step_type, a.branch, a.at, a.enrollment_id,
-       a.visit
+       a.visit, a.outcome, a.reason, a.converted, a.arrived_at
   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id;
-COMMENT ON VIEW journey.customer_timeline IS 'every step visit of every customer, by time';
+COMMENT ON VIEW journey.customer_timeline IS
+  'every step visit of every customer, by time: how it ended (outcome, reason), conversions; see journey.customer_journeys for a whole path';
 
 -- The steps of a version with their per-step counts (visits so far plus who is
 -- there now), for the drawings.
@@ -85,49 +88,200 @@ BEGIN
 END
 $$;
 
+-- A condition in words, for the drawings: {"field": "plan", "op": "eq",
+-- "value": "pro"} reads plan equals "pro" (the catalog's labels of the ops).
+CREATE OR REPLACE FUNCTION journey._condition_words(c jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT CASE
+    WHEN c IS NULL OR jsonb_typeof(c) = 'null' THEN NULL
+    WHEN jsonb_typeof(c) <> 'object' THEN c::text
+    WHEN c ? 'all' THEN (SELECT string_agg(journey._condition_words(x), ' and ')
+                           FROM jsonb_array_elements(c->'all') x)
+    WHEN c ? 'any' THEN '(' || (SELECT string_agg(journey._condition_words(x), ' or ')
+                                  FROM jsonb_array_elements(c->'any') x) || ')'
+    WHEN c ? 'not' THEN 'not (' || journey._condition_words(c->'not') || ')'
+    WHEN c ? 'event' THEN
+      CASE WHEN (c->>'happened')::boolean IS FALSE THEN 'no event ' ELSE 'event ' END
+      || (c->>'event') || coalesce(' after step ' || (c->>'step'), '')
+      || coalesce(' within ' || (c->>'within'), '')
+    ELSE concat_ws(' ', c->>'field',
+                   CASE c->>'op' WHEN 'eq' THEN 'equals' WHEN 'ne' THEN 'does not equal'
+                     WHEN 'lt' THEN 'is less than' WHEN 'lte' THEN 'is at most'
+                     WHEN 'gt' THEN 'is greater than' WHEN 'gte' THEN 'is at least'
+                     WHEN 'in' THEN 'is one of' WHEN 'not_in' THEN 'is none of'
+                     WHEN 'contains' THEN 'contains' WHEN 'starts_with' THEN 'starts with'
+                     WHEN 'exists' THEN 'is set' WHEN 'not_exists' THEN 'is not set'
+                     WHEN 'changed' THEN 'changed' WHEN 'changed_to' THEN 'changed to'
+                     WHEN 'within' THEN 'is within the last' ELSE c->>'op' END,
+                   CASE WHEN c ? 'value' THEN
+                     CASE jsonb_typeof(c->'value') WHEN 'string' THEN c->>'value'
+                       ELSE (c->'value')::text END END)
+  END
+$$;
+
+-- A step's essential config in one line, for the drawings: its template or
+-- channel, its delay, what it waits for and its timeout, its condition in
+-- words, its cases or variants, what it sets or calls.
+CREATE OR REPLACE FUNCTION journey._step_words(t journey.step_type, c jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT CASE t
+    WHEN 'send_email' THEN 'template ' || coalesce(c->>'template', '?')
+    WHEN 'send' THEN concat_ws(' ', c->>'channel', 'template ' || (c->>'template'))
+    WHEN 'delay' THEN coalesce(c->>'duration',
+                               'until ' || concat_ws(' ', c->'until'->>'time',
+                                                     (SELECT string_agg(d, ',')
+                                                        FROM jsonb_array_elements_text(c->'until'->'days') d),
+                                                     c->'until'->>'timezone'),
+                               'until ' || (c->>'until_field') || coalesce(' + ' || (c->>'offset'), ''))
+    WHEN 'wait_for_event' THEN 'for ' || coalesce(c->>'event', '?')
+                               || coalesce(' where ' || journey._condition_words(c->'where'), '')
+                               || coalesce(', timeout ' || (c->>'timeout'), '')
+    WHEN 'wait_until' THEN 'until ' || journey._condition_words(c->'when')
+                           || coalesce(', timeout ' || (c->>'timeout'), '')
+    WHEN 'condition' THEN 'if ' || journey._condition_words(c->'if')
+    WHEN 'branch' THEN (SELECT string_agg((x->>'name') || ': ' || journey._condition_words(x->'when'), '; ')
+                          FROM jsonb_array_elements(c->'cases') x)
+    WHEN 'split' THEN (SELECT string_agg((x->>'name') || ' ' || coalesce(x->>'weight', '1'), ' / ')
+                         FROM jsonb_array_elements(c->'variants') x)
+    WHEN 'update_field' THEN 'set ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c->'set') k)
+    WHEN 'call' THEN 'call ' || (c->>'function')
+    ELSE NULL END
+$$;
+
+-- What the drawings show of a version: per step (n as in _drawing_steps) its
+-- config in words and how many exited, failed and converted there; per
+-- connection the moves along it; entry triggers and exit rules in words, each
+-- exit rule with how many it ended.
+CREATE OR REPLACE FUNCTION journey._drawing_parts(p_journey_id bigint, p_version int)
+RETURNS TABLE (kind text, n int, from_key text, to_key text, label text, count bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT 'step', NULL::int, s.key, NULL, journey._step_words(s.type, s.config),
+         NULL::bigint
+    FROM journey.steps s WHERE s.journey_id = p_journey_id AND s.version = p_version
+  UNION ALL
+  SELECT 'outcome', NULL, a.step_key, NULL, x.label, count(*)
+    FROM journey.activity a
+    CROSS JOIN LATERAL (VALUES (CASE WHEN a.outcome IN ('exited', 'failed') THEN a.outcome END),
+                               (CASE WHEN a.converted THEN 'converted' END)) x(label)
+   WHERE a.journey_id = p_journey_id AND a.version = p_version
+     AND (a.outcome IN ('exited', 'failed') OR a.converted) AND x.label IS NOT NULL
+   GROUP BY a.step_key, x.label
+  UNION ALL
+  SELECT 'edge', NULL, c.from_key, c.to_key, c.branch,
+         (SELECT count(*) FROM journey.activity a
+           WHERE a.journey_id = p_journey_id AND a.version = p_version
+             AND a.step_key = c.from_key AND a.branch = c.branch AND a.outcome = 'moved')
+    FROM journey.connections c WHERE c.journey_id = p_journey_id AND c.version = p_version
+  UNION ALL
+  SELECT 'entry', t.position, NULL, NULL,
+         t.type || coalesce(' ' || (t.config->>'event'), '')
+         || coalesce(' when ' || journey._condition_words(t.config->'when'), '')
+         || coalesce(' ' || (t.config->>'field') || coalesce(' + ' || (t.config->>'offset'), ''), '')
+         || coalesce(' (' || (t.config->>'schedule') || ')', ''),
+         NULL
+    FROM journey.entry_triggers t WHERE t.journey_id = p_journey_id AND t.version = p_version
+  UNION ALL
+  SELECT 'exit', r.position, NULL, NULL,
+         coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)) || ': '
+         || CASE r.type WHEN 'event' THEN 'event ' || (r.config->>'event')
+                          || coalesce(' where ' || journey._condition_words(r.config->'where'), '')
+                        ELSE journey._condition_words(r.config->'when') END
+         || CASE WHEN r.is_goal THEN ' (goal)' ELSE '' END,
+         (SELECT count(*) FROM journey.activity a
+           WHERE a.journey_id = p_journey_id AND a.version = p_version AND a.outcome = 'exited'
+             AND a.reason = coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)))
+    FROM journey.exit_rules r WHERE r.journey_id = p_journey_id AND r.version = p_version
+$$;
+
 -- A Mermaid flowchart of a version (default: the published one, else the
--- latest), each step with how many entered it and how many are there now.
+-- latest): each step with its config in words, how many entered it, are there
+-- now, exited, failed and converted there; each connection with the moves
+-- along it; the entry triggers (into the start step) and the exit rules with
+-- how many each ended.
 CREATE OR REPLACE FUNCTION journey.to_mermaid(journey text, version int DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
+                                                   (SELECT v FROM st LIMIT 1)) p),
   nodes AS (
-    SELECT string_agg(format('  s%s["%s<br/>%s<br/>entered %s, now %s"]%s', st.n,
-                             replace(st.key, '"', '#quot;'), st.type, st.entered, st.now_at,
+    SELECT string_agg(format('  s%s["%s"]%s', st.n,
+                             replace(concat_ws('<br/>', st.key,
+                                               concat_ws(': ', st.type::text,
+                                                         (SELECT p.label FROM parts p
+                                                           WHERE p.kind = 'step' AND p.from_key = st.key)),
+                                               format('entered %s, now %s', st.entered, st.now_at),
+                                               (SELECT string_agg(format('%s %s', p.label, p.count), ', '
+                                                                  ORDER BY p.label)
+                                                  FROM parts p
+                                                 WHERE p.kind = 'outcome' AND p.from_key = st.key)),
+                                     '"', '#quot;'),
                              CASE WHEN st.is_start THEN ':::start' ELSE '' END),
                       E'\n' ORDER BY st.n) AS text
       FROM st),
+  entries AS (
+    SELECT string_agg(format('  t%s(["entry: %s"]) --> s%s', p.n, replace(p.label, '"', '#quot;'),
+                             (SELECT st.n FROM st WHERE st.is_start)),
+                      E'\n' ORDER BY p.n) AS text
+      FROM parts p WHERE p.kind = 'entry'),
+  exits AS (
+    SELECT string_agg(format('  x%s{{"exit %s<br/>exited %s"}}', p.n, replace(p.label, '"', '#quot;'),
+                             p.count),
+                      E'\n' ORDER BY p.n) AS text
+      FROM parts p WHERE p.kind = 'exit'),
   edges AS (
-    SELECT string_agg(format('  s%s -->|%s| s%s', f.n, replace(c.branch, '|', '#124;'), t.n),
-                      E'\n' ORDER BY f.n, c.branch) AS text
-      FROM journey.connections c
-      JOIN st f ON f.key = c.from_key
-      JOIN st t ON t.key = c.to_key
-     WHERE c.journey_id = (SELECT journey_id FROM st LIMIT 1) AND c.version = (SELECT v FROM st LIMIT 1))
+    SELECT string_agg(format('  s%s -->|%s: %s| s%s', f.n, replace(p.label, '|', '#124;'), p.count,
+                             t.n),
+                      E'\n' ORDER BY f.n, p.label) AS text
+      FROM parts p
+      JOIN st f ON f.key = p.from_key
+      JOIN st t ON t.key = p.to_key
+     WHERE p.kind = 'edge')
   SELECT 'flowchart TD' || E'\n' || coalesce((SELECT text FROM nodes), '')
+         || coalesce(E'\n' || (SELECT text FROM entries), '')
          || coalesce(E'\n' || (SELECT text FROM edges), '')
+         || coalesce(E'\n' || (SELECT text FROM exits), '')
          || E'\n  classDef start stroke-width:3px'
 $$;
 
 -- The same drawing in Graphviz DOT.
 CREATE OR REPLACE FUNCTION journey.to_dot(journey text, version int DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2))
+  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
+                                                   (SELECT v FROM st LIMIT 1)) p)
   SELECT format('digraph %s {', '"' || replace(replace($1, '\', '\\'), '"', '\"') || '"') || E'\n'
          || '  node [shape=box];' || E'\n'
          || coalesce((SELECT string_agg(
-                        format('  s%s [label="%s\n%s\nentered %s, now %s"%s];', st.n,
-                               replace(replace(st.key, '\', '\\'), '"', '\"'), st.type, st.entered,
-                               st.now_at, CASE WHEN st.is_start THEN ', penwidth=3' ELSE '' END),
+                        format('  s%s [label="%s"%s];', st.n,
+                               replace(replace(replace(concat_ws(E'\n', st.key,
+                                         concat_ws(': ', st.type::text,
+                                                   (SELECT p.label FROM parts p
+                                                     WHERE p.kind = 'step' AND p.from_key = st.key)),
+                                         format('entered %s, now %s', st.entered, st.now_at),
+                                         (SELECT string_agg(format('%s %s', p.label, p.count), ', '
+                                                            ORDER BY p.label)
+                                            FROM parts p
+                                           WHERE p.kind = 'outcome' AND p.from_key = st.key)),
+                                       '\', '\\'), '"', '\"'), E'\n', '\n'),
+                               CASE WHEN st.is_start THEN ', penwidth=3' ELSE '' END),
                         E'\n' ORDER BY st.n) FROM st), '')
          || coalesce(E'\n' || (SELECT string_agg(
-                        format('  s%s -> s%s [label="%s"];', f.n, t.n,
-                               replace(replace(c.branch, '\', '\\'), '"', '\"')),
-                        E'\n' ORDER BY f.n, c.branch)
-                FROM journey.connections c
-                JOIN st f ON f.key = c.from_key
-                JOIN st t ON t.key = c.to_key
-               WHERE c.journey_id = (SELECT journey_id FROM st LIMIT 1)
-                 AND c.version = (SELECT v FROM st LIMIT 1)), '')
+                        format('  t%s [shape=oval, label="entry: %s"];' || E'\n' || '  t%s -> s%s;',
+                               p.n, replace(replace(p.label, '\', '\\'), '"', '\"'), p.n,
+                               (SELECT st.n FROM st WHERE st.is_start)),
+                        E'\n' ORDER BY p.n) FROM parts p WHERE p.kind = 'entry'), '')
+         || coalesce(E'\n' || (SELECT string_agg(
+                        format('  s%s -> s%s [label="%s: %s"];', f.n, t.n,
+                               replace(replace(p.label, '\', '\\'), '"', '\"'), p.count),
+                        E'\n' ORDER BY f.n, p.label)
+                FROM parts p
+                JOIN st f ON f.key = p.from_key
+                JOIN st t ON t.key = p.to_key
+               WHERE p.kind = 'edge'), '')
+         || coalesce(E'\n' || (SELECT string_agg(
+                        format('  x%s [shape=hexagon, label="exit %s\nexited %s"];', p.n,
+                               replace(replace(p.label, '\', '\\'), '"', '\"'), p.count),
+                        E'\n' ORDER BY p.n) FROM parts p WHERE p.kind = 'exit'), '')
          || E'\n}'
 $$;
 

@@ -47,3 +47,19 @@ UPDATE journey.versions v
                                         FROM jsonb_array_elements(v.definition->'steps') s
                                        WHERE jsonb_typeof(s) = 'object' AND s ? 'template'))
  WHERE v.definition IS NOT NULL;
+
+-- Counting right by construction (issue 10): every visit row says how it
+-- ended, why, whether it converted, and when the enrollment arrived.
+ALTER TABLE journey.activity
+  ADD COLUMN outcome text NOT NULL DEFAULT 'moved'
+    CHECK (outcome IN ('moved', 'completed', 'exited', 'failed')),
+  ADD COLUMN reason text,
+  ADD COLUMN converted boolean NOT NULL DEFAULT false,
+  ADD COLUMN arrived_at timestamptz;
+COMMENT ON TABLE journey.activity IS
+  'append-only history: one row per step visit, written when the enrollment leaves the step (moved on, completed, exited or failed there)';
+-- 0.1's last visit of a completed enrollment ended it there.
+UPDATE journey.activity a SET outcome = 'completed'
+  FROM journey.enrollments e
+ WHERE e.id = a.enrollment_id AND e.status = 'completed'
+   AND a.visit = (SELECT max(b.visit) FROM journey.activity b WHERE b.enrollment_id = e.id);
