@@ -68,8 +68,8 @@ SELECT journey.run_due(100, ref_time('2030-01-01 10:00+00')) AS ran;
 -- (goal event exit rule: converted at "wait"), 3 complains (unnamed rule), 4
 -- is exited by hand, 5 re-enters (reentry always), 6 is deleted.
 UPDATE anc_customers SET unsubscribed = true WHERE id = 1;
-SELECT journey.track('2', 'purchased') > 0 AS tracked;
-SELECT journey.track('3', 'complained') > 0 AS tracked;
+SELECT journey.track('2', 'purchased', audience => 'anc_customers') > 0 AS tracked;
+SELECT journey.track('3', 'complained', audience => 'anc_customers') > 0 AS tracked;
 SELECT journey.exit(e.id, 'support request') FROM journey.enrollments e
   JOIN journey.journeys j ON j.id = e.journey_id
  WHERE j.name = 'anc-series' AND e.customer_id = '4';
@@ -80,9 +80,9 @@ DELETE FROM anc_customers WHERE id = 6;
 -- buys while listening (converted at "listen"), 9, 10 and 11 time out; the new
 -- 5 follows a day behind, and archive ends it at "listen".
 SELECT journey.run_due(100, ref_time('2030-01-02 10:00+00')) AS ran;
-SELECT journey.track('7', 'clicked') > 0 AS tracked;
+SELECT journey.track('7', 'clicked', audience => 'anc_customers') > 0 AS tracked;
 SELECT journey.run_due(100, ref_time('2030-01-02 11:00+00')) AS ran;
-SELECT journey.track('8', 'purchased') > 0 AS tracked;
+SELECT journey.track('8', 'purchased', audience => 'anc_customers') > 0 AS tracked;
 SELECT journey.run_due(100, ref_time('2030-01-04 12:00+00')) AS ran;
 UPDATE anc_customers SET unsubscribed = true WHERE id = 9;  -- already completed: nothing happens
 SELECT * FROM anc_state;
@@ -96,7 +96,9 @@ SELECT count(*) AS ended_without_final_row FROM journey.enrollments e
   JOIN journey.journeys j ON j.id = e.journey_id
  WHERE j.name = 'anc-series' AND e.status <> 'active'
    AND NOT EXISTS (SELECT 1 FROM journey.activity a WHERE a.enrollment_id = e.id
-                    AND a.visit = e.visits AND a.step_key = e.step_key AND a.outcome <> 'moved');
+                    AND a.step_key = e.step_key AND a.outcome <> 'moved'
+                    AND a.visit = (SELECT max(b.visit) FROM journey.activity b
+                                    WHERE b.enrollment_id = e.id));
 SELECT name, step_key, entered, now_at, branches FROM journey.step_stats
  WHERE name = 'anc-series' ORDER BY step_key;
 

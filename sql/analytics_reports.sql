@@ -49,7 +49,7 @@ UPDATE journey.enrollments e SET entered_at = ref_time('2030-01-01 11:00+00')
   FROM journey.journeys j
  WHERE j.id = e.journey_id AND j.name = 'anr-promo' AND e.customer_id::int >= 17;
 SELECT journey.run_due(100, ref_time('2030-01-01 12:00+00')) AS ran;
-SELECT journey.track(c, 'purchased') > 0 AS tracked FROM unnest(ARRAY['2', '17']) c;
+SELECT journey.track(c, 'purchased', audience => 'anr_customers') > 0 AS tracked FROM unnest(ARRAY['2', '17']) c;
 
 -- Before the day is over: everyone else waits at "wait".
 SELECT step_key, step_type, entered, now_at, moved, completed, exited, converted, failed,
@@ -57,10 +57,10 @@ SELECT step_key, step_type, entered, now_at, moved, completed, exited, converted
 
 SELECT journey.run_due(100, ref_time('2030-01-02 10:00+00')) AS ran;
 SELECT journey.run_due(100, ref_time('2030-01-02 12:00+00')) AS ran;
-SELECT journey.track(c, 'clicked') > 0 AS tracked FROM unnest(ARRAY['1', '5', '6', '9', '12', '18']) c;
+SELECT journey.track(c, 'clicked', audience => 'anr_customers') > 0 AS tracked FROM unnest(ARRAY['1', '5', '6', '9', '12', '18']) c;
 SELECT journey.run_due(100, ref_time('2030-01-02 13:00+00')) AS ran;
-SELECT journey.track('3', 'purchased') > 0 AS tracked;
-SELECT journey.track('4', 'stop') > 0 AS tracked;
+SELECT journey.track('3', 'purchased', audience => 'anr_customers') > 0 AS tracked;
+SELECT journey.track('4', 'stop', audience => 'anr_customers') > 0 AS tracked;
 -- Those who entered at 11:00 and did not click (19, 20) listen until 12:00;
 -- the others time out.
 SELECT journey.run_due(100, ref_time('2030-01-04 11:00+00')) AS ran;
@@ -112,7 +112,7 @@ SELECT name, state, live_version, draft_version, enrolled, active, completed, ex
 -- while waiting, 3 is in the holdout and bought while listening, 20 is still
 -- listening.
 SELECT journey, version, ref_shown(at) AS at, kind, step_key, detail
-  FROM journey.customer_journeys('1');
+  FROM journey.customer_journeys('1', 'anr_customers');
 SELECT journey, version, CASE WHEN at < ref_time('2030-01-01') THEN 'now()' ELSE ref_shown(at)::text END AS at,
        kind, step_key, detail
   FROM journey.customer_journeys('2', 'anr_customers');
@@ -121,8 +121,9 @@ SELECT journey, version, CASE WHEN at < ref_time('2030-01-01') THEN 'now()' ELSE
   FROM journey.customer_journeys('3', 'anr_customers');
 SELECT journey, version, ref_shown(at) AS at, kind, step_key,
        replace(detail, ref_time('2030-01-04 12:00+00')::text, '<2030-01-04 12:00>') AS detail
-  FROM journey.customer_journeys('20');
-SELECT count(*) AS other_audience FROM journey.customer_journeys('1', 'customers');
+  FROM journey.customer_journeys('20', 'anr_customers');
+-- Without an audience: the customer's journeys in every audience.
+SELECT count(*) AS rows_of_anr_promo FROM journey.customer_journeys('1') WHERE journey = 'anr-promo';
 
 -------------------------------------------------------------------------------
 -- The drawings of version 2: counts per branch on the edges, each step's

@@ -457,13 +457,23 @@ $$;
 -- not converted before; and, in the same statement, the activity row of the
 -- step it ends at (outcome = the status, reason, converted when this ending
 -- converted it, arrived_at = when it reached that step), so that every
--- enrollment that reached a step is counted there. Returns the ids it ended.
+-- enrollment that reached a step is counted there. The row's visit number
+-- follows the enrollment's last; enrollments.visits still counts the steps it
+-- ran. Returns the ids it ended.
 CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses text[],
                                                     p_reasons text[], p_goals boolean[] DEFAULT NULL,
                                                     p_at timestamptz DEFAULT now(),
                                                     p_converted_at timestamptz DEFAULT NULL)
 RETURNS bigint[]
-LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  result_ids bigint[];
+BEGIN
+  -- Lock first (in id order): a tick or another ending that holds one of them
+  -- is waited for, and the statement below, with a snapshot taken after the
+  -- wait, sees where that left the enrollment (its step, its last visit).
+  PERFORM 1 FROM journey.enrollments e
+    WHERE e.id = ANY (p_ids) AND e.status = 'active' ORDER BY e.id FOR UPDATE;
   WITH input AS (
     SELECT DISTINCT ON (u.id) u.id, u.st::journey.enrollment_status AS st, u.r,
            coalesce(u.g, false) AS g
@@ -480,8 +490,7 @@ LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
                              ELSE e.last_error END,
            converted_at = CASE WHEN i.g THEN coalesce(e.converted_at,
                                                       coalesce(p_converted_at, p_at))
-                               ELSE e.converted_at END,
-           visits = n.visit
+                               ELSE e.converted_at END
       FROM input i, journey.enrollments o,
            LATERAL (SELECT greatest(o.visits, (SELECT max(a.visit) FROM journey.activity a
                                                 WHERE a.enrollment_id = o.id)) + 1 AS visit,
@@ -501,5 +510,7 @@ LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
       FROM ended d
       JOIN journey.steps s ON s.journey_id = d.journey_id AND s.version = d.version
                           AND s.key = d.step_key)
-  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') FROM ended d
+  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') INTO result_ids FROM ended d;
+  RETURN result_ids;
+END
 $$;

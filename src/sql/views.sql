@@ -127,12 +127,18 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   SELECT CASE t
     WHEN 'send_email' THEN 'template ' || coalesce(c->>'template', '?')
     WHEN 'send' THEN concat_ws(' ', c->>'channel', 'template ' || (c->>'template'))
-    WHEN 'delay' THEN coalesce(c->>'duration',
-                               'until ' || concat_ws(' ', c->'until'->>'time',
-                                                     (SELECT string_agg(d, ',')
-                                                        FROM jsonb_array_elements_text(c->'until'->'days') d),
-                                                     c->'until'->>'timezone'),
-                               'until ' || (c->>'until_field') || coalesce(' + ' || (c->>'offset'), ''))
+    WHEN 'delay' THEN
+      CASE WHEN c ? 'duration' THEN c->>'duration'
+           WHEN c ? 'until' THEN
+             'until ' || coalesce(c->'until'->>'time', '?')
+             || coalesce(' on ' || (SELECT string_agg(d, ',')
+                                      FROM jsonb_array_elements_text(
+                                             CASE WHEN jsonb_typeof(c->'until'->'days') = 'array'
+                                                  THEN c->'until'->'days' END) d), '')
+             || CASE WHEN c->'until'->>'timezone' = 'customer' THEN ' in the customer''s zone'
+                     ELSE coalesce(' in ' || (c->'until'->>'timezone'), '') END
+           ELSE 'until ' || coalesce(c->>'until_field', '?')
+                || coalesce(' ' || (c->>'offset'), '') END
     WHEN 'wait_for_event' THEN 'for ' || coalesce(c->>'event', '?')
                                || coalesce(' where ' || journey._condition_words(c->'where'), '')
                                || coalesce(', timeout ' || (c->>'timeout'), '')
@@ -144,7 +150,7 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
     WHEN 'split' THEN (SELECT string_agg((x->>'name') || ' ' || coalesce(x->>'weight', '1'), ' / ')
                          FROM jsonb_array_elements(c->'variants') x)
     WHEN 'update_field' THEN 'set ' || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c->'set') k)
-    WHEN 'call' THEN 'call ' || (c->>'function')
+    WHEN 'call' THEN c->>'function'
     ELSE NULL END
 $$;
 
