@@ -73,8 +73,7 @@ PreparedStatement activity_statement(
     "               $7::text[], $8::int4[], $10::text[], $11::bool[], $12::timestamptz[])"
     "        u(e, j, v, c, s, t, b, n, o, cv, ar)",
     {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-     TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLARRAYOID,
-     TIMESTAMPTZARRAYOID});
+     TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID});
 
 // Enrollments a run ended without a visit of the step they were at (an exit
 // rule, a deleted customer, the visit cap) end through journey._end_enrollments,
@@ -197,8 +196,8 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &end_statement, &message_statement,
-        &enrollment_statement,
-        &failure_statement, &interrupted_statement, &defer_statement, &recent_messages_statement})
+        &enrollment_statement, &failure_statement, &interrupted_statement, &defer_statement,
+        &recent_messages_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -367,7 +366,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     a_converted_.push_back(converts);
     // The first visit arrived when the enrollment parked there (else: see
     // activity_statement); the others when the previous visit left.
-    a_arrived_.push_back(i > 0 ? std::optional<int64_t>(now)
+    a_arrived_.push_back(i > 0            ? std::optional<int64_t>(now)
                          : e.state.parked ? std::optional<int64_t>(e.state.parked_at)
                                           : std::nullopt);
     a_enrollment_.push_back(e.state.id);
@@ -545,12 +544,11 @@ void BatchWriter::write_field_updates() {
 // ends the enrollment at that step).
 void BatchWriter::flush() {
   if (!a_enrollment_.empty()) {
-    Datum args[12] = {int8_array(a_enrollment_),   int8_array(a_journey_),
-                      int4_array(a_version_),      text_array(a_customer_),
-                      text_array(a_step_),         text_array(a_type_),
-                      text_array(a_branch_),       int4_array(a_visit_),
-                      TimestampTzGetDatum(as_of_), text_array(a_outcome_),
-                      bool_array(a_converted_),    timestamptz_array(a_arrived_)};
+    Datum args[12] = {
+        int8_array(a_enrollment_), int8_array(a_journey_),   int4_array(a_version_),
+        text_array(a_customer_),   text_array(a_step_),      text_array(a_type_),
+        text_array(a_branch_),     int4_array(a_visit_),     TimestampTzGetDatum(as_of_),
+        text_array(a_outcome_),    bool_array(a_converted_), timestamptz_array(a_arrived_)};
     const char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     activity_statement.execute(args, nulls, false);
   }
