@@ -100,8 +100,7 @@ BEGIN
            count(*) FILTER (WHERE v.outcome = 'completed') AS completed,
            count(*) FILTER (WHERE v.outcome = 'failed') AS failed,
            count(*) FILTER (WHERE v.converted) AS converted,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY v.spent) AS median,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY v.spent) AS p90
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v.spent) AS pct
       FROM visits v GROUP BY v.step_key),
   moves AS (
     SELECT m.step_key, jsonb_object_agg(m.branch, m.n) AS moved
@@ -115,8 +114,8 @@ BEGIN
          coalesce(agg.n, 0) + coalesce(here.n, 0), coalesce(here.n, 0),
          coalesce(moves.moved, '{}'), coalesce(agg.completed, 0), coalesce(exits.exited, '{}'),
          coalesce(agg.converted, 0), coalesce(agg.failed, 0),
-         date_trunc('second', agg.median + interval '0.5 second'),
-         date_trunc('second', agg.p90 + interval '0.5 second')
+         date_trunc('second', agg.pct[1] + interval '0.5 second'),
+         date_trunc('second', agg.pct[2] + interval '0.5 second')
     FROM st
     LEFT JOIN depth ON depth.key = st.key AND st.in_ref
     LEFT JOIN agg ON agg.step_key = st.key
