@@ -205,7 +205,11 @@ Catalog build() {
                     .example(Json{{"field", "event.cart_id"}, {"op", "exists"}}),
                 F("timeout", "duration", "Timeout", "Give up after this long.")
                     .ph("3 days")
-                    .example("3 days")};
+                    .example("3 days"),
+                F("message_of", "string", "Message of step",
+                  "Only engagement (opened, clicked, ...) with the message this send step "
+                  "sent the customer counts; it must come before the wait.")
+                    .ph("invite")};
     t.branches.fixed = {"event", "timeout"};
     t.example = {{"event", "email_opened"}, {"timeout", "3 days"}};
     c.steps.push_back(t);
@@ -526,6 +530,11 @@ Catalog build() {
           .range(1, 100000)
           .def(1000)
           .example(500),
+      F("transactional", "boolean", "Transactional",
+        "Messages of this journey (receipts, password resets) still reach customers who "
+        "unsubscribed; complaints and hard bounces still stop them.")
+          .def(false)
+          .example(true),
       F("entity_property", "string", "Entity property",
         "An event property (say cart_id): one enrollment per entity instead of per customer.")
           .ph("cart_id")

@@ -358,6 +358,8 @@ bool eval_node(const CondNode& n, const EvalInput& in) {
       return n.source == FieldSource::Column ? eval_column(n, in) : eval_dynamic(n, in);
     case CondNode::Kind::Behaviour:
       if (!in.behaviour) return false;
+      if (!n.message_of.empty())
+        return in.behaviour->message_happened(n.event, n.message_of, n.within) == n.happened;
       return in.behaviour->happened(n.event, n.step, n.within) == n.happened;
     case CondNode::Kind::Invalid:
       return false;
@@ -458,6 +460,20 @@ struct Compiler {
                 ": \"step\" must be a non-empty string");
         else
           n.step = it->get<std::string>();
+      } else if (k == "message_of") {
+        if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+          error("behaviour condition on event \"" + name + "\"" + in_where() +
+                ": \"message_of\" must name a send step");
+        } else if (!is_message_event_kind(name)) {
+          error("behaviour condition on event \"" + name + "\"" + in_where() +
+                ": with \"message_of\" the event must be delivered, opened, clicked, bounced, "
+                "complained, unsubscribed or failed");
+        } else if (j.contains("step")) {
+          error("behaviour condition on event \"" + name + "\"" + in_where() +
+                ": \"step\" and \"message_of\" cannot be used together");
+        } else {
+          n.message_of = it->get<std::string>();
+        }
       } else if (k == "happened") {
         if (!it->is_boolean())
           error("behaviour condition on event \"" + name + "\"" + in_where() +
@@ -889,6 +905,14 @@ bool json_contains(const Json& a, const Json& b) {
   }
   if (b.is_array() || b.is_object()) return false;
   return json_eq(a, b) || (a.is_null() && b.is_null());
+}
+
+// The kinds of engagement journey.message_event records.
+bool is_message_event_kind(const std::string& kind) {
+  for (const char* k :
+       {"delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "failed"})
+    if (kind == k) return true;
+  return false;
 }
 
 }  // namespace pgj::core

@@ -38,7 +38,19 @@ struct BehaviourLookup {
   virtual ~BehaviourLookup() = default;
   virtual bool happened(const std::string& event, const std::string& step,
                         std::optional<Duration> within) = 0;
+  // Leaves with "message_of": did the message this enrollment's visit of step
+  // `message_of` created have engagement `kind` (journey.message_events) within
+  // the duration before now (ever when nullopt)? Engagement with any other
+  // message never counts.
+  virtual bool message_happened(const std::string& /*kind*/, const std::string& /*message_of*/,
+                                std::optional<Duration> /*within*/) {
+    return false;
+  }
 };
+
+// The kinds of engagement with a message (journey.message_event, and "failed"
+// from journey.complete_message): the events "message_of" may name.
+bool is_message_event_kind(const std::string& kind);
 
 // Everything a condition can read. Absent parts read as null/missing.
 struct EvalInput {
@@ -106,6 +118,7 @@ struct CondNode {
   // Behaviour leaf.
   std::string event;
   std::string step;
+  std::string message_of;  // engagement with the message of this send step (docs/delivery.md)
   bool happened = true;
   std::optional<Duration> within;
 };

@@ -120,6 +120,7 @@ void compile_config(const GraphStep& gs, const AudienceSchema& audience, Compile
       break;
     case StepType::WaitForEvent: {
       s.event = str("event");
+      if (c.contains("message_of")) s.message_of = str("message_of");
       if (c.contains("where")) {
         ConditionScope sc;
         sc.event = true;
@@ -254,6 +255,10 @@ struct RuntimeBehaviour : BehaviourLookup {
   bool happened(const std::string& event, const std::string& step,
                 std::optional<Duration> within) override {
     return runtime.happened(enrollment, event, step, within, as_of);
+  }
+  bool message_happened(const std::string& kind, const std::string& message_of,
+                        std::optional<Duration> within) override {
+    return runtime.message_happened(enrollment, kind, message_of, within, as_of);
   }
 };
 
@@ -505,8 +510,22 @@ class Runner {
     } else {
       payload = render_payload(s.payload);
     }
-    r_.messages.push_back(
-        MessageOut{r_.visits + 1, s.key, s.channel, std::move(payload), e_.holdout});
+    MessageOut out;
+    out.visit = r_.visits + 1;
+    out.step_key = s.key;
+    out.channel = s.channel;
+    out.payload = std::move(payload);
+    out.holdout = e_.holdout;
+    int to = s.to_field >= 0 ? s.to_field : a_.recipient_column(s.channel);
+    if (to >= 0) {
+      std::optional<std::string> text;
+      if (to < static_cast<int>(row_.size())) text = value_to_text(row_[to]);
+      if (text && !text->empty())
+        out.recipient = *text;
+      else
+        out.no_recipient = true;
+    }
+    r_.messages.push_back(std::move(out));
   }
 
   // The zone of a delay: the step's zone, the customer's, or the journey's.
@@ -592,6 +611,16 @@ class Runner {
       for (const Json& ev : e_.woken_by) {
         const Json& name = member(ev, "name");
         if (!name.is_string() || name.get_ref<const std::string&>() != s.event) continue;
+        // Only engagement with the message this enrollment's visit of the
+        // message_of step created (journey.message_event adds "message").
+        if (!s.message_of.empty()) {
+          const Json& message = member(ev, "message");
+          const Json& step = member(message, "step");
+          const Json& enrollment = member(message, "enrollment_id");
+          if (!step.is_string() || step.get_ref<const std::string&>() != s.message_of ||
+              !enrollment.is_number_integer() || enrollment.get<int64_t>() != e_.id)
+            continue;
+        }
         const Json& props = member(ev, "properties");
         if (s.condition && !evaluate(*s.condition, input(&props))) continue;
         r_.last_event = props;
@@ -840,10 +869,8 @@ std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSche
       } else {
         payload_columns(s.payload, audience, out);
       }
-      if (s.type == StepType::SendEmail) {
-        int to = s.to_field >= 0 ? s.to_field : audience.email_column;
-        if (to >= 0) out.push_back(to);
-      }
+      int to = s.to_field >= 0 ? s.to_field : audience.recipient_column(s.channel);
+      if (to >= 0) out.push_back(to);
     }
     if (s.type == StepType::Delay) {
       if (s.delay_kind == CompiledStep::DelayKind::UntilField) out.push_back(s.until_field);

@@ -73,6 +73,7 @@ struct CompiledStep {
   Duration offset;             // delay until_field offset (may be negative)
   // wait_for_event / wait_until
   std::string event;  // wait_for_event
+  std::string message_of;  // wait_for_event: only engagement with this send step's message
   std::optional<Duration> timeout;
   // condition "if", wait_until "when", wait_for_event "where"
   std::optional<CompiledCondition> condition;
@@ -173,6 +174,11 @@ struct MessageOut {
   Json payload;  // rendered: email {"to", "subject", "body", "template"}; others the template or
                  // payload
   bool holdout = false;  // the enrollment is in the holdout group: record, never deliver
+  // The customer's address on the channel (the step's to_field or the audience's
+  // recipient column); nullopt when the audience names no recipient column for
+  // the channel.
+  std::optional<std::string> recipient;
+  bool no_recipient = false;  // a recipient column is named, but the customer's is null or empty
 };
 
 struct FieldUpdateOut {
@@ -220,6 +226,14 @@ struct Runtime {
   // before as_of (ever when nullopt)?
   virtual bool happened(const Enrollment& enrollment, const std::string& event,
                         const std::string& step, std::optional<Duration> within, int64_t as_of) = 0;
+  // Behaviour leaves with "message_of": did the message this enrollment's visit
+  // of step `message_of` created have engagement `kind` within `within` before
+  // as_of? (journey.message_events)
+  virtual bool message_happened(const Enrollment& /*enrollment*/, const std::string& /*kind*/,
+                                const std::string& /*message_of*/,
+                                std::optional<Duration> /*within*/, int64_t /*as_of*/) {
+    return false;
+  }
   // The template of that name, or nullptr.
   virtual const TemplateDef* find_template(const std::string& name) = 0;
 };

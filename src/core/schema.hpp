@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgj::core {
@@ -21,6 +22,17 @@ struct AudienceSchema {
   std::vector<Column> columns;
   int email_column = -1;     // index into columns of the e-mail address, or -1
   int timezone_column = -1;  // index into columns of the customer's time zone, or -1
+  // Recipient column of each channel other than "email" (whose recipient is
+  // email_column): index into columns (journey.set_recipients).
+  std::vector<std::pair<std::string, int>> recipients;
+
+  // Index of the recipient column of `channel`, or -1 when the audience names none.
+  int recipient_column(std::string_view channel) const {
+    if (channel == "email") return email_column;
+    for (const auto& [name, index] : recipients)
+      if (name == channel) return index;
+    return -1;
+  }
 
   // Index of the column named `name` in `columns`, or -1.
   int find(std::string_view name) const {

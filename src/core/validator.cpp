@@ -286,6 +286,8 @@ struct Validator {
       } else if (k == "entity_property") {
         if (!v.is_string() || v.get_ref<const std::string&>().empty())
           error(key, "entity_property must be a non-empty string");
+      } else if (k == "transactional") {
+        if (!v.is_boolean()) error(key, "transactional must be true or false, got " + show(v));
       } else {
         warning(key, "unknown setting " + q(k));
       }
@@ -537,7 +539,17 @@ struct Validator {
           condition(key, c["where"], sc, "the \"where\" of step " + q(key));
         }
         timeout();
-        known({"event", "where", "timeout"});
+        if (c.contains("message_of")) {
+          const Json& m = c["message_of"];
+          if (!m.is_string() || m.get_ref<const std::string&>().empty())
+            error(key, "\"message_of\" of " + what + " must name a send step");
+          const Json& ev = member(c, "event");
+          if (ev.is_string() && !is_message_event_kind(ev.get<std::string>()))
+            error(key, what + " waits for the message of a step: its \"event\" must be "
+                             "delivered, opened, clicked, bounced, complained, unsubscribed or "
+                             "failed, got " + q(ev.get<std::string>()));
+        }
+        known({"event", "where", "timeout", "message_of"});
         break;
       }
       case StepType::WaitUntil: {
@@ -1037,7 +1049,73 @@ struct Validator {
         start_ok = true;
     }
     graph_rules(g, start_ok);
+    message_of_rules(g);
     layout(g, member(def, "layout"));
+  }
+
+  // Collects the "message_of" of behaviour leaves in a condition.
+  static void message_of_names(const Json& c, std::vector<std::string>& out) {
+    if (c.is_object()) {
+      const Json& m = member(c, "message_of");
+      if (c.contains("event") && m.is_string() && !m.get_ref<const std::string&>().empty())
+        out.push_back(m.get<std::string>());
+      for (auto it = c.begin(); it != c.end(); ++it) message_of_names(*it, out);
+    } else if (c.is_array()) {
+      for (const Json& e : c) message_of_names(e, out);
+    }
+  }
+
+  // "message_of" (of a wait_for_event or a behaviour leaf of a step) must name a
+  // send step that comes before the step: engagement is with the message that
+  // step sent this enrollment.
+  void message_of_rules(const JourneyGraph& g) {
+    const size_t n = g.steps.size();
+    std::vector<std::vector<size_t>> into(n);  // reversed connections
+    for (size_t i = 0; i < n; ++i) {
+      if (g.by_key.at(g.steps[i].key) != i) continue;
+      for (const GraphBranch& b : g.steps[i].branches) {
+        if (!b.target_ok) continue;
+        auto it = g.by_key.find(b.target);
+        if (it != g.by_key.end()) into[it->second].push_back(i);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const GraphStep& s = g.steps[i];
+      if (!s.type || g.by_key.at(s.key) != i) continue;
+      std::vector<std::string> names;
+      if (*s.type == StepType::WaitForEvent) {
+        const Json& m = member(s.config, "message_of");
+        if (m.is_string() && !m.get_ref<const std::string&>().empty())
+          names.push_back(m.get<std::string>());
+      } else if (*s.type == StepType::Condition || *s.type == StepType::Branch) {
+        message_of_names(s.config, names);
+      }
+      if (names.empty()) continue;
+      std::vector<bool> before(n, false);  // steps from which this one is reachable
+      std::deque<size_t> queue{i};
+      while (!queue.empty()) {
+        size_t u = queue.front();
+        queue.pop_front();
+        for (size_t v : into[u])
+          if (!before[v]) {
+            before[v] = true;
+            queue.push_back(v);
+          }
+      }
+      for (const std::string& name : names) {
+        const GraphStep* target = g.find(name);
+        if (!target) {
+          error(s.key, "\"message_of\" of step " + q(s.key) + " names unknown step " + q(name));
+        } else if (!target->type || (*target->type != StepType::SendEmail &&
+                                     *target->type != StepType::Send)) {
+          error(s.key, "\"message_of\" of step " + q(s.key) + " names step " + q(name) +
+                           ", which sends no message (not send_email or send)");
+        } else if (!before[g.by_key.at(name)]) {
+          error(s.key, "\"message_of\" of step " + q(s.key) + " names step " + q(name) +
+                           ", which does not come before it");
+        }
+      }
+    }
   }
 
   // The builder's step positions: {"step key": {"x": number, "y": number}}.

@@ -82,7 +82,7 @@ core::ValueType value_type_of(const std::string& category) {
 std::optional<AudienceInfo> load_audience_info(Oid relid) {
   auto found = spi_rows(
       "SELECT journey._relation_name(a.relation), a.key_column::text, a.email_column::text,"
-      "       a.timezone_column::text"
+      "       a.timezone_column::text, a.recipients::text"
       "  FROM journey.audiences a WHERE a.relation = $1::oid",
       {std::to_string(relid)});
   if (found.empty()) return std::nullopt;
@@ -101,6 +101,15 @@ std::optional<AudienceInfo> load_audience_info(Oid relid) {
     if (*col[0] == info.schema.key_column) info.key_type = *col[1];
     if (found[0][2] && *col[0] == *found[0][2]) info.schema.email_column = index;
     if (found[0][3] && *col[0] == *found[0][3]) info.schema.timezone_column = index;
+  }
+  // Recipient columns of the other channels ("email" is email_column).
+  if (found[0][4]) {
+    core::Json recipients = core::Json::parse(*found[0][4], nullptr, false);
+    if (recipients.is_object())
+      for (auto it = recipients.begin(); it != recipients.end(); ++it)
+        if (it.key() != "email" && it->is_string())
+          if (int index = info.schema.find(it->get<std::string>()); index >= 0)
+            info.schema.recipients.emplace_back(it.key(), index);
   }
   return info;
 }

@@ -31,6 +31,13 @@ PreparedStatement happened_statement(
     "    AND ($7 IS NULL OR ev.audience IS NULL OR ev.audience = $7))",
     {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, OIDOID});
 
+// Engagement with the message(s) an enrollment's visits of a step created.
+PreparedStatement message_happened_statement(
+    "SELECT EXISTS (SELECT 1 FROM journey.message_events me"
+    "  WHERE me.enrollment_id = $1 AND me.step_key = $2 AND me.kind = $3"
+    "    AND me.occurred_at <= $4 AND ($5 IS NULL OR me.occurred_at >= $5))",
+    {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+
 constexpr int64_t kDayMicros = USECS_PER_DAY;
 
 }  // namespace
@@ -39,6 +46,7 @@ void PgRuntime::reset_plans() {
   for (auto& [name, statement] : call_statements) statement->reset();
   call_statements.clear();
   happened_statement.reset();
+  message_happened_statement.reset();
 }
 
 Datum PgRuntime::zone_datum(const std::string& zone) {
@@ -165,6 +173,26 @@ bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& 
     nulls[6] = 'n';
   }
   auto rows = happened_statement.rows(args, nulls);
+  return !rows.empty() && rows[0][0] && *rows[0][0] == "t";
+}
+
+bool PgRuntime::message_happened(const core::Enrollment& enrollment, const std::string& kind,
+                                 const std::string& message_of,
+                                 std::optional<core::Duration> within, int64_t as_of) {
+  Datum args[5];
+  char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+  args[0] = Int64GetDatum(enrollment.id);
+  args[1] = string_to_text(message_of);
+  args[2] = string_to_text(kind);
+  args[3] = TimestampTzGetDatum(unix_to_pg(as_of));
+  if (within) {
+    core::Duration back{-within->months, -within->days, -within->micros};
+    args[4] = TimestampTzGetDatum(unix_to_pg(add_duration(as_of, back, "UTC")));
+  } else {
+    args[4] = 0;
+    nulls[4] = 'n';
+  }
+  auto rows = message_happened_statement.rows(args, nulls);
   return !rows.empty() && rows[0][0] && *rows[0][0] == "t";
 }
 

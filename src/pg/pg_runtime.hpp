@@ -26,6 +26,9 @@ class PgRuntime : public core::Runtime {
   bool happened(const core::Enrollment& enrollment, const std::string& event,
                 const std::string& step, std::optional<core::Duration> within,
                 int64_t as_of) override;
+  bool message_happened(const core::Enrollment& enrollment, const std::string& kind,
+                        const std::string& message_of, std::optional<core::Duration> within,
+                        int64_t as_of) override;
   const core::TemplateDef* find_template(const std::string& name) override;
 
   // Local time of day (seconds) of instant ts in zone.

@@ -84,13 +84,28 @@ PreparedStatement end_statement(
 
 PreparedStatement message_statement(
     "INSERT INTO journey.messages (enrollment_id, journey_id, version, step_key, visit,"
-    "  customer_id, channel, payload, status, reason, created_at, send_after)"
-    " SELECT u.e, u.j, u.v, u.s, u.n, u.c, u.ch, u.p::jsonb, u.st, u.r, $12, u.sa"
+    "  customer_id, channel, payload, status, reason, created_at, send_after, recipient)"
+    " SELECT u.e, u.j, u.v, u.s, u.n, u.c, u.ch, u.p::jsonb, u.st, u.r, $12, u.sa, u.rc"
     "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::int4[], $6::text[],"
-    "               $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
-    "        u(e, j, v, s, n, c, ch, p, st, r, sa)",
+    "               $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
+    "               $13::text[])"
+    "        u(e, j, v, s, n, c, ch, p, st, r, sa, rc)",
     {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID});
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID,
+     TEXTARRAYOID});
+
+// The suppression (journey.suppressions) that stops each message of a batch, by
+// its 1-based position: a suppression of the customer on the message's channel
+// or on every channel; a journey whose settings say "transactional" ignores
+// unsubscribes (docs/delivery.md).
+PreparedStatement suppression_statement(
+    "SELECT u.i, s.reason FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int4[])"
+    "       WITH ORDINALITY u(c, a, ch, j, v, i)"
+    "  JOIN journey.versions ver ON ver.journey_id = u.j AND ver.version = u.v"
+    "  CROSS JOIN LATERAL journey._suppression(u.a::oid::regclass, u.c, u.ch,"
+    "    coalesce((ver.definition->'settings'->>'transactional')::boolean, false)) s(reason)"
+    " WHERE s.reason IS NOT NULL",
+    {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID});
 
 PreparedStatement enrollment_statement(
     "UPDATE journey.enrollments e"
@@ -197,7 +212,8 @@ void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &end_statement, &message_statement,
         &enrollment_statement, &failure_statement, &interrupted_statement, &defer_statement,
-        &recent_messages_statement})
+        &recent_messages_statement,
+        &suppression_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -298,6 +314,7 @@ class BatchWriter {
     std::optional<std::string> reason;
     int64_t send_after;
   };
+  void apply_suppressions();
   void apply_frequency_caps();
   void write_messages();
   void write_field_updates();
@@ -384,6 +401,9 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     if (m.holdout) {
       pending.status = "suppressed";
       pending.reason = "holdout";
+    } else if (m.no_recipient) {
+      pending.status = "suppressed";
+      pending.reason = "no_recipient";
     } else if (quiet) {
       // Inside the quiet window the message waits for the window's end.
       std::string zone = quiet->timezone.empty() ? journey.settings.timezone : quiet->timezone;
@@ -435,6 +455,34 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
   e_error_.push_back(ends_unvisited ? std::nullopt : nonempty(r.error));
 }
 
+// Messages to suppressed customers (journey.suppressions) are recorded as
+// suppressed, reason "suppression: <its reason>"; the claim checks again.
+void BatchWriter::apply_suppressions() {
+  std::vector<std::optional<std::string>> customers, channels;
+  std::vector<int64_t> audiences, journeys;
+  std::vector<int32_t> versions;
+  std::vector<size_t> index;  // position in the query -> messages_
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    const PendingMessage& m = messages_[i];
+    if (m.status != "pending") continue;
+    customers.push_back(m.enrollment->state.customer_id);
+    audiences.push_back(m.enrollment->journey->audience->relid);
+    channels.push_back(m.message->channel);
+    journeys.push_back(m.enrollment->journey_id);
+    versions.push_back(m.enrollment->version);
+    index.push_back(i);
+  }
+  if (index.empty()) return;
+  Datum args[5] = {text_array(customers), int8_array(audiences), text_array(channels),
+                   int8_array(journeys), int4_array(versions)};
+  const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+  for (const Row& row : suppression_statement.rows(args, nulls)) {
+    PendingMessage& m = messages_[index[to_int64(row[0]) - 1]];
+    m.status = "suppressed";
+    m.reason = "suppression: " + row[1].value_or("");
+  }
+}
+
 // Messages beyond a journey's frequency_cap (per customer, across journeys,
 // counting this batch too) are recorded as suppressed.
 void BatchWriter::apply_frequency_caps() {
@@ -480,10 +528,12 @@ void BatchWriter::apply_frequency_caps() {
 
 void BatchWriter::write_messages() {
   if (messages_.empty()) return;
+  apply_suppressions();
   apply_frequency_caps();
   std::vector<int64_t> enrollment, journey;
   std::vector<int32_t> version, visit;
-  std::vector<std::optional<std::string>> step, customer, channel, payload, status, reason;
+  std::vector<std::optional<std::string>> step, customer, channel, payload, status, reason,
+      recipient;
   std::vector<std::optional<int64_t>> send_after;
   for (const PendingMessage& m : messages_) {
     enrollment.push_back(m.enrollment->state.id);
@@ -497,8 +547,9 @@ void BatchWriter::write_messages() {
     status.push_back(m.status);
     reason.push_back(m.reason);
     send_after.push_back(m.send_after);
+    recipient.push_back(m.message->recipient);
   }
-  Datum args[12] = {int8_array(enrollment),
+  Datum args[13] = {int8_array(enrollment),
                     int8_array(journey),
                     int4_array(version),
                     text_array(step),
@@ -509,8 +560,9 @@ void BatchWriter::write_messages() {
                     text_array(status),
                     text_array(reason),
                     timestamptz_array(send_after),
-                    TimestampTzGetDatum(as_of_)};
-  const char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+                    TimestampTzGetDatum(as_of_),
+                    text_array(recipient)};
+  const char nulls[13] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
   message_statement.execute(args, nulls, false);
 }
 

@@ -1,10 +1,12 @@
 -- Audiences: registering customer tables, their triggers, and the drop guard.
 
 -- Registers a customer table: which column is the customer id, and optionally
--- where the e-mail address and the time zone of each customer are.
+-- where the e-mail address and the time zone of each customer are, and the
+-- recipient column of other channels (journey.set_recipients: {"sms": "phone"}).
 CREATE OR REPLACE FUNCTION journey.register_audience(relation regclass, key_column name,
                                           email_column name DEFAULT NULL,
-                                          timezone_column name DEFAULT NULL)
+                                          timezone_column name DEFAULT NULL,
+                                          recipients jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
@@ -64,7 +66,80 @@ BEGIN
   ON CONFLICT ON CONSTRAINT audiences_pkey DO UPDATE
      SET key_column = excluded.key_column, email_column = excluded.email_column,
          timezone_column = excluded.timezone_column;
+  -- The e-mail channel's recipient is email_column.
+  UPDATE journey.audiences a
+     SET recipients = CASE WHEN a.email_column IS NULL THEN a.recipients - 'email'
+                           ELSE a.recipients || jsonb_build_object('email', a.email_column) END
+   WHERE a.relation = rel;
+  IF register_audience.recipients IS NOT NULL THEN
+    IF register_audience.email_column IS NOT NULL AND jsonb_typeof(register_audience.recipients) = 'object'
+       AND register_audience.recipients ? 'email'
+       AND register_audience.recipients->>'email' IS DISTINCT FROM register_audience.email_column THEN
+      RAISE EXCEPTION 'recipients of audience "%" name e-mail column "%", but email_column is "%"', rel,
+        register_audience.recipients->>'email', register_audience.email_column
+        USING ERRCODE = '22023', HINT = 'give the e-mail column once';
+    END IF;
+    PERFORM journey._set_recipients(rel, register_audience.recipients);
+  END IF;
+  PERFORM journey._invalidate_audience(rel);
   PERFORM journey._install_audience_triggers(rel);
+END
+$$;
+
+-- Changes the recipient columns of an audience's channels: {"email": "email",
+-- "sms": "phone", "push": "push_token"}. Merges into the columns already set; a
+-- channel mapped to null is removed. Each column must be of a text type. The
+-- "email" channel is the audience's email_column.
+CREATE OR REPLACE FUNCTION journey.set_recipients(audience regclass, recipients jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM 1 FROM journey.audiences a WHERE a.relation = set_recipients.audience FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation "%" is not a registered audience', set_recipients.audience
+      USING ERRCODE = '42704', HINT = 'register it first with journey.register_audience';
+  END IF;
+  PERFORM journey._require_table_owner(set_recipients.audience, 'change');
+  PERFORM journey._set_recipients(set_recipients.audience, set_recipients.recipients);
+END
+$$;
+
+-- Checks and merges recipients into the audience's (see set_recipients).
+CREATE OR REPLACE FUNCTION journey._set_recipients(rel regclass, p_recipients jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  IF p_recipients IS NULL OR jsonb_typeof(p_recipients) <> 'object' THEN
+    RAISE EXCEPTION 'recipients of audience "%" must be a JSON object of channel: column', rel
+      USING ERRCODE = '22023', HINT = 'for example {"email": "email", "sms": "phone"}';
+  END IF;
+  FOR r IN SELECT * FROM jsonb_each(p_recipients) ORDER BY key LOOP
+    IF r.key = '' OR r.key <> btrim(r.key) THEN
+      RAISE EXCEPTION 'recipients of audience "%": channel name "%" is not valid', rel, r.key
+        USING ERRCODE = '22023';
+    END IF;
+    CONTINUE WHEN jsonb_typeof(r.value) = 'null';
+    IF jsonb_typeof(r.value) <> 'string' THEN
+      RAISE EXCEPTION 'recipients of audience "%": channel "%" must name a column, got %', rel, r.key,
+        r.value USING ERRCODE = '22023';
+    END IF;
+    PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = r.value->>0;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'column "%" of relation "%" does not exist', r.value->>0, rel
+        USING ERRCODE = '42703', DETAIL = format('it was given as the recipient of channel "%s"', r.key);
+    END IF;
+    PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = r.value->>0 AND c.category = 'text';
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'recipient column "%" of channel "%" of relation "%" must be of a text type',
+        r.value->>0, r.key, rel USING ERRCODE = '42804';
+    END IF;
+  END LOOP;
+  UPDATE journey.audiences a
+     SET recipients = jsonb_strip_nulls(a.recipients || p_recipients),
+         email_column = CASE WHEN p_recipients ? 'email' THEN (p_recipients->>'email')::name
+                             ELSE a.email_column END
+   WHERE a.relation = rel;
+  PERFORM journey._invalidate_audience(rel);
 END
 $$;
 

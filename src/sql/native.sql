@@ -105,3 +105,9 @@ AS 'MODULE_PATHNAME', 'pgj_catalog'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey.catalog() IS
   'every step type, entry trigger, exit rule and setting: fields, kinds, required, allowed values, help';
+
+-- Makes every backend reload its cached facts about an audience (recipient,
+-- e-mail and time zone columns) once the transaction commits (delivery.sql).
+CREATE OR REPLACE FUNCTION journey._invalidate_audience(relation regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_invalidate_audience'
+LANGUAGE C STRICT SET search_path = pg_catalog, journey, pg_temp;

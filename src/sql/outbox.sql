@@ -18,28 +18,52 @@ CREATE OR REPLACE TRIGGER enrollments_withdraw_messages
 
 -- Hands out up to max pending messages of a channel whose time has come; a
 -- claimed message is never handed out again (SKIP LOCKED against concurrent
--- claimers).
+-- claimers). A message whose customer has been suppressed since it was created
+-- (journey.suppressions) is recorded as suppressed instead, never handed out.
 CREATE OR REPLACE FUNCTION journey.claim_messages(channel text, max int DEFAULT 100)
 RETURNS SETOF journey.messages
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  want int := claim_messages.max;
+  ids bigint[];
+  whys text[];
+  got bigint;
 BEGIN
   IF claim_messages.max IS NULL OR claim_messages.max < 1 THEN
     RAISE EXCEPTION 'max must be a positive number of messages' USING ERRCODE = '22023';
   END IF;
-  RETURN QUERY
-  UPDATE journey.messages m
-     SET status = 'claimed', claimed_at = now(), attempts = m.attempts + 1
-    FROM (SELECT p.id FROM journey.messages p
-           WHERE p.status = 'pending' AND p.channel = claim_messages.channel
-             AND p.send_after <= now()
-             -- nothing leaves for a paused or archived journey
-             AND EXISTS (SELECT 1 FROM journey.journeys j
-                          WHERE j.id = p.journey_id AND j.state = 'published')
-           ORDER BY p.send_after, p.id
-           LIMIT claim_messages.max
-           FOR UPDATE SKIP LOCKED) c
-   WHERE m.id = c.id
-  RETURNING m.*;
+  LOOP
+    SELECT array_agg(c.id), array_agg(c.why) INTO ids, whys
+      FROM (SELECT p.id,
+                   journey._suppression(j.audience, p.customer_id, p.channel,
+                     coalesce((v.definition->'settings'->>'transactional')::boolean, false)) AS why
+              FROM journey.messages p
+              JOIN journey.journeys j ON j.id = p.journey_id
+              JOIN journey.versions v ON v.journey_id = p.journey_id AND v.version = p.version
+             WHERE p.status = 'pending' AND p.channel = claim_messages.channel
+               AND p.send_after <= now()
+               -- nothing leaves for a paused or archived journey
+               AND j.state = 'published'
+             ORDER BY p.send_after, p.id
+             LIMIT want
+             FOR UPDATE OF p SKIP LOCKED) c;
+    EXIT WHEN ids IS NULL;
+    UPDATE journey.messages m
+       SET status = 'suppressed', reason = 'suppression: ' || s.why, completed_at = now()
+      FROM unnest(ids, whys) s(id, why)
+     WHERE m.id = s.id AND s.why IS NOT NULL;
+    RETURN QUERY
+    UPDATE journey.messages m
+       SET status = 'claimed', claimed_at = now(), attempts = m.attempts + 1
+      FROM unnest(ids, whys) s(id, why)
+     WHERE m.id = s.id AND s.why IS NULL
+    RETURNING m.*;
+    GET DIAGNOSTICS got = ROW_COUNT;
+    -- Done when max are claimed, or when no more were pending; else the
+    -- suppressed ones leave room for more.
+    EXIT WHEN got = want OR cardinality(ids) < want;
+    want := want - got::int;
+  END LOOP;
 END
 $$;
 
@@ -49,6 +73,7 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   current_status text;
+  m journey.messages;
 BEGIN
   IF complete_message.ok IS NULL THEN
     RAISE EXCEPTION 'ok must be true or false' USING ERRCODE = '22004';
@@ -64,6 +89,13 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'message % is %, not claimed', complete_message.id, current_status
       USING ERRCODE = '55000', HINT = 'claim it with journey.claim_messages() first';
+  END IF;
+  -- A failed delivery reaches the journey as the message event "failed".
+  IF NOT complete_message.ok THEN
+    SELECT * INTO m FROM journey.messages x WHERE x.id = complete_message.id;
+    PERFORM journey._message_event(m, 'failed',
+                                   jsonb_strip_nulls(jsonb_build_object('error', complete_message.error)),
+                                   now());
   END IF;
 END
 $$;

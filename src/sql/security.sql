@@ -38,7 +38,7 @@ GRANT EXECUTE ON FUNCTION
 TO journey_reader;
 
 GRANT EXECUTE ON FUNCTION
-  journey.register_audience(regclass, name, name, name),
+  journey.register_audience(regclass, name, name, name, jsonb),
   journey.unregister_audience(regclass),
   journey.create_journey(text, regclass, text),
   journey.drop_journey(text),

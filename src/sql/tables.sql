@@ -8,7 +8,10 @@ CREATE TABLE journey.audiences (
   email_column    name,
   timezone_column name,
   registered_at   timestamptz NOT NULL DEFAULT now(),
-  registered_by   name NOT NULL DEFAULT current_user
+  registered_by   name NOT NULL DEFAULT current_user,
+  -- Where each channel's recipient is: {"email": "email", "sms": "phone"}
+  -- (journey.set_recipients); "email" is email_column.
+  recipients      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(recipients) = 'object')
 );
 COMMENT ON TABLE journey.audiences IS 'customer tables registered with journey.register_audience';
 
@@ -217,6 +220,9 @@ CREATE TABLE journey.messages (
   completed_at  timestamptz,
   attempts      int NOT NULL DEFAULT 0,
   error         text,
+  -- The address of the customer on the message's channel (the audience's
+  -- recipient column), when the audience names one for the channel.
+  recipient     text,
   UNIQUE (enrollment_id, visit)
 ) WITH (fillfactor = 90);
 COMMENT ON TABLE journey.messages IS
@@ -273,3 +279,47 @@ SELECT pg_catalog.pg_extension_config_dump('journey.events', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.events_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.messages', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.messages_id_seq', '');
+
+-- Global suppressions (docs/delivery.md): no message of `channel` (every
+-- channel when null) is created or handed out for the customer. Unsubscribes,
+-- complaints and hard bounces (journey.message_event) add them; journeys whose
+-- settings say "transactional" ignore the reason 'unsubscribed'.
+CREATE TABLE journey.suppressions (
+  id          bigserial PRIMARY KEY,
+  audience    regclass NOT NULL,
+  customer_id text NOT NULL,
+  channel     text CHECK (channel <> ''),
+  reason      text NOT NULL CHECK (reason <> ''),
+  source      text,
+  at          timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.suppressions IS
+  'customers (per channel, or every channel when channel is null) that no message may reach';
+CREATE UNIQUE INDEX suppressions_customer_channel
+  ON journey.suppressions (customer_id, audience, coalesce(channel, ''));
+SELECT pg_catalog.pg_extension_config_dump('journey.suppressions', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.suppressions_id_seq', '');
+
+-- Engagement with messages (journey.message_event): delivered, opened, clicked,
+-- bounced, complained, unsubscribed, failed; each against its message, step
+-- and enrollment.
+CREATE TABLE journey.message_events (
+  id            bigserial PRIMARY KEY,
+  message_id    bigint NOT NULL,
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  step_key      text NOT NULL,
+  customer_id   text NOT NULL,
+  channel       text NOT NULL,
+  kind          text NOT NULL CHECK (kind IN ('delivered', 'opened', 'clicked', 'bounced',
+                                              'complained', 'unsubscribed', 'failed')),
+  properties    jsonb NOT NULL DEFAULT '{}',
+  occurred_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.message_events IS
+  'engagement with messages (journey.message_event): one row per delivered, opened, clicked, bounced, complained, unsubscribed or failed';
+CREATE INDEX message_events_message ON journey.message_events (message_id, kind);
+CREATE INDEX message_events_enrollment ON journey.message_events (enrollment_id, step_key, kind);
+SELECT pg_catalog.pg_extension_config_dump('journey.message_events', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.message_events_id_seq', '');

@@ -63,3 +63,48 @@ UPDATE journey.activity a SET outcome = 'completed'
   FROM journey.enrollments e
  WHERE e.id = a.enrollment_id AND e.status = 'completed'
    AND a.visit = (SELECT max(b.visit) FROM journey.activity b WHERE b.enrollment_id = e.id);
+
+-- Delivery and engagement (issue 11, docs/delivery.md): recipients per channel,
+-- the recipient of each message, global suppressions, message events.
+ALTER TABLE journey.audiences ADD COLUMN recipients jsonb NOT NULL DEFAULT '{}'
+  CHECK (jsonb_typeof(recipients) = 'object');
+UPDATE journey.audiences SET recipients = jsonb_build_object('email', email_column)
+ WHERE email_column IS NOT NULL;
+ALTER TABLE journey.messages ADD COLUMN recipient text;
+-- register_audience gained the recipients argument.
+DROP FUNCTION journey.register_audience(regclass, name, name, name);
+CREATE TABLE journey.suppressions (
+  id          bigserial PRIMARY KEY,
+  audience    regclass NOT NULL,
+  customer_id text NOT NULL,
+  channel     text CHECK (channel <> ''),
+  reason      text NOT NULL CHECK (reason <> ''),
+  source      text,
+  at          timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.suppressions IS
+  'customers (per channel, or every channel when channel is null) that no message may reach';
+CREATE UNIQUE INDEX suppressions_customer_channel
+  ON journey.suppressions (customer_id, audience, coalesce(channel, ''));
+SELECT pg_catalog.pg_extension_config_dump('journey.suppressions', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.suppressions_id_seq', '');
+CREATE TABLE journey.message_events (
+  id            bigserial PRIMARY KEY,
+  message_id    bigint NOT NULL,
+  enrollment_id bigint NOT NULL,
+  journey_id    bigint NOT NULL,
+  version       int NOT NULL,
+  step_key      text NOT NULL,
+  customer_id   text NOT NULL,
+  channel       text NOT NULL,
+  kind          text NOT NULL CHECK (kind IN ('delivered', 'opened', 'clicked', 'bounced',
+                                              'complained', 'unsubscribed', 'failed')),
+  properties    jsonb NOT NULL DEFAULT '{}',
+  occurred_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE journey.message_events IS
+  'engagement with messages (journey.message_event): one row per delivered, opened, clicked, bounced, complained, unsubscribed or failed';
+CREATE INDEX message_events_message ON journey.message_events (message_id, kind);
+CREATE INDEX message_events_enrollment ON journey.message_events (enrollment_id, step_key, kind);
+SELECT pg_catalog.pg_extension_config_dump('journey.message_events', '');
+SELECT pg_catalog.pg_extension_config_dump('journey.message_events_id_seq', '');

@@ -1,0 +1,255 @@
+-- Delivery and engagement (docs/delivery.md): global suppressions, engagement
+-- with messages (journey.message_event), previews. Recipients per channel are
+-- in audiences.sql (journey.set_recipients); claiming and completing messages
+-- in outbox.sql.
+
+-- The reason of the suppression that stops a message of `channel` to the
+-- customer, or null: a suppression of that channel or of every channel (channel
+-- null). A transactional journey's messages ignore unsubscribes.
+CREATE OR REPLACE FUNCTION journey._suppression(p_audience regclass, p_customer text,
+                                                p_channel text, p_transactional boolean)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT s.reason FROM journey.suppressions s
+   WHERE s.customer_id = p_customer AND s.audience = p_audience
+     AND (s.channel IS NULL OR s.channel = p_channel)
+     AND NOT (coalesce(p_transactional, false) AND s.reason = 'unsubscribed')
+   ORDER BY s.channel NULLS FIRST, s.at, s.id
+   LIMIT 1
+$$;
+
+-- Adds a suppression (see add_suppression) for a resolved customer and
+-- withdraws the pending messages it stops. Returns false when the customer
+-- already had one for that channel (which is kept as it was).
+CREATE OR REPLACE FUNCTION journey._add_suppression(p_audience regclass, p_customer text,
+                                                    p_channel text, p_reason text, p_source text)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  added boolean;
+BEGIN
+  INSERT INTO journey.suppressions AS s (audience, customer_id, channel, reason, source)
+  VALUES (p_audience, p_customer, p_channel, p_reason, p_source)
+  ON CONFLICT (customer_id, audience, (coalesce(channel, ''))) DO NOTHING;
+  added := FOUND;
+  -- Pending messages it stops never leave (locking them: a concurrent claim
+  -- either took a message first, or skips it and it is suppressed here).
+  UPDATE journey.messages m
+     SET status = 'suppressed', reason = 'suppression: ' || p_reason, completed_at = now()
+    FROM journey.journeys j, journey.versions v
+   WHERE m.customer_id = p_customer AND m.status = 'pending'
+     AND (p_channel IS NULL OR m.channel = p_channel)
+     AND j.id = m.journey_id AND j.audience = p_audience
+     AND v.journey_id = m.journey_id AND v.version = m.version
+     AND NOT (p_reason = 'unsubscribed'
+              AND coalesce((v.definition->'settings'->>'transactional')::boolean, false));
+  RETURN added;
+END
+$$;
+
+-- Stops every message of `channel` (every channel when null) to the customer,
+-- in every journey, until remove_suppression: the sends check it when a message
+-- is created and again when it is claimed. Reasons are free text; 'unsubscribed'
+-- is the one transactional journeys ignore (message_event also adds
+-- 'complained' and 'bounced'). Returns false when the customer already had a
+-- suppression for that channel (which is kept as it was).
+CREATE OR REPLACE FUNCTION journey.add_suppression(customer_id text, channel text DEFAULT NULL,
+                                                   reason text DEFAULT 'manual',
+                                                   source text DEFAULT NULL,
+                                                   audience regclass DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  resolved record;
+BEGIN
+  IF add_suppression.customer_id IS NULL THEN
+    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF add_suppression.channel = '' THEN
+    RAISE EXCEPTION 'channel of a suppression must be a channel name, or null for every channel'
+      USING ERRCODE = '22023';
+  END IF;
+  IF coalesce(add_suppression.reason, '') = '' THEN
+    RAISE EXCEPTION 'a suppression needs a reason' USING ERRCODE = '22023',
+      HINT = 'for example ''unsubscribed'', ''complained'', ''bounced'' or ''manual''';
+  END IF;
+  resolved := journey._resolve_customer(add_suppression.customer_id, add_suppression.audience);
+  RETURN journey._add_suppression(resolved.audience, resolved.key, add_suppression.channel,
+                                  add_suppression.reason, add_suppression.source);
+END
+$$;
+
+-- Lifts the customer's suppression of `channel` (every suppression of the
+-- customer when null); returns how many were removed. Messages suppressed
+-- meanwhile stay suppressed.
+CREATE OR REPLACE FUNCTION journey.remove_suppression(customer_id text, channel text DEFAULT NULL,
+                                                      audience regclass DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  resolved record;
+  n bigint;
+BEGIN
+  IF remove_suppression.customer_id IS NULL THEN
+    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  resolved := journey._resolve_customer(remove_suppression.customer_id, remove_suppression.audience);
+  DELETE FROM journey.suppressions s
+   WHERE s.customer_id = resolved.key AND s.audience = resolved.audience
+     AND (remove_suppression.channel IS NULL OR s.channel = remove_suppression.channel);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
+-- The suppressions, of one customer id and/or one channel (every channel's
+-- suppressions apply to each channel: listing channel 'sms' shows those too).
+CREATE OR REPLACE FUNCTION journey.list_suppressions(customer_id text DEFAULT NULL,
+                                                     channel text DEFAULT NULL)
+RETURNS SETOF journey.suppressions
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT s.* FROM journey.suppressions s
+   WHERE (list_suppressions.customer_id IS NULL OR s.customer_id = list_suppressions.customer_id)
+     AND (list_suppressions.channel IS NULL OR s.channel IS NULL
+          OR s.channel = list_suppressions.channel)
+   ORDER BY s.customer_id, s.channel NULLS FIRST, s.id
+$$;
+
+-- Records engagement `kind` with message m (see message_event): the row in
+-- message_events, the suppression it implies, the exit of the message's
+-- enrollment (unsubscribed, complained), the event through journey.track
+-- (exit rules, waits and entry triggers on the event `kind`), and the wake of
+-- the message's own enrollment with the message attached (waits with
+-- "message_of"). Returns the message event id.
+CREATE OR REPLACE FUNCTION journey._message_event(m journey.messages, p_kind text, p_props jsonb,
+                                                  p_at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+  transactional boolean;
+  event_id bigint;
+  me_id bigint;
+  lookup record;
+  suppress_channel text := m.channel;
+  delivered jsonb;
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = m.journey_id;
+  SELECT coalesce((v.definition->'settings'->>'transactional')::boolean, false) INTO transactional
+    FROM journey.versions v WHERE v.journey_id = m.journey_id AND v.version = m.version;
+  INSERT INTO journey.message_events (message_id, enrollment_id, journey_id, version, step_key,
+                                      customer_id, channel, kind, properties, occurred_at)
+  VALUES (m.id, m.enrollment_id, m.journey_id, m.version, m.step_key, m.customer_id, m.channel,
+          p_kind, p_props, p_at)
+  RETURNING id INTO me_id;
+
+  -- Suppressions: an unsubscribe (of the channel, or of everything with
+  -- "scope": "all"), a complaint, a hard bounce.
+  IF p_kind = 'unsubscribed' AND p_props->>'scope' = 'all' THEN
+    suppress_channel := NULL;
+  END IF;
+  IF p_kind IN ('unsubscribed', 'complained')
+     OR (p_kind = 'bounced' AND p_props->>'type' = 'hard') THEN
+    PERFORM journey._add_suppression(j.audience, m.customer_id, suppress_channel, p_kind,
+                                     coalesce(p_props->>'source', 'message ' || m.id));
+  END IF;
+  -- Unsubscribing from (or complaining about) a journey's message ends the
+  -- customer's enrollment in it; a transactional journey keeps unsubscribers.
+  IF p_kind = 'complained' OR (p_kind = 'unsubscribed' AND NOT transactional) THEN
+    UPDATE journey.enrollments e
+       SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
+           exit_reason = p_kind
+     WHERE e.id = m.enrollment_id AND e.status = 'active';
+  END IF;
+
+  -- The event, as journey.track records it (unless the customer is gone).
+  lookup := journey._lookup_customer(j.audience, m.customer_id);
+  IF lookup.problem IS NULL THEN
+    event_id := journey.track(m.customer_id, p_kind,
+                              p_props || jsonb_build_object('message_id', m.id,
+                                                            'journey', j.name,
+                                                            'step_key', m.step_key,
+                                                            'channel', m.channel),
+                              p_at, NULL, j.audience);
+  END IF;
+
+  -- Waits for the message of a step ("message_of") wake on their own message only.
+  delivered := jsonb_build_object('id', event_id, 'name', p_kind, 'properties', p_props,
+                                  'occurred_at', p_at,
+                                  'message', jsonb_build_object('id', m.id, 'step', m.step_key,
+                                                                'enrollment_id', m.enrollment_id));
+  UPDATE journey.enrollments e
+     SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
+   WHERE e.id = m.enrollment_id AND e.status = 'active' AND e.waiting_for = p_kind;
+  IF FOUND THEN
+    PERFORM journey._wake_workers();
+  END IF;
+  RETURN me_id;
+END
+$$;
+
+-- Engagement with a message, reported by the sender or the tracking server:
+-- delivered, opened, clicked, bounced (properties.type 'hard' or 'soft'; a
+-- hard bounce suppresses the channel), complained, unsubscribed (suppresses
+-- the channel, every channel with properties.scope = 'all'). Recorded against
+-- the message, its step and enrollment (journey.message_events); wakes the
+-- enrollment's wait for that engagement ("message_of") or ends it
+-- (unsubscribed, complained); also recorded as the event `kind` through
+-- journey.track. Returns the id of the message event.
+CREATE OR REPLACE FUNCTION journey.message_event(message_id bigint, kind text,
+                                                 properties jsonb DEFAULT '{}',
+                                                 occurred_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  m journey.messages;
+  props jsonb := coalesce(message_event.properties, '{}');
+BEGIN
+  IF message_event.kind IS NULL OR message_event.kind NOT IN
+       ('delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed') THEN
+    RAISE EXCEPTION 'unknown message event kind "%"', message_event.kind
+      USING ERRCODE = '22023',
+            HINT = 'one of delivered, opened, clicked, bounced, complained, unsubscribed';
+  END IF;
+  IF jsonb_typeof(props) <> 'object' THEN
+    RAISE EXCEPTION 'properties of message event "%" must be a JSON object', message_event.kind
+      USING ERRCODE = '22023';
+  END IF;
+  IF message_event.kind = 'bounced' AND props ? 'type'
+     AND coalesce(props->>'type', '') NOT IN ('hard', 'soft') THEN
+    RAISE EXCEPTION 'bounce type must be "hard" or "soft", got %', props->'type'
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT * INTO m FROM journey.messages x WHERE x.id = message_event.message_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'message % does not exist', message_event.message_id USING ERRCODE = '42704';
+  END IF;
+  IF m.status IN ('pending', 'suppressed') THEN
+    RAISE EXCEPTION 'message % (step "%" of journey %) was never handed out: it is %',
+      m.id, m.step_key, m.journey_id, m.status
+      USING ERRCODE = '55000', HINT = 'engagement is reported for claimed or sent messages';
+  END IF;
+  RETURN journey._message_event(m, message_event.kind, props,
+                                coalesce(message_event.occurred_at, now()));
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+  journey._suppression(regclass, text, text, boolean),
+  journey._add_suppression(regclass, text, text, text, text),
+  journey.add_suppression(text, text, text, text, regclass),
+  journey.remove_suppression(text, text, regclass),
+  journey.list_suppressions(text, text),
+  journey._message_event(journey.messages, text, jsonb, timestamptz),
+  journey.message_event(bigint, text, jsonb, timestamptz),
+  journey.set_recipients(regclass, jsonb),
+  journey._set_recipients(regclass, jsonb),
+  journey._invalidate_audience(regclass)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION journey.list_suppressions(text, text) TO journey_reader;
+GRANT EXECUTE ON FUNCTION
+  journey.add_suppression(text, text, text, text, regclass),
+  journey.remove_suppression(text, text, regclass),
+  journey.message_event(bigint, text, jsonb, timestamptz)
+TO journey_app;
+GRANT EXECUTE ON FUNCTION journey.set_recipients(regclass, jsonb) TO journey_admin;
