@@ -225,8 +225,8 @@ BEGIN
     RAISE EXCEPTION 'message % does not exist', message_event.message_id USING ERRCODE = '42704';
   END IF;
   IF m.status IN ('pending', 'suppressed') THEN
-    RAISE EXCEPTION 'message % (step "%" of journey %) was never handed out: it is %',
-      m.id, m.step_key, m.journey_id, m.status
+    RAISE EXCEPTION 'the message of step "%" of journey "%" was never handed out: it is %',
+      m.step_key, (SELECT j.name FROM journey.journeys j WHERE j.id = m.journey_id), m.status
       USING ERRCODE = '55000', HINT = 'engagement is reported for claimed or sent messages';
   END IF;
   RETURN journey._message_event(m, message_event.kind, props,

@@ -73,7 +73,7 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   current_status text;
-  m journey.messages;
+  failed_message journey.messages;
 BEGIN
   IF complete_message.ok IS NULL THEN
     RAISE EXCEPTION 'ok must be true or false' USING ERRCODE = '22004';
@@ -92,8 +92,8 @@ BEGIN
   END IF;
   -- A failed delivery reaches the journey as the message event "failed".
   IF NOT complete_message.ok THEN
-    SELECT * INTO m FROM journey.messages x WHERE x.id = complete_message.id;
-    PERFORM journey._message_event(m, 'failed',
+    SELECT * INTO failed_message FROM journey.messages x WHERE x.id = complete_message.id;
+    PERFORM journey._message_event(failed_message, 'failed',
                                    jsonb_strip_nulls(jsonb_build_object('error', complete_message.error)),
                                    now());
   END IF;
