@@ -88,9 +88,10 @@ SELECT journey.complete_message(msg('blast', '4', 'b'), true);
 SELECT m.customer_id, m.status, m.error FROM journey.messages m
  WHERE m.id IN (msg('blast', '4', 'b'), msg('blast', '5', 'b')) ORDER BY 1;
 SELECT me.customer_id, me.step_key, me.kind, me.properties
-  FROM journey.message_events me WHERE me.kind = 'failed';
+  FROM journey.message_events me JOIN journey.journeys j ON j.id = me.journey_id
+ WHERE me.kind = 'failed' AND j.audience = 'fans'::regclass;
 SELECT ev.customer_id, ev.name, ev.properties->>'error' AS error
-  FROM journey.events ev WHERE ev.name = 'failed';
+  FROM journey.events ev WHERE ev.name = 'failed' AND ev.audience = 'fans'::regclass;
 
 -- Errors.
 SELECT try($$SELECT journey.message_event(999999, 'opened')$$);

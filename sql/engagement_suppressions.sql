@@ -14,16 +14,16 @@ CREATE VIEW smsg AS
    WHERE j.audience = 'subs'::regclass ORDER BY j.name, m.customer_id, m.visit;
 
 -- Adding, listing, removing.
-SELECT journey.add_suppression('1', reason => 'unsubscribed', source => 'test') AS added;
-SELECT journey.add_suppression('1', reason => 'manual') AS added_again;
-SELECT journey.add_suppression('2', 'sms', 'manual') AS added;
-SELECT journey.add_suppression('3', 'email', 'bounced') AS added;
-SELECT customer_id, channel, reason, source FROM journey.list_suppressions();
-SELECT customer_id, channel, reason FROM journey.list_suppressions(channel => 'sms');
-SELECT customer_id, channel, reason FROM journey.list_suppressions('3');
-SELECT try($$SELECT journey.add_suppression('99')$$);
-SELECT try($$SELECT journey.add_suppression('1', '')$$);
-SELECT try($$SELECT journey.add_suppression('1', 'sms', '')$$);
+SELECT journey.add_suppression('1', reason => 'unsubscribed', source => 'test', audience => 'subs') AS added;
+SELECT journey.add_suppression('1', reason => 'manual', audience => 'subs') AS added_again;
+SELECT journey.add_suppression('2', 'sms', 'manual', audience => 'subs') AS added;
+SELECT journey.add_suppression('3', 'email', 'bounced', audience => 'subs') AS added;
+SELECT customer_id, channel, reason, source FROM journey.list_suppressions() WHERE audience = 'subs'::regclass;
+SELECT customer_id, channel, reason FROM journey.list_suppressions(channel => 'sms') WHERE audience = 'subs'::regclass;
+SELECT customer_id, channel, reason FROM journey.list_suppressions('3') WHERE audience = 'subs'::regclass;
+SELECT try($$SELECT journey.add_suppression('99', audience => 'subs')$$);
+SELECT try($$SELECT journey.add_suppression('1', '', audience => 'subs')$$);
+SELECT try($$SELECT journey.add_suppression('1', 'sms', '', audience => 'subs')$$);
 SELECT try($$SELECT journey.add_suppression(NULL)$$);
 
 -- Checked at creation: 1 gets nothing (every channel), 2 no sms, 3 no e-mail.
@@ -45,16 +45,17 @@ SELECT * FROM smsg;
 -- 4's e-mail is withdrawn at once; a message written without seeing the
 -- suppression (the row below) is suppressed when claimed, and the claim hands
 -- out the next one instead.
-SELECT journey.add_suppression('4', 'email', 'complained') AS added;
+SELECT journey.add_suppression('4', 'email', 'complained', audience => 'subs') AS added;
 SELECT who, channel, status, reason FROM smsg WHERE who = '4';
 UPDATE journey.messages SET status = 'pending', reason = NULL, completed_at = NULL
  WHERE customer_id = '4' AND channel = 'email' AND status = 'suppressed';
 SELECT customer_id, step_key FROM journey.claim_messages('email', 3) ORDER BY customer_id, step_key;
 SELECT who, channel, status, reason FROM smsg WHERE who = '4';
 -- Removing lifts it for later messages.
-SELECT journey.remove_suppression('4') AS removed, journey.remove_suppression('4') AS none_left;
-SELECT journey.remove_suppression('2', 'email') AS removed_none;
-SELECT customer_id, channel FROM journey.list_suppressions() ORDER BY 1, 2;
+SELECT journey.remove_suppression('4', audience => 'subs') AS removed,
+       journey.remove_suppression('4', audience => 'subs') AS none_left;
+SELECT journey.remove_suppression('2', 'email', 'subs') AS removed_none;
+SELECT customer_id, channel FROM journey.list_suppressions() WHERE audience = 'subs'::regclass ORDER BY 1, 2;
 
 -- Settings: transactional must be a boolean (validator and catalog).
 SELECT * FROM journey.validate_definition($${"name": "t", "audience": "subs", "start": "a",
