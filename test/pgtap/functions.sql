@@ -4,7 +4,7 @@
 BEGIN;
 SELECT plan(36);
 
-SELECT has_function('journey', 'register_audience', ARRAY['regclass', 'name', 'name', 'name']);
+SELECT has_function('journey', 'register_audience', ARRAY['regclass', 'name', 'name', 'name', 'jsonb']);
 SELECT has_function('journey', 'unregister_audience', ARRAY['regclass']);
 SELECT function_returns('journey', 'create_journey', ARRAY['text', 'regclass', 'text'], 'bigint');
 SELECT has_function('journey', 'add_step', ARRAY['text', 'text', 'journey.step_type', 'jsonb']);

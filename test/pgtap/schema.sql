@@ -14,7 +14,7 @@ SELECT has_table('journey', t, 'table journey.' || t) FROM unnest(ARRAY['audienc
   'versions', 'steps', 'connections', 'entry_triggers', 'exit_rules', 'templates']) t;
 
 SELECT columns_are('journey', 'audiences', ARRAY['relation', 'key_column', 'email_column',
-  'timezone_column', 'registered_at', 'registered_by'], 'columns of journey.audiences');
+  'timezone_column', 'registered_at', 'registered_by', 'recipients'], 'columns of journey.audiences');
 SELECT col_type_is('journey', 'audiences', 'relation', 'regclass', 'audiences.relation is regclass');
 SELECT col_type_is('journey', 'audiences', 'key_column', 'name', 'audiences.key_column is name');
 SELECT col_type_is('journey', 'journeys', 'state', 'journey.journey_state', 'journeys.state is journey.journey_state');
@@ -45,7 +45,9 @@ SELECT set_eq($$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig
                     'journey.events', 'journey.events_id_seq',
                     'journey.segment_members', 'journey.scheduled_runs',
                     'journey.messages', 'journey.messages_id_seq',
-                    'journey.trigger_runs', 'journey.trigger_runs_id_seq'],
+                    'journey.trigger_runs', 'journey.trigger_runs_id_seq',
+                    'journey.suppressions', 'journey.suppressions_id_seq',
+                    'journey.message_events', 'journey.message_events_id_seq'],
               'every user-data table and its id sequence is dumped by pg_dump');
 
 SELECT * FROM finish();
