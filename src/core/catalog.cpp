@@ -209,7 +209,8 @@ Catalog build() {
                 F("message_of", "string", "Message of step",
                   "Only engagement (opened, clicked, ...) with the message this send step "
                   "sent the customer counts; it must come before the wait.")
-                    .ph("invite")};
+                    .ph("invite")
+                    .example("invite")};
     t.branches.fixed = {"event", "timeout"};
     t.example = {{"event", "email_opened"}, {"timeout", "3 days"}};
     c.steps.push_back(t);

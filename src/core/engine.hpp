@@ -72,7 +72,7 @@ struct CompiledStep {
   int until_field = -1;        // delay until_field: column index
   Duration offset;             // delay until_field offset (may be negative)
   // wait_for_event / wait_until
-  std::string event;  // wait_for_event
+  std::string event;       // wait_for_event
   std::string message_of;  // wait_for_event: only engagement with this send step's message
   std::optional<Duration> timeout;
   // condition "if", wait_until "when", wait_for_event "where"

@@ -1,7 +1,12 @@
 // Merge-tag template parsing and rendering.
 #include "core/template.hpp"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_set>
+
+#include "core/duration.hpp"
 
 namespace pgj::core {
 
@@ -23,13 +28,60 @@ void add_literal(std::vector<TemplatePart>* parts, std::string_view text) {
   if (!parts->empty() && !parts->back().is_tag) {
     parts->back().text.append(text);
   } else {
-    parts->push_back(TemplatePart{false, std::string(text), std::nullopt});
+    parts->push_back(TemplatePart{false, std::string(text), std::nullopt, {}});
   }
 }
 
 // Skips whitespace starting at *i.
 void skip_ws(std::string_view s, size_t* i) {
   while (*i < s.size() && is_space(s[*i])) ++*i;
+}
+
+// The filters a tag may apply.
+bool is_filter_name(const std::string& name) {
+  for (const char* f :
+       {"default", "upcase", "downcase", "capitalize", "truncate", "date", "number"})
+    if (name == f) return true;
+  return false;
+}
+
+// Whether text is a whole decimal integer in [lo, hi].
+bool int_in(const std::string& text, long lo, long hi, long* out) {
+  if (text.empty() || text.size() > 9) return false;
+  size_t k = text[0] == '-' ? 1 : 0;
+  if (k == text.size()) return false;
+  for (size_t j = k; j < text.size(); ++j)
+    if (text[j] < '0' || text[j] > '9') return false;
+  long v = std::stol(text);
+  if (v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+// Why a filter's arguments are wrong ("" when they are right).
+std::string check_filter(const TemplateFilter& f) {
+  const size_t n = f.args.size();
+  long v = 0;
+  if (f.name == "default") {
+    if (n == 0) return "expected default: \"text\"";
+    if (n != 1 || !f.quoted[0]) return "the default must be a quoted string";
+  } else if (f.name == "upcase" || f.name == "downcase" || f.name == "capitalize") {
+    if (n != 0) return f.name + " takes no argument";
+  } else if (f.name == "truncate") {
+    if (n < 1 || n > 2 || f.quoted[0] || !int_in(f.args[0], 1, 100000, &v))
+      return "expected truncate: <length from 1 to 100000>[, \"ellipsis\"]";
+    if (n == 2 && !f.quoted[1]) return "the ellipsis of truncate must be a quoted string";
+  } else if (f.name == "date") {
+    if (n != 1 || !f.quoted[0] || f.args[0].empty())
+      return "expected date: \"format\" (strftime-style, e.g. \"%d %b %Y\")";
+  } else if (f.name == "number") {
+    if (n > 3 || (n >= 1 && (f.quoted[0] || !int_in(f.args[0], 0, 10, &v))))
+      return "expected number: <decimals from 0 to 10>[, \"thousands separator\"[, "
+             "\"decimal point\"]]";
+    if ((n >= 2 && !f.quoted[1]) || (n == 3 && !f.quoted[2]))
+      return "the separators of number must be quoted strings";
+  }
+  return "";
 }
 
 // Parses one tag whose "{{" is at `open`. On success fills *part and sets *end
@@ -76,80 +128,313 @@ bool parse_tag(std::string_view s, size_t open, TemplatePart* part, size_t* end,
       *error = "invalid merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
       return false;
     }
-    *part = TemplatePart{true, path, std::nullopt};
+    *part = TemplatePart{true, path, std::nullopt, {}};
     return true;
   }
-  // A filter: "| default: "x"".
-  ++i;
-  skip_ws(s, &i);
-  size_t f0 = i;
-  while (i < s.size() && is_path_char(s[i])) ++i;
-  std::string filter(s.substr(f0, i - f0));
+  // Filters: "| name" or "| name: arg, arg" (quoted strings or numbers).
   if (path.empty()) {
     *end = closing(i);
     *error = "empty merge tag" + where;
     return false;
   }
-  if (filter != "default") {
-    *end = closing(i);
-    if (*end == s.size() && s.find("}}", i) == std::string_view::npos) {
-      *error = "unclosed \"{{\"" + where;
-    } else if (filter.empty()) {
-      *error =
-          "bad filter in merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
-    } else {
-      *error = "unknown filter \"" + filter + "\" in merge tag \"" +
-               std::string(s.substr(open, *end - open)) + "\"" + where;
-    }
-    return false;
-  }
-  skip_ws(s, &i);
-  auto bad_filter = [&](const char* why) {
+  auto bad_filter = [&](const std::string& why) {
     *end = closing(i);
     if (*end == s.size() && s.find("}}", i) == std::string_view::npos)
       *error = "unclosed \"{{\"" + where;
     else
-      *error = std::string("bad filter in merge tag \"") +
-               std::string(s.substr(open, *end - open)) + "\"" + where + ": " + why;
+      *error = "bad filter in merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" +
+               where + (why.empty() ? std::string() : ": " + why);
     return false;
   };
-  if (i >= s.size() || s[i] != ':') return bad_filter("expected default: \"text\"");
-  ++i;
-  skip_ws(s, &i);
-  if (i >= s.size() || (s[i] != '"' && s[i] != '\''))
-    return bad_filter("the default must be a quoted string");
-  char quote = s[i++];
-  std::string value;
-  bool closed = false;
-  while (i < s.size()) {
-    char c = s[i++];
-    if (c == '\\' && i < s.size() && (s[i] == quote || s[i] == '\\')) {
-      value.push_back(s[i++]);
-    } else if (c == quote) {
-      closed = true;
-      break;
-    } else {
-      value.push_back(c);
+  std::optional<std::string> default_value;
+  std::vector<TemplateFilter> filters;
+  while (i < s.size() && s[i] == '|') {
+    ++i;
+    skip_ws(s, &i);
+    size_t f0 = i;
+    while (i < s.size() && is_path_char(s[i])) ++i;
+    std::string filter(s.substr(f0, i - f0));
+    if (filter.empty()) return bad_filter("");
+    if (!is_filter_name(filter)) {
+      *end = closing(i);
+      if (*end == s.size() && s.find("}}", i) == std::string_view::npos)
+        *error = "unclosed \"{{\"" + where;
+      else
+        *error = "unknown filter \"" + filter + "\" in merge tag \"" +
+                 std::string(s.substr(open, *end - open)) + "\"" + where +
+                 " (filters: default, upcase, downcase, capitalize, truncate, date, number)";
+      return false;
     }
+    skip_ws(s, &i);
+    TemplateFilter f{filter, {}, {}};
+    if (i < s.size() && s[i] == ':') {
+      ++i;
+      for (;;) {
+        skip_ws(s, &i);
+        if (i < s.size() && (s[i] == '"' || s[i] == '\'')) {
+          char quote = s[i++];
+          std::string value;
+          bool closed = false;
+          while (i < s.size()) {
+            char c = s[i++];
+            if (c == '\\' && i < s.size() && (s[i] == quote || s[i] == '\\')) {
+              value.push_back(s[i++]);
+            } else if (c == quote) {
+              closed = true;
+              break;
+            } else {
+              value.push_back(c);
+            }
+          }
+          if (!closed) {
+            *error = "unclosed \"{{\"" + where + " (unterminated " + filter + " string)";
+            *end = s.size();
+            return false;
+          }
+          f.args.push_back(std::move(value));
+          f.quoted.push_back(true);
+        } else {
+          size_t a0 = i;
+          while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.')) ++i;
+          if (i == a0)
+            return bad_filter(filter == "default" ? "the default must be a quoted string"
+                                                  : "the arguments of " + filter +
+                                                        " must be quoted strings or numbers");
+          f.args.emplace_back(s.substr(a0, i - a0));
+          f.quoted.push_back(false);
+        }
+        skip_ws(s, &i);
+        if (i < s.size() && s[i] == ',') {
+          ++i;
+          continue;
+        }
+        break;
+      }
+    }
+    std::string why = check_filter(f);
+    if (!why.empty()) return bad_filter(why);
+    if (filter == "default")
+      default_value = f.args[0];
+    else
+      filters.push_back(std::move(f));
+    skip_ws(s, &i);
   }
-  if (!closed) {
-    *error = "unclosed \"{{\"" + where + " (unterminated default string)";
-    *end = s.size();
-    return false;
-  }
-  skip_ws(s, &i);
   if (i + 1 >= s.size() || s[i] != '}' || s[i + 1] != '}')
-    return bad_filter("expected \"}}\" after the default");
+    return bad_filter("expected \"|\" or \"}}\" after a filter");
   *end = i + 2;
   if (bad_path()) {
     *error = "invalid merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
     return false;
   }
-  *part = TemplatePart{true, path, std::move(value)};
+  *part = TemplatePart{true, path, std::move(default_value), std::move(filters)};
   return true;
 }
 
 }  // namespace
+
+namespace {
+
+// Bytes of the UTF-8 character that starts with byte c (1 for a stray byte).
+size_t utf8_length(unsigned char c) {
+  if (c >= 0xF0 && c <= 0xF4) return 4;
+  if (c >= 0xE0) return 3;
+  if (c >= 0xC2 && c < 0xE0) return 2;
+  return 1;
+}
+
+// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
+void civil(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+// Days since 1970-01-01 of a date (proleptic Gregorian).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// Formats an instant (UTC) with strftime-style directives: %Y %y %m %d %e %H
+// %I %M %S %p %b %B %a %A %j %%; others are copied as written.
+std::string format_date(int64_t micros, const std::string& fmt) {
+  static const char* const months[] = {"January",   "February", "March",    "April",
+                                       "May",       "June",     "July",     "August",
+                                       "September", "October",  "November", "December"};
+  static const char* const days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                     "Friday", "Saturday", "Sunday"};
+  int64_t secs = micros / 1000000;
+  if (micros % 1000000 < 0) --secs;
+  int64_t day = secs / 86400;
+  int64_t rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --day;
+  }
+  int64_t y = 0;
+  unsigned m = 0, d = 0;
+  civil(day, &y, &m, &d);
+  const int64_t jan1 = days_from_civil(y, 1, 1);
+  const int weekday =
+      static_cast<int>(((day % 7) + 7 + 3) % 7);  // 0 = Monday (1970-01-01 a Thursday)
+  const int hour = static_cast<int>(rem / 3600), minute = static_cast<int>(rem / 60 % 60),
+            second = static_cast<int>(rem % 60);
+  std::string out;
+  char buf[32];
+  for (size_t k = 0; k < fmt.size(); ++k) {
+    if (fmt[k] != '%' || k + 1 == fmt.size()) {
+      out += fmt[k];
+      continue;
+    }
+    char c = fmt[++k];
+    switch (c) {
+      case 'Y':
+        std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
+        break;
+      case 'y':
+        std::snprintf(buf, sizeof buf, "%02d", static_cast<int>(((y % 100) + 100) % 100));
+        break;
+      case 'm':
+        std::snprintf(buf, sizeof buf, "%02u", m);
+        break;
+      case 'd':
+        std::snprintf(buf, sizeof buf, "%02u", d);
+        break;
+      case 'e':
+        std::snprintf(buf, sizeof buf, "%u", d);
+        break;
+      case 'H':
+        std::snprintf(buf, sizeof buf, "%02d", hour);
+        break;
+      case 'I':
+        std::snprintf(buf, sizeof buf, "%02d", hour % 12 == 0 ? 12 : hour % 12);
+        break;
+      case 'M':
+        std::snprintf(buf, sizeof buf, "%02d", minute);
+        break;
+      case 'S':
+        std::snprintf(buf, sizeof buf, "%02d", second);
+        break;
+      case 'p':
+        std::snprintf(buf, sizeof buf, "%s", hour < 12 ? "AM" : "PM");
+        break;
+      case 'B':
+        std::snprintf(buf, sizeof buf, "%s", months[m - 1]);
+        break;
+      case 'b':
+        std::snprintf(buf, sizeof buf, "%.3s", months[m - 1]);
+        break;
+      case 'A':
+        std::snprintf(buf, sizeof buf, "%s", days[weekday]);
+        break;
+      case 'a':
+        std::snprintf(buf, sizeof buf, "%.3s", days[weekday]);
+        break;
+      case 'j':
+        std::snprintf(buf, sizeof buf, "%03lld", static_cast<long long>(day - jan1 + 1));
+        break;
+      case '%':
+        std::snprintf(buf, sizeof buf, "%%");
+        break;
+      default:
+        std::snprintf(buf, sizeof buf, "%%%c", c);
+        break;
+    }
+    out += buf;
+  }
+  return out;
+}
+
+// Formats a number with `decimals` digits after the point (rounded half away
+// from zero), groups of three digits separated by `thousands`.
+std::string format_number(double x, int decimals, const std::string& thousands,
+                          const std::string& point) {
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  std::string text(buf);
+  std::string sign;
+  if (!text.empty() && text[0] == '-') {
+    sign = "-";
+    text.erase(0, 1);
+  }
+  size_t dot = text.find('.');
+  std::string whole = text.substr(0, dot),
+              frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+  std::string grouped;
+  for (size_t k = 0; k < whole.size(); ++k) {
+    if (k > 0 && (whole.size() - k) % 3 == 0) grouped += thousands;
+    grouped += whole[k];
+  }
+  if (sign == "-" && grouped.find_first_not_of("0" + thousands) == std::string::npos &&
+      frac.find_first_not_of('0') == std::string::npos)
+    sign.clear();  // no "-0"
+  return sign + grouped + (frac.empty() ? "" : point + frac);
+}
+
+}  // namespace
+
+// Applies one filter (not default) to a rendered value. Values a filter cannot
+// read (a date filter on text that is no timestamp, a number filter on text
+// that is no number) pass through unchanged; the empty value stays empty.
+std::string apply_filter(const TemplateFilter& f, const std::string& value) {
+  if (value.empty()) return value;
+  if (f.name == "upcase" || f.name == "downcase") {
+    std::string out = value;
+    for (char& c : out) {
+      if (f.name == "upcase" && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      if (f.name == "downcase" && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+  }
+  if (f.name == "capitalize") {
+    std::string out = value;
+    for (size_t k = 0; k < out.size(); ++k) {
+      char& c = out[k];
+      if (k == 0 && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      if (k > 0 && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+  }
+  if (f.name == "truncate") {
+    const size_t length = std::stoul(f.args[0]);
+    const std::string ellipsis = f.args.size() > 1 ? f.args[1] : std::string("...");
+    std::vector<size_t> starts;  // byte offset of each character
+    for (size_t k = 0; k < value.size(); k += utf8_length(static_cast<unsigned char>(value[k])))
+      starts.push_back(k);
+    if (starts.size() <= length) return value;
+    size_t ellipsis_chars = 0;
+    for (size_t k = 0; k < ellipsis.size();
+         k += utf8_length(static_cast<unsigned char>(ellipsis[k])))
+      ++ellipsis_chars;
+    size_t keep = length > ellipsis_chars ? length - ellipsis_chars : 0;
+    return value.substr(0, starts[keep]) + ellipsis;
+  }
+  if (f.name == "date") {
+    std::optional<int64_t> t = parse_timestamp(value, nullptr);
+    if (!t || *t == kInfinity || *t == kMinusInfinity) return value;
+    return format_date(*t, f.args[0]);
+  }
+  if (f.name == "number") {
+    const char* begin = value.c_str();
+    char* stop = nullptr;
+    double x = std::strtod(begin, &stop);
+    if (stop == begin || *stop != '\0' || !std::isfinite(x) || std::fabs(x) > 1e300) return value;
+    int decimals = f.args.empty() ? 0 : std::stoi(f.args[0]);
+    return format_number(x, decimals, f.args.size() > 1 ? f.args[1] : ",",
+                         f.args.size() > 2 ? f.args[2] : ".");
+  }
+  return value;
+}
 
 // Splits template text into literal and tag parts.
 CompiledTemplate compile_template(std::string_view text) {
@@ -191,10 +476,13 @@ std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup) {
     }
     std::optional<std::string> v;
     if (lookup) v = lookup(p.text);
+    std::string value;
     if (v && !v->empty())
-      out += *v;
+      value = std::move(*v);
     else if (p.default_value)
-      out += *p.default_value;
+      value = *p.default_value;
+    for (const TemplateFilter& f : p.filters) value = apply_filter(f, value);
+    out += value;
   }
   return out;
 }

@@ -545,9 +545,11 @@ struct Validator {
             error(key, "\"message_of\" of " + what + " must name a send step");
           const Json& ev = member(c, "event");
           if (ev.is_string() && !is_message_event_kind(ev.get<std::string>()))
-            error(key, what + " waits for the message of a step: its \"event\" must be "
-                             "delivered, opened, clicked, bounced, complained, unsubscribed or "
-                             "failed, got " + q(ev.get<std::string>()));
+            error(key, what +
+                           " waits for the message of a step: its \"event\" must be "
+                           "delivered, opened, clicked, bounced, complained, unsubscribed or "
+                           "failed, got " +
+                           q(ev.get<std::string>()));
         }
         known({"event", "where", "timeout", "message_of"});
         break;
@@ -1106,8 +1108,8 @@ struct Validator {
         const GraphStep* target = g.find(name);
         if (!target) {
           error(s.key, "\"message_of\" of step " + q(s.key) + " names unknown step " + q(name));
-        } else if (!target->type || (*target->type != StepType::SendEmail &&
-                                     *target->type != StepType::Send)) {
+        } else if (!target->type ||
+                   (*target->type != StepType::SendEmail && *target->type != StepType::Send)) {
           error(s.key, "\"message_of\" of step " + q(s.key) + " names step " + q(name) +
                            ", which sends no message (not send_email or send)");
         } else if (!before[g.by_key.at(name)]) {

@@ -22,7 +22,7 @@ std::optional<std::string> lookup(const std::string& path) {
 }
 
 // The canonical text of a compiled template: literals as is, tags as
-// {{path}} or {{path | default: "..."}} with " and \ escaped.
+// {{path}}, {{path | default: "..."}} and further filters with " and \ escaped.
 std::string canonical(const CompiledTemplate& t) {
   std::string out;
   for (const TemplatePart& p : t.parts) {
@@ -39,6 +39,22 @@ std::string canonical(const CompiledTemplate& t) {
       }
       out += '"';
     }
+    for (const TemplateFilter& f : p.filters) {
+      out += " | " + f.name;
+      for (size_t i = 0; i < f.args.size(); ++i) {
+        out += i == 0 ? ": " : ", ";
+        if (!f.quoted[i]) {
+          out += f.args[i];
+          continue;
+        }
+        out += '"';
+        for (char c : f.args[i]) {
+          if (c == '"' || c == '\\') out += '\\';
+          out += c;
+        }
+        out += '"';
+      }
+    }
     out += "}}";
   }
   return out;
@@ -53,10 +69,13 @@ std::string expected_render(const CompiledTemplate& t) {
       continue;
     }
     std::optional<std::string> v = lookup(p.text);
+    std::string value;
     if (v && !v->empty())
-      out += *v;
+      value = *v;
     else if (p.default_value)
-      out += *p.default_value;
+      value = *p.default_value;
+    for (const TemplateFilter& f : p.filters) value = apply_filter(f, value);
+    out += value;
   }
   return out;
 }
@@ -65,8 +84,15 @@ bool same_parts(const CompiledTemplate& a, const CompiledTemplate& b) {
   if (a.parts.size() != b.parts.size()) return false;
   for (size_t i = 0; i < a.parts.size(); ++i)
     if (a.parts[i].is_tag != b.parts[i].is_tag || a.parts[i].text != b.parts[i].text ||
-        a.parts[i].default_value != b.parts[i].default_value)
+        a.parts[i].default_value != b.parts[i].default_value ||
+        a.parts[i].filters.size() != b.parts[i].filters.size())
       return false;
+  for (size_t i = 0; i < a.parts.size(); ++i)
+    for (size_t k = 0; k < a.parts[i].filters.size(); ++k)
+      if (a.parts[i].filters[k].name != b.parts[i].filters[k].name ||
+          a.parts[i].filters[k].args != b.parts[i].filters[k].args ||
+          a.parts[i].filters[k].quoted != b.parts[i].filters[k].quoted)
+        return false;
   return true;
 }
 

@@ -166,6 +166,9 @@ TEST(Catalog, EveryFieldIsKnownAndItsExampleValidates) {
         for (const FieldSpec& f : catalog().common_step_fields) fields.push_back(f);
       for (const FieldSpec& f : fields) {
         ASSERT_FALSE(f.example.is_null()) << t.type << "." << f.name << " has no example";
+        // message_of names a send step before the step: checked in a journey
+        // that has one (engagement_test.cpp).
+        if (f.name == "message_of") continue;
         Json config = with_field(t, f);
         auto issues = issues_of(k.name, t.type, config);
         EXPECT_TRUE(issues.empty())
