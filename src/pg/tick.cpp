@@ -269,8 +269,9 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
     else if (category == "float")
       sql += ", " + col + "::float8";
     else if (category == "timestamp" || category == "date")
-      sql += ", CASE WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
-             (category == "date" ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
+      sql += ", CASE WHEN " + col + " IS NULL THEN NULL WHEN isfinite(" + col +
+             ") THEN (extract(epoch from " + col + (category == "date" ? "::timestamp" : "") +
+             ") * 1000000)::int8 WHEN " + col +
              " > 'epoch' THEN '9223372036854775807'::int8 ELSE '-9223372036854775808'::int8 END";
     else
       sql += ", " + col + (category == "bool" ? "" : "::text");
@@ -961,6 +962,16 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   }
   spi.finish();
   return processed;
+}
+
+bool read_customer_row(const AudienceInfo& audience, const std::string& customer,
+                       const std::vector<int>& columns, std::vector<core::Value>* row) {
+  CustomerRows rows;
+  read_customers(audience, {customer}, columns, rows);
+  auto it = rows.find(customer);
+  if (it == rows.end()) return false;
+  *row = std::move(it->second);
+  return true;
 }
 
 }  // namespace pgj::pg

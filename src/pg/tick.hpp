@@ -2,6 +2,11 @@
 // enrollments, advance each until it parks or ends, write every effect in
 // batched statements, and keep one enrollment's failure inside it.
 #pragma once
+#include <string>
+#include <vector>
+
+#include "core/condition.hpp"
+#include "pg/catalog.hpp"
 #include "pg/postgres.hpp"
 
 namespace pgj::pg {
@@ -13,5 +18,11 @@ int run_tick(int max_enrollments, TimestampTz as_of);
 // Whether a tick is running in this backend (user code it runs must not
 // author or publish journeys: see journey._invoking_role).
 bool tick_in_progress();
+
+// Reads one customer's row of an audience as the tick reads it (`columns`
+// converted, the others null) into *row; false when the customer does not
+// exist. SPI must be connected. (journey.preview)
+bool read_customer_row(const AudienceInfo& audience, const std::string& customer,
+                       const std::vector<int>& columns, std::vector<core::Value>* row);
 
 }  // namespace pgj::pg

@@ -234,6 +234,86 @@ BEGIN
 END
 $$;
 
+-- Renders the message of a send step for a real customer, as the engine would
+-- now, without writing anything: the channel, the recipient, what would become
+-- of it (status pending, or suppressed with the reason: no_recipient, a
+-- suppression; or exited when an exit rule of the journey would end the
+-- enrollment first) and the rendered payload. version null: the journey's
+-- latest version (its draft when it has one, with the templates as they are
+-- now; a published version renders the templates frozen into it). context and
+-- event stand in for the enrollment context and the triggering event
+-- ({{context.x}}, {{event.x}}). The caller must be able to read the customer
+-- table.
+CREATE OR REPLACE FUNCTION journey.preview(journey text, step_key text, customer_id text,
+                                           context jsonb DEFAULT '{}', event jsonb DEFAULT NULL,
+                                           version int DEFAULT NULL)
+RETURNS TABLE (channel text, recipient text, status text, reason text, payload jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(preview.journey);
+  v journey.versions;
+  def jsonb;
+  templates jsonb;
+  problem record;
+  customer text;
+  r jsonb;
+  why text;
+BEGIN
+  IF preview.step_key IS NULL OR preview.customer_id IS NULL THEN
+    RAISE EXCEPTION 'preview needs a step_key and a customer_id' USING ERRCODE = '22004';
+  END IF;
+  IF NOT has_table_privilege(journey._invoking_role(), j.audience, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied to preview journey "%": it renders rows of %', j.name,
+      j.audience USING ERRCODE = '42501', HINT = format('needs SELECT on %s', j.audience);
+  END IF;
+  IF preview.context IS NOT NULL AND jsonb_typeof(preview.context) <> 'object' THEN
+    RAISE EXCEPTION 'context for the preview of journey "%" must be a JSON object', j.name
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT * INTO v FROM journey.versions x
+   WHERE x.journey_id = j.id AND (x.version = preview.version OR preview.version IS NULL)
+   ORDER BY x.version DESC LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no version %', j.name, preview.version USING ERRCODE = '42704';
+  END IF;
+  def := journey.export(j.name, v.version);
+  templates := CASE WHEN v.definition IS NOT NULL THEN coalesce(v.templates, '{}')
+                    ELSE journey._definition_templates(def) END;
+  -- A draft must validate before it renders.
+  SELECT i.step_key, i.message INTO problem
+    FROM journey.validate_definition(def) i WHERE i.severity = 'error'
+   ORDER BY i.step_key IS DISTINCT FROM preview.step_key, i.step_key LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot preview journey "%" version %: %', j.name, v.version,
+      coalesce('step "' || nullif(problem.step_key, '') || '": ', '') || problem.message
+      USING ERRCODE = '22023', HINT = format('journey.validate(%L) lists every problem', j.name);
+  END IF;
+  customer := (journey._resolve_customer(preview.customer_id, j.audience)).key;
+  r := journey._preview(def, templates, j.audience, preview.step_key, customer,
+                        coalesce(preview.context, '{}'), preview.event);
+  IF r ? 'exit_reason' THEN
+    RETURN QUERY SELECT NULL::text, NULL::text, 'exited'::text, r->>'exit_reason', NULL::jsonb;
+    RETURN;
+  END IF;
+  channel := r->>'channel';
+  recipient := r->>'recipient';
+  payload := r->'payload';
+  status := 'pending';
+  IF (r->>'no_recipient')::boolean THEN
+    status := 'suppressed';
+    reason := 'no_recipient';
+  ELSE
+    why := journey._suppression(j.audience, customer, channel,
+                                coalesce((def->'settings'->>'transactional')::boolean, false));
+    IF why IS NOT NULL THEN
+      status := 'suppressed';
+      reason := 'suppression: ' || why;
+    END IF;
+  END IF;
+  RETURN NEXT;
+END
+$$;
+
 REVOKE ALL ON FUNCTION
   journey._suppression(regclass, text, text, boolean),
   journey._add_suppression(regclass, text, text, text, text),
@@ -244,9 +324,14 @@ REVOKE ALL ON FUNCTION
   journey.message_event(bigint, text, jsonb, timestamptz),
   journey.set_recipients(regclass, jsonb),
   journey._set_recipients(regclass, jsonb),
-  journey._invalidate_audience(regclass)
+  journey._invalidate_audience(regclass),
+  journey._preview(jsonb, jsonb, regclass, text, text, jsonb, jsonb),
+  journey.preview(text, text, text, jsonb, jsonb, int)
 FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION journey.list_suppressions(text, text) TO journey_reader;
+GRANT EXECUTE ON FUNCTION
+  journey.list_suppressions(text, text),
+  journey.preview(text, text, text, jsonb, jsonb, int)
+TO journey_reader;
 GRANT EXECUTE ON FUNCTION
   journey.add_suppression(text, text, text, text, regclass),
   journey.remove_suppression(text, text, regclass),

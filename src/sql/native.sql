@@ -111,3 +111,12 @@ COMMENT ON FUNCTION journey.catalog() IS
 CREATE OR REPLACE FUNCTION journey._invalidate_audience(relation regclass) RETURNS void
 AS 'MODULE_PATHNAME', 'pgj_invalidate_audience'
 LANGUAGE C STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+-- The message a step renders for a customer, without writing (delivery.sql:
+-- journey.preview).
+CREATE OR REPLACE FUNCTION journey._preview(definition jsonb, templates jsonb, audience regclass,
+                                            step_key text, customer_id text, context jsonb,
+                                            event jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pgj_preview'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;

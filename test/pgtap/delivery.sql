@@ -3,7 +3,7 @@
 -- journey_admin sets recipients, journey_app reports engagement and manages
 -- suppressions, journey_reader lists them; PUBLIC nothing.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 SELECT function_returns('journey', 'set_recipients', ARRAY['regclass', 'jsonb'], 'void');
 SELECT hasnt_function('journey', 'register_audience', ARRAY['regclass', 'name', 'name', 'name'],
@@ -24,6 +24,10 @@ SELECT is((SELECT pg_get_function_arguments(
           'message_id bigint, kind text, properties jsonb DEFAULT ''{}''::jsonb, '
           'occurred_at timestamp with time zone DEFAULT now()',
           'message_event(message_id, kind, properties => ''{}'', occurred_at => now())');
+SELECT function_returns('journey', 'preview', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb', 'integer'],
+                        'setof record');
+SELECT function_privs_are('journey', 'preview', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb', 'integer'],
+                          'journey_reader', ARRAY['EXECUTE']);
 SELECT has_column('journey', 'messages', 'recipient', 'messages carry their recipient');
 SELECT is((SELECT max(attnum) FROM pg_attribute
             WHERE attrelid = 'journey.messages'::regclass AND NOT attisdropped AND attnum > 0),
