@@ -60,3 +60,14 @@ SELECT m.customer_id, m.recipient, m.status, m.reason
  WHERE j.name = 'reach2' ORDER BY m.customer_id;
 SELECT journey.archive('reach');
 SELECT journey.archive('reach2');
+
+-- The DDL guard keeps recipient columns: a rename follows, a drop or a type
+-- change is refused.
+ALTER TABLE contacts RENAME COLUMN phone TO mobile;
+SELECT recipients FROM journey.audiences WHERE relation = 'contacts'::regclass;
+ALTER TABLE contacts RENAME COLUMN email TO mail;
+SELECT email_column, recipients FROM journey.audiences WHERE relation = 'contacts'::regclass;
+SELECT try($$ALTER TABLE contacts DROP COLUMN mobile$$);
+SELECT try($$ALTER TABLE contacts ALTER COLUMN token TYPE int USING 0$$);
+SELECT journey.set_recipients('contacts', '{"sms": null}');
+SELECT try($$ALTER TABLE contacts DROP COLUMN mobile$$);

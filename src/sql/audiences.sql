@@ -320,11 +320,28 @@ BEGIN
        WHERE x.relation = rel
       RETURNING x.* INTO a;
     END IF;
+    -- Recipient columns follow a rename too.
+    IF found_cols.has_new AND EXISTS (SELECT 1 FROM jsonb_each_text(a.recipients) r
+                                       WHERE NOT EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
+                                                          WHERE c.name = r.value)) THEN
+      UPDATE journey.audiences x
+         SET recipients = (SELECT jsonb_object_agg(r.key,
+                                    CASE WHEN EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
+                                                       WHERE c.name = r.value)
+                                         THEN r.value ELSE new_name END)
+                             FROM jsonb_each_text(x.recipients) r)
+       WHERE x.relation = rel
+      RETURNING x.* INTO a;
+      PERFORM journey._invalidate_audience(rel);
+    END IF;
   END IF;
 
   FOR col IN SELECT r.role, r.name, c.category
                FROM (VALUES ('key', a.key_column), ('e-mail', a.email_column),
-                            ('time zone', a.timezone_column)) r(role, name)
+                            ('time zone', a.timezone_column)
+                     UNION ALL
+                     SELECT format('recipient (channel "%s")', e.key), e.value::name
+                       FROM jsonb_each_text(a.recipients) e WHERE e.key <> 'email') r(role, name)
                LEFT JOIN journey._audience_columns(rel) c ON c.name = r.name
               WHERE r.name IS NOT NULL AND (c.name IS NULL OR (r.role <> 'key' AND c.category <> 'text')) LOOP
     IF col.category IS NULL THEN
@@ -333,12 +350,16 @@ BEGIN
         USING ERRCODE = '2BP01',
               HINT = CASE WHEN col.role = 'key'
                           THEN 'unregister the audience first (journey.unregister_audience)'
+                          WHEN col.role LIKE 'recipient%'
+                          THEN 'remove it from the audience''s recipients first (journey.set_recipients)'
                           ELSE format('register the audience again without its %s column first (journey.register_audience)', col.role) END;
     END IF;
     RAISE EXCEPTION 'column "%" of table % must stay of a text type: it is the % column of a registered journey audience',
                     col.name, rel, col.role
       USING ERRCODE = '42804',
-            HINT = format('register the audience again without its %s column first (journey.register_audience)', col.role);
+            HINT = CASE WHEN col.role LIKE 'recipient%'
+                        THEN 'remove it from the audience''s recipients first (journey.set_recipients)'
+                        ELSE format('register the audience again without its %s column first (journey.register_audience)', col.role) END;
   END LOOP;
 
   FOR v IN SELECT j.name, x.version, x.status, x.definition
