@@ -4,7 +4,8 @@
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
 CREATE TABLE pv_shoppers (id int PRIMARY KEY, email text, phone text, first_name text,
-                       balance numeric, renews_at timestamptz, gone boolean DEFAULT false);
+                       balance numeric, renews_at timestamptz, gone boolean DEFAULT false,
+                       note text, points int);
 INSERT INTO pv_shoppers VALUES
   (1, 'ann@x.test', '+331', 'ann', 1234.5, '2030-03-05 14:00+00', false),
   (2, NULL, NULL, NULL, NULL, NULL, false),
@@ -88,3 +89,27 @@ SELECT journey.run_due(10, now()) AS processed;
 SELECT a.customer_id, a.branch FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id
  WHERE j.name = 'renews' AND a.step_key = 'q' ORDER BY 1;
 SELECT journey.archive('renews');
+
+-- update_field takes values from the enrollment context and the triggering
+-- event: {"from": "context.<key>"} / {"from": "event.<property>"}, typed when
+-- the step runs.
+SELECT journey.import($${"name": "remember", "audience": "pv_shoppers", "start": "set",
+  "entry": [{"type": "event", "event": "pv_bought"}],
+  "steps": [{"key": "set", "type": "update_field",
+             "set": {"note": {"from": "event.item"}, "points": {"from": "event.qty"},
+                     "first_name": {"from": "context.nope"}}}]}$$) > 0 AS imported;
+SELECT journey.publish('remember');
+SELECT journey.track('1', 'pv_bought', '{"item": "sneakers", "qty": 3}', audience => 'pv_shoppers') > 0 AS tracked;
+SELECT journey.track('2', 'pv_bought', '{"item": 42, "qty": "many"}', audience => 'pv_shoppers') > 0 AS tracked;
+SELECT journey.track('3', 'pv_bought', '{"item": 42, "qty": null}', audience => 'pv_shoppers') > 0 AS tracked;
+UPDATE pv_shoppers SET points = 9 WHERE id = 3;
+SELECT journey.run_due(10, now()) AS processed;
+-- A missing key leaves the column as it is (first_name), a null sets null.
+SELECT id, first_name, note, points FROM pv_shoppers ORDER BY id;
+SELECT e.customer_id, e.status, e.attempts, e.last_error
+  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+ WHERE j.name = 'remember' ORDER BY 1;
+SELECT journey.archive('remember');
+SELECT * FROM journey.validate_definition($${"name": "v", "audience": "pv_shoppers", "start": "s",
+  "steps": [{"key": "s", "type": "update_field",
+             "set": {"note": {"from": "customer.x"}, "points": {"from": "context.p"}}}]}$$);

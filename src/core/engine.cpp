@@ -184,6 +184,39 @@ bool is_now(const Json& v) {
   return v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
 }
 
+// The path of an update_field value {"from": "context.<key>"} or {"from":
+// "event.<prop>"}; nullopt for any other value (a literal).
+std::optional<std::string> from_path(const Json& v) {
+  if (!v.is_object() || v.size() != 1 || !v.contains("from") || !v["from"].is_string())
+    return std::nullopt;
+  const std::string& p = v["from"].get_ref<const std::string&>();
+  if ((p.rfind("context.", 0) == 0 && p.size() > 8) || (p.rfind("event.", 0) == 0 && p.size() > 6))
+    return p;
+  return std::nullopt;
+}
+
+// Whether a JSON value can be written to a column of this type (null always can).
+bool fits_column(const Json& v, const Column& c) {
+  if (v.is_null()) return true;
+  switch (c.type) {
+    case ValueType::Bool:
+      return v.is_boolean();
+    case ValueType::Int:
+      return v.is_number_integer();
+    case ValueType::Float:
+      return v.is_number();
+    case ValueType::Text:
+    case ValueType::Other:
+      return v.is_string();
+    case ValueType::Timestamp:
+    case ValueType::Date:
+      return v.is_string() && parse_timestamp(v.get<std::string>(), nullptr).has_value();
+    case ValueType::Json:
+      return true;
+  }
+  return false;
+}
+
 // Walks `path` (dot-separated keys) below `root`; nullptr when missing.
 const Json* walk(const Json& root, std::string_view path) {
   const Json* cur = &root;
@@ -679,6 +712,20 @@ class Runner {
       const bool now =
           is_now(value) && (c.type == ValueType::Timestamp || c.type == ValueType::Date);
       Json out = now ? Json(format_timestamp(as_of_)) : value;
+      if (std::optional<std::string> path = from_path(value)) {
+        // {"from": "context.<key>"} or {"from": "event.<prop>"}: the value now
+        // (JSON null sets null).
+        const bool context = path->rfind("context.", 0) == 0;
+        const Json* found =
+            context ? walk(r_.context, path->substr(8)) : walk(r_.last_event, path->substr(6));
+        if (!found) continue;  // a missing key leaves the column as it is
+        out = *found;
+        if (c.type == ValueType::Text && (out.is_number() || out.is_boolean())) out = out.dump();
+        if (!fits_column(out, c))
+          throw Error(sqlstate::kInvalidParameter,
+                      "update_field step " + q(s.key) + ": " + *path + " is " + out.dump() +
+                          ", not a value for column " + q(c.name) + " (" + c.type_name + ")");
+      }
       if (col < static_cast<int>(row_.size())) row_[col] = json_to_value(out, c, as_of_);
       r_.updates.push_back(FieldUpdateOut{col, std::move(out)});
     }

@@ -730,6 +730,17 @@ struct Validator {
     const Column& c = schema->columns[idx];
     const std::string tn = c.type_name.empty() ? value_type_name(c.type) : c.type_name;
     if (v.is_null()) return;
+    // {"from": "context.<key>"} / {"from": "event.<prop>"}: typed when the step runs.
+    if (v.is_object() && v.size() == 1 && v.contains("from")) {
+      const Json& f = v["from"];
+      const std::string p = f.is_string() ? f.get<std::string>() : std::string();
+      if (!((p.rfind("context.", 0) == 0 && p.size() > 8) ||
+            (p.rfind("event.", 0) == 0 && p.size() > 6)))
+        error(key, "value for column " + q(col) +
+                       ": \"from\" must name \"context.<key>\" or \"event.<property>\", got " +
+                       show(f));
+      return;
+    }
     const bool is_now = v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
     if (is_now && c.type != ValueType::Timestamp && c.type != ValueType::Date &&
         c.type != ValueType::Json) {

@@ -189,3 +189,20 @@ TEST_F(Engagement, ValidatorMessageOf) {
                          {"key": "invite", "type": "send_email", "template": "mail", "next": "w"}])")
                   .empty());
 }
+
+TEST_F(Engagement, UpdateFieldFromContextAndEvent) {
+  CompiledJourney j = compile_journey(def(R"([{"key": "u", "type": "update_field",
+               "set": {"email": {"from": "context.mail"}, "phone": {"from": "event.n"}}}])"),
+                                      schema, 1, 1);
+  Enrollment e = fresh(j);
+  e.context = {{"mail", "new@x.test"}};
+  e.last_event = {{"n", 33}};
+  RunResult r = run(j, e);
+  ASSERT_EQ(r.updates.size(), 2u);
+  EXPECT_EQ(r.updates[0].value, "new@x.test");
+  EXPECT_EQ(r.updates[1].value, "33");  // a number into a text column, as text
+  e.context = Json::object();           // missing: the column stays as it is
+  r = run(j, e);
+  ASSERT_EQ(r.updates.size(), 1u);
+  EXPECT_EQ(r.updates[0].column, kPhone);
+}
