@@ -156,10 +156,7 @@ BEGIN
   -- Unsubscribing from (or complaining about) a journey's message ends the
   -- customer's enrollment in it; a transactional journey keeps unsubscribers.
   IF p_kind = 'complained' OR (p_kind = 'unsubscribed' AND NOT transactional) THEN
-    UPDATE journey.enrollments e
-       SET status = 'exited', ended_at = now(), next_run_at = NULL, waiting_for = NULL,
-           exit_reason = p_kind
-     WHERE e.id = m.enrollment_id AND e.status = 'active';
+    PERFORM journey._end_enrollments(ARRAY[m.enrollment_id], ARRAY['exited'], ARRAY[p_kind]);
   END IF;
 
   -- The event, as journey.track records it (unless the customer is gone).
