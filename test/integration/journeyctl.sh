@@ -267,7 +267,11 @@ psql -X -q -c "DROP ROLE IF EXISTS cli_reader" -c "CREATE ROLE cli_reader LOGIN 
   -c "GRANT SELECT ON customers TO cli_admin" -c "DROP ROLE IF EXISTS cli_nobody" \
   -c "CREATE ROLE cli_nobody LOGIN" >/dev/null
 start_serve() {
-  "$J" serve --http-port 0 "$@" >"$work/serve.log" 2>&1 &
+  # Emptied here, not by the background job's redirection: under load the loop
+  # below could otherwise read the previous server's address before the
+  # new job truncates the file (every request then went to a dead server).
+  : >"$work/serve.log"
+  "$J" serve --http-port 0 "$@" >>"$work/serve.log" 2>&1 &
   serve_pid=$!
   base=""
   for _ in $(seq 1 100); do
