@@ -274,7 +274,7 @@ start_serve() {
   "$J" serve --http-port 0 "$@" >>"$work/serve.log" 2>&1 &
   serve_pid=$!
   base=""
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do  # 30 s: generous under load
     base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" || true)
     [ -n "$base" ] && break
     sleep 0.05
