@@ -171,9 +171,21 @@ struct Stats {
 
 // What one attempt came to.
 struct Outcome {
-  enum Kind { Ok, Transient, Permanent, Fatal } kind = Ok;
+  enum Kind { Ok, Transient, Permanent, Fatal };
+  Outcome(Kind k = Ok, std::string e = "", long retry_after = 0, std::string b = "", long code = 0)
+      : kind(k),
+        error(std::move(e)),
+        retry_after_ms(retry_after),
+        bounce(std::move(b)),
+        smtp_code(code) {}
+  Kind kind;
   std::string error;
-  long retry_after_ms = 0;  // from a 429/503 Retry-After, when given
+  long retry_after_ms;  // from a 429/503 Retry-After, when given
+  // SMTP: the recipient's server refused the recipient (RCPT): "hard" for a
+  // 5xx, "soft" for a 4xx past --max-attempts; reported as message event
+  // "bounced" (a hard bounce suppresses the address).
+  std::string bounce;
+  long smtp_code;
 };
 
 size_t read_message(char* buffer, size_t size, size_t n, void* user) {
@@ -263,7 +275,7 @@ class Worker {
           return;  // left claimed: requeue_claimed gives it back
         }
         if (o.kind == Outcome::Transient && stopping()) continue;  // left claimed, see above
-        complete(m["id"].get<int64_t>(), o.kind == Outcome::Ok, o.error);
+        complete(m["id"].get<int64_t>(), o);
       }
     }
   }
@@ -271,16 +283,23 @@ class Worker {
   void connect() {
     db_ = std::make_unique<pqxx::connection>(c_.conninfo);
     db_->prepare("complete", "SELECT journey.complete_message($1, $2, $3)");
+    db_->prepare("bounced", "SELECT journey.message_event($1, 'bounced', $2::jsonb)");
   }
 
   // Reports an outcome; reconnects when the connection broke (the message
   // stays claimed until this succeeds).
-  void complete(int64_t id, bool ok, const std::string& error) {
+  void complete(int64_t id, const Outcome& o) {
+    bool ok = o.kind == Outcome::Ok;
+    std::string error = o.error.substr(0, 1000);
     for (int attempt = 0;; ++attempt) {
       try {
         auto t0 = steady_clock::now();
         pqxx::work tx(*db_);
-        tx.exec_prepared("complete", id, ok, ok ? nullptr : error.substr(0, 1000).c_str());
+        tx.exec_prepared("complete", id, ok, ok ? nullptr : error.c_str());
+        if (!o.bounce.empty())
+          tx.exec_prepared(
+              "bounced", id,
+              Json{{"type", o.bounce}, {"smtp_code", o.smtp_code}, {"diagnostic", error}}.dump());
         tx.commit();
         stats_.complete_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
         (ok ? stats_.sent : stats_.failed) += 1;
@@ -308,9 +327,12 @@ class Worker {
       auto t0 = steady_clock::now();
       o = ch_.webhook.empty() ? send_smtp(curl, m) : send_webhook(curl, m);
       stats_.deliver_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
-      if (o.kind != Outcome::Transient) return o;
+      if (o.kind != Outcome::Transient) {
+        if (o.kind == Outcome::Ok) o.bounce.clear();
+        return o;
+      }
       if (attempt >= c_.max_attempts) {
-        o.kind = Outcome::Permanent;
+        o.kind = Outcome::Permanent;  // keeps a soft bounce: the recipient's server deferred it
         o.error = "gave up after " + std::to_string(attempt) + " attempts: " + o.error;
         return o;
       }
@@ -384,8 +406,16 @@ class Worker {
         rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
         rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
       return {Outcome::Fatal, "SMTP: " + what, 0};
-    if (code >= 500 && code < 600) return {Outcome::Permanent, what, 0};
-    return {Outcome::Transient, what, 0};
+    // libcurl names the command the server refused ("RCPT failed: 550").
+    bool refused_rcpt = what.find("RCPT") != std::string::npos;
+    if (code >= 500 && code < 600) {
+      // MAIL FROM refused (530 authentication required, a sender address the
+      // server will not relay for): every message would fail the same way.
+      if (what.find("MAIL failed") != std::string::npos)
+        return {Outcome::Fatal, "SMTP: " + what, 0};
+      return {Outcome::Permanent, what, 0, refused_rcpt ? "hard" : "", code};
+    }
+    return {Outcome::Transient, what, 0, refused_rcpt ? "soft" : "", code};
   }
 
   Outcome send_webhook(CURL* curl, const Json& m) {

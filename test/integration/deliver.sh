@@ -206,8 +206,16 @@ deliver --smtp-url "$SMTP" --from news@shop.example --max-attempts 3 --concurren
 check "550: failed at once with the server's answer" yes "$(status_of b1 plain | grep -q '^failed|smtp 550: ' && echo yes)"
 check "451 twice, then accepted: sent" "sent" "$(status_of s1 plain)"
 check "451 past --max-attempts: failed" yes "$(status_of s2 plain | grep -q '^failed|gave up after 3 attempts: smtp 451' && echo yes)"
-check "no address: failed" "failed|no recipient address" "$(status_of n1 plain)"
-check "retries counted" yes "$(has "$err" "sent 1, failed 3, retried 4")"
+check "550 at RCPT: a hard bounce, the address suppressed" "bounced hard 550|bounced" \
+  "$(q "SELECT kind, properties->>'type', properties->>'smtp_code' FROM journey.message_events
+        WHERE customer_id = 'b1' AND kind = 'bounced'" | tr '|' ' ')|$(q "SELECT reason FROM journey.list_suppressions('b1', 'email')")"
+check "451 past --max-attempts: a soft bounce, not suppressed" "bounced soft 451|" \
+  "$(q "SELECT kind, properties->>'type', properties->>'smtp_code' FROM journey.message_events
+        WHERE customer_id = 's2' AND kind = 'bounced'" | tr '|' ' ')|$(q "SELECT reason FROM journey.list_suppressions('s2', 'email')")"
+check "the failure reaches the journey (message event failed)" "failed failed" \
+  "$(q "SELECT string_agg(kind, ' ' ORDER BY customer_id) FROM journey.message_events WHERE customer_id IN ('b1', 's2') AND kind = 'failed'")"
+check "no address: never handed out (suppressed, no_recipient)" "suppressed" "$(status_of n1 plain)"
+check "retries counted" yes "$(has "$err" "sent 1, failed 2, retried 4")"
 check "one mail for the four" $((before + 1)) "$(mails)"
 
 # --- webhooks: signature, idempotency key, retries, backoff, failures --------
@@ -277,8 +285,104 @@ check "SIGTERM: exit 0" 0 "$rc"
 check "SIGTERM: the claimed batch was delivered and completed, nothing left claimed" "sent:3 pending:1" \
   "$(q "SELECT string_agg(status || ':' || n, ' ' ORDER BY status DESC) FROM (SELECT status, count(*) n
           FROM journey.messages WHERE customer_id IN ('t1','t2','t3','t4') GROUP BY status) s")"
-[ $failed -gt 0 ] && { q "SELECT customer_id, status, attempts, claimed_at, completed_at FROM journey.messages WHERE customer_id LIKE 't_' ORDER BY id"; cat $work/term.log; grep '"t[1-4]"' $work/hook/requests.jsonl; }
 check "SIGTERM: said so" yes "$(has "$(cat "$work/term.log")" "stopping: finishing the messages already claimed")"
 q "UPDATE journey.messages SET status = 'suppressed', reason = 'test' WHERE status = 'pending'"
+
+# --- end to end: the tracking server, opens and clicks, unsubscribe, bounce --
+"$J" track-server --http-port 0 --tracking-secret-file "$work/track-secret" >"$work/track.out" 2>"$work/track.err" &
+pids+=($!)
+wait_for "grep -q 'listening on' $work/track.out"
+TRACK=$(sed -nE 's|.*listening on (http://[^ ]+)/$|\1|p' "$work/track.out")
+check "track-server listens" yes "$(case "$TRACK" in http://127.0.0.1:*) echo yes ;; *) echo "no: $TRACK" ;; esac)"
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'; check "the follow-up journey" 0 "$?"
+SELECT journey.create_template('invite', 'email', 'You are invited',
+  '<html><body><p>Come to <a href="https://shop.example/party?who=you&amp;n=1">the party</a>.</p></body></html>');
+SELECT journey.create_template('thanks', 'email', 'Thanks for opening', '<p>Thanks</p>');
+SELECT journey.create_template('clicker', 'email', 'You clicked', '<p>See you there</p>');
+SELECT journey.import('{"name": "followup", "audience": "customers",
+  "entry": [{"type": "event", "event": "invited"}], "start": "invite",
+  "steps": [{"key": "invite", "type": "send_email", "template": "invite", "next": "wait"},
+            {"key": "wait", "type": "wait_for_event", "event": "opened", "message_of": "invite",
+             "timeout": "3 days", "branches": {"event": "thanks", "timeout": "clicked_q"}},
+            {"key": "clicked_q", "type": "condition",
+             "if": {"event": "clicked", "message_of": "invite", "within": "7 days"},
+             "branches": {"yes": "clicker", "no": "nothing"}},
+            {"key": "thanks", "type": "send_email", "template": "thanks"},
+            {"key": "clicker", "type": "send_email", "template": "clicker"},
+            {"key": "nothing", "type": "exit"}]}');
+SELECT journey.publish('followup');
+SQL
+for c in e1 e2 e3; do customer "$c" "$c@example.com" ok; done
+customer e4 'bounce-e4@example.com' ok
+send invited e1 e2 e3 e4
+before=$(mails)
+deliver --smtp-url "$SMTP" --from 'Shop <news@shop.example>' --tracking-url "$TRACK"
+check "invites: 3 delivered, the bounce failed" "0 $((before + 3))" "$rc $(mails)"
+mail_to() { grep -l "^To: $1" "$work"/smtp/mail-*.eml | sort | tail -1; }
+link() { body_of "$1" | grep -oE "$2=\"$TRACK/[^\"]+\"" | head -1 | sed -E "s/^$2=\"(.*)\"$/\1/"; }
+pixel=$(link "$(mail_to e1@example.com)" src)
+click=$(link "$(mail_to e2@example.com)" href)
+
+# Tokens: forged, altered, of another kind, of another message: 404, nothing recorded.
+token=${click#"$TRACK/c/"}
+payload=${token%%.*}; mac=${token#*.}
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+check "a forged signature: 404" 404 "$(code "$TRACK/c/$payload.${mac:0:10}AAAA${mac:14}")"
+evil=$("$PY" -c 'import base64,sys; p=sys.argv[1]; d=base64.urlsafe_b64decode(p+"="*(-len(p)%4)).decode(); d=d.rsplit("\n",1)[0]+"\nhttps://evil.example/"; print(base64.urlsafe_b64encode(d.encode()).decode().rstrip("="))' "$payload")
+check "another URL under the same signature: 404" 404 "$(code "$TRACK/c/$evil.$mac")"
+other=$("$PY" -c 'import base64,sys; p=sys.argv[1]; d=base64.urlsafe_b64decode(p+"="*(-len(p)%4)).decode().split("\n"); d[1]=str(int(d[1])-1); print(base64.urlsafe_b64encode("\n".join(d).encode()).decode().rstrip("="))' "$payload")
+check "another message (customer) under the same signature: 404" 404 "$(code "$TRACK/c/$other.$mac")"
+check "a click token used as unsubscribe: 404" 404 "$(code -X POST -d List-Unsubscribe=One-Click "$TRACK/u/$token")"
+check "nothing recorded for them" 0 "$(q "SELECT count(*) FROM journey.message_events WHERE kind IN ('clicked', 'unsubscribed')")"
+forged=$("$PY" -c 'import hmac,hashlib,base64,sys; p=sys.argv[1]; print(base64.urlsafe_b64encode(hmac.new(b"other-key", base64.urlsafe_b64decode(p+"="*(-len(p)%4)), hashlib.sha256).digest()).decode().rstrip("="))' "$payload")
+check "signed with another key: 404" 404 "$(code "$TRACK/c/$payload.$forged")"
+
+# e1 opens the invite: the open is recorded and the "opened" branch sends thanks.
+ctype=$(curl -s -o "$work/pixel.gif" -w '%{http_code} %{content_type}' "$pixel")
+check "the open pixel: a GIF" "200 image/gif" "$ctype"
+check "opened, against e1's invite" "e1 invite opened" "$(q "SELECT customer_id, step_key, kind FROM journey.message_events WHERE kind = 'opened'" | tr '|' ' ')"
+# e2 clicks: redirected to exactly the signed URL.
+check "the click redirects to the signed URL" "302 https://shop.example/party?who=you&n=1" \
+  "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$click")"
+check "clicked, with the URL" "e2 invite https://shop.example/party?who=you&n=1" \
+  "$(q "SELECT customer_id, step_key, properties->>'url' FROM journey.message_events WHERE kind = 'clicked'" | tr '|' ' ')"
+q "SELECT journey.run_due()" >/dev/null
+deliver --smtp-url "$SMTP" --from 'Shop <news@shop.example>' --tracking-url "$TRACK"
+check "e3 unsubscribed later: its enrollment still waits" "e3 active wait" \
+  "$(q "SELECT e.customer_id, e.status, e.step_key FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'followup' AND e.customer_id = 'e3'" | tr '|' ' ')"
+check "e1 opened: the thanks e-mail" "Thanks for opening" "$(header "$(mail_to e1@example.com)" Subject)"
+# e3 unsubscribes through the List-Unsubscribe header (RFC 8058 one-click POST).
+unsub=$(header "$(mail_to e3@example.com)" List-Unsubscribe); unsub=${unsub:1:${#unsub}-2}
+check "GET of the unsubscribe link: a page, nothing recorded" "200 yes 0" \
+  "$(code "$unsub") $(has "$(curl -s "$unsub")" '<form method="post">') $(q "SELECT count(*) FROM journey.list_suppressions('e3')")"
+check "the one-click POST unsubscribes" "200 unsubscribed" \
+  "$(code -X POST -H 'Content-Type: application/x-www-form-urlencoded' -d List-Unsubscribe=One-Click "$unsub") $(q "SELECT reason FROM journey.list_suppressions('e3', 'email')")"
+before=$(mails)
+send news e3
+send plain e3
+deliver --smtp-url "$SMTP" --from 'Shop <news@shop.example>' --tracking-url "$TRACK"
+check "unsubscribing ended e3's enrollment" "exited unsubscribed" \
+  "$(q "SELECT e.status, e.exit_reason FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'followup' AND e.customer_id = 'e3'" | tr '|' ' ')"
+check "no journey e-mails e3 again" "$before suppressed suppressed" "$(mails) $(status_of e3 news) $(status_of e3 plain)"
+# Three days later e2 has not opened but clicked: the clicker branch.
+q "SELECT journey.run_due(as_of => now() + interval '4 days')" >/dev/null
+q "UPDATE journey.messages SET send_after = now() WHERE status = 'pending'"
+deliver --smtp-url "$SMTP" --from 'Shop <news@shop.example>' --tracking-url "$TRACK"
+check "e2 clicked: the clicker e-mail" "You clicked" "$(header "$(mail_to e2@example.com)" Subject)"
+check "the right branches: e1 thanks, e2 clicker" "e1:thanks e2:clicker" \
+  "$(q "SELECT string_agg(customer_id || ':' || step_key, ' ' ORDER BY customer_id) FROM journey.messages m
+          JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'followup' AND step_key <> 'invite'")"
+
+# e4's invite bounced hard: suppressed, nothing more is even attempted.
+send news e4
+check "a hard bounce suppressed e4's address" "bounced suppressed" \
+  "$(q "SELECT reason FROM journey.list_suppressions('e4', 'email')") $(status_of e4 news)"
+# Keys rotate: a file with a new first key still accepts links signed with the old one.
+printf 'new-key\ntrack-secret\n' >"$work/keys"
+"$J" track-server --http-port 0 --tracking-secret-file "$work/keys" >"$work/track2.out" 2>&1 &
+pids+=($!)
+wait_for "grep -q 'listening on' $work/track2.out"
+TRACK2=$(sed -nE 's|.*listening on (http://[^ ]+)/$|\1|p' "$work/track2.out")
+check "an old key still verifies after rotation" 302 "$(code "$TRACK2/c/$token")"
 
 finish_checks
