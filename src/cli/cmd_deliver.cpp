@@ -267,22 +267,63 @@ class Worker {
         continue;
       }
       // Every message claimed is delivered (or left claimed on a second signal).
+      // Outcomes are reported together, at the end of the batch or when the
+      // oldest has waited 100 ms (one transaction for many messages).
       for (const Json& m : batch) {
-        if (stopping_now()) return;
+        if (stopping_now()) break;
         Outcome o = deliver_with_retries(curl, m);
         if (o.kind == Outcome::Fatal) {
           set_fatal(o.error);
-          return;  // left claimed: requeue_claimed gives it back
+          break;  // left claimed: requeue_claimed gives it back
         }
         if (o.kind == Outcome::Transient && stopping()) continue;  // left claimed, see above
-        complete(m["id"].get<int64_t>(), o);
+        if (outcomes_.empty()) oldest_ = steady_clock::now();
+        outcomes_.emplace_back(m["id"].get<int64_t>(), std::move(o));
+        if (steady_clock::now() - oldest_ >= milliseconds(100)) flush();
+      }
+      flush();
+      if (stopping_now() || !fatal_.empty()) return;
+    }
+  }
+
+  // Reports the outcomes delivered so far in one transaction; one by one when
+  // that fails (a message no longer claimed).
+  void flush() {
+    if (outcomes_.empty()) return;
+    std::vector<std::pair<int64_t, Outcome>> list;
+    list.swap(outcomes_);
+    Json all = Json::array();
+    bool bounces = false;
+    for (auto& [id, o] : list) {
+      bool ok = o.kind == Outcome::Ok;
+      all.push_back(
+          {{"id", id}, {"ok", ok}, {"error", ok ? Json() : Json(o.error.substr(0, 1000))}});
+      bounces = bounces || !o.bounce.empty();
+    }
+    if (list.size() > 1 && !bounces) {
+      try {
+        auto t0 = steady_clock::now();
+        pqxx::work tx(*db_);
+        tx.exec_prepared("complete_all", all.dump());
+        tx.commit();
+        stats_.complete_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
+        for (auto& [id, o] : list) (o.kind == Outcome::Ok ? stats_.sent : stats_.failed) += 1;
+        return;
+      } catch (const pqxx::sql_error&) {
+        // one by one below
+      } catch (const pqxx::broken_connection&) {
+        // complete() reconnects
       }
     }
+    for (auto& [id, o] : list) complete(id, o);
   }
 
   void connect() {
     db_ = std::make_unique<pqxx::connection>(c_.conninfo);
     db_->prepare("complete", "SELECT journey.complete_message($1, $2, $3)");
+    db_->prepare("complete_all",
+                 "SELECT count(journey.complete_message((e->>'id')::bigint, (e->>'ok')::boolean, "
+                 "e->>'error')) FROM jsonb_array_elements($1::jsonb) e");
     db_->prepare("bounced", "SELECT journey.message_event($1, 'bounced', $2::jsonb)");
   }
 
@@ -488,6 +529,8 @@ class Worker {
   std::string& fatal_;
   std::mutex& fatal_mutex_;
   std::unique_ptr<pqxx::connection> db_;
+  std::vector<std::pair<int64_t, Outcome>> outcomes_;  // delivered, not reported yet
+  steady_clock::time_point oldest_;
 };
 
 // Reads the settings into a Config; usage errors for what is wrong or missing.
