@@ -248,16 +248,23 @@ class Worker {
 
   // Claims, delivers and completes until told to stop (or idle with --exit-when-idle).
   void loop(CURL* curl) {
-    connect();
     while (!stopping()) {
       auto t0 = steady_clock::now();
       std::vector<Json> batch;
-      {
+      try {
+        if (!db_) connect();
         pqxx::work tx(*db_);
         pqxx::result r = tx.exec_params(
             "SELECT to_jsonb(m)::text FROM journey.claim_messages($1, $2) m", ch_.name, c_.batch);
         tx.commit();
         for (const auto& row : r) batch.push_back(Json::parse(row[0].c_str()));
+      } catch (const pqxx::broken_connection& e) {
+        // The database went away (a restart, a failover): claim again once it is back.
+        db_.reset();
+        std::cerr << "journeyctl deliver: " << ch_.name << ": lost the database connection; "
+                  << "reconnecting" << std::endl;
+        sleep_unless(seconds(1), stopping);
+        continue;
       }
       stats_.claim_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
       stats_.claimed += static_cast<long>(batch.size());
@@ -303,6 +310,7 @@ class Worker {
     if (list.size() > 1 && !bounces) {
       try {
         auto t0 = steady_clock::now();
+        if (!db_) connect();
         pqxx::work tx(*db_);
         tx.exec_prepared("complete_all", all.dump());
         tx.commit();
@@ -319,6 +327,7 @@ class Worker {
   }
 
   void connect() {
+    db_.reset();
     db_ = std::make_unique<pqxx::connection>(c_.conninfo);
     db_->prepare("complete", "SELECT journey.complete_message($1, $2, $3)");
     db_->prepare("complete_all",
@@ -335,6 +344,7 @@ class Worker {
     for (int attempt = 0;; ++attempt) {
       try {
         auto t0 = steady_clock::now();
+        if (!db_) connect();
         pqxx::work tx(*db_);
         tx.exec_prepared("complete", id, ok, ok ? nullptr : error.c_str());
         if (!o.bounce.empty())
@@ -347,11 +357,8 @@ class Worker {
         return;
       } catch (const pqxx::broken_connection&) {
         if (stopping_now() || attempt >= 30) throw;
+        db_.reset();
         std::this_thread::sleep_for(seconds(1));
-        try {
-          connect();
-        } catch (const pqxx::broken_connection&) {
-        }
       } catch (const pqxx::sql_error& e) {
         // The message is no longer claimed (requeued by another sender after
         // --requeue-after, or withdrawn): nothing to report.

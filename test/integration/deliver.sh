@@ -272,6 +272,21 @@ deliver --webhook "sms=$HOOK" --requeue-after 3600
 check "claims older than --requeue-after are requeued and delivered" "0 yes sent" \
   "$rc $(has "$err" "requeued 1 messages") $(status_of d1 sms)"
 
+# --- the database connection breaks: the sender reconnects and goes on ------
+JOURNEYCTL_WEBHOOK_SECRET=hook-secret "$J" deliver --webhook "sms=$HOOK" --concurrency 2 \
+  --poll-ms 100 --progress 0 2>"$work/reconnect.log" &
+dpid=$!
+wait_for "[ \$(q \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'journeyctl' AND datname = '$DB'\") -ge 2 ]"
+check "connections killed" t "$(q "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity
+                                    WHERE application_name = 'journeyctl' AND datname = '$DB'")"
+customer k1 '' ok
+send sms k1
+wait_for "[ \"\$(status_of k1 sms)\" = sent ]"
+check "after losing its connections the sender reconnects and delivers" "sent yes" \
+  "$(status_of k1 sms) $(has "$(cat "$work/reconnect.log")" "lost the database connection; reconnecting")"
+kill -TERM $dpid; wait $dpid
+check "and stops cleanly" 0 "$?"
+
 # --- SIGTERM: finish what is claimed, complete it, exit 0 -------------------
 for i in 1 2 3 4; do customer "t$i" '' slow700; done
 send sms t1 t2 t3 t4
