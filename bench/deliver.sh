@@ -3,7 +3,8 @@
 # (test/integration/smtp_sink.py, webhook_sink.py, in --count-only mode):
 # messages per second with 1 and 8 connections over SMTP (tracking links on)
 # and over signed webhooks, and what the outbox costs per message (claim +
-# complete) against one delivery round trip. Run by tools/bench.sh on its
+# complete) against one delivery round trip, also with a receiver that
+# takes 20 ms as one across a network does. Run by tools/bench.sh on its
 # throwaway cluster (PGHOST set); PGJ_BENCH_MESSAGES messages a run (2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,10 @@ SELECT journey.import('{"name": "bench-hook", "audience": "customers", "settings
   "start": "s", "steps": [{"key": "s", "type": "send", "channel": "push",
   "payload": {"title": "Hello {{first_name}}", "body": "A push for you"}}]}');
 SELECT journey.publish('bench-hook');
+SELECT journey.import('{"name": "bench-slow", "audience": "customers", "settings": {"reentry": "always"},
+  "start": "s", "steps": [{"key": "s", "type": "send", "channel": "push",
+  "payload": {"title": "Hello {{first_name}}", "mode": "slow20"}}]}');
+SELECT journey.publish('bench-slow');
 SQL
 
 # Makes N pending messages of a journey.
@@ -86,7 +91,11 @@ run smtp 1 bench-mail --smtp-url "$SMTP" --from news@shop.example --tracking-url
 run smtp 8 bench-mail --smtp-url "$SMTP" --from news@shop.example --tracking-url https://t.shop.example
 run webhook 1 bench-hook --webhook "push=$HOOK"
 run webhook 8 bench-hook --webhook "push=$HOOK"
+# A receiver that takes 20 ms, as a real one across a network does.
+run web20ms 1 bench-slow --webhook "push=$HOOK"
+run web20ms 8 bench-slow --webhook "push=$HOOK"
 echo "($N messages a run; claim and complete are per message: a worker claims 50 at a time and"
 echo " completes what it delivered every 100 ms in one transaction; delivery is one SMTP"
-echo " transaction or webhook round trip; outbox share = (claim + complete) / delivery)"
+echo " transaction or webhook round trip; outbox share = (claim + complete) / delivery;"
+echo " web20ms: the webhook sink answers after 20 ms)"
 psql -X -q -d postgres -c "DROP DATABASE $DB" >/dev/null

@@ -16,7 +16,8 @@ payload's "mode" says how to answer:
   slow<MS>       waits MS milliseconds, then 200
   hang           waits 30 s (longer than the sender's timeout), then 200
 A request with a bad signature is answered 401. Writes its port to DIR/port.
---count-only: no log lines, DIR/count holds the number of requests (the benchmark).
+--count-only: no log lines, DIR/count holds the number of requests, only slow<MS> is
+honoured (the benchmark).
 """
 import hashlib
 import hmac
@@ -63,6 +64,9 @@ class Handler(BaseHTTPRequestHandler):
                             hashlib.sha256).hexdigest()
         valid = hmac.compare_digest(expected, parts.get("v1", ""))
         if count_only:
+            mode = str((json.loads(body).get("payload") or {}).get("mode", "ok")) if body else ""
+            if mode.startswith("slow"):
+                time.sleep(int(mode[4:]) / 1000)
             with lock:
                 total[0] += 1
                 if total[0] % 50 == 0:
