@@ -274,7 +274,7 @@ check "claims older than --requeue-after are requeued and delivered" "0 yes sent
 
 # --- the database connection breaks: the sender reconnects and goes on ------
 JOURNEYCTL_WEBHOOK_SECRET=hook-secret "$J" deliver --webhook "sms=$HOOK" --concurrency 2 \
-  --poll-ms 100 --progress 0 2>"$work/reconnect.log" &
+  --poll-ms 100 --progress 1 2>"$work/reconnect.log" &
 dpid=$!
 wait_for "[ \$(q \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'journeyctl' AND datname = '$DB'\") -ge 2 ]"
 check "connections killed" t "$(q "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -284,6 +284,9 @@ send sms k1
 wait_for "[ \"\$(status_of k1 sms)\" = sent ]"
 check "after losing its connections the sender reconnects and delivers" "sent yes" \
   "$(status_of k1 sms) $(has "$(cat "$work/reconnect.log")" "lost the database connection; reconnecting")"
+wait_for "grep -q 'journeyctl deliver: sent 1, failed 0, retried 0, ' $work/reconnect.log"
+check "a progress line every --progress seconds" yes \
+  "$(grep -qE '^journeyctl deliver: sent 1, failed 0, retried 0, [0-9.]+/s \([0-9.]+/s overall\)$' "$work/reconnect.log" && echo yes)"
 kill -TERM $dpid; wait $dpid
 check "and stops cleanly" 0 "$?"
 
