@@ -289,7 +289,7 @@ class Worker {
         if (steady_clock::now() - oldest_ >= milliseconds(100)) flush();
       }
       flush();
-      if (stopping_now() || !fatal_.empty()) return;
+      if (stopping_now()) return;  // a fatal error or a signal also ends the while loop
     }
   }
 
