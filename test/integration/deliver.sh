@@ -260,8 +260,8 @@ check "config file: delivered" "0 yes" "$rc $(has "$out" "sent 6, failed 0")"
 span=$(grep -E '"customer_id": "r[1-6]"' "$work/hook/requests.jsonl" | "$PY" -c '
 import json, sys
 t = sorted(json.loads(l)["at"] for l in sys.stdin)
-print("yes" if t[-1] - t[0] >= 0.95 else "no:%.3f" % (t[-1] - t[0]))')
-check "rate 5/s over 3 workers: 6 requests span at least 1 s" yes "$span"
+print("yes" if t[-1] - t[0] >= 0.8 else "no:%.3f" % (t[-1] - t[0]))')
+check "rate 5/s over 3 workers: 6 requests span about 1 s (at least 0.8 s)" yes "$span"
 
 # --- a dead sender's claims are requeued ------------------------------------
 customer d1 '' ok
