@@ -34,11 +34,21 @@ run_graphile() {
 run_set() {
   for name in "$@"; do
     if [ "$name" = graphile ]; then run_graphile; continue; fi
+    if [ -x "bench/$name.sh" ]; then
+      header "$name"
+      "bench/$name.sh" || status=1
+      continue
+    fi
     if [ ! -x "build/bench/$name" ]; then echo "== $name: build/bench/$name not built"; status=1; continue; fi
     header "$name"
     "build/bench/$name" "${args[@]}" || status=1
   done
 }
+
+# Scripts bench/NAME.sh run like the programs: deliver (bench/deliver.sh,
+# journeyctl deliver against loopback SMTP and HTTP sinks) is part of the
+# default set.
+[ -n "${PGJ_BENCH_ONLY+set}" ] || only="$only deliver"
 
 cluster_start
 echo "== throwaway cluster up (socket $PGHOST): fsync = off, synchronous_commit = off"

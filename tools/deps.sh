@@ -7,10 +7,13 @@ set -euo pipefail
 # journeyctl and the builder: cpp-httplib (its web server), Graphviz (journeyctl
 # draw), curl (its HTTP tests), Chromium and a font (the browser tests), Node.js
 # and npm (the front end's build, from the npm registry; Node.js 20 or later).
+# journeyctl deliver: libcurl (SMTP, webhooks) and OpenSSL (signed tracking
+# links); its tests receive mail with aiosmtpd.
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
   libtap-parser-sourcehandler-pgtap-perl libpqxx-dev libgtest-dev nlohmann-json3-dev
   cmake g++ make clang-format
-  libcpp-httplib-dev graphviz curl chromium fonts-dejavu-core)
+  libcpp-httplib-dev graphviz curl chromium fonts-dejavu-core
+  libcurl4-openssl-dev libssl-dev python3-aiosmtpd)
 # make fuzz: clang and its libFuzzer and sanitizer runtimes.
 packages+=(clang libclang-rt-14-dev)
 # Extra packages a target needs beyond make test (make soak: gnuplot-nox).

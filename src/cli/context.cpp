@@ -123,6 +123,11 @@ std::optional<std::string> Context::option(const std::string& name) const {
   return it->second.back();
 }
 
+std::vector<std::string> Context::option_values(const std::string& name) const {
+  auto it = options_.find(name);
+  return it == options_.end() ? std::vector<std::string>() : it->second;
+}
+
 std::string Context::option_or(const std::string& name, const std::string& fallback) const {
   return option(name).value_or(fallback);
 }

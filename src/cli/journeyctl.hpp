@@ -105,6 +105,8 @@ class Context {
   bool flag(const std::string& name) const { return options_.count(name) > 0; }
   std::optional<std::string> option(const std::string& name) const;
   std::string option_or(const std::string& name, const std::string& fallback) const;
+  // Every value of a repeatable option, in command-line order.
+  std::vector<std::string> option_values(const std::string& name) const;
   // An integer option within [lo, hi]; a usage error otherwise.
   std::optional<long> int_option(const std::string& name, long lo, long hi) const;
 

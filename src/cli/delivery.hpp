@@ -1,0 +1,91 @@
+// What `journeyctl deliver` and `journeyctl track-server` share: signed
+// tracking tokens (HMAC-SHA256 over message id, kind and target), the RFC 5322
+// e-mail a message becomes (tracking links, open pixel, RFC 8058 unsubscribe
+// headers), webhook signatures, and the key = value configuration file.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/journeyctl.hpp"
+
+namespace pgj::cli::delivery {
+
+// HMAC-SHA256 of data under key (32 raw bytes).
+std::string hmac_sha256(const std::string& key, const std::string& data);
+// Lower-case hex of bytes.
+std::string hex(const std::string& bytes);
+// base64url without padding (RFC 4648 section 5), and back (nullopt: invalid).
+std::string base64url(const std::string& bytes);
+std::optional<std::string> unbase64url(const std::string& text);
+// Standard base64 with line breaks every 76 characters (MIME bodies).
+std::string base64_mime(const std::string& bytes);
+
+// What a tracking token names. kind: "o" (open pixel), "c" (click: target is
+// the URL to redirect to), "u" (unsubscribe).
+struct Token {
+  int64_t message_id = 0;
+  std::string kind;
+  std::string target;
+};
+
+// Signs a token: base64url("1\n" id "\n" kind "\n" target) "." base64url(hmac).
+std::string sign_token(const std::string& secret, const Token& token);
+// Verifies a token with any of the secrets (the first signs, the others are
+// accepted while keys rotate); nullopt when it is malformed or forged.
+std::optional<Token> verify_token(const std::vector<std::string>& secrets, const std::string& text);
+
+// The tracking URLs of one message under base (no trailing slash).
+std::string open_url(const std::string& base, const std::string& secret, int64_t id);
+std::string click_url(const std::string& base, const std::string& secret, int64_t id,
+                      const std::string& target);
+std::string unsubscribe_url(const std::string& base, const std::string& secret, int64_t id);
+
+// An e-mail to render.
+struct Email {
+  int64_t message_id = 0;
+  std::string from;             // "Name <addr>" or "addr"
+  std::string to;               // the recipient address
+  std::string subject;          // UTF-8
+  std::string body;             // HTML when its first non-blank character is '<', else plain text
+  std::string domain;           // for the Message-ID (the From address's domain)
+  std::string tracking_base;    // empty: no tracking links, no List-Unsubscribe
+  std::string tracking_secret;  // signs the links
+  bool track_opens = true;
+  bool track_clicks = true;
+  std::string unsubscribe_mailto;  // optional mailto: address for List-Unsubscribe
+  int64_t date = 0;                // seconds since the epoch (Date header)
+};
+
+// Whether a body is HTML (its first non-blank character is '<').
+bool is_html(const std::string& body);
+// Rewrites the http(s) links of a body into click-tracking links: href="..."
+// attributes in HTML, bare URLs in plain text.
+std::string track_links(const std::string& body, bool html,
+                        const std::function<std::string(const std::string&)>& wrap);
+// The whole RFC 5322 message (CRLF line ends, base64 body, RFC 2047 subject).
+std::string render_email(const Email& e);
+// The address part of "Name <addr>" (or the text itself).
+std::string address_of(const std::string& mailbox);
+// The domain of an address ("example.com" of "a@example.com"; "localhost" when none).
+std::string domain_of(const std::string& address);
+
+// The webhook signature header value: t=<unix seconds>,v1=<hex hmac(secret, t "." body)>.
+std::string webhook_signature(const std::string& secret, int64_t unix_seconds,
+                              const std::string& body);
+
+// A key = value configuration file: '#' starts a comment line; a key may
+// appear more than once (its values in order). Keys are the long option names.
+std::multimap<std::string, std::string> read_config(const std::string& path);
+
+// Reads a secret: the file's content without trailing newlines, or the
+// environment variable's value; empty when neither is given. A local error
+// when the file cannot be read or is empty.
+std::string read_secret(const std::optional<std::string>& file, const char* env);
+// Secrets for tokens: the lines of a file (first signs, all verify) or one
+// from the environment.
+std::vector<std::string> read_secrets(const std::optional<std::string>& file, const char* env);
+
+}  // namespace pgj::cli::delivery
