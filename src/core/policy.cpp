@@ -62,6 +62,14 @@ std::vector<bool> frequency_capped(const std::vector<CappedMessage>& messages,
   return capped;
 }
 
+ReentryRule reentry_rule(const JourneySettings& settings) {
+  ReentryRule rule;
+  rule.any_earlier_blocks = settings.reentry == JourneySettings::Reentry::Never;
+  rule.replaces_active = settings.reentry == JourneySettings::Reentry::Always;
+  rule.cooldown = settings.reentry_cooldown;
+  return rule;
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {

@@ -72,6 +72,20 @@ std::vector<bool> frequency_capped(const std::vector<CappedMessage>& messages,
 constexpr int64_t kRetryBaseMicros = 10'000'000;
 constexpr int64_t kRetryCapMicros = 3'600'000'000;
 
+// How a journey's re-entry settings apply when a customer (and entity) is
+// enrolled again; _enroll_rows applies it to a whole set of customers at once.
+//   never:      an earlier enrollment, in any state, keeps the customer out;
+//   after_exit: only an active one does (one active enrollment per customer);
+//   always:     the active enrollment is ended (`reentered`) and a new one starts.
+// An enrollment that entered within reentry_cooldown keeps the customer out
+// whatever the policy (and is not replaced).
+struct ReentryRule {
+  bool any_earlier_blocks = true;
+  bool replaces_active = false;
+  std::optional<Duration> cooldown;
+};
+ReentryRule reentry_rule(const JourneySettings& settings);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);

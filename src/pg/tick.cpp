@@ -5,6 +5,7 @@
 #include "pg/tick.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <memory>
 #include <set>
@@ -774,6 +775,32 @@ void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& ch
   end_failed(ended, errors, as_of);
 }
 
+// The memory of one batch: what PostgreSQL allocates for it (array datums,
+// customer reads, rendered text) lives in a context of its own, deleted when
+// the batch is done, so a tick of many batches does not grow. While an error
+// unwinds it is kept (the error's data may live there): the transaction's
+// abort frees it with its parent.
+class BatchMemory {
+ public:
+  BatchMemory() : outer_(CurrentMemoryContext) {
+    context_ = pg_guard([] {
+      return AllocSetContextCreate(CurrentMemoryContext, "pg_journey tick batch",
+                                   ALLOCSET_DEFAULT_SIZES);
+    });
+    MemoryContextSwitchTo(context_);
+  }
+  ~BatchMemory() {
+    MemoryContextSwitchTo(outer_);
+    if (std::uncaught_exceptions() == 0) MemoryContextDelete(context_);
+  }
+  BatchMemory(const BatchMemory&) = delete;
+  BatchMemory& operator=(const BatchMemory&) = delete;
+
+ private:
+  MemoryContext outer_;
+  MemoryContext context_ = nullptr;
+};
+
 class Tick {
  public:
   Tick(TimestampTz as_of, Oid extension, std::set<int64_t> suspects)
@@ -909,7 +936,9 @@ class Tick {
   }
 
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
-    if (!runtime_) runtime_ = std::make_unique<PgRuntime>();
+    BatchMemory memory;
+    // Per batch: the runtime keeps datums (time zones) allocated in the batch's memory.
+    runtime_ = std::make_unique<PgRuntime>();
     CustomerRows pristine;
     prepare_isolated(claimed, start, end, pristine);
     // The batch, and those to run one at a time: enrollments an interrupted

@@ -177,3 +177,31 @@ TEST(Retry, MaxAttemptsOfSettings) {
 
 }  // namespace
 }  // namespace pgj::core
+
+namespace pgj::core {
+namespace {
+
+TEST(Reentry, RuleOfEachPolicy) {
+  JourneySettings never;  // the default
+  ReentryRule r = reentry_rule(never);
+  EXPECT_TRUE(r.any_earlier_blocks);
+  EXPECT_FALSE(r.replaces_active);
+  EXPECT_FALSE(r.cooldown.has_value());
+
+  r = reentry_rule(parse_settings(Json::parse(R"({"reentry": "after_exit"})")));
+  EXPECT_FALSE(r.any_earlier_blocks);
+  EXPECT_FALSE(r.replaces_active);
+
+  r = reentry_rule(
+      parse_settings(Json::parse(R"({"reentry": "always", "reentry_cooldown": "7 days"})")));
+  EXPECT_FALSE(r.any_earlier_blocks);
+  EXPECT_TRUE(r.replaces_active);
+  ASSERT_TRUE(r.cooldown.has_value());
+  EXPECT_EQ(r.cooldown->days, 7);
+  EXPECT_EQ(r.cooldown->months, 0);
+  EXPECT_EQ(r.cooldown->micros, 0);
+  EXPECT_EQ(r.cooldown->to_interval_text(), (Duration{0, 7, 0}.to_interval_text()));
+}
+
+}  // namespace
+}  // namespace pgj::core
