@@ -389,8 +389,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
   const std::vector<core::Value>* customer = row == rows.end() ? nullptr : &row->second;
   for (const core::MessageOut& m : r.messages) {
     core::Delivery d = core::decide_delivery(journey.settings, e.journey->audience->schema,
-                                             customer, m.holdout, m.no_recipient, now,
-                                             runtime_);
+                                             customer, m.holdout, m.no_recipient, now, runtime_);
     messages_.push_back(PendingMessage{&e, &m, d.suppressed ? "suppressed" : "pending",
                                        nonempty(d.reason), d.send_after});
   }

@@ -79,9 +79,8 @@ TEST(QuietHoursZone, WindowJourneyOrCustomer) {
 
 TEST(Delivery, HoldoutIsSuppressedWhateverTheHour) {
   FixedClock clock;
-  Delivery d =
-      decide_delivery(quiet_settings(21, 8), audience_with_tz(), nullptr, true, false, 22 * kHour,
-                      clock);
+  Delivery d = decide_delivery(quiet_settings(21, 8), audience_with_tz(), nullptr, true, false,
+                               22 * kHour, clock);
   EXPECT_TRUE(d.suppressed);
   EXPECT_EQ(d.reason, "holdout");
   EXPECT_EQ(d.send_after, 22 * kHour);
@@ -108,7 +107,8 @@ TEST(Delivery, InsideQuietHoursWaitsForTheEnd) {
   EXPECT_EQ(d.reason, "");
   EXPECT_EQ(d.send_after, 24 * kHour + 7 * kHour);
   // 12:00 UTC: outside, delivered now.
-  d = decide_delivery(quiet_settings(21, 8), audience_with_tz(), nullptr, false, false, 12 * kHour, clock);
+  d = decide_delivery(quiet_settings(21, 8), audience_with_tz(), nullptr, false, false, 12 * kHour,
+                      clock);
   EXPECT_EQ(d.send_after, 12 * kHour);
   // No quiet hours: now, and no clock lookup.
   FixedClock untouched;
