@@ -403,12 +403,14 @@ class Runner {
     if (r_.visits >= j_.settings.max_step_visits) {
       r_.error = "step visit limit (" + std::to_string(j_.settings.max_step_visits) +
                  ") reached at step " + q(s.key);
+      r_.error_code = kVisitLimitSqlstate;
       finish(RunResult::Outcome::Failed);
       return;
     }
     if (run_visits_ >= max_run_) {
       r_.error = "more than " + std::to_string(max_run_) + " steps in one run at step " + q(s.key) +
                  " (a loop?)";
+      r_.error_code = kVisitLimitSqlstate;
       finish(RunResult::Outcome::Failed);
       return;
     }

@@ -23,6 +23,14 @@
 
 namespace pgj::core {
 
+// The default of the max_attempts setting: a failing enrollment is tried this
+// many times before it ends `failed` (see policy.hpp's charge_failure).
+constexpr int kDefaultMaxAttempts = 5;
+
+// The SQLSTATE of an enrollment the engine failed for passing a visit cap
+// (program_limit_exceeded), kept in journey.enrollments.last_error_code.
+inline constexpr char kVisitLimitSqlstate[] = "54000";
+
 // Settings of a published version (validated), with defaults filled in.
 struct JourneySettings {
   enum class Reentry { Never, AfterExit, Always };
@@ -41,7 +49,7 @@ struct JourneySettings {
   };
   std::optional<FrequencyCap> frequency_cap;
   double holdout_percent = 0;
-  int max_attempts = 5;
+  int max_attempts = kDefaultMaxAttempts;
   int max_step_visits = 1000;   // per enrollment, over its whole life
   std::string entity_property;  // "" = one enrollment per customer
 };
@@ -203,6 +211,7 @@ struct RunResult {
   std::string exit_reason;              // Exited: why (exit_reason_of the rule, ...)
   bool exit_goal = false;               // Exited by a goal exit rule
   std::string error;                    // Failed: why (visit cap)
+  std::string error_code;               // Failed: its SQLSTATE (kVisitLimitSqlstate)
   std::vector<Visit> visits_log;
   std::vector<MessageOut> messages;
   std::vector<FieldUpdateOut> updates;

@@ -17,6 +17,7 @@
 #include "core/condition.hpp"
 #include "core/engine.hpp"
 #include "core/error.hpp"
+#include "core/row_rules.hpp"
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
@@ -35,23 +36,7 @@ extern "C" {
 namespace pgj::pg {
 namespace {
 
-// The row rules of one journey version: what a change of a customer row can do.
-struct RowRules {
-  int64_t journey_id = 0;
-  int32_t version = 0;
-  std::vector<core::CompiledCondition> entries;  // attribute triggers (live version only)
-  struct Exit {
-    std::string reason;  // core::exit_reason_of the rule
-    bool is_goal;
-    const core::CompiledCondition* condition;
-  };
-  std::vector<Exit> exits;
-  struct Wait {
-    std::string step_key;
-    const core::CompiledCondition* condition;
-  };
-  std::vector<Wait> waits;
-};
+using core::RowRules;
 
 // Attribute entry conditions of a version, compiled once per backend.
 std::map<std::pair<int64_t, int32_t>, std::vector<core::CompiledCondition>> entry_cache;
@@ -456,15 +441,6 @@ class TransitionReader {
   bool values_ready_ = false;
 };
 
-// Whether a condition reads a column the statement updated (always true for
-// INSERT and when the updated columns are unknown).
-bool reads_updated(const core::CompiledCondition& condition, const std::vector<bool>* updated) {
-  if (!updated) return true;
-  for (int column : condition.columns_read)
-    if ((*updated)[column]) return true;
-  return false;
-}
-
 struct Effects {
   std::map<int64_t, std::vector<std::optional<std::string>>> entries;  // journey -> customers
   std::vector<std::optional<std::string>> exit_customer, exit_reason, exit_goal, wake_customer,
@@ -472,6 +448,25 @@ struct Effects {
   std::vector<int64_t> exit_journey, wake_journey;
   std::vector<int32_t> exit_version, wake_version;
 };
+
+// Adds what core decided for the row of customer `key` to the statement's effects.
+void add_effects(const core::RowEffects& row, const std::vector<RowRules>& rules,
+                 const std::string& key, Effects& fx) {
+  for (size_t i : row.entered) fx.entries[rules[i].journey_id].push_back(key);
+  for (const core::RowEffects::Exit& e : row.exits) {
+    fx.exit_customer.push_back(key);
+    fx.exit_journey.push_back(rules[e.rule].journey_id);
+    fx.exit_version.push_back(rules[e.rule].version);
+    fx.exit_reason.push_back(e.exit->reason);
+    fx.exit_goal.push_back(std::string(e.exit->is_goal ? "t" : "f"));
+  }
+  for (const core::RowEffects::Wake& w : row.wakes) {
+    fx.wake_customer.push_back(key);
+    fx.wake_journey.push_back(rules[w.rule].journey_id);
+    fx.wake_version.push_back(rules[w.rule].version);
+    fx.wake_step.push_back(w.wait->step_key);
+  }
+}
 
 void write_effects(Effects& fx) {
   if (!fx.exit_customer.empty()) {
@@ -493,6 +488,79 @@ void write_effects(Effects& fx) {
     const char nulls[2] = {' ', ' '};
     enroll_statement.execute(args, nulls, false);
   }
+}
+
+// The columns an UPDATE set (flags indexed like the audience's columns);
+// false when every condition must be evaluated: the set columns are unknown,
+// a BEFORE UPDATE row trigger may change others (partitions may have their
+// own), or the key changed (a new key makes every row a new customer:
+// docs/triggers.md, "Key changes").
+bool updated_columns(TriggerData* trigdata, const AudienceInfo& audience,
+                     std::vector<bool>& updated) {
+  Relation rel = trigdata->tg_relation;
+  bool before_row_triggers = (rel->trigdesc && rel->trigdesc->trig_update_before_row) ||
+                             rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
+  if (!trigdata->tg_updatedcols || before_row_triggers) return false;
+  const size_t ncolumns = audience.schema.columns.size();
+  updated.assign(ncolumns, false);
+  TupleDesc desc = RelationGetDescr(rel);
+  for (size_t c = 0; c < ncolumns; ++c) {
+    const char* name = audience.schema.columns[c].name.c_str();
+    updated[c] = pg_guard([&] {
+      for (int a = 0; a < desc->natts; ++a) {
+        Form_pg_attribute att = TupleDescAttr(desc, a);
+        if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+          return bms_is_member(a + 1 - FirstLowInvalidHeapAttributeNumber,
+                               trigdata->tg_updatedcols);
+      }
+      return false;
+    });
+  }
+  int key = audience.schema.find(audience.schema.key_column);
+  return !(key >= 0 && updated[key]);
+}
+
+// The row rules of the versions a change of table relid can trigger; sets
+// audience to the table's (when a version loads). Versions whose rules do not
+// compile against the table are skipped (skip_uncompilable).
+std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>& audience) {
+  Datum vargs[1] = {ObjectIdGetDatum(relid)};
+  const char vnulls[1] = {' '};
+  std::vector<RowRules> rules;
+  for (const Row& row : versions_statement.rows(vargs, vnulls)) {
+    int64_t journey_id = std::stoll(*row[0]);
+    int32_t version = static_cast<int32_t>(std::stol(*row[1]));
+    const bool live = *row[2] == "t";
+    if (quietly_skipped.count({journey_id, version})) continue;
+    // Compile problems are the journey's, not the statement's (PostgreSQL
+    // errors, PgError, still end the statement).
+    const CachedJourney* compiled = nullptr;
+    RowRules r;
+    r.journey_id = journey_id;
+    r.version = version;
+    std::string problem;
+    try {
+      compiled = &cached_journey(journey_id, version);
+      if (live) r.entries = attribute_entries(journey_id, version, *compiled->audience);
+    } catch (const core::Error& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) {
+      if (!audience) audience = cached_audience(relid);
+      skip_uncompilable(journey_id, version, live, problem, audience.get());
+      continue;
+    }
+    const CachedJourney& cached = *compiled;
+    audience = cached.audience;
+    for (const core::CompiledExitRule& exit : cached.compiled.exit_rules)
+      if (exit.kind == core::CompiledExitRule::Kind::Condition && exit.condition)
+        r.exits.push_back({core::exit_reason_of(exit), exit.is_goal, &*exit.condition});
+    for (const core::CompiledStep& step : cached.compiled.steps)
+      if (step.type == core::StepType::WaitUntil && step.condition)
+        r.waits.push_back({step.key, &*step.condition});
+    if (!r.entries.empty() || !r.exits.empty() || !r.waits.empty()) rules.push_back(std::move(r));
+  }
+  return rules;
 }
 
 void fire(TriggerData* trigdata) {
@@ -533,181 +601,48 @@ void fire(TriggerData* trigdata) {
     return;
   }
 
-  // The versions whose rules a change of this table can trigger.
-  Datum vargs[1] = {ObjectIdGetDatum(relid)};
-  const char vnulls[1] = {' '};
-  std::vector<RowRules> rules;
   std::shared_ptr<const AudienceInfo> audience;
-  for (const Row& row : versions_statement.rows(vargs, vnulls)) {
-    int64_t journey_id = std::stoll(*row[0]);
-    int32_t version = static_cast<int32_t>(std::stol(*row[1]));
-    const bool live = *row[2] == "t";
-    if (quietly_skipped.count({journey_id, version})) continue;
-    // Compile problems are the journey's, not the statement's (PostgreSQL
-    // errors, PgError, still end the statement).
-    const CachedJourney* compiled = nullptr;
-    RowRules r;
-    r.journey_id = journey_id;
-    r.version = version;
-    std::string problem;
-    try {
-      compiled = &cached_journey(journey_id, version);
-      if (live) r.entries = attribute_entries(journey_id, version, *compiled->audience);
-    } catch (const core::Error& e) {
-      problem = e.what();
-    }
-    if (!problem.empty()) {
-      if (!audience) audience = cached_audience(relid);
-      skip_uncompilable(journey_id, version, live, problem, audience.get());
-      continue;
-    }
-    const CachedJourney& cached = *compiled;
-    audience = cached.audience;
-    for (const core::CompiledExitRule& exit : cached.compiled.exit_rules)
-      if (exit.kind == core::CompiledExitRule::Kind::Condition && exit.condition)
-        r.exits.push_back({core::exit_reason_of(exit), exit.is_goal, &*exit.condition});
-    for (const core::CompiledStep& step : cached.compiled.steps)
-      if (step.type == core::StepType::WaitUntil && step.condition)
-        r.waits.push_back({step.key, &*step.condition});
-    if (!r.entries.empty() || !r.exits.empty() || !r.waits.empty()) rules.push_back(std::move(r));
-  }
+  std::vector<RowRules> rules = load_rules(relid, audience);
   if (rules.empty() || !key_column_present(*audience)) {
     spi.finish();
     return;
   }
 
   // Which columns did the statement set? (UPDATE only; INSERT sets all.)
-  const size_t ncolumns = audience->schema.columns.size();
   std::vector<bool> updated_flags;
-  const std::vector<bool>* updated = nullptr;
-  // (A BEFORE UPDATE row trigger may change columns the statement did not set:
-  // then every condition is evaluated.)
-  // (Partitions may have BEFORE triggers of their own the parent does not list.)
-  bool before_row_triggers = (rel->trigdesc && rel->trigdesc->trig_update_before_row) ||
-                             rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
-  if (is_update && trigdata->tg_updatedcols && !before_row_triggers) {
-    updated_flags.assign(ncolumns, false);
-    TupleDesc desc = RelationGetDescr(rel);
-    for (size_t c = 0; c < ncolumns; ++c) {
-      const char* name = audience->schema.columns[c].name.c_str();
-      updated_flags[c] = pg_guard([&] {
-        for (int a = 0; a < desc->natts; ++a) {
-          Form_pg_attribute att = TupleDescAttr(desc, a);
-          if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-            return bms_is_member(a + 1 - FirstLowInvalidHeapAttributeNumber,
-                                 trigdata->tg_updatedcols);
-        }
-        return false;
-      });
-    }
-    updated = &updated_flags;
-    // A new key makes every row a new customer (docs/triggers.md, "Key
-    // changes"): every condition is evaluated, whatever else was set.
-    int key = audience->schema.find(audience->schema.key_column);
-    if (key >= 0 && updated_flags[key]) updated = nullptr;
-  }
+  const std::vector<bool>* updated =
+      is_update && updated_columns(trigdata, *audience, updated_flags) ? &updated_flags : nullptr;
 
   // Drop the rules no updated column can affect; gather the columns to read.
-  std::set<int> needed_set;
-  bool any = false;
-  bool needs_old = false;
-  for (RowRules& r : rules) {
-    auto keep_entries = std::vector<core::CompiledCondition>();
-    for (core::CompiledCondition& c : r.entries)
-      if (reads_updated(c, updated)) keep_entries.push_back(c);
-    r.entries = std::move(keep_entries);
-    std::vector<RowRules::Exit> keep_exits;
-    for (const RowRules::Exit& e : r.exits)
-      if (reads_updated(*e.condition, updated)) keep_exits.push_back(e);
-    r.exits = std::move(keep_exits);
-    std::vector<RowRules::Wait> keep_waits;
-    for (const RowRules::Wait& w : r.waits)
-      if (reads_updated(*w.condition, updated)) keep_waits.push_back(w);
-    r.waits = std::move(keep_waits);
-    for (const auto& c : r.entries) {
-      needed_set.insert(c.columns_read.begin(), c.columns_read.end());
-      needs_old = needs_old || is_update;
-    }
-    for (const auto& e : r.exits)
-      needed_set.insert(e.condition->columns_read.begin(), e.condition->columns_read.end());
-    for (const auto& w : r.waits)
-      needed_set.insert(w.condition->columns_read.begin(), w.condition->columns_read.end());
-    any = any || !r.entries.empty() || !r.exits.empty() || !r.waits.empty();
-  }
-  if (!any) {
+  core::RowReads reads = core::narrow_rules(rules, updated, is_update);
+  if (!reads.any) {
     spi.finish();
     return;
   }
-  std::vector<int> needed(needed_set.begin(), needed_set.end());
+  const std::vector<int>& needed = reads.columns;
   TupleDesc desc = RelationGetDescr(rel);
   const int64_t now = pg_to_unix(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }));
   Effects fx;
   {  // the readers' slots live in SPI's memory: done with them before spi.finish()
     TransitionReader new_rows(trigdata->tg_newtable, desc, *audience, needed);
     std::optional<TransitionReader> old_rows;
-    if (needs_old) old_rows.emplace(trigdata->tg_oldtable, desc, *audience, needed);
-
-    // Whether any entry condition compares OLD and NEW (changed, changed_to).
-    bool trigger_ops = false;
-    for (const RowRules& r : rules)
-      for (const core::CompiledCondition& c : r.entries) trigger_ops |= c.uses_trigger_ops;
+    if (reads.needs_old) old_rows.emplace(trigdata->tg_oldtable, desc, *audience, needed);
 
     while (new_rows.next()) {
-      const std::vector<core::Value>& row = new_rows.row();
       // OLD of the same row, read only when a condition needs it: transition
       // tables list rows in the same order; a changed key means another row.
       bool old_fetched = old_rows && old_rows->next();
       bool old_resolved = false;
       const std::vector<core::Value>* old = nullptr;
-      auto old_row = [&]() -> const std::vector<core::Value>* {
+      core::OldRow old_row = [&]() -> const std::vector<core::Value>* {
         if (!old_resolved) {
           old_resolved = true;
           if (old_fetched && old_rows->key() == new_rows.key()) old = &old_rows->row();
         }
         return old;
       };
-      core::EvalInput input;
-      input.row = &row;
-      input.old_row = trigger_ops ? old_row() : nullptr;
-      input.now_micros = now;
-      for (const RowRules& r : rules) {
-        for (const core::CompiledCondition& c : r.entries) {
-          bool fires;
-          if (c.uses_trigger_ops) {
-            fires = core::evaluate(c, input);
-          } else if (core::evaluate(c, input)) {
-            // Edge-triggered: it fires only if OLD did not match already.
-            core::EvalInput before = input;
-            before.row = old_row();
-            fires = !(before.row && core::evaluate(c, before));
-          } else {
-            fires = false;
-          }
-          if (fires) {
-            fx.entries[r.journey_id].push_back(new_rows.key());
-            break;
-          }
-        }
-        for (const RowRules::Exit& e : r.exits) {
-          if (core::evaluate(*e.condition, input)) {
-            fx.exit_customer.push_back(new_rows.key());
-            fx.exit_journey.push_back(r.journey_id);
-            fx.exit_version.push_back(r.version);
-            fx.exit_reason.push_back(e.reason);
-            fx.exit_goal.push_back(std::string(e.is_goal ? "t" : "f"));
-            break;
-          }
-        }
-        for (const RowRules::Wait& w : r.waits) {
-          // A condition on the context cannot be judged here: wake, the engine decides.
-          if (w.condition->uses_context || core::evaluate(*w.condition, input)) {
-            fx.wake_customer.push_back(new_rows.key());
-            fx.wake_journey.push_back(r.journey_id);
-            fx.wake_version.push_back(r.version);
-            fx.wake_step.push_back(w.step_key);
-          }
-        }
-      }
+      add_effects(core::row_change_effects(rules, new_rows.row(), old_row, now), rules,
+                  new_rows.key(), fx);
     }
   }
   write_effects(fx);

@@ -11,8 +11,10 @@ namespace pgj::pg {
 
 namespace detail {
 
-ErrorData* try_pg_call(void (*fn)(void*), void* arg) {
+ErrorData* try_pg_call(Thunk fn, void* arg) {
   MemoryContext caller_context = CurrentMemoryContext;
+  sigjmp_buf* caller_exception_stack = PG_exception_stack;
+  ErrorContextCallback* caller_context_stack = error_context_stack;
   ErrorData* volatile caught = nullptr;
   PG_TRY();
   { fn(arg); }
@@ -23,6 +25,9 @@ ErrorData* try_pg_call(void (*fn)(void*), void* arg) {
     FlushErrorState();
   }
   PG_END_TRY();
+  // As the caller had them, whatever fn did (pg_duckdb's guard does the same).
+  PG_exception_stack = caller_exception_stack;
+  error_context_stack = caller_context_stack;
   return caught;
 }
 

@@ -6,6 +6,7 @@
 // Rule: no object with a destructor lives in a frame a PostgreSQL error can
 // longjmp over; PostgreSQL calls that can fail go through pg_guard.
 #pragma once
+#include <exception>
 #include <type_traits>
 
 #include "pg/postgres.hpp"
@@ -30,31 +31,62 @@ class PgError {
 };
 
 namespace detail {
-// Calls fn(arg) under PG_TRY; returns the caught error (memory context restored,
-// error state flushed) or null.
-ErrorData* try_pg_call(void (*fn)(void*), void* arg);
+// The thunk pg_guard hands to try_pg_call: never throws, so no C++ exception
+// can cross the PG_TRY frame (it would leave PG_exception_stack pointing at a
+// dead sigjmp_buf, and the next ereport would jump into it).
+using Thunk = void (*)(void*) noexcept;
+
+// Calls fn(arg) under PG_TRY; returns the caught error (memory context, exception
+// stack and error context stack restored, error state flushed) or null.
+ErrorData* try_pg_call(Thunk fn, void* arg);
+
+// Runs fn inside a thunk: a C++ exception it throws is kept in `thrown` and
+// rethrown by pg_guard once try_pg_call has returned.
+template <typename Fn>
+void run_caught(Fn& fn, std::exception_ptr& thrown) noexcept {
+  try {
+    fn();
+  } catch (...) {
+    thrown = std::current_exception();
+  }
+}
 }  // namespace detail
 
-// Runs fn (PostgreSQL calls only) and turns a PostgreSQL error into PgError.
+// Runs fn (PostgreSQL calls only) and turns a PostgreSQL error into PgError. A
+// C++ exception fn throws anyway is rethrown unchanged after the PostgreSQL
+// exception stack has been restored.
 template <typename Fn>
 auto pg_guard(Fn&& fn) -> decltype(fn()) {
   using Result = decltype(fn());
   using FnType = std::remove_reference_t<Fn>;
   if constexpr (std::is_void_v<Result>) {
-    auto thunk = [](void* p) { (*static_cast<FnType*>(p))(); };
-    if (ErrorData* e = detail::try_pg_call(thunk, &fn)) throw PgError(e);
+    struct Call {
+      FnType* fn;
+      std::exception_ptr thrown;
+    } call{&fn, nullptr};
+    detail::Thunk thunk = [](void* p) noexcept {
+      auto* c = static_cast<Call*>(p);
+      detail::run_caught(*c->fn, c->thrown);
+    };
+    ErrorData* e = detail::try_pg_call(thunk, &call);
+    if (call.thrown) std::rethrow_exception(call.thrown);
+    if (e) throw PgError(e);
   } else {
     static_assert(std::is_trivially_destructible_v<Result>,
                   "pg_guard results must be plain values (Datum, pointers, numbers)");
     struct Call {
       FnType* fn;
       Result result;
-    } call{&fn, Result{}};
-    auto thunk = [](void* p) {
+      std::exception_ptr thrown;
+    } call{&fn, Result{}, nullptr};
+    detail::Thunk thunk = [](void* p) noexcept {
       auto* c = static_cast<Call*>(p);
-      c->result = (*c->fn)();
+      auto store = [c] { c->result = (*c->fn)(); };
+      detail::run_caught(store, c->thrown);
     };
-    if (ErrorData* e = detail::try_pg_call(thunk, &call)) throw PgError(e);
+    ErrorData* e = detail::try_pg_call(thunk, &call);
+    if (call.thrown) std::rethrow_exception(call.thrown);
+    if (e) throw PgError(e);
     return call.result;
   }
 }

@@ -7,13 +7,14 @@
 #include <string>
 
 #include "core/engine.hpp"
+#include "core/policy.hpp"
 #include "pg/journey_cache.hpp"
 #include "pg/postgres.hpp"
 #include "pg/spi.hpp"
 
 namespace pgj::pg {
 
-class PgRuntime : public core::Runtime {
+class PgRuntime : public core::Runtime, public core::LocalClock {
  public:
   // The journey whose enrollment runs next (call steps run as its owner).
   void set_journey(const CachedJourney* journey) { journey_ = journey; }
@@ -21,6 +22,7 @@ class PgRuntime : public core::Runtime {
   int64_t add_duration(int64_t ts, const core::Duration& d, const std::string& zone) override;
   int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,
                           const std::string& zone) override;
+  int local_seconds_of_day(int64_t ts, const std::string& zone) override;
   core::Json call_function(const std::string& function, const std::string& customer_id,
                            const core::Json& context) override;
   bool happened(const core::Enrollment& enrollment, const std::string& event,
@@ -30,9 +32,6 @@ class PgRuntime : public core::Runtime {
                         const std::string& message_of, std::optional<core::Duration> within,
                         int64_t as_of) override;
   const core::TemplateDef* find_template(const std::string& name) override;
-
-  // Local time of day (seconds) of instant ts in zone.
-  int local_seconds_of_day(int64_t ts, const std::string& zone);
 
   // Forgets prepared plans (the extension was recreated).
   static void reset_plans();

@@ -4,6 +4,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/policy.hpp"
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
 #include "pg/tick.hpp"
@@ -49,6 +50,29 @@ PGJ_FUNCTION(pgj_run_due) {
                       "omit as_of (it defaults to now()); only superusers and members of "
                       "journey_admin may pass another time");
   return Int32GetDatum(pg::run_tick(max_enrollments, as_of));
+}
+
+// journey._reentry_rule(settings): how a published journey's re-entry settings
+// apply (core::reentry_rule); _enroll_rows applies it set-based.
+PGJ_FUNCTION(pgj_reentry_rule) {
+  core::Json settings =
+      PG_ARGISNULL(0) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  core::ReentryRule rule = core::reentry_rule(core::parse_settings(settings));
+  std::string cooldown = rule.cooldown ? rule.cooldown->to_interval_text() : std::string();
+  const char* cstr = cooldown.c_str();
+  return pg::pg_guard([&] {
+    Datum values[3] = {BoolGetDatum(rule.any_earlier_blocks), BoolGetDatum(rule.replaces_active),
+                       Datum(0)};
+    bool nulls[3] = {false, false, !rule.cooldown};
+    if (rule.cooldown)
+      values[2] = DirectFunctionCall3(interval_in, CStringGetDatum(cstr),
+                                      ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "pg_journey: _reentry_rule must return a record");
+    desc = BlessTupleDesc(desc);
+    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+  });
 }
 
 // journey._in_holdout(percent, journey, customer_id): the stable holdout draw.

@@ -50,6 +50,11 @@ std::vector<Row> spi_result_rows() {
         if (raw.cells[i]) pfree(raw.cells[i]);
       pfree(raw.cells);
     }
+    // The result table is read: free it now rather than at SPI_finish.
+    if (SPI_tuptable) {
+      SPI_freetuptable(SPI_tuptable);
+      SPI_tuptable = nullptr;
+    }
   });
   return rows;
 }

@@ -50,7 +50,7 @@ class PreparedStatement {
   SPIPlanPtr plan_ = nullptr;
 };
 
-// The rows of SPI_tuptable (after a query) in text form.
+// The rows of SPI_tuptable (after a query) in text form; frees the result table.
 std::vector<Row> spi_result_rows();
 
 }  // namespace pgj::pg

@@ -5,6 +5,7 @@
 #include "pg/tick.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +14,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/policy.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
@@ -39,6 +41,7 @@ struct Failure {
   std::string message;
   bool transient = false;
   bool step_timeout = false;
+  std::string sqlstate = "XX000";  // kept in last_error_code
 };
 
 // Statements of the tick, prepared once per backend.
@@ -112,73 +115,60 @@ PreparedStatement enrollment_statement(
     "   SET status = u.st::journey.enrollment_status, step_key = u.s, next_run_at = u.nr,"
     "       parked_at = u.pa, wait_deadline = u.wd, waiting_for = u.wf, context = u.cx::jsonb,"
     "       last_event = u.le::jsonb, visits = u.vi, converted_at = coalesce(e.converted_at, u.cv),"
-    "       exit_reason = u.er, last_error = u.ls, attempts = 0, woken_by = '[]', rearm = false,"
+    "       exit_reason = u.er, last_error = u.ls, last_error_code = u.lc, attempts = 0, woken_by "
+    "= '[]', rearm = false,"
     "       ended_at = CASE WHEN u.st = 'active' THEN NULL ELSE $14 END"
     "  FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],"
     "              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int4[],"
-    "              $11::timestamptz[], $12::text[], $13::text[])"
-    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls)"
+    "              $11::timestamptz[], $12::text[], $13::text[], $15::text[])"
+    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls, lc)"
     // An enrollment this very batch ended (a field update fired an exit rule of
     // the customer table's trigger) keeps that ending.
     " WHERE e.id = u.id AND e.status = 'active'",
     {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID});
+     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID});
 
-// Charges a failure to an enrollment: one more attempt, the error, and a capped
-// exponential backoff, or `failed` once its version's max_attempts is reached.
-// A null error means a cancel hit the step it was running.
-PreparedStatement failure_statement(
-    "UPDATE journey.enrollments e"
-    "   SET attempts = e.attempts + 1,"
-    "       last_error = coalesce($2, 'cancelled while running step ' || e.step_key"
-    "                                 || ' (statement timeout or pg_cancel_backend)'),"
-    "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
-    "                     ELSE $3 + least(interval '1 hour',"
-    "                                     interval '10 seconds' * power(2, e.attempts)) END"
-    "  FROM journey.versions v,"
-    "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
-    " WHERE e.id = $1 AND e.status = 'active'"
-    "   AND v.journey_id = e.journey_id AND v.version = e.version"
-    // The ones out of attempts: journey._end_enrollments makes them failed.
-    " RETURNING e.id, e.last_error, e.attempts >= m.max",
-    {INT8OID, TEXTOID, TIMESTAMPTZOID});
+// What a failure is charged to: the failing enrollments' attempts so far and
+// their version's settings (core::charge_failure decides, charge_statement writes).
+PreparedStatement failed_rows_statement(
+    "SELECT e.id, e.attempts, e.step_key, (v.definition->'settings')::text, j.name, e.version"
+    "  FROM journey.enrollments e"
+    "  JOIN journey.versions v ON v.journey_id = e.journey_id AND v.version = e.version"
+    "  JOIN journey.journeys j ON j.id = e.journey_id"
+    " WHERE e.id = ANY($1) AND e.status = 'active'",
+    {INT8ARRAYOID});
 
-// Charges the enrollments whose step an interrupted tick was running (see
+// The enrollments whose step an interrupted tick was running (see
 // step_guard.hpp): only while their row is as that tick claimed it (same xmin)
 // and nobody holds it (a tick running it again now is left alone).
-PreparedStatement interrupted_statement(
-    "UPDATE journey.enrollments e"
-    "   SET attempts = e.attempts + 1,"
-    "       last_error = 'cancelled while running step ' || e.step_key"
-    "                    || ' (statement timeout, pg_cancel_backend, pg_terminate_backend or"
-    " shutdown)',"
-    "       next_run_at = CASE WHEN e.attempts + 1 >= m.max THEN NULL"
-    "                     ELSE $3 + least(interval '1 hour',"
-    "                                     interval '10 seconds' * power(2, e.attempts)) END"
-    "  FROM (SELECT x.id FROM journey.enrollments x"
-    "          JOIN unnest($1::int8[], $2::int8[]) r(id, rv) ON r.id = x.id"
-    "         WHERE x.status = 'active' AND x.xmin::text::int8 = r.rv"
-    "           FOR UPDATE OF x SKIP LOCKED) c,"
-    "       journey.versions v,"
-    "       LATERAL (SELECT coalesce((v.definition->'settings'->>'max_attempts')::int, 5) AS max) m"
-    " WHERE e.id = c.id AND v.journey_id = e.journey_id AND v.version = e.version"
-    " RETURNING e.id, e.last_error, e.attempts >= m.max",
-    {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID});
+PreparedStatement interrupted_rows_statement(
+    "SELECT x.id, x.attempts, x.step_key, (v.definition->'settings')::text, j.name, x.version"
+    "  FROM journey.enrollments x"
+    "  JOIN unnest($1::int8[], $2::int8[]) r(id, rv) ON r.id = x.id"
+    "  JOIN journey.versions v ON v.journey_id = x.journey_id AND v.version = x.version"
+    "  JOIN journey.journeys j ON j.id = x.journey_id"
+    " WHERE x.status = 'active' AND x.xmin::text::int8 = r.rv"
+    "   FOR UPDATE OF x SKIP LOCKED",
+    {INT8ARRAYOID, INT8ARRAYOID});
 
-// Ends (failed) the enrollments a failure statement returned out of attempts.
-void end_exhausted(const std::vector<Row>& charged, TimestampTz as_of) {
-  std::vector<int64_t> ids;
-  std::vector<std::optional<std::string>> statuses, errors;
-  std::vector<bool> goals;
-  for (const Row& row : charged) {
-    if (!row[2] || *row[2] != "t") continue;
-    ids.push_back(std::stoll(*row[0]));
-    statuses.push_back(std::string("failed"));
-    errors.push_back(row[1]);
-    goals.push_back(false);
-  }
+// Writes charged failures: attempts, the error and its SQLSTATE, and either
+// the next try or the end (`failed`).
+PreparedStatement charge_statement(
+    "UPDATE journey.enrollments e"
+    "   SET attempts = u.a, last_error = u.m, last_error_code = u.c, next_run_at = u.nr"
+    "  FROM unnest($1::int8[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[])"
+    "       u(id, a, m, c, nr)"
+    " WHERE e.id = u.id AND e.status = 'active'",
+    {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID});
+
+// Ends (failed) the enrollments out of attempts, through journey._end_enrollments
+// (which writes the visit of the step they failed at).
+void end_failed(const std::vector<int64_t>& ids,
+                const std::vector<std::optional<std::string>>& errors, TimestampTz as_of) {
   if (ids.empty()) return;
+  std::vector<std::optional<std::string>> statuses(ids.size(), std::string("failed"));
+  std::vector<bool> goals(ids.size(), false);
   Datum args[5] = {int8_array(ids), text_array(statuses), text_array(errors), bool_array(goals),
                    TimestampTzGetDatum(as_of)};
   const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -211,9 +201,8 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &activity_statement, &end_statement, &message_statement,
-        &enrollment_statement, &failure_statement, &interrupted_statement, &defer_statement,
-        &recent_messages_statement,
-        &suppression_statement})
+        &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
+        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -337,7 +326,7 @@ class BatchWriter {
   // enrollments
   std::vector<int64_t> e_id_;
   std::vector<std::optional<std::string>> e_status_, e_step_, e_waiting_, e_context_, e_event_,
-      e_reason_, e_error_;
+      e_reason_, e_error_, e_error_code_;
   std::vector<std::optional<int64_t>> e_next_, e_parked_, e_deadline_, e_converted_;
   std::vector<int32_t> e_visits_;
   // field updates: (owner, audience, column) -> customer -> value, last write wins
@@ -396,33 +385,13 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     a_branch_.push_back(nonempty(v.branch));
     a_visit_.push_back(v.visit);
   }
-  const auto& quiet = journey.settings.quiet_hours;
+  auto row = rows.find(e.state.customer_id);
+  const std::vector<core::Value>* customer = row == rows.end() ? nullptr : &row->second;
   for (const core::MessageOut& m : r.messages) {
-    PendingMessage pending{&e, &m, "pending", std::nullopt, now};
-    if (m.holdout) {
-      pending.status = "suppressed";
-      pending.reason = "holdout";
-    } else if (m.no_recipient) {
-      pending.status = "suppressed";
-      pending.reason = "no_recipient";
-    } else if (quiet) {
-      // Inside the quiet window the message waits for the window's end.
-      std::string zone = quiet->timezone.empty() ? journey.settings.timezone : quiet->timezone;
-      if (zone == "customer") {
-        zone = journey.settings.timezone;
-        auto row = rows.find(e.state.customer_id);
-        int tz = e.journey->audience->schema.timezone_column;
-        if (row != rows.end() && tz >= 0)
-          if (auto* name = std::get_if<std::string>(&row->second[tz]); name && !name->empty())
-            zone = *name;
-      }
-      int s = runtime_.local_seconds_of_day(now, zone);
-      bool inside = quiet->start_sec <= quiet->end_sec
-                        ? (s >= quiet->start_sec && s < quiet->end_sec)
-                        : (s >= quiet->start_sec || s < quiet->end_sec);
-      if (inside) pending.send_after = runtime_.next_local_time(now, quiet->end_sec, 0, zone);
-    }
-    messages_.push_back(pending);
+    core::Delivery d = core::decide_delivery(journey.settings, e.journey->audience->schema,
+                                             customer, m.holdout, m.no_recipient, now, runtime_);
+    messages_.push_back(PendingMessage{&e, &m, d.suppressed ? "suppressed" : "pending",
+                                       nonempty(d.reason), d.send_after});
   }
   for (const core::FieldUpdateOut& u : r.updates)
     updates_[{e.journey->owner, e.journey->audience.get(), u.column}][e.state.customer_id] =
@@ -454,6 +423,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
   e_converted_.push_back(goal_visited ? r.converted_at : std::nullopt);
   e_reason_.push_back(ends_unvisited ? std::nullopt : nonempty(r.exit_reason));
   e_error_.push_back(ends_unvisited ? std::nullopt : nonempty(r.error));
+  e_error_code_.push_back(nonempty(r.error.empty() ? std::string() : r.error_code));
 }
 
 // Messages to suppressed customers (journey.suppressions) are recorded as
@@ -499,7 +469,7 @@ void BatchWriter::apply_frequency_caps() {
     windows[*window_start[i]].insert(m.enrollment->state.customer_id);
   }
   // Messages already counted against each customer, per window: one query per window.
-  std::map<std::pair<int64_t, std::string>, int64_t> earlier;
+  core::EarlierMessages earlier;
   for (const auto& [since, customers] : windows) {
     std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
     Datum args[2] = {text_array(keys), TimestampTzGetDatum(unix_to_pg(since))};
@@ -507,24 +477,20 @@ void BatchWriter::apply_frequency_caps() {
     for (const Row& row : recent_messages_statement.rows(args, nulls))
       earlier[{since, *row[0]}] = to_int64(row[1]);
   }
-  // Every message of this batch is created at as_of, so it falls in every window.
-  std::map<std::string, int64_t> in_batch;  // customer -> messages this batch delivers
+  std::vector<core::CappedMessage> capped;
+  capped.reserve(messages_.size());
   for (size_t i = 0; i < messages_.size(); ++i) {
-    PendingMessage& m = messages_[i];
-    if (m.status != "pending") continue;
-    const std::string& customer = m.enrollment->state.customer_id;
-    if (window_start[i]) {
-      const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
-      auto found = earlier.find({*window_start[i], customer});
-      int64_t sent = (found == earlier.end() ? 0 : found->second) + in_batch[customer];
-      if (sent >= cap->max) {
-        m.status = "suppressed";
-        m.reason = "frequency_cap";
-        continue;
-      }
-    }
-    ++in_batch[customer];
+    const PendingMessage& m = messages_[i];
+    const auto& cap = m.enrollment->journey->compiled.settings.frequency_cap;
+    capped.push_back({m.enrollment->state.customer_id, m.status == "pending", window_start[i],
+                      cap ? cap->max : 0});
   }
+  std::vector<bool> suppressed = core::frequency_capped(capped, earlier);
+  for (size_t i = 0; i < messages_.size(); ++i)
+    if (suppressed[i]) {
+      messages_[i].status = "suppressed";
+      messages_[i].reason = "frequency_cap";
+    }
 }
 
 void BatchWriter::write_messages() {
@@ -607,13 +573,14 @@ void BatchWriter::flush() {
   }
   write_messages();
   if (!e_id_.empty()) {
-    Datum args[14] = {
+    Datum args[15] = {
         int8_array(e_id_),          text_array(e_status_),           text_array(e_step_),
         timestamptz_array(e_next_), timestamptz_array(e_parked_),    timestamptz_array(e_deadline_),
         text_array(e_waiting_),     text_array(e_context_),          text_array(e_event_),
         int4_array(e_visits_),      timestamptz_array(e_converted_), text_array(e_reason_),
-        text_array(e_error_),       TimestampTzGetDatum(as_of_)};
-    const char nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+        text_array(e_error_),       TimestampTzGetDatum(as_of_),     text_array(e_error_code_)};
+    const char nulls[15] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+                            ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     enrollment_statement.execute(args, nulls, false);
   }
   if (!x_id_.empty()) {
@@ -660,13 +627,19 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   try {
     work();
   } catch (const PgError& e) {
+    std::string code = unpack_sql_state(e.data()->sqlerrcode);
     if (is_step_timeout(e.data()))
-      failure = Failure{e.what(), false, true};  // our own timeout: an ordinary failure
+      failure = Failure{e.what(), false, true, code};  // our own timeout: an ordinary failure
     else if (must_propagate(e.data()))
       fatal = e.data();
-    if (!failure) failure = Failure{e.what(), is_deadlock(e.data())};
+    if (!failure) failure = Failure{e.what(), is_deadlock(e.data()), false, code};
+  } catch (const core::Error& e) {
+    failure = Failure{e.what(), false, false,
+                      e.sqlstate().size() == 5 ? e.sqlstate() : std::string("XX000")};
+  } catch (const std::bad_alloc& e) {
+    failure = Failure{"out of memory in pg_journey", false, false, "53200"};
   } catch (const std::exception& e) {
-    failure = Failure{e.what(), false};
+    failure = Failure{e.what(), false, false, "XX000"};
   }
   step_timer_stop();
   // An ordinary failure is charged by the caller. What was in flight when an
@@ -684,12 +657,156 @@ std::optional<Failure> in_subtransaction(Work&& work) {
   return failure;
 }
 
+// Which enrollment (or batch) the tick is working on: its error context
+// callback adds this to every error and log line raised meanwhile, so a
+// failure, a NOTICE of a call step's function or a worker's log line says
+// which journey, version, step and enrollment it comes from.
+struct WorkLabel {
+  int64_t enrollment = 0;  // 0: none
+  int64_t journey_id = 0;
+  const char* journey = nullptr;  // its name; null when not known (not loaded)
+  int32_t version = 0;
+  const char* step = nullptr;  // the step the run started from
+  size_t batch = 0;            // >0: writing the effects of this many enrollments
+};
+
+// The tick's error context callback (arg: the WorkLabel).
+void work_label_context(void* arg) {
+  const auto* l = static_cast<const WorkLabel*>(arg);
+  if (l->batch > 0) {
+    errcontext("pg_journey tick writing the effects of a batch of %zu enrollments", l->batch);
+  } else if (l->enrollment != 0) {
+    const char* step = l->step ? l->step : "";
+    if (l->journey)
+      errcontext("pg_journey enrollment %lld of journey \"%s\" version %d at step \"%s\"",
+                 static_cast<long long>(l->enrollment), l->journey, l->version, step);
+    else
+      errcontext("pg_journey enrollment %lld of journey %lld version %d at step \"%s\"",
+                 static_cast<long long>(l->enrollment), static_cast<long long>(l->journey_id),
+                 l->version, step);
+  }
+}
+
+// Pushes work_label_context onto error_context_stack for its scope.
+class WorkLabelScope {
+ public:
+  explicit WorkLabelScope(WorkLabel* label) {
+    callback_.callback = work_label_context;
+    callback_.arg = label;
+    callback_.previous = error_context_stack;
+    error_context_stack = &callback_;
+  }
+  ~WorkLabelScope() { error_context_stack = callback_.previous; }
+  WorkLabelScope(const WorkLabelScope&) = delete;
+  WorkLabelScope& operator=(const WorkLabelScope&) = delete;
+
+ private:
+  ErrorContextCallback callback_;
+};
+
+// A failure to charge to an enrollment.
+struct Charge {
+  int64_t enrollment = 0;
+  std::string message;   // empty: the run was interrupted (the message names its step)
+  std::string sqlstate;  // its SQLSTATE
+};
+
+// Charges failures: reads each enrollment's attempts and version settings
+// (rows of failed_rows_statement / interrupted_rows_statement: id, attempts,
+// step_key, settings, journey name, version), lets core::charge_failure decide
+// (retry after a backoff, or failed), writes it, and logs each failure under
+// its label. Enrollments no longer active (or held elsewhere) are skipped.
+void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& charges,
+                     TimestampTz as_of, WorkLabel& label) {
+  std::map<int64_t, const Charge*> by_id;
+  for (const Charge& c : charges) by_id.emplace(c.enrollment, &c);
+  std::vector<int64_t> ids;
+  std::vector<int32_t> attempts;
+  std::vector<std::optional<std::string>> messages, codes;
+  std::vector<bool> failed;
+  std::vector<std::optional<int64_t>> next_run;
+  for (const Row& row : rows) {
+    int64_t id = to_int64(row[0]);
+    auto found = by_id.find(id);
+    if (found == by_id.end()) continue;
+    const Charge& c = *found->second;
+    std::string step = row[2] ? *row[2] : std::string();
+    std::string message =
+        !c.message.empty() ? c.message
+                           : "cancelled while running step " + step +
+                                 " (statement timeout, pg_cancel_backend, pg_terminate_backend or"
+                                 " shutdown)";
+    core::Json settings = row[3] ? core::Json::parse(*row[3]) : core::Json();
+    int max_attempts = core::max_attempts_of(settings);
+    core::Retry retry =
+        core::charge_failure(static_cast<int>(to_int64(row[1])), max_attempts, pg_to_unix(as_of));
+    ids.push_back(id);
+    attempts.push_back(retry.attempts);
+    messages.push_back(message);
+    codes.push_back(c.sqlstate);
+    failed.push_back(retry.failed);
+    next_run.push_back(retry.next_run_at);
+    label = WorkLabel{
+        id,           0, row[4] ? row[4]->c_str() : nullptr, static_cast<int32_t>(to_int64(row[5])),
+        step.c_str(), 0};
+    const char* code = c.sqlstate.c_str();
+    pg_guard([&] {
+      ereport(LOG,
+              (errcode(MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4])),
+               errmsg("pg_journey: enrollment failed (attempt %d of %d%s): %s", retry.attempts,
+                      max_attempts, retry.failed ? ", no more retries" : "", message.c_str())));
+    });
+    label = WorkLabel{};
+  }
+  if (ids.empty()) return;
+  Datum args[5] = {int8_array(ids), int4_array(attempts), text_array(messages), text_array(codes),
+                   timestamptz_array(next_run)};
+  const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+  charge_statement.execute(args, nulls, false);
+  // Out of attempts: journey._end_enrollments makes them failed.
+  std::vector<int64_t> ended;
+  std::vector<std::optional<std::string>> errors;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (failed[i]) {
+      ended.push_back(ids[i]);
+      errors.push_back(messages[i]);
+    }
+  end_failed(ended, errors, as_of);
+}
+
+// The memory of one batch: what PostgreSQL allocates for it (array datums,
+// customer reads, rendered text) lives in a context of its own, deleted when
+// the batch is done, so a tick of many batches does not grow. While an error
+// unwinds it is kept (the error's data may live there): the transaction's
+// abort frees it with its parent.
+class BatchMemory {
+ public:
+  BatchMemory() : outer_(CurrentMemoryContext) {
+    context_ = pg_guard([] {
+      return AllocSetContextCreate(CurrentMemoryContext, "pg_journey tick batch",
+                                   ALLOCSET_DEFAULT_SIZES);
+    });
+    MemoryContextSwitchTo(context_);
+  }
+  ~BatchMemory() {
+    MemoryContextSwitchTo(outer_);
+    if (std::uncaught_exceptions() == 0) MemoryContextDelete(context_);
+  }
+  BatchMemory(const BatchMemory&) = delete;
+  BatchMemory& operator=(const BatchMemory&) = delete;
+
+ private:
+  MemoryContext outer_;
+  MemoryContext context_ = nullptr;
+};
+
 class Tick {
  public:
   Tick(TimestampTz as_of, Oid extension, std::set<int64_t> suspects)
       : as_of_(as_of), extension_(extension), suspects_(std::move(suspects)) {}
 
   int run(int max_enrollments) {
+    WorkLabelScope scope(&label_);
     std::vector<Claimed> claimed = claim(max_enrollments);
     for (size_t start = 0; start < claimed.size(); start += kBatchSize) {
       size_t end = std::min(claimed.size(), start + kBatchSize);
@@ -768,8 +885,10 @@ class Tick {
     rows.clear();
     for (size_t i = start; i < end; ++i) {
       claimed[i].journey = nullptr;
+      label(claimed[i]);
       claimed[i].prepare_error = in_subtransaction([&] { prepare(claimed, i, i + 1, rows); });
     }
+    label_ = WorkLabel{};
   }
 
   // Runs one enrollment; a customer row that is gone ends it. Its user code
@@ -792,6 +911,7 @@ class Tick {
                                      std::to_string(c.version) + " of journey " +
                                      c.journey->compiled.name);
     runtime_->set_journey(c.journey);
+    label(c);
     running_ = &c;
     inflight_running(extension_, c.state.id, c.row_version);
     step_timer_start();
@@ -801,6 +921,7 @@ class Tick {
     step_returned();
     inflight_clear();
     running_ = nullptr;
+    label_ = WorkLabel{};
     return result;
   }
 
@@ -814,7 +935,9 @@ class Tick {
   }
 
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
-    if (!runtime_) runtime_ = std::make_unique<PgRuntime>();
+    BatchMemory memory;
+    // Per batch: the runtime keeps datums (time zones) allocated in the batch's memory.
+    runtime_ = std::make_unique<PgRuntime>();
     CustomerRows pristine;
     prepare_isolated(claimed, start, end, pristine);
     // The batch, and those to run one at a time: enrollments an interrupted
@@ -822,7 +945,8 @@ class Tick {
     std::vector<size_t> batch, alone;
     for (size_t i = start; i < end; ++i) {
       if (claimed[i].prepare_error)
-        record_failure(claimed[i], claimed[i].prepare_error->message);
+        record_failure(claimed[i], claimed[i].prepare_error->message,
+                       claimed[i].prepare_error->sqlstate);
       else if (suspects_.count(claimed[i].state.id))
         alone.push_back(i);
       else
@@ -841,6 +965,8 @@ class Tick {
         ids.reserve(batch.size());
         for (size_t i : batch) ids.push_back(claimed[i].state.id);
         inflight_writing(extension_, ids);
+        label_ = WorkLabel{};
+        label_.batch = ids.size();
         step_timer_start();
         writer.flush();
         step_returned();
@@ -848,9 +974,10 @@ class Tick {
       });
       const Claimed* culprit = running_;
       running_ = nullptr;
+      label_ = WorkLabel{};
       if (!failure) break;
       if (failure->step_timeout && culprit && attempt < 3) {
-        record_failure(*culprit, timeout_message(*culprit, false));
+        record_failure(*culprit, timeout_message(*culprit, false), failure->sqlstate);
         batch.erase(
             std::find(batch.begin(), batch.end(), static_cast<size_t>(culprit - claimed.data())));
         continue;
@@ -868,6 +995,7 @@ class Tick {
         BatchWriter writer(as_of_, *runtime_);
         writer.add(c, run_one(c, rows), rows);
         writing = true;
+        label(c);
         inflight_running(extension_, c.state.id, c.row_version);
         step_timer_start();
         writer.flush();
@@ -875,13 +1003,14 @@ class Tick {
         inflight_clear();
       });
       running_ = nullptr;
+      label_ = WorkLabel{};
       // A deadlock is not the enrollment's fault: retried a second later, uncharged.
       if (failure_of_one && failure_of_one->transient)
         defer(c);
       else if (failure_of_one && failure_of_one->step_timeout)
-        record_failure(c, timeout_message(c, writing));
+        record_failure(c, timeout_message(c, writing), failure_of_one->sqlstate);
       else if (failure_of_one)
-        record_failure(c, failure_of_one->message);
+        record_failure(c, failure_of_one->message, failure_of_one->sqlstate);
     }
   }
 
@@ -891,11 +1020,19 @@ class Tick {
     defer_statement.execute(args, nulls, false);
   }
 
-  void record_failure(const Claimed& c, const std::string& error) {
-    Datum args[3] = {Int64GetDatum(c.state.id), string_to_text(error), TimestampTzGetDatum(as_of_)};
-    const char nulls[3] = {' ', ' ', ' '};
-    failure_statement.execute(args, nulls, false);
-    end_exhausted(spi_result_rows(), as_of_);
+  void record_failure(const Claimed& c, const std::string& error, const std::string& sqlstate) {
+    Datum args[1] = {int8_array({c.state.id})};
+    const char nulls[1] = {' '};
+    failed_rows_statement.execute(args, nulls, false);  // sees this tick's writes
+    std::vector<Row> rows = spi_result_rows();
+    charge_failures(rows, {Charge{c.state.id, error, sqlstate}}, as_of_, label_);
+  }
+
+  // Labels the tick's work with enrollment c (see WorkLabel).
+  void label(const Claimed& c) {
+    label_ = WorkLabel{
+        c.state.id, c.journey_id,       c.journey ? c.journey->compiled.name.c_str() : nullptr,
+        c.version,  c.step_key.c_str(), 0};
   }
 
   TimestampTz as_of_;
@@ -903,6 +1040,7 @@ class Tick {
   std::set<int64_t> suspects_;
   std::unique_ptr<PgRuntime> runtime_;
   const Claimed* running_ = nullptr;  // the enrollment whose run is under way
+  WorkLabel label_;                   // what the error context callback says
 };
 
 }  // namespace
@@ -923,10 +1061,15 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
       ids.push_back(run.enrollment);
       versions.push_back(run.row_version);
     }
-    Datum args[3] = {int8_array(ids), int8_array(versions), TimestampTzGetDatum(as_of)};
-    const char nulls[3] = {' ', ' ', ' '};
-    interrupted_statement.execute(args, nulls, false);
-    end_exhausted(spi_result_rows(), as_of);
+    Datum args[2] = {int8_array(ids), int8_array(versions)};
+    const char nulls[2] = {' ', ' '};
+    interrupted_rows_statement.execute(args, nulls, false);  // locks: not read-only
+    std::vector<Row> rows = spi_result_rows();
+    std::vector<Charge> charges;
+    for (int64_t id : ids) charges.push_back(Charge{id, "", "57014"});
+    WorkLabel label;
+    WorkLabelScope scope(&label);
+    charge_failures(rows, charges, as_of, label);
   }
   return std::move(interrupted.suspects);
 }

@@ -45,6 +45,13 @@ CREATE OR REPLACE FUNCTION journey._event_matches(condition jsonb, properties js
 AS 'MODULE_PATHNAME', 'pgj_event_matches'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+CREATE OR REPLACE FUNCTION journey._reentry_rule(settings jsonb, OUT any_earlier_blocks boolean,
+                                                 OUT replaces_active boolean, OUT cooldown interval)
+AS 'MODULE_PATHNAME', 'pgj_reentry_rule'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._reentry_rule(jsonb) IS
+  'how a published journey''s re-entry settings apply (decided in src/core/policy): _enroll_rows applies it';
+
 CREATE OR REPLACE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

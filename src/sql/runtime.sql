@@ -18,8 +18,7 @@ SET enable_seqscan = off AS $$
 DECLARE
   j journey.journeys;
   k record;
-  reentry text;
-  cooldown interval;
+  rule record;
   n int := cardinality(p_customers);
   c_ids text[];
   c_contexts jsonb[];
@@ -29,8 +28,8 @@ DECLARE
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
-  reentry := coalesce(j.settings->>'reentry', 'never');
-  cooldown := journey._duration(j.settings->>'reentry_cooldown');
+  -- The policy is decided in core (journey._reentry_rule); this applies it.
+  rule := journey._reentry_rule(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
   -- The customers that exist, by canonical id (the key as text), each
   -- (customer, entity) once: its first occurrence counts.
@@ -51,14 +50,14 @@ BEGIN
   IF cardinality(c_ids) = 0 THEN
     RETURN '{}';
   END IF;
-  IF reentry = 'always' THEN
+  IF rule.replaces_active THEN
     -- Re-entry replaces the active enrollment (outside the cooldown).
     PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),
                                      array_agg('reentered'::text))
        FROM journey.enrollments e, unnest(c_ids, c_entities) u(c, ent)
       WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
         AND e.entity_key IS NOT DISTINCT FROM u.ent
-        AND (cooldown IS NULL OR e.entered_at <= now() - cooldown)
+        AND (rule.cooldown IS NULL OR e.entered_at <= now() - rule.cooldown)
      HAVING count(*) > 0;
   END IF;
   WITH ins AS (
@@ -74,7 +73,8 @@ BEGIN
              SELECT 1 FROM journey.enrollments p
               WHERE p.journey_id = j.id AND p.customer_id = i.c
                 AND p.entity_key IS NOT DISTINCT FROM i.ent
-                AND (reentry = 'never' OR (cooldown IS NOT NULL AND p.entered_at > now() - cooldown)))
+                AND (rule.any_earlier_blocks
+                     OR (rule.cooldown IS NOT NULL AND p.entered_at > now() - rule.cooldown)))
     ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
     DO NOTHING
     RETURNING e.id)

@@ -144,11 +144,14 @@ CREATE TABLE journey.enrollments (
   last_event    jsonb,
   woken_by      jsonb NOT NULL DEFAULT '[]',
   rearm         boolean NOT NULL DEFAULT false,
+  last_error_code text CHECK (last_error_code ~ '^[0-9A-Z]{5}$'),
   FOREIGN KEY (journey_id, version) REFERENCES journey.versions ON DELETE CASCADE
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
         autovacuum_analyze_scale_factor = 0.05);
 COMMENT ON TABLE journey.enrollments IS
   'one row per customer (and entity) in a journey: where they are, and how it ended';
+COMMENT ON COLUMN journey.enrollments.last_error_code IS
+  'the SQLSTATE of last_error (57014: cancelled or timed out, 54000: a visit cap)';
 -- The due set: only active enrollments with a time, in due order.
 CREATE INDEX enrollments_due ON journey.enrollments (next_run_at, id) WHERE status = 'active';
 -- At most one active enrollment per (journey, customer, entity); also how

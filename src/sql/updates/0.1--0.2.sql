@@ -108,3 +108,10 @@ CREATE INDEX message_events_message ON journey.message_events (message_id, kind)
 CREATE INDEX message_events_enrollment ON journey.message_events (enrollment_id, step_key, kind);
 SELECT pg_catalog.pg_extension_config_dump('journey.message_events', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.message_events_id_seq', '');
+
+-- The SQLSTATE of an enrollment's last error (issue 9); enrollments that failed
+-- under 0.1 keep NULL.
+ALTER TABLE journey.enrollments ADD COLUMN last_error_code text
+  CHECK (last_error_code ~ '^[0-9A-Z]{5}$');
+COMMENT ON COLUMN journey.enrollments.last_error_code IS
+  'the SQLSTATE of last_error (57014: cancelled or timed out, 54000: a visit cap)';

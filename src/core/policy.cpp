@@ -1,0 +1,95 @@
+// Runtime policies of the engine: delivery, frequency caps, retries.
+#include "core/policy.hpp"
+
+#include <algorithm>
+#include <variant>
+
+#include "core/error.hpp"
+
+namespace pgj::core {
+
+bool in_quiet_window(const JourneySettings::QuietHours& quiet, int seconds) {
+  return quiet.start_sec <= quiet.end_sec ? (seconds >= quiet.start_sec && seconds < quiet.end_sec)
+                                          : (seconds >= quiet.start_sec || seconds < quiet.end_sec);
+}
+
+std::string quiet_hours_zone(const JourneySettings& settings, const AudienceSchema& audience,
+                             const std::vector<Value>* row) {
+  const auto& quiet = settings.quiet_hours;
+  std::string zone = !quiet || quiet->timezone.empty() ? settings.timezone : quiet->timezone;
+  if (zone != "customer") return zone;
+  int tz = audience.timezone_column;
+  if (row && tz >= 0 && static_cast<size_t>(tz) < row->size())
+    if (auto* name = std::get_if<std::string>(&(*row)[tz]); name && !name->empty()) return *name;
+  return settings.timezone;
+}
+
+Delivery decide_delivery(const JourneySettings& settings, const AudienceSchema& audience,
+                         const std::vector<Value>* row, bool holdout, bool no_recipient,
+                         int64_t now, LocalClock& clock) {
+  Delivery d;
+  d.send_after = now;
+  if (holdout || no_recipient) {
+    d.suppressed = true;
+    d.reason = holdout ? "holdout" : "no_recipient";
+    return d;
+  }
+  if (const auto& quiet = settings.quiet_hours) {
+    std::string zone = quiet_hours_zone(settings, audience, row);
+    if (in_quiet_window(*quiet, clock.local_seconds_of_day(now, zone)))
+      d.send_after = clock.next_local_time(now, quiet->end_sec, 0, zone);
+  }
+  return d;
+}
+
+std::vector<bool> frequency_capped(const std::vector<CappedMessage>& messages,
+                                   const EarlierMessages& earlier) {
+  std::vector<bool> capped(messages.size(), false);
+  std::map<std::string, int64_t> in_batch;  // customer -> messages this batch delivers
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const CappedMessage& m = messages[i];
+    if (!m.pending) continue;
+    int64_t& delivered = in_batch[m.customer];
+    if (m.window_start) {
+      auto found = earlier.find({*m.window_start, m.customer});
+      if ((found == earlier.end() ? 0 : found->second) + delivered >= m.max) {
+        capped[i] = true;
+        continue;
+      }
+    }
+    ++delivered;
+  }
+  return capped;
+}
+
+ReentryRule reentry_rule(const JourneySettings& settings) {
+  ReentryRule rule;
+  rule.any_earlier_blocks = settings.reentry == JourneySettings::Reentry::Never;
+  rule.replaces_active = settings.reentry == JourneySettings::Reentry::Always;
+  rule.cooldown = settings.reentry_cooldown;
+  return rule;
+}
+
+int max_attempts_of(const Json& settings) {
+  if (!settings.is_object()) return kDefaultMaxAttempts;
+  try {
+    return parse_settings(settings).max_attempts;
+  } catch (const Error&) {
+    return kDefaultMaxAttempts;
+  }
+}
+
+Retry charge_failure(int attempts_before, int max_attempts, int64_t now) {
+  Retry r;
+  r.attempts = attempts_before < 0 ? 1 : attempts_before + 1;
+  if (r.attempts >= max_attempts) {
+    r.failed = true;
+    return r;
+  }
+  int64_t backoff = kRetryBaseMicros;
+  for (int k = 1; k < r.attempts && backoff < kRetryCapMicros; ++k) backoff *= 2;
+  r.next_run_at = now + std::min(backoff, kRetryCapMicros);
+  return r;
+}
+
+}  // namespace pgj::core

@@ -1,0 +1,101 @@
+// Runtime policies of the engine, decided without PostgreSQL: when a message
+// may be delivered (holdout, quiet hours), which messages of a batch a
+// frequency cap suppresses, and what a failure does to an enrollment (retry
+// with backoff, or failed after max_attempts). The pg layer reads the rows,
+// calls these, and writes what they decide (src/pg/tick.cpp).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/engine.hpp"
+
+namespace pgj::core {
+
+// What the delivery decision needs of the calendar (the pg layer answers with
+// the server's time zone database).
+struct LocalClock {
+  virtual ~LocalClock() = default;
+  // Local time of day (seconds) of instant ts in zone.
+  virtual int local_seconds_of_day(int64_t ts, const std::string& zone) = 0;
+  // As Runtime::next_local_time.
+  virtual int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,
+                                  const std::string& zone) = 0;
+};
+
+// Whether local time of day `seconds` lies in the quiet window [start, end),
+// which may wrap midnight.
+bool in_quiet_window(const JourneySettings::QuietHours& quiet, int seconds);
+
+// The zone quiet hours are judged in: the window's own, else the journey's;
+// "customer" is the customer's time zone column when it holds a name (row may
+// be null when the customer row is not at hand), else the journey's.
+std::string quiet_hours_zone(const JourneySettings& settings, const AudienceSchema& audience,
+                             const std::vector<Value>* row);
+
+// How a message produced at `now` is delivered.
+struct Delivery {
+  bool suppressed = false;  // recorded, never delivered
+  std::string reason;       // why suppressed: "holdout", "no_recipient", "frequency_cap"
+  int64_t send_after = 0;   // not claimable before (the end of a quiet window)
+};
+
+// Holdout first (the enrollment's messages are recorded, never delivered), then
+// no recipient (suppressed "no_recipient"), then quiet hours: inside the window
+// the message waits for the window's end.
+Delivery decide_delivery(const JourneySettings& settings, const AudienceSchema& audience,
+                         const std::vector<Value>* row, bool holdout, bool no_recipient,
+                         int64_t now, LocalClock& clock);
+
+// One message of a batch as the frequency caps see it, in batch order.
+struct CappedMessage {
+  std::string customer;
+  bool pending = true;                  // false: already suppressed, counts for nothing
+  std::optional<int64_t> window_start;  // the start of its journey's cap window; nullopt: no cap
+  int64_t max = 0;                      // the journey's cap
+};
+
+// Messages already counted against a customer: (window start, customer) -> count.
+using EarlierMessages = std::map<std::pair<int64_t, std::string>, int64_t>;
+
+// Which messages their journey's frequency cap suppresses: a capped message is
+// suppressed when the customer's earlier messages in its window plus those this
+// batch delivers before it reach the cap. Every message of the batch counts
+// against its customer in every window (they are all created now).
+std::vector<bool> frequency_capped(const std::vector<CappedMessage>& messages,
+                                   const EarlierMessages& earlier);
+
+// Backoff after the n-th failure (n from 1): 10 s * 2^(n-1), at most one hour.
+constexpr int64_t kRetryBaseMicros = 10'000'000;
+constexpr int64_t kRetryCapMicros = 3'600'000'000;
+
+// How a journey's re-entry settings apply when a customer (and entity) is
+// enrolled again; _enroll_rows applies it to a whole set of customers at once.
+//   never:      an earlier enrollment, in any state, keeps the customer out;
+//   after_exit: only an active one does (one active enrollment per customer);
+//   always:     the active enrollment is ended (`reentered`) and a new one starts.
+// An enrollment that entered within reentry_cooldown keeps the customer out
+// whatever the policy (and is not replaced).
+struct ReentryRule {
+  bool any_earlier_blocks = true;
+  bool replaces_active = false;
+  std::optional<Duration> cooldown;
+};
+ReentryRule reentry_rule(const JourneySettings& settings);
+
+// The max_attempts of a version's settings object (the default when it is
+// absent or the settings do not parse).
+int max_attempts_of(const Json& settings);
+
+// What a failure does to an enrollment that had failed attempts_before times.
+struct Retry {
+  int attempts = 0;                    // attempts_before + 1
+  bool failed = false;                 // max_attempts reached: the enrollment ends `failed`
+  std::optional<int64_t> next_run_at;  // not failed: when it is tried again
+};
+Retry charge_failure(int attempts_before, int max_attempts, int64_t now);
+
+}  // namespace pgj::core
