@@ -101,11 +101,13 @@ struct Load {
   std::atomic<bool> stop{false};
   std::atomic<long long> ticked{0}, enrolled{0}, updated{0};
   std::atomic<int> broken{0};
+  std::atomic<int> connected{0};  // clients past their connection set-up
   std::vector<std::thread> threads;
 
   void ticker() {
     try {
       pqxx::connection c(dsn(kDatabase));
+      connected++;
       while (!stop) {
         pqxx::work tx(c);
         // Odd rounds run enrollments up to their delay, even ones past it.
@@ -126,6 +128,7 @@ struct Load {
     try {
       pqxx::connection c(dsn(kDatabase));
       connect_session(c, true);
+      connected++;
       long long chunk;
       while (!stop) {
         if (!chunks.take(&chunk)) {
@@ -312,6 +315,9 @@ void killing_rounds(int rounds, int kill_ms) {
     round_number = round;
     Load load;
     load.start();
+    // The random moment counts from when all four clients are at work (under
+    // load a client can still be connecting when a short wait ends).
+    for (int i = 0; i < 3000 && load.connected < 4 && load.broken == 0; ++i) sleep_ms(10);
     int ms = wait(rng);
     sleep_ms(ms);
     bool killed = crash_server();
