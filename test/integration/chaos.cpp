@@ -306,7 +306,7 @@ void killing_rounds(int rounds, int kill_ms) {
   enrolls.last = updates.last = ranges.rounds_end / kChunk;
   std::uniform_int_distribution<int> wait(std::min(30, kill_ms), kill_ms);
   std::vector<std::string> failures;
-  int hit_all = 0;
+  int hit_all = 0, hit_some = 0;
   long long partial = 0;
   // Spread each client's chunks over the rounds (a round lasts kill_ms / 2 on average).
   chunk_sleep_ms =
@@ -324,6 +324,7 @@ void killing_rounds(int rounds, int kill_ms) {
     load.stop = true;
     load.join();
     if (load.broken == 4) hit_all++;
+    if (load.broken > 0) hit_some++;
     bool up = restart_server(kDatabase);
     log("round " + std::to_string(round) + ": killed after " + std::to_string(ms) + " ms (" +
         std::to_string(load.ticked) + " ticked, " + std::to_string(load.enrolled) +
@@ -338,8 +339,14 @@ void killing_rounds(int rounds, int kill_ms) {
     record_invariants("round " + std::to_string(round), &failures);
   }
   for (const std::string& f : failures) std::cout << "  " << f << std::endl;
-  check(hit_all == rounds, std::to_string(hit_all) + " of " + std::to_string(rounds) +
-                               " kills broke all four clients' connections mid-work");
+  // A client that sleeps between two chunks when the server dies sees `stop`
+  // and leaves without touching its connection, so not every kill can break
+  // all four (3 of 100 did not in a make chaos run); every kill must break
+  // work in progress.
+  log(std::to_string(hit_all) + " of " + std::to_string(rounds) +
+      " kills broke all four clients' connections");
+  check(hit_some == rounds, std::to_string(hit_some) + " of " + std::to_string(rounds) +
+                                " kills broke clients' connections mid-work");
   check(partial == 0, "no chunk of enroll_query or bulk UPDATE survived a kill in part");
   check(failures.empty(),
         "after each of " + std::to_string(rounds) +
