@@ -3,15 +3,16 @@
 # short one) on a throwaway cluster. Settings through the environment:
 #   PGJ_CHAOS_ROUNDS (default here 100), PGJ_CHAOS_CUSTOMERS (100000),
 #   PGJ_CHAOS_KILL_MS (1500), PGJ_CHAOS_SEED (time).
-# Writes the run's output to docs/results/chaos-latest.txt. Needs root (tmpfs).
+# Writes the run's output to build/results/chaos-latest.txt (a build output, not kept in git;
+# the figures worth keeping go into docs/operations.md). Needs root (tmpfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
 cluster_start
 export PGJ_CHAOS_ROUNDS=${PGJ_CHAOS_ROUNDS:-100} PGJ_CHAOS_CUSTOMERS=${PGJ_CHAOS_CUSTOMERS:-100000}
 export PGJ_CHAOS_KILL_MS=${PGJ_CHAOS_KILL_MS:-1500}
-mkdir -p docs/results
-out=docs/results/chaos-latest.txt
+mkdir -p build/results
+out=build/results/chaos-latest.txt
 {
   echo "# make chaos, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load: $(uptime | sed 's/.*load average: //')"
   echo "# PGJ_CHAOS_ROUNDS=$PGJ_CHAOS_ROUNDS PGJ_CHAOS_CUSTOMERS=$PGJ_CHAOS_CUSTOMERS PGJ_CHAOS_KILL_MS=$PGJ_CHAOS_KILL_MS"

@@ -3,11 +3,11 @@
 # PNG plot of its CSV with gnuplot. Settings through the environment (see
 # bench/soak.cpp): PGJ_SOAK_MINUTES (default 30), PGJ_SOAK_HOLD_AT (10),
 # PGJ_SOAK_HOLD (10), PGJ_SOAK_ENROLL_RATE (200), PGJ_SOAK_EVENT_RATE (100),
-# PGJ_SOAK_UPDATE_RATE (500). Writes docs/results/soak-latest.{csv,png,txt}
+# PGJ_SOAK_UPDATE_RATE (500). Writes build/results/soak-latest.{csv,png,txt}
 # (PGJ_SOAK_OUT changes the prefix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${PGJ_SOAK_OUT:-docs/results/soak-latest}
+out=${PGJ_SOAK_OUT:-build/results/soak-latest}
 mkdir -p "$(dirname "$out")"
 source tools/cluster.sh
 cluster_start
