@@ -79,6 +79,27 @@ bool add_mul(int64_t* acc, int64_t a, int64_t b, int64_t limit) {
   return true;
 }
 
+// Number of days in month m of year y.
+unsigned days_in_month(int64_t y, unsigned m) {
+  static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+  return kDays[m - 1];
+}
+
+// Reads exactly n digits at s[*pos] into *out.
+bool read_digits(std::string_view s, size_t* pos, int n, int* out) {
+  int v = 0;
+  for (int i = 0; i < n; ++i) {
+    if (*pos >= s.size() || !is_digit(s[*pos])) return false;
+    v = v * 10 + (s[*pos] - '0');
+    ++*pos;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
 // Days since 1970-01-01 of a proleptic Gregorian civil date.
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -101,27 +122,6 @@ void civil_from_days(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *m = mp < 10 ? mp + 3 : mp - 9;
   *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
 }
-
-// Number of days in month m of year y.
-unsigned days_in_month(int64_t y, unsigned m) {
-  static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
-  return kDays[m - 1];
-}
-
-// Reads exactly n digits at s[*pos] into *out.
-bool read_digits(std::string_view s, size_t* pos, int n, int* out) {
-  int v = 0;
-  for (int i = 0; i < n; ++i) {
-    if (*pos >= s.size() || !is_digit(s[*pos])) return false;
-    v = v * 10 + (s[*pos] - '0');
-    ++*pos;
-  }
-  *out = v;
-  return true;
-}
-
-}  // namespace
 
 // Approximate length in microseconds (month = 30 days), saturating.
 int64_t Duration::approx_micros() const {

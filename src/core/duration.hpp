@@ -74,6 +74,10 @@ std::optional<int64_t> parse_timestamp(std::string_view text, std::string* error
 // ("infinity" / "-infinity" for kInfinity / kMinusInfinity).
 std::string format_timestamp(int64_t micros);
 
+// Days since 1970-01-01 of a proleptic Gregorian civil date, and back.
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
+void civil_from_days(int64_t days, int64_t* y, unsigned* m, unsigned* d);
+
 // Checks a pg_cron schedule: 5-field cron (numbers, *, ranges, lists, steps,
 // month and day names), @yearly/@annually/@monthly/@weekly/@daily/@midnight/
 // @hourly, or "N seconds" (1-59). On failure sets *error (when non-null).

@@ -242,29 +242,6 @@ size_t utf8_length(unsigned char c) {
   return 1;
 }
 
-// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian).
-void civil(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
-// Days since 1970-01-01 of a date (proleptic Gregorian).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
 // Formats an instant (UTC) with strftime-style directives: %Y %y %m %d %e %H
 // %I %M %S %p %b %B %a %A %j %%; others are copied as written.
 std::string format_date(int64_t micros, const std::string& fmt) {
@@ -283,7 +260,7 @@ std::string format_date(int64_t micros, const std::string& fmt) {
   }
   int64_t y = 0;
   unsigned m = 0, d = 0;
-  civil(day, &y, &m, &d);
+  civil_from_days(day, &y, &m, &d);
   const int64_t jan1 = days_from_civil(y, 1, 1);
   const int weekday =
       static_cast<int>(((day % 7) + 7 + 3) % 7);  // 0 = Monday (1970-01-01 a Thursday)
