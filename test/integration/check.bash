@@ -16,3 +16,20 @@ finish_checks() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+
+# A throwaway cluster of the test's own (for tests that restart the server or
+# need other settings than tools/test.sh's): initdb in a new temp dir, kept in
+# $dir, Unix socket only, stopped and removed at exit. The caller appends its
+# settings to "$dir/data/postgresql.conf" and starts it.
+own_cluster() {  # name: the temp dir is /tmp/pgj_NAME.XXXXXX
+  dir=$(mktemp -d "/tmp/pgj_$1.XXXXXX")
+  chmod 755 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  trap own_cluster_stop EXIT
+  as_cluster_user "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null 2>&1
+  printf "listen_addresses = ''\nunix_socket_directories = '%s'\n" "$dir" >>"$dir/data/postgresql.conf"
+}
+own_cluster_stop() {
+  as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+  rm -rf "$dir"
+}

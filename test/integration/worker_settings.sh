@@ -15,18 +15,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source test/integration/check.bash
 
-dir=$(mktemp -d /tmp/pgj_settings.XXXXXX)
-chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
-stop() {
-  as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
-  rm -rf "$dir"
-}
-trap stop EXIT
-as_cluster_user "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null 2>&1
+own_cluster settings
 cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_journey'
 pg_journey.database = 'pgj_settings'
 pg_journey.workers = 1
