@@ -230,7 +230,9 @@ CREATE TABLE journey.messages (
 ) WITH (fillfactor = 90);
 COMMENT ON TABLE journey.messages IS
   'the outbox: one row per send-step visit; apps claim_messages() and complete_message()';
-CREATE INDEX messages_pending ON journey.messages (channel, send_after) WHERE status = 'pending';
+-- In claim order (send_after, id), so that a claim reads its LIMIT rows off the
+-- index instead of sorting every pending message of the channel.
+CREATE INDEX messages_pending ON journey.messages (channel, send_after, id) WHERE status = 'pending';
 
 CREATE INDEX messages_customer_recent ON journey.messages (customer_id, created_at);
 

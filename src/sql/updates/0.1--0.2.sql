@@ -115,3 +115,8 @@ ALTER TABLE journey.enrollments ADD COLUMN last_error_code text
   CHECK (last_error_code ~ '^[0-9A-Z]{5}$');
 COMMENT ON COLUMN journey.enrollments.last_error_code IS
   'the SQLSTATE of last_error (57014: cancelled or timed out, 54000: a visit cap)';
+
+-- claim_messages reads pending messages in (send_after, id) order: the index
+-- carries id too (a claim of 50 among 20,000 pending: about 25 ms -> 3.6 ms).
+DROP INDEX journey.messages_pending;
+CREATE INDEX messages_pending ON journey.messages (channel, send_after, id) WHERE status = 'pending';
