@@ -101,14 +101,26 @@ END
 $$;
 
 -- Puts messages claimed longer ago than older_than back to pending (a sender
--- that died after claiming); returns how many.
+-- that died after claiming). Those of an enrollment that
+-- exited or of an archived journey are withdrawn instead (never handed out
+-- again). Returns how many it requeued or withdrew.
 CREATE OR REPLACE FUNCTION journey.requeue_claimed(older_than interval DEFAULT '15 minutes') RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   n bigint;
 BEGIN
-  UPDATE journey.messages m SET status = 'pending', claimed_at = NULL
-   WHERE m.status = 'claimed' AND m.claimed_at < now() - requeue_claimed.older_than;
+  -- Back to pending, unless their enrollment exited or their journey was archived
+  -- meanwhile: those are withdrawn as exit and archive withdraw pending ones.
+  UPDATE journey.messages m
+     SET status = CASE WHEN j.state = 'archived' OR e.status = 'exited' THEN 'suppressed'
+                       ELSE 'pending' END,
+         reason = CASE WHEN j.state = 'archived' THEN 'archived'
+                       WHEN e.status = 'exited' THEN 'exited' ELSE m.reason END,
+         completed_at = CASE WHEN j.state = 'archived' OR e.status = 'exited' THEN now() END,
+         claimed_at = NULL
+    FROM journey.journeys j, journey.enrollments e
+   WHERE m.status = 'claimed' AND m.claimed_at < now() - requeue_claimed.older_than
+     AND j.id = m.journey_id AND e.id = m.enrollment_id;
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END
