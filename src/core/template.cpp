@@ -40,7 +40,7 @@ void skip_ws(std::string_view s, size_t* i) {
 // The filters a tag may apply.
 bool is_filter_name(const std::string& name) {
   for (const char* f :
-       {"default", "upcase", "downcase", "capitalize", "truncate", "date", "number"})
+       {"default", "upcase", "downcase", "capitalize", "truncate", "date", "number", "raw"})
     if (name == f) return true;
   return false;
 }
@@ -65,7 +65,8 @@ std::string check_filter(const TemplateFilter& f) {
   if (f.name == "default") {
     if (n == 0) return "expected default: \"text\"";
     if (n != 1 || !f.quoted[0]) return "the default must be a quoted string";
-  } else if (f.name == "upcase" || f.name == "downcase" || f.name == "capitalize") {
+  } else if (f.name == "upcase" || f.name == "downcase" || f.name == "capitalize" ||
+             f.name == "raw") {
     if (n != 0) return f.name + " takes no argument";
   } else if (f.name == "truncate") {
     if (n < 1 || n > 2 || f.quoted[0] || !int_in(f.args[0], 1, 100000, &v))
@@ -162,7 +163,7 @@ bool parse_tag(std::string_view s, size_t open, TemplatePart* part, size_t* end,
       else
         *error = "unknown filter \"" + filter + "\" in merge tag \"" +
                  std::string(s.substr(open, *end - open)) + "\"" + where +
-                 " (filters: default, upcase, downcase, capitalize, truncate, date, number)";
+                 " (filters: default, upcase, downcase, capitalize, truncate, date, number, raw)";
       return false;
     }
     skip_ws(s, &i);
@@ -358,6 +359,55 @@ std::string format_number(double x, int decimals, const std::string& thousands,
   return sign + grouped + (frac.empty() ? "" : point + frac);
 }
 
+// Groups the digits of a whole part in threes with `thousands`.
+std::string group_digits(const std::string& whole, const std::string& thousands) {
+  std::string grouped;
+  for (size_t k = 0; k < whole.size(); ++k) {
+    if (k > 0 && (whole.size() - k) % 3 == 0) grouped += thousands;
+    grouped += whole[k];
+  }
+  return grouped;
+}
+
+// Formats a plain decimal text ("-12345678901234567.89": digits, at most one
+// point, no exponent) exactly, rounded half away from zero to `decimals`;
+// nullopt for any other text (formatted through a double instead).
+std::optional<std::string> format_decimal_text(const std::string& text, int decimals,
+                                               const std::string& thousands,
+                                               const std::string& point) {
+  size_t k = 0;
+  bool negative = false;
+  if (k < text.size() && (text[k] == '-' || text[k] == '+')) negative = text[k++] == '-';
+  std::string whole, frac;
+  while (k < text.size() && text[k] >= '0' && text[k] <= '9') whole += text[k++];
+  if (k < text.size() && text[k] == '.') {
+    ++k;
+    while (k < text.size() && text[k] >= '0' && text[k] <= '9') frac += text[k++];
+  }
+  if (k != text.size() || (whole.empty() && frac.empty()) || whole.size() > 1000)
+    return std::nullopt;
+  if (whole.empty()) whole = "0";
+  bool round_up = static_cast<int>(frac.size()) > decimals && frac[decimals] >= '5';
+  frac.resize(decimals, '0');
+  std::string digits = whole + frac;
+  if (round_up) {
+    size_t i = digits.size();
+    while (i > 0 && digits[i - 1] == '9') digits[--i] = '0';
+    if (i == 0)
+      digits.insert(0, "1");
+    else
+      ++digits[i - 1];
+  }
+  whole = digits.substr(0, digits.size() - decimals);
+  frac = digits.substr(digits.size() - decimals);
+  size_t nonzero = whole.find_first_not_of('0');
+  whole = nonzero == std::string::npos ? "0" : whole.substr(nonzero);
+  if (whole == "0" && frac.find_first_not_of('0') == std::string::npos)
+    negative = false;  // no "-0"
+  return (negative ? "-" : "") + group_digits(whole, thousands) +
+         (frac.empty() ? "" : point + frac);
+}
+
 }  // namespace
 
 // Applies one filter (not default) to a rendered value. Values a filter cannot
@@ -393,8 +443,10 @@ std::string apply_filter(const TemplateFilter& f, const std::string& value) {
     for (size_t k = 0; k < ellipsis.size();
          k += utf8_length(static_cast<unsigned char>(ellipsis[k])))
       ++ellipsis_chars;
-    size_t keep = length > ellipsis_chars ? length - ellipsis_chars : 0;
-    return value.substr(0, starts[keep]) + ellipsis;
+    // An ellipsis of `length` characters or more leaves no room for the value:
+    // then the value is cut to `length` characters without one.
+    if (ellipsis_chars >= length) return value.substr(0, starts[length]);
+    return value.substr(0, starts[length - ellipsis_chars]) + ellipsis;
   }
   if (f.name == "date") {
     std::optional<int64_t> t = parse_timestamp(value, nullptr);
@@ -402,6 +454,11 @@ std::string apply_filter(const TemplateFilter& f, const std::string& value) {
     return format_date(*t, f.args[0]);
   }
   if (f.name == "number") {
+    // A decimal text (a numeric column) formats exactly, whatever its digits.
+    if (auto exact = format_decimal_text(value, f.args.empty() ? 0 : std::stoi(f.args[0]),
+                                         f.args.size() > 1 ? f.args[1] : ",",
+                                         f.args.size() > 2 ? f.args[2] : "."))
+      return *exact;
     const char* begin = value.c_str();
     char* stop = nullptr;
     double x = std::strtod(begin, &stop);
@@ -445,6 +502,12 @@ std::vector<std::string> template_errors(std::string_view text) {
 
 // Renders parts, substituting tag values or defaults.
 std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup) {
+  return render(tmpl, lookup, false, nullptr);
+}
+
+// Renders parts; in HTML, escapes each tag's output unless it is raw.
+std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup, bool html,
+                   std::vector<TagSpan>* spans) {
   std::string out;
   for (const TemplatePart& p : tmpl.parts) {
     if (!p.is_tag) {
@@ -458,8 +521,165 @@ std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup) {
       value = std::move(*v);
     else if (p.default_value)
       value = *p.default_value;
-    for (const TemplateFilter& f : p.filters) value = apply_filter(f, value);
+    bool raw = false;
+    for (const TemplateFilter& f : p.filters) {
+      if (f.name == "raw") raw = true;
+      value = apply_filter(f, value);
+    }
+    if (html && !raw) value = html_escape(value);
+    if (spans && !value.empty()) spans->push_back(TagSpan{out.size(), out.size() + value.size()});
     out += value;
+  }
+  return out;
+}
+
+bool is_html_text(std::string_view text) {
+  for (char c : text)
+    if (!is_space(c)) return c == '<';
+  return false;
+}
+
+bool is_html_template(const CompiledTemplate& tmpl) {
+  for (const TemplatePart& p : tmpl.parts) {
+    if (p.is_tag) return false;
+    for (char c : p.text)
+      if (!is_space(c)) return c == '<';
+  }
+  return false;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_unescape(std::string_view v) {
+  static const std::pair<std::string_view, char> known[] = {
+      {"&amp;", '&'}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&#39;", '\''}};
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '&') {
+      bool done = false;
+      for (auto& [name, c] : known)
+        if (v.substr(i, name.size()) == name) {
+          out += c;
+          i += name.size() - 1;
+          done = true;
+          break;
+        }
+      if (done) continue;
+    }
+    out += v[i];
+  }
+  return out;
+}
+
+namespace {
+
+// Whether c may appear in a URL of a plain-text body.
+bool url_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("-._~:/?#[]@!$&'*+,;=%").find(c) != std::string_view::npos;
+}
+
+bool starts_with_http(std::string_view url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+// Case-insensitive ASCII comparison of s at k with a lower-case word.
+bool at_word(const std::string& s, size_t k, std::string_view word) {
+  if (k + word.size() > s.size()) return false;
+  for (size_t j = 0; j < word.size(); ++j) {
+    char c = s[k + j];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != word[j]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<BodyLink> find_links(const std::string& body, bool html) {
+  std::vector<BodyLink> out;
+  size_t i = 0;
+  if (html) {
+    // href="http..." or href='http...' (any case of href).
+    while (i < body.size()) {
+      size_t at = std::string::npos;
+      for (size_t k = i; k + 5 < body.size(); ++k)
+        if (at_word(body, k, "href")) {
+          size_t q = k + 4;
+          while (q < body.size() && is_space(body[q])) ++q;
+          if (q >= body.size() || body[q] != '=') continue;
+          ++q;
+          while (q < body.size() && is_space(body[q])) ++q;
+          if (q < body.size() && (body[q] == '"' || body[q] == '\'')) {
+            at = q;
+            break;
+          }
+        }
+      if (at == std::string::npos) break;
+      char quote = body[at];
+      size_t close = body.find(quote, at + 1);
+      if (close == std::string::npos) break;
+      std::string url = html_unescape(std::string_view(body).substr(at + 1, close - at - 1));
+      if (starts_with_http(url)) out.push_back(BodyLink{at + 1, close, std::move(url)});
+      i = close + 1;
+    }
+    return out;
+  }
+  while (i < body.size()) {
+    size_t a = body.find("http://", i), b = body.find("https://", i);
+    size_t at = std::min(a, b);
+    if (at == std::string::npos) break;
+    size_t end = at;
+    while (end < body.size() && url_char(body[end])) ++end;
+    // Trailing punctuation belongs to the sentence, not the URL.
+    while (end > at && std::string_view(".,;:!?)'").find(body[end - 1]) != std::string_view::npos)
+      --end;
+    out.push_back(BodyLink{at, end, body.substr(at, end - at)});
+    i = end > at ? end : at + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> template_links(const std::string& body, bool html,
+                                        const std::vector<TagSpan>& spans) {
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
+  for (const BodyLink& link : find_links(body, html)) {
+    // The end of the authority as written: the first '/', '?' or '#' after "://".
+    size_t scheme = body.find("://", link.begin);
+    if (scheme == std::string::npos || scheme >= link.end) continue;
+    size_t host_end = body.find_first_of("/?#", scheme + 3);
+    if (host_end == std::string::npos || host_end > link.end) host_end = link.end;
+    if (host_end == scheme + 3) continue;  // no host
+    bool literal = true;
+    for (const TagSpan& t : spans)
+      if (t.begin < host_end && t.end > link.begin) literal = false;
+    if (literal && seen.insert(link.url).second) out.push_back(link.url);
   }
   return out;
 }

@@ -4,7 +4,13 @@
 // default (for a missing or empty value, applied first), then in order
 // upcase, downcase, capitalize (ASCII letters), truncate: N[, "..."] (in
 // characters, ellipsis included), date: "%d %b %Y" (strftime-style, UTC), number:
-// decimals[, "thousands separator"[, "decimal point"]].
+// decimals[, "thousands separator"[, "decimal point"]], raw (HTML bodies: the
+// value as is, not HTML-escaped).
+//
+// HTML: a template whose first non-blank character is a literal '<' is HTML;
+// rendered with `html` set, every tag's output is HTML-escaped (& < > " ')
+// after its filters, unless the tag ends in `| raw`. Plain-text templates are
+// never escaped.
 #pragma once
 #include <functional>
 #include <optional>
@@ -50,6 +56,52 @@ std::vector<std::string> template_errors(std::string_view text);
 // default, else renders as the empty string; then the tag's other filters
 // apply in order. Rendering never fails.
 std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup);
+
+// Where a tag's output lies in rendered text: bytes [begin, end).
+struct TagSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
+// Renders as above; with html set, tag output is HTML-escaped unless the tag
+// has the raw filter. When spans is given, it receives where each tag's
+// output lies in the result (in order).
+std::string render(const CompiledTemplate& tmpl, const TagLookup& lookup, bool html,
+                   std::vector<TagSpan>* spans = nullptr);
+
+// Whether a compiled template is HTML: its text starts (after blanks) with a
+// literal '<'. A template starting with a merge tag is plain text.
+bool is_html_template(const CompiledTemplate& tmpl);
+
+// Whether rendered text is HTML by the sender's rule (first non-blank
+// character '<').
+bool is_html_text(std::string_view text);
+
+// HTML-escapes text: & < > " ' become entities.
+std::string html_escape(std::string_view text);
+// Undoes the entities an href may carry (&amp; &quot; &lt; &gt; &#39;).
+std::string html_unescape(std::string_view text);
+
+// An http(s) link of a body: the bytes [begin, end) of the URL as written
+// (HTML-escaped inside an href), and the URL itself (unescaped).
+struct BodyLink {
+  size_t begin = 0;
+  size_t end = 0;
+  std::string url;
+};
+
+// The http(s) links of a body: href="..." / href='...' attributes of HTML,
+// bare URLs of plain text (trailing sentence punctuation excluded). The
+// sender wraps these into click-tracking links.
+std::vector<BodyLink> find_links(const std::string& body, bool html);
+
+// The links of a rendered body that the template itself wrote: the URL's
+// scheme and host (up to the first '/', '?' or '#' after "://") come from
+// literal template text, none of it from a tag's output. Only these may be
+// click-tracked: a link a merge tag produced (customer data) must never be
+// signed into a redirect. Distinct URLs, in order of first appearance.
+std::vector<std::string> template_links(const std::string& body, bool html,
+                                        const std::vector<TagSpan>& spans);
 
 // Applies one filter (other than default) to a value; values it cannot read
 // (a date filter on text that is no timestamp) pass through unchanged.
