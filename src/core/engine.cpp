@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -299,11 +301,13 @@ struct RuntimeBehaviour : BehaviourLookup {
 class Runner {
  public:
   Runner(const CompiledJourney& j, const AudienceSchema& a, const Enrollment& e,
-         std::vector<Value>& row, int64_t as_of, Runtime& rt, int max_run)
+         std::vector<Value>& row, int64_t as_of, Runtime& rt, int max_run,
+         const std::vector<std::optional<std::string>>* exact_text)
       : j_(j),
         a_(a),
         e_(e),
         row_(row),
+        exact_text_(exact_text),
         as_of_(as_of),
         rt_(rt),
         max_run_(max_run),
@@ -341,6 +345,10 @@ class Runner {
   const AudienceSchema& a_;
   const Enrollment& e_;
   std::vector<Value>& row_;
+  // Exact text of the row's numeric values (run_enrollment); a column an
+  // update_field step changed renders from row_ instead.
+  const std::vector<std::optional<std::string>>* exact_text_;
+  std::set<int> updated_columns_;
   int64_t as_of_;
   Runtime& rt_;
   int max_run_;
@@ -485,6 +493,13 @@ class Runner {
     if (path.rfind("event.", 0) == 0) return json_text(walk(r_.last_event, path.substr(6)));
     int col = a_.find(path);
     if (col < 0 || col >= static_cast<int>(row_.size())) return std::nullopt;
+    // A numeric's digits, not its float8, while the row still holds that value
+    // (not changed by an update_field step of this run or of another
+    // enrollment of the customer in the same batch).
+    if (exact_text_ && col < static_cast<int>(exact_text_->size()) && (*exact_text_)[col] &&
+        std::holds_alternative<double>(row_[col]) && !updated_columns_.count(col) &&
+        std::strtod((*exact_text_)[col]->c_str(), nullptr) == std::get<double>(row_[col]))
+      return *(*exact_text_)[col];
     return value_to_text(row_[col]);
   }
 
@@ -525,7 +540,12 @@ class Runner {
                                                      q(s.template_name) + " is for channel " +
                                                      q(t->channel) + ", not " + q(s.channel));
       Json subject = t->subject ? Json(render(*t->subject, lookup)) : Json();
-      std::string body = render(t->body, lookup);
+      // An e-mail's HTML body escapes its merge tags' output (unless "| raw"),
+      // and only the links the template itself wrote may be click-tracked:
+      // the sender wraps payload.tracked_links, never a link from customer data.
+      const bool html = s.type == StepType::SendEmail && is_html_template(t->body);
+      std::vector<TagSpan> spans;
+      std::string body = render(t->body, lookup, html, &spans);
       if (s.type == StepType::SendEmail) {
         int col = s.to_field >= 0 ? s.to_field : a_.email_column;
         Json to;
@@ -536,6 +556,9 @@ class Runner {
         payload["subject"] = subject;
         payload["body"] = body;
         payload["template"] = s.template_name;
+        payload["format"] = html ? "html" : "text";
+        std::vector<std::string> links = template_links(body, html, spans);
+        if (!links.empty()) payload["tracked_links"] = links;
       } else {
         payload = Json::object();
         payload["template"] = s.template_name;
@@ -729,6 +752,7 @@ class Runner {
                           ", not a value for column " + q(c.name) + " (" + c.type_name + ")");
       }
       if (col < static_cast<int>(row_.size())) row_[col] = json_to_value(out, c, as_of_);
+      updated_columns_.insert(col);
       r_.updates.push_back(FieldUpdateOut{col, std::move(out)});
     }
   }
@@ -943,8 +967,10 @@ std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSche
 // Advances one enrollment until it parks or ends.
 RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
                          const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
-                         Runtime& runtime, int max_visits_this_run) {
-  Runner runner(journey, audience, enrollment, row, as_of, runtime, max_visits_this_run);
+                         Runtime& runtime, int max_visits_this_run,
+                         const std::vector<std::optional<std::string>>* exact_text) {
+  Runner runner(journey, audience, enrollment, row, as_of, runtime, max_visits_this_run,
+                exact_text);
   return runner.run();
 }
 

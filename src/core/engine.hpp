@@ -253,8 +253,12 @@ struct Runtime {
 // max_visits_this_run visits pass without parking or the journey's
 // max_step_visits is reached. Throws what Runtime throws, and Error for a call
 // step whose function returns something other than a JSON object or null.
+// exact_text, when given, holds per column of the row the exact text of a
+// value the row holds as a float (a numeric column: conditions compare it as
+// float8, merge tags render these digits instead; nullopt elsewhere).
 RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
                          const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
-                         Runtime& runtime, int max_visits_this_run = kMaxStepsPerRun);
+                         Runtime& runtime, int max_visits_this_run = kMaxStepsPerRun,
+                         const std::vector<std::optional<std::string>>* exact_text = nullptr);
 
 }  // namespace pgj::core

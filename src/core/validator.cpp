@@ -66,6 +66,14 @@ bool valid_step_key(const std::string& k) {
   return true;
 }
 
+// Whether a channel name matches ^[a-z][a-z0-9_-]*$ (journey._check_channel).
+bool valid_channel(const std::string& ch) {
+  if (ch.empty() || ch[0] < 'a' || ch[0] > 'z') return false;
+  for (char c : ch)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return true;
+}
+
 // Short text of a JSON value for messages (strings unquoted-then-quoted once).
 std::string show(const Json& v) {
   return shorten(v.dump(), 60);
@@ -495,6 +503,10 @@ struct Validator {
       }
       case StepType::Send: {
         std::string ch = required_string(key, c, "channel", what);
+        if (!ch.empty() && !valid_channel(ch))
+          error(key, "channel " + q(ch) + " of " + what +
+                         " is not a channel name (lower-case letters, digits, \"_\" and \"-\", "
+                         "starting with a letter)");
         bool has_t = c.contains("template"), has_p = c.contains("payload");
         if (has_t && has_p)
           error(key, what + " needs either \"template\" or \"payload\", not both");

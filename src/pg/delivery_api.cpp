@@ -97,7 +97,8 @@ PGJ_FUNCTION(pgj_preview) {
   PreviewRuntime runtime(templates);
   std::vector<int> columns = core::columns_read(journey, audience->schema, runtime.templates());
   std::vector<core::Value> row;
-  if (!pg::read_customer_row(*audience, customer, columns, &row))
+  std::vector<std::optional<std::string>> exact_text;
+  if (!pg::read_customer_row(*audience, customer, columns, &row, &exact_text))
     throw core::Error(
         "23503", "customer \"" + customer + "\" does not exist in " + audience->qualified_name);
   core::Enrollment enrollment;
@@ -108,7 +109,7 @@ PGJ_FUNCTION(pgj_preview) {
   int64_t now = pg::pg_to_unix(pg::pg_guard([] { return GetCurrentTransactionStartTimestamp(); }));
   // One step: the send renders its message; the run stops before the next.
   core::RunResult run = core::run_enrollment(journey, audience->schema, enrollment, row, now,
-                                             runtime, /*max_visits_this_run=*/1);
+                                             runtime, /*max_visits_this_run=*/1, &exact_text);
   spi.finish();
   core::Json out = core::Json::object();
   if (run.messages.empty()) {

@@ -31,10 +31,15 @@ PreparedStatement happened_statement(
     "    AND ($7 IS NULL OR ev.audience IS NULL OR ev.audience = $7))",
     {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, OIDOID});
 
-// Engagement with the message(s) an enrollment's visits of a step created.
+// Engagement with the message of the enrollment's latest visit of a step (a
+// loop or a re-entry that sends the step again asks about the new message,
+// never about an earlier visit's).
 PreparedStatement message_happened_statement(
     "SELECT EXISTS (SELECT 1 FROM journey.message_events me"
-    "  WHERE me.enrollment_id = $1 AND me.step_key = $2 AND me.kind = $3"
+    "  WHERE me.message_id = (SELECT m.id FROM journey.messages m"
+    "                          WHERE m.enrollment_id = $1 AND m.step_key = $2"
+    "                          ORDER BY m.visit DESC LIMIT 1)"
+    "    AND me.kind = $3"
     "    AND me.occurred_at <= $4 AND ($5 IS NULL OR me.occurred_at >= $5))",
     {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
 

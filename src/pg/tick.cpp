@@ -214,6 +214,12 @@ std::string quote_ident(const std::string& name) {
   return quoted;
 }
 
+// A string as an SQL literal.
+std::string quote_literal(const std::string& text) {
+  const char* t = text.c_str();
+  return pg_guard([&] { return static_cast<const char*>(quote_literal_cstr(t)); });
+}
+
 int64_t to_int64(const Cell& cell) {
   return cell ? std::stoll(*cell) : 0;
 }
@@ -230,6 +236,9 @@ struct Claimed {
 };
 
 using CustomerRows = std::unordered_map<std::string, std::vector<core::Value>>;
+// Per customer, the exact text of its numeric columns (read as float8 for
+// conditions; merge tags render these digits): run_enrollment's exact_text.
+using CustomerTexts = std::unordered_map<std::string, std::vector<std::optional<std::string>>>;
 
 // Converts one cell of the customer read (see read_customers) to a Value.
 core::Value to_value(const Cell& cell, const std::string& category) {
@@ -248,7 +257,9 @@ core::Value to_value(const Cell& cell, const std::string& category) {
 // the other columns read as null. Timestamps and dates as Unix micros, with
 // ±infinity as the core's kInfinity / kMinusInfinity.
 void read_customers(const AudienceInfo& audience, const std::vector<std::string>& customers,
-                    const std::vector<int>& columns, CustomerRows& rows) {
+                    const std::vector<int>& columns, CustomerRows& rows,
+                    CustomerTexts* texts = nullptr) {
+  std::vector<int> numerics;  // columns also read as text (numeric: float8 loses digits)
   std::string sql = "SELECT t." + quote_ident(audience.schema.key_column) + "::text";
   for (int i : columns) {
     std::string col = "t." + quote_ident(audience.schema.columns[i].name);
@@ -258,13 +269,28 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
     else if (category == "float")
       sql += ", " + col + "::float8";
     else if (category == "timestamp" || category == "date")
-      sql += ", CASE WHEN " + col + " IS NULL THEN NULL WHEN isfinite(" + col +
-             ") THEN (extract(epoch from " + col + (category == "date" ? "::timestamp" : "") +
-             ") * 1000000)::int8 WHEN " + col +
+      // Finite values past 294246 AD do not fit microseconds since 1970 in an
+      // int8: journey._timestamp_beyond names the column instead of "bigint
+      // out of range".
+      sql += ", CASE WHEN " + col + " IS NULL THEN NULL WHEN isfinite(" + col + ") AND " + col +
+             " >= '294247-01-01'::" + (category == "date" ? "date" : "timestamp") +
+             " THEN journey._timestamp_beyond(" + quote_literal(audience.schema.columns[i].name) +
+             ", " + quote_literal(audience.qualified_name) + ", to_char(" + col +
+             (category == "date" ? ", 'YYYY-MM-DD'"
+                                 : " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'") +
+             ")) WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
+             (category == "date" ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
              " > 'epoch' THEN '9223372036854775807'::int8 ELSE '-9223372036854775808'::int8 END";
     else
       sql += ", " + col + (category == "bool" ? "" : "::text");
   }
+  if (texts)
+    for (int i : columns)
+      if (audience.categories[i] == "float" &&
+          audience.schema.columns[i].type_name.rfind("numeric", 0) == 0) {
+        numerics.push_back(i);
+        sql += ", t." + quote_ident(audience.schema.columns[i].name) + "::text";
+      }
   sql += " FROM " + audience.qualified_name + " t WHERE t." +
          quote_ident(audience.schema.key_column) + " = ANY($1::text[]::" + audience.key_type +
          "[])";
@@ -275,6 +301,11 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
     std::vector<core::Value> values(audience.schema.columns.size());
     for (size_t k = 0; k < columns.size(); ++k)
       values[columns[k]] = to_value(row[k + 1], audience.categories[columns[k]]);
+    if (!numerics.empty()) {
+      std::vector<std::optional<std::string>> exact(audience.schema.columns.size());
+      for (size_t k = 0; k < numerics.size(); ++k) exact[numerics[k]] = row[columns.size() + 1 + k];
+      (*texts)[*row[0]] = std::move(exact);
+    }
     rows[*row[0]] = std::move(values);
   }
 }
@@ -874,7 +905,7 @@ class Tick {
     }
     for (const auto& [audience, r] : reads)
       read_customers(*audience, r.customers, std::vector<int>(r.columns.begin(), r.columns.end()),
-                     rows);
+                     rows, &texts_);
   }
 
   // prepare() for the batch; if that fails, one enrollment at a time, marking
@@ -883,6 +914,7 @@ class Tick {
                         CustomerRows& rows) {
     if (!in_subtransaction([&] { prepare(claimed, start, end, rows); })) return;
     rows.clear();
+    texts_.clear();
     for (size_t i = start; i < end; ++i) {
       claimed[i].journey = nullptr;
       label(claimed[i]);
@@ -915,9 +947,10 @@ class Tick {
     running_ = &c;
     inflight_running(extension_, c.state.id, c.row_version);
     step_timer_start();
-    core::RunResult result =
-        core::run_enrollment(c.journey->compiled, c.journey->audience->schema, c.state, row->second,
-                             pg_to_unix(as_of_), *runtime_);
+    auto exact = texts_.find(c.state.customer_id);
+    core::RunResult result = core::run_enrollment(
+        c.journey->compiled, c.journey->audience->schema, c.state, row->second, pg_to_unix(as_of_),
+        *runtime_, core::kMaxStepsPerRun, exact == texts_.end() ? nullptr : &exact->second);
     step_returned();
     inflight_clear();
     running_ = nullptr;
@@ -938,6 +971,7 @@ class Tick {
     BatchMemory memory;
     // Per batch: the runtime keeps datums (time zones) allocated in the batch's memory.
     runtime_ = std::make_unique<PgRuntime>();
+    texts_.clear();
     CustomerRows pristine;
     prepare_isolated(claimed, start, end, pristine);
     // The batch, and those to run one at a time: enrollments an interrupted
@@ -1039,6 +1073,7 @@ class Tick {
   Oid extension_;
   std::set<int64_t> suspects_;
   std::unique_ptr<PgRuntime> runtime_;
+  CustomerTexts texts_;               // of the batch being processed (prepare)
   const Claimed* running_ = nullptr;  // the enrollment whose run is under way
   WorkLabel label_;                   // what the error context callback says
 };
@@ -1108,12 +1143,18 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
 }
 
 bool read_customer_row(const AudienceInfo& audience, const std::string& customer,
-                       const std::vector<int>& columns, std::vector<core::Value>* row) {
+                       const std::vector<int>& columns, std::vector<core::Value>* row,
+                       std::vector<std::optional<std::string>>* exact_text) {
   CustomerRows rows;
-  read_customers(audience, {customer}, columns, rows);
+  CustomerTexts texts;
+  read_customers(audience, {customer}, columns, rows, exact_text ? &texts : nullptr);
   auto it = rows.find(customer);
   if (it == rows.end()) return false;
   *row = std::move(it->second);
+  if (exact_text) {
+    auto t = texts.find(customer);
+    if (t != texts.end()) *exact_text = std::move(t->second);
+  }
   return true;
 }
 

@@ -21,8 +21,10 @@ bool tick_in_progress();
 
 // Reads one customer's row of an audience as the tick reads it (`columns`
 // converted, the others null) into *row; false when the customer does not
-// exist. SPI must be connected. (journey.preview)
+// exist. SPI must be connected. (journey.preview) exact_text, when given,
+// receives the exact text of its numeric columns (run_enrollment's).
 bool read_customer_row(const AudienceInfo& audience, const std::string& customer,
-                       const std::vector<int>& columns, std::vector<core::Value>* row);
+                       const std::vector<int>& columns, std::vector<core::Value>* row,
+                       std::vector<std::optional<std::string>>* exact_text = nullptr);
 
 }  // namespace pgj::pg

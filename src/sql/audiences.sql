@@ -108,6 +108,7 @@ CREATE OR REPLACE FUNCTION journey._set_recipients(rel regclass, p_recipients js
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   r record;
+  problems text[];
 BEGIN
   IF p_recipients IS NULL OR jsonb_typeof(p_recipients) <> 'object' THEN
     RAISE EXCEPTION 'recipients of audience "%" must be a JSON object of channel: column', rel
@@ -118,6 +119,7 @@ BEGIN
       RAISE EXCEPTION 'recipients of audience "%": channel name "%" is not valid', rel, r.key
         USING ERRCODE = '22023';
     END IF;
+    PERFORM journey._check_channel(r.key, format('the recipients of audience "%s"', rel));
     CONTINUE WHEN jsonb_typeof(r.value) = 'null';
     IF jsonb_typeof(r.value) <> 'string' THEN
       RAISE EXCEPTION 'recipients of audience "%": channel "%" must name a column, got %', rel, r.key,
@@ -134,6 +136,38 @@ BEGIN
         r.value->>0, r.key, rel USING ERRCODE = '42804';
     END IF;
   END LOOP;
+  -- A channel whose recipient column is removed while live journeys still send
+  -- on it would leave their messages pending without a recipient: refused,
+  -- naming the journeys and steps.
+  SELECT array_agg(format('journey "%s" version %s, step "%s" sends on channel "%s"',
+                          l.name, l.version, l.step_key, l.channel)
+                   ORDER BY l.name, l.version, l.step_key)
+    INTO problems
+    FROM (SELECT DISTINCT j.name, x.version, st->>'key' AS step_key, ch.key AS channel
+            FROM journey.audiences a
+            CROSS JOIN jsonb_each(p_recipients) ch
+            JOIN journey.journeys j ON j.audience = a.relation
+            JOIN journey.versions x ON x.journey_id = j.id
+            CROSS JOIN jsonb_array_elements(coalesce(x.definition->'steps', '[]')) st
+           WHERE a.relation = rel AND jsonb_typeof(ch.value) = 'null'
+             AND (a.recipients ? ch.key OR (ch.key = 'email' AND a.email_column IS NOT NULL))
+             AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
+             AND (x.status = 'published'
+                  OR (x.status = 'retired'
+                      AND EXISTS (SELECT 1 FROM journey.enrollments e
+                                   WHERE e.journey_id = j.id AND e.version = x.version
+                                     AND e.status = 'active')))
+             AND coalesce(st->>'to_field', '') = ''
+             AND CASE st->>'type' WHEN 'send_email' THEN ch.key = 'email'
+                                  WHEN 'send' THEN st->>'channel' = ch.key
+                                  ELSE false END) l;
+  IF cardinality(problems) > 0 THEN
+    RAISE EXCEPTION 'cannot remove recipient columns of audience "%": live journeys send on their channels', rel
+      USING ERRCODE = '55000',
+            DETAIL = array_to_string(problems, E'\n'),
+            HINT = 'archive these journeys, or publish versions without these steps and let the '
+                   'enrollments of older versions end; then remove the recipient column';
+  END IF;
   UPDATE journey.audiences a
      SET recipients = jsonb_strip_nulls(a.recipients || p_recipients),
          email_column = CASE WHEN p_recipients ? 'email' THEN (p_recipients->>'email')::name

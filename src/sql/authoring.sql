@@ -236,6 +236,8 @@ BEGIN
     RAISE EXCEPTION 'template "%" needs a channel (email, sms, push, ...)', create_template.name
       USING ERRCODE = '22023';
   END IF;
+  PERFORM journey._check_channel(create_template.channel,
+                                 format('template "%s"', create_template.name));
   IF create_template.body IS NULL THEN
     RAISE EXCEPTION 'template "%" needs a body', create_template.name USING ERRCODE = '22023';
   END IF;

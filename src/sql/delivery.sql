@@ -3,6 +3,44 @@
 -- in audiences.sql (journey.set_recipients); claiming and completing messages
 -- in outbox.sql.
 
+-- Checks a channel name given to a function (what: where it was given, for
+-- the message): lower-case letters, digits, '_' and '-', starting with a
+-- letter, so that 'EMAIL' or ' email' never silently names a channel no
+-- message uses. Returns the name; raises 22023 naming it.
+CREATE OR REPLACE FUNCTION journey._check_channel(p_channel text, p_what text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF p_channel IS NOT NULL AND p_channel !~ '^[a-z][a-z0-9_-]*$' THEN
+    RAISE EXCEPTION 'channel "%" of % is not a channel name', p_channel, p_what
+      USING ERRCODE = '22023',
+            HINT = CASE WHEN lower(btrim(p_channel)) ~ '^[a-z][a-z0-9_-]*$'
+                        THEN format('channel names are lower case without blanks: "%s"',
+                                    lower(btrim(p_channel)))
+                        ELSE 'channel names are lower-case letters, digits, "_" and "-", '
+                             'starting with a letter (email, sms, push, ...)' END;
+  END IF;
+  RETURN p_channel;
+END
+$$;
+
+-- Raises the error of a customer column holding a finite timestamp or date
+-- past 294246 AD, which microseconds since 1970 cannot hold (the engine's
+-- time): called by the customer read of the tick and of preview instead of
+-- failing with "bigint out of range". The type is bigint so that it fits the
+-- CASE it is called from; it never returns.
+CREATE OR REPLACE FUNCTION journey._timestamp_beyond(p_column text, p_relation text, p_value text)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'column "%" of % holds %, later than journeys can compute with', p_column,
+    p_relation, p_value
+    USING ERRCODE = '22008',
+          DETAIL = 'journeys handle finite times up to the end of year 294246',
+          HINT = 'store infinity for "never"';
+END
+$$;
+
 -- The reason of the suppression that stops a message of `channel` to the
 -- customer, or null: a suppression of that channel or of every channel (channel
 -- null). A transactional journey's messages ignore unsubscribes.
@@ -69,6 +107,7 @@ BEGIN
     RAISE EXCEPTION 'channel of a suppression must be a channel name, or null for every channel'
       USING ERRCODE = '22023';
   END IF;
+  PERFORM journey._check_channel(add_suppression.channel, 'a suppression');
   IF coalesce(add_suppression.reason, '') = '' THEN
     RAISE EXCEPTION 'a suppression needs a reason' USING ERRCODE = '22023',
       HINT = 'for example ''unsubscribed'', ''complained'', ''bounced'' or ''manual''';
@@ -93,6 +132,7 @@ BEGIN
   IF remove_suppression.customer_id IS NULL THEN
     RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
   END IF;
+  PERFORM journey._check_channel(remove_suppression.channel, 'a suppression');
   resolved := journey._resolve_customer(remove_suppression.customer_id, remove_suppression.audience);
   DELETE FROM journey.suppressions s
    WHERE s.customer_id = resolved.key AND s.audience = resolved.audience
@@ -107,12 +147,16 @@ $$;
 CREATE OR REPLACE FUNCTION journey.list_suppressions(customer_id text DEFAULT NULL,
                                                      channel text DEFAULT NULL)
 RETURNS SETOF journey.suppressions
-LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM journey._check_channel(list_suppressions.channel, 'list_suppressions');
+  RETURN QUERY
   SELECT s.* FROM journey.suppressions s
    WHERE (list_suppressions.customer_id IS NULL OR s.customer_id = list_suppressions.customer_id)
      AND (list_suppressions.channel IS NULL OR s.channel IS NULL
           OR s.channel = list_suppressions.channel)
-   ORDER BY s.customer_id, s.channel NULLS FIRST, s.id
+   ORDER BY s.customer_id, s.channel NULLS FIRST, s.id;
+END
 $$;
 
 -- Records engagement `kind` with message m (see message_event): the row in
@@ -170,7 +214,15 @@ BEGIN
                               p_at, NULL, j.audience);
   END IF;
 
-  -- Waits for the message of a step ("message_of") wake on their own message only.
+  -- Waits for the message of a step ("message_of") wake on their own message
+  -- only: the message of the enrollment's latest visit of that step (a loop or
+  -- re-entry sends the step again; engagement with an earlier visit's message
+  -- is recorded above but wakes nothing).
+  IF EXISTS (SELECT 1 FROM journey.messages x
+              WHERE x.enrollment_id = m.enrollment_id AND x.step_key = m.step_key
+                AND x.visit > m.visit) THEN
+    RETURN me_id;
+  END IF;
   delivered := jsonb_build_object('id', event_id, 'name', p_kind, 'properties', p_props,
                                   'occurred_at', p_at,
                                   'message', jsonb_build_object('id', m.id, 'step', m.step_key,
@@ -200,8 +252,17 @@ RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   m journey.messages;
-  props jsonb := coalesce(message_event.properties, '{}');
+  props jsonb := message_event.properties;
+  first_id bigint;
 BEGIN
+  IF props IS NULL THEN
+    RAISE EXCEPTION 'properties of message event "%" must not be null', message_event.kind
+      USING ERRCODE = '22004', HINT = 'pass ''{}'' for none';
+  END IF;
+  IF message_event.occurred_at IS NOT NULL AND NOT isfinite(message_event.occurred_at) THEN
+    RAISE EXCEPTION 'occurred_at of message event "%" must be a finite time, got %',
+      message_event.kind, message_event.occurred_at USING ERRCODE = '22023';
+  END IF;
   IF message_event.kind IS NULL OR message_event.kind NOT IN
        ('delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed') THEN
     RAISE EXCEPTION 'unknown message event kind "%"', message_event.kind
@@ -217,7 +278,12 @@ BEGIN
     RAISE EXCEPTION 'bounce type must be "hard" or "soft", got %', props->'type'
       USING ERRCODE = '22023';
   END IF;
-  SELECT * INTO m FROM journey.messages x WHERE x.id = message_event.message_id;
+  IF message_event.kind = 'unsubscribed' AND props ? 'scope'
+     AND coalesce(props->>'scope', '') NOT IN ('all', 'channel') THEN
+    RAISE EXCEPTION 'scope of message event "unsubscribed" must be "all" or "channel", got %',
+      props->'scope' USING ERRCODE = '22023';
+  END IF;
+  SELECT * INTO m FROM journey.messages x WHERE x.id = message_event.message_id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'message % does not exist', message_event.message_id USING ERRCODE = '42704';
   END IF;
@@ -225,6 +291,19 @@ BEGIN
     RAISE EXCEPTION 'the message of step "%" of journey "%" was never handed out: it is %',
       m.step_key, (SELECT j.name FROM journey.journeys j WHERE j.id = m.journey_id), m.status
       USING ERRCODE = '55000', HINT = 'engagement is reported for claimed or sent messages';
+  END IF;
+  -- Delivered, bounced (of a type), complained and unsubscribed happen once to
+  -- a message: a replay (a provider's webhook retried, the unsubscribe link
+  -- followed twice) returns the first event and changes nothing. Opens and
+  -- clicks are recorded each time (each is an engagement); their waits wake once.
+  IF message_event.kind IN ('delivered', 'bounced', 'complained', 'unsubscribed') THEN
+    SELECT me.id INTO first_id FROM journey.message_events me
+     WHERE me.message_id = m.id AND me.kind = message_event.kind
+       AND (me.kind <> 'bounced' OR me.properties->>'type' IS NOT DISTINCT FROM props->>'type')
+     ORDER BY me.id LIMIT 1;
+    IF FOUND THEN
+      RETURN first_id;
+    END IF;
   END IF;
   RETURN journey._message_event(m, message_event.kind, props,
                                 coalesce(message_event.occurred_at, now()));
@@ -286,8 +365,15 @@ BEGIN
       USING ERRCODE = '22023', HINT = format('journey.validate(%L) lists every problem', j.name);
   END IF;
   customer := (journey._resolve_customer(preview.customer_id, j.audience)).key;
-  r := journey._preview(def, templates, j.audience, preview.step_key, customer,
-                        coalesce(preview.context, '{}'), preview.event);
+  BEGIN
+    r := journey._preview(def, templates, j.audience, preview.step_key, customer,
+                          coalesce(preview.context, '{}'), preview.event);
+  EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range THEN
+    -- Name the journey, step and customer with the field the error names.
+    GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+    RAISE EXCEPTION 'cannot preview step "%" of journey "%" for customer %: %', preview.step_key,
+      j.name, customer, why USING ERRCODE = SQLSTATE, HINT = 'store infinity for "never"';
+  END;
   IF r ? 'exit_reason' THEN
     RETURN QUERY SELECT NULL::text, NULL::text, 'exited'::text, r->>'exit_reason', NULL::jsonb;
     RETURN;
@@ -312,6 +398,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION
+  journey._check_channel(text, text),
+  journey._timestamp_beyond(text, text, text),
   journey._suppression(regclass, text, text, boolean),
   journey._add_suppression(regclass, text, text, text, text),
   journey.add_suppression(text, text, text, text, regclass),
@@ -325,6 +413,10 @@ REVOKE ALL ON FUNCTION
   journey._preview(jsonb, jsonb, regclass, text, text, jsonb, jsonb),
   journey.preview(text, text, text, jsonb, jsonb, int)
 FROM PUBLIC;
+-- list_suppressions runs as its caller and checks its channel argument.
+GRANT EXECUTE ON FUNCTION journey._check_channel(text, text) TO journey_reader, journey_app;
+-- The customer read of a tick or preview may call it, as whichever role runs them.
+GRANT EXECUTE ON FUNCTION journey._timestamp_beyond(text, text, text) TO journey_reader, journey_app;
 GRANT EXECUTE ON FUNCTION
   journey.list_suppressions(text, text),
   journey.preview(text, text, text, jsonb, jsonb, int)

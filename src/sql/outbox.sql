@@ -32,6 +32,7 @@ BEGIN
   IF claim_messages.max IS NULL OR claim_messages.max < 1 THEN
     RAISE EXCEPTION 'max must be a positive number of messages' USING ERRCODE = '22023';
   END IF;
+  PERFORM journey._check_channel(claim_messages.channel, 'claim_messages');
   LOOP
     SELECT array_agg(c.id), array_agg(c.why) INTO ids, whys
       FROM (SELECT p.id,

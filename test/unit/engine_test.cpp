@@ -408,7 +408,7 @@ TEST_F(Engine, SendEmailRendersAndMovesOn) {
   EXPECT_EQ(m.channel, "email");
   EXPECT_FALSE(m.holdout);
   EXPECT_EQ(m.payload, Json::parse(R"({"to": "ann@example.com", "subject": "Welcome Ann",
-                                      "body": "Hi Ann!", "template": "welcome"})"));
+                                      "body": "Hi Ann!", "template": "welcome", "format": "text"})"));
   EXPECT_EQ(res.visits, 2);
   EXPECT_EQ(res.visits_log[0].type, StepType::SendEmail);
   EXPECT_EQ(res.visits_log[1].type, StepType::Exit);
