@@ -186,6 +186,11 @@ struct Outcome {
   // "bounced" (a hard bounce suppresses the address).
   std::string bounce;
   long smtp_code;
+  // The SMTP relay could not be reached at all (connection refused, unknown
+  // host): the message never left, so the attempt does not count against
+  // --max-attempts; it is retried with backoff until the relay is back (or
+  // the sender stops, leaving it claimed for requeue_claimed).
+  bool unreachable = false;
 };
 
 size_t read_message(char* buffer, size_t size, size_t n, void* user) {
@@ -258,6 +263,14 @@ class Worker {
             "SELECT to_jsonb(m)::text FROM journey.claim_messages($1, $2) m", ch_.name, c_.batch);
         tx.commit();
         for (const auto& row : r) batch.push_back(Json::parse(row[0].c_str()));
+      } catch (const pqxx::in_doubt_error&) {
+        // The connection broke while the claim committed: as below; if it did
+        // commit, requeue_claimed gives those messages back.
+        db_.reset();
+        std::cerr << "journeyctl deliver: " << ch_.name << ": lost the database connection; "
+                  << "reconnecting" << std::endl;
+        sleep_unless(seconds(1), stopping);
+        continue;
       } catch (const pqxx::broken_connection& e) {
         // The database went away (a restart, a failover): claim again once it is back.
         db_.reset();
@@ -321,6 +334,8 @@ class Worker {
         // one by one below
       } catch (const pqxx::broken_connection&) {
         // complete() reconnects
+      } catch (const pqxx::in_doubt_error&) {
+        // complete() reconnects; one that did commit is then "not claimed"
       }
     }
     for (auto& [id, o] : list) complete(id, o);
@@ -359,6 +374,11 @@ class Worker {
         if (stopping_now() || attempt >= 30) throw;
         db_.reset();
         std::this_thread::sleep_for(seconds(1));
+      } catch (const pqxx::in_doubt_error&) {
+        // Completed or not: the next attempt says ("not claimed" when it was).
+        if (stopping_now() || attempt >= 30) throw;
+        db_.reset();
+        std::this_thread::sleep_for(seconds(1));
       } catch (const pqxx::sql_error& e) {
         // The message is no longer claimed (requeued by another sender after
         // --requeue-after, or withdrawn): nothing to report.
@@ -370,6 +390,8 @@ class Worker {
 
   Outcome deliver_with_retries(CURL* curl, const Json& m) {
     Outcome o;
+    bool warned = false;
+    int counted = 0;  // attempts that count against --max-attempts
     for (int attempt = 1;; ++attempt) {
       if (!ch_.limit->acquire()) return {Outcome::Transient, "stopped", 0};
       auto t0 = steady_clock::now();
@@ -379,9 +401,15 @@ class Worker {
         if (o.kind == Outcome::Ok) o.bounce.clear();
         return o;
       }
-      if (attempt >= c_.max_attempts) {
+      if (o.unreachable) {
+        // Not the message's fault: wait for the relay without giving up on it.
+        if (!warned)
+          std::cerr << "journeyctl deliver: " << ch_.name << ": message " << m["id"].get<int64_t>()
+                    << ": " << o.error << "; retrying until it is back" << std::endl;
+        warned = true;
+      } else if (++counted >= c_.max_attempts) {
         o.kind = Outcome::Permanent;  // keeps a soft bounce: the recipient's server deferred it
-        o.error = "gave up after " + std::to_string(attempt) + " attempts: " + o.error;
+        o.error = "gave up after " + std::to_string(counted) + " attempts: " + o.error;
         return o;
       }
       if (stopping()) return o;
@@ -407,14 +435,23 @@ class Worker {
     std::string to = text_of(m, "recipient");
     if (to.empty()) to = text_of(payload, "to");
     if (to.empty()) return {Outcome::Permanent, "no recipient address", 0};
-    if (to.find_first_of("\r\n<>") != std::string::npos)
-      return {Outcome::Permanent, "invalid recipient address \"" + to + "\"", 0};
+    // One plain address only: a column holding "a@x, b@y" would otherwise
+    // reach every address in it (curl sends RCPT TO as written).
+    if (!delivery::single_address(to))
+      return {Outcome::Permanent,
+              "invalid recipient address \"" + to + "\": expected one address (local@domain)", 0};
     delivery::Email e;
     e.message_id = m["id"].get<int64_t>();
     e.from = c_.from;
     e.to = to;
     e.subject = text_of(payload, "subject");
     e.body = text_of(payload, "body");
+    if (payload.is_object() && payload.contains("format") && payload["format"].is_string())
+      e.html = payload["format"].get<std::string>() == "html";
+    if (payload.is_object() && payload.contains("tracked_links") &&
+        payload["tracked_links"].is_array())
+      for (const Json& l : payload["tracked_links"])
+        if (l.is_string()) e.tracked_links.push_back(l.get<std::string>());
     e.domain = delivery::domain_of(delivery::address_of(c_.from));
     e.tracking_base = c_.tracking_base;
     e.tracking_secret = c_.tracking_secrets.empty() ? "" : c_.tracking_secrets.front();
@@ -456,6 +493,12 @@ class Worker {
       return {Outcome::Fatal, "SMTP: " + what, 0};
     // libcurl names the command the server refused ("RCPT failed: 550").
     bool refused_rcpt = what.find("RCPT") != std::string::npos;
+    if (code == 0 && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                      rc == CURLE_COULDNT_RESOLVE_PROXY)) {
+      Outcome o{Outcome::Transient, "SMTP relay unreachable: " + what, 0};
+      o.unreachable = true;
+      return o;
+    }
     if (code >= 500 && code < 600) {
       // MAIL FROM refused (530 authentication required, a sender address the
       // server will not relay for): every message would fail the same way.
@@ -609,6 +652,10 @@ Config configure(Context& ctx) {
   }
   if (names.empty())
     throw usage_error("nothing to deliver: give --smtp-url (e-mail) or --webhook CHANNEL=URL");
+  if (!webhooks.empty() && c.webhook_secret.empty())
+    throw usage_error(
+        "--webhook needs a secret to sign the requests (--webhook-secret-file or "
+        "JOURNEYCTL_WEBHOOK_SECRET)");
   for (const std::string& n : names) {
     Channel ch;
     ch.name = n;
@@ -644,6 +691,10 @@ int deliver(Context& ctx) {
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) throw local_error("libcurl did not initialise");
   {
     pqxx::connection probe(c.conninfo);  // cannot connect: exit 3 before anything starts
+    delivery::check_privileges(
+        probe, "deliver",
+        {"journey.claim_messages(text,integer)", "journey.complete_message(bigint,boolean,text)",
+         "journey.message_event(bigint,text,jsonb,timestamptz)"});
   }
   g_signals = 0;
   struct sigaction sa {};

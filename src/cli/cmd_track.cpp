@@ -118,7 +118,41 @@ std::string page(const std::string& title, const std::string& body) {
 
 int track_server(Context& ctx) {
   std::multimap<std::string, std::string> file;
-  if (auto path = ctx.option("config")) file = delivery::read_config(*path);
+  if (auto path = ctx.option("config")) {
+    file = delivery::read_config(*path);
+    // Its own settings, the connection's, and deliver's (one file may configure both).
+    static const char* const deliver_keys[] = {"smtp-url",
+                                               "smtp-tls",
+                                               "smtp-user",
+                                               "smtp-password-file",
+                                               "ca-file",
+                                               "from",
+                                               "unsubscribe-mailto",
+                                               "webhook",
+                                               "webhook-secret-file",
+                                               "tracking-url",
+                                               "no-open-tracking",
+                                               "no-click-tracking",
+                                               "channel",
+                                               "concurrency",
+                                               "rate",
+                                               "batch",
+                                               "max-attempts",
+                                               "backoff-ms",
+                                               "max-backoff-ms",
+                                               "timeout-ms",
+                                               "poll-ms",
+                                               "requeue-after",
+                                               "progress",
+                                               "exit-when-idle"};
+    for (const auto& [key, value] : file) {
+      bool known = key == "dbname" || key == "host" || key == "port" || key == "username";
+      for (const OptionSpec& o : ctx.command().options) known = known || o.name == key;
+      for (const char* k : deliver_keys) known = known || key == k;
+      if (!known || key == "config")
+        throw usage_error("unknown setting \"" + key + "\" in " + *path);
+    }
+  }
   auto get = [&](const std::string& name) -> std::optional<std::string> {
     if (auto v = ctx.option(name)) return v;
     std::optional<std::string> last;
@@ -139,7 +173,11 @@ int track_server(Context& ctx) {
   }
   std::string conninfo = build_conninfo(get("dbname").value_or(""), get("host").value_or(""),
                                         get("port").value_or(""), get("username").value_or(""), "");
-  { pqxx::connection probe(conninfo); }  // cannot connect: exit 3 now
+  {
+    pqxx::connection probe(conninfo);  // cannot connect: exit 3 now
+    delivery::check_privileges(probe, "track-server",
+                               {"journey.message_event(bigint,text,jsonb,timestamptz)"});
+  }
   Pool pool(conninfo, 4);
 
   httplib::Server server;
@@ -226,12 +264,19 @@ int track_server(Context& ctx) {
     res.set_content("ok\n", "text/plain");
   });
 
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a
+  // second track-server on the same port would start and share the traffic.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   int bound = static_cast<int>(port);
   if (port == 0) {
     bound = server.bind_to_any_port(listen);
     if (bound < 0) throw local_error("cannot listen on " + listen);
   } else if (!server.bind_to_port(listen, bound)) {
-    throw local_error("cannot listen on " + listen + ":" + std::to_string(bound));
+    throw local_error("cannot listen on " + listen + ":" + std::to_string(bound) +
+                      " (is another track-server or program using the port?)");
   }
   struct sigaction sa {};
   sa.sa_handler = on_stop;

@@ -2,6 +2,8 @@
 // files of journeyctl deliver and track-server (delivery.hpp).
 #include "cli/delivery.hpp"
 
+#include "core/template.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -70,12 +72,6 @@ std::string encode64(const std::string& in, const char* alphabet, bool pad) {
   return out;
 }
 
-// Whether c may appear in a URL of a plain-text body.
-bool url_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) ||
-         std::string("-._~:/?#[]@!$&'*+,;=%").find(c) != std::string::npos;
-}
-
 // RFC 2047 encoded word for a header value that is not plain ASCII.
 std::string encode_header(const std::string& value) {
   bool plain = true;
@@ -125,28 +121,6 @@ std::string html_attr(const std::string& v) {
       default:
         out += c;
     }
-  }
-  return out;
-}
-
-// Undoes the HTML escapes an href may carry (&amp; mostly).
-std::string html_unescape(const std::string& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '&') {
-      static const std::pair<const char*, char> known[] = {
-          {"&amp;", '&'}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&#39;", '\''}};
-      bool done = false;
-      for (auto& [name, c] : known)
-        if (v.compare(i, std::strlen(name), name) == 0) {
-          out += c;
-          i += std::strlen(name) - 1;
-          done = true;
-          break;
-        }
-      if (done) continue;
-    }
-    out += v[i];
   }
   return out;
 }
@@ -237,52 +211,26 @@ bool is_html(const std::string& body) {
 }
 
 std::string track_links(const std::string& body, bool html,
-                        const std::function<std::string(const std::string&)>& wrap) {
+                        const std::function<std::optional<std::string>(const std::string&)>& wrap) {
   std::string out;
   size_t i = 0;
-  if (html) {
-    // href="http..." or href='http...' (any case of href).
-    while (i < body.size()) {
-      size_t at = std::string::npos;
-      for (size_t k = i; k + 5 < body.size(); ++k)
-        if ((body[k] == 'h' || body[k] == 'H') && strncasecmp(body.c_str() + k, "href", 4) == 0) {
-          size_t q = k + 4;
-          while (q < body.size() && std::isspace(static_cast<unsigned char>(body[q]))) ++q;
-          if (q >= body.size() || body[q] != '=') continue;
-          ++q;
-          while (q < body.size() && std::isspace(static_cast<unsigned char>(body[q]))) ++q;
-          if (q < body.size() && (body[q] == '"' || body[q] == '\'')) {
-            at = q;
-            break;
-          }
-        }
-      if (at == std::string::npos) break;
-      char quote = body[at];
-      size_t close = body.find(quote, at + 1);
-      if (close == std::string::npos) break;
-      std::string url = html_unescape(body.substr(at + 1, close - at - 1));
-      out += body.substr(i, at + 1 - i);
-      if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
-        out += html_attr(wrap(url));
-      else
-        out += body.substr(at + 1, close - at - 1);
-      out += quote;
-      i = close + 1;
-    }
-    return out + body.substr(i);
-  }
-  while (i < body.size()) {
-    size_t a = body.find("http://", i), b = body.find("https://", i);
-    size_t at = std::min(a, b);
-    if (at == std::string::npos) break;
-    size_t end = at;
-    while (end < body.size() && url_char(body[end])) ++end;
-    // Trailing punctuation belongs to the sentence, not the URL.
-    while (end > at && std::string(".,;:!?)'").find(body[end - 1]) != std::string::npos) --end;
-    out += body.substr(i, at - i) + wrap(body.substr(at, end - at));
-    i = end;
+  for (const core::BodyLink& link : core::find_links(body, html)) {
+    std::optional<std::string> wrapped = wrap(link.url);
+    if (!wrapped) continue;
+    out += body.substr(i, link.begin - i);
+    out += html ? html_attr(*wrapped) : *wrapped;
+    i = link.end;
   }
   return out + body.substr(i);
+}
+
+bool single_address(const std::string& address) {
+  size_t at = address.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= address.size()) return false;
+  if (address.find('@', at + 1) != std::string::npos) return false;
+  for (unsigned char c : address)
+    if (c <= ' ' || c == 127 || std::strchr(",;<>()[]\\\"", c)) return false;
+  return true;
 }
 
 std::string address_of(const std::string& mailbox) {
@@ -299,15 +247,17 @@ std::string domain_of(const std::string& address) {
 }
 
 std::string render_email(const Email& e) {
-  bool html = is_html(e.body);
+  bool html = e.html ? *e.html : is_html(e.body);
   bool tracking = !e.tracking_base.empty();
   std::string body = e.body;
   std::string unsubscribe;
   if (tracking) {
     unsubscribe = unsubscribe_url(e.tracking_base, e.tracking_secret, e.message_id);
     if (e.track_clicks)
-      body = track_links(body, html, [&](const std::string& url) {
-        return click_url(e.tracking_base, e.tracking_secret, e.message_id, url);
+      body = track_links(body, html, [&](const std::string& url) -> std::optional<std::string> {
+        for (const std::string& t : e.tracked_links)
+          if (t == url) return click_url(e.tracking_base, e.tracking_secret, e.message_id, url);
+        return std::nullopt;
       });
     if (html) {
       std::string footer = "<p style=\"font-size:small\"><a href=\"" + html_attr(unsubscribe) +
@@ -418,6 +368,36 @@ std::vector<std::string> read_secrets(const std::optional<std::string>& file, co
     if (*v) out.push_back(v);
   }
   return out;
+}
+
+void check_privileges(pqxx::connection& c, const std::string& command,
+                      const std::vector<std::string>& functions) {
+  pqxx::result r = run_sql(c,
+                           "SELECT current_user, current_database(), "
+                           "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_journey')");
+  std::string role = r[0][0].c_str(), db = r[0][1].c_str();
+  if (!r[0][2].as<bool>())
+    throw CliError(kServerError, "journeyctl " + command +
+                                     ": pg_journey is not installed in database \"" + db +
+                                     "\" (CREATE EXTENSION pg_journey)");
+  // Without USAGE on the schema even looking the functions up is refused.
+  bool usage = run_sql(c, "SELECT has_schema_privilege('journey', 'USAGE')")[0][0].as<bool>();
+  for (const std::string& f : functions) {
+    if (!usage)
+      throw CliError(kServerError, "journeyctl " + command + ": role \"" + role +
+                                       "\" may not execute " + f + " in database \"" + db +
+                                       "\": no USAGE on schema journey (GRANT journey_app TO " +
+                                       role + ")");
+    pqxx::result p = run_sql(c, "SELECT has_function_privilege(to_regprocedure($1), 'EXECUTE')", f);
+    if (p[0][0].is_null())
+      throw CliError(kServerError, "journeyctl " + command + ": function " + f +
+                                       " does not exist in database \"" + db +
+                                       "\" (ALTER EXTENSION pg_journey UPDATE?)");
+    if (!p[0][0].as<bool>())
+      throw CliError(kServerError, "journeyctl " + command + ": role \"" + role +
+                                       "\" may not execute " + f + " in database \"" + db +
+                                       "\" (GRANT journey_app TO " + role + ")");
+  }
 }
 
 }  // namespace pgj::cli::delivery

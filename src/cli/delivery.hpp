@@ -4,6 +4,7 @@
 // headers), webhook signatures, and the key = value configuration file.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -46,10 +47,18 @@ std::string unsubscribe_url(const std::string& base, const std::string& secret, 
 // An e-mail to render.
 struct Email {
   int64_t message_id = 0;
-  std::string from;             // "Name <addr>" or "addr"
-  std::string to;               // the recipient address
-  std::string subject;          // UTF-8
-  std::string body;             // HTML when its first non-blank character is '<', else plain text
+  std::string from;     // "Name <addr>" or "addr"
+  std::string to;       // the recipient address
+  std::string subject;  // UTF-8
+  std::string body;     // HTML or plain text (see html)
+  // payload.format of the message ("html" / "text"); unset (a message written
+  // before the engine recorded it): HTML when the body's first non-blank
+  // character is '<'.
+  std::optional<bool> html;
+  // The links the template itself wrote (payload.tracked_links): the only
+  // ones wrapped into click-tracking links. Links from merge tags (customer
+  // data) are never signed into a redirect.
+  std::vector<std::string> tracked_links;
   std::string domain;           // for the Message-ID (the From address's domain)
   std::string tracking_base;    // empty: no tracking links, no List-Unsubscribe
   std::string tracking_secret;  // signs the links
@@ -62,9 +71,13 @@ struct Email {
 // Whether a body is HTML (its first non-blank character is '<').
 bool is_html(const std::string& body);
 // Rewrites the http(s) links of a body into click-tracking links: href="..."
-// attributes in HTML, bare URLs in plain text.
+// attributes in HTML, bare URLs in plain text; a link for which wrap returns
+// nullopt stays as written.
 std::string track_links(const std::string& body, bool html,
-                        const std::function<std::string(const std::string&)>& wrap);
+                        const std::function<std::optional<std::string>(const std::string&)>& wrap);
+// Whether an e-mail recipient is one plain address (local@domain: no list,
+// no display name, no blanks): a column holding "a@x, b@y" is refused.
+bool single_address(const std::string& address);
 // The whole RFC 5322 message (CRLF line ends, base64 body, RFC 2047 subject).
 std::string render_email(const Email& e);
 // The address part of "Name <addr>" (or the text itself).
@@ -87,5 +100,12 @@ std::string read_secret(const std::optional<std::string>& file, const char* env)
 // Secrets for tokens: the lines of a file (first signs, all verify) or one
 // from the environment.
 std::vector<std::string> read_secrets(const std::optional<std::string>& file, const char* env);
+
+// Checks at start-up that pg_journey is installed in the database and that
+// the role may execute the functions (regprocedure texts) a command calls;
+// throws CliError (exit 1) naming the database, role and function otherwise,
+// so a misconfigured sender or tracking server stops before it runs.
+void check_privileges(pqxx::connection& c, const std::string& command,
+                      const std::vector<std::string>& functions);
 
 }  // namespace pgj::cli::delivery

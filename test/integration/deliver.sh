@@ -132,7 +132,7 @@ check "--smtp-tls off/try/required" "2 yes" "$rc $(has "$out" "off, try or requi
 printf 'smtp-url = %s\nfrobnicate = 1\n' "$SMTP" >"$work/bad.conf"
 out=$("$J" deliver --config "$work/bad.conf" 2>&1); rc=$?
 check "an unknown setting in the file is a usage error" "2 yes" "$rc $(has "$out" 'unknown setting "frobnicate"')"
-out=$("$J" deliver --webhook sms=$HOOK -h /nonexistent 2>&1); rc=$?
+out=$(JOURNEYCTL_WEBHOOK_SECRET=hook-secret "$J" deliver --webhook sms=$HOOK -h /nonexistent 2>&1); rc=$?
 check "no server: exit 3" "3" "$rc"
 
 # --- e-mail over SMTP: the RFC 5322 message, tracking links, List-Unsubscribe
@@ -402,5 +402,100 @@ pids+=($!)
 wait_for "grep -q 'listening on' $work/track2.out"
 TRACK2=$(sed -nE 's|.*listening on (http://[^ ]+)/$|\1|p' "$work/track2.out")
 check "an old key still verifies after rotation" 302 "$(code "$TRACK2/c/$token")"
+
+# --- hardening (issue 11, a new user's probe) --------------------------------
+# Merge tags in HTML bodies are escaped; only the template's own links are
+# click-tracked, never a URL from customer data (no open redirect).
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'; check "hardening: journeys" 0 "$?"
+SELECT journey.create_template('hd_html', 'email', 'Hi {{first_name}}',
+  '<html><body><p>Hi {{first_name}}</p><p><a href="https://shop.example/deal">deal</a>
+  <a href="{{phone}}">your site</a></p></body></html>');
+SELECT journey.create_template('hd_text', 'email', 'Hi', 'Hi {{first_name}}, read https://shop.example/blog today');
+SELECT journey.import('{"name": "hd_html", "audience": "customers", "settings": {"reentry": "always"},
+  "entry": [{"type": "event", "event": "hd_html"}], "start": "send",
+  "steps": [{"key": "send", "type": "send_email", "template": "hd_html"}]}');
+SELECT journey.publish('hd_html');
+SELECT journey.import('{"name": "hd_text", "audience": "customers", "settings": {"reentry": "always"},
+  "entry": [{"type": "event", "event": "hd_text"}], "start": "send",
+  "steps": [{"key": "send", "type": "send_email", "template": "hd_text"}]}');
+SELECT journey.publish('hd_text');
+SQL
+q "INSERT INTO customers (id, email, phone, first_name) VALUES
+     ('x1', 'x1@example.com', 'https://evil.example/phish', '<script>alert(1)</script>'),
+     ('x2', 'x2@example.com', NULL, 'see https://evil.example/x')"
+send hd_html x1
+send hd_text x2
+deliver --smtp-url "$SMTP" --from 'Shop <news@shop.example>' --tracking-url "$TRACK"
+check "hardening: both sent" "0 sent sent" "$rc $(status_of x1 hd_html) $(status_of x2 hd_text)"
+body=$(body_of "$(mail_to x1@example.com)")
+check "HTML: the merge tag is escaped, no <script> in the mail" "yes no" \
+  "$(has "$body" '<p>Hi &lt;script&gt;alert(1)&lt;/script&gt;</p>') $(case "$body" in *'<script>'*) echo yes ;; *) echo no ;; esac)"
+check "HTML: the template's own link is click-tracked" 1 "$(echo "$body" | grep -oE "href=\"$TRACK/c/[A-Za-z0-9_.-]+\"" | wc -l)"
+check "HTML: the customer's URL is left as it is, not wrapped" yes "$(has "$body" 'href="https://evil.example/phish"')"
+# No token in either mail redirects to the customer's URL.
+targets() {  # the targets of the click tokens of a mail body on stdin
+  grep -oE "$TRACK/c/[A-Za-z0-9_-]+" | sed "s|$TRACK/c/||" | "$PY" -c '
+import base64, sys
+for t in sys.stdin.read().split():
+    print(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)).decode().split("\n", 3)[3])'
+}
+check "HTML: the only click target is the template's link" "https://shop.example/deal" "$(echo "$body" | targets | tr '\n' ' ' | sed 's/ $//')"
+text=$(body_of "$(mail_to x2@example.com)")
+check "plain text: not escaped, the customer's URL not wrapped" yes "$(has "$text" 'Hi see https://evil.example/x, read ')"
+check "plain text: the template's URL is wrapped" "https://shop.example/blog" "$(echo "$text" | targets | tr '\n' ' ' | sed 's/ $//')"
+x1click=$(echo "$body" | grep -oE "$TRACK/c/[A-Za-z0-9_.-]+" | head -1)
+check "the tracked click redirects to the template's link" "302 https://shop.example/deal" \
+  "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$x1click")"
+
+# A recipient column holding two addresses is refused, sent to neither.
+q "INSERT INTO customers (id, email) VALUES ('x3', 'x3a@example.com, x3b@example.com')"
+before=$(mails)
+send hd_text x3
+deliver --smtp-url "$SMTP" --from news@shop.example
+check "two addresses in the e-mail column: failed, no mail" \
+  "failed|invalid recipient address \"x3a@example.com, x3b@example.com\": expected one address (local@domain) $before" \
+  "$(status_of x3 hd_text) $(mails)"
+
+# The relay is down (connection refused): retried past --max-attempts, never
+# failed; after SIGTERM the claim is requeued and delivered once the relay is up.
+dead=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+customer x4 'x4@example.com' ok
+send hd_text x4
+JOURNEYCTL_TRACKING_SECRET=track-secret "$J" deliver --smtp-url "smtp://127.0.0.1:$dead" --from news@shop.example \
+  --max-attempts 2 --backoff-ms 50 --max-backoff-ms 100 --progress 1 --poll-ms 100 2>"$work/down.log" &
+dpid=$!
+wait_for "grep -qE 'retried ([5-9]|[1-9][0-9]+),' $work/down.log"
+check "relay down: retried more than --max-attempts, still claimed" "yes claimed" \
+  "$(has "$(cat "$work/down.log")" "SMTP relay unreachable") $(status_of x4 hd_text)"
+kill -TERM $dpid; wait $dpid; rc=$?
+check "relay down: SIGTERM exits 0, the message left claimed (not failed)" "0 claimed" "$rc $(status_of x4 hd_text)"
+q "UPDATE journey.messages SET claimed_at = now() - interval '2 hours' WHERE status = 'claimed'"
+deliver --smtp-url "$SMTP" --from news@shop.example --requeue-after 3600
+check "relay back: requeued and delivered" "0 sent" "$rc $(status_of x4 hd_text)"
+
+# Start-up checks: a second track-server on the same port, unknown settings,
+# missing keys, a role that may not call the functions, no pg_journey.
+port=${TRACK##*:}
+out=$(timeout 30 "$J" track-server --http-port "$port" --tracking-secret-file "$work/track-secret" 2>&1); rc=$?
+check "a second track-server on the same port: exit 5, said why" "5 yes" "$rc $(has "$out" "cannot listen on 127.0.0.1:$port")"
+printf 'tracking-secret-file = %s\nbogus = 1\n' "$work/track-secret" >"$work/track-bad.conf"
+out=$(timeout 30 "$J" track-server --config "$work/track-bad.conf" --http-port 0 2>&1); rc=$?
+check "track-server: an unknown setting is a usage error" "2 yes" "$rc $(has "$out" 'unknown setting "bogus"')"
+out=$(JOURNEYCTL_TRACKING_SECRET= timeout 30 "$J" track-server --http-port 0 2>&1); rc=$?
+check "track-server: no key is a usage error" "2 yes" "$rc $(has "$out" "a secret is needed")"
+out=$("$J" deliver --webhook "sms=$HOOK" --exit-when-idle 2>&1); rc=$?
+check "deliver: a webhook without a signing key is a usage error" "2 yes" "$rc $(has "$out" "--webhook needs a secret")"
+psql -X -q -d postgres -c "DROP ROLE IF EXISTS pgj_hd_nobody" -c "CREATE ROLE pgj_hd_nobody LOGIN" >/dev/null 2>&1
+out=$(PGUSER=pgj_hd_nobody timeout 30 "$J" track-server --http-port 0 --tracking-secret-file "$work/track-secret" 2>&1); rc=$?
+check "track-server: a role without journey_app stops at start-up" "1 yes" \
+  "$rc $(has "$out" 'role "pgj_hd_nobody" may not execute journey.message_event(bigint,text,jsonb,timestamptz)')"
+out=$(PGUSER=pgj_hd_nobody JOURNEYCTL_WEBHOOK_SECRET=hook-secret "$J" deliver --webhook "sms=$HOOK" --exit-when-idle 2>&1); rc=$?
+check "deliver: a role without journey_app stops at start-up" "1 yes" \
+  "$rc $(has "$out" 'role "pgj_hd_nobody" may not execute journey.claim_messages(text,integer)')"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS pgj_deliver_bare" -c "CREATE DATABASE pgj_deliver_bare" >/dev/null 2>&1
+out=$(JOURNEYCTL_WEBHOOK_SECRET=hook-secret "$J" deliver -d pgj_deliver_bare --webhook "sms=$HOOK" --exit-when-idle 2>&1); rc=$?
+check "deliver: a database without pg_journey stops at start-up" "1 yes" \
+  "$rc $(has "$out" 'pg_journey is not installed in database "pgj_deliver_bare"')"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS pgj_deliver_bare" -c "DROP ROLE IF EXISTS pgj_hd_nobody" >/dev/null 2>&1
 
 finish_checks
