@@ -12,15 +12,17 @@
 #
 # Settings: CITUS_SRC (source tree), CITUS_JOBS (make -j, default 2), CITUS_DB (default
 # pgj_citus), CITUS_SHARD_COUNT (default 8), CITUS_PGJ_ENABLED (pg_journey.enabled,
-# default on), CITUS_PGJ_WORKERS (pg_journey.workers per node, default 1).
+# default on), CITUS_PGJ_WORKERS (pg_journey.workers per node, default 1),
+# CITUS_PORT_BASE (coordinator port, workers on the next two; default 5432), PGBIN
+# (the PostgreSQL programs: set by tools/private-pg.sh for a private copy).
 #
 # Citus v13.2.x is the last line for PostgreSQL 15. On a user's machine it comes
 # from Citus's own Debian packages (packagecloud.io/citusdata/community,
 # postgresql-15-citus-13.2); these machines cannot reach them, hence the build.
 #
 # The three clusters run as the postgres OS user (PostgreSQL refuses root), listen
-# only on Unix sockets in one temp dir (ports 5432 coordinator, 5433 and 5434
-# workers) and know each other by that directory as host name. Each preloads
+# only on Unix sockets in one temp dir (ports CITUS_PORT_BASE coordinator, the next
+# two workers) and know each other by that directory as host name. Each preloads
 # citus (first, as Citus requires), pg_cron and pg_journey; the database
 # $CITUS_DB (default pgj_citus) exists on every node with the citus extension,
 # and the workers are added to the coordinator's metadata.
@@ -30,7 +32,11 @@ PG_CONFIG=${PG_CONFIG:-$PGBIN/pg_config}
 CITUS_DB=${CITUS_DB:-pgj_citus}
 CITUS_JOBS=${CITUS_JOBS:-2}
 CITUS_DIR=""
-CITUS_PORTS="5432 5433 5434"   # coordinator, worker 1, worker 2
+# Coordinator, worker 1, worker 2: CITUS_PORT_BASE and the two ports after it. The
+# sockets live in a private temp dir, so only the lock files in that dir decide;
+# distinct bases still keep logs and psql commands unambiguous when several
+# clusters run at once (make test-citus picks a free base).
+CITUS_PORTS=""   # set by citus_cluster_start from CITUS_PORT_BASE (default 5432)
 
 citus_deps_packages=(liblz4-dev libzstd-dev libkrb5-dev postgresql-server-dev-15 make gcc perl)
 
@@ -135,7 +141,7 @@ CONF
 
 # Runs SQL on one node ($1: port) in database $CITUS_DB (or $3).
 citus_psql() {
-  psql -X -q -v ON_ERROR_STOP=1 -h "$CITUS_DIR" -p "$1" -U postgres -d "${3:-$CITUS_DB}" -c "$2"
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$CITUS_DIR" -p "$1" -U postgres -d "${3:-$CITUS_DB}" -c "$2"
 }
 
 # Runs SQL on every node (coordinator first) in database $CITUS_DB: for what
@@ -152,6 +158,8 @@ citus_cluster_start() {
   local port
   [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ] \
     || { echo "Citus is not installed: tools/citus.sh build CITUS_SRC" >&2; return 1; }
+  local base=${CITUS_PORT_BASE:-5432}
+  CITUS_PORTS="$base $((base + 1)) $((base + 2))"
   CITUS_DIR=$(mktemp -d /tmp/pg_journey_citus.XXXXXX)
   chmod 755 "$CITUS_DIR"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$CITUS_DIR"
