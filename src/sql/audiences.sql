@@ -436,6 +436,14 @@ DECLARE
   changed regclass[] := '{}';
   rel regclass;
 BEGIN
+  -- On a Citus worker node (docs/scale-out.md) what is dropped is a shard or a
+  -- shell table, by the coordinator, which runs this check itself; reading the
+  -- audiences (a reference table) from a shard drop would fail it.
+  IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+    IF (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) <> 0 THEN
+      RETURN;
+    END IF;
+  END IF;
   FOR dropped IN SELECT a.relation, d.object_type, d.object_identity
                    FROM pg_event_trigger_dropped_objects() d
                    JOIN journey.audiences a ON a.relation::oid = d.objid
