@@ -18,7 +18,8 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.cont
 # edited (docs/development.md, "Releases").
 SQL_STATE = src/sql/types.sql src/sql/tables.sql
 SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql editing.sql \
-  lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql analytics.sql security.sql delivery.sql)
+  lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql analytics.sql security.sql delivery.sql \
+  citus.sql)
 SQL_UPDATES = $(wildcard src/sql/updates/*--$(EXTVERSION).sql)
 DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_journey--*.sql))
 DATA_built = sql/pg_journey--$(EXTVERSION).sql \
@@ -45,7 +46,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   analytics_counting analytics_reports \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
-  architecture_errors architecture_policies
+  architecture_errors architecture_policies \
+  citus_absent
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim
@@ -142,6 +144,15 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz.sh
+
+# The distributed suite (test/citus/*.sh) on a throwaway Citus coordinator + 2
+# workers (tools/citus.sh); needs Citus installed in PG_CONFIG's PostgreSQL
+# (docs/scale-out.md). make test runs it too when Citus is installed.
+.PHONY: test-citus
+test-citus: deps
+	$(MAKE) -j2 all
+	$(MAKE) install
+	bash tools/test-citus.sh
 
 # The long reliability runs (make test runs short versions of both).
 chaos: deps

@@ -250,6 +250,14 @@ for suite in test/browser/*.mjs; do
   fi
 done
 
+# 7b. The distributed suite (test/citus/, make test-citus) when Citus is
+# installed; optional otherwise (make test does not install Citus).
+if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
+  run_integration "citus" tools/test-citus.sh
+else
+  skip_suite "citus" "Citus is not installed; to run it: tools/citus.sh build CITUS_SRC, then make test-citus (docs/scale-out.md)"
+fi
+
 # 8. Fuzzing: a short run of each libFuzzer target under ASan + UBSan (the seed
 # corpus replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS); tools/fuzz.sh prints a
 # line per target and its own "N passed, N failed" (one per target).

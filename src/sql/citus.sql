@@ -1,0 +1,299 @@
+-- Scale-out on Citus (docs/scale-out.md): journey.distribute() turns a single-node
+-- install into the distributed layout on a Citus coordinator. Nothing here runs
+-- unless it is called; without Citus the schema is the single-node one.
+--
+-- Layout: the audience distributed by its key; every journey table with a
+-- customer_id column (enrollments, activity, events, messages, segment_members,
+-- suppressions, message_events) distributed by customer_id and co-located with
+-- the audience; every other journey table (the definitions) a reference table.
+-- Citus needs the distribution column in every primary key and unique
+-- constraint: those of the distributed tables get customer_id as their first
+-- column (same constraint names), on the distributed install only.
+
+-- The journey tables and their place in the layout: 'distributed' (they have a
+-- customer_id column) or 'reference'.
+CREATE OR REPLACE FUNCTION journey._citus_layout()
+RETURNS TABLE (rel regclass, kind text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.oid::regclass,
+         CASE WHEN EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = c.oid AND a.attname = 'customer_id'
+                              AND NOT a.attisdropped)
+              THEN 'distributed' ELSE 'reference' END
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+    JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'pg_journey'
+   WHERE n.nspname = 'journey' AND c.relkind = 'r'
+   ORDER BY c.relname
+$$;
+
+-- The DDL that makes the journey tables distributable, as statements that are
+-- run on every node (the workers' copies of the extension's tables become the
+-- shell tables of the distributed ones, so they must match): drop the foreign
+-- keys between journey tables, and put customer_id first in the primary keys and
+-- unique constraints of the tables distributed by customer. Empty once done.
+CREATE OR REPLACE FUNCTION journey._citus_prepare_ddl()
+RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
+    FROM pg_constraint k
+    JOIN journey._citus_layout() l ON l.rel = k.conrelid
+   WHERE k.contype = 'f' AND k.confrelid IN (SELECT rel FROM journey._citus_layout())
+  UNION ALL
+  SELECT format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (customer_id, %s)',
+                k.conrelid::regclass, k.conname, k.conname,
+                CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END,
+                (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY o)
+                   FROM unnest(k.conkey) WITH ORDINALITY u(attnum, o)
+                   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum))
+    FROM pg_constraint k
+    JOIN journey._citus_layout() l ON l.rel = k.conrelid AND l.kind = 'distributed'
+   WHERE k.contype IN ('p', 'u')
+     AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                      WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)
+                        AND a.attname = 'customer_id')
+$$;
+
+-- Distributes pg_journey over a Citus cluster, by customer, co-located with the
+-- audience `audience` (a registered customer table whose key is text). Run it
+-- once on the coordinator, as a superuser, with the worker nodes added; a second
+-- audience is distributed by a second call (co-located with the first). Steps
+-- that are done are skipped, so a call that stopped halfway (a node down) is
+-- finished by calling it again.
+CREATE OR REPLACE FUNCTION journey.distribute(audience regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
+-- Citus's notices about copying each table's rows are not news here.
+SET client_min_messages = warning AS $$
+DECLARE
+  a journey.audiences;
+  other record;
+  stmt text;
+  tbl record;
+  fks text[];
+  fk text;
+  runtime_distributed boolean;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'cannot distribute audience %: extension "citus" is not installed in this database',
+      distribute.audience
+      USING ERRCODE = '0A000',
+            HINT = 'install Citus (postgresql-15-citus-13.2), put citus first in shared_preload_libraries, '
+                   'run CREATE EXTENSION citus and add the worker nodes (docs/scale-out.md)';
+  END IF;
+  IF NOT citus_is_coordinator() THEN
+    RAISE EXCEPTION 'cannot distribute audience %: this node is not the Citus coordinator',
+      distribute.audience
+      USING ERRCODE = '55000', HINT = 'call journey.distribute on the coordinator';
+  END IF;
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    RAISE EXCEPTION 'permission denied to distribute audience %', distribute.audience
+      USING ERRCODE = '42501',
+            DETAIL = 'journey.distribute changes the keys of pg_journey''s tables on every node',
+            HINT = 'call it as a superuser';
+  END IF;
+  SELECT * INTO a FROM journey.audiences x WHERE x.relation = distribute.audience;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'cannot distribute audience %: it is not a registered audience', distribute.audience
+      USING ERRCODE = '42704', HINT = 'register it with journey.register_audience first';
+  END IF;
+  -- Every registered audience is distributed, co-located with this one: the
+  -- journey tables hold the customers of all of them, and a reference table
+  -- row naming an audience must name a table that exists on every node.
+  FOR other IN SELECT x.*, t.atttypid::regtype AS key_type, p.partmethod,
+                      CASE WHEN p.partmethod = 'h'
+                           THEN column_to_column_name(p.logicalrelid, p.partkey) END AS column_name
+                 FROM journey.audiences x
+                 JOIN pg_attribute t ON t.attrelid = x.relation AND t.attname = x.key_column
+                 LEFT JOIN pg_dist_partition p ON p.logicalrelid = x.relation
+                ORDER BY x.relation = distribute.audience DESC, x.relation::text LOOP
+    IF other.key_type <> 'text'::regtype THEN
+      RAISE EXCEPTION 'cannot distribute audience %: % key column "%" is %, not text', distribute.audience,
+        CASE WHEN other.relation = distribute.audience THEN 'its'
+             ELSE format('the registered audience %s has its', other.relation) END,
+        other.key_column, other.key_type
+        USING ERRCODE = '42804',
+              DETAIL = 'Citus co-locates only tables whose distribution columns have the same type, '
+                       'and pg_journey''s customer_id columns are text',
+              HINT = 'key every audience by text (e.g. a text copy of the id as key column), '
+                     'or unregister the audiences that are not';
+    END IF;
+    IF other.partmethod IS NOT NULL
+       AND (other.partmethod <> 'h' OR other.column_name <> other.key_column) THEN
+      RAISE EXCEPTION 'cannot distribute audience %: % is already a Citus table, not distributed by its key "%"',
+        distribute.audience, other.relation, other.key_column
+        USING ERRCODE = '55000',
+              DETAIL = 'the journey tables are distributed by customer_id, co-located with each audience by its key',
+              HINT = 'undistribute_table() it, or distribute it by its key column';
+    END IF;
+  END LOOP;
+  -- Unique indexes that are not constraints cannot be rewritten here: they must
+  -- already include customer_id.
+  SELECT format('%s (%s)', i.indexrelid::regclass, pg_get_indexdef(i.indexrelid)) INTO stmt
+    FROM pg_index i
+    JOIN journey._citus_layout() l ON l.rel = i.indrelid AND l.kind = 'distributed'
+   WHERE i.indisunique
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+     AND NOT EXISTS (SELECT 1 FROM pg_attribute t
+                      WHERE t.attrelid = i.indrelid AND t.attnum = ANY (i.indkey)
+                        AND t.attname = 'customer_id')
+   LIMIT 1;
+  IF stmt IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot distribute audience %: unique index % does not include customer_id',
+      distribute.audience, stmt
+      USING ERRCODE = '0A000',
+            DETAIL = 'Citus enforces uniqueness only on keys that include the distribution column';
+  END IF;
+
+  runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
+                                  WHERE p.logicalrelid = 'journey.enrollments'::regclass);
+  IF NOT runtime_distributed THEN
+    -- 1. On the workers, before anything of this transaction reaches them (their
+    -- commands run in connections of their own, which would wait for the locks
+    -- this transaction takes there): keys and foreign keys of their copies of
+    -- the journey tables (those copies become the shell tables), and node ranges
+    -- for ids (below). Done steps are skipped, so a second call finishes a first
+    -- one that failed after this point.
+    PERFORM journey._citus_on_workers(
+      $cmd$DO $do$ DECLARE s text; BEGIN
+          FOR s IN SELECT journey._citus_prepare_ddl() LOOP EXECUTE s; END LOOP;
+        END $do$ $cmd$);
+    -- Ids unique across nodes: a row inserted on a worker (a call routed to
+    -- the node that owns the customer) takes its id from that node's sequence,
+    -- which gets a range of its own, (group id << 48) + n.
+    PERFORM journey._citus_on_workers(
+      $cmd$DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
+          SET LOCAL citus.enable_ddl_propagation = off;
+          FOR s IN SELECT d.objid::regclass FROM pg_depend d
+                     JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
+                    WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+                      AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S' LOOP
+            IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << 48) + 1 THEN
+              EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s',
+                             s, (g << 48) + 1, ((g + 1) << 48) - 1, (g << 48) + 1, (g << 48) + 1);
+            END IF;
+          END LOOP;
+        END $do$ $cmd$);
+  END IF;
+
+  -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
+  -- they run on the shards and write only co-located tables. One connection a
+  -- node: what this transaction creates on a node is seen by what follows there.
+  PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+  PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+  -- 2. The audiences, by their keys: this one first (the journey tables are
+  -- co-located with it), then the other registered ones, co-located with it.
+  FOR other IN SELECT x.relation, x.key_column FROM journey.audiences x
+                WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.relation)
+                ORDER BY x.relation = distribute.audience DESC, x.relation::text LOOP
+    IF runtime_distributed THEN
+      PERFORM create_distributed_table(other.relation, other.key_column::text,
+                                       colocate_with => 'journey.enrollments');
+    ELSIF other.relation = distribute.audience THEN
+      PERFORM create_distributed_table(other.relation, other.key_column::text);
+    ELSE
+      PERFORM create_distributed_table(other.relation, other.key_column::text,
+                                       colocate_with => distribute.audience::text);
+    END IF;
+  END LOOP;
+  IF runtime_distributed THEN
+    RETURN;
+  END IF;
+
+  -- The same keys on the coordinator; the foreign keys between journey tables
+  -- are dropped, and put back once both sides are Citus tables.
+  SELECT array_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,
+                          pg_get_constraintdef(k.oid))
+                   ORDER BY (k.conrelid IN (SELECT rel FROM journey._citus_layout()
+                                             WHERE kind = 'distributed')), k.conrelid::regclass::text,
+                            k.conname)
+    INTO fks
+    FROM pg_constraint k
+   WHERE k.contype = 'f'
+     AND k.conrelid IN (SELECT rel FROM journey._citus_layout())
+     AND k.confrelid IN (SELECT rel FROM journey._citus_layout());
+  FOR stmt IN SELECT journey._citus_prepare_ddl() LOOP
+    EXECUTE stmt;
+  END LOOP;
+
+  -- 3. The definitions: reference tables, with the node's own OIDs in their
+  -- regclass and regrole columns (Citus copies the coordinator's OIDs, which
+  -- mean nothing, or something else, on another node).
+  FOR tbl IN SELECT * FROM journey._citus_layout() x WHERE x.kind = 'reference'
+             AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.rel) LOOP
+    PERFORM create_reference_table(tbl.rel);
+    PERFORM truncate_local_data_after_distributing_table(tbl.rel);
+  END LOOP;
+  PERFORM journey._citus_fix_oids('reference');
+
+  -- 4. The runtime tables, by customer, co-located with the audience.
+  FOR tbl IN SELECT * FROM journey._citus_layout() x WHERE x.kind = 'distributed'
+             AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.rel) LOOP
+    PERFORM create_distributed_table(tbl.rel, 'customer_id', colocate_with => a.relation::text);
+    PERFORM truncate_local_data_after_distributing_table(tbl.rel);
+  END LOOP;
+  PERFORM journey._citus_fix_oids('distributed');
+
+  -- 5. The foreign keys again (Citus propagates them now): reference to
+  -- reference and distributed to reference are what Citus enforces.
+  FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
+    EXECUTE fk;
+  END LOOP;
+
+END
+$$;
+
+-- Runs a statement on every worker node (in a connection of its own, committed
+-- there); raises the first node's error.
+CREATE OR REPLACE FUNCTION journey._citus_on_workers(command text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT * FROM run_command_on_workers(command) LOOP
+    IF NOT r.success THEN
+      RAISE EXCEPTION 'cannot distribute: the worker node %:% failed: %', r.nodename, r.nodeport, r.result
+        USING ERRCODE = '58000';
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Rewrites the regclass and regrole columns of the Citus tables of one kind
+-- ('reference', 'distributed') on every placement, in the caller's transaction:
+-- the OID the coordinator wrote becomes each node's OID of the same name (Citus
+-- sends a regclass or regrole constant to the nodes as its name).
+CREATE OR REPLACE FUNCTION journey._citus_fix_oids(p_kind text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  c record;
+  cases text;
+  ids text;
+BEGIN
+  FOR c IN SELECT l.rel, t.attname, t.atttypid::regtype AS type
+             FROM journey._citus_layout() l
+             JOIN pg_attribute t ON t.attrelid = l.rel AND t.attnum > 0 AND NOT t.attisdropped
+            WHERE l.kind = p_kind AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype) LOOP
+    EXECUTE format($q$SELECT string_agg(format('WHEN %%s THEN %%L::%s', v::oid, v::text), ' '),
+                             string_agg(v::oid::text, ', ')
+                        FROM (SELECT DISTINCT %I AS v FROM %s WHERE %I IS NOT NULL) x$q$,
+                   c.type, c.attname, c.rel, c.attname)
+      INTO cases, ids;
+    CONTINUE WHEN cases IS NULL;
+    -- One statement: a value already rewritten on a node is never read again as
+    -- a coordinator OID. (distribute() runs in sequential mode: the names
+    -- resolve on the connection that made the node's uncommitted shell tables.)
+    EXECUTE format('UPDATE %s SET %I = CASE %I::oid %s END WHERE %I::oid IN (%s)',
+                   c.rel, c.attname, c.attname, cases, c.attname, ids);
+  END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+  journey._citus_layout(),
+  journey._citus_prepare_ddl(),
+  journey.distribute(regclass),
+  journey._citus_on_workers(text),
+  journey._citus_fix_oids(text)
+FROM PUBLIC;
