@@ -48,6 +48,12 @@ expect_state "refused for a non-superuser" 42501 "$PGPORT" \
    SET ROLE dist_app; SELECT journey.distribute('customers')"
 check "refusals changed nothing" "0" "$(c "SELECT count(*) FROM pg_dist_partition")"
 
+# A call that stops after the workers' part (rolled back here): the workers keep
+# their new keys, the coordinator has nothing; the next call finishes it.
+check "a call rolled back after the workers' part" "0|enrollments_pkey PRIMARY KEY (customer_id, id)" \
+  "$(c "BEGIN; SELECT journey.distribute('customers'); ROLLBACK;" >/dev/null; c "SELECT count(*) FROM pg_dist_partition")|$(
+     cq "$w1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'enrollments_pkey'")"
+
 # The conversion.
 check "distribute(customers)" "" "$(c "SELECT journey.distribute('customers')" 2>&1 | grep -v '^NOTICE\|^DETAIL\|^HINT' )"
 check "audience and runtime tables: one colocation group, hash by customer" \
