@@ -33,13 +33,16 @@ $$;
 -- shell tables of the distributed ones, so they must match): drop the foreign
 -- keys between journey tables, and put customer_id first in the primary keys and
 -- unique constraints of the tables distributed by customer. Empty once done.
-CREATE OR REPLACE FUNCTION journey._citus_prepare_ddl()
+-- Without p_foreign_keys, the keys only (a node added to a distributed install,
+-- whose shell tables keep their foreign keys like every other node's).
+CREATE OR REPLACE FUNCTION journey._citus_prepare_ddl(p_foreign_keys boolean DEFAULT true)
 RETURNS SETOF text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
     FROM pg_constraint k
     JOIN journey._citus_layout() l ON l.rel = k.conrelid
-   WHERE k.contype = 'f' AND k.confrelid IN (SELECT rel FROM journey._citus_layout())
+   WHERE p_foreign_keys
+     AND k.contype = 'f' AND k.confrelid IN (SELECT rel FROM journey._citus_layout())
   UNION ALL
   SELECT format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (customer_id, %s)',
                 k.conrelid::regclass, k.conname, k.conname,
@@ -147,34 +150,33 @@ BEGIN
 
   runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
                                   WHERE p.logicalrelid = 'journey.enrollments'::regclass);
-  IF NOT runtime_distributed THEN
-    -- 1. On the workers, before anything of this transaction reaches them (their
-    -- commands run in connections of their own, which would wait for the locks
-    -- this transaction takes there): keys and foreign keys of their copies of
-    -- the journey tables (those copies become the shell tables), and node ranges
-    -- for ids (below). Done steps are skipped, so a second call finishes a first
-    -- one that failed after this point.
-    PERFORM journey._citus_on_workers(
-      $cmd$DO $do$ DECLARE s text; BEGIN
-          FOR s IN SELECT journey._citus_prepare_ddl() LOOP EXECUTE s; END LOOP;
-        END $do$ $cmd$);
-    -- Ids unique across nodes: a row inserted on a worker (a call routed to
-    -- the node that owns the customer) takes its id from that node's sequence,
-    -- which gets a range of its own, (group id << 48) + n.
-    PERFORM journey._citus_on_workers(
-      $cmd$DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
-          SET LOCAL citus.enable_ddl_propagation = off;
-          FOR s IN SELECT d.objid::regclass FROM pg_depend d
-                     JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
-                    WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
-                      AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S' LOOP
-            IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << 48) + 1 THEN
-              EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s',
-                             s, (g << 48) + 1, ((g + 1) << 48) - 1, (g << 48) + 1, (g << 48) + 1);
-            END IF;
-          END LOOP;
-        END $do$ $cmd$);
-  END IF;
+  -- 1. On the workers, before anything of this transaction reaches them (their
+  -- commands run in connections of their own, which would wait for the locks
+  -- this transaction takes there): keys and foreign keys of their copies of
+  -- the journey tables (those copies become the shell tables), and node ranges
+  -- for ids (below). Done steps are skipped, so a second call finishes a first
+  -- one that failed after this point, and prepares a node added since.
+  PERFORM journey._citus_on_workers(format(
+    $cmd$DO $do$ DECLARE s text; BEGIN
+        SET LOCAL citus.enable_ddl_propagation = off;
+        FOR s IN SELECT journey._citus_prepare_ddl(%L) LOOP EXECUTE s; END LOOP;
+      END $do$ $cmd$, NOT runtime_distributed));
+  -- Ids unique across nodes: a row inserted on a worker (a call routed to
+  -- the node that owns the customer) takes its id from that node's sequence,
+  -- which gets a range of its own, (group id << 48) + n.
+  PERFORM journey._citus_on_workers(
+    $cmd$DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
+        SET LOCAL citus.enable_ddl_propagation = off;
+        FOR s IN SELECT d.objid::regclass FROM pg_depend d
+                   JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
+                  WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+                    AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S' LOOP
+          IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << 48) + 1 THEN
+            EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s',
+                           s, (g << 48) + 1, ((g + 1) << 48) - 1, (g << 48) + 1, (g << 48) + 1);
+          END IF;
+        END LOOP;
+      END $do$ $cmd$);
 
   -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
   -- they run on the shards and write only co-located tables. One connection a
@@ -292,7 +294,7 @@ $$;
 
 REVOKE ALL ON FUNCTION
   journey._citus_layout(),
-  journey._citus_prepare_ddl(),
+  journey._citus_prepare_ddl(boolean),
   journey.distribute(regclass),
   journey._citus_on_workers(text),
   journey._citus_fix_oids(text)

@@ -108,4 +108,23 @@ check "shard group moved, rows kept, old placements cleaned up" "ok|$before|0" \
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")|$(
    PGOPTIONS="-c client_min_messages=warning" c "CALL citus_cleanup_orphaned_resources()" 2>&1; c "SELECT count(*) FROM pg_dist_cleanup" 2>&1)"
 
+# A node added later gets pg_journey from Citus with the single-node keys and
+# sequences from 1; a second call gives it the keys and its id range, and the
+# rebalancer moves shard groups onto it with every row kept.
+n4=$((CITUS_PORT_BASE + 3))
+citus_node_start "$n4" && citus_psql "$n4" "CREATE DATABASE $CITUS_DB" postgres \
+  && citus_psql "$n4" "CREATE EXTENSION citus" && CITUS_PORTS="$CITUS_PORTS $n4" \
+  && c "SELECT citus_add_node('$CITUS_DIR', $n4)" >/dev/null
+seq_and_key="SELECT ((SELECT seqmin FROM pg_sequence WHERE seqrelid = 'journey.enrollments_id_seq'::regclass)
+                 = ((SELECT groupid FROM pg_dist_local_group)::bigint << 48) + 1)::text
+              || '|' || (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'enrollments_pkey')"
+check "a node added later: single-node keys and sequence" "false|PRIMARY KEY (id)" "$(cq "$n4" "$seq_and_key")"
+check "a node added later, after a second call: keys and id range" "true|PRIMARY KEY (customer_id, id)" \
+  "$(c "SELECT journey.distribute('customers')" >/dev/null; cq "$n4" "$seq_and_key")"
+check "rebalanced onto the new node, rows kept" "t|$before" \
+  "$(c "SELECT rebalance_table_shards(shard_transfer_mode => 'block_writes')" >/dev/null 2>&1
+     c "SELECT count(*) > 0 FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE n.nodeport = $n4")|$(
+   c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
+                   || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")"
+
 citus_test_finish
