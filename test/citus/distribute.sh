@@ -89,6 +89,11 @@ for port in $CITUS_WORKER_PORTS; do
                           'journey.events_id_seq'::regclass, 'journey.messages_id_seq'::regclass)")"
 done
 expect_state "refused on a worker node" 55000 "$w1" "SELECT journey.distribute('customers')"
+check "a row inserted on a worker takes its id from the worker's range" "t" \
+  "$(cq "$w1" "WITH i AS (INSERT INTO journey.events (customer_id, name) VALUES ('c3', 'from_worker') RETURNING id)
+               SELECT (id >> 48) = (SELECT groupid FROM pg_dist_local_group) AND (id >> 48) > 0 FROM i")"
+before=$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
+                   || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")
 check "a second call changes nothing" "|$before" \
   "$(c "SELECT journey.distribute('customers')" 2>&1)|$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")"
