@@ -95,6 +95,20 @@ BEGIN
             DETAIL = 'journey.distribute changes the keys of pg_journey''s tables on every node',
             HINT = 'call it as a superuser';
   END IF;
+  -- The engine does not run distributed yet (docs/scale-out.md): its claim
+  -- fails on the distributed tables on every tick, so no node may run it.
+  SELECT string_agg(n.node, ', ') INTO stmt
+    FROM (SELECT 'the coordinator' AS node WHERE current_setting('pg_journey.enabled', true) = 'on'
+          UNION ALL
+          SELECT format('%s:%s', w.nodename, w.nodeport)
+            FROM run_command_on_workers($cmd$SELECT current_setting('pg_journey.enabled', true)$cmd$) w
+           WHERE w.result = 'on') n;
+  IF stmt IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot distribute audience %: pg_journey''s engine is enabled on %', distribute.audience, stmt
+      USING ERRCODE = '55000',
+            DETAIL = 'the engine does not run on distributed tables yet: every tick would fail',
+            HINT = 'set pg_journey.enabled = off on every node (postgresql.conf, then reload)';
+  END IF;
   SELECT * INTO a FROM journey.audiences x WHERE x.relation = distribute.audience;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'cannot distribute audience %: it is not a registered audience', distribute.audience

@@ -46,6 +46,20 @@ expect_state "refused for an unregistered table" 42704 "$PGPORT" \
 expect_state "refused for a non-superuser" 42501 "$PGPORT" \
   "CREATE ROLE dist_app; GRANT journey_admin TO dist_app; GRANT EXECUTE ON FUNCTION journey.distribute(regclass) TO dist_app;
    SET ROLE dist_app; SELECT journey.distribute('customers')"
+w2=${CITUS_WORKER_PORTS##* }
+# Sets pg_journey.enabled on node $1 and waits (up to 30 s) until new sessions see it.
+set_enabled() {
+  local i
+  cq "$1" "ALTER SYSTEM SET pg_journey.enabled = $2" && cq "$1" "SELECT pg_reload_conf()" >/dev/null
+  for i in $(seq 1 300); do
+    [ "$(cq "$1" "SHOW pg_journey.enabled")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "pg_journey.enabled did not become $2 on node $1"
+}
+set_enabled "$w2" on
+expect_state "refused while the engine is enabled on a node" 55000 "$PGPORT" "SELECT journey.distribute('customers')"
+set_enabled "$w2" off
 check "refusals changed nothing" "0" "$(c "SELECT count(*) FROM pg_dist_partition")"
 
 # A call that stops after the workers' part (rolled back here): the workers keep
@@ -104,7 +118,6 @@ check "drop a distributed table that is no audience" "" \
 
 # A shard move (the whole co-located group) keeps every row, and the cleanup
 # of the old placements (which drops shards on a worker) completes.
-w2=${CITUS_WORKER_PORTS##* }
 check "shard group moved, rows kept, old placements cleaned up" "ok|$before|0" \
   "$(c "SELECT citus_move_shard_placement(s.shardid, '$CITUS_DIR', $w1, '$CITUS_DIR', $w2, shard_transfer_mode => 'block_writes')
           FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
