@@ -59,11 +59,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Distributes pg_journey over a Citus cluster, by customer, co-located with the
--- audience `audience` (a registered customer table whose key is text). Run it
--- once on the coordinator, as a superuser, with the worker nodes added; a second
--- audience is distributed by a second call (co-located with the first). Steps
--- that are done are skipped, so a call that stopped halfway (a node down) is
--- finished by calling it again.
+-- audience `audience` (a registered customer table whose key is text; every
+-- other registered audience is distributed too, co-located with it). Run it on
+-- the coordinator, as a superuser, with the worker nodes added. Steps that are
+-- done are skipped, so calling it again finishes a call that stopped halfway (a
+-- node down) and prepares worker nodes added since (docs/scale-out.md).
 CREATE OR REPLACE FUNCTION journey.distribute(audience regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
 -- Citus's notices about copying each table's rows are not news here.
@@ -76,6 +76,8 @@ DECLARE
   fks text[];
   fk text;
   runtime_distributed boolean;
+  unsafe_triggers text;
+  modify_mode text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
     RAISE EXCEPTION 'cannot distribute audience %: extension "citus" is not installed in this database',
@@ -195,6 +197,8 @@ BEGIN
   -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
   -- they run on the shards and write only co-located tables. One connection a
   -- node: what this transaction creates on a node is seen by what follows there.
+  unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
+  modify_mode := current_setting('citus.multi_shard_modify_mode');
   PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
   PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
 
@@ -214,6 +218,8 @@ BEGIN
     END IF;
   END LOOP;
   IF runtime_distributed THEN
+    PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+    PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
     RETURN;
   END IF;
 
@@ -256,7 +262,9 @@ BEGIN
   FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
     EXECUTE fk;
   END LOOP;
-
+  -- The rest of the caller's transaction runs with the caller's settings.
+  PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+  PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
 END
 $$;
 
