@@ -302,7 +302,8 @@ class Runner {
  public:
   Runner(const CompiledJourney& j, const AudienceSchema& a, const Enrollment& e,
          std::vector<Value>& row, int64_t as_of, Runtime& rt, int max_run,
-         const std::vector<std::optional<std::string>>* exact_text)
+         const std::vector<std::optional<std::string>>* exact_text, RunProgress* progress,
+         int stop_after)
       : j_(j),
         a_(a),
         e_(e),
@@ -311,6 +312,8 @@ class Runner {
         as_of_(as_of),
         rt_(rt),
         max_run_(max_run),
+        progress_(progress),
+        stop_after_(stop_after),
         behaviour_(rt, e, as_of) {}
 
   // Runs until the enrollment parks or ends.
@@ -330,7 +333,20 @@ class Runner {
                                            std::to_string(r_.step) +
                                            ", which does not exist in journey " + q(j_.name) +
                                            " version " + std::to_string(j_.version));
-    while (!done_) step_once();
+    while (!done_) {
+      if (progress_) *progress_ = RunProgress{r_.step, run_visits_};
+      if (stop_after_ >= 0 && run_visits_ >= stop_after_) {
+        // Replaying a failed run: stop at the step that failed, due now.
+        r_.parked = false;
+        r_.parked_at = 0;
+        r_.next_run_at = as_of_;
+        r_.wait_deadline.reset();
+        r_.waiting_for.clear();
+        finish(RunResult::Outcome::Parked);
+        break;
+      }
+      step_once();
+    }
     if (r_.outcome != RunResult::Outcome::Parked) {
       r_.parked = false;
       r_.next_run_at.reset();
@@ -352,6 +368,8 @@ class Runner {
   int64_t as_of_;
   Runtime& rt_;
   int max_run_;
+  RunProgress* progress_;
+  int stop_after_;
   RuntimeBehaviour behaviour_;
   RunResult r_;
   int run_visits_ = 0;
@@ -968,9 +986,10 @@ std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSche
 RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
                          const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
                          Runtime& runtime, int max_visits_this_run,
-                         const std::vector<std::optional<std::string>>* exact_text) {
-  Runner runner(journey, audience, enrollment, row, as_of, runtime, max_visits_this_run,
-                exact_text);
+                         const std::vector<std::optional<std::string>>* exact_text,
+                         RunProgress* progress, int stop_after_visits) {
+  Runner runner(journey, audience, enrollment, row, as_of, runtime, max_visits_this_run, exact_text,
+                progress, stop_after_visits);
   return runner.run();
 }
 

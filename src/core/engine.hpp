@@ -256,9 +256,20 @@ struct Runtime {
 // exact_text, when given, holds per column of the row the exact text of a
 // value the row holds as a float (a numeric column: conditions compare it as
 // float8, merge tags render these digits instead; nullopt elsewhere).
+//
+// progress (optional) is kept current while the run goes: the step it is at
+// and the visits it has made, so that a caller catching what the run threw
+// knows the step that failed. stop_after_visits >= 0 replays a run that failed
+// up to the step that failed: after that many visits the run stops there,
+// active and due at as_of (the caller then charges the failure to that step).
+struct RunProgress {
+  int step = -1;
+  int visits = 0;
+};
 RunResult run_enrollment(const CompiledJourney& journey, const AudienceSchema& audience,
                          const Enrollment& enrollment, std::vector<Value>& row, int64_t as_of,
                          Runtime& runtime, int max_visits_this_run = kMaxStepsPerRun,
-                         const std::vector<std::optional<std::string>>* exact_text = nullptr);
+                         const std::vector<std::optional<std::string>>* exact_text = nullptr,
+                         RunProgress* progress = nullptr, int stop_after_visits = -1);
 
 }  // namespace pgj::core

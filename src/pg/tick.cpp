@@ -699,6 +699,9 @@ struct WorkLabel {
   int32_t version = 0;
   const char* step = nullptr;  // the step the run started from
   size_t batch = 0;            // >0: writing the effects of this many enrollments
+  // While a run goes: where it is (the step named instead of `step`).
+  const core::RunProgress* progress = nullptr;
+  const core::CompiledJourney* compiled = nullptr;
 };
 
 // The tick's error context callback (arg: the WorkLabel).
@@ -708,6 +711,9 @@ void work_label_context(void* arg) {
     errcontext("pg_journey tick writing the effects of a batch of %zu enrollments", l->batch);
   } else if (l->enrollment != 0) {
     const char* step = l->step ? l->step : "";
+    if (l->progress && l->compiled && l->progress->step >= 0 &&
+        static_cast<size_t>(l->progress->step) < l->compiled->steps.size())
+      step = l->compiled->steps[l->progress->step].key.c_str();
     if (l->journey)
       errcontext("pg_journey enrollment %lld of journey \"%s\" version %d at step \"%s\"",
                  static_cast<long long>(l->enrollment), l->journey, l->version, step);
@@ -926,7 +932,9 @@ class Tick {
   // Runs one enrollment; a customer row that is gone ends it. Its user code
   // runs under pg_journey.step_timeout, and an interrupt meanwhile is charged
   // to it by the next tick (step_guard.hpp).
-  core::RunResult run_one(const Claimed& c, CustomerRows& rows) {
+  // stop_after >= 0: replay a failed run up to the step that failed (see
+  // core::run_enrollment).
+  core::RunResult run_one(const Claimed& c, CustomerRows& rows, int stop_after = -1) {
     auto row = rows.find(c.state.customer_id);
     if (row == rows.end()) {
       core::RunResult gone;
@@ -944,13 +952,17 @@ class Tick {
                                      c.journey->compiled.name);
     runtime_->set_journey(c.journey);
     label(c);
+    progress_ = core::RunProgress{c.state.step, 0};
+    label_.progress = &progress_;
+    label_.compiled = &c.journey->compiled;
     running_ = &c;
     inflight_running(extension_, c.state.id, c.row_version);
     step_timer_start();
     auto exact = texts_.find(c.state.customer_id);
     core::RunResult result = core::run_enrollment(
         c.journey->compiled, c.journey->audience->schema, c.state, row->second, pg_to_unix(as_of_),
-        *runtime_, core::kMaxStepsPerRun, exact == texts_.end() ? nullptr : &exact->second);
+        *runtime_, core::kMaxStepsPerRun, exact == texts_.end() ? nullptr : &exact->second,
+        &progress_, stop_after);
     step_returned();
     inflight_clear();
     running_ = nullptr;
@@ -1043,9 +1055,34 @@ class Tick {
         defer(c);
       else if (failure_of_one && failure_of_one->step_timeout)
         record_failure(c, timeout_message(c, writing), failure_of_one->sqlstate);
-      else if (failure_of_one)
+      else if (failure_of_one) {
+        // A run that failed after it moved on from its first step failed at
+        // the step it had reached: the visits before it are kept (replayed up
+        // to that step) and the failure is charged there.
+        if (!writing && progress_.visits > 0) replay_to_failure(c, progress_.visits, pristine);
         record_failure(c, failure_of_one->message, failure_of_one->sqlstate);
+      }
     }
+  }
+
+  // Replays enrollment c's failed run up to the step that failed (after
+  // `visits` visits) and writes it: its visits, messages and field updates
+  // before that step, and the enrollment at that step, due now. When the
+  // replay fails too, nothing is written (the failure stays at the first step).
+  void replay_to_failure(const Claimed& c, int visits, const CustomerRows& pristine) {
+    in_subtransaction([&] {
+      CustomerRows rows = pristine;
+      BatchWriter writer(as_of_, *runtime_);
+      writer.add(c, run_one(c, rows, visits), rows);
+      label(c);
+      inflight_running(extension_, c.state.id, c.row_version);
+      step_timer_start();
+      writer.flush();
+      step_returned();
+      inflight_clear();
+    });
+    running_ = nullptr;
+    label_ = WorkLabel{};
   }
 
   void defer(const Claimed& c) {
@@ -1075,6 +1112,7 @@ class Tick {
   std::unique_ptr<PgRuntime> runtime_;
   CustomerTexts texts_;               // of the batch being processed (prepare)
   const Claimed* running_ = nullptr;  // the enrollment whose run is under way
+  core::RunProgress progress_;        // where that run is (see WorkLabel)
   WorkLabel label_;                   // what the error context callback says
 };
 
