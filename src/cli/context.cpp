@@ -145,6 +145,9 @@ std::optional<long> Context::int_option(const std::string& name, long lo, long h
 }
 
 std::string Context::conninfo(const std::string& user, const std::string& password) const {
+  // A port that is not one is a usage error (2), like a malformed -d, not a
+  // connection failure (3).
+  int_option("port", 1, 65535);
   return build_conninfo(option_or("dbname", ""), option_or("host", ""), option_or("port", ""),
                         user.empty() ? option_or("username", "") : user, password);
 }
@@ -155,11 +158,23 @@ Connection& Context::db() {
 }
 
 std::string error_message(const pqxx::sql_error& e) {
-  // libpq prints ERROR, then DETAIL and HINT, then CONTEXT (last, on many lines).
+  // libpq prints ERROR, then (for an error with a position) LINE n: with the
+  // statement's text and a line with a caret under it, then DETAIL and HINT,
+  // then QUERY and CONTEXT (last, on many lines). Only message, detail and
+  // hint are the user's business: the SQL text is journeyctl's.
   std::istringstream in(e.what());
   std::string line, out;
+  bool skip_caret = false;
   while (std::getline(in, line)) {
-    if (line.rfind("CONTEXT:", 0) == 0) break;
+    if (line.rfind("CONTEXT:", 0) == 0 || line.rfind("QUERY:", 0) == 0) break;
+    if (line.rfind("LINE ", 0) == 0 && line.find(':') != std::string::npos) {
+      skip_caret = true;
+      continue;
+    }
+    if (skip_caret) {
+      skip_caret = false;
+      if (line.find_first_not_of(" ^") == std::string::npos) continue;
+    }
     if (line.rfind("ERROR:  ", 0) == 0) line = line.substr(8);
     if (!out.empty()) out += "\n";
     out += line;
