@@ -3,6 +3,7 @@
 #include "core/validator.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -409,16 +410,26 @@ struct Validator {
       return;
     }
     const std::string name = r["name"].get<std::string>();
-    if (name.empty() || name.size() > 63) {
+    // Characters, not bytes: UTF-8 continuation bytes do not count.
+    size_t characters = 0;
+    for (unsigned char c : name) characters += (c & 0xC0) != 0x80;
+    if (characters == 0 || characters > 63) {
       error(key, "\"name\" of an exit rule must have 1 to 63 characters");
       return;
     }
+    // Reserved words in any case ("Manual" reads as "manual" in a report);
+    // "manual: ..." is how journey.exit() records its reason.
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const char* reserved : {"archived", "manual", "reentered", "customer_deleted"})
-      if (name == reserved)
+      if (lower == reserved)
         error(key, "exit rule name " + q(name) +
                        " is an exit reason pg_journey records itself (archived, manual, "
                        "reentered, customer_deleted)");
-    if (name.rfind("exit rule ", 0) == 0)
+    if (lower.rfind("manual:", 0) == 0)
+      error(key, "exit rule name " + q(name) +
+                     " must not start with \"manual:\" (the reasons of journey.exit())");
+    if (lower.rfind("exit rule ", 0) == 0)
       error(key, "exit rule name " + q(name) + " must not start with \"exit rule \"");
     if (!names.insert(name).second) error(key, "exit rule name " + q(name) + " is used twice");
   }

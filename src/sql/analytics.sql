@@ -31,6 +31,93 @@ BEGIN
 END
 $$;
 
+-- Counts each INSERT into journey.activity into journey.activity_hours (one
+-- row per group of the statement's rows; see tables.sql).
+CREATE OR REPLACE FUNCTION journey._count_activity() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch, reason,
+                                      visits, converted, spent)
+  SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason, sum(g.n),
+         sum(g.c), jsonb_object_agg(g.secs, g.n)
+    FROM (SELECT a.journey_id, a.version, a.step_key,
+                 date_trunc('hour', coalesce(a.arrived_at, a.at), 'UTC') AS hour, a.outcome,
+                 a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
+                 round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
+                                                   interval '0')))::bigint AS secs,
+                 count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
+            FROM written a GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g
+   GROUP BY 1, 2, 3, 4, 5, 6, 7;
+  RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER count_activity AFTER INSERT ON journey.activity
+  REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION journey._count_activity();
+
+-- percentile_cont of each fraction in ps over values vals[i] each counts[i]
+-- times (vals ascending): what percentile_cont gives over the values themselves.
+CREATE OR REPLACE FUNCTION journey._weighted_percentiles(vals bigint[], counts bigint[],
+                                                         ps float8[])
+RETURNS float8[]
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  total bigint;
+  result float8[] := '{}';
+  p float8;
+  pos float8;
+  lo_i bigint;
+  hi_i bigint;
+  v_lo float8;
+  v_hi float8;
+  seen bigint;
+BEGIN
+  SELECT sum(c) INTO total FROM unnest(counts) c;
+  IF coalesce(total, 0) = 0 THEN
+    RETURN NULL;
+  END IF;
+  FOREACH p IN ARRAY ps LOOP
+    pos := p * (total - 1);
+    lo_i := floor(pos);
+    hi_i := ceil(pos);
+    seen := 0;
+    v_lo := NULL;
+    v_hi := NULL;
+    FOR i IN 1 .. cardinality(vals) LOOP
+      seen := seen + counts[i];
+      IF v_lo IS NULL AND seen > lo_i THEN
+        v_lo := vals[i];
+      END IF;
+      IF seen > hi_i THEN
+        v_hi := vals[i];
+        EXIT;
+      END IF;
+    END LOOP;
+    result := result || (v_lo + (v_hi - v_lo) * (pos - lo_i));
+  END LOOP;
+  RETURN result;
+END
+$$;
+
+-- Refuses a report window that is not one: since or until infinite (null is
+-- unbounded), or since after until (22023, naming the argument).
+CREATE OR REPLACE FUNCTION journey._report_window(since timestamptz, until timestamptz)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF NOT isfinite(since) THEN
+    RAISE EXCEPTION 'since must be a finite time, not %', since USING ERRCODE = '22023',
+      HINT = 'Leave since null for a window without a start.';
+  END IF;
+  IF NOT isfinite(until) THEN
+    RAISE EXCEPTION 'until must be a finite time, not %', until USING ERRCODE = '22023',
+      HINT = 'Leave until null for a window without an end.';
+  END IF;
+  IF since > until THEN
+    RAISE EXCEPTION 'since (%) is after until (%)', since, until USING ERRCODE = '22023';
+  END IF;
+END
+$$;
+
 -- Per step of a journey, in graph order (breadth first from the start step of
 -- the report version; steps it cannot reach, and steps only older versions
 -- have, follow by key): the step visits that began in [since, until) (null:
@@ -51,13 +138,25 @@ CREATE OR REPLACE FUNCTION journey.funnel(journey text, since timestamptz DEFAUL
 RETURNS TABLE (step_key text, step_type journey.step_type, entered bigint, now_at bigint,
                moved jsonb, completed bigint, exited jsonb, converted bigint, failed bigint,
                median_time interval, p90_time interval)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+-- jit off: the planner's estimate of the per-enrollment lookups is far above
+-- what they cost, and compiling the plan took seconds (benchmarks.md).
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp SET jit = off AS $$
 DECLARE
   j journey.journeys := journey._journey(funnel.journey);
   ref int := journey._report_version(j, funnel.version);
   lo timestamptz := coalesce(funnel.since, '-infinity');
   hi timestamptz := coalesce(funnel.until, 'infinity');
+  -- The whole UTC hours inside [lo, hi) are read from activity_hours; the
+  -- partial hours at the edges, [lo, h_lo) and [h_hi, hi), from activity.
+  h_lo timestamptz := CASE WHEN lo = '-infinity' OR lo = date_trunc('hour', lo, 'UTC') THEN lo
+                           ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END;
+  h_hi timestamptz := CASE WHEN hi = 'infinity' THEN hi ELSE date_trunc('hour', hi, 'UTC') END;
 BEGIN
+  PERFORM journey._report_window(funnel.since, funnel.until);
+  IF h_lo >= h_hi THEN
+    h_lo := hi;
+    h_hi := hi;
+  END IF;
   RETURN QUERY
   WITH RECURSIVE
   vs AS (SELECT x.version FROM journey.versions x
@@ -76,49 +175,70 @@ BEGIN
            FROM journey.steps s JOIN vs ON vs.version = s.version
           WHERE s.journey_id = j.id
           ORDER BY s.key, (s.version = ref) DESC, s.version DESC),
+  -- Visits counted by group: n visits, c of them converted, spent {seconds: n}.
   visits AS (
-    SELECT a.step_key, a.outcome, a.branch, a.reason, a.converted,
-           greatest(a.at - coalesce(a.arrived_at, a.at), interval '0') AS spent
+    SELECT h.step_key, h.outcome, h.branch, h.reason, h.visits AS n, h.converted AS c, h.spent
+      FROM journey.activity_hours h
+     WHERE h.journey_id = j.id AND h.version IN (SELECT vs.version FROM vs)
+       AND h.hour >= h_lo AND h.hour < h_hi
+    UNION ALL
+    SELECT a.step_key, a.outcome, a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END, 1,
+           a.converted::int,
+           jsonb_build_object(round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
+                                                                interval '0')))::bigint, 1)
       FROM journey.activity a
      WHERE a.journey_id = j.id AND a.version IN (SELECT vs.version FROM vs)
-       AND coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < hi),
-  here AS (
-    SELECT e.step_key, count(*) AS n
+       AND (coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < h_lo
+            OR coalesce(a.arrived_at, a.at) >= h_hi AND coalesce(a.arrived_at, a.at) < hi)),
+  -- Enrollments at a step now, by when they arrived there (read only for a
+  -- window, and once per enrollment).
+  present AS MATERIALIZED (
+    SELECT e.step_key,
+           CASE WHEN funnel.since IS NOT NULL OR funnel.until IS NOT NULL
+                THEN coalesce(e.parked_at,
+                              (SELECT max(a.at) FROM journey.activity a WHERE a.enrollment_id = e.id),
+                              e.entered_at) END AS arrived
       FROM journey.enrollments e
-     WHERE e.journey_id = j.id AND e.status = 'active' AND e.version IN (SELECT vs.version FROM vs)
-       AND (funnel.since IS NULL AND funnel.until IS NULL
-            OR coalesce(e.parked_at,
-                        (SELECT max(a.at) FROM journey.activity a WHERE a.enrollment_id = e.id),
-                        e.entered_at) >= lo
-               AND coalesce(e.parked_at,
-                            (SELECT max(a.at) FROM journey.activity a
-                              WHERE a.enrollment_id = e.id),
-                            e.entered_at) < hi)
-     GROUP BY e.step_key),
+     WHERE e.journey_id = j.id AND e.status = 'active' AND e.version IN (SELECT vs.version FROM vs)),
+  here AS (
+    SELECT p.step_key, count(*) AS n
+      FROM present p
+     WHERE funnel.since IS NULL AND funnel.until IS NULL OR p.arrived >= lo AND p.arrived < hi
+     GROUP BY p.step_key),
+  spent AS (
+    SELECT v.step_key, t.key::bigint AS secs, sum(t.value::bigint)::bigint AS n
+      FROM visits v, jsonb_each_text(v.spent) t GROUP BY 1, 2),
+  pcts AS (
+    SELECT x.step_key,
+           journey._weighted_percentiles(array_agg(x.secs ORDER BY x.secs),
+                                         array_agg(x.n ORDER BY x.secs), ARRAY[0.5, 0.9]) AS pct
+      FROM spent x GROUP BY x.step_key),
   agg AS (
-    SELECT v.step_key, count(*) AS n,
-           count(*) FILTER (WHERE v.outcome = 'completed') AS completed,
-           count(*) FILTER (WHERE v.outcome = 'failed') AS failed,
-           count(*) FILTER (WHERE v.converted) AS converted,
-           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v.spent) AS pct
+    SELECT v.step_key, sum(v.n)::bigint AS n,
+           coalesce(sum(v.n) FILTER (WHERE v.outcome = 'completed'), 0)::bigint AS completed,
+           coalesce(sum(v.n) FILTER (WHERE v.outcome = 'failed'), 0)::bigint AS failed,
+           sum(v.c)::bigint AS converted
       FROM visits v GROUP BY v.step_key),
   moves AS (
     SELECT m.step_key, jsonb_object_agg(m.branch, m.n) AS moved
-      FROM (SELECT v.step_key, v.branch, count(*) AS n FROM visits v
+      FROM (SELECT v.step_key, v.branch, sum(v.n) AS n FROM visits v
              WHERE v.outcome = 'moved' GROUP BY 1, 2) m GROUP BY m.step_key),
   exits AS (
     SELECT x.step_key, jsonb_object_agg(x.reason, x.n) AS exited
-      FROM (SELECT v.step_key, coalesce(v.reason, '(none)') AS reason, count(*) AS n
+      FROM (SELECT v.step_key, coalesce(v.reason, '(none)') AS reason, sum(v.n) AS n
               FROM visits v WHERE v.outcome = 'exited' GROUP BY 1, 2) x GROUP BY x.step_key)
   SELECT st.key, st.type,
          coalesce(agg.n, 0) + coalesce(here.n, 0), coalesce(here.n, 0),
          coalesce(moves.moved, '{}'), coalesce(agg.completed, 0), coalesce(exits.exited, '{}'),
          coalesce(agg.converted, 0), coalesce(agg.failed, 0),
-         date_trunc('second', agg.pct[1] + interval '0.5 second'),
-         date_trunc('second', agg.pct[2] + interval '0.5 second')
+         justify_hours(date_trunc('second', make_interval(secs => pcts.pct[1])
+                                                + interval '0.5 second')),
+         justify_hours(date_trunc('second', make_interval(secs => pcts.pct[2])
+                                                + interval '0.5 second'))
     FROM st
     LEFT JOIN depth ON depth.key = st.key AND st.in_ref
     LEFT JOIN agg ON agg.step_key = st.key
+    LEFT JOIN pcts ON pcts.step_key = st.key
     LEFT JOIN here ON here.step_key = st.key
     LEFT JOIN moves ON moves.step_key = st.key
     LEFT JOIN exits ON exits.step_key = st.key
@@ -149,6 +269,22 @@ DECLARE
   lo timestamptz := coalesce(split_report.since, '-infinity');
   hi timestamptz := coalesce(split_report.until, 'infinity');
 BEGIN
+  PERFORM journey._report_window(split_report.since, split_report.until);
+  -- control names a variant of one of the journey's split steps (any
+  -- published or retired version), or one of the groups the report makes.
+  IF split_report.control IS NOT NULL
+     AND split_report.control NOT IN ('(holdout)', '(journey)')
+     AND NOT EXISTS (SELECT 1 FROM journey.steps s
+                       JOIN journey.versions v ON v.journey_id = s.journey_id
+                                              AND v.version = s.version AND v.status <> 'draft',
+                            jsonb_array_elements(CASE WHEN jsonb_typeof(s.config->'variants') = 'array'
+                                                      THEN s.config->'variants' END) x
+                      WHERE s.journey_id = j.id AND s.type = 'split'
+                        AND x->>'name' = split_report.control) THEN
+    RAISE EXCEPTION 'control "%" is not a variant of a split step of journey "%"',
+      split_report.control, j.name USING ERRCODE = '22023',
+      HINT = 'Name a variant of the split, or (holdout).';
+  END IF;
   RETURN QUERY
   WITH
   cohort AS (
@@ -218,19 +354,86 @@ $$;
 COMMENT ON FUNCTION journey.split_report(text, timestamptz, timestamptz, text) IS
   'per split variant and the holdout: enrolled, converted, rate, lift with a 95% confidence interval';
 
--- Every journey a customer is or was in (of one audience, or of any when
--- audience is null), one row per event of their path in time order: kind
+-- The canonical id (the key as text) of customer id p_id in the audience's key
+-- type, whether or not the customer still exists; null when p_id is not a
+-- value of that type.
+CREATE OR REPLACE FUNCTION journey._canonical_id(p_audience regclass, p_id text, OUT c text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record;
+BEGIN
+  SELECT * INTO k FROM journey._audience_keys(p_audience);
+  BEGIN
+    EXECUTE format('SELECT $1::%s::text', k.cast_type) INTO c USING p_id;
+  EXCEPTION WHEN data_exception THEN
+    c := NULL;
+  END;
+END
+$$;
+
+-- Every journey a customer is or was in, one row per event of their path in time order: kind
 -- 'entered'; 'visit' (a step left: branch or outcome, time spent); 'at' (the
 -- step an active enrollment is at now, with what it waits for and until when);
 -- 'message' (each message of a step, with its status and reason); 'exited'
 -- (with the reason), 'failed' (with the error), 'completed'; 'converted'.
+-- The id is read as the audience's key ('007' is customer 7 of an integer
+-- key, as enroll reads it); audience null: the one audience whose journeys
+-- have that customer (42725 when several do). One audience only, never a mix.
 CREATE OR REPLACE FUNCTION journey.customer_journeys(customer_id text, audience regclass DEFAULT NULL)
 RETURNS TABLE (journey text, enrollment_id bigint, version int, at timestamptz, kind text,
                step_key text, detail text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+  reg record;
+  k record;
+  cid text;
+  one text;
+  aud regclass;
+  found_in text[] := '{}';
+BEGIN
+  IF customer_journeys.customer_id IS NULL THEN
+    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF customer_journeys.audience IS NOT NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM journey.audiences x WHERE x.relation = customer_journeys.audience) THEN
+      RAISE EXCEPTION 'audience "%" is not a registered audience', customer_journeys.audience
+        USING ERRCODE = '22023', HINT = 'See journey.audiences for the registered ones.';
+    END IF;
+    aud := customer_journeys.audience;
+    cid := journey._canonical_id(aud, customer_journeys.customer_id);
+    IF cid IS NULL THEN
+      SELECT * INTO k FROM journey._audience_keys(aud);
+      RAISE EXCEPTION 'customer id "%" is not a valid key of audience %',
+        customer_journeys.customer_id, aud USING ERRCODE = '22P02',
+        DETAIL = format('the key column %I is of type %s', k.key_column, k.type_name);
+    END IF;
+  ELSE
+    -- The one audience whose journeys have this customer (the id in the form
+    -- of that audience's key); several: the caller must say which.
+    FOR reg IN SELECT x.relation FROM journey.audiences x ORDER BY x.relation::text LOOP
+      one := journey._canonical_id(reg.relation, customer_journeys.customer_id);
+      IF one IS NOT NULL AND EXISTS (SELECT 1 FROM journey.enrollments e
+                                       JOIN journey.journeys j ON j.id = e.journey_id
+                                      WHERE e.customer_id = one AND j.audience = reg.relation) THEN
+        found_in := found_in || reg.relation::text;
+        aud := reg.relation;
+        cid := one;
+      END IF;
+    END LOOP;
+    IF cardinality(found_in) > 1 THEN
+      RAISE EXCEPTION 'customer id "%" names customers of several audiences: %',
+        customer_journeys.customer_id, array_to_string(found_in, ', ') USING ERRCODE = '42725',
+        HINT = 'Pass the audience: journey.customer_journeys(customer_id, audience => ...).';
+    END IF;
+    IF aud IS NULL THEN
+      RETURN;
+    END IF;
+  END IF;
+  RETURN QUERY
   WITH en AS (
     SELECT e.*, j.name FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-     WHERE e.customer_id = $1 AND ($2 IS NULL OR j.audience = $2))
+     WHERE e.customer_id = cid AND j.audience = aud)
   SELECT r.name, r.id, r.version, r.at, r.kind, r.step_key, r.detail FROM (
     SELECT en.name, en.id, en.version, en.entered_at AS at, 'entered' AS kind, NULL AS step_key,
            CASE WHEN en.holdout THEN 'holdout' END AS detail, 0 AS o, 0 AS visit
@@ -263,7 +466,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
     SELECT en.name, en.id, m.version, m.created_at, 'message', m.step_key,
            concat_ws(', ', m.channel, m.status, m.reason), 1, m.visit
       FROM en JOIN journey.messages m ON m.enrollment_id = en.id) r
-  ORDER BY r.id, r.visit, r.o, r.at
+  ORDER BY r.id, r.visit, r.o, r.at;
+END
 $$;
 COMMENT ON FUNCTION journey.customer_journeys(text, regclass) IS
   'one customer''s journeys: entries, step visits, where they are now, messages, exits, conversions';

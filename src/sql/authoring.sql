@@ -46,6 +46,7 @@ BEGIN
       USING ERRCODE = '55000', HINT = 'archive it first (journey.archive)';
   END IF;
   DELETE FROM journey.activity x WHERE x.journey_id = j.id;
+  DELETE FROM journey.activity_hours x WHERE x.journey_id = j.id;
   DELETE FROM journey.messages x WHERE x.journey_id = j.id;
   DELETE FROM journey.journeys x WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);

@@ -287,8 +287,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   current_status journey.enrollment_status;
 BEGIN
-  IF cardinality(journey._end_enrollments(ARRAY[exit.enrollment_id], ARRAY['exited'],
-                                          ARRAY[coalesce(exit.reason, 'manual')])) = 0 THEN
+  IF exit.enrollment_id IS NULL THEN
+    RAISE EXCEPTION 'enrollment_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  -- A manual exit reads "manual", or "manual: <reason>": never the name of an
+  -- exit rule (no rule name starts with "manual"), so no rule is credited.
+  IF cardinality(journey._end_enrollments(
+       ARRAY[exit.enrollment_id], ARRAY['exited'],
+       ARRAY[CASE WHEN coalesce(exit.reason, 'manual') = 'manual' THEN 'manual'
+                  ELSE 'manual: ' || exit.reason END])) = 0 THEN
     SELECT e.status INTO current_status FROM journey.enrollments e WHERE e.id = exit.enrollment_id;
     IF current_status IS NULL THEN
       RAISE EXCEPTION 'enrollment % does not exist', exit.enrollment_id USING ERRCODE = '42704';

@@ -189,6 +189,36 @@ COMMENT ON TABLE journey.activity IS
 CREATE INDEX activity_journey_step ON journey.activity (journey_id, version, step_key);
 CREATE INDEX activity_customer ON journey.activity (customer_id, at);
 
+-- Counting at volume (issue 10): journey.activity summed per hour of arrival
+-- (UTC), version, step, outcome, branch and exit reason, so journey.funnel reads
+-- a few rows an hour instead of every visit. Written by a statement trigger on
+-- journey.activity (journey._count_activity, analytics.sql): one row per group
+-- of each INSERT, never updated, so that two workers never wait for each
+-- other's rows; readers sum the rows of a group. Not dumped: restoring
+-- journey.activity's rows fires the trigger, which writes them again.
+CREATE TABLE journey.activity_hours (
+  journey_id bigint NOT NULL,
+  version    int NOT NULL,
+  step_key   text NOT NULL,
+  hour       timestamptz NOT NULL,  -- date_trunc('hour', coalesce(arrived_at, at), 'UTC')
+  outcome    text NOT NULL,
+  branch     text,
+  reason     text,                  -- the exit reason (outcome exited), else null
+  visits     bigint NOT NULL,
+  converted  bigint NOT NULL,
+  spent      jsonb NOT NULL         -- {seconds spent at the step (rounded): visits}
+);
+COMMENT ON TABLE journey.activity_hours IS
+  'journey.activity counted per hour of arrival, step, outcome, branch and exit reason (written by a trigger on activity; what journey.funnel reads)';
+CREATE INDEX activity_hours_journey ON journey.activity_hours (journey_id, hour);
+-- journey.funnel's "now at": the active enrollments of a journey by step,
+-- with what it reads of them (an index-only scan instead of one heap page per
+-- enrollment).
+CREATE INDEX enrollments_active_journey ON journey.enrollments (journey_id, step_key)
+  INCLUDE (version, parked_at, id, entered_at) WHERE status = 'active';
+-- The visits that began in a time window (the partial hours at a funnel's edges).
+CREATE INDEX activity_arrived ON journey.activity (journey_id, (coalesce(arrived_at, at)));
+
 CREATE TABLE journey.events (
   id              bigserial PRIMARY KEY,
   customer_id     text NOT NULL,

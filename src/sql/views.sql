@@ -33,8 +33,11 @@ SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_
   JOIN journey.journeys j ON j.id = s.journey_id
   LEFT JOIN LATERAL (
     SELECT sum(b.n)::bigint AS visits, jsonb_object_agg(b.branch, b.n) AS branches
-      FROM (SELECT coalesce(x.branch, CASE WHEN x.outcome IN ('exited', 'failed')
-                                           THEN '(' || x.outcome || ')' ELSE '(end)' END) AS branch,
+      -- A visit that ended the journey is "(end)" even when it left by a branch
+      -- (a last step's "next"): it went nowhere, as funnel's "completed" says.
+      FROM (SELECT CASE WHEN x.outcome IN ('exited', 'failed') THEN '(' || x.outcome || ')'
+                        WHEN x.outcome = 'completed' THEN '(end)'
+                        ELSE coalesce(x.branch, '(end)') END AS branch,
                    count(*) AS n FROM journey.activity x
              WHERE x.journey_id = s.journey_id AND x.version = s.version AND x.step_key = s.key
              GROUP BY 1) b) a ON true
@@ -154,15 +157,30 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
     ELSE NULL END
 $$;
 
+-- A label for the drawings with its control characters written out (\n, \r,
+-- \t, else \xNN): a rule name, a value or a branch cannot break a drawing's
+-- syntax or hide in it.
+CREATE OR REPLACE FUNCTION journey._visible(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT CASE WHEN t !~ '[\x01-\x1f\x7f]' THEN t ELSE
+    (SELECT string_agg(CASE WHEN x.c = E'\n' THEN '\n' WHEN x.c = E'\r' THEN '\r'
+                            WHEN x.c = E'\t' THEN '\t'
+                            WHEN ascii(x.c) < 32 OR ascii(x.c) = 127
+                            THEN '\x' || lpad(to_hex(ascii(x.c)), 2, '0')
+                            ELSE x.c END, '' ORDER BY x.o)
+       FROM regexp_split_to_table(t, '') WITH ORDINALITY x(c, o)) END
+$$;
+
 -- What the drawings show of a version: per step (n as in _drawing_steps) its
 -- config in words and how many exited, failed and converted there; per
 -- connection the moves along it; entry triggers and exit rules in words, each
--- exit rule with how many it ended.
+-- exit rule with how many it ended. Labels through _visible.
 CREATE OR REPLACE FUNCTION journey._drawing_parts(p_journey_id bigint, p_version int)
 RETURNS TABLE (kind text, n int, from_key text, to_key text, label text, count bigint)
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT 'step', NULL::int, s.key, NULL, journey._step_words(s.type, s.config),
-         NULL::bigint
+  SELECT p.kind, p.n, p.from_key, p.to_key, journey._visible(p.label), p.count FROM (
+  SELECT 'step' AS kind, NULL::int AS n, s.key AS from_key, NULL AS to_key,
+         journey._step_words(s.type, s.config) AS label, NULL::bigint AS count
     FROM journey.steps s WHERE s.journey_id = p_journey_id AND s.version = p_version
   UNION ALL
   SELECT 'outcome', NULL, a.step_key, NULL, x.label, count(*)
@@ -197,6 +215,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
            WHERE a.journey_id = p_journey_id AND a.version = p_version AND a.outcome = 'exited'
              AND a.reason = coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)))
     FROM journey.exit_rules r WHERE r.journey_id = p_journey_id AND r.version = p_version
+  ) p
 $$;
 
 -- A Mermaid flowchart of a version (default: the published one, else the
@@ -255,7 +274,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
   parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
                                                    (SELECT v FROM st LIMIT 1)) p)
-  SELECT format('digraph %s {', '"' || replace(replace($1, '\', '\\'), '"', '\"') || '"') || E'\n'
+  SELECT format('digraph %s {', '"' || replace(replace(journey._visible($1), '\', '\\'), '"', '\"') || '"') || E'\n'
          || '  node [shape=box];' || E'\n'
          || coalesce((SELECT string_agg(
                         format('  s%s [label="%s"%s];', st.n,
