@@ -122,8 +122,9 @@ SELECT journey, version, CASE WHEN at < ref_time('2030-01-01') THEN 'now()' ELSE
 SELECT journey, version, ref_shown(at) AS at, kind, step_key,
        replace(detail, ref_time('2030-01-04 12:00+00')::text, '<2030-01-04 12:00>') AS detail
   FROM journey.customer_journeys('20', 'anr_customers');
--- Without an audience: the customer's journeys in every audience.
-SELECT count(*) AS rows_of_anr_promo FROM journey.customer_journeys('1') WHERE journey = 'anr-promo';
+-- With its audience (without one, "1" names customers of every audience the
+-- earlier files registered: 42725, sql/funnel_fix_reports.sql).
+SELECT count(*) AS rows_of_anr_promo FROM journey.customer_journeys('1', 'anr_customers') WHERE journey = 'anr-promo';
 
 -------------------------------------------------------------------------------
 -- The drawings of version 2: counts per branch on the edges, each step's

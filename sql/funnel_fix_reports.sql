@@ -12,9 +12,10 @@
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
 CREATE TABLE ffr_people (id int PRIMARY KEY, email text);
-INSERT INTO ffr_people SELECT g, 'p' || g || '@x.test' FROM generate_series(1, 7) g;
+INSERT INTO ffr_people SELECT g, 'p' || g || '@x.test' FROM generate_series(1, 6) g;
+INSERT INTO ffr_people VALUES (70007, 'p70007@x.test');
 CREATE TABLE ffr_accounts (id text PRIMARY KEY, email text);
-INSERT INTO ffr_accounts VALUES ('7', 'a7@x.test'), ('007', 'a007@x.test');
+INSERT INTO ffr_accounts VALUES ('70007', 'a70007@x.test'), ('070007', 'a070007@x.test');
 SELECT journey.register_audience('ffr_people', 'id', 'email');
 SELECT journey.register_audience('ffr_accounts', 'id', 'email');
 
@@ -44,7 +45,7 @@ SELECT journey.import($${"name": "ffr-flow", "audience": "ffr_people", "start": 
             {"key": "bye", "type": "send", "channel": "ffr", "payload": {}}]}$$) > 0 AS imported;
 SELECT journey.publish('ffr-flow');
 SELECT count(journey.enroll('ffr-flow', c::text)) AS enrolled FROM generate_series(1, 6) c;
-SELECT journey.enroll('ffr-flow', '7') > 0 AS enrolled;
+SELECT journey.enroll('ffr-flow', '70007') > 0 AS enrolled;
 UPDATE journey.enrollments e SET entered_at = ref_time('2030-01-01 09:00+00')
   FROM journey.journeys j WHERE j.id = e.journey_id AND j.name = 'ffr-flow';
 SELECT journey.run_due(100, ref_time('2030-01-01 09:40+00')) AS ran;
@@ -110,23 +111,24 @@ SELECT try($$SELECT * FROM journey.split_report('ffr-flow', control => 'nope')$$
 SELECT variant, enrolled FROM journey.split_report('ffr-flow', control => '(holdout)');
 
 -------------------------------------------------------------------------------
--- customer_journeys: account "7" has a journey too.
+-- customer_journeys: account "70007" has a journey too (ids no other test uses:
+-- without an audience, every registered audience is looked in).
 SELECT journey.import($${"name": "ffr-accounts", "audience": "ffr_accounts", "start": "w",
   "steps": [{"key": "w", "type": "delay", "duration": "1 day"}]}$$) > 0 AS imported;
 SELECT journey.publish('ffr-accounts');
-SELECT journey.enroll('ffr-accounts', '7') > 0 AS enrolled;
--- "007" is person 7 (integer key); account "007" is in no journey.
-SELECT journey, kind, step_key FROM journey.customer_journeys('007');
-SELECT journey, kind, step_key FROM journey.customer_journeys('007', 'ffr_people');
-SELECT count(*) AS rows FROM journey.customer_journeys('007', 'ffr_accounts');
-SELECT journey, kind, step_key FROM journey.customer_journeys('7', 'ffr_accounts');
--- "7" names a person and an account that both have journeys: say which.
-SELECT try($$SELECT * FROM journey.customer_journeys('7')$$);
-SELECT try($$SELECT * FROM journey.customer_journeys('7', 'pg_class')$$);
-SELECT try($$SELECT * FROM journey.customer_journeys('7', 'ffr_nope')$$);
-SELECT try($$SELECT * FROM journey.customer_journeys('x7', 'ffr_people')$$);
+SELECT journey.enroll('ffr-accounts', '70007') > 0 AS enrolled;
+-- "070007" is person 70007 (integer key); account "070007" is in no journey.
+SELECT journey, kind, step_key FROM journey.customer_journeys('070007');
+SELECT journey, kind, step_key FROM journey.customer_journeys('070007', 'ffr_people');
+SELECT count(*) AS rows FROM journey.customer_journeys('070007', 'ffr_accounts');
+SELECT journey, kind, step_key FROM journey.customer_journeys('70007', 'ffr_accounts');
+-- "70007" names a person and an account that both have journeys: say which.
+SELECT try($$SELECT * FROM journey.customer_journeys('70007')$$);
+SELECT try($$SELECT * FROM journey.customer_journeys('70007', 'pg_class')$$);
+SELECT try($$SELECT * FROM journey.customer_journeys('70007', 'ffr_nope')$$);
+SELECT try($$SELECT * FROM journey.customer_journeys('x70007', 'ffr_people')$$);
 SELECT try($$SELECT * FROM journey.customer_journeys(NULL)$$);
-SELECT count(*) AS rows FROM journey.customer_journeys('x7');
+SELECT count(*) AS rows FROM journey.customer_journeys('x70007');
 
 SELECT journey.archive(j) FROM unnest(ARRAY['ffr-flow', 'ffr-accounts']) j;
 SELECT journey.drop_journey(j) FROM unnest(ARRAY['ffr-flow', 'ffr-accounts']) j;

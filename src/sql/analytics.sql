@@ -356,9 +356,10 @@ COMMENT ON FUNCTION journey.split_report(text, timestamptz, timestamptz, text) I
 
 -- The canonical id (the key as text) of customer id p_id in the audience's key
 -- type, whether or not the customer still exists; null when p_id is not a
--- value of that type.
+-- value of that type. SECURITY DEFINER: a reader may not call the audience
+-- helpers it uses (it only casts p_id to the key's type).
 CREATE OR REPLACE FUNCTION journey._canonical_id(p_audience regclass, p_id text, OUT c text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   k record;
 BEGIN

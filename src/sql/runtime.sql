@@ -281,7 +281,8 @@ BEGIN
 END
 $$;
 
--- Ends an active enrollment by hand.
+-- Ends an active enrollment by hand; its exit reason is "manual" or
+-- "manual: <reason>" (docs/runtime.md).
 CREATE OR REPLACE FUNCTION journey.exit(enrollment_id bigint, reason text DEFAULT 'manual') RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE

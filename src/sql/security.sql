@@ -110,5 +110,9 @@ GRANT EXECUTE ON FUNCTION
   journey._report_version(journey.journeys, int),
   journey._drawing_parts(bigint, int),
   journey._condition_words(jsonb),
-  journey._step_words(journey.step_type, jsonb)
+  journey._step_words(journey.step_type, jsonb),
+  journey._report_window(timestamptz, timestamptz),
+  journey._weighted_percentiles(bigint[], bigint[], float8[]),
+  journey._canonical_id(regclass, text),
+  journey._visible(text)
 TO journey_reader;
