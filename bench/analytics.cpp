@@ -2,7 +2,8 @@
 // and one week of it) and journey.customer_journeys for one customer, on a
 // history of N activity rows (PGJ_BENCH_ACTIVITY, default 1,000,000) spread
 // over N/10 enrollments of one 10-step journey (one visit row per step, the
-// last step of each enrollment exited, failed or completed, 5% still active),
+// last step of each enrollment exited, failed or completed, 5% still active
+// and parked there),
 // written straight into the tables (what the engine would have written).
 // Prints the median of PGJ_BENCH_REPS runs (default 5) of each, next to the
 // targets of issue 10 (funnel of a week under 200 ms, a customer's timeline
@@ -89,7 +90,7 @@ int main() {
     // every 20th is still active at its last step (no row there).
     exec(c,
          "INSERT INTO journey.enrollments (id, journey_id, version, customer_id, status, step_key,"
-         "  entered_at, ended_at, exit_reason, converted_at, visits)"
+         "  entered_at, ended_at, exit_reason, converted_at, visits, parked_at)"
          " SELECT g, j.id, 1, g::text,"
          "   (CASE WHEN g % 20 = 0 THEN 'active' WHEN g % 7 = 0 THEN 'exited'"
          "         WHEN g % 53 = 0 THEN 'failed' ELSE 'completed' END)::journey.enrollment_status,"
@@ -97,7 +98,9 @@ int main() {
              std::to_string(steps) +
              ", e.t, CASE WHEN g % 20 <> 0 THEN e.t + interval '10 hours' END,"
              "   CASE WHEN g % 7 = 0 AND g % 20 <> 0 THEN 'unsubscribed' END,"
-             "   CASE WHEN g % 3 = 0 THEN e.t + interval '5 hours' END, 10"
+             "   CASE WHEN g % 3 = 0 THEN e.t + interval '5 hours' END, 10,"
+             // An active one is parked at its last step (a delay) since it got there.
+             "   CASE WHEN g % 20 = 0 THEN e.t + interval '9 hours' END"
              "   FROM journey.journeys j, generate_series(1, " +
              std::to_string(enrollments) +
              ") g,"
