@@ -76,7 +76,7 @@ check "audience and runtime tables: one colocation group, hash by customer" \
                || '|' || count(DISTINCT colocationid)
           FROM pg_dist_partition WHERE partmethod = 'h'")"
 check "definitions are reference tables" \
-  "audiences,connections,entry_triggers,exit_rules,journeys,scheduled_runs,steps,templates,trigger_runs,versions" \
+  "activity_hours,audiences,connections,entry_triggers,exit_rules,journeys,scheduled_runs,steps,templates,trigger_runs,versions" \
   "$(c "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
          WHERE p.partmethod = 'n' AND p.repmodel = 't'")"
 check "data kept" "$before" "$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
