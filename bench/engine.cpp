@@ -14,6 +14,9 @@
 // connections over halves, 1000 enrollments a transaction.
 //
 // Usage: engine [enrollments]   (or PGJ_BENCH_ENROLLMENTS; default 200000)
+// PGJ_BENCH_COUNTING=off installs the extension without what the analytics
+// need on the write path (the activity roll-up trigger and the indexes
+// activity_arrived, enrollments_active_journey): bench/counting.sh compares.
 // Needs PGHOST/PGPORT/PGUSER of a cluster with pg_journey installed; uses a
 // database of its own (pgj_bench), dropped at the end.
 #include <atomic>
@@ -46,6 +49,13 @@ void setup(long long n) {
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
   tx.exec("CREATE EXTENSION pg_journey");
+  if (const char* counting = std::getenv("PGJ_BENCH_COUNTING");
+      counting && std::string(counting) == "off")
+    tx.exec(
+        "ALTER TABLE journey.activity DISABLE TRIGGER count_activity;"
+        "ALTER EXTENSION pg_journey DROP INDEX journey.activity_arrived;"
+        "ALTER EXTENSION pg_journey DROP INDEX journey.enrollments_active_journey;"
+        "DROP INDEX journey.activity_arrived, journey.enrollments_active_journey");
   create_customers(tx, n);
   define_basics(tx);
   for (const char* name : {"engine", "floor"}) define_delay_journey(tx, name, kThreshold, "1 day");

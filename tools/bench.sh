@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
-only=${PGJ_BENCH_ONLY-engine latency triggers scale analytics graphile}
+only=${PGJ_BENCH_ONLY-engine counting latency triggers scale analytics graphile}
 durable=${PGJ_BENCH_DURABLE-engine latency}
 args=("$@")
 status=0
