@@ -3,6 +3,7 @@
 #include "core/condition.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/event_rules.hpp"
 #include "core/hash.hpp"
 #include "core/policy.hpp"
 #include "pg/bridge.hpp"
@@ -87,22 +88,11 @@ PGJ_FUNCTION(pgj_in_holdout) {
 // satisfy a "where" condition of an event trigger or event exit rule (null
 // condition: always).
 PGJ_FUNCTION(pgj_event_matches) {
-  if (PG_ARGISNULL(0)) return BoolGetDatum(true);
-  core::Json condition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
-  if (condition.is_null()) return BoolGetDatum(true);
+  core::Json condition = PG_ARGISNULL(0) ? core::Json() : pg::jsonb_to_json(PG_GETARG_DATUM(0));
   core::Json properties =
       PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
-  core::AudienceSchema no_columns;
-  core::ConditionScope scope;
-  scope.columns = false;
-  scope.event = true;
-  scope.where = "event condition";
-  core::CompileResult compiled = core::compile_condition(condition, &no_columns, scope);
-  if (!compiled.ok())
-    throw core::Error("22023", "invalid event condition: " + compiled.errors.front());
-  core::EvalInput input;
-  input.event = &properties;
-  return BoolGetDatum(core::evaluate(compiled.condition, input));
+  core::EventRule rule = core::compile_event_rule("", condition);
+  return BoolGetDatum(core::event_matches(rule, "", properties));
 }
 
 // journey._duration(text): a journey duration ("2 days", "30m") as an interval.
