@@ -61,19 +61,15 @@ PGJ_FUNCTION(pgj_reentry_rule) {
   core::ReentryRule rule = core::reentry_rule(core::parse_settings(settings));
   std::string cooldown = rule.cooldown ? rule.cooldown->to_interval_text() : std::string();
   const char* cstr = cooldown.c_str();
-  return pg::pg_guard([&] {
-    Datum values[3] = {BoolGetDatum(rule.any_earlier_blocks), BoolGetDatum(rule.replaces_active),
-                       Datum(0)};
-    bool nulls[3] = {false, false, !rule.cooldown};
-    if (rule.cooldown)
-      values[2] = DirectFunctionCall3(interval_in, CStringGetDatum(cstr),
-                                      ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "pg_journey: _reentry_rule must return a record");
-    desc = BlessTupleDesc(desc);
-    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-  });
+  Datum values[3] = {BoolGetDatum(rule.any_earlier_blocks), BoolGetDatum(rule.replaces_active),
+                     Datum(0)};
+  bool nulls[3] = {false, false, !rule.cooldown};
+  if (rule.cooldown)
+    values[2] = pg::pg_guard([&] {
+      return DirectFunctionCall3(interval_in, CStringGetDatum(cstr), ObjectIdGetDatum(InvalidOid),
+                                 Int32GetDatum(-1));
+    });
+  return pg::result_record(fcinfo, values, nulls);
 }
 
 // journey._in_holdout(percent, journey, customer_id): the stable holdout draw.

@@ -204,11 +204,5 @@ PGJ_FUNCTION(pgj_track_effects) {
   Datum values[6] = {pg::int8_array(enter_ids), pg::text_array(entities), pg::int8_array(exit_ids),
                      pg::text_array(reasons),   pg::bool_array(goals),    pg::int8_array(fx.wakes)};
   bool nulls[6] = {false, false, false, false, false, false};
-  return pg::pg_guard([&] {
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "pg_journey: _track_effects must return a record");
-    desc = BlessTupleDesc(desc);
-    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-  });
+  return pg::result_record(fcinfo, values, nulls);
 }
