@@ -40,18 +40,19 @@ for path in sys.argv[1:]:
             i += 1
             continue
         start, name = i, m.group(1)
-        # The body: from the first dollar quote to the same quote closing it.
-        j, tag = i, None
+        # The body: from the first dollar quote to the same quote closing it;
+        # a function without one (LANGUAGE C) ends at its statement's ';'.
+        j, tag, rest = i, None, ""
         while j < len(lines):
             q = re.search(r"(\$\w*\$)", lines[j])
             if q:
                 tag = q.group(1)
                 rest = lines[j][q.end():]
                 break
+            if lines[j].rstrip().endswith(";"):
+                break
             j += 1
-        if tag is None:
-            break
-        while tag not in rest:
+        while tag is not None and tag not in rest:
             j += 1
             if j >= len(lines):
                 break
