@@ -85,11 +85,8 @@ struct F {
 const std::vector<std::string> kColumnTypes = {"bool",      "int",  "float", "text",
                                                "timestamp", "date", "json"};
 
-// Builds the catalog (once).
-Catalog build() {
-  Catalog c;
-
-  // Steps -------------------------------------------------------------------
+// The fields every step has, and the steps that send messages.
+void add_message_steps(Catalog& c) {
   c.common_step_fields = {
       F("description", "text", "Description", "A note for authors; the engine ignores it.")
           .example("Sent right after sign-up")};
@@ -140,6 +137,10 @@ Catalog build() {
     t.example = {{"channel", "sms"}, {"template", "sms_hi"}};
     c.steps.push_back(t);
   }
+}
+
+// The steps that wait: delay, wait_for_event, wait_until.
+void add_timing_steps(Catalog& c) {
   {
     TypeSpec t;
     t.type = "delay";
@@ -235,6 +236,10 @@ Catalog build() {
     t.example = {{"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}};
     c.steps.push_back(t);
   }
+}
+
+// The steps that choose a way: condition, branch, split.
+void add_branching_steps(Catalog& c) {
   {
     TypeSpec t;
     t.type = "condition";
@@ -303,6 +308,10 @@ Catalog build() {
                   Json::array({{{"name", "a"}, {"weight", 50}}, {{"name", "b"}, {"weight", 50}}})}};
     c.steps.push_back(t);
   }
+}
+
+// The steps that act or end: update_field, call, goal, exit.
+void add_action_steps(Catalog& c) {
   {
     TypeSpec t;
     t.type = "update_field";
@@ -352,8 +361,10 @@ Catalog build() {
     t.example = Json::object();
     c.steps.push_back(t);
   }
+}
 
-  // Entry triggers ----------------------------------------------------------
+// Entry triggers.
+void add_entry_triggers(Catalog& c) {
   {
     TypeSpec t;
     t.type = "event";
@@ -437,8 +448,10 @@ Catalog build() {
     t.example = Json::object();
     c.entry_triggers.push_back(t);
   }
+}
 
-  // Exit rules --------------------------------------------------------------
+// Exit rules.
+void add_exit_rules(Catalog& c) {
   const FieldSpec is_goal =
       F("is_goal", "boolean", "Counts as a conversion", "The customer is marked converted.")
           .def(false)
@@ -477,8 +490,10 @@ Catalog build() {
     t.example = {{"when", {{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}}};
     c.exit_rules.push_back(t);
   }
+}
 
-  // Settings ----------------------------------------------------------------
+// Journey settings.
+void add_settings(Catalog& c) {
   c.settings = {
       F("reentry", "enum", "Re-entry", "Whether a customer may enter the journey again.")
           .allowed({"never", "after_exit", "always"})
@@ -541,8 +556,10 @@ Catalog build() {
           .ph("cart_id")
           .example("cart_id"),
   };
+}
 
-  // Condition operators -----------------------------------------------------
+// Condition operators.
+void add_condition_ops(Catalog& c) {
   c.condition_ops = {
       {"eq", "equals", "scalar", false, {}},
       {"ne", "does not equal", "scalar", false, {}},
@@ -560,6 +577,19 @@ Catalog build() {
       {"changed_to", "changed to", "scalar", true, {}},
       {"within", "is within the last", "duration", false, {"timestamp", "date"}},
   };
+}
+
+// Builds the catalog (once).
+Catalog build() {
+  Catalog c;
+  add_message_steps(c);
+  add_timing_steps(c);
+  add_branching_steps(c);
+  add_action_steps(c);
+  add_entry_triggers(c);
+  add_exit_rules(c);
+  add_settings(c);
+  add_condition_ops(c);
   return c;
 }
 

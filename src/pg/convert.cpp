@@ -37,6 +37,16 @@ Datum string_to_text(const std::string& value) {
   return pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(data, len)); });
 }
 
+Datum result_record(FunctionCallInfo fcinfo, Datum* values, bool* nulls) {
+  return pg_guard([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "pg_journey: function %u must return a record", fcinfo->flinfo->fn_oid);
+    desc = BlessTupleDesc(desc);
+    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+  });
+}
+
 std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback) {
   if (PG_ARGISNULL(n)) return fallback;
   return text_to_string(PG_GETARG_DATUM(n));

@@ -19,6 +19,9 @@ std::string text_to_string(Datum text);
 // std::string -> text datum (palloc'd).
 Datum string_to_text(const std::string& value);
 
+// The record a function with OUT parameters returns, from its columns' datums.
+Datum result_record(FunctionCallInfo fcinfo, Datum* values, bool* nulls);
+
 // Reads argument `n` as a string, or `fallback` when it is SQL NULL.
 std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback = {});
 

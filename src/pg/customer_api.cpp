@@ -192,11 +192,5 @@ PGJ_FUNCTION(pgj_lookup_customer) {
   Datum values[2] = {key ? pg::string_to_text(*key) : Datum(0),
                      problem.empty() ? Datum(0) : pg::string_to_text(problem)};
   bool nulls[2] = {!key, problem.empty()};
-  return pg::pg_guard([&] {
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "pg_journey: _lookup_customer must return a record");
-    desc = BlessTupleDesc(desc);
-    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-  });
+  return pg::result_record(fcinfo, values, nulls);
 }

@@ -3,6 +3,7 @@
 #include "core/condition.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/event_rules.hpp"
 #include "core/hash.hpp"
 #include "core/policy.hpp"
 #include "pg/bridge.hpp"
@@ -60,19 +61,15 @@ PGJ_FUNCTION(pgj_reentry_rule) {
   core::ReentryRule rule = core::reentry_rule(core::parse_settings(settings));
   std::string cooldown = rule.cooldown ? rule.cooldown->to_interval_text() : std::string();
   const char* cstr = cooldown.c_str();
-  return pg::pg_guard([&] {
-    Datum values[3] = {BoolGetDatum(rule.any_earlier_blocks), BoolGetDatum(rule.replaces_active),
-                       Datum(0)};
-    bool nulls[3] = {false, false, !rule.cooldown};
-    if (rule.cooldown)
-      values[2] = DirectFunctionCall3(interval_in, CStringGetDatum(cstr),
-                                      ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "pg_journey: _reentry_rule must return a record");
-    desc = BlessTupleDesc(desc);
-    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
-  });
+  Datum values[3] = {BoolGetDatum(rule.any_earlier_blocks), BoolGetDatum(rule.replaces_active),
+                     Datum(0)};
+  bool nulls[3] = {false, false, !rule.cooldown};
+  if (rule.cooldown)
+    values[2] = pg::pg_guard([&] {
+      return DirectFunctionCall3(interval_in, CStringGetDatum(cstr), ObjectIdGetDatum(InvalidOid),
+                                 Int32GetDatum(-1));
+    });
+  return pg::result_record(fcinfo, values, nulls);
 }
 
 // journey._in_holdout(percent, journey, customer_id): the stable holdout draw.
@@ -87,22 +84,11 @@ PGJ_FUNCTION(pgj_in_holdout) {
 // satisfy a "where" condition of an event trigger or event exit rule (null
 // condition: always).
 PGJ_FUNCTION(pgj_event_matches) {
-  if (PG_ARGISNULL(0)) return BoolGetDatum(true);
-  core::Json condition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
-  if (condition.is_null()) return BoolGetDatum(true);
+  core::Json condition = PG_ARGISNULL(0) ? core::Json() : pg::jsonb_to_json(PG_GETARG_DATUM(0));
   core::Json properties =
       PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
-  core::AudienceSchema no_columns;
-  core::ConditionScope scope;
-  scope.columns = false;
-  scope.event = true;
-  scope.where = "event condition";
-  core::CompileResult compiled = core::compile_condition(condition, &no_columns, scope);
-  if (!compiled.ok())
-    throw core::Error("22023", "invalid event condition: " + compiled.errors.front());
-  core::EvalInput input;
-  input.event = &properties;
-  return BoolGetDatum(core::evaluate(compiled.condition, input));
+  core::EventRule rule = core::compile_event_rule("", condition);
+  return BoolGetDatum(core::event_matches(rule, "", properties));
 }
 
 // journey._duration(text): a journey duration ("2 days", "30m") as an interval.

@@ -19,6 +19,7 @@
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
+#include "pg/due_index.hpp"
 #include "pg/journey_cache.hpp"
 #include "pg/pg_runtime.hpp"
 #include "pg/spi.hpp"
@@ -856,19 +857,10 @@ class Tick {
   std::vector<Claimed> claim(int max_enrollments) {
     Datum args[2] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments)};
     const char nulls[2] = {' ', ' '};
-    // Claim by walking the due index in order, whatever the statistics say: right
-    // after a bulk enrollment they still describe a small table, and a seq scan
-    // plus sort of every enrollment would be planned (and kept) for the claim.
-    int guc_level = pg_guard([] {
-      int level = NewGUCNestLevel();
-      (void)set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                              true, 0, false);
-      (void)set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                              true, 0, false);
-      return level;
-    });
+    // Claim by walking the due index in order, whatever the statistics say.
+    int guc_level = pg_guard([] { return begin_due_index_walk(); });
     claim_statement.execute(args, nulls, false);
-    pg_guard([&] { AtEOXact_GUC(true, guc_level); });
+    pg_guard([&] { end_due_index_walk(guc_level); });
     std::vector<Claimed> claimed;
     for (Row& row : spi_result_rows()) {
       Claimed c;

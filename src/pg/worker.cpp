@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "pg/bridge.hpp"
+#include "pg/due_index.hpp"
 #include "pg/step_guard.hpp"
 
 extern "C" {
@@ -272,7 +273,7 @@ int run_one_tick(long* next_due_ms) {
   if (processed < guc_batch_size) {
     // Nothing more due now: when is the next? Walk the due index in order
     // (statistics may be stale right after a bulk enrollment).
-    SPI_execute("SET LOCAL enable_seqscan = off", false, 0);
+    int guc_level = pgj::pg::begin_due_index_walk();
     rc = SPI_execute(
         // Rounded up: the next tick's clock (its transaction start) is then at
         // or after the due time.
@@ -283,6 +284,7 @@ int run_one_tick(long* next_due_ms) {
         "                WHERE j.id = e.journey_id AND j.state = 'published')"
         " ORDER BY e.next_run_at LIMIT 1",
         true, 1);
+    pgj::pg::end_due_index_walk(guc_level);
     if (rc == SPI_OK_SELECT && SPI_processed == 1) {
       Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
       if (!isnull) *next_due_ms = std::max<int64>(0, DatumGetInt64(d));

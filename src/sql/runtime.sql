@@ -191,11 +191,9 @@ DECLARE
   resolved record;
   rel regclass;
   customer text;
-  entering journey.journeys[];
+  fx record;
   event_id bigint;
   delivered jsonb;
-  j journey.journeys;
-  entity_property text;
 BEGIN
   IF track.customer_id IS NULL OR track.event IS NULL OR track.event = '' THEN
     RAISE EXCEPTION 'track needs a customer_id and an event name' USING ERRCODE = '22004';
@@ -207,27 +205,10 @@ BEGIN
   resolved := journey._resolve_customer(track.customer_id, track.audience, track.event);
   rel := resolved.audience;
   customer := resolved.key;
-  -- The audience's journeys whose event entry trigger this event matches. One
-  -- that runs per entity needs the entity: without it the event would enroll
-  -- no one there.
-  SELECT coalesce(array_agg(x ORDER BY x.id), '{}') INTO entering
-    FROM journey.journeys x
-   WHERE x.state = 'published' AND x.audience = rel
-     AND EXISTS (SELECT 1 FROM journey.entry_triggers t
-                  WHERE t.journey_id = x.id AND t.version = x.published_version
-                    AND t.type = 'event' AND t.config->>'event' = track.event
-                    AND journey._event_matches(t.config->'where', props));
-  FOREACH j IN ARRAY entering LOOP
-    entity_property := j.settings->>'entity_property';
-    IF entity_property IS NOT NULL
-       AND coalesce(jsonb_typeof(props->entity_property), 'null') = 'null' THEN
-      RAISE EXCEPTION 'event "%" enters journey "%", which runs one enrollment per "%": its properties need that key',
-        track.event, j.name, entity_property
-        USING ERRCODE = '22023',
-              HINT = format('pass the entity, as in journey.track(%L, %L, ''{"%s": "..."}'')',
-                            track.customer_id, track.event, entity_property);
-    END IF;
-  END LOOP;
+  -- What the event does is decided in core (journey._track_effects): the
+  -- journeys it enters (refused when one runs per entity and the event names
+  -- none), the enrollments its event exit rules end, those waiting for it.
+  fx := journey._track_effects(rel, customer, track.event, props, track.customer_id);
 
   INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key,
                                     audience)
@@ -242,40 +223,27 @@ BEGIN
                                   'occurred_at', coalesce(track.occurred_at, now()));
 
   -- Event exit rules (goals mark the conversion).
-  PERFORM journey._end_enrollments(array_agg(r.id), array_agg('exited'::text),
-                                   array_agg(coalesce(r.config->>'name',
-                                                      format('exit rule exit[%s]', r.position - 1))),
-                                   array_agg(r.is_goal), now(), coalesce(track.occurred_at, now()))
-    FROM (SELECT DISTINCT ON (x.id) x.id, rr.position, rr.is_goal, rr.config
-            FROM journey.enrollments x
-            JOIN journey.journeys jj ON jj.id = x.journey_id
-            JOIN journey.exit_rules rr ON rr.journey_id = x.journey_id AND rr.version = x.version
-           WHERE x.customer_id = customer AND x.status = 'active'
-             AND jj.audience = rel AND jj.state IN ('published', 'paused')
-             AND rr.type = 'event' AND rr.config->>'event' = track.event
-             AND (NOT jj.settings ? 'entity_property' OR NOT props ? (jj.settings->>'entity_property')
-                  OR x.entity_key = props->>(jj.settings->>'entity_property'))
-             AND journey._event_matches(rr.config->'where', props)
-           ORDER BY x.id, rr.position) r
-  HAVING count(*) > 0;
+  IF cardinality(fx.exit_ids) > 0 THEN
+    PERFORM journey._end_enrollments(fx.exit_ids,
+                                     array_fill('exited'::text, ARRAY[cardinality(fx.exit_ids)]),
+                                     fx.exit_reasons, fx.exit_goals, now(),
+                                     coalesce(track.occurred_at, now()));
+  END IF;
 
   -- Wake enrollments waiting for this event; the engine checks their "where".
-  UPDATE journey.enrollments e
-     SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
-    FROM journey.journeys x
-   WHERE e.customer_id = customer AND e.status = 'active'
-     AND e.waiting_for = track.event AND x.id = e.journey_id AND x.audience = rel
-     AND (NOT x.settings ? 'entity_property' OR NOT props ? (x.settings->>'entity_property')
-          OR e.entity_key = props->>(x.settings->>'entity_property'));
-
-  IF FOUND THEN
-    PERFORM journey._wake_workers();
+  IF cardinality(fx.wake_ids) > 0 THEN
+    UPDATE journey.enrollments e
+       SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
+     WHERE e.id = ANY (fx.wake_ids) AND e.status = 'active' AND e.waiting_for = track.event;
+    IF FOUND THEN
+      PERFORM journey._wake_workers();
+    END IF;
   END IF;
 
   -- Enter the journeys the event triggers.
-  FOREACH j IN ARRAY entering LOOP
-    PERFORM journey._enroll_rows(j.id, ARRAY[customer], NULL, ARRAY[props],
-                                 ARRAY[props->>(j.settings->>'entity_property')]);
+  FOR i IN 1 .. cardinality(fx.enter_journeys) LOOP
+    PERFORM journey._enroll_rows(fx.enter_journeys[i], ARRAY[customer], NULL, ARRAY[props],
+                                 ARRAY[fx.enter_entities[i]]);
   END LOOP;
   RETURN event_id;
 END

@@ -31,6 +31,7 @@ GRANT EXECUTE ON FUNCTION
   journey.to_mermaid(text, int),
   journey.to_dot(text, int),
   journey._drawing_steps(text, int),
+  journey._drawing_nodes(text, int),
   journey._journey(text, boolean),
   journey._relation_name(regclass),
   journey._find_audience(text),

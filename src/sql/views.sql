@@ -218,6 +218,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   ) p
 $$;
 
+-- The boxes of a drawing, one a step, in the steps' order: its key, its type
+-- with its config in words, how many entered it and are there now, and how
+-- many exited, failed and converted there: a line each (to_mermaid and to_dot
+-- join and escape them their way).
+CREATE OR REPLACE FUNCTION journey._drawing_nodes(journey text, version int)
+RETURNS TABLE (n int, key text, is_start boolean, lines text[], journey_id bigint, v int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
+                                                   (SELECT v FROM st LIMIT 1)) p
+             WHERE p.kind IN ('step', 'outcome'))
+  SELECT st.n, st.key, st.is_start,
+         array_remove(ARRAY[st.key,
+                            concat_ws(': ', st.type::text,
+                                      (SELECT p.label FROM parts p
+                                        WHERE p.kind = 'step' AND p.from_key = st.key)),
+                            format('entered %s, now %s', st.entered, st.now_at),
+                            (SELECT string_agg(format('%s %s', p.label, p.count), ', '
+                                               ORDER BY p.label)
+                               FROM parts p
+                              WHERE p.kind = 'outcome' AND p.from_key = st.key)], NULL),
+         st.journey_id, st.v
+    FROM st ORDER BY st.n
+$$;
+
 -- A Mermaid flowchart of a version (default: the published one, else the
 -- latest): each step with its config in words, how many entered it, are there
 -- now, exited, failed and converted there; each connection with the moves
@@ -225,21 +250,12 @@ $$;
 -- how many each ended.
 CREATE OR REPLACE FUNCTION journey.to_mermaid(journey text, version int DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  WITH st AS (SELECT * FROM journey._drawing_nodes($1, $2)),
   parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
                                                    (SELECT v FROM st LIMIT 1)) p),
   nodes AS (
     SELECT string_agg(format('  s%s["%s"]%s', st.n,
-                             replace(concat_ws('<br/>', st.key,
-                                               concat_ws(': ', st.type::text,
-                                                         (SELECT p.label FROM parts p
-                                                           WHERE p.kind = 'step' AND p.from_key = st.key)),
-                                               format('entered %s, now %s', st.entered, st.now_at),
-                                               (SELECT string_agg(format('%s %s', p.label, p.count), ', '
-                                                                  ORDER BY p.label)
-                                                  FROM parts p
-                                                 WHERE p.kind = 'outcome' AND p.from_key = st.key)),
-                                     '"', '#quot;'),
+                             replace(array_to_string(st.lines, '<br/>'), '"', '#quot;'),
                              CASE WHEN st.is_start THEN ':::start' ELSE '' END),
                       E'\n' ORDER BY st.n) AS text
       FROM st),
@@ -271,23 +287,15 @@ $$;
 -- The same drawing in Graphviz DOT.
 CREATE OR REPLACE FUNCTION journey.to_dot(journey text, version int DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  WITH st AS (SELECT * FROM journey._drawing_steps($1, $2)),
+  WITH st AS (SELECT * FROM journey._drawing_nodes($1, $2)),
   parts AS (SELECT p.* FROM journey._drawing_parts((SELECT journey_id FROM st LIMIT 1),
                                                    (SELECT v FROM st LIMIT 1)) p)
   SELECT format('digraph %s {', '"' || replace(replace(journey._visible($1), '\', '\\'), '"', '\"') || '"') || E'\n'
          || '  node [shape=box];' || E'\n'
          || coalesce((SELECT string_agg(
                         format('  s%s [label="%s"%s];', st.n,
-                               replace(replace(replace(concat_ws(E'\n', st.key,
-                                         concat_ws(': ', st.type::text,
-                                                   (SELECT p.label FROM parts p
-                                                     WHERE p.kind = 'step' AND p.from_key = st.key)),
-                                         format('entered %s, now %s', st.entered, st.now_at),
-                                         (SELECT string_agg(format('%s %s', p.label, p.count), ', '
-                                                            ORDER BY p.label)
-                                            FROM parts p
-                                           WHERE p.kind = 'outcome' AND p.from_key = st.key)),
-                                       '\', '\\'), '"', '\"'), E'\n', '\n'),
+                               replace(replace(replace(array_to_string(st.lines, E'\n'),
+                                                       '\', '\\'), '"', '\"'), E'\n', '\n'),
                                CASE WHEN st.is_start THEN ', penwidth=3' ELSE '' END),
                         E'\n' ORDER BY st.n) FROM st), '')
          || coalesce(E'\n' || (SELECT string_agg(
