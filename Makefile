@@ -19,7 +19,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.cont
 SQL_STATE = src/sql/types.sql src/sql/tables.sql
 SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql editing.sql \
   lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql analytics.sql security.sql delivery.sql \
-  citus.sql)
+  citus.sql simulate.sql)
 SQL_UPDATES = $(wildcard src/sql/updates/*--$(EXTVERSION).sql)
 DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_journey--*.sql))
 DATA_built = sql/pg_journey--$(EXTVERSION).sql \
@@ -43,7 +43,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
   trust_engine_steps \
   capture_triggers \
-  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports \
+  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports simulate \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
   architecture_errors architecture_policies \
