@@ -108,7 +108,8 @@ SELECT step_key, step_type, entered, now_at, moved, completed, exited, converted
 SELECT b.what, b.value AS before, a.value AS after
   FROM state_before b FULL JOIN sim_state() a ON a.what = b.what
  WHERE a.value IS DISTINCT FROM b.value;
-SELECT count(*) AS messages FROM journey.messages;
+SELECT count(*) AS messages FROM journey.messages m
+  JOIN journey.journeys j ON j.id = m.journey_id AND j.name = 'sim-trip';
 SELECT count(*) AS calls FROM sim_calls;
 SELECT name, state, published_version FROM journey.journeys WHERE name = 'sim-trip';
 -- The real run.
@@ -123,7 +124,8 @@ UNION ALL
 (SELECT * FROM predicted EXCEPT SELECT * FROM journey.funnel('sim-trip') WITH ORDINALITY);
 -- The real run sent and called; the enrollment ids it got are the ones the
 -- simulation had used and given back.
-SELECT count(*) AS messages FROM journey.messages;
+SELECT count(*) AS messages FROM journey.messages m
+  JOIN journey.journeys j ON j.id = m.journey_id AND j.name = 'sim-trip';
 SELECT count(*) AS calls FROM sim_calls;
 SELECT min(e.id) = coalesce((SELECT b.value FROM state_before b
                               WHERE b.what = 'sequence journey.enrollments_id_seq'
