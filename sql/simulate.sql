@@ -16,9 +16,11 @@ SELECT journey.register_audience('sim_customers', 'id', 'email');
 -- A call step's function with a side effect: a simulation must not call it.
 CREATE TABLE sim_calls (id serial PRIMARY KEY, customer_id text);
 CREATE FUNCTION sim_score(customer_id text, context jsonb) RETURNS jsonb LANGUAGE sql AS
-  $$ INSERT INTO public.sim_calls (customer_id) VALUES (customer_id) RETURNING jsonb_build_object('score', id) $$;
--- A delay, a field update, a call, a condition, a split, sends, a wait for an
--- event with a timeout, a goal, an exit step and a named exit rule.
+  $$ INSERT INTO public.sim_calls (customer_id) VALUES (customer_id) RETURNING jsonb_build_object('score', 5) $$;
+-- A delay, a field update, a call (which declares what a simulation takes for
+-- its result: what the function returns), a condition (on that result too), a
+-- split, sends, a wait for an event with a timeout, a goal, an exit step and a
+-- named exit rule.
 SELECT journey.import($${"name": "sim-trip", "audience": "sim_customers", "start": "hello",
   "entry": [{"type": "event", "event": "sim_joined"}],
   "exit": [{"type": "condition", "name": "unsubscribed",
@@ -26,8 +28,11 @@ SELECT journey.import($${"name": "sim-trip", "audience": "sim_customers", "start
   "steps": [{"key": "hello", "type": "send", "channel": "sim", "payload": {"n": 1}, "next": "pause"},
             {"key": "pause", "type": "delay", "duration": "1 day", "next": "mark"},
             {"key": "mark", "type": "update_field", "set": {"touched": true}, "next": "score"},
-            {"key": "score", "type": "call", "function": "public.sim_score", "next": "is_pro"},
-            {"key": "is_pro", "type": "condition", "if": {"field": "plan", "op": "eq", "value": "pro"},
+            {"key": "score", "type": "call", "function": "public.sim_score", "next": "is_pro",
+             "simulate_result": {"score": 5}},
+            {"key": "is_pro", "type": "condition",
+             "if": {"all": [{"field": "plan", "op": "eq", "value": "pro"},
+                            {"field": "context.score", "op": "gte", "value": 5}]},
              "branches": {"yes": "ab", "no": "listen"}},
             {"key": "ab", "type": "split", "variants": [{"name": "control", "weight": 1},
                                                         {"name": "offer", "weight": 1}],
@@ -197,6 +202,13 @@ ROLLBACK;
 -- A draft with an error is refused, naming it.
 SELECT count(*) AS issues FROM journey.set_step_config('sim-trip', 'score', '{"function": "public.no_such_function"}');
 SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 1', '1 day')$$);
+SELECT journey.discard_draft('sim-trip');
+-- A call step that declares no simulate_result leaves the context as it is:
+-- the condition on the score it would have returned says no to everyone.
+SELECT count(*) AS issues FROM journey.set_step_config('sim-trip', 'score', '{"function": "public.sim_score"}');
+SELECT step_key, entered, moved
+  FROM journey.simulate('sim-trip', 'SELECT id FROM sim_customers WHERE id BETWEEN 26 AND 30', '5 days')
+ WHERE step_key IN ('score', 'is_pro');
 SELECT journey.discard_draft('sim-trip');
 
 -------------------------------------------------------------------------------

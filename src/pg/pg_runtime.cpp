@@ -128,8 +128,8 @@ int64_t PgRuntime::next_local_time(int64_t after, int seconds_of_day, uint8_t da
 
 core::Json PgRuntime::call_function(const std::string& function, const std::string& customer_id,
                                     const core::Json& context) {
-  // A simulation calls nothing: the step goes on by "next" as if the function
-  // had returned null (the context unchanged).
+  // A simulation calls nothing (the engine takes the step's simulate_result
+  // instead; this is the backstop).
   if (simulating()) return core::Json();
   auto it = call_statements.find(function);
   if (it == call_statements.end()) {
@@ -148,6 +148,10 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
   }
   if (result.empty() || !result[0][0]) return core::Json();
   return core::Json::parse(*result[0][0]);
+}
+
+bool PgRuntime::simulating() const {
+  return pg::simulating();
 }
 
 bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& event,
