@@ -19,7 +19,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.cont
 SQL_STATE = src/sql/types.sql src/sql/tables.sql
 SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql editing.sql \
   lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql analytics.sql security.sql delivery.sql \
-  citus.sql)
+  citus.sql simulate.sql)
 SQL_UPDATES = $(wildcard src/sql/updates/*--$(EXTVERSION).sql)
 DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_journey--*.sql))
 DATA_built = sql/pg_journey--$(EXTVERSION).sql \
@@ -43,14 +43,14 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
   trust_engine_steps \
   capture_triggers \
-  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports \
+  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports simulate \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
   architecture_errors architecture_policies \
   citus_absent
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
-  deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim
+  deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent
 ISOLATION_OPTS = --load-extension=pg_journey --inputdir=test/isolation --outputdir=output_iso
 
 # No LLVM bitcode: it would need clang and buys nothing for this code.

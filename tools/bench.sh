@@ -2,7 +2,7 @@
 # make bench: the benchmarks of docs/benchmarks.md on throwaway clusters.
 #   1. a cluster with fsync = off, synchronous_commit = off (tools/cluster.sh):
 #      every benchmark of PGJ_BENCH_ONLY (default: engine latency triggers
-#      scale analytics graphile), each a program of build/bench/ but graphile
+#      scale analytics simulate graphile), each a program of build/bench/ but graphile
 #      (bench/graphile/bench.mjs under node, its packages from
 #      bench/graphile/package-lock.json through npm ci);
 #   2. a cluster with fsync = on, synchronous_commit = on (the production
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
-only=${PGJ_BENCH_ONLY-engine counting latency triggers scale analytics graphile}
+only=${PGJ_BENCH_ONLY-engine counting latency triggers scale analytics simulate graphile}
 durable=${PGJ_BENCH_DURABLE-engine latency}
 args=("$@")
 status=0

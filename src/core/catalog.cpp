@@ -336,7 +336,11 @@ void add_action_steps(Catalog& c) {
     t.fields = {F("function", "function", "Function", "A function the journey's owner may execute.")
                     .req()
                     .ph("public.score_customer")
-                    .example("public.score_customer")};
+                    .example("public.score_customer"),
+                F("simulate_result", "json", "Result in a simulation",
+                  "What journey.simulate merges into the context instead of calling the "
+                  "function (it never calls it); none: the context stays as it is.")
+                    .example(Json{{"score", 50}})};
     t.branches.fixed = {"next"};
     t.example = {{"function", "public.score_customer"}};
     c.steps.push_back(t);

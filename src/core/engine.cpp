@@ -174,6 +174,8 @@ void compile_config(const GraphStep& gs, const AudienceSchema& audience, Compile
     }
     case StepType::Call:
       s.function = str("function");
+      if (c.contains("simulate_result") && !c["simulate_result"].is_null())
+        s.simulate_result = c["simulate_result"];
       break;
     case StepType::Goal:
     case StepType::Exit:
@@ -777,7 +779,9 @@ class Runner {
 
   // Runs a call step: merge the function's object result into the context.
   void call(const CompiledStep& s) {
-    Json res = rt_.call_function(s.function, e_.customer_id, r_.context);
+    // A simulation calls nothing: the step's declared result stands in.
+    Json res = rt_.simulating() ? s.simulate_result.value_or(Json())
+                                : rt_.call_function(s.function, e_.customer_id, r_.context);
     if (res.is_null()) return;
     if (!res.is_object())
       throw Error(sqlstate::kInvalidParameter, "call step " + q(s.key) + ": function " +

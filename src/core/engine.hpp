@@ -94,6 +94,9 @@ struct CompiledStep {
   std::vector<std::pair<int, Json>> set;
   // call
   std::string function;
+  // call: what a simulation (journey.simulate) takes for the function's result
+  // instead of calling it; nullopt: as if it returned null (context unchanged).
+  std::optional<Json> simulate_result;
 };
 
 struct CompiledExitRule {
@@ -245,6 +248,9 @@ struct Runtime {
   }
   // The template of that name, or nullptr.
   virtual const TemplateDef* find_template(const std::string& name) = 0;
+  // Whether this run is a simulation (journey.simulate): call steps do not call
+  // their function, they take the step's simulate_result.
+  virtual bool simulating() const { return false; }
 };
 
 // Advances one enrollment from its current step at engine time as_of, reading

@@ -682,7 +682,12 @@ struct Validator {
           std::string why = env.check_call_function(f);
           if (!why.empty()) error(key, why);
         }
-        known({"function"});
+        if (c.contains("simulate_result") && !c["simulate_result"].is_object() &&
+            !c["simulate_result"].is_null())
+          error(key, what +
+                         " \"simulate_result\" must be a JSON object (what journey.simulate "
+                         "merges into the context instead of calling the function)");
+        known({"function", "simulate_result"});
         break;
       }
       case StepType::Goal:

@@ -75,6 +75,10 @@ uint64_t refresh_cache_generation() {
   return generation;
 }
 
+void forget_cached_journeys() {
+  audience_changed = true;  // the next refresh drops everything
+}
+
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   auto key = std::make_pair(journey_id, version);
   auto it = journeys.find(key);

@@ -56,4 +56,9 @@ bool cache_pinned();
 // changes whenever that happens (callers then forget their prepared plans).
 uint64_t refresh_cache_generation();
 
+// Drops every cached journey and audience at the next refresh: journey.simulate
+// compiled a version that its rollback took away (the draft it ran may be
+// edited and published under the same number).
+void forget_cached_journeys();
+
 }  // namespace pgj::pg

@@ -9,6 +9,7 @@
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
+#include "pg/tick.hpp"
 
 extern "C" {
 #include "datatype/timestamp.h"
@@ -127,6 +128,9 @@ int64_t PgRuntime::next_local_time(int64_t after, int seconds_of_day, uint8_t da
 
 core::Json PgRuntime::call_function(const std::string& function, const std::string& customer_id,
                                     const core::Json& context) {
+  // A simulation calls nothing (the engine takes the step's simulate_result
+  // instead; this is the backstop).
+  if (simulating()) return core::Json();
   auto it = call_statements.find(function);
   if (it == call_statements.end()) {
     // The name passed validation at publish (an identifier, optionally
@@ -144,6 +148,10 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
   }
   if (result.empty() || !result[0][0]) return core::Json();
   return core::Json::parse(*result[0][0]);
+}
+
+bool PgRuntime::simulating() const {
+  return pg::simulating();
 }
 
 bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& event,

@@ -32,6 +32,8 @@ class PgRuntime : public core::Runtime, public core::LocalClock {
                         const std::string& message_of, std::optional<core::Duration> within,
                         int64_t as_of) override;
   const core::TemplateDef* find_template(const std::string& name) override;
+  // journey.simulate is running in this backend (tick.hpp).
+  bool simulating() const override;
 
   // Forgets prepared plans (the extension was recreated).
   static void reset_plans();

@@ -61,6 +61,30 @@ PreparedStatement claim_statement(
     " FOR UPDATE OF e SKIP LOCKED",
     {TIMESTAMPTZOID, INT4OID});
 
+// The claim of a simulation's tick: the same, for one journey version only
+// (begin_simulation).
+PreparedStatement simulation_claim_statement(
+    "SELECT e.id, e.journey_id, e.version, e.customer_id, e.entity_key, e.step_key,"
+    "       (extract(epoch from e.parked_at) * 1000000)::int8,"
+    "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"
+    "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm,"
+    "       e.attempts, e.xmin::text::int8"
+    "  FROM journey.enrollments e"
+    " WHERE e.status = 'active' AND e.next_run_at <= $1"
+    "   AND e.journey_id = $3 AND e.version = $4"
+    " ORDER BY e.next_run_at, e.id"
+    " LIMIT $2"
+    " FOR UPDATE OF e SKIP LOCKED",
+    {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID});
+
+// The journey version a simulation in this backend runs (begin_simulation).
+struct Simulation {
+  bool active = false;
+  int level = 0;  // the subtransaction it runs in: its rollback ends it
+  int64_t journey_id = 0;
+  int32_t version = 0;
+} simulation;
+
 // A visit converts the enrollment only if it was not converted before; the
 // first visit of a run arrived when the enrollment parked there (passed), or
 // else when it left its previous step, or else when it entered.
@@ -201,9 +225,10 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 
 void reset_plans() {
   for (PreparedStatement* s :
-       {&claim_statement, &activity_statement, &end_statement, &message_statement,
-        &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
-        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement})
+       {&claim_statement, &simulation_claim_statement, &activity_statement, &end_statement,
+        &message_statement, &enrollment_statement, &failed_rows_statement,
+        &interrupted_rows_statement, &charge_statement, &defer_statement,
+        &recent_messages_statement, &suppression_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -855,11 +880,12 @@ class Tick {
 
  private:
   std::vector<Claimed> claim(int max_enrollments) {
-    Datum args[2] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments)};
-    const char nulls[2] = {' ', ' '};
+    Datum args[4] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments),
+                     Int64GetDatum(simulation.journey_id), Int32GetDatum(simulation.version)};
+    const char nulls[4] = {' ', ' ', ' ', ' '};
     // Claim by walking the due index in order, whatever the statistics say.
     int guc_level = pg_guard([] { return begin_due_index_walk(); });
-    claim_statement.execute(args, nulls, false);
+    (simulation.active ? simulation_claim_statement : claim_statement).execute(args, nulls, false);
     pg_guard([&] { end_due_index_walk(guc_level); });
     std::vector<Claimed> claimed;
     for (Row& row : spi_result_rows()) {
@@ -1140,6 +1166,52 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
 }
 }  // namespace
 
+namespace {
+bool simulation_callback_registered = false;
+
+// The end of the top transaction ends any simulation (journey.simulate ends
+// its own; this covers an error that skipped that).
+void end_simulation_at_transaction_end(XactEvent event, void*) {
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+      event == XACT_EVENT_PREPARE)
+    simulation = Simulation{};
+}
+
+// The rollback of the simulation's subtransaction ends it, and its compiled
+// version is forgotten, even when the error that rolled it back skips
+// journey.simulate's own ending (a cancel caught further out).
+void end_simulation_at_rollback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB && simulation.active &&
+      GetCurrentTransactionNestLevel() <= simulation.level) {
+    simulation = Simulation{};
+    forget_cached_journeys();
+  }
+}
+}  // namespace
+
+void begin_simulation(int64_t journey_id, int32_t version) {
+  if (!simulation_callback_registered) {
+    pg_guard([] {
+      RegisterXactCallback(end_simulation_at_transaction_end, nullptr);
+      RegisterSubXactCallback(end_simulation_at_rollback, nullptr);
+    });
+    simulation_callback_registered = true;
+  }
+  simulation.level = pg_guard([] { return GetCurrentTransactionNestLevel(); });
+  simulation.active = true;
+  simulation.journey_id = journey_id;
+  simulation.version = version;
+}
+
+void end_simulation() {
+  simulation = Simulation{};
+}
+
+bool simulating() {
+  return simulation.active;
+}
+
 bool tick_in_progress() {
   return tick_running;
 }
@@ -1162,7 +1234,10 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   }
   CachePin pin;  // from here on, claimed enrollments point into the journey cache
   Oid extension = pg_guard([] { return get_extension_oid("pg_journey", true); });
-  std::set<int64_t> suspects = charge_interrupted(extension, as_of);
+  // A simulation leaves the records of interrupted ticks to the real ticks: it
+  // would take them, and its rollback would lose the charges.
+  std::set<int64_t> suspects =
+      simulation.active ? std::set<int64_t>() : charge_interrupted(extension, as_of);
   int processed;
   {
     Tick tick(as_of, extension, std::move(suspects));

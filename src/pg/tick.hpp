@@ -15,6 +15,15 @@ namespace pgj::pg {
 // current transaction; returns how many it processed. SPI must not be connected.
 int run_tick(int max_enrollments, TimestampTz as_of);
 
+// A simulation (journey.simulate) is running in this backend: its ticks claim
+// only the enrollments of that journey version (the simulated ones), leave the
+// records of interrupted ticks for the real ticks, and call steps do not call
+// their function (pg_runtime.cpp). Cleared at the end of the top transaction
+// whatever happens.
+void begin_simulation(int64_t journey_id, int32_t version);
+void end_simulation();
+bool simulating();
+
 // Whether a tick is running in this backend (user code it runs must not
 // author or publish journeys: see journey._invoking_role).
 bool tick_in_progress();

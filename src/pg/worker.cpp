@@ -355,6 +355,14 @@ void wake_workers_after_commit() {
   wake_on_commit = true;
 }
 
+bool wakes_workers_on_commit() {
+  return wake_on_commit;
+}
+
+void set_wake_workers_on_commit(bool wake) {
+  wake_on_commit = wake;
+}
+
 }  // namespace pgj::pg
 
 extern "C" {

@@ -15,4 +15,10 @@ void register_launcher();
 // commits (nothing when the library was not preloaded).
 void wake_workers_after_commit();
 
+// Whether this transaction will wake the workers when it commits; and setting
+// that (journey.simulate puts back what it found, so that its rolled-back
+// enrollments wake nobody).
+bool wakes_workers_on_commit();
+void set_wake_workers_on_commit(bool wake);
+
 }  // namespace pgj::pg

@@ -53,8 +53,9 @@ SELECT is((SELECT pg_get_function_result('journey.validate(text)'::regprocedure)
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'journey'::regnamespace
             AND p.prokind = 'f' AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
             AND p.oid <> 'journey.enroll_query(text,text)'::regprocedure
+            AND p.oid <> 'journey.simulate(text,text,interval,integer)'::regprocedure
             AND NOT coalesce(p.proconfig::text LIKE '%search_path=%', false)), 0,
-          'every SQL function of schema journey sets search_path (but enroll_query, which runs the caller''s query)');
+          'every SQL function of schema journey sets search_path (but enroll_query and simulate, which run the caller''s query)');
 SELECT is((SELECT count(*)::int FROM pg_proc p WHERE p.pronamespace = 'journey'::regnamespace
             AND p.prosecdef AND NOT coalesce(p.proconfig::text LIKE '%pg_temp%', false)), 0,
           'SECURITY DEFINER functions put pg_temp last in search_path');

@@ -1,0 +1,129 @@
+// journey.simulate at volume: a journey's draft over PGJ_BENCH_CUSTOMERS
+// customers (default 10,000) for 30 days of virtual time (sends, a 1-day
+// delay, a condition, a split, a wait for an event that times out after 2
+// days, a 7-day delay, a goal), next to the same number of real enrollments in
+// flight on the live version (which the simulation neither advances nor
+// counts). Prints the median of PGJ_BENCH_REPS runs (default 3) and checks
+// that the run left nothing behind (row counts and sequences); judged by a
+// person, not by this program (it exits 0 unless a query fails or something
+// was left behind).
+//
+// Usage: simulate   (needs PGHOST/PGPORT/PGUSER of a cluster with pg_journey
+// installed; uses a database of its own, pgj_bench_simulate, dropped at the end).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* kDatabase = "pgj_bench_simulate";
+
+long long env_or(const char* name, long long fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : fallback;
+}
+
+void exec(pqxx::connection& c, const std::string& sql) {
+  pqxx::nontransaction tx(c);
+  tx.exec(sql);
+}
+
+std::string one(pqxx::connection& c, const std::string& sql) {
+  pqxx::nontransaction tx(c);
+  return tx.exec(sql)[0][0].c_str();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Row counts of the journey tables and the sequences' values, as one text.
+const char* kState =
+    "SELECT (SELECT count(*) FROM journey.enrollments) || ' ' ||"
+    "       (SELECT count(*) FROM journey.activity) || ' ' ||"
+    "       (SELECT count(*) FROM journey.messages) || ' ' ||"
+    "       (SELECT count(*) FROM journey.versions) || ' ' ||"
+    "       (SELECT string_agg(coalesce(last_value::text, '-'), ',' ORDER BY sequencename)"
+    "          FROM pg_sequences WHERE schemaname = 'journey')";
+
+}  // namespace
+
+int main() {
+  const long long customers = std::max(1LL, env_or("PGJ_BENCH_CUSTOMERS", 10000));
+  const long long reps = std::max(1LL, env_or("PGJ_BENCH_REPS", 3));
+  try {
+    {
+      pqxx::connection admin("dbname=postgres");
+      exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
+      exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+    }
+    pqxx::connection c(std::string("dbname=") + kDatabase);
+    exec(c, "CREATE EXTENSION pg_journey");
+    exec(c, "CREATE TABLE people (id bigint PRIMARY KEY, email text, plan text)");
+    exec(c,
+         "INSERT INTO people SELECT g, 'p' || g || '@x.test',"
+         " CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, " +
+             std::to_string(2 * customers) + ") g");
+    exec(c, "SELECT journey.register_audience('people', 'id', 'email')");
+    exec(c, R"(SELECT journey.import($${"name": "bench", "audience": "people", "start": "hello",
+      "steps": [{"key": "hello", "type": "send", "channel": "b", "payload": {"n": 1}, "next": "pause"},
+        {"key": "pause", "type": "delay", "duration": "1 day", "next": "is_pro"},
+        {"key": "is_pro", "type": "condition", "if": {"field": "plan", "op": "eq", "value": "pro"},
+         "branches": {"yes": "ab", "no": "listen"}},
+        {"key": "ab", "type": "split", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],
+         "branches": {"a": "listen", "b": "offer"}},
+        {"key": "offer", "type": "send", "channel": "b", "payload": {"n": 2}, "next": "listen"},
+        {"key": "listen", "type": "wait_for_event", "event": "clicked", "timeout": "2 days",
+         "branches": {"event": "won", "timeout": "later"}},
+        {"key": "later", "type": "delay", "duration": "7 days", "next": "again"},
+        {"key": "again", "type": "send", "channel": "b", "payload": {"n": 3}},
+        {"key": "won", "type": "goal"}]}$$))");
+    exec(c, "SELECT journey.publish('bench')");
+    // Real enrollments in flight on the live version (the second half).
+    exec(c, "SELECT journey.enroll_query('bench', 'SELECT id FROM people WHERE id > " +
+                std::to_string(customers) + "')");
+    // A draft to simulate (the first half).
+    exec(
+        c,
+        R"(SELECT count(*) FROM journey.set_step_config('bench', 'pause', '{"duration": "2 days"}'))");
+    exec(c, "VACUUM ANALYZE");
+    std::string before = one(c, kState);
+    std::vector<double> ms;
+    std::string entered;
+    for (long long r = 0; r < reps; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      entered = one(c,
+                    "SELECT string_agg(step_key || '=' || entered, ' ' ORDER BY step_key)"
+                    "  FROM journey.simulate('bench', 'SELECT id FROM people WHERE id <= " +
+                        std::to_string(customers) + "', '30 days')");
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+    std::string after = one(c, kState);
+    std::printf("simulate, %lld customers, 30 days %9.1f ms median of %lld\n", customers,
+                median(ms), reps);
+    std::printf("  predicted entered: %s\n", entered.c_str());
+    std::printf("  left behind: %s (state %s)\n", before == after ? "nothing" : "SOMETHING",
+                after.c_str());
+    if (before != after) {
+      std::cerr << "simulate left something behind: before " << before << ", after " << after
+                << "\n";
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "simulate benchmark failed: " << e.what() << "\n";
+    return 1;
+  }
+  if (env_or("PGJ_BENCH_KEEP", 0)) return 0;
+  pqxx::connection admin("dbname=postgres");
+  exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
+  return 0;
+}

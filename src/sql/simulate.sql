@@ -1,0 +1,268 @@
+-- Simulation (docs/analytics.md, "Simulating a journey"): the draft or a
+-- version of a journey run over real customers on a virtual clock, by the
+-- engine's own tick, inside a subtransaction that is always rolled back; the
+-- prediction is the funnel of that run.
+
+-- C++ helpers (src/pg/simulate_api.cpp).
+CREATE OR REPLACE FUNCTION journey._simulation(journey_id bigint, version int) RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_simulation'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION journey._simulation(bigint, int) IS
+  'begins (ends, with nulls) the simulation of a journey version in this backend';
+
+CREATE OR REPLACE FUNCTION journey._simulate_tick(as_of timestamptz) RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_simulate_tick'
+LANGUAGE C VOLATILE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._restore_sequence(seq regclass, before bigint, after bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_restore_sequence'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, journey, pg_temp;
+
+-- The sequences a simulation may advance and can put back: those that number a
+-- column (serial, identity), one value at a time (cache 1: values another
+-- backend cached could not be told apart), readable and settable here; each
+-- with its last value (null: never called).
+CREATE OR REPLACE FUNCTION journey._sequence_values() RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH seqs AS MATERIALIZED (  -- sequences only, before anything asks about them
+    SELECT s.seqrelid AS oid FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+     WHERE s.seqcache = 1 AND NOT pg_is_other_temp_schema(c.relnamespace)
+       AND EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+                      AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+                      AND d.deptype IN ('a', 'i')))
+  SELECT coalesce(jsonb_object_agg(q.oid::text, pg_sequence_last_value(q.oid)), '{}')
+    FROM seqs q
+   WHERE has_sequence_privilege(q.oid, 'SELECT') AND has_sequence_privilege(q.oid, 'UPDATE')
+$$;
+
+-- The simulation itself, for customer keys already selected (journey.simulate
+-- runs the caller's query). Everything it writes is written inside one
+-- subtransaction that it always rolls back; the sequences that rollback cannot
+-- undo are put back (journey._restore_sequence), the workers are not woken and
+-- the compiled journeys of this backend are forgotten.
+CREATE OR REPLACE FUNCTION journey._simulate(p_journey_id bigint, p_keys text[], p_horizon interval,
+                                             p_version int)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+  src journey.versions;
+  s int;
+  def jsonb;
+  problems jsonb;
+  t timestamptz := now();
+  t_end timestamptz := now() + p_horizon;
+  t_next timestamptz;
+  n int;
+  rounds int;
+  seq_before jsonb := journey._sequence_values();
+  seq_after jsonb;
+  report jsonb;
+  k text;
+  outcome text;
+  done boolean := false;
+  e_state text;
+  e_message text;
+  e_detail text;
+  e_hint text;
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey % does not exist', p_journey_id USING ERRCODE = '42704';
+  END IF;
+  IF p_horizon IS NULL OR p_horizon <= interval '0' THEN
+    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
+      j.name, coalesce(p_horizon::text, 'null') USING ERRCODE = '22023';
+  END IF;
+  IF j.state = 'archived' THEN
+    RAISE EXCEPTION 'journey "%" is archived and cannot be simulated', j.name
+      USING ERRCODE = '55000', HINT = 'import its export under a new name to simulate it';
+  END IF;
+  IF j.settings ? 'entity_property' THEN
+    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": it cannot be simulated over customer keys',
+      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
+  END IF;
+  -- The version to run: the one asked for, else the draft, else the live one.
+  IF p_version IS NOT NULL THEN
+    SELECT * INTO src FROM journey.versions x WHERE x.journey_id = j.id AND x.version = p_version;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'journey "%" has no version %', j.name, p_version USING ERRCODE = '42704';
+    END IF;
+  ELSE
+    SELECT * INTO src FROM journey.versions x
+     WHERE x.journey_id = j.id AND x.status IN ('draft', 'published')
+     ORDER BY x.status = 'draft' DESC LIMIT 1;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'journey "%" has neither a draft nor a live version to simulate', j.name
+        USING ERRCODE = '55000', HINT = 'name a version';
+    END IF;
+  END IF;
+
+  BEGIN
+    -- A version of its own: the draft published in place, or a copy of the
+    -- version asked for under the next number, so that every enrollment of it
+    -- is one of this simulation's.
+    IF src.status = 'draft' THEN
+      s := src.version;
+      def := journey.export(j.name, s);
+      SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
+        FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
+      PERFORM journey._raise_issues(format('journey "%s" cannot be simulated: its draft', j.name),
+                                    problems);
+      UPDATE journey.versions x SET status = 'retired'
+       WHERE x.journey_id = j.id AND x.status = 'published';
+      UPDATE journey.versions x
+         SET status = 'published', definition = def, published_at = now(), owner = j.owner,
+             templates = journey._definition_templates(def)
+       WHERE x.journey_id = j.id AND x.version = s;
+    ELSE
+      SELECT max(x.version) + 1 INTO s FROM journey.versions x WHERE x.journey_id = j.id;
+      def := src.definition;
+      UPDATE journey.versions x SET status = 'retired'
+       WHERE x.journey_id = j.id AND x.status = 'published';
+      INSERT INTO journey.versions (journey_id, version, status, start_key, settings, definition,
+                                    owner, published_at, published_by, templates)
+        VALUES (j.id, s, 'published', src.start_key, src.settings, src.definition,
+                coalesce(src.owner, j.owner), now(), src.published_by, src.templates);
+      INSERT INTO journey.steps (journey_id, version, key, type, config, position, layout)
+        SELECT x.journey_id, s, x.key, x.type, x.config, x.position, x.layout
+          FROM journey.steps x WHERE x.journey_id = j.id AND x.version = src.version;
+      INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+        SELECT x.journey_id, s, x.from_key, x.branch, x.to_key
+          FROM journey.connections x WHERE x.journey_id = j.id AND x.version = src.version;
+      INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+        SELECT x.journey_id, s, x.position, x.type, x.config
+          FROM journey.entry_triggers x WHERE x.journey_id = j.id AND x.version = src.version;
+      INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+        SELECT x.journey_id, s, x.position, x.type, x.config, x.is_goal
+          FROM journey.exit_rules x WHERE x.journey_id = j.id AND x.version = src.version;
+    END IF;
+    -- Live for this subtransaction only (no schedules: nothing runs on a cron
+    -- during a simulation).
+    UPDATE journey.journeys x
+       SET published_version = s, settings = def->'settings', state = 'published'
+     WHERE x.id = j.id;
+    PERFORM journey._install_audience_triggers(j.audience);
+    PERFORM journey._simulation(j.id, s);
+
+    -- Enter the customers now and run every due time up to the horizon.
+    PERFORM journey._enroll_rows(j.id, coalesce(p_keys, '{}'));
+    LOOP
+      rounds := 0;
+      LOOP
+        n := journey._simulate_tick(t);
+        EXIT WHEN n = 0;
+        rounds := rounds + 1;
+        IF rounds >= 1000 THEN
+          RAISE EXCEPTION 'simulation of journey "%" does not settle at %', j.name, t
+            USING ERRCODE = '54000',
+                  DETAIL = 'enrollments were still due after 1000 ticks at the same time';
+        END IF;
+      END LOOP;
+      SELECT min(e.next_run_at) INTO t_next FROM journey.enrollments e
+       WHERE e.journey_id = j.id AND e.version = s AND e.status = 'active';
+      EXIT WHEN t_next IS NULL OR t_next > t_end;
+      t := greatest(t, t_next);
+    END LOOP;
+
+    SELECT jsonb_agg(to_jsonb(f) ORDER BY f.ordinality) INTO report
+      FROM journey.funnel(j.name, version => s) WITH ORDINALITY f;
+    seq_after := journey._sequence_values();
+    done := true;
+    RAISE SQLSTATE 'PJ000';  -- roll everything back
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM journey._simulation(NULL, NULL);
+    IF NOT done THEN
+      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                              e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    END IF;
+  END;
+  IF NOT done THEN
+    seq_after := journey._sequence_values();
+  END IF;
+
+  -- Put back what the rollback did not: the sequences it advanced.
+  FOR k IN SELECT a.key FROM jsonb_each(seq_after) a
+            WHERE a.value IS DISTINCT FROM seq_before->a.key LOOP
+    outcome := journey._restore_sequence(k::oid::regclass, (seq_before->>k)::bigint,
+                                         (seq_after->>k)::bigint);
+    IF outcome <> 'restored' THEN
+      RAISE NOTICE 'simulation of journey "%" left sequence % advanced', j.name, k::oid::regclass
+        USING DETAIL = CASE outcome WHEN 'busy' THEN 'a transaction that took values from it is still open'
+                                    ELSE 'another session took values from it meanwhile' END;
+    END IF;
+  END LOOP;
+  IF NOT done THEN
+    RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+  END IF;
+  RETURN report;
+END
+$$;
+
+-- Runs the draft of a journey (or the version given) over the customers the
+-- query selects, from now to now + horizon on a virtual clock, and returns
+-- the predicted funnel (journey.funnel's columns); nothing of it remains.
+-- The query runs as the caller, with the caller's search_path, and what it
+-- writes is rolled back too.
+CREATE OR REPLACE FUNCTION journey.simulate(journey text, customers text, horizon interval,
+                                            version int DEFAULT NULL)
+RETURNS TABLE (step_key text, step_type journey.step_type, entered bigint, now_at bigint,
+               moved jsonb, completed bigint, exited jsonb, converted bigint, failed bigint,
+               median_time interval, p90_time interval)
+LANGUAGE plpgsql AS $$
+DECLARE
+  j journey.journeys := journey._journey(simulate.journey);
+  keys text[];
+  report jsonb;
+  st text;
+  msg text;
+BEGIN
+  IF simulate.horizon IS NULL OR simulate.horizon <= interval '0' THEN
+    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
+      j.name, coalesce(simulate.horizon::text, 'null') USING ERRCODE = '22023';
+  END IF;
+  IF simulate.customers IS NULL THEN
+    RAISE EXCEPTION 'customers of the simulation of journey "%" must not be null', j.name
+      USING ERRCODE = '22004', HINT = 'pass a query returning customer keys';
+  END IF;
+  IF current_setting('transaction_read_only')::boolean THEN
+    RAISE EXCEPTION 'cannot simulate journey "%" in a read-only transaction', j.name
+      USING ERRCODE = '25006',
+            DETAIL = 'a simulation writes its run and rolls it back',
+            HINT = 'run it in a read-write transaction on the primary';
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT array_agg(k::text) FROM (%s) q(k)', simulate.customers) INTO keys;
+    RAISE SQLSTATE 'PJ000';  -- and roll back whatever the query did
+  EXCEPTION
+    WHEN SQLSTATE 'PJ000' THEN NULL;
+    WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+      RAISE EXCEPTION 'customers of the simulation of journey "%" must be a query returning customer keys: %',
+        j.name, msg USING ERRCODE = st, DETAIL = format('customers: %s', simulate.customers);
+  END;
+  report := journey._simulate(j.id, keys, simulate.horizon, simulate.version);
+  RETURN QUERY
+  SELECT r.step_key, r.step_type, r.entered, r.now_at, r.moved, r.completed, r.exited,
+         r.converted, r.failed, r.median_time, r.p90_time
+    FROM jsonb_array_elements(coalesce(report, '[]')) WITH ORDINALITY a(x, o),
+         jsonb_to_record(a.x)
+           AS r(step_key text, step_type journey.step_type, entered bigint, now_at bigint,
+                moved jsonb, completed bigint, exited jsonb, converted bigint, failed bigint,
+                median_time interval, p90_time interval)
+   ORDER BY a.o;
+END
+$$;
+COMMENT ON FUNCTION journey.simulate(text, text, interval, int) IS
+  'the funnel a journey''s draft (or version) would produce over these customers up to the horizon; rolled back';
+
+REVOKE ALL ON FUNCTION journey._simulation(bigint, int), journey._simulate_tick(timestamptz),
+  journey._restore_sequence(regclass, bigint, bigint), journey._sequence_values(),
+  journey._simulate(bigint, text[], interval, int), journey.simulate(text, text, interval, int)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  journey.simulate(text, text, interval, int),
+  journey._simulate(bigint, text[], interval, int)
+TO journey_reader;
