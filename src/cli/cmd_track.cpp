@@ -15,6 +15,7 @@
 
 #include "cli/delivery.hpp"
 #include "cli/journeyctl.hpp"
+#include "core/template.hpp"
 
 namespace pgj::cli {
 namespace {
@@ -89,31 +90,13 @@ class Pool {
   std::condition_variable cv_;
 };
 
-// HTML-escapes text for a page.
-std::string html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '&')
-      out += "&amp;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
-}
-
 std::string page(const std::string& title, const std::string& body) {
   return "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
          "content=\"width=device-width\"><title>" +
-         html(title) +
+         core::html_escape(title) +
          "</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em "
          "auto\"><h1>" +
-         html(title) + "</h1>" + body + "</body></html>";
+         core::html_escape(title) + "</h1>" + body + "</body></html>";
 }
 
 int track_server(Context& ctx) {

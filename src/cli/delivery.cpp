@@ -101,30 +101,6 @@ std::string one_line(const std::string& v) {
   return out;
 }
 
-// HTML-escapes an attribute value.
-std::string html_attr(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string base64url(const std::string& bytes) {
@@ -218,7 +194,7 @@ std::string track_links(const std::string& body, bool html,
     std::optional<std::string> wrapped = wrap(link.url);
     if (!wrapped) continue;
     out += body.substr(i, link.begin - i);
-    out += html ? html_attr(*wrapped) : *wrapped;
+    out += html ? core::html_escape(*wrapped) : *wrapped;
     i = link.end;
   }
   return out + body.substr(i);
@@ -260,11 +236,11 @@ std::string render_email(const Email& e) {
         return std::nullopt;
       });
     if (html) {
-      std::string footer = "<p style=\"font-size:small\"><a href=\"" + html_attr(unsubscribe) +
-                           "\">Unsubscribe</a></p>";
+      std::string footer = "<p style=\"font-size:small\"><a href=\"" +
+                           core::html_escape(unsubscribe) + "\">Unsubscribe</a></p>";
       if (e.track_opens)
         footer += "<img src=\"" +
-                  html_attr(open_url(e.tracking_base, e.tracking_secret, e.message_id)) +
+                  core::html_escape(open_url(e.tracking_base, e.tracking_secret, e.message_id)) +
                   "\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block\">";
       size_t close = body.rfind("</body>");
       if (close == std::string::npos) close = body.rfind("</BODY>");

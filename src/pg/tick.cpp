@@ -1054,20 +1054,7 @@ class Tick {
     for (size_t i : alone) {
       Claimed& c = claimed[i];
       bool writing = false;
-      auto failure_of_one = in_subtransaction([&] {
-        CustomerRows rows = pristine;
-        BatchWriter writer(as_of_, *runtime_);
-        writer.add(c, run_one(c, rows), rows);
-        writing = true;
-        label(c);
-        inflight_running(extension_, c.state.id, c.row_version);
-        step_timer_start();
-        writer.flush();
-        step_returned();
-        inflight_clear();
-      });
-      running_ = nullptr;
-      label_ = WorkLabel{};
+      auto failure_of_one = run_alone(c, pristine, -1, writing);
       // A deadlock is not the enrollment's fault: retried a second later, uncharged.
       if (failure_of_one && failure_of_one->transient)
         defer(c);
@@ -1088,10 +1075,20 @@ class Tick {
   // before that step, and the enrollment at that step, due now. When the
   // replay fails too, nothing is written (the failure stays at the first step).
   void replay_to_failure(const Claimed& c, int visits, const CustomerRows& pristine) {
-    in_subtransaction([&] {
+    bool writing = false;
+    (void)run_alone(c, pristine, visits, writing);
+  }
+
+  // Runs enrollment c alone from the customer rows as the batch read them (up
+  // to `stop_after` visits, -1 for the whole run) and writes it, in a
+  // subtransaction; `writing` tells whether a failure came while writing.
+  std::optional<Failure> run_alone(const Claimed& c, const CustomerRows& pristine, int stop_after,
+                                   bool& writing) {
+    auto failure = in_subtransaction([&] {
       CustomerRows rows = pristine;
       BatchWriter writer(as_of_, *runtime_);
-      writer.add(c, run_one(c, rows, visits), rows);
+      writer.add(c, run_one(c, rows, stop_after), rows);
+      writing = true;
       label(c);
       inflight_running(extension_, c.state.id, c.row_version);
       step_timer_start();
@@ -1101,6 +1098,7 @@ class Tick {
     });
     running_ = nullptr;
     label_ = WorkLabel{};
+    return failure;
   }
 
   void defer(const Claimed& c) {
