@@ -220,7 +220,8 @@ SELECT r.rolname,
   FROM (VALUES ('public'), ('journey_reader'), ('journey_app'), ('journey_admin')) r(rolname);
 CREATE ROLE sim_analyst IN ROLE journey_reader;
 CREATE ROLE sim_stranger;
-GRANT SELECT ON sim_customers TO sim_analyst, sim_stranger;
+GRANT SELECT, UPDATE ON sim_customers TO sim_analyst;
+GRANT SELECT ON sim_customers TO sim_stranger;
 SET ROLE sim_analyst;
 SELECT step_key, entered FROM journey.simulate('sim-trip', 'SELECT id FROM sim_customers WHERE id = 30', '1 hour')
  WHERE entered > 0;
@@ -230,7 +231,20 @@ SET ROLE sim_stranger;
 SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 30', '1 hour')$$);
 SELECT try($$SELECT journey._simulate(1, '{30}', '1 hour', NULL)$$);
 RESET ROLE;
-REVOKE SELECT ON sim_customers FROM sim_analyst, sim_stranger;
+-- The simulation reads the audience, and writes it through update_field steps
+-- ('mark'), as the journey's owner: the reader needs those privileges on the
+-- table itself, whether it calls simulate or _simulate directly.
+REVOKE UPDATE ON sim_customers FROM sim_analyst;
+SET ROLE sim_analyst;
+SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 30', '1 hour')$$);
+RESET ROLE;
+REVOKE SELECT ON sim_customers FROM sim_analyst;
+SET ROLE sim_analyst;
+SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 30', '1 hour')$$);
+SELECT try($$SELECT journey._simulate((SELECT id FROM journey.journeys WHERE name = 'sim-trip'),
+                                      '{30}', '1 hour', NULL)$$);
+RESET ROLE;
+REVOKE ALL ON sim_customers FROM sim_analyst, sim_stranger;
 DROP ROLE sim_analyst;
 DROP ROLE sim_stranger;
 

@@ -100,6 +100,22 @@ BEGIN
     END IF;
   END IF;
 
+  -- The simulation reads the audience, and writes it through update_field steps,
+  -- as the journey's owner; its outcome tells what it read. The role that asked
+  -- must be allowed as much itself.
+  IF NOT has_table_privilege(journey._invoking_role(), j.audience, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied to simulate journey "%": it reads table %', j.name,
+      j.audience USING ERRCODE = '42501',
+      HINT = format('simulating needs SELECT on %s', j.audience);
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements(journey.export(j.name, src.version)->'steps') st
+              WHERE st->>'type' = 'update_field')
+     AND NOT has_table_privilege(journey._invoking_role(), j.audience, 'UPDATE') THEN
+    RAISE EXCEPTION 'permission denied to simulate journey "%": its update_field steps write table %',
+      j.name, j.audience USING ERRCODE = '42501',
+      HINT = format('simulating this journey needs UPDATE on %s', j.audience);
+  END IF;
+
   BEGIN
     -- A version of its own: the draft published in place, or a copy of the
     -- version asked for under the next number, so that every enrollment of it
