@@ -248,6 +248,16 @@ REVOKE ALL ON sim_customers FROM sim_analyst, sim_stranger;
 DROP ROLE sim_analyst;
 DROP ROLE sim_stranger;
 
+-- Reading the sequences' values locks no sequence against nextval, ALTER
+-- SEQUENCE or another simulation putting its own back: sim_calls' serial, which
+-- the simulation never advances, holds no ROW EXCLUSIVE lock afterwards.
+BEGIN;
+SELECT count(*) > 0 AS funnel_rows FROM journey.simulate('sim-trip', 'SELECT 30', '1 hour');
+SELECT count(*) AS locks_on_an_untouched_sequence FROM pg_locks l
+ WHERE l.pid = pg_backend_pid() AND l.relation = 'sim_calls_id_seq'::regclass
+   AND l.mode = 'RowExclusiveLock';
+COMMIT;
+
 -- An archived journey cannot be simulated.
 SELECT journey.archive('sim-trip');
 SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 1', '1 day')$$);

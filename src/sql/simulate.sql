@@ -24,17 +24,30 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, journey, pg_temp;
 -- backend cached could not be told apart), readable and settable here; each
 -- with its last value (null: never called).
 CREATE OR REPLACE FUNCTION journey._sequence_values() RETURNS jsonb
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, journey, pg_temp AS $$
-  WITH seqs AS MATERIALIZED (  -- sequences only, before anything asks about them
-    SELECT s.seqrelid AS oid FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  seq oid;
+  v bigint;
+  out jsonb := '{}';
+BEGIN
+  -- Read as a table (an ACCESS SHARE lock), not by pg_sequence_last_value(),
+  -- whose ROW EXCLUSIVE lock on every serial of the database would last until
+  -- the caller's transaction ends and stop other simulations putting theirs back.
+  FOR seq IN
+    SELECT s.seqrelid FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
      WHERE s.seqcache = 1 AND NOT pg_is_other_temp_schema(c.relnamespace)
        AND EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
                       AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
-                      AND d.deptype IN ('a', 'i')))
-  SELECT coalesce(jsonb_object_agg(q.oid::text, pg_sequence_last_value(q.oid)), '{}')
-    FROM seqs q
-   WHERE has_sequence_privilege(q.oid, 'SELECT') AND has_sequence_privilege(q.oid, 'UPDATE')
+                      AND d.deptype IN ('a', 'i'))
+       AND has_sequence_privilege(s.seqrelid, 'SELECT')
+       AND has_sequence_privilege(s.seqrelid, 'UPDATE')
+  LOOP
+    EXECUTE format('SELECT CASE WHEN is_called THEN last_value END FROM %s', seq::regclass) INTO v;
+    out := out || jsonb_build_object(seq::text, v);
+  END LOOP;
+  RETURN out;
+END
 $$;
 
 -- The simulation itself, for customer keys already selected (journey.simulate
