@@ -328,26 +328,40 @@ BEGIN
   stats AS (
     SELECT c.split, c.variant, c.n, c.k, c.sent, b.variant AS bname,
            c.k::float8 / nullif(c.n, 0) AS p1, b.k::float8 / nullif(b.n, 0) AS p0,
-           b.n AS n0
-      FROM counts c LEFT JOIN base b ON b.split IS NOT DISTINCT FROM c.split)
+           b.n AS n0, b.k AS k0
+      FROM counts c LEFT JOIN base b ON b.split IS NOT DISTINCT FROM c.split),
+  -- Wilson score intervals (95%) of both rates, for Newcombe's interval of
+  -- their difference: unlike the Wald interval it stays within [-1, 1] and is
+  -- not zero-wide when a rate is 0 or 1.
+  bounds AS (
+    SELECT s.*,
+           (s.p1 + w.z2 / (2 * s.n) - w.z * sqrt(s.p1 * (1 - s.p1) / s.n + w.z2 / (4.0 * s.n * s.n)))
+             / (1 + w.z2 / s.n) AS l1,
+           (s.p1 + w.z2 / (2 * s.n) + w.z * sqrt(s.p1 * (1 - s.p1) / s.n + w.z2 / (4.0 * s.n * s.n)))
+             / (1 + w.z2 / s.n) AS u1,
+           (s.p0 + w.z2 / (2 * s.n0) - w.z * sqrt(s.p0 * (1 - s.p0) / s.n0 + w.z2 / (4.0 * s.n0 * s.n0)))
+             / (1 + w.z2 / s.n0) AS l0,
+           (s.p0 + w.z2 / (2 * s.n0) + w.z * sqrt(s.p0 * (1 - s.p0) / s.n0 + w.z2 / (4.0 * s.n0 * s.n0)))
+             / (1 + w.z2 / s.n0) AS u0,
+           (s.k + s.k0)::float8 / (s.n + s.n0) AS pooled
+      FROM stats s CROSS JOIN (SELECT 1.959964::float8 AS z, 1.959964::float8 ^ 2 AS z2) w)
   SELECT s.split, s.variant, s.n, s.k, round(s.p1::numeric, 4),
          CASE WHEN s.variant = s.bname THEN NULL ELSE s.bname END,
          CASE WHEN s.variant <> s.bname THEN round((s.p1 - s.p0)::numeric, 4) END,
          CASE WHEN s.variant <> s.bname
-              THEN round((s.p1 - s.p0 - 1.959964 * sqrt(s.p1 * (1 - s.p1) / s.n
-                                                        + s.p0 * (1 - s.p0) / s.n0))::numeric, 4)
+              THEN round((s.p1 - s.p0 - sqrt((s.p1 - s.l1) ^ 2 + (s.u0 - s.p0) ^ 2))::numeric, 4)
          END,
          CASE WHEN s.variant <> s.bname
-              THEN round((s.p1 - s.p0 + 1.959964 * sqrt(s.p1 * (1 - s.p1) / s.n
-                                                        + s.p0 * (1 - s.p0) / s.n0))::numeric, 4)
+              THEN round((s.p1 - s.p0 + sqrt((s.u1 - s.p1) ^ 2 + (s.p0 - s.l0) ^ 2))::numeric, 4)
          END,
+         -- The two-proportion z statistic, with the pooled rate's standard error.
          CASE WHEN s.variant <> s.bname
               THEN round(((s.p1 - s.p0)
-                          / nullif(sqrt(s.p1 * (1 - s.p1) / s.n + s.p0 * (1 - s.p0) / s.n0), 0)
+                          / nullif(sqrt(s.pooled * (1 - s.pooled) * (1.0 / s.n + 1.0 / s.n0)), 0)
                          )::numeric, 3)
          END,
          s.sent, round(s.sent::numeric / nullif(s.k, 0), 2)
-    FROM stats s
+    FROM bounds s
    ORDER BY s.split NULLS FIRST, s.variant = '(holdout)', s.variant;
 END
 $$;
