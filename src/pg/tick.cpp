@@ -45,15 +45,19 @@ struct Failure {
   std::string sqlstate = "XX000";  // kept in last_error_code
 };
 
+// What a claim reads of a due enrollment ($1: as_of), for both claims below.
+#define PGJ_CLAIM_DUE                                                                           \
+  "SELECT e.id, e.journey_id, e.version, e.customer_id, e.entity_key, e.step_key,"              \
+  "       (extract(epoch from e.parked_at) * 1000000)::int8,"                                   \
+  "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"                               \
+  "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm," \
+  "       e.attempts, e.xmin::text::int8"                                                       \
+  "  FROM journey.enrollments e"                                                                \
+  " WHERE e.status = 'active' AND e.next_run_at <= $1"
+
 // Statements of the tick, prepared once per backend.
 PreparedStatement claim_statement(
-    "SELECT e.id, e.journey_id, e.version, e.customer_id, e.entity_key, e.step_key,"
-    "       (extract(epoch from e.parked_at) * 1000000)::int8,"
-    "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"
-    "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm,"
-    "       e.attempts, e.xmin::text::int8"
-    "  FROM journey.enrollments e"
-    " WHERE e.status = 'active' AND e.next_run_at <= $1"
+    PGJ_CLAIM_DUE
     "   AND EXISTS (SELECT 1 FROM journey.journeys j"
     "                WHERE j.id = e.journey_id AND j.state = 'published')"
     " ORDER BY e.next_run_at, e.id"
@@ -63,19 +67,12 @@ PreparedStatement claim_statement(
 
 // The claim of a simulation's tick: the same, for one journey version only
 // (begin_simulation).
-PreparedStatement simulation_claim_statement(
-    "SELECT e.id, e.journey_id, e.version, e.customer_id, e.entity_key, e.step_key,"
-    "       (extract(epoch from e.parked_at) * 1000000)::int8,"
-    "       (extract(epoch from e.wait_deadline) * 1000000)::int8,"
-    "       e.context::text, e.last_event::text, e.woken_by::text, e.visits, e.holdout, e.rearm,"
-    "       e.attempts, e.xmin::text::int8"
-    "  FROM journey.enrollments e"
-    " WHERE e.status = 'active' AND e.next_run_at <= $1"
-    "   AND e.journey_id = $3 AND e.version = $4"
-    " ORDER BY e.next_run_at, e.id"
-    " LIMIT $2"
-    " FOR UPDATE OF e SKIP LOCKED",
-    {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID});
+PreparedStatement simulation_claim_statement(PGJ_CLAIM_DUE
+                                             "   AND e.journey_id = $3 AND e.version = $4"
+                                             " ORDER BY e.next_run_at, e.id"
+                                             " LIMIT $2"
+                                             " FOR UPDATE OF e SKIP LOCKED",
+                                             {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID});
 
 // The journey version a simulation in this backend runs (begin_simulation).
 struct Simulation {
@@ -884,6 +881,7 @@ class Tick {
                      Int64GetDatum(simulation.journey_id), Int32GetDatum(simulation.version)};
     const char nulls[4] = {' ', ' ', ' ', ' '};
     // Claim by walking the due index in order, whatever the statistics say.
+    // (The production claim uses $1 and $2 only: a plan reads its own nargs.)
     int guc_level = pg_guard([] { return begin_due_index_walk(); });
     (simulation.active ? simulation_claim_statement : claim_statement).execute(args, nulls, false);
     pg_guard([&] { end_due_index_walk(guc_level); });
