@@ -2,6 +2,7 @@
 #   make demo   install what is missing, build, install, run a journey end to end
 #   make test   install what is missing, build, install, run every test suite
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
+#   make bench-compare BASE=rev   engine figures of BASE and this tree, alternated
 #   make fuzz   build the libFuzzer targets (test/fuzz/), run each for FUZZ_SECONDS
 #   make chaos  the long crash/kill/disk-full run (test/integration/chaos.cpp)
 #   make soak   30 minutes of steady load with a snapshot held (bench/soak.cpp)
@@ -101,7 +102,7 @@ uninstall: uninstall-journeyctl
 uninstall-journeyctl:
 	rm -f '$(DESTDIR)$(bindir)/journeyctl'
 
-.PHONY: deps unit test demo bench fuzz chaos soak format format-check clean-local list-regress list-isolation
+.PHONY: deps unit test demo bench bench-compare fuzz chaos soak format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
@@ -136,6 +137,10 @@ bench: deps
 	$(MAKE) install
 	$(MAKE) unit
 	bash tools/bench.sh
+
+# Before/after engine figures of a change: BASE's build and this tree's, alternated.
+bench-compare: deps
+	bash tools/bench-compare.sh $(or $(BASE),HEAD~1)
 
 CLI_SRCS = $(sort $(wildcard src/cli/*.cpp src/cli/embed/*.cpp))
 
