@@ -48,6 +48,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
   architecture_errors architecture_policies \
+  audience_cols_classes audience_cols_contexts \
   citus_absent
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \

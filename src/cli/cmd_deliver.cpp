@@ -583,6 +583,60 @@ class Worker {
   steady_clock::time_point oldest_;
 };
 
+// The channels to deliver (--channel, else those --smtp-url and --webhook
+// name) with their webhook, concurrency and rate, into c.channels.
+void add_channels(Settings& s, Config& c) {
+  auto webhooks = per_channel(s.all("webhook"), "webhook");
+  if (webhooks.count("*")) throw usage_error("--webhook takes CHANNEL=URL");
+  auto concurrency = per_channel(s.all("concurrency"), "concurrency");
+  auto rates = per_channel(s.all("rate"), "rate");
+  std::vector<std::string> names;
+  for (const std::string& list : s.all("channel")) {
+    std::stringstream in(list);
+    std::string n;
+    while (std::getline(in, n, ','))
+      if (!n.empty()) names.push_back(n);
+  }
+  if (names.empty()) {
+    if (!c.smtp_url.empty() || webhooks.count("email")) names.push_back("email");
+    for (const auto& [name, url] : webhooks)
+      if (name != "email") names.push_back(name);
+  }
+  if (names.empty())
+    throw usage_error("nothing to deliver: give --smtp-url (e-mail) or --webhook CHANNEL=URL");
+  if (!webhooks.empty() && c.webhook_secret.empty())
+    throw usage_error(
+        "--webhook needs a secret to sign the requests (--webhook-secret-file or "
+        "JOURNEYCTL_WEBHOOK_SECRET)");
+  for (const std::string& n : names) {
+    Channel ch;
+    ch.name = n;
+    if (webhooks.count(n)) ch.webhook = webhooks[n];
+    if (ch.webhook.empty()) {
+      if (n != "email") throw usage_error("channel \"" + n + "\" has no --webhook " + n + "=URL");
+      if (c.smtp_url.empty())
+        throw usage_error("the email channel needs --smtp-url (or --webhook email=URL)");
+      if (c.from.empty()) throw usage_error("the email channel needs --from ADDRESS");
+    }
+    auto number = [&](std::map<std::string, std::string>& m, const char* opt, double lo, double hi,
+                      double fallback) {
+      std::string v = m.count(n) ? m[n] : m.count("*") ? m["*"] : "";
+      if (v.empty()) return fallback;
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      if (*end || !(d >= lo && d <= hi))
+        throw usage_error(std::string("--") + opt + " for channel \"" + n + "\" must be from " +
+                          std::to_string(static_cast<long>(lo)) + " to " +
+                          std::to_string(static_cast<long>(hi)) + ", not \"" + v + "\"");
+      return d;
+    };
+    ch.concurrency = static_cast<int>(number(concurrency, "concurrency", 1, 256, 4));
+    ch.rate = number(rates, "rate", 0, 1e6, 0);
+    ch.limit = std::make_unique<RateLimit>(ch.rate);
+    c.channels.push_back(std::move(ch));
+  }
+}
+
 // Reads the settings into a Config; usage errors for what is wrong or missing.
 Config configure(Context& ctx) {
   Settings s{ctx, {}};
@@ -634,56 +688,54 @@ Config configure(Context& ctx) {
   c.progress_s = s.number("progress", 0, 86400, 10);
   c.exit_when_idle = s.flag("exit-when-idle");
 
-  auto webhooks = per_channel(s.all("webhook"), "webhook");
-  if (webhooks.count("*")) throw usage_error("--webhook takes CHANNEL=URL");
-  auto concurrency = per_channel(s.all("concurrency"), "concurrency");
-  auto rates = per_channel(s.all("rate"), "rate");
-  std::vector<std::string> names;
-  for (const std::string& list : s.all("channel")) {
-    std::stringstream in(list);
-    std::string n;
-    while (std::getline(in, n, ','))
-      if (!n.empty()) names.push_back(n);
-  }
-  if (names.empty()) {
-    if (!c.smtp_url.empty() || webhooks.count("email")) names.push_back("email");
-    for (const auto& [name, url] : webhooks)
-      if (name != "email") names.push_back(name);
-  }
-  if (names.empty())
-    throw usage_error("nothing to deliver: give --smtp-url (e-mail) or --webhook CHANNEL=URL");
-  if (!webhooks.empty() && c.webhook_secret.empty())
-    throw usage_error(
-        "--webhook needs a secret to sign the requests (--webhook-secret-file or "
-        "JOURNEYCTL_WEBHOOK_SECRET)");
-  for (const std::string& n : names) {
-    Channel ch;
-    ch.name = n;
-    if (webhooks.count(n)) ch.webhook = webhooks[n];
-    if (ch.webhook.empty()) {
-      if (n != "email") throw usage_error("channel \"" + n + "\" has no --webhook " + n + "=URL");
-      if (c.smtp_url.empty())
-        throw usage_error("the email channel needs --smtp-url (or --webhook email=URL)");
-      if (c.from.empty()) throw usage_error("the email channel needs --from ADDRESS");
-    }
-    auto number = [&](std::map<std::string, std::string>& m, const char* opt, double lo, double hi,
-                      double fallback) {
-      std::string v = m.count(n) ? m[n] : m.count("*") ? m["*"] : "";
-      if (v.empty()) return fallback;
-      char* end = nullptr;
-      double d = std::strtod(v.c_str(), &end);
-      if (*end || !(d >= lo && d <= hi))
-        throw usage_error(std::string("--") + opt + " for channel \"" + n + "\" must be from " +
-                          std::to_string(static_cast<long>(lo)) + " to " +
-                          std::to_string(static_cast<long>(hi)) + ", not \"" + v + "\"");
-      return d;
-    };
-    ch.concurrency = static_cast<int>(number(concurrency, "concurrency", 1, 256, 4));
-    ch.rate = number(rates, "rate", 0, 1e6, 0);
-    ch.limit = std::make_unique<RateLimit>(ch.rate);
-    c.channels.push_back(std::move(ch));
-  }
+  add_channels(s, c);
   return c;
+}
+
+// Puts back what a sender that died had claimed (journey.requeue_claimed),
+// when this role may; warns once and stops trying when it may not.
+class StaleClaims {
+ public:
+  explicit StaleClaims(const Config& c) : c_(c), may_requeue_(c.requeue_after_s > 0) {}
+  void operator()() {
+    if (!may_requeue_) return;
+    try {
+      if (!admin_) admin_ = std::make_unique<pqxx::connection>(c_.conninfo);
+      pqxx::result r = run_sql(*admin_, "SELECT journey.requeue_claimed(make_interval(secs => $1))",
+                               c_.requeue_after_s);
+      long n = r[0][0].as<long>();
+      if (n > 0)
+        std::cerr << "journeyctl deliver: requeued " << n << " messages claimed more than "
+                  << c_.requeue_after_s << " s ago (a sender that stopped)" << std::endl;
+    } catch (const pqxx::sql_error& e) {
+      std::cerr << "journeyctl deliver: warning: cannot requeue stale claims (" << error_message(e)
+                << "); run journey.requeue_claimed() from pg_cron as an admin" << std::endl;
+      may_requeue_ = false;
+    } catch (const pqxx::broken_connection&) {
+      admin_.reset();
+    }
+  }
+
+ private:
+  const Config& c_;
+  bool may_requeue_;
+  std::unique_ptr<pqxx::connection> admin_;
+};
+
+// The last line of a run: what was sent and failed, and the time per message.
+void report_done(const Stats& stats, steady_clock::time_point started) {
+  double secs = duration<double>(steady_clock::now() - started).count();
+  long done = stats.sent.load() + stats.failed.load();
+  char timing[200];
+  std::snprintf(timing, sizeof timing,
+                "; %ld messages in %.2f s (%.1f/s); per message: claim %.3f ms, complete %.3f "
+                "ms, delivery %.3f ms",
+                done, secs, secs > 0 ? done / secs : 0.0,
+                done ? stats.claim_us.load() / 1000.0 / done : 0.0,
+                done ? stats.complete_us.load() / 1000.0 / done : 0.0,
+                done ? stats.deliver_us.load() / 1000.0 / done : 0.0);
+  std::cerr << "journeyctl deliver: done: sent " << stats.sent.load() << ", failed "
+            << stats.failed.load() << ", retried " << stats.retried.load() << timing << std::endl;
 }
 
 int deliver(Context& ctx) {
@@ -722,27 +774,7 @@ int deliver(Context& ctx) {
     }
   }
   std::cerr << std::endl;
-  // Puts back what a sender that died had claimed, when this role may.
-  std::unique_ptr<pqxx::connection> admin;
-  bool may_requeue = c.requeue_after_s > 0;
-  auto requeue = [&] {
-    if (!may_requeue) return;
-    try {
-      if (!admin) admin = std::make_unique<pqxx::connection>(c.conninfo);
-      pqxx::result r = run_sql(*admin, "SELECT journey.requeue_claimed(make_interval(secs => $1))",
-                               c.requeue_after_s);
-      long n = r[0][0].as<long>();
-      if (n > 0)
-        std::cerr << "journeyctl deliver: requeued " << n << " messages claimed more than "
-                  << c.requeue_after_s << " s ago (a sender that stopped)" << std::endl;
-    } catch (const pqxx::sql_error& e) {
-      std::cerr << "journeyctl deliver: warning: cannot requeue stale claims (" << error_message(e)
-                << "); run journey.requeue_claimed() from pg_cron as an admin" << std::endl;
-      may_requeue = false;
-    } catch (const pqxx::broken_connection&) {
-      admin.reset();
-    }
-  };
+  StaleClaims requeue(c);
   requeue();  // before the first claim
   auto started = steady_clock::now();
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
@@ -777,18 +809,7 @@ int deliver(Context& ctx) {
     }
   }
   for (auto& t : threads) t.join();
-  double secs = duration<double>(steady_clock::now() - started).count();
-  long done = stats.sent.load() + stats.failed.load();
-  char timing[200];
-  std::snprintf(timing, sizeof timing,
-                "; %ld messages in %.2f s (%.1f/s); per message: claim %.3f ms, complete %.3f "
-                "ms, delivery %.3f ms",
-                done, secs, secs > 0 ? done / secs : 0.0,
-                done ? stats.claim_us.load() / 1000.0 / done : 0.0,
-                done ? stats.complete_us.load() / 1000.0 / done : 0.0,
-                done ? stats.deliver_us.load() / 1000.0 / done : 0.0);
-  std::cerr << "journeyctl deliver: done: sent " << stats.sent.load() << ", failed "
-            << stats.failed.load() << ", retried " << stats.retried.load() << timing << std::endl;
+  report_done(stats, started);
   curl_global_cleanup();
   if (!fatal.empty()) throw CliError(kServerError, fatal);
   return kOk;

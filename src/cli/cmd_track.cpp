@@ -99,11 +99,13 @@ std::string page(const std::string& title, const std::string& body) {
          core::html_escape(title) + "</h1>" + body + "</body></html>";
 }
 
-int track_server(Context& ctx) {
+// The settings of --config's file (empty without one): refuses a key that is
+// neither track-server's, the connection's, nor deliver's (one file may
+// configure both).
+std::multimap<std::string, std::string> read_track_config(Context& ctx) {
   std::multimap<std::string, std::string> file;
   if (auto path = ctx.option("config")) {
     file = delivery::read_config(*path);
-    // Its own settings, the connection's, and deliver's (one file may configure both).
     static const char* const deliver_keys[] = {"smtp-url",
                                                "smtp-tls",
                                                "smtp-user",
@@ -136,6 +138,133 @@ int track_server(Context& ctx) {
         throw usage_error("unknown setting \"" + key + "\" in " + *path);
     }
   }
+  return file;
+}
+
+// The routes of the tracking links (docs/delivery.md), recording through `pool`.
+void add_tracking_routes(httplib::Server& server, Pool& pool,
+                         const std::vector<std::string>& secrets) {
+  auto log_error = [](const std::string& what, int64_t id, const std::exception& e) {
+    std::string m = e.what();
+    if (auto* s = dynamic_cast<const pqxx::sql_error*>(&e)) m = error_message(*s);
+    std::cerr << "journeyctl track-server: " << what << " of message " << id
+              << " not recorded: " << m << std::endl;
+  };
+  auto token_of = [&secrets](const httplib::Request& req, const char* kind) {
+    auto t = delivery::verify_token(secrets, req.matches[1]);
+    if (t && t->kind != kind) t.reset();
+    return t;
+  };
+  auto not_found = [](httplib::Response& res) {
+    res.status = 404;
+    res.set_content(page("Link not valid", "<p>This link is not valid.</p>"),
+                    "text/html; charset=utf-8");
+  };
+
+  // The open pixel: always the image for a valid token, even when recording failed.
+  server.Get(
+      R"(/o/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)\.gif)",
+      [&pool, token_of, not_found, log_error](const httplib::Request& req, httplib::Response& res) {
+        auto t = token_of(req, "o");
+        if (!t) return not_found(res);
+        try {
+          pool.message_event(t->message_id, "opened", Json::object());
+        } catch (const std::exception& e) {
+          log_error("open", t->message_id, e);
+        }
+        res.set_content(std::string(reinterpret_cast<const char*>(kPixel), sizeof kPixel),
+                        "image/gif");
+      });
+  // A click: redirect to the signed URL (and only there).
+  server.Get(
+      R"(/c/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))",
+      [&pool, token_of, not_found, log_error](const httplib::Request& req, httplib::Response& res) {
+        auto t = token_of(req, "c");
+        if (!t || (t->target.rfind("http://", 0) != 0 && t->target.rfind("https://", 0) != 0) ||
+            t->target.find_first_of("\r\n") != std::string::npos)
+          return not_found(res);
+        try {
+          pool.message_event(t->message_id, "clicked", Json{{"url", t->target}});
+        } catch (const std::exception& e) {
+          log_error("click", t->message_id, e);
+        }
+        res.status = 302;
+        res.set_header("Location", t->target);
+      });
+  // Unsubscribe: GET shows a button (link scanners follow GETs and must not
+  // unsubscribe anyone); POST unsubscribes, as the RFC 8058 one-click POST does.
+  server.Get(R"(/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))", [&pool, token_of, not_found, log_error](
+                                                             const httplib::Request& req,
+                                                             httplib::Response& res) {
+    if (!token_of(req, "u")) return not_found(res);
+    res.set_content(page("Unsubscribe",
+                         "<p>Stop receiving these e-mails?</p><form method=\"post\"><input "
+                         "type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button "
+                         "type=\"submit\">Unsubscribe</button></form>"),
+                    "text/html; charset=utf-8");
+  });
+  server.Post(
+      R"(/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))",
+      [&pool, token_of, not_found, log_error](const httplib::Request& req, httplib::Response& res) {
+        auto t = token_of(req, "u");
+        if (!t) return not_found(res);
+        bool one_click = req.body.find("List-Unsubscribe=One-Click") != std::string::npos;
+        try {
+          pool.message_event(t->message_id, "unsubscribed",
+                             Json{{"method", one_click ? "one-click" : "form"}});
+        } catch (const std::exception& e) {
+          log_error("unsubscribe", t->message_id, e);
+          res.status = 503;
+          res.set_content(page("Please try again",
+                               "<p>We could not record this just now. Please try again "
+                               "in a moment.</p>"),
+                          "text/html; charset=utf-8");
+          return;
+        }
+        res.set_content(page("Unsubscribed", "<p>You will not receive these e-mails any more.</p>"),
+                        "text/html; charset=utf-8");
+      });
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+}
+
+// Binds `listen`:`port` (0: any port), serves until SIGINT or SIGTERM.
+int serve_until_stopped(httplib::Server& server, const std::string& listen, long port) {
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a
+  // second track-server on the same port would start and share the traffic.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
+  int bound = static_cast<int>(port);
+  if (port == 0) {
+    bound = server.bind_to_any_port(listen);
+    if (bound < 0) throw local_error("cannot listen on " + listen);
+  } else if (!server.bind_to_port(listen, bound)) {
+    throw local_error("cannot listen on " + listen + ":" + std::to_string(bound) +
+                      " (is another track-server or program using the port?)");
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::thread stopper([&server] {
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.stop();
+  });
+  std::string host = listen.find(':') != std::string::npos ? "[" + listen + "]" : listen;
+  std::cout << "journeyctl track-server: listening on http://" << host << ":" << bound << "/"
+            << std::endl;
+  bool ok = server.listen_after_bind();
+  g_stop = true;
+  stopper.join();
+  return ok || g_stop ? kOk : kLocal;
+}
+
+int track_server(Context& ctx) {
+  std::multimap<std::string, std::string> file = read_track_config(ctx);
   auto get = [&](const std::string& name) -> std::optional<std::string> {
     if (auto v = ctx.option(name)) return v;
     std::optional<std::string> last;
@@ -168,115 +297,8 @@ int track_server(Context& ctx) {
   server.set_default_headers({{"Cache-Control", "no-store"},
                               {"X-Content-Type-Options", "nosniff"},
                               {"Referrer-Policy", "no-referrer"}});
-  auto log_error = [](const std::string& what, int64_t id, const std::exception& e) {
-    std::string m = e.what();
-    if (auto* s = dynamic_cast<const pqxx::sql_error*>(&e)) m = error_message(*s);
-    std::cerr << "journeyctl track-server: " << what << " of message " << id
-              << " not recorded: " << m << std::endl;
-  };
-  auto token_of = [&](const httplib::Request& req, const char* kind) {
-    auto t = delivery::verify_token(secrets, req.matches[1]);
-    if (t && t->kind != kind) t.reset();
-    return t;
-  };
-  auto not_found = [](httplib::Response& res) {
-    res.status = 404;
-    res.set_content(page("Link not valid", "<p>This link is not valid.</p>"),
-                    "text/html; charset=utf-8");
-  };
-
-  // The open pixel: always the image for a valid token, even when recording failed.
-  server.Get(R"(/o/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)\.gif)", [&](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    auto t = token_of(req, "o");
-    if (!t) return not_found(res);
-    try {
-      pool.message_event(t->message_id, "opened", Json::object());
-    } catch (const std::exception& e) {
-      log_error("open", t->message_id, e);
-    }
-    res.set_content(std::string(reinterpret_cast<const char*>(kPixel), sizeof kPixel), "image/gif");
-  });
-  // A click: redirect to the signed URL (and only there).
-  server.Get(R"(/c/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))", [&](const httplib::Request& req,
-                                                             httplib::Response& res) {
-    auto t = token_of(req, "c");
-    if (!t || (t->target.rfind("http://", 0) != 0 && t->target.rfind("https://", 0) != 0) ||
-        t->target.find_first_of("\r\n") != std::string::npos)
-      return not_found(res);
-    try {
-      pool.message_event(t->message_id, "clicked", Json{{"url", t->target}});
-    } catch (const std::exception& e) {
-      log_error("click", t->message_id, e);
-    }
-    res.status = 302;
-    res.set_header("Location", t->target);
-  });
-  // Unsubscribe: GET shows a button (link scanners follow GETs and must not
-  // unsubscribe anyone); POST unsubscribes, as the RFC 8058 one-click POST does.
-  server.Get(R"(/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))", [&](const httplib::Request& req,
-                                                             httplib::Response& res) {
-    if (!token_of(req, "u")) return not_found(res);
-    res.set_content(page("Unsubscribe",
-                         "<p>Stop receiving these e-mails?</p><form method=\"post\"><input "
-                         "type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button "
-                         "type=\"submit\">Unsubscribe</button></form>"),
-                    "text/html; charset=utf-8");
-  });
-  server.Post(R"(/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+))", [&](const httplib::Request& req,
-                                                              httplib::Response& res) {
-    auto t = token_of(req, "u");
-    if (!t) return not_found(res);
-    bool one_click = req.body.find("List-Unsubscribe=One-Click") != std::string::npos;
-    try {
-      pool.message_event(t->message_id, "unsubscribed",
-                         Json{{"method", one_click ? "one-click" : "form"}});
-    } catch (const std::exception& e) {
-      log_error("unsubscribe", t->message_id, e);
-      res.status = 503;
-      res.set_content(page("Please try again",
-                           "<p>We could not record this just now. Please try again "
-                           "in a moment.</p>"),
-                      "text/html; charset=utf-8");
-      return;
-    }
-    res.set_content(page("Unsubscribed", "<p>You will not receive these e-mails any more.</p>"),
-                    "text/html; charset=utf-8");
-  });
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-
-  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a
-  // second track-server on the same port would start and share the traffic.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
-  });
-  int bound = static_cast<int>(port);
-  if (port == 0) {
-    bound = server.bind_to_any_port(listen);
-    if (bound < 0) throw local_error("cannot listen on " + listen);
-  } else if (!server.bind_to_port(listen, bound)) {
-    throw local_error("cannot listen on " + listen + ":" + std::to_string(bound) +
-                      " (is another track-server or program using the port?)");
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::thread stopper([&server] {
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    server.stop();
-  });
-  std::string host = listen.find(':') != std::string::npos ? "[" + listen + "]" : listen;
-  std::cout << "journeyctl track-server: listening on http://" << host << ":" << bound << "/"
-            << std::endl;
-  bool ok = server.listen_after_bind();
-  g_stop = true;
-  stopper.join();
-  return ok || g_stop ? kOk : kLocal;
+  add_tracking_routes(server, pool, secrets);
+  return serve_until_stopped(server, listen, port);
 }
 
 JOURNEYCTL_COMMAND(Command{

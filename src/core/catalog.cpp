@@ -3,6 +3,8 @@
 // test/unit/catalog_test.cpp.
 #include "core/catalog.hpp"
 
+#include "core/column_class.hpp"
+
 #include <utility>
 
 namespace pgj::core {
@@ -82,8 +84,7 @@ struct F {
   operator FieldSpec() const { return s; }
 };
 
-const std::vector<std::string> kColumnTypes = {"bool",      "int",  "float", "text",
-                                               "timestamp", "date", "json"};
+const std::vector<std::string>& kColumnTypes = column_categories();
 
 // The fields every step has, and the steps that send messages.
 void add_message_steps(Catalog& c) {

@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/row_rules.hpp"
 #include "pg/bridge.hpp"
+#include "pg/cells.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
 #include "pg/journey_cache.hpp"
@@ -164,157 +165,17 @@ PreparedStatement delete_statement(
 PreparedStatement enroll_statement("SELECT cardinality(journey._enroll_rows($1, $2))",
                                    {INT8OID, TEXTARRAYOID});
 
-// How to turn a column's datum into a Value without calling PostgreSQL (by
-// value types) or with one call (varlena, numeric, output functions).
-enum class CellKind {
-  Bool,
-  Int2,
-  Int4,
-  Int8,
-  Float4,
-  Float8,
-  Numeric,
-  Timestamp,
-  Date,
-  Text,
-  Bpchar,  // char(n): compared without its padding, as ::text gives it
-  Output
-};
-
 struct ColumnReader {
   int attnum = 0;  // 1-based
-  CellKind kind = CellKind::Output;
-  Oid output_function = InvalidOid;
+  CellReader cell;
 };
-
-// One cell read from a tuple inside pg_guard: plain data only.
-struct RawCell {
-  bool null = true;
-  int64_t integer = 0;
-  double real = 0;
-  const char* text = nullptr;
-  int length = 0;
-};
-
-CellKind kind_of(Oid type) {
-  switch (getBaseType(type)) {
-    case BOOLOID:
-      return CellKind::Bool;
-    case INT2OID:
-      return CellKind::Int2;
-    case INT4OID:
-      return CellKind::Int4;
-    case INT8OID:
-      return CellKind::Int8;
-    case FLOAT4OID:
-      return CellKind::Float4;
-    case FLOAT8OID:
-      return CellKind::Float8;
-    case NUMERICOID:
-      return CellKind::Numeric;
-    case TIMESTAMPOID:
-    case TIMESTAMPTZOID:
-      return CellKind::Timestamp;
-    case DATEOID:
-      return CellKind::Date;
-    case TEXTOID:
-    case VARCHAROID:
-      return CellKind::Text;
-    case BPCHAROID:
-      return CellKind::Bpchar;
-    default:
-      return CellKind::Output;
-  }
-}
 
 // Reads the listed columns of the slot's tuple (pg_guard around it).
 void read_cells(TupleTableSlot* slot, const ColumnReader* readers, size_t count, RawCell* cells) {
   for (size_t i = 0; i < count; ++i) {
-    const ColumnReader& r = readers[i];
     bool isnull = false;
-    Datum d = slot_getattr(slot, r.attnum, &isnull);
-    RawCell& c = cells[i];
-    c = RawCell{};
-    c.null = isnull;
-    if (isnull) continue;
-    switch (r.kind) {
-      case CellKind::Bool:
-        c.integer = DatumGetBool(d);
-        break;
-      case CellKind::Int2:
-        c.integer = DatumGetInt16(d);
-        break;
-      case CellKind::Int4:
-        c.integer = DatumGetInt32(d);
-        break;
-      case CellKind::Int8:
-        c.integer = DatumGetInt64(d);
-        break;
-      case CellKind::Float4:
-        c.real = DatumGetFloat4(d);
-        break;
-      case CellKind::Float8:
-        c.real = DatumGetFloat8(d);
-        break;
-      case CellKind::Numeric:
-        c.real = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
-        break;
-      case CellKind::Timestamp:
-        c.integer = pg_to_unix(DatumGetTimestampTz(d));
-        break;
-      case CellKind::Date:
-        c.integer = date_to_unix(DatumGetDateADT(d));
-        break;
-      case CellKind::Text:
-      case CellKind::Bpchar: {
-        struct varlena* v =
-            pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(d)));
-        c.text = VARDATA_ANY(v);
-        c.length = static_cast<int>(VARSIZE_ANY_EXHDR(v));
-        if (r.kind == CellKind::Bpchar)
-          while (c.length > 0 && c.text[c.length - 1] == ' ') --c.length;
-        break;
-      }
-      case CellKind::Output:
-        c.text = OidOutputFunctionCall(r.output_function, d);
-        c.length = static_cast<int>(strlen(c.text));
-        break;
-    }
-  }
-}
-
-core::Value to_value(const RawCell& c, CellKind kind) {
-  if (c.null) return std::monostate{};
-  switch (kind) {
-    case CellKind::Bool:
-      return c.integer != 0;
-    case CellKind::Int2:
-    case CellKind::Int4:
-    case CellKind::Int8:
-      return c.integer;
-    case CellKind::Float4:
-    case CellKind::Float8:
-    case CellKind::Numeric:
-      return c.real;
-    case CellKind::Timestamp:
-    case CellKind::Date:
-      return core::Timestamp{c.integer};
-    case CellKind::Text:
-    case CellKind::Bpchar:
-    case CellKind::Output:
-      return std::string(c.text, c.length);
-  }
-  return std::monostate{};
-}
-
-std::string key_text(const RawCell& c, CellKind kind) {
-  switch (kind) {
-    case CellKind::Int2:
-    case CellKind::Int4:
-    case CellKind::Int8:
-      return std::to_string(c.integer);
-    default:
-      return std::string(c.text ? c.text : "", c.length);
+    Datum d = slot_getattr(slot, readers[i].attnum, &isnull);
+    read_datum(d, isnull, readers[i].cell, cells[i]);
   }
 }
 
@@ -330,19 +191,19 @@ class TransitionReader {
     const auto& columns = audience.schema.columns;
     auto reader_for = [&](int column) {
       ColumnReader r;
+      Oid type = InvalidOid;
       const char* name = columns[column].name.c_str();
       pg_guard([&] {
         for (int a = 0; a < desc->natts; ++a) {
           Form_pg_attribute att = TupleDescAttr(desc, a);
           if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) {
             r.attnum = a + 1;
-            r.kind = kind_of(att->atttypid);
-            bool varlena;
-            getTypeOutputInfo(att->atttypid, &r.output_function, &varlena);
+            type = att->atttypid;
             break;
           }
         }
       });
+      if (r.attnum != 0) r.cell = cell_reader(type);
       if (r.attnum == 0)
         throw core::Error(
             "XX000", "audience column \"" + columns[column].name + "\" is missing from its table");
@@ -396,7 +257,7 @@ class TransitionReader {
   const std::string& key() {
     if (!key_ready_) {
       decode(0, 1);
-      key_ = key_text(cells_[0], readers_[0].kind);
+      key_ = cell_text(cells_[0], readers_[0].cell.reader);
       key_ready_ = true;
     }
     return key_;
@@ -406,7 +267,7 @@ class TransitionReader {
     if (!values_ready_) {
       decode(1, readers_.size());
       for (size_t i = 1; i < readers_.size(); ++i)
-        row_[targets_[i]] = to_value(cells_[i], readers_[i].kind);
+        row_[targets_[i]] = cell_value(cells_[i], readers_[i].cell.reader);
       values_ready_ = true;
     }
     return row_;

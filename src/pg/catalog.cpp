@@ -6,6 +6,7 @@
 #include "core/template.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
+#include "pg/columns.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -66,17 +67,6 @@ std::string check_query_as(Oid role, const std::string& sql, const std::string& 
   return problem;
 }
 
-core::ValueType value_type_of(const std::string& category) {
-  if (category == "bool") return core::ValueType::Bool;
-  if (category == "int") return core::ValueType::Int;
-  if (category == "float") return core::ValueType::Float;
-  if (category == "text") return core::ValueType::Text;
-  if (category == "timestamp") return core::ValueType::Timestamp;
-  if (category == "date") return core::ValueType::Date;
-  if (category == "json") return core::ValueType::Json;
-  return core::ValueType::Other;
-}
-
 }  // namespace
 
 std::optional<AudienceInfo> load_audience_info(Oid relid) {
@@ -91,16 +81,13 @@ std::optional<AudienceInfo> load_audience_info(Oid relid) {
   info.qualified_name = *found[0][0];
   info.schema.relation = info.qualified_name;
   info.schema.key_column = *found[0][1];
-  for (const Row& col : spi_rows("SELECT name, type_name, category"
-                                 "  FROM journey._audience_columns($1::oid::regclass)",
-                                 {std::to_string(relid)})) {
+  for (AudienceColumn& col : read_audience_columns(relid)) {
     int index = static_cast<int>(info.schema.columns.size());
-    info.schema.columns.push_back(core::Column{*col[0], value_type_of(*col[2]), *col[1]});
-    info.type_names.push_back(*col[1]);
-    info.categories.push_back(*col[2]);
-    if (*col[0] == info.schema.key_column) info.key_type = *col[1];
-    if (found[0][2] && *col[0] == *found[0][2]) info.schema.email_column = index;
-    if (found[0][3] && *col[0] == *found[0][3]) info.schema.timezone_column = index;
+    info.schema.columns.push_back(core::Column{col.name, col.kind.type, col.type_name});
+    if (col.name == info.schema.key_column) info.key_type = col.type_name;
+    if (found[0][2] && col.name == *found[0][2]) info.schema.email_column = index;
+    if (found[0][3] && col.name == *found[0][3]) info.schema.timezone_column = index;
+    info.columns.push_back(std::move(col));
   }
   // Recipient columns of the other channels ("email" is email_column).
   if (found[0][4]) {
@@ -148,7 +135,11 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
           spi_rows("SELECT journey._find_audience($1)::oid::text", {audience->get<std::string>()});
       if (!found.empty() && found[0][0]) {
         audience_relid_ = static_cast<Oid>(std::stoul(*found[0][0]));
-        if (auto info = load_audience_info(audience_relid_)) audience_ = std::move(info->schema);
+        if (auto info = load_audience_info(audience_relid_)) {
+          for (const AudienceColumn& c : info->columns)
+            column_types_[c.name] = ColumnType{c.type, c.typmod};
+          audience_ = std::move(info->schema);
+        }
       }
     }
   }
@@ -157,14 +148,6 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
     text.channel = *t[1];
     text.tags = core::tags_of((t[2] ? *t[2] : std::string()) + " " + (t[3] ? *t[3] : ""));
   }
-  if (OidIsValid(audience_relid_))
-    for (const Row& c : spi_rows("SELECT a.attname::text, a.atttypid::text, a.atttypmod::text"
-                                 "  FROM pg_attribute a"
-                                 " WHERE a.attrelid = $1::oid AND a.attnum > 0"
-                                 "   AND NOT a.attisdropped",
-                                 {std::to_string(audience_relid_)}))
-      column_types_[*c[0]] =
-          ColumnType{static_cast<Oid>(std::stoul(*c[1])), static_cast<int32>(std::stol(*c[2]))};
 
   env_.audience = audience_ ? &*audience_ : nullptr;
   env_.template_channel = [this](const std::string& name) -> std::optional<std::string> {

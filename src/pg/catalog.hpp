@@ -7,6 +7,7 @@
 
 #include "core/json.hpp"
 #include "core/validator.hpp"
+#include "pg/columns.hpp"
 #include "pg/postgres.hpp"
 
 namespace pgj::pg {
@@ -16,8 +17,7 @@ struct AudienceInfo {
   Oid relid = InvalidOid;
   std::string qualified_name;           // quoted schema.table
   core::AudienceSchema schema;          // columns in attribute order
-  std::vector<std::string> type_names;  // format_type of each column (for casts)
-  std::vector<std::string> categories;  // bool, int, float, text, timestamp, date, json, other
+  std::vector<AudienceColumn> columns;  // the same columns: types and classification
   std::string key_type;                 // format_type of the key column
 };
 

@@ -4,7 +4,44 @@
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
 
+extern "C" {
+#include "executor/spi_priv.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+}
+
 namespace pgj::pg {
+
+namespace {
+
+// The memory context of every plan pg_journey keeps (SPI_keepplan puts them
+// under CacheMemoryContext): pg_backend_memory_contexts shows what they hold
+// as "pg_journey plan cache". Created on first use; lives with the backend.
+MemoryContext plan_cache_context() {
+  static MemoryContext context = nullptr;
+  if (!context)
+    context =
+        AllocSetContextCreate(CacheMemoryContext, "pg_journey plan cache", ALLOCSET_SMALL_SIZES);
+  return context;
+}
+
+// Moves a kept plan's memory (its sources and, once built, their generic
+// plans) under plan_cache_context. A PostgreSQL call: run inside pg_guard.
+void adopt_plan(SPIPlanPtr plan) {
+  MemoryContext cache = plan_cache_context();
+  if (MemoryContextGetParent(plan->plancxt) != cache) MemoryContextSetParent(plan->plancxt, cache);
+  ListCell* lc;
+  foreach (lc, plan->plancache_list) {
+    auto* source = static_cast<CachedPlanSource*>(lfirst(lc));
+    if (source->is_saved && MemoryContextGetParent(source->context) != cache)
+      MemoryContextSetParent(source->context, cache);
+    if (source->gplan && source->gplan->is_saved &&
+        MemoryContextGetParent(source->gplan->context) != cache)
+      MemoryContextSetParent(source->gplan->context, cache);
+  }
+}
+
+}  // namespace
 
 SpiConnection::SpiConnection() {
   pg_guard([] {
@@ -89,6 +126,7 @@ uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool r
         elog(ERROR, "pg_journey: SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result),
              sql);
       if (SPI_keepplan(plan) != 0) elog(ERROR, "pg_journey: SPI_keepplan failed");
+      adopt_plan(plan);
       return plan;
     });
   }
@@ -97,6 +135,7 @@ uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool r
   return pg_guard([&] {
     int rc = SPI_execute_plan(plan, const_cast<Datum*>(values), nulls, read_only, 0);
     if (rc < 0) elog(ERROR, "pg_journey: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
+    adopt_plan(plan);  // a generic plan built by this execution
     return SPI_processed;
   });
 }

@@ -17,6 +17,7 @@
 #include "core/policy.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
+#include "pg/cells.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
 #include "pg/due_index.hpp"
@@ -263,16 +264,12 @@ using CustomerRows = std::unordered_map<std::string, std::vector<core::Value>>;
 // conditions; merge tags render these digits): run_enrollment's exact_text.
 using CustomerTexts = std::unordered_map<std::string, std::vector<std::optional<std::string>>>;
 
-// Converts one cell of the customer read (see read_customers) to a Value.
-core::Value to_value(const Cell& cell, const std::string& category) {
-  if (!cell) return std::monostate{};
-  const std::string& text = *cell;
-  if (category == "bool") return text == "t";
-  if (category == "int") return static_cast<int64_t>(std::stoll(text));
-  if (category == "float") return std::strtod(text.c_str(), nullptr);
-  if (category == "timestamp" || category == "date")
-    return core::Timestamp{static_cast<int64_t>(std::stoll(text))};
-  return text;
+// A cell of the customer read (see read_customers) as the column's Value:
+// times arrive as Unix micros (int8).
+core::Value customer_value(core::Value cell, const core::ColumnClass& kind) {
+  if (kind.holds_time())
+    if (const int64_t* micros = std::get_if<int64_t>(&cell)) return core::Timestamp{*micros};
+  return cell;
 }
 
 // Reads the rows of `customers` from an audience table in one query: only
@@ -286,31 +283,30 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
   std::string sql = "SELECT t." + quote_ident(audience.schema.key_column) + "::text";
   for (int i : columns) {
     std::string col = "t." + quote_ident(audience.schema.columns[i].name);
-    const std::string& category = audience.categories[i];
-    if (category == "int")
+    const core::ValueType type = audience.columns[i].kind.type;
+    const bool is_date = type == core::ValueType::Date;
+    if (type == core::ValueType::Int)
       sql += ", " + col + "::int8";
-    else if (category == "float")
+    else if (type == core::ValueType::Float)
       sql += ", " + col + "::float8";
-    else if (category == "timestamp" || category == "date")
+    else if (audience.columns[i].kind.holds_time())
       // Finite values past 294246 AD do not fit microseconds since 1970 in an
       // int8: journey._timestamp_beyond names the column instead of "bigint
       // out of range".
       sql += ", CASE WHEN " + col + " IS NULL THEN NULL WHEN isfinite(" + col + ") AND " + col +
-             " >= '294247-01-01'::" + (category == "date" ? "date" : "timestamp") +
+             " >= '294247-01-01'::" + (is_date ? "date" : "timestamp") +
              " THEN journey._timestamp_beyond(" + quote_literal(audience.schema.columns[i].name) +
              ", " + quote_literal(audience.qualified_name) + ", to_char(" + col +
-             (category == "date" ? ", 'YYYY-MM-DD'"
-                                 : " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'") +
+             (is_date ? ", 'YYYY-MM-DD'" : " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'") +
              ")) WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
-             (category == "date" ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
+             (is_date ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
              " > 'epoch' THEN '9223372036854775807'::int8 ELSE '-9223372036854775808'::int8 END";
     else
-      sql += ", " + col + (category == "bool" ? "" : "::text");
+      sql += ", " + col + (type == core::ValueType::Bool ? "" : "::text");
   }
   if (texts)
     for (int i : columns)
-      if (audience.categories[i] == "float" &&
-          audience.schema.columns[i].type_name.rfind("numeric", 0) == 0) {
+      if (audience.columns[i].kind.exact_text) {
         numerics.push_back(i);
         sql += ", t." + quote_ident(audience.schema.columns[i].name) + "::text";
       }
@@ -320,16 +316,21 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
   std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
   Datum args[1] = {text_array(keys)};
   const char nulls[1] = {' '};
-  for (Row& row : dynamic_statement(sql, {TEXTARRAYOID}).rows(args, nulls)) {
+  dynamic_statement(sql, {TEXTARRAYOID}).execute(args, nulls, true);
+  for (std::vector<core::Value>& row : spi_result_values()) {
     std::vector<core::Value> values(audience.schema.columns.size());
     for (size_t k = 0; k < columns.size(); ++k)
-      values[columns[k]] = to_value(row[k + 1], audience.categories[columns[k]]);
+      values[columns[k]] = customer_value(std::move(row[k + 1]), audience.columns[columns[k]].kind);
+    std::string key = value_text(row[0]);
     if (!numerics.empty()) {
       std::vector<std::optional<std::string>> exact(audience.schema.columns.size());
-      for (size_t k = 0; k < numerics.size(); ++k) exact[numerics[k]] = row[columns.size() + 1 + k];
-      (*texts)[*row[0]] = std::move(exact);
+      for (size_t k = 0; k < numerics.size(); ++k) {
+        const core::Value& text = row[columns.size() + 1 + k];
+        if (!value_null(text)) exact[numerics[k]] = value_text(text);
+      }
+      (*texts)[key] = std::move(exact);
     }
-    rows[*row[0]] = std::move(values);
+    rows[key] = std::move(values);
   }
 }
 
@@ -501,10 +502,11 @@ void BatchWriter::apply_suppressions() {
   Datum args[5] = {text_array(customers), int8_array(audiences), text_array(channels),
                    int8_array(journeys), int4_array(versions)};
   const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
-  for (const Row& row : suppression_statement.rows(args, nulls)) {
-    PendingMessage& m = messages_[index[to_int64(row[0]) - 1]];
+  suppression_statement.execute(args, nulls, true);
+  for (const std::vector<core::Value>& row : spi_result_values()) {
+    PendingMessage& m = messages_[index[value_int(row[0]) - 1]];
     m.status = "suppressed";
-    m.reason = "suppression: " + row[1].value_or("");
+    m.reason = "suppression: " + value_text(row[1]);
   }
 }
 
@@ -528,8 +530,9 @@ void BatchWriter::apply_frequency_caps() {
     std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
     Datum args[2] = {text_array(keys), TimestampTzGetDatum(unix_to_pg(since))};
     const char nulls[2] = {' ', ' '};
-    for (const Row& row : recent_messages_statement.rows(args, nulls))
-      earlier[{since, *row[0]}] = to_int64(row[1]);
+    recent_messages_statement.execute(args, nulls, true);
+    for (const std::vector<core::Value>& row : spi_result_values())
+      earlier[{since, value_text(row[0])}] = value_int(row[1]);
   }
   std::vector<core::CappedMessage> capped;
   capped.reserve(messages_.size());
@@ -593,7 +596,7 @@ void BatchWriter::write_field_updates() {
     const AudienceInfo& audience = *audience_info;
     std::string sql = "UPDATE " + audience.qualified_name + " t SET " +
                       quote_ident(audience.schema.columns[column].name) +
-                      " = u.v::" + audience.type_names[column] +
+                      " = u.v::" + audience.columns[column].type_name +
                       " FROM unnest($1::text[], $2::text[]) u(k, v)" + " WHERE t." +
                       quote_ident(audience.schema.key_column) + " = u.k::" + audience.key_type;
     std::vector<std::optional<std::string>> keys, column_values;
@@ -886,24 +889,24 @@ class Tick {
     (simulation.active ? simulation_claim_statement : claim_statement).execute(args, nulls, false);
     pg_guard([&] { end_due_index_walk(guc_level); });
     std::vector<Claimed> claimed;
-    for (Row& row : spi_result_rows()) {
+    for (std::vector<core::Value>& row : spi_result_values()) {
       Claimed c;
-      c.state.id = to_int64(row[0]);
-      c.journey_id = to_int64(row[1]);
-      c.version = static_cast<int32_t>(to_int64(row[2]));
-      c.state.customer_id = *row[3];
-      c.state.entity_key = row[4] ? *row[4] : std::string();
-      c.step_key = row[5] ? *row[5] : std::string();
-      c.state.parked = row[6].has_value();
-      c.state.parked_at = to_int64(row[6]);
-      if (row[7]) c.state.wait_deadline = to_int64(row[7]);
-      c.state.context = core::Json::parse(*row[8]);
-      if (row[9]) c.state.last_event = core::Json::parse(*row[9]);
-      c.state.woken_by = core::Json::parse(*row[10]);
-      c.state.visits = static_cast<int32_t>(to_int64(row[11]));
-      c.state.holdout = row[12] && *row[12] == "t";
-      c.state.rearm = row[13] && *row[13] == "t";
-      c.row_version = to_int64(row[15]);
+      c.state.id = value_int(row[0]);
+      c.journey_id = value_int(row[1]);
+      c.version = static_cast<int32_t>(value_int(row[2]));
+      c.state.customer_id = value_text(row[3]);
+      c.state.entity_key = value_text(row[4]);
+      c.step_key = value_text(row[5]);
+      c.state.parked = !value_null(row[6]);
+      c.state.parked_at = value_int(row[6]);
+      if (!value_null(row[7])) c.state.wait_deadline = value_int(row[7]);
+      c.state.context = core::Json::parse(value_text(row[8]));
+      if (!value_null(row[9])) c.state.last_event = core::Json::parse(value_text(row[9]));
+      c.state.woken_by = core::Json::parse(value_text(row[10]));
+      c.state.visits = static_cast<int32_t>(value_int(row[11]));
+      c.state.holdout = value_bool(row[12]);
+      c.state.rearm = value_bool(row[13]);
+      c.row_version = value_int(row[15]);
       claimed.push_back(std::move(c));
     }
     return claimed;

@@ -311,6 +311,54 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM up WHERE up.r = ancestor)
 $$;
 
+-- The audience row of rel after following a RENAME COLUMN (renamed_in /
+-- renamed_attnum: the column renamed, in rel or an ancestor of it): its key,
+-- e-mail, time zone and recipient columns keep pointing at their column.
+CREATE OR REPLACE FUNCTION journey._follow_audience_rename(rel regclass, renamed_in oid,
+                                                           renamed_attnum int)
+RETURNS journey.audiences
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  a journey.audiences;
+  new_name name;
+  found_cols record;
+BEGIN
+  SELECT * INTO a FROM journey.audiences x WHERE x.relation = rel;
+  SELECT t.attname INTO new_name FROM pg_attribute t
+   WHERE t.attrelid = renamed_in AND t.attnum = renamed_attnum AND NOT t.attisdropped;
+  SELECT bool_or(c.name = a.key_column) AS has_key,
+         a.email_column IS NULL OR bool_or(c.name = a.email_column) AS has_email,
+         a.timezone_column IS NULL OR bool_or(c.name = a.timezone_column) AS has_tz,
+         bool_or(c.name = new_name) AS has_new
+    INTO found_cols FROM journey._audience_columns(rel) c;
+  -- A rename changes one name: a column of the audience row whose name is
+  -- gone is the one that was renamed.
+  IF found_cols.has_new AND NOT (found_cols.has_key AND found_cols.has_email AND found_cols.has_tz) THEN
+    UPDATE journey.audiences x
+       SET key_column = CASE WHEN found_cols.has_key THEN x.key_column ELSE new_name END,
+           email_column = CASE WHEN found_cols.has_email THEN x.email_column ELSE new_name END,
+           timezone_column = CASE WHEN found_cols.has_tz THEN x.timezone_column ELSE new_name END
+     WHERE x.relation = rel
+    RETURNING x.* INTO a;
+  END IF;
+  -- Recipient columns follow a rename too.
+  IF found_cols.has_new AND EXISTS (SELECT 1 FROM jsonb_each_text(a.recipients) r
+                                     WHERE NOT EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
+                                                        WHERE c.name = r.value)) THEN
+    UPDATE journey.audiences x
+       SET recipients = (SELECT jsonb_object_agg(r.key,
+                                  CASE WHEN EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
+                                                     WHERE c.name = r.value)
+                                       THEN r.value ELSE new_name END)
+                           FROM jsonb_each_text(x.recipients) r)
+     WHERE x.relation = rel
+    RETURNING x.* INTO a;
+    PERFORM journey._invalidate_audience(rel);
+  END IF;
+  RETURN a;
+END
+$$;
+
 -- Checks a registered audience against its table's current shape, after DDL
 -- changed it (renamed_in / renamed_attnum: the column an ALTER TABLE ... RENAME
 -- COLUMN renamed, in that table or an ancestor of it). The audience row follows
@@ -325,8 +373,6 @@ CREATE OR REPLACE FUNCTION journey._check_audience(rel regclass, renamed_in oid 
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   a journey.audiences;
-  new_name name;
-  found_cols record;
   col record;
   v record;
   issue record;
@@ -337,37 +383,7 @@ BEGIN
     RETURN;
   END IF;
   IF renamed_attnum IS NOT NULL THEN
-    SELECT t.attname INTO new_name FROM pg_attribute t
-     WHERE t.attrelid = renamed_in AND t.attnum = renamed_attnum AND NOT t.attisdropped;
-    SELECT bool_or(c.name = a.key_column) AS has_key,
-           a.email_column IS NULL OR bool_or(c.name = a.email_column) AS has_email,
-           a.timezone_column IS NULL OR bool_or(c.name = a.timezone_column) AS has_tz,
-           bool_or(c.name = new_name) AS has_new
-      INTO found_cols FROM journey._audience_columns(rel) c;
-    -- A rename changes one name: a column of the audience row whose name is
-    -- gone is the one that was renamed.
-    IF found_cols.has_new AND NOT (found_cols.has_key AND found_cols.has_email AND found_cols.has_tz) THEN
-      UPDATE journey.audiences x
-         SET key_column = CASE WHEN found_cols.has_key THEN x.key_column ELSE new_name END,
-             email_column = CASE WHEN found_cols.has_email THEN x.email_column ELSE new_name END,
-             timezone_column = CASE WHEN found_cols.has_tz THEN x.timezone_column ELSE new_name END
-       WHERE x.relation = rel
-      RETURNING x.* INTO a;
-    END IF;
-    -- Recipient columns follow a rename too.
-    IF found_cols.has_new AND EXISTS (SELECT 1 FROM jsonb_each_text(a.recipients) r
-                                       WHERE NOT EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
-                                                          WHERE c.name = r.value)) THEN
-      UPDATE journey.audiences x
-         SET recipients = (SELECT jsonb_object_agg(r.key,
-                                    CASE WHEN EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
-                                                       WHERE c.name = r.value)
-                                         THEN r.value ELSE new_name END)
-                             FROM jsonb_each_text(x.recipients) r)
-       WHERE x.relation = rel
-      RETURNING x.* INTO a;
-      PERFORM journey._invalidate_audience(rel);
-    END IF;
+    a := journey._follow_audience_rename(rel, renamed_in, renamed_attnum);
   END IF;
 
   FOR col IN SELECT r.role, r.name, c.category

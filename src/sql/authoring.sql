@@ -310,21 +310,13 @@ BEGIN
 END
 $$;
 
--- Creates a journey from its JSON definition, or replaces the draft of the
--- journey of that name; returns the journey id.
-CREATE OR REPLACE FUNCTION journey.import(definition jsonb) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+-- The name of the journey a definition for journey.import describes, after
+-- checking the shape of its top level (22023 naming what is wrong).
+CREATE OR REPLACE FUNCTION journey._import_name(def jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  def jsonb := import.definition;
   jname text;
-  rel regclass;
-  d record;
-  step jsonb;
-  link record;
-  item jsonb;
   member text;
-  pos bigint;
-  duplicate text;
 BEGIN
   IF def IS NULL OR jsonb_typeof(def) <> 'object' THEN
     RAISE EXCEPTION 'a journey definition must be a JSON object' USING ERRCODE = '22023';
@@ -351,6 +343,83 @@ BEGIN
   IF def ? 'description' AND jsonb_typeof(def->'description') NOT IN ('string', 'null') THEN
     RAISE EXCEPTION 'journey "%": "description" must be a string', jname USING ERRCODE = '22023';
   END IF;
+  RETURN jname;
+END
+$$;
+
+-- The steps of an imported definition and their connections, into draft
+-- version p_version of journey p_journey (emptied by journey.import).
+CREATE OR REPLACE FUNCTION journey._import_steps(p_journey journey.journeys, p_version int,
+                                                 def jsonb)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  jname text := p_journey.name;
+  step jsonb;
+  link record;
+  pos bigint;
+  duplicate text;
+BEGIN
+  -- Every key once (checked here at once, not step by step).
+  SELECT e.value->>'key' INTO duplicate
+    FROM jsonb_array_elements(coalesce(def->'steps', '[]')) WITH ORDINALITY e(value, n)
+   WHERE jsonb_typeof(e.value) = 'object' AND jsonb_typeof(e.value->'key') = 'string'
+   GROUP BY e.value->>'key' HAVING count(*) > 1
+   ORDER BY (array_agg(e.n ORDER BY e.n))[2] LIMIT 1;
+  IF duplicate IS NOT NULL THEN
+    RAISE EXCEPTION 'step "%" already exists in journey "%"', duplicate, jname USING ERRCODE = '23505';
+  END IF;
+  FOR step, pos IN SELECT e.value, e.n FROM jsonb_array_elements(coalesce(def->'steps', '[]'))
+                                             WITH ORDINALITY e(value, n) LOOP
+    IF jsonb_typeof(step) <> 'object' THEN
+      RAISE EXCEPTION 'journey "%": every step must be a JSON object, found %', jname, step
+        USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(step->'key') IS DISTINCT FROM 'string' THEN
+      RAISE EXCEPTION 'journey "%": a step has no "key" (a string): %', jname, step
+        USING ERRCODE = '22023';
+    END IF;
+    -- Positions follow the definition's order (the draft was emptied above).
+    PERFORM journey._insert_step_at(p_journey, p_version, step->>'key', step->>'type',
+                                    step - ARRAY['key', 'type', 'next', 'branches'], pos::int);
+  END LOOP;
+  FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
+    IF step ? 'branches' AND jsonb_typeof(step->'branches') <> 'object' THEN
+      RAISE EXCEPTION 'journey "%", step "%": "branches" must be an object of branch: step key',
+        jname, step->>'key' USING ERRCODE = '22023';
+    END IF;
+    IF step ? 'next' AND step->'branches' ? 'next' THEN
+      RAISE EXCEPTION 'journey "%", step "%": branch "next" is given twice', jname, step->>'key'
+        USING ERRCODE = '22023';
+    END IF;
+    FOR link IN
+      SELECT 'next' AS branch, step->'next' AS target WHERE step ? 'next'
+      UNION ALL
+      SELECT b.key, b.value FROM jsonb_each(CASE WHEN step ? 'branches' THEN step->'branches' ELSE '{}' END) b
+    LOOP
+      IF jsonb_typeof(link.target) <> 'string' OR link.branch = '' THEN
+        RAISE EXCEPTION 'journey "%", step "%": branch "%" must name a step key', jname,
+          step->>'key', link.branch USING ERRCODE = '22023';
+      END IF;
+      INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+      VALUES (p_journey.id, p_version, step->>'key', link.branch, link.target #>> '{}');
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+-- Creates a journey from its JSON definition, or replaces the draft of the
+-- journey of that name; returns the journey id.
+CREATE OR REPLACE FUNCTION journey.import(definition jsonb) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  def jsonb := import.definition;
+  jname text;
+  rel regclass;
+  d record;
+  item jsonb;
+BEGIN
+  jname := journey._import_name(def);
   rel := journey._audience_by_name(def->>'audience');
 
   PERFORM 1 FROM journey.journeys x WHERE x.name = jname;
@@ -373,51 +442,7 @@ BEGIN
   UPDATE journey.versions x SET start_key = def->>'start', settings = coalesce(def->'settings', '{}')
    WHERE x.journey_id = (d.j).id AND x.version = d.v;
 
-  -- Every key once (checked here at once, not step by step).
-  SELECT e.value->>'key' INTO duplicate
-    FROM jsonb_array_elements(coalesce(def->'steps', '[]')) WITH ORDINALITY e(value, n)
-   WHERE jsonb_typeof(e.value) = 'object' AND jsonb_typeof(e.value->'key') = 'string'
-   GROUP BY e.value->>'key' HAVING count(*) > 1
-   ORDER BY (array_agg(e.n ORDER BY e.n))[2] LIMIT 1;
-  IF duplicate IS NOT NULL THEN
-    RAISE EXCEPTION 'step "%" already exists in journey "%"', duplicate, jname USING ERRCODE = '23505';
-  END IF;
-  FOR step, pos IN SELECT e.value, e.n FROM jsonb_array_elements(coalesce(def->'steps', '[]'))
-                                             WITH ORDINALITY e(value, n) LOOP
-    IF jsonb_typeof(step) <> 'object' THEN
-      RAISE EXCEPTION 'journey "%": every step must be a JSON object, found %', jname, step
-        USING ERRCODE = '22023';
-    END IF;
-    IF jsonb_typeof(step->'key') IS DISTINCT FROM 'string' THEN
-      RAISE EXCEPTION 'journey "%": a step has no "key" (a string): %', jname, step
-        USING ERRCODE = '22023';
-    END IF;
-    -- Positions follow the definition's order (the draft was emptied above).
-    PERFORM journey._insert_step_at(d.j, d.v, step->>'key', step->>'type',
-                                    step - ARRAY['key', 'type', 'next', 'branches'], pos::int);
-  END LOOP;
-  FOR step IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'steps', '[]')) e LOOP
-    IF step ? 'branches' AND jsonb_typeof(step->'branches') <> 'object' THEN
-      RAISE EXCEPTION 'journey "%", step "%": "branches" must be an object of branch: step key',
-        jname, step->>'key' USING ERRCODE = '22023';
-    END IF;
-    IF step ? 'next' AND step->'branches' ? 'next' THEN
-      RAISE EXCEPTION 'journey "%", step "%": branch "next" is given twice', jname, step->>'key'
-        USING ERRCODE = '22023';
-    END IF;
-    FOR link IN
-      SELECT 'next' AS branch, step->'next' AS target WHERE step ? 'next'
-      UNION ALL
-      SELECT b.key, b.value FROM jsonb_each(CASE WHEN step ? 'branches' THEN step->'branches' ELSE '{}' END) b
-    LOOP
-      IF jsonb_typeof(link.target) <> 'string' OR link.branch = '' THEN
-        RAISE EXCEPTION 'journey "%", step "%": branch "%" must name a step key', jname,
-          step->>'key', link.branch USING ERRCODE = '22023';
-      END IF;
-      INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
-      VALUES ((d.j).id, d.v, step->>'key', link.branch, link.target #>> '{}');
-    END LOOP;
-  END LOOP;
+  PERFORM journey._import_steps(d.j, d.v, def);
   PERFORM journey._import_layout(d.j, d.v, def->'layout');
   FOR item IN SELECT e.value FROM jsonb_array_elements(coalesce(def->'entry', '[]')) e LOOP
     IF jsonb_typeof(item) <> 'object' THEN

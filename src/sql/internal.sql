@@ -1,28 +1,11 @@
 -- Internal helpers shared by the authoring, lifecycle and runtime functions.
 
--- Columns of an audience table with the type category conditions compare by.
+-- Columns of an audience table with the type category conditions compare by
+-- (core::classify_column, src/core/column_class.cpp: the one classification).
 CREATE OR REPLACE FUNCTION journey._audience_columns(relation regclass)
 RETURNS TABLE (attnum int, name text, type_name text, category text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT a.attnum::int, a.attname::text, format_type(a.atttypid, a.atttypmod),
-         CASE
-           WHEN b.oid = 'bool'::regtype THEN 'bool'
-           WHEN b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'int'
-           WHEN b.oid IN ('float4'::regtype, 'float8'::regtype, 'numeric'::regtype) THEN 'float'
-           WHEN b.oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
-                          'name'::regtype, 'uuid'::regtype)
-                OR b.typtype = 'e' OR b.typname = 'citext' THEN 'text'
-           WHEN b.oid IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN 'timestamp'
-           WHEN b.oid = 'date'::regtype THEN 'date'
-           WHEN b.oid IN ('json'::regtype, 'jsonb'::regtype) THEN 'json'
-           ELSE 'other'
-         END
-    FROM pg_attribute a
-    JOIN pg_type t ON t.oid = a.atttypid
-    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-   ORDER BY a.attnum
-$$;
+AS 'MODULE_PATHNAME', 'pgj_audience_columns'
+LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
 
 -- Schema-qualified, quoted name of a relation (what export writes).
 CREATE OR REPLACE FUNCTION journey._relation_name(relation regclass) RETURNS text
