@@ -47,7 +47,8 @@ SELECT journey.publish('anr-promo', migrate => true) AS version;
 SELECT count(journey.enroll('anr-promo', c::text)) AS enrolled FROM generate_series(17, 20) c;
 UPDATE journey.enrollments e SET entered_at = ref_time('2030-01-01 11:00+00')
   FROM journey.journeys j
- WHERE j.id = e.journey_id AND j.name = 'anr-promo' AND e.customer_id::int >= 17;
+ WHERE j.id = e.journey_id AND j.name = 'anr-promo'
+   AND e.customer_id IN (SELECT c::text FROM generate_series(17, 20) c);
 SELECT journey.run_due(100, ref_time('2030-01-01 12:00+00')) AS ran;
 SELECT journey.track(c, 'purchased', audience => 'anr_customers') > 0 AS tracked FROM unnest(ARRAY['2', '17']) c;
 
