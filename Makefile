@@ -45,6 +45,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   trust_engine_steps \
   capture_triggers \
   analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports simulate \
+  report_fix_reports \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
   architecture_errors architecture_policies \

@@ -193,4 +193,55 @@ std::vector<std::string> allowed_branches(StepType type, const Json& config) {
   }
 }
 
+// Longest path without a repeated step from the start: the search's
+// connections to a step still on its stack close a cycle and are left out;
+// the rest is acyclic, so each step's longest way on is known when the search
+// leaves it (what it reaches was left before it).
+std::vector<size_t> longest_acyclic_path(const JourneyGraph& g) {
+  auto start = g.by_key.find(g.start);
+  if (start == g.by_key.end()) return {};
+  const size_t n = g.steps.size();
+  enum : char { kNew, kOnStack, kDone };
+  std::vector<char> state(n, kNew);
+  std::vector<size_t> length(n, 0);
+  std::vector<long> next(n, -1);
+  // (step, next branch to look at)
+  std::vector<std::pair<size_t, size_t>> work{{start->second, 0}};
+  state[start->second] = kOnStack;
+  while (!work.empty()) {
+    auto& [u, bi] = work.back();
+    const std::vector<GraphBranch>& branches = g.steps[u].branches;
+    if (bi < branches.size()) {
+      const GraphBranch& b = branches[bi++];
+      if (!b.target_ok) continue;
+      auto it = g.by_key.find(b.target);
+      if (it == g.by_key.end()) continue;
+      size_t v = it->second;
+      if (state[v] == kNew) {
+        state[v] = kOnStack;
+        work.push_back({v, 0});
+      }
+      continue;
+    }
+    // Every step u reaches is done or on the stack: its longest way on.
+    size_t best = 0;
+    for (const GraphBranch& b : branches) {
+      if (!b.target_ok) continue;
+      auto it = g.by_key.find(b.target);
+      if (it == g.by_key.end() || state[it->second] != kDone) continue;
+      if (length[it->second] > best) {
+        best = length[it->second];
+        next[u] = static_cast<long>(it->second);
+      }
+    }
+    length[u] = 1 + best;
+    state[u] = kDone;
+    work.pop_back();
+  }
+  std::vector<size_t> path;
+  for (long u = static_cast<long>(start->second); u >= 0; u = next[static_cast<size_t>(u)])
+    path.push_back(static_cast<size_t>(u));
+  return path;
+}
+
 }  // namespace pgj::core

@@ -41,6 +41,9 @@ bool is_wait_type(StepType type);
 // past it the run fails as a probable loop. The validator refuses a journey
 // with a longer chain of steps that never park.
 inline constexpr int kMaxStepsPerRun = 200;
+// The step visits an enrollment may make over its whole life when the
+// journey's settings do not say (max_step_visits).
+inline constexpr int kDefaultMaxStepVisits = 1000;
 
 // One outgoing connection: branch name -> target step key.
 struct GraphBranch {
@@ -87,5 +90,14 @@ JourneyGraph parse_graph(const Json& definition, std::vector<Issue>* issues);
 // types, the case names plus "else" for branch, the variant names for split,
 // none for exit.
 std::vector<std::string> allowed_branches(StepType type, const Json& config);
+
+// The longest path from the start step that visits no step twice, as indexes
+// into g.steps (empty without a valid start step). A depth-first search from
+// the start (branches in definition order) drops the connections that close a
+// cycle; the longest path of what is left is taken, the first one of equal
+// length. Every path it returns exists, though a graph with cycles may have a
+// longer one through another order. The validator warns when it is longer
+// than max_step_visits: every enrollment that follows it fails.
+std::vector<size_t> longest_acyclic_path(const JourneyGraph& g);
 
 }  // namespace pgj::core

@@ -921,6 +921,7 @@ struct Validator {
       }
     }
     run_lengths(g, adj);
+    visit_limit_path(g);
     std::vector<bool> reported(ncomp, false);
     // One parent array for every search, reset where the last one wrote (a
     // fresh array per step made validation quadratic in the number of steps).
@@ -1018,6 +1019,39 @@ struct Validator {
       report(u, 1 + longest, kMaxStepsPerRun,
              "one run may take at most " + std::to_string(kMaxStepsPerRun));
     }
+  }
+
+  // max_step_visits counts an enrollment's visits over its whole life, so a
+  // path from the start longer than it fails everyone who takes it, without a
+  // loop: a warning on the step where they fail, with the path (the longest
+  // one without a repeated step, see core::longest_acyclic_path). A path that
+  // fails in its first run is the run-length rule's error instead.
+  void visit_limit_path(const JourneyGraph& g) {
+    long limit = kDefaultMaxStepVisits;
+    const Json& max_visits = member(settings_json, "max_step_visits");
+    if (max_visits.is_number_integer() && max_visits.get<int64_t>() >= 1)
+      limit = static_cast<long>(max_visits.get<int64_t>());
+    const std::vector<size_t> path = longest_acyclic_path(g);
+    if (static_cast<long>(path.size()) <= limit) return;
+    bool parks = false;  // a delay or wait before the failing step ends the first run
+    for (long i = 0; i < limit && !parks; ++i) {
+      const GraphStep& s = g.steps[path[static_cast<size_t>(i)]];
+      parks = s.type && is_wait_type(*s.type);
+    }
+    if (!parks) return;
+    std::string shown;
+    for (size_t i = 0; i < path.size(); ++i) {
+      if (path.size() > 12 && i == 5) {
+        shown += " -> ...";
+        i = path.size() - 5;
+      }
+      shown += (i ? " -> " : "") + g.steps[path[i]].key;
+    }
+    const std::string& fails = g.steps[path[static_cast<size_t>(limit)]].key;
+    warning(fails, (g.name.empty() ? "" : "journey " + q(g.name) + ": ") + "the path " + shown +
+                       " visits " + std::to_string(path.size()) +
+                       " steps, more than max_step_visits (" + std::to_string(limit) +
+                       "): every enrollment that takes it fails at step " + q(fails));
   }
 
   // Whole-journey validation.

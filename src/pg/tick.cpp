@@ -989,13 +989,30 @@ class Tick {
     return result;
   }
 
-  // The message charged for a run that passed pg_journey.step_timeout.
-  std::string timeout_message(const Claimed& c, bool writing) const {
+  // The message charged for a run that passed pg_journey.step_timeout; `at`:
+  // the step it hung at when the run had moved on from its first step.
+  std::string timeout_message(const Claimed& c, bool writing, const std::string& at = {}) const {
     std::string what = writing ? "while writing its effects (field updates fire the customer "
                                  "table's triggers)"
                                : "in the run from step \"" + c.step_key + "\"";
+    if (!writing && !at.empty()) what += ", at step \"" + at + "\"";
     return "timed out after pg_journey.step_timeout (" + std::to_string(step_timeout_ms()) +
            " ms) " + what;
+  }
+
+  // A run of c that passed pg_journey.step_timeout after it moved on from its
+  // first step hung at the step it had reached (progress_ of that run): its
+  // visits before it are kept (replayed up to that step) and the failure is
+  // charged there, as for any other failure; else at the step it started from.
+  void charge_timeout(const Claimed& c, const std::string& sqlstate, const CustomerRows& pristine) {
+    const core::RunProgress hung = progress_;
+    std::string at;
+    if (hung.visits > 0 && c.journey && hung.step >= 0 &&
+        static_cast<size_t>(hung.step) < c.journey->compiled.steps.size()) {
+      at = c.journey->compiled.steps[hung.step].key;
+      replay_to_failure(c, hung.visits, pristine);
+    }
+    record_failure(c, timeout_message(c, false, at), sqlstate);
   }
 
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
@@ -1042,7 +1059,7 @@ class Tick {
       label_ = WorkLabel{};
       if (!failure) break;
       if (failure->step_timeout && culprit && attempt < 3) {
-        record_failure(*culprit, timeout_message(*culprit, false), failure->sqlstate);
+        charge_timeout(*culprit, failure->sqlstate, pristine);
         batch.erase(
             std::find(batch.begin(), batch.end(), static_cast<size_t>(culprit - claimed.data())));
         continue;
@@ -1059,6 +1076,8 @@ class Tick {
       // A deadlock is not the enrollment's fault: retried a second later, uncharged.
       if (failure_of_one && failure_of_one->transient)
         defer(c);
+      else if (failure_of_one && failure_of_one->step_timeout && !writing)
+        charge_timeout(c, failure_of_one->sqlstate, pristine);
       else if (failure_of_one && failure_of_one->step_timeout)
         record_failure(c, timeout_message(c, writing), failure_of_one->sqlstate);
       else if (failure_of_one) {

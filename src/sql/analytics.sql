@@ -8,19 +8,27 @@
 --   entered = now_at + moved + completed + exited + failed.
 
 -- The version whose graph orders a journey's steps: the one asked for, else
--- the published one, else the newest non-draft one.
+-- the published one, else the newest non-draft one. A version asked for that
+-- does not exist is 42704; the journey's draft, 55000 (reports cover only
+-- what ran: published and retired versions).
 CREATE OR REPLACE FUNCTION journey._report_version(j journey.journeys, p_version int)
 RETURNS int
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   v int;
+  st journey.version_status;
 BEGIN
   IF p_version IS NOT NULL THEN
-    SELECT x.version INTO v FROM journey.versions x
-     WHERE x.journey_id = j.id AND x.version = p_version AND x.status <> 'draft';
+    SELECT x.version, x.status INTO v, st FROM journey.versions x
+     WHERE x.journey_id = j.id AND x.version = p_version;
     IF NOT FOUND THEN
       RAISE EXCEPTION 'journey "%" has no published version %', j.name, p_version
         USING ERRCODE = '42704';
+    END IF;
+    IF st = 'draft' THEN
+      RAISE EXCEPTION 'version % of journey "%" is its draft, not a published or retired version',
+        p_version, j.name USING ERRCODE = '55000',
+        HINT = 'Reports cover published and retired versions; journey.simulate predicts a draft''s.';
     END IF;
     RETURN v;
   END IF;
@@ -118,6 +126,35 @@ BEGIN
 END
 $$;
 
+-- The steps a report on journey p_journey lists: each step key of its
+-- published and retired versions (of version p_version alone when not null)
+-- once, as report version ref has it, else as the newest version that has
+-- it; depth: its distance from ref's start step (null when ref cannot reach
+-- it), which orders the report.
+CREATE OR REPLACE FUNCTION journey._report_steps(p_journey bigint, ref int, p_version int)
+RETURNS TABLE (key text, type journey.step_type, "position" int, in_ref boolean, depth int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  WITH RECURSIVE
+  walk(key, depth) AS (
+    SELECT x.start_key, 0 FROM journey.versions x WHERE x.journey_id = p_journey AND x.version = ref
+    UNION
+    SELECT c.to_key, w.depth + 1
+      FROM walk w
+      JOIN journey.connections c ON c.journey_id = p_journey AND c.version = ref
+                                AND c.from_key = w.key
+     WHERE w.depth < (SELECT count(*) FROM journey.steps s
+                       WHERE s.journey_id = p_journey AND s.version = ref)),
+  depth AS (SELECT w.key, min(w.depth) AS d FROM walk w GROUP BY w.key),
+  st AS (SELECT DISTINCT ON (s.key) s.key, s.type, s.position, s.version = ref AS in_ref
+           FROM journey.steps s JOIN journey.versions v ON v.journey_id = s.journey_id
+                                                      AND v.version = s.version
+          WHERE s.journey_id = p_journey AND v.status <> 'draft'
+            AND (p_version IS NULL OR s.version = p_version)
+          ORDER BY s.key, (s.version = ref) DESC, s.version DESC)
+  SELECT st.key, st.type, st.position, st.in_ref, depth.d::int
+    FROM st LEFT JOIN depth ON depth.key = st.key AND st.in_ref
+$$;
+
 -- Per step of a journey, in graph order (breadth first from the start step of
 -- the report version; steps it cannot reach, and steps only older versions
 -- have, follow by key): the step visits that began in [since, until) (null:
@@ -158,23 +195,11 @@ BEGIN
     h_hi := hi;
   END IF;
   RETURN QUERY
-  WITH RECURSIVE
+  WITH
   vs AS (SELECT x.version FROM journey.versions x
           WHERE x.journey_id = j.id AND x.status <> 'draft'
             AND (funnel.version IS NULL OR x.version = funnel.version)),
-  walk(key, depth) AS (
-    SELECT x.start_key, 0 FROM journey.versions x WHERE x.journey_id = j.id AND x.version = ref
-    UNION
-    SELECT c.to_key, w.depth + 1
-      FROM walk w
-      JOIN journey.connections c ON c.journey_id = j.id AND c.version = ref AND c.from_key = w.key
-     WHERE w.depth < (SELECT count(*) FROM journey.steps s
-                       WHERE s.journey_id = j.id AND s.version = ref)),
-  depth AS (SELECT w.key, min(w.depth) AS d FROM walk w GROUP BY w.key),
-  st AS (SELECT DISTINCT ON (s.key) s.key, s.type, s.position, s.version = ref AS in_ref
-           FROM journey.steps s JOIN vs ON vs.version = s.version
-          WHERE s.journey_id = j.id
-          ORDER BY s.key, (s.version = ref) DESC, s.version DESC),
+  st AS (SELECT * FROM journey._report_steps(j.id, ref, funnel.version)),
   -- Visits counted by group: n visits, c of them converted, spent {seconds: n}.
   visits AS (
     SELECT h.step_key, h.outcome, h.branch, h.reason, h.visits AS n, h.converted AS c, h.spent
@@ -236,80 +261,145 @@ BEGIN
          justify_hours(date_trunc('second', make_interval(secs => pcts.pct[2])
                                                 + interval '0.5 second'))
     FROM st
-    LEFT JOIN depth ON depth.key = st.key AND st.in_ref
     LEFT JOIN agg ON agg.step_key = st.key
     LEFT JOIN pcts ON pcts.step_key = st.key
     LEFT JOIN here ON here.step_key = st.key
     LEFT JOIN moves ON moves.step_key = st.key
     LEFT JOIN exits ON exits.step_key = st.key
-   ORDER BY depth.d NULLS LAST, st.in_ref DESC, st.position, st.key;
+   ORDER BY st.depth NULLS LAST, st.in_ref DESC, st.position, st.key;
 END
 $$;
 COMMENT ON FUNCTION journey.funnel(text, timestamptz, timestamptz, int) IS
   'per step in graph order: visits that began in [since, until) and what became of them';
 
+-- Refuses a control that is not one of journey j's groups: a name that is
+-- no variant of any split step of its published or retired versions, nor
+-- '(holdout)' or '(journey)' (22023).
+CREATE OR REPLACE FUNCTION journey._split_control(j journey.journeys, control text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF control IS NOT NULL AND control NOT IN ('(holdout)', '(journey)')
+     AND NOT EXISTS (SELECT 1 FROM journey.steps s
+                       JOIN journey.versions v ON v.journey_id = s.journey_id
+                                              AND v.version = s.version AND v.status <> 'draft',
+                            jsonb_array_elements(CASE WHEN jsonb_typeof(s.config->'variants') = 'array'
+                                                      THEN s.config->'variants' END) x
+                      WHERE s.journey_id = j.id AND s.type = 'split' AND x->>'name' = control) THEN
+    RAISE EXCEPTION 'control "%" is not a variant of a split step of journey "%"', control, j.name
+      USING ERRCODE = '22023', HINT = 'Name a variant of the split, or (holdout).';
+  END IF;
+END
+$$;
+
+-- The groups split_report compares, for the enrollments of journey p_journey
+-- that entered in [lo, hi): a jsonb array of {split, variant, n (enrolled),
+-- k (converted), sent (messages sent)}. Per split step, the variant each
+-- enrollment was sent down (its first visit there; a holdout enrollment
+-- travels the split too and counts in '(holdout)' whatever it drew); when no
+-- enrollment reached a split, '(journey)' and '(holdout)'. Reads the split
+-- steps' activity only (activity_journey_step), none for a journey without
+-- a split. The statements run with the window's values (EXECUTE): a plan for
+-- unknown bounds guessed a narrow window and read every enrollment's
+-- activity one by one (10 s at 1M enrollments). jit off: as for funnel.
+CREATE OR REPLACE FUNCTION journey._split_counts(p_journey bigint, lo timestamptz,
+                                                 hi timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp SET jit = off AS $$
+DECLARE
+  counted jsonb;
+BEGIN
+  IF EXISTS (SELECT 1 FROM journey.steps s WHERE s.journey_id = p_journey AND s.type = 'split') THEN
+    EXECUTE $q$
+      WITH assigned AS MATERIALIZED (
+        SELECT DISTINCT ON (a.enrollment_id, a.step_key) a.step_key AS split,
+               CASE WHEN e.holdout THEN '(holdout)' ELSE a.branch END AS variant, e.id,
+               e.converted_at IS NOT NULL AS conv
+          FROM journey.steps s
+          JOIN journey.activity a ON a.journey_id = s.journey_id AND a.version = s.version
+                                 AND a.step_key = s.key
+          JOIN journey.enrollments e ON e.id = a.enrollment_id
+         WHERE s.journey_id = $1 AND s.type = 'split' AND a.step_type = 'split'
+           AND a.branch IS NOT NULL AND e.entered_at >= $2 AND e.entered_at < $3
+         ORDER BY a.enrollment_id, a.step_key, a.visit),
+      sent AS (
+        SELECT x.split, x.variant, count(*) AS n
+          FROM assigned x JOIN journey.messages m ON m.enrollment_id = x.id
+         WHERE m.status = 'sent' GROUP BY 1, 2)
+      SELECT jsonb_agg(jsonb_build_object('split', c.split, 'variant', c.variant, 'n', c.n,
+                                          'k', c.k, 'sent', coalesce(sent.n, 0)))
+        FROM (SELECT x.split, x.variant, count(*) AS n, count(*) FILTER (WHERE x.conv) AS k
+                FROM assigned x GROUP BY 1, 2) c
+        LEFT JOIN sent ON sent.split = c.split AND sent.variant = c.variant $q$
+      INTO counted USING p_journey, lo, hi;
+    IF counted IS NOT NULL THEN
+      RETURN counted;
+    END IF;
+  END IF;
+  EXECUTE $q$
+    SELECT jsonb_agg(jsonb_build_object('split', NULL, 'variant', c.variant, 'n', c.n, 'k', c.k,
+                                        'sent', coalesce(sent.n, 0)))
+      FROM (SELECT CASE WHEN e.holdout THEN '(holdout)' ELSE '(journey)' END AS variant,
+                   count(*) AS n, count(*) FILTER (WHERE e.converted_at IS NOT NULL) AS k
+              FROM journey.enrollments e
+             WHERE e.journey_id = $1 AND e.entered_at >= $2 AND e.entered_at < $3
+             GROUP BY 1) c
+      LEFT JOIN (SELECT CASE WHEN e.holdout THEN '(holdout)' ELSE '(journey)' END AS variant,
+                        count(*) AS n
+                   FROM journey.messages m JOIN journey.enrollments e ON e.id = m.enrollment_id
+                  WHERE m.journey_id = $1 AND m.status = 'sent' AND e.journey_id = $1
+                    AND e.entered_at >= $2 AND e.entered_at < $3
+                  GROUP BY 1) sent ON sent.variant = c.variant $q$
+    INTO counted USING p_journey, lo, hi;
+  RETURN coalesce(counted, '[]');
+END
+$$;
+
 -- Per split variant of a journey (every split step, by variant name) and for
 -- the holdout group: enrollments, conversions, conversion rate, lift over the
 -- baseline (the variant named by control; else the holdout when the journey
 -- has one; else the split's first variant) with a 95% confidence interval
--- of the difference of the two rates (two-proportion z, unpooled standard
--- error), the z statistic, and messages sent per conversion. Enrollments
--- that entered in [since, until) (null: unbounded) and reached the split; a
--- holdout enrollment counts in the split's holdout row only. A journey
--- without a split: '(journey)' against '(holdout)'.
+-- of the difference of the two rates (Newcombe's hybrid score interval), the
+-- two-proportion z statistic (pooled standard error), and messages sent per
+-- conversion. Enrollments that entered in [since, until) (null: unbounded)
+-- and reached the split (journey._split_counts). A journey without a split:
+-- '(journey)' against '(holdout)'. A control group without enrollments in
+-- the report is refused (22023): no lift can be taken against it.
 CREATE OR REPLACE FUNCTION journey.split_report(journey text, since timestamptz DEFAULT NULL,
                                                 until timestamptz DEFAULT NULL,
                                                 control text DEFAULT NULL)
 RETURNS TABLE (split_step text, variant text, enrolled bigint, converted bigint, rate numeric,
                baseline text, lift numeric, lift_low numeric, lift_high numeric, z numeric,
                messages bigint, messages_per_conversion numeric)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp SET jit = off AS $$
 DECLARE
   j journey.journeys := journey._journey(split_report.journey);
-  lo timestamptz := coalesce(split_report.since, '-infinity');
-  hi timestamptz := coalesce(split_report.until, 'infinity');
+  counted jsonb;
+  win text := CASE WHEN split_report.since IS NOT NULL OR split_report.until IS NOT NULL
+                   THEN format(' that entered in [%s, %s)', coalesce(split_report.since::text, '-infinity'),
+                               coalesce(split_report.until::text, 'infinity')) ELSE '' END;
 BEGIN
   PERFORM journey._report_window(split_report.since, split_report.until);
-  -- control names a variant of one of the journey's split steps (any
-  -- published or retired version), or one of the groups the report makes.
+  PERFORM journey._split_control(j, split_report.control);
+  counted := journey._split_counts(j.id, coalesce(split_report.since, '-infinity'),
+                                   coalesce(split_report.until, 'infinity'));
   IF split_report.control IS NOT NULL
-     AND split_report.control NOT IN ('(holdout)', '(journey)')
-     AND NOT EXISTS (SELECT 1 FROM journey.steps s
-                       JOIN journey.versions v ON v.journey_id = s.journey_id
-                                              AND v.version = s.version AND v.status <> 'draft',
-                            jsonb_array_elements(CASE WHEN jsonb_typeof(s.config->'variants') = 'array'
-                                                      THEN s.config->'variants' END) x
-                      WHERE s.journey_id = j.id AND s.type = 'split'
-                        AND x->>'name' = split_report.control) THEN
-    RAISE EXCEPTION 'control "%" is not a variant of a split step of journey "%"',
+     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(counted) c
+                      WHERE c->>'variant' = split_report.control) THEN
+    IF split_report.control = '(holdout)' THEN
+      RAISE EXCEPTION 'journey "%" has no holdout to compare with', j.name USING ERRCODE = '22023',
+        DETAIL = format('No enrollment%s is in its holdout group.', win),
+        HINT = 'The setting holdout_percent keeps a holdout group; or name a variant of the split as control.';
+    END IF;
+    RAISE EXCEPTION 'control "%" of journey "%" has no enrollments to compare with',
       split_report.control, j.name USING ERRCODE = '22023',
-      HINT = 'Name a variant of the split, or (holdout).';
+      DETAIL = format('No enrollment%s is in that group.', win),
+      HINT = 'Name a group the report shows, or leave control null.';
   END IF;
   RETURN QUERY
   WITH
-  cohort AS (
-    SELECT e.id, e.holdout, e.converted_at IS NOT NULL AS conv
-      FROM journey.enrollments e
-     WHERE e.journey_id = j.id AND e.entered_at >= lo AND e.entered_at < hi),
-  -- The variant each enrollment was sent down, per split step (its first
-  -- visit there); holdout enrollments travel the split too and form the
-  -- split's '(holdout)' group, whatever variant they drew.
-  assigned AS (
-    SELECT DISTINCT ON (a.enrollment_id, a.step_key) a.step_key AS split,
-           CASE WHEN c.holdout THEN '(holdout)' ELSE a.branch END AS variant, c.id, c.conv
-      FROM journey.activity a JOIN cohort c ON c.id = a.enrollment_id
-     WHERE a.journey_id = j.id AND a.step_type = 'split' AND a.branch IS NOT NULL
-     ORDER BY a.enrollment_id, a.step_key, a.visit),
-  groups AS (
-    SELECT x.split, x.variant, x.id, x.conv FROM assigned x
-    UNION ALL
-    SELECT NULL, CASE WHEN c.holdout THEN '(holdout)' ELSE '(journey)' END, c.id, c.conv
-      FROM cohort c WHERE NOT EXISTS (SELECT 1 FROM assigned)),
-  counts AS (
-    SELECT g.split, g.variant, count(*) AS n, count(*) FILTER (WHERE g.conv) AS k,
-           (SELECT count(*) FROM journey.messages m
-             WHERE m.enrollment_id = ANY (array_agg(g.id)) AND m.status = 'sent') AS sent
-      FROM groups g GROUP BY g.split, g.variant),
+  counts AS (SELECT * FROM jsonb_to_recordset(counted)
+                             AS x(split text, variant text, n bigint, k bigint, sent bigint)),
   -- The first variant of each split step in the published (else newest) version.
   firsts AS (
     SELECT s.key AS split, s.config->'variants'->0->>'name' AS first

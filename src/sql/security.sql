@@ -113,6 +113,9 @@ GRANT EXECUTE ON FUNCTION
   journey._condition_words(jsonb),
   journey._step_words(journey.step_type, jsonb),
   journey._report_window(timestamptz, timestamptz),
+  journey._report_steps(bigint, int, int),
+  journey._split_control(journey.journeys, text),
+  journey._split_counts(bigint, timestamptz, timestamptz),
   journey._weighted_percentiles(bigint[], bigint[], float8[]),
   journey._canonical_id(regclass, text),
   journey._visible(text)

@@ -238,6 +238,22 @@ async function main() {
     await apply();
   });
 
+  await step('a refused edit shows the database\'s error with its SQLSTATE', async () => {
+    await node('tips').click();
+    await page.getByTestId('step-key').fill('nudge');
+    await page.getByTestId('step-rename').click();
+    const box = page.getByTestId('editor-error');
+    await box.waitFor();
+    const text = await box.textContent();
+    assert(text === '23505: step "nudge" already exists in journey "welcome-builder"',
+      `the error box shows: ${text}`);
+    await box.click();  // closes it
+    await box.waitFor({ state: 'detached' });
+    await page.getByTestId('step-key').fill('tips');
+    await node('tips').waitFor();
+    await node('nudge').waitFor();
+  });
+
   await step('connect the steps by dragging from outlets to steps', async () => {
     await dragBetween(page.getByTestId('handle-welcome-next'), inlet('wait'));
     await edge('welcome', 'next').waitFor();

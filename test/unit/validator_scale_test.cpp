@@ -56,9 +56,12 @@ Json big_journey(int n) {
     if (i < n && !step.contains("branches")) step["next"] = next;
     steps.push_back(step);
   }
+  // max_step_visits above n: a path longer than it is a warning (every
+  // enrollment on it would fail), and this journey is meant to be valid.
   return {{"name", "big"},
           {"audience", "public.customers"},
           {"start", "s1"},
+          {"settings", {{"max_step_visits", 100000}}},
           {"entry", Json::array({{{"type", "manual"}}})},
           {"steps", steps}};
 }

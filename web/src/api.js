@@ -45,10 +45,12 @@ export async function post(path, body = {}) {
   return handle(res);
 }
 
-// The text of an error for people: message, detail and hint.
+// The text of an error for people: the SQLSTATE of an error the database
+// raised ("23505: step ... already exists"), message, detail and hint.
 export function errorText(e) {
   if (!e) return '';
   let t = e.message || String(e);
+  if (e.sqlstate) t = `${e.sqlstate}: ${t}`;
   if (e.detail) t += `\n${e.detail}`;
   if (e.hint) t += `\nHint: ${e.hint}`;
   return t;
