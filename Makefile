@@ -44,7 +44,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
   trust_engine_steps \
   capture_triggers \
-  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports simulate \
+  analytics_counting analytics_reports funnel_fix_failures funnel_fix_reports simulate sim_fix_probe \
   report_fix_reports \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \

@@ -233,7 +233,7 @@ SELECT try($$SELECT journey._simulate(1, '{30}', '1 hour', NULL)$$);
 RESET ROLE;
 -- The simulation reads the audience, and writes it through update_field steps
 -- ('mark'), as the journey's owner: the reader needs those privileges on the
--- table itself, whether it calls simulate or _simulate directly.
+-- table itself (and may not call _simulate directly).
 REVOKE UPDATE ON sim_customers FROM sim_analyst;
 SET ROLE sim_analyst;
 SELECT try($$SELECT * FROM journey.simulate('sim-trip', 'SELECT 30', '1 hour')$$);

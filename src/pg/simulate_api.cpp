@@ -1,18 +1,25 @@
 // SQL-callable helpers of journey.simulate (src/sql/simulate.sql): the scope of
-// a simulation's ticks, its tick, and putting back the sequences its rolled-back
-// rows advanced.
+// a simulation's ticks, its clock, its customers query, and putting back the
+// sequences its rolled-back rows advanced.
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
+#include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
+#include "pg/convert.hpp"
+#include "pg/due_index.hpp"
 #include "pg/journey_cache.hpp"
+#include "pg/spi.hpp"
 #include "pg/tick.hpp"
 #include "pg/worker.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
+#include "access/xact.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -27,7 +34,62 @@ namespace {
 bool wake_before_simulation = false;
 bool wake_saved = false;
 
+// When the simulated version's next enrollment falls due after $3 (its due
+// index walked from $3 on, past the entries the run has left behind).
+pg::PreparedStatement next_due_statement(
+    "SELECT e.next_run_at FROM journey.enrollments e"
+    " WHERE e.status = 'active' AND e.next_run_at > $3"
+    "   AND e.journey_id = $1 AND e.version = $2"
+    " ORDER BY e.next_run_at LIMIT 1",
+    {INT8OID, INT4OID, TIMESTAMPTZOID});
+
+// Ticks of one virtual time before a simulation is said not to settle.
+constexpr int kMaxTicksAtOneTime = 1000;
+
+// The next time an enrollment of the simulation falls due after t (nullopt:
+// none).
+std::optional<TimestampTz> next_due(int64_t journey_id, int32_t version, TimestampTz t) {
+  pg::SpiConnection spi;
+  static uint64_t seen_generation = 0;
+  if (uint64_t generation = pg::refresh_cache_generation(); generation != seen_generation) {
+    next_due_statement.reset();
+    seen_generation = generation;
+  }
+  Datum args[3] = {Int64GetDatum(journey_id), Int32GetDatum(version), TimestampTzGetDatum(t)};
+  const char nulls[3] = {' ', ' ', ' '};
+  int guc_level = pg::pg_guard([] { return pg::begin_due_index_walk(); });
+  uint64 found = next_due_statement.execute(args, nulls, false);  // sees the ticks
+  pg::pg_guard([&] { pg::end_due_index_walk(guc_level); });
+  std::optional<TimestampTz> next;
+  if (found == 1)
+    next = pg::pg_guard([] {
+      bool isnull;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      return DatumGetTimestampTz(d);
+    });
+  spi.finish();
+  return next;
+}
+
 }  // namespace
+
+// Refuses a simulation where none can run: inside a tick (a call step's
+// function or a trigger of a field update) or inside another simulation.
+void check_can_simulate() {
+  if (pg::tick_in_progress())
+    throw core::Error(
+        "55000", "journey.simulate cannot run inside a running tick",
+        "a call step's function or a trigger of a field update called journey.simulate");
+  if (pg::simulating())
+    throw core::Error("55000", "journey.simulate cannot run inside a simulation");
+}
+
+// journey._simulation_check(): check_can_simulate, before a simulation does
+// anything else.
+PGJ_FUNCTION(pgj_simulation_check) {
+  check_can_simulate();
+  PG_RETURN_VOID();
+}
 
 // journey._simulation(journey_id, version): begins the simulation of that
 // journey version in this backend (ticks claim only its enrollments, call steps
@@ -41,24 +103,82 @@ PGJ_FUNCTION(pgj_simulation) {
     pg::forget_cached_journeys();
     PG_RETURN_VOID();
   }
-  if (pg::tick_in_progress())
-    throw core::Error("55000", "journey.simulate cannot run inside a running tick",
-                      "a call step's function called journey.simulate");
-  if (pg::simulating())
-    throw core::Error("55000", "journey.simulate cannot run inside a simulation");
+  check_can_simulate();
   wake_before_simulation = pg::wakes_workers_on_commit();
   wake_saved = true;
   pg::begin_simulation(PG_GETARG_INT64(0), PG_GETARG_INT32(1));
   PG_RETURN_VOID();
 }
 
-// journey._simulate_tick(as_of): one tick of the running simulation at virtual
-// time as_of (its enrollments only, so no permission to move the clock is
-// needed); returns how many enrollments it advanced.
-PGJ_FUNCTION(pgj_simulate_tick) {
+// journey._customer_keys(query, search_path): the first column of every row of
+// the query, as text (null: no row), the query run as the role that called in
+// (journey.simulate does its work as the extension's owner) with that role's
+// search_path, as a subquery (its closing parenthesis on a line of its own, so
+// that a trailing comment is fine). The customers of journey.simulate.
+PGJ_FUNCTION(pgj_customer_keys) {
+  std::string query = pg::arg_string(fcinfo, 0);
+  std::string path = pg::arg_string(fcinfo, 1);
+  std::string sql = "SELECT pg_catalog.array_agg(k::pg_catalog.text) FROM (" + query + "\n) q(k)";
+  Oid caller = pg::pg_guard([] { return GetOuterUserId(); });
+  pg::SpiConnection spi;
+  Datum keys = 0;
+  bool isnull = true;
+  {
+    pg::AsOwner as_caller(caller, /*restricted=*/false);  // its settings undone after
+    pg::pg_guard([&] {
+      (void)set_config_option("search_path", path.c_str(), PGC_USERSET, PGC_S_SESSION,
+                              GUC_ACTION_SAVE, true, 0, false);
+      if (SPI_execute(sql.c_str(), false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "pg_journey: the customers query returned no result");
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      if (!isnull) keys = SPI_datumTransfer(d, false, -1);
+    });
+  }
+  spi.finish();
+  if (isnull) PG_RETURN_NULL();
+  return keys;
+}
+
+// journey._simulate_run(journey_id, version, name, until): the running
+// simulation's clock, from now(): ticks at each time one of its enrollments
+// falls due, each time until nothing more is due, up to `until`; returns the
+// ticks. Each tick walks the due index only from the time up to which
+// everything has run (the rows it moved on stay in the index until the
+// rollback: walking them all again at every due time made the run quadratic
+// in the number of distinct due times), except after a tick wrote field
+// updates: the customer table's triggers wake enrollments (and enter
+// customers) at now(), so the ticks of that time walk from now().
+PGJ_FUNCTION(pgj_simulate_run) {
   if (!pg::simulating())
-    throw core::Error("55000", "journey._simulate_tick runs only inside journey.simulate");
-  return Int32GetDatum(pg::run_tick(10000, PG_GETARG_TIMESTAMPTZ(0)));
+    throw core::Error("55000", "journey._simulate_run runs only inside journey.simulate");
+  int64_t journey_id = PG_GETARG_INT64(0);
+  int32_t version = PG_GETARG_INT32(1);
+  std::string name = pg::arg_string(fcinfo, 2);
+  TimestampTz until = PG_GETARG_TIMESTAMPTZ(3);
+  TimestampTz start = pg::pg_guard([] { return GetCurrentTransactionStartTimestamp(); });
+  TimestampTz t = start;
+  int ticks = 0;
+  for (;;) {
+    bool woken = false;  // triggers may have made enrollments due at now()
+    for (int at_t = 0;; ++at_t) {
+      if (at_t >= kMaxTicksAtOneTime)
+        throw core::Error("54000",
+                          "simulation of journey \"" + name + "\" does not settle at " +
+                              std::string(pg::pg_guard([t] { return timestamptz_to_str(t); })),
+                          "enrollments were still due after " + std::to_string(kMaxTicksAtOneTime) +
+                              " ticks at the same time");
+      pg::set_simulation_floor(woken ? start : t);
+      int n = pg::run_tick(10000, t);
+      ++ticks;
+      if (pg::simulation_wrote_customers()) woken = true;
+      if (n == 0) break;
+    }
+    std::optional<TimestampTz> next = next_due(journey_id, version, t);
+    if (!next || *next > until) break;
+    t = *next;
+  }
+  pg::set_simulation_floor(DT_NOBEGIN);
+  PG_RETURN_INT32(ticks);
 }
 
 // journey._restore_sequence(seq, before, after): after a simulation rolled back,

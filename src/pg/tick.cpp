@@ -67,13 +67,17 @@ PreparedStatement claim_statement(
     {TIMESTAMPTZOID, INT4OID});
 
 // The claim of a simulation's tick: the same, for one journey version only
-// (begin_simulation).
+// (begin_simulation), due no earlier than $5 (set_simulation_floor): the index
+// walk starts there, past the entries of the rows the run has already moved on
+// (dead to nobody before the rollback, so never removed).
 PreparedStatement simulation_claim_statement(PGJ_CLAIM_DUE
+                                             "   AND e.next_run_at >= $5"
                                              "   AND e.journey_id = $3 AND e.version = $4"
                                              " ORDER BY e.next_run_at, e.id"
                                              " LIMIT $2"
                                              " FOR UPDATE OF e SKIP LOCKED",
-                                             {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID});
+                                             {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID,
+                                              TIMESTAMPTZOID});
 
 // The journey version a simulation in this backend runs (begin_simulation).
 struct Simulation {
@@ -81,6 +85,8 @@ struct Simulation {
   int level = 0;  // the subtransaction it runs in: its rollback ends it
   int64_t journey_id = 0;
   int32_t version = 0;
+  TimestampTz floor = DT_NOBEGIN;  // claims nothing due earlier
+  bool wrote_customers = false;    // a tick wrote field updates since it was last asked
 } simulation;
 
 // A visit converts the enrollment only if it was not converted before; the
@@ -610,6 +616,7 @@ void BatchWriter::write_field_updates() {
     // Not a restricted operation: deferred constraints of the customer table must
     // still fire at commit. Settings changed by its triggers are undone all the same.
     AsOwner as_owner(owner, /*restricted=*/false);
+    if (simulation.active) simulation.wrote_customers = true;  // its triggers may wake others
     dynamic_statement(sql, {TEXTARRAYOID, TEXTARRAYOID}).execute(args, nulls, false);
   }
 }
@@ -880,9 +887,10 @@ class Tick {
 
  private:
   std::vector<Claimed> claim(int max_enrollments) {
-    Datum args[4] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments),
-                     Int64GetDatum(simulation.journey_id), Int32GetDatum(simulation.version)};
-    const char nulls[4] = {' ', ' ', ' ', ' '};
+    Datum args[5] = {TimestampTzGetDatum(as_of_), Int32GetDatum(max_enrollments),
+                     Int64GetDatum(simulation.journey_id), Int32GetDatum(simulation.version),
+                     TimestampTzGetDatum(simulation.floor)};
+    const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
     // Claim by walking the due index in order, whatever the statistics say.
     // (The production claim uses $1 and $2 only: a plan reads its own nargs.)
     int guc_level = pg_guard([] { return begin_due_index_walk(); });
@@ -1224,6 +1232,16 @@ void begin_simulation(int64_t journey_id, int32_t version) {
 
 void end_simulation() {
   simulation = Simulation{};
+}
+
+void set_simulation_floor(TimestampTz floor) {
+  simulation.floor = floor;
+}
+
+bool simulation_wrote_customers() {
+  bool wrote = simulation.wrote_customers;
+  simulation.wrote_customers = false;
+  return wrote;
 }
 
 bool simulating() {

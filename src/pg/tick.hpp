@@ -23,6 +23,12 @@ int run_tick(int max_enrollments, TimestampTz as_of);
 void begin_simulation(int64_t journey_id, int32_t version);
 void end_simulation();
 bool simulating();
+// The simulation's ticks claim nothing due before `floor` (the virtual time
+// up to which everything is known to have run; DT_NOBEGIN: no bound).
+void set_simulation_floor(TimestampTz floor);
+// Whether a tick of the simulation wrote field updates since the last call:
+// the customer table's triggers may have made enrollments due at now().
+bool simulation_wrote_customers();
 
 // Whether a tick is running in this backend (user code it runs must not
 // author or publish journeys: see journey._invoking_role).

@@ -10,9 +10,24 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION journey._simulation(bigint, int) IS
   'begins (ends, with nulls) the simulation of a journey version in this backend';
 
-CREATE OR REPLACE FUNCTION journey._simulate_tick(as_of timestamptz) RETURNS int
-AS 'MODULE_PATHNAME', 'pgj_simulate_tick'
+CREATE OR REPLACE FUNCTION journey._simulation_check() RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_simulation_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION journey._simulation_check() IS
+  'refuses a simulation inside a running tick or another simulation';
+
+CREATE OR REPLACE FUNCTION journey._simulate_run(journey_id bigint, version int, name text,
+                                                 until timestamptz) RETURNS int
+AS 'MODULE_PATHNAME', 'pgj_simulate_run'
 LANGUAGE C VOLATILE STRICT SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._simulate_run(bigint, int, text, timestamptz) IS
+  'runs the running simulation''s virtual clock from now() up to until; returns its ticks';
+
+CREATE OR REPLACE FUNCTION journey._customer_keys(customers text, search_path text) RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_customer_keys'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION journey._customer_keys(text, text) IS
+  'the first column of a query, as text, run as the role that called in with its search_path';
 
 CREATE OR REPLACE FUNCTION journey._restore_sequence(seq regclass, before bigint, after bigint)
 RETURNS text
@@ -50,45 +65,16 @@ BEGIN
 END
 $$;
 
--- The simulation itself, for customer keys already selected (journey.simulate
--- runs the caller's query). Everything it writes is written inside one
--- subtransaction that it always rolls back; the sequences that rollback cannot
--- undo are put back (journey._restore_sequence), the workers are not woken and
--- the compiled journeys of this backend are forgotten.
-CREATE OR REPLACE FUNCTION journey._simulate(p_journey_id bigint, p_keys text[], p_horizon interval,
-                                             p_version int)
-RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+-- The version a simulation starts from: the one asked for, else the draft,
+-- else the live one; refused when the role that asked may not read the
+-- audience (or write it, for update_field steps) itself, since the run reads
+-- and writes it as the journey's owner and its outcome tells what it read.
+CREATE OR REPLACE FUNCTION journey._simulation_source(j journey.journeys, p_version int)
+RETURNS journey.versions
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys;
   src journey.versions;
-  s int;
-  def jsonb;
-  problems jsonb;
-  t timestamptz := now();
-  t_end timestamptz := now() + p_horizon;
-  t_next timestamptz;
-  n int;
-  rounds int;
-  seq_before jsonb := journey._sequence_values();
-  seq_after jsonb;
-  report jsonb;
-  k text;
-  outcome text;
-  done boolean := false;
-  e_state text;
-  e_message text;
-  e_detail text;
-  e_hint text;
 BEGIN
-  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey % does not exist', p_journey_id USING ERRCODE = '42704';
-  END IF;
-  IF p_horizon IS NULL OR p_horizon <= interval '0' THEN
-    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
-      j.name, coalesce(p_horizon::text, 'null') USING ERRCODE = '22023';
-  END IF;
   IF j.state = 'archived' THEN
     RAISE EXCEPTION 'journey "%" is archived and cannot be simulated', j.name
       USING ERRCODE = '55000', HINT = 'import its export under a new name to simulate it';
@@ -97,7 +83,6 @@ BEGIN
     RAISE EXCEPTION 'journey "%" runs one enrollment per "%": it cannot be simulated over customer keys',
       j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
   END IF;
-  -- The version to run: the one asked for, else the draft, else the live one.
   IF p_version IS NOT NULL THEN
     SELECT * INTO src FROM journey.versions x WHERE x.journey_id = j.id AND x.version = p_version;
     IF NOT FOUND THEN
@@ -112,10 +97,6 @@ BEGIN
         USING ERRCODE = '55000', HINT = 'name a version';
     END IF;
   END IF;
-
-  -- The simulation reads the audience, and writes it through update_field steps,
-  -- as the journey's owner; its outcome tells what it read. The role that asked
-  -- must be allowed as much itself.
   IF NOT has_table_privilege(journey._invoking_role(), j.audience, 'SELECT') THEN
     RAISE EXCEPTION 'permission denied to simulate journey "%": it reads table %', j.name,
       j.audience USING ERRCODE = '42501',
@@ -128,105 +109,235 @@ BEGIN
       j.name, j.audience USING ERRCODE = '42501',
       HINT = format('simulating this journey needs UPDATE on %s', j.audience);
   END IF;
+  RETURN src;
+END
+$$;
 
-  BEGIN
-    -- A version of its own: the draft published in place, or a copy of the
-    -- version asked for under the next number, so that every enrollment of it
-    -- is one of this simulation's.
-    IF src.status = 'draft' THEN
-      s := src.version;
-      def := journey.export(j.name, s);
-      SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
-        FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
-      PERFORM journey._raise_issues(format('journey "%s" cannot be simulated: its draft', j.name),
-                                    problems);
-      UPDATE journey.versions x SET status = 'retired'
-       WHERE x.journey_id = j.id AND x.status = 'published';
-      UPDATE journey.versions x
-         SET status = 'published', definition = def, published_at = now(), owner = j.owner,
-             templates = journey._definition_templates(def)
-       WHERE x.journey_id = j.id AND x.version = s;
-    ELSE
-      SELECT max(x.version) + 1 INTO s FROM journey.versions x WHERE x.journey_id = j.id;
-      def := src.definition;
-      UPDATE journey.versions x SET status = 'retired'
-       WHERE x.journey_id = j.id AND x.status = 'published';
-      INSERT INTO journey.versions (journey_id, version, status, start_key, settings, definition,
-                                    owner, published_at, published_by, templates)
-        VALUES (j.id, s, 'published', src.start_key, src.settings, src.definition,
-                coalesce(src.owner, j.owner), now(), src.published_by, src.templates);
-      INSERT INTO journey.steps (journey_id, version, key, type, config, position, layout)
-        SELECT x.journey_id, s, x.key, x.type, x.config, x.position, x.layout
-          FROM journey.steps x WHERE x.journey_id = j.id AND x.version = src.version;
-      INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
-        SELECT x.journey_id, s, x.from_key, x.branch, x.to_key
-          FROM journey.connections x WHERE x.journey_id = j.id AND x.version = src.version;
-      INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
-        SELECT x.journey_id, s, x.position, x.type, x.config
-          FROM journey.entry_triggers x WHERE x.journey_id = j.id AND x.version = src.version;
-      INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
-        SELECT x.journey_id, s, x.position, x.type, x.config, x.is_goal
-          FROM journey.exit_rules x WHERE x.journey_id = j.id AND x.version = src.version;
-    END IF;
-    -- Live for this subtransaction only (no schedules: nothing runs on a cron
-    -- during a simulation).
-    UPDATE journey.journeys x
-       SET published_version = s, settings = def->'settings', state = 'published'
-     WHERE x.id = j.id;
-    PERFORM journey._install_audience_triggers(j.audience);
-    PERFORM journey._simulation(j.id, s);
-
-    -- Enter the customers now and run every due time up to the horizon.
-    PERFORM journey._enroll_rows(j.id, coalesce(p_keys, '{}'));
-    LOOP
-      rounds := 0;
-      LOOP
-        n := journey._simulate_tick(t);
-        EXIT WHEN n = 0;
-        rounds := rounds + 1;
-        IF rounds >= 1000 THEN
-          RAISE EXCEPTION 'simulation of journey "%" does not settle at %', j.name, t
-            USING ERRCODE = '54000',
-                  DETAIL = 'enrollments were still due after 1000 ticks at the same time';
-        END IF;
-      END LOOP;
-      SELECT min(e.next_run_at) INTO t_next FROM journey.enrollments e
-       WHERE e.journey_id = j.id AND e.version = s AND e.status = 'active';
-      EXIT WHEN t_next IS NULL OR t_next > t_end;
-      t := greatest(t, t_next);
-    END LOOP;
-
-    SELECT jsonb_agg(to_jsonb(f) ORDER BY f.ordinality) INTO report
-      FROM journey.funnel(j.name, version => s) WITH ORDINALITY f;
-    seq_after := journey._sequence_values();
-    done := true;
-    RAISE SQLSTATE 'PJ000';  -- roll everything back
-  EXCEPTION WHEN OTHERS THEN
-    PERFORM journey._simulation(NULL, NULL);
-    IF NOT done THEN
-      GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
-                              e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    END IF;
-  END;
-  IF NOT done THEN
-    seq_after := journey._sequence_values();
+-- Makes the simulated version live, inside the simulation's subtransaction: the
+-- draft published in place, or a copy of the version asked for under the next
+-- number, so that every enrollment of it is one of this simulation's. Returns
+-- its number.
+CREATE OR REPLACE FUNCTION journey._simulation_version(j journey.journeys, src journey.versions)
+RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  s int;
+  def jsonb;
+  problems jsonb;
+BEGIN
+  IF src.status = 'draft' THEN
+    s := src.version;
+    def := journey.export(j.name, s);
+    SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') INTO problems
+      FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
+    PERFORM journey._raise_issues(format('journey "%s" cannot be simulated: its draft', j.name),
+                                  problems);
+    UPDATE journey.versions x SET status = 'retired'
+     WHERE x.journey_id = j.id AND x.status = 'published';
+    UPDATE journey.versions x
+       SET status = 'published', definition = def, published_at = now(), owner = j.owner,
+           templates = journey._definition_templates(def)
+     WHERE x.journey_id = j.id AND x.version = s;
+  ELSE
+    SELECT max(x.version) + 1 INTO s FROM journey.versions x WHERE x.journey_id = j.id;
+    def := src.definition;
+    UPDATE journey.versions x SET status = 'retired'
+     WHERE x.journey_id = j.id AND x.status = 'published';
+    INSERT INTO journey.versions (journey_id, version, status, start_key, settings, definition,
+                                  owner, published_at, published_by, templates)
+      VALUES (j.id, s, 'published', src.start_key, src.settings, src.definition,
+              coalesce(src.owner, j.owner), now(), src.published_by, src.templates);
+    INSERT INTO journey.steps (journey_id, version, key, type, config, position, layout)
+      SELECT x.journey_id, s, x.key, x.type, x.config, x.position, x.layout
+        FROM journey.steps x WHERE x.journey_id = j.id AND x.version = src.version;
+    INSERT INTO journey.connections (journey_id, version, from_key, branch, to_key)
+      SELECT x.journey_id, s, x.from_key, x.branch, x.to_key
+        FROM journey.connections x WHERE x.journey_id = j.id AND x.version = src.version;
+    INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
+      SELECT x.journey_id, s, x.position, x.type, x.config
+        FROM journey.entry_triggers x WHERE x.journey_id = j.id AND x.version = src.version;
+    INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
+      SELECT x.journey_id, s, x.position, x.type, x.config, x.is_goal
+        FROM journey.exit_rules x WHERE x.journey_id = j.id AND x.version = src.version;
   END IF;
+  -- Live for this subtransaction only (no schedules: nothing runs on a cron
+  -- during a simulation).
+  UPDATE journey.journeys x
+     SET published_version = s, settings = def->'settings', state = 'published'
+   WHERE x.id = j.id;
+  PERFORM journey._install_audience_triggers(j.audience);
+  RETURN s;
+END
+$$;
 
-  -- Put back what the rollback did not: the sequences it advanced.
+-- Puts back what a simulation's rollback did not: the sequences that advanced
+-- since seq_before (journey._restore_sequence), with a NOTICE for each it has
+-- to leave advanced.
+CREATE OR REPLACE FUNCTION journey._restore_sequences(p_name text, p_seq_before jsonb)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  seq_after jsonb := journey._sequence_values();
+  k text;
+  outcome text;
+BEGIN
   FOR k IN SELECT a.key FROM jsonb_each(seq_after) a
-            WHERE a.value IS DISTINCT FROM seq_before->a.key LOOP
-    outcome := journey._restore_sequence(k::oid::regclass, (seq_before->>k)::bigint,
+            WHERE a.value IS DISTINCT FROM p_seq_before->a.key LOOP
+    outcome := journey._restore_sequence(k::oid::regclass, (p_seq_before->>k)::bigint,
                                          (seq_after->>k)::bigint);
     IF outcome <> 'restored' THEN
-      RAISE NOTICE 'simulation of journey "%" left sequence % advanced', j.name, k::oid::regclass
+      RAISE NOTICE 'simulation of journey "%" left sequence % advanced', p_name, k::oid::regclass
         USING DETAIL = CASE outcome WHEN 'busy' THEN 'a transaction that took values from it is still open'
                                     ELSE 'another session took values from it meanwhile' END;
     END IF;
   END LOOP;
-  IF NOT done THEN
-    RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+END
+$$;
+
+-- The simulation itself, for customer keys already selected (journey.simulate
+-- runs the caller's query). Everything it writes is written inside one
+-- subtransaction that it always rolls back, even on a cancel; the sequences
+-- that rollback cannot undo are put back to p_seq_before (taken before the
+-- customers query ran), the workers are not woken and the compiled journeys of
+-- this backend are forgotten. Errors are raised again as they were (context
+-- included).
+CREATE OR REPLACE FUNCTION journey._simulate(p_journey_id bigint, p_keys text[], p_horizon interval,
+                                             p_version int, p_seq_before jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+  src journey.versions;
+  s int;
+  seq_before jsonb := coalesce(p_seq_before, journey._sequence_values());
+  report jsonb;
+  started boolean := false;
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey % does not exist', p_journey_id USING ERRCODE = '42704';
   END IF;
+  IF p_horizon IS NULL OR p_horizon <= interval '0' THEN
+    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
+      j.name, coalesce(p_horizon::text, 'null') USING ERRCODE = '22023';
+  END IF;
+  src := journey._simulation_source(j, p_version);
+  BEGIN
+    s := journey._simulation_version(j, src);
+    PERFORM journey._simulation(j.id, s);
+    started := true;
+    -- Enter the customers now and run every due time up to the horizon.
+    PERFORM journey._enroll_rows(j.id, coalesce(p_keys, '{}'));
+    PERFORM journey._simulate_run(j.id, s, j.name, now() + p_horizon);
+    SELECT jsonb_agg(to_jsonb(f) ORDER BY f.ordinality) INTO report
+      FROM journey.funnel(j.name, version => s) WITH ORDINALITY f;
+    RAISE SQLSTATE 'PJ000';  -- roll everything back
+  EXCEPTION
+    WHEN SQLSTATE 'PJ000' THEN
+      PERFORM journey._simulation(NULL, NULL);
+    WHEN OTHERS OR query_canceled THEN
+      -- Only the simulation this call began: a call refused because another
+      -- one runs (a trigger of its field update called simulate) ends nothing.
+      IF started THEN
+        PERFORM journey._simulation(NULL, NULL);
+      END IF;
+      PERFORM journey._restore_sequences(j.name, seq_before);
+      RAISE;
+  END;
+  PERFORM journey._restore_sequences(j.name, seq_before);
   RETURN report;
+END
+$$;
+
+-- The customer keys a simulation's customers query selects (its first column,
+-- as text), the query run as the role that called simulate, with its
+-- search_path, and rolled back; each key checked against the audience's key
+-- type. A trailing semicolon or comment is fine; the query is read as a
+-- subquery, so a data-modifying WITH is refused, saying so.
+CREATE OR REPLACE FUNCTION journey._simulation_keys(j journey.journeys, p_customers text,
+                                                    p_search_path text)
+RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  query text := regexp_replace(p_customers, '[\s;]+$', '');
+  keys text[];
+  kt record;
+  st text;
+  msg text;
+BEGIN
+  BEGIN
+    keys := journey._customer_keys(query, p_search_path);
+    RAISE SQLSTATE 'PJ000';  -- and roll back whatever the query did
+  EXCEPTION
+    WHEN SQLSTATE 'PJ000' THEN NULL;
+    WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+      IF st = '0A000' AND msg LIKE '%data-modifying%' THEN
+        RAISE EXCEPTION 'customers of the simulation of journey "%" must be a query returning customer keys: %',
+          j.name, msg USING ERRCODE = st, DETAIL = format('customers: %s', p_customers),
+          HINT = 'the query is read as a subquery: select the keys without a data-modifying WITH';
+      END IF;
+      RAISE EXCEPTION 'customers of the simulation of journey "%" must be a query returning customer keys: %',
+        j.name, msg USING ERRCODE = st, DETAIL = format('customers: %s', p_customers);
+  END;
+  SELECT k.cast_type, k.type_name INTO kt
+    FROM journey.audiences a, journey._key_type(a.relation, a.key_column) k
+   WHERE a.relation = j.audience;
+  BEGIN
+    EXECUTE format('SELECT $1::%s[]', kt.cast_type) USING keys;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    RAISE EXCEPTION 'customers of the simulation of journey "%" must return keys of type % (the key of %): %',
+      j.name, kt.type_name, j.audience, msg USING ERRCODE = st, DETAIL = format('customers: %s', p_customers);
+  END;
+  RETURN keys;
+END
+$$;
+
+-- journey.simulate's work, as the extension's owner: checks the arguments,
+-- notes the sequences' values, selects the customers (as the role that asked,
+-- with p_search_path) and runs the simulation. Granted as simulate is: it does
+-- every check simulate does.
+CREATE OR REPLACE FUNCTION journey._simulate_checked(p_journey text, p_customers text,
+                                                     p_horizon interval, p_version int,
+                                                     p_search_path text)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(p_journey);
+  seq_before jsonb;
+  keys text[];
+BEGIN
+  PERFORM journey._simulation_check();
+  IF p_horizon IS NULL OR p_horizon <= interval '0' THEN
+    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
+      j.name, coalesce(p_horizon::text, 'null') USING ERRCODE = '22023';
+  END IF;
+  BEGIN
+    PERFORM now() + p_horizon;
+  EXCEPTION WHEN datetime_field_overflow THEN
+    RAISE EXCEPTION 'horizon of the simulation of journey "%" is out of range: %', j.name, p_horizon
+      USING ERRCODE = '22023', HINT = 'now() plus the horizon must be a valid timestamp';
+  END;
+  IF p_customers IS NULL THEN
+    RAISE EXCEPTION 'customers of the simulation of journey "%" must not be null', j.name
+      USING ERRCODE = '22004', HINT = 'pass a query returning customer keys';
+  END IF;
+  IF current_setting('transaction_read_only')::boolean THEN
+    RAISE EXCEPTION 'cannot simulate journey "%" in a read-only transaction', j.name
+      USING ERRCODE = '25006',
+            DETAIL = 'a simulation writes its run and rolls it back',
+            HINT = 'run it in a read-write transaction on the primary';
+  END IF;
+  -- Before the customers query: what it advances is put back too.
+  seq_before := journey._sequence_values();
+  BEGIN
+    keys := journey._simulation_keys(j, p_customers, p_search_path);
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    PERFORM journey._restore_sequences(j.name, seq_before);
+    RAISE;
+  END;
+  RETURN journey._simulate(j.id, keys, p_horizon, p_version, seq_before);
 END
 $$;
 
@@ -240,58 +351,36 @@ CREATE OR REPLACE FUNCTION journey.simulate(journey text, customers text, horizo
 RETURNS TABLE (step_key text, step_type journey.step_type, entered bigint, now_at bigint,
                moved jsonb, completed bigint, exited jsonb, converted bigint, failed bigint,
                median_time interval, p90_time interval)
-LANGUAGE plpgsql AS $$
-DECLARE
-  j journey.journeys := journey._journey(simulate.journey);
-  keys text[];
-  report jsonb;
-  st text;
-  msg text;
-BEGIN
-  IF simulate.horizon IS NULL OR simulate.horizon <= interval '0' THEN
-    RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
-      j.name, coalesce(simulate.horizon::text, 'null') USING ERRCODE = '22023';
-  END IF;
-  IF simulate.customers IS NULL THEN
-    RAISE EXCEPTION 'customers of the simulation of journey "%" must not be null', j.name
-      USING ERRCODE = '22004', HINT = 'pass a query returning customer keys';
-  END IF;
-  IF current_setting('transaction_read_only')::boolean THEN
-    RAISE EXCEPTION 'cannot simulate journey "%" in a read-only transaction', j.name
-      USING ERRCODE = '25006',
-            DETAIL = 'a simulation writes its run and rolls it back',
-            HINT = 'run it in a read-write transaction on the primary';
-  END IF;
-  BEGIN
-    EXECUTE format('SELECT array_agg(k::text) FROM (%s) q(k)', simulate.customers) INTO keys;
-    RAISE SQLSTATE 'PJ000';  -- and roll back whatever the query did
-  EXCEPTION
-    WHEN SQLSTATE 'PJ000' THEN NULL;
-    WHEN OTHERS THEN
-      GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-      RAISE EXCEPTION 'customers of the simulation of journey "%" must be a query returning customer keys: %',
-        j.name, msg USING ERRCODE = st, DETAIL = format('customers: %s', simulate.customers);
-  END;
-  report := journey._simulate(j.id, keys, simulate.horizon, simulate.version);
-  RETURN QUERY
+LANGUAGE sql AS $$
   SELECT r.step_key, r.step_type, r.entered, r.now_at, r.moved, r.completed, r.exited,
          r.converted, r.failed, r.median_time, r.p90_time
-    FROM jsonb_array_elements(coalesce(report, '[]')) WITH ORDINALITY a(x, o),
+    FROM jsonb_array_elements(coalesce(
+           journey._simulate_checked(simulate.journey, simulate.customers, simulate.horizon,
+                                     simulate.version, pg_catalog.current_setting('search_path')),
+           '[]')) WITH ORDINALITY a(x, o),
          jsonb_to_record(a.x)
            AS r(step_key text, step_type journey.step_type, entered bigint, now_at bigint,
                 moved jsonb, completed bigint, exited jsonb, converted bigint, failed bigint,
                 median_time interval, p90_time interval)
-   ORDER BY a.o;
-END
+   ORDER BY a.o
 $$;
 COMMENT ON FUNCTION journey.simulate(text, text, interval, int) IS
   'the funnel a journey''s draft (or version) would produce over these customers up to the horizon; rolled back';
 
-REVOKE ALL ON FUNCTION journey._simulation(bigint, int), journey._simulate_tick(timestamptz),
+REVOKE ALL ON FUNCTION journey._simulation(bigint, int), journey._simulation_check(),
+  journey._simulate_run(bigint, int, text, timestamptz), journey._customer_keys(text, text),
   journey._restore_sequence(regclass, bigint, bigint), journey._sequence_values(),
-  journey._simulate(bigint, text[], interval, int), journey.simulate(text, text, interval, int)
+  journey._restore_sequences(text, jsonb),
+  journey._simulation_source(journey.journeys, int),
+  journey._simulation_version(journey.journeys, journey.versions),
+  journey._simulation_keys(journey.journeys, text, text),
+  journey._simulate(bigint, text[], interval, int, jsonb),
+  journey._simulate_checked(text, text, interval, int, text),
+  journey.simulate(text, text, interval, int)
   FROM PUBLIC;
+-- journey._simulate is not granted: calling it directly would skip simulate's
+-- checks (journey._simulate_checked does them all).
 GRANT EXECUTE ON FUNCTION
   journey.simulate(text, text, interval, int),
-  journey._simulate(bigint, text[], interval, int)
+  journey._simulate_checked(text, text, interval, int, text)
 TO journey_reader;
