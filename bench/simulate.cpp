@@ -6,7 +6,8 @@
 // counts). Prints the median of PGJ_BENCH_REPS runs (default 3) and checks
 // that the run left nothing behind (row counts and sequences); judged by a
 // person, not by this program (it exits 0 unless a query fails or something
-// was left behind).
+// was left behind). Then customers due at PGJ_BENCH_DUE_CUSTOMERS (2,000) and 4x
+// as many distinct times, and the ratio of their times.
 //
 // Usage: simulate   (needs PGHOST/PGPORT/PGUSER of a cluster with pg_journey
 // installed; uses a database of its own, pgj_bench_simulate, dropped at the end).
@@ -113,6 +114,39 @@ int main() {
     std::printf("  predicted entered: %s\n", entered.c_str());
     std::printf("  left behind: %s (state %s)\n", before == after ? "nothing" : "SOMETHING",
                 after.c_str());
+    if (before != after) {
+      std::cerr << "simulate left something behind: before " << before << ", after " << after
+                << "\n";
+      return 1;
+    }
+    // Customers who fall due at distinct times (a minute apart, a delay until
+    // a column): n and 4n of them, one tick per due time. The time should grow
+    // about 4x, not 16x (issue 10's probe: 2,000 took 7.7 s, 8,000 100 s).
+    const long long due_small = std::max(1LL, env_or("PGJ_BENCH_DUE_CUSTOMERS", 2000));
+    exec(c, "ALTER TABLE people ADD COLUMN due_at timestamptz");
+    exec(c, "UPDATE people SET due_at = now() + id * interval '1 minute'");
+    exec(c, R"(SELECT journey.import($${"name": "bench-due", "audience": "people", "start": "w",
+      "steps": [{"key": "w", "type": "delay", "until_field": "due_at", "next": "s"},
+        {"key": "s", "type": "send", "channel": "b", "payload": {}, "next": "e"},
+        {"key": "e", "type": "exit"}]}$$))");
+    exec(c, "VACUUM ANALYZE");
+    before = one(c, kState);
+    double due_ms[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+      long long n = due_small * (i == 0 ? 1 : 4);
+      auto start = std::chrono::steady_clock::now();
+      std::string sent = one(c,
+                             "SELECT entered FROM journey.simulate('bench-due', 'SELECT id FROM "
+                             "people WHERE id <= " +
+                                 std::to_string(n) + "', '30 days') WHERE step_key = 's'");
+      due_ms[i] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      std::printf("simulate, %lld customers due a minute apart %9.1f ms (sent %s)\n", n, due_ms[i],
+                  sent.c_str());
+    }
+    std::printf("  4x the distinct due times: %.1fx the time\n", due_ms[1] / due_ms[0]);
+    after = one(c, kState);
     if (before != after) {
       std::cerr << "simulate left something behind: before " << before << ", after " << after
                 << "\n";
