@@ -115,12 +115,51 @@ std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params, bool
   return spi_result_rows();
 }
 
+namespace {
+const TableMap* table_map = nullptr;
+
+bool identifier_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '$' || c == '.' || c == '"' || static_cast<unsigned char>(c) >= 0x80;
+}
+}  // namespace
+
+std::string map_tables(const std::string& sql, const TableMap& map) {
+  std::string out;
+  size_t i = 0;
+  while (i < sql.size()) {
+    bool replaced = false;
+    if (i == 0 || !identifier_char(sql[i - 1]))
+      for (const auto& [from, to] : map.names)
+        if (sql.compare(i, from.size(), from) == 0 &&
+            (i + from.size() == sql.size() || !identifier_char(from.back()) ||
+             !identifier_char(sql[i + from.size()]))) {
+          out += to;
+          i += from.size();
+          replaced = true;
+          break;
+        }
+    if (!replaced) out += sql[i++];
+  }
+  return out;
+}
+
+void set_table_map(const TableMap* map) {
+  table_map = map;
+}
+
 uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool read_only) {
-  if (!plan_) {
-    const char* sql = sql_.c_str();
+  SPIPlanPtr* slot = &plan_;
+  std::string mapped;
+  if (table_map) {
+    slot = &mapped_plans_[table_map->key];
+    if (!*slot) mapped = map_tables(sql_, *table_map);
+  }
+  if (!*slot) {
+    const char* sql = mapped.empty() ? sql_.c_str() : mapped.c_str();
     int nargs = static_cast<int>(arg_types_.size());
     Oid* types = arg_types_.data();
-    plan_ = pg_guard([&] {
+    SPIPlanPtr plan_for_slot = pg_guard([&] {
       SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
       if (!plan)
         elog(ERROR, "pg_journey: SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result),
@@ -129,8 +168,9 @@ uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool r
       adopt_plan(plan);
       return plan;
     });
+    *slot = plan_for_slot;
   }
-  SPIPlanPtr plan = plan_;
+  SPIPlanPtr plan = *slot;
   const char* sql = sql_.c_str();
   return pg_guard([&] {
     int rc = SPI_execute_plan(plan, const_cast<Datum*>(values), nulls, read_only, 0);
@@ -146,10 +186,13 @@ std::vector<Row> PreparedStatement::rows(const Datum* values, const char* nulls)
 }
 
 void PreparedStatement::reset() {
-  if (!plan_) return;
-  SPIPlanPtr plan = plan_;
+  std::vector<SPIPlanPtr> plans;
+  if (plan_) plans.push_back(plan_);
+  for (auto& [key, plan] : mapped_plans_)
+    if (plan) plans.push_back(plan);
   plan_ = nullptr;
-  pg_guard([&] { SPI_freeplan(plan); });
+  mapped_plans_.clear();
+  for (SPIPlanPtr plan : plans) pg_guard([&] { SPI_freeplan(plan); });
 }
 
 }  // namespace pgj::pg

@@ -26,9 +26,30 @@ std::vector<Row> spi_rows(const char* sql, const std::vector<Cell>& params = {},
 
 }  // namespace pgj::pg
 
+#include <map>
+#include <utility>
+
 #include "pg/postgres.hpp"
 
 namespace pgj::pg {
+
+// The tables prepared statements run against in place of the ones they name
+// (Citus, docs/scale-out.md: the tick on a node reads and writes the local
+// shards of one co-located shard group directly, e.g. journey.enrollments as
+// journey.enrollments_102025). `key` names the map (its plans are kept under
+// it); `names` maps a qualified name as the statements spell it to another.
+struct TableMap {
+  std::string key;
+  std::vector<std::pair<std::string, std::string>> names;
+};
+
+// `sql` with every whole occurrence of a mapped name replaced (an occurrence is
+// whole when no identifier character follows or precedes it).
+std::string map_tables(const std::string& sql, const TableMap& map);
+
+// While set (not null), PreparedStatement runs its statement mapped by *map,
+// with plans kept per map key. The caller keeps *map alive and clears it.
+void set_table_map(const TableMap* map);
 
 // A statement prepared once per backend (SPI_keepplan) and run many times: the
 // hot path's reads and batched writes.
@@ -48,6 +69,7 @@ class PreparedStatement {
   std::string sql_;
   std::vector<Oid> arg_types_;
   SPIPlanPtr plan_ = nullptr;
+  std::map<std::string, SPIPlanPtr> mapped_plans_;  // per TableMap key
 };
 
 // The rows of SPI_tuptable (after a query) in text form; frees the result table.

@@ -111,13 +111,17 @@ PreparedStatement activity_statement(
 // rule, a deleted customer, the visit cap) end through journey._end_enrollments,
 // which writes that visit.
 PreparedStatement end_statement(
-    "SELECT journey._end_enrollments($1::int8[], $2::text[], $3::text[], $4::bool[], $5)",
+    "SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity', $1::int8[],"
+    " $2::text[], $3::text[], $4::bool[], $5, NULL)",
     {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZOID});
 
+// The id is the column's default, spelled out: on Citus the tick writes the
+// shard of messages, which has no default (docs/scale-out.md).
 PreparedStatement message_statement(
-    "INSERT INTO journey.messages (enrollment_id, journey_id, version, step_key, visit,"
+    "INSERT INTO journey.messages (id, enrollment_id, journey_id, version, step_key, visit,"
     "  customer_id, channel, payload, status, reason, created_at, send_after, recipient)"
-    " SELECT u.e, u.j, u.v, u.s, u.n, u.c, u.ch, u.p::jsonb, u.st, u.r, $12, u.sa, u.rc"
+    " SELECT nextval('journey.messages_id_seq'), u.e, u.j, u.v, u.s, u.n, u.c, u.ch, u.p::jsonb,"
+    "        u.st, u.r, $12, u.sa, u.rc"
     "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::int4[], $6::text[],"
     "               $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
     "               $13::text[])"
@@ -1170,8 +1174,7 @@ bool tick_running = false;
 // Charges the enrollments whose step an interrupted tick was running, in any
 // backend; returns the enrollments it was writing as a batch (run them one at
 // a time). The records are removed when this transaction commits.
-std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
-  Interrupted interrupted = take_interrupted(extension);
+void charge_interrupted_runs(const Interrupted& interrupted, TimestampTz as_of) {
   if (!interrupted.runs.empty()) {
     std::vector<int64_t> ids, versions;
     for (const InterruptedRun& run : interrupted.runs) {
@@ -1188,8 +1191,40 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
     WorkLabelScope scope(&label);
     charge_failures(rows, charges, as_of, label);
   }
+}
+
+std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
+  Interrupted interrupted = take_interrupted(extension);
+  charge_interrupted_runs(interrupted, as_of);
   return std::move(interrupted.suspects);
 }
+
+// Citus (docs/scale-out.md): the co-located shard groups of the distributed
+// journey tables placed on this node, each as the map from the tables' names to
+// its shards' (journey._citus_local_shards, which also holds off their moves
+// until this transaction ends). nullopt where journey.enrollments is not a
+// distributed table (a single-node install): the tick runs on the tables.
+std::optional<std::vector<TableMap>> local_shard_groups() {
+  Oid citus = pg_guard([] { return get_extension_oid("citus", true); });
+  if (citus == InvalidOid) return std::nullopt;
+  if (spi_rows("SELECT journey._citus_distributed()")[0][0] != Cell("t")) return std::nullopt;
+  std::vector<TableMap> groups;
+  for (const Row& row : spi_rows("SELECT shard, relation, shard_relation"
+                                 "  FROM journey._citus_local_shards() ORDER BY shard",
+                                 {}, false)) {
+    if (groups.empty() || groups.back().key != *row[0]) groups.push_back(TableMap{*row[0], {}});
+    groups.back().names.emplace_back(*row[1], *row[2]);
+  }
+  return groups;
+}
+
+// Runs the tick under a table map, and clears the map however it ends.
+struct TableMapScope {
+  explicit TableMapScope(const TableMap* map) { set_table_map(map); }
+  ~TableMapScope() { set_table_map(nullptr); }
+  TableMapScope(const TableMapScope&) = delete;
+  TableMapScope& operator=(const TableMapScope&) = delete;
+};
 }  // namespace
 
 namespace {
@@ -1272,6 +1307,21 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   Oid extension = pg_guard([] { return get_extension_oid("pg_journey", true); });
   // A simulation leaves the records of interrupted ticks to the real ticks: it
   // would take them, and its rollback would lose the charges.
+  // On a Citus node, one tick per local shard group, each on that group's
+  // shards directly: a claim with SKIP LOCKED cannot span shards.
+  if (std::optional<std::vector<TableMap>> groups = local_shard_groups(); groups) {
+    Interrupted interrupted = take_interrupted(extension);
+    int processed = 0;
+    for (const TableMap& group : *groups) {
+      if (processed >= max_enrollments) break;
+      TableMapScope scope(&group);
+      charge_interrupted_runs(interrupted, as_of);
+      Tick tick(as_of, extension, interrupted.suspects);
+      processed += tick.run(max_enrollments - processed);
+    }
+    spi.finish();
+    return processed;
+  }
   std::set<int64_t> suspects =
       simulation.active ? std::set<int64_t>() : charge_interrupted(extension, as_of);
   int processed;

@@ -40,10 +40,15 @@ END
 $$;
 
 -- Counts each INSERT into journey.activity into journey.activity_hours (one
--- row per group of the statement's rows; see tables.sql).
+-- row per group of the statement's rows; see tables.sql). On a Citus install
+-- (docs/scale-out.md) the trigger also fires on the shards of activity, where
+-- it cannot write the reference table activity_hours: there it counts nothing.
 CREATE OR REPLACE FUNCTION journey._count_activity() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 BEGIN
+  IF TG_RELID <> 'journey.activity'::regclass THEN
+    RETURN NULL;  -- a Citus shard of journey.activity
+  END IF;
   INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch, reason,
                                       visits, converted, spent)
   SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason, sum(g.n),

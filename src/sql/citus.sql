@@ -97,20 +97,6 @@ BEGIN
             DETAIL = 'journey.distribute changes the keys of pg_journey''s tables on every node',
             HINT = 'call it as a superuser';
   END IF;
-  -- The engine does not run distributed yet (docs/scale-out.md): its claim
-  -- fails on the distributed tables on every tick, so no node may run it.
-  SELECT string_agg(n.node, ', ') INTO stmt
-    FROM (SELECT 'the coordinator' AS node WHERE current_setting('pg_journey.enabled', true) = 'on'
-          UNION ALL
-          SELECT format('%s:%s', w.nodename, w.nodeport)
-            FROM run_command_on_workers($cmd$SELECT current_setting('pg_journey.enabled', true)$cmd$) w
-           WHERE w.result = 'on') n;
-  IF stmt IS NOT NULL THEN
-    RAISE EXCEPTION 'cannot distribute audience %: pg_journey''s engine is enabled on %', distribute.audience, stmt
-      USING ERRCODE = '55000',
-            DETAIL = 'the engine does not run on distributed tables yet: every tick would fail',
-            HINT = 'set pg_journey.enabled = off on every node (postgresql.conf, then reload)';
-  END IF;
   SELECT * INTO a FROM journey.audiences x WHERE x.relation = distribute.audience;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'cannot distribute audience %: it is not a registered audience', distribute.audience
@@ -321,3 +307,61 @@ REVOKE ALL ON FUNCTION
   journey._citus_on_workers(text),
   journey._citus_fix_oids(text)
 FROM PUBLIC;
+
+-- Whether journey.enrollments is a Citus distributed table on this node (the
+-- tick then runs on the local shards: journey._citus_local_shards). False
+-- without Citus.
+CREATE OR REPLACE FUNCTION journey._citus_distributed() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found boolean;
+BEGIN
+  IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE $q$SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                             WHERE logicalrelid = 'journey.enrollments'::regclass
+                               AND partmethod = 'h')$q$ INTO found;
+  RETURN found;
+END
+$$;
+
+-- The tick's work on a Citus node (docs/scale-out.md): the shard groups of
+-- journey.enrollments placed on this node, one row per table of a group (the
+-- audiences and the runtime tables, co-located): the group's enrollments shard,
+-- the table's qualified name and its shard's. Takes the shards' metadata lock in
+-- share mode first (lock_shard_metadata), so no move or cleanup of these groups
+-- starts before this transaction ends, then returns the groups that are still
+-- placed here (a move that finished before the lock took them away).
+CREATE OR REPLACE FUNCTION journey._citus_local_shards()
+RETURNS TABLE (shard bigint, relation text, shard_relation text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  local_placements constant text := $q$
+    SELECT coalesce(array_agg(s.shardid ORDER BY s.shardid), '{}')
+      FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
+     WHERE s.logicalrelid = 'journey.enrollments'::regclass
+       AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)$q$;
+  shards bigint[];
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  EXECUTE local_placements INTO shards;
+  IF cardinality(shards) = 0 THEN
+    RETURN;
+  END IF;
+  EXECUTE 'SELECT pg_catalog.lock_shard_metadata(5, $1)' USING shards;
+  EXECUTE local_placements INTO shards;
+  RETURN QUERY EXECUTE $q$
+    SELECT g.shardid, format('%I.%I', n.nspname, c.relname),
+           format('%I.%I', n.nspname, c.relname || '_' || cs.shardid)
+      FROM unnest($1) g(shardid)
+      CROSS JOIN LATERAL unnest(pg_catalog.get_colocated_shard_array(g.shardid)) cs(shardid)
+      JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
+      JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING shards;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_distributed(), journey._citus_local_shards() FROM PUBLIC;

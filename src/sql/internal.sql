@@ -448,6 +448,28 @@ CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses t
                                                     p_at timestamptz DEFAULT now(),
                                                     p_converted_at timestamptz DEFAULT NULL)
 RETURNS bigint[]
+LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity', p_ids, p_statuses,
+                                     p_reasons, p_goals, p_at, p_converted_at)
+$$;
+
+-- The type of a step of a journey version (null when there is no such step).
+CREATE OR REPLACE FUNCTION journey._step_type(p_journey_id bigint, p_version int, p_key text)
+RETURNS journey.step_type
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT s.type FROM journey.steps s
+   WHERE s.journey_id = p_journey_id AND s.version = p_version AND s.key = p_key
+$$;
+
+-- journey._end_enrollments on the given tables: journey.enrollments and
+-- journey.activity, or, for the tick on a Citus node, the shards of one
+-- co-located group of them (docs/scale-out.md).
+CREATE OR REPLACE FUNCTION journey._end_enrollments_in(p_enrollments regclass, p_activity regclass,
+                                                       p_ids bigint[], p_statuses text[],
+                                                       p_reasons text[], p_goals boolean[],
+                                                       p_at timestamptz,
+                                                       p_converted_at timestamptz)
+RETURNS bigint[]
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   result_ids bigint[];
@@ -455,45 +477,46 @@ BEGIN
   -- Lock first (in id order): a tick or another ending that holds one of them
   -- is waited for, and the statement below, with a snapshot taken after the
   -- wait, sees where that left the enrollment (its step, its last visit).
-  PERFORM 1 FROM journey.enrollments e
-    WHERE e.id = ANY (p_ids) AND e.status = 'active' ORDER BY e.id FOR UPDATE;
+  EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s e
+                   WHERE e.id = ANY ($1) AND e.status = ''active'' ORDER BY e.id FOR UPDATE) l',
+                 p_enrollments) USING p_ids;
+  EXECUTE format($sql$
   WITH input AS (
     SELECT DISTINCT ON (u.id) u.id, u.st::journey.enrollment_status AS st, u.r,
            coalesce(u.g, false) AS g
-      FROM unnest(p_ids, p_statuses, p_reasons,
-                  coalesce(p_goals, array_fill(false, ARRAY[cardinality(p_ids)])))
+      FROM unnest($1, $2, $3, coalesce($4, array_fill(false, ARRAY[cardinality($1)])))
            WITH ORDINALITY u(id, st, r, g, o)
      WHERE u.id IS NOT NULL
      ORDER BY u.id, u.o),
   ended AS (
-    UPDATE journey.enrollments e
-       SET status = i.st, ended_at = p_at, next_run_at = NULL, waiting_for = NULL,
+    UPDATE %1$s e
+       SET status = i.st, ended_at = $5, next_run_at = NULL, waiting_for = NULL,
            exit_reason = CASE WHEN i.st = 'exited' THEN i.r ELSE e.exit_reason END,
            last_error = CASE WHEN i.st = 'failed' THEN coalesce(i.r, e.last_error)
                              ELSE e.last_error END,
-           converted_at = CASE WHEN i.g THEN coalesce(e.converted_at,
-                                                      coalesce(p_converted_at, p_at))
+           converted_at = CASE WHEN i.g THEN coalesce(e.converted_at, coalesce($6, $5))
                                ELSE e.converted_at END
-      FROM input i, journey.enrollments o,
-           LATERAL (SELECT greatest(o.visits, (SELECT max(a.visit) FROM journey.activity a
+      FROM input i, %1$s o,
+           LATERAL (SELECT greatest(o.visits, (SELECT max(a.visit) FROM %2$s a
                                                 WHERE a.enrollment_id = o.id)) + 1 AS visit,
                            coalesce(o.parked_at,
-                                    (SELECT max(a.at) FROM journey.activity a
-                                      WHERE a.enrollment_id = o.id),
+                                    (SELECT max(a.at) FROM %2$s a WHERE a.enrollment_id = o.id),
                                     o.entered_at) AS arrived) n
      WHERE e.id = i.id AND o.id = i.id AND e.status = 'active'
     RETURNING e.id, e.journey_id, e.version, e.customer_id, e.step_key, n.visit, i.st, i.r,
               i.g AND o.converted_at IS NULL AS converted, n.arrived),
   written AS (
-    INSERT INTO journey.activity (enrollment_id, journey_id, version, customer_id, step_key,
-                                  step_type, branch, visit, at, outcome, reason, converted,
-                                  arrived_at)
-    SELECT d.id, d.journey_id, d.version, d.customer_id, d.step_key, s.type, NULL, d.visit, p_at,
+    INSERT INTO %2$s (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch,
+                      visit, at, outcome, reason, converted, arrived_at)
+    SELECT d.id, d.journey_id, d.version, d.customer_id, d.step_key, s.type, NULL, d.visit, $5,
            d.st::text, d.r, d.converted, d.arrived
       FROM ended d
-      JOIN journey.steps s ON s.journey_id = d.journey_id AND s.version = d.version
-                          AND s.key = d.step_key)
-  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') INTO result_ids FROM ended d;
+      -- (in a function: Citus refuses a reference table beside shards)
+      CROSS JOIN LATERAL journey._step_type(d.journey_id, d.version, d.step_key) s(type)
+     WHERE s.type IS NOT NULL)
+  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') FROM ended d$sql$, p_enrollments, p_activity)
+  INTO result_ids
+  USING p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at;
   RETURN result_ids;
 END
 $$;

@@ -47,19 +47,6 @@ expect_state "refused for a non-superuser" 42501 "$PGPORT" \
   "CREATE ROLE dist_app; GRANT journey_admin TO dist_app; GRANT EXECUTE ON FUNCTION journey.distribute(regclass) TO dist_app;
    SET ROLE dist_app; SELECT journey.distribute('customers')"
 w2=${CITUS_WORKER_PORTS##* }
-# Sets pg_journey.enabled on node $1 and waits (up to 30 s) until new sessions see it.
-set_enabled() {
-  local i
-  cq "$1" "ALTER SYSTEM SET pg_journey.enabled = $2" && cq "$1" "SELECT pg_reload_conf()" >/dev/null
-  for i in $(seq 1 300); do
-    [ "$(cq "$1" "SHOW pg_journey.enabled")" = "$2" ] && return 0
-    sleep 0.1
-  done
-  echo "pg_journey.enabled did not become $2 on node $1"
-}
-set_enabled "$w2" on
-expect_state "refused while the engine is enabled on a node" 55000 "$PGPORT" "SELECT journey.distribute('customers')"
-set_enabled "$w2" off
 check "refusals changed nothing" "0" "$(c "SELECT count(*) FROM pg_dist_partition")"
 
 # A call that stops after the workers' part (rolled back here): the workers keep

@@ -9,7 +9,8 @@ failed=0
 # Starts the coordinator and two workers on ports of their own (a base derived
 # from the process id, so that suites of several work trees do not share names
 # in logs and psql lines; the sockets live in the cluster's private directory).
-# pg_journey's background worker is off: the engine does not run distributed yet.
+# pg_journey's background worker is off unless CITUS_PGJ_ENABLED=on: the suites drive
+# the engine with journey.run_due's as_of.
 citus_test_start() {
   export CITUS_PORT_BASE=${CITUS_PORT_BASE:-$((20000 + ($$ % 3000) * 3))}
   export CITUS_PGJ_ENABLED=${CITUS_PGJ_ENABLED:-off}

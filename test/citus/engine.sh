@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The engine on every Citus node (issue 13, docs/scale-out.md): after
+# journey.distribute, journey.run_due on a worker node advances the enrollments
+# of the shard groups placed there, reading and writing the local shards
+# directly. Driven with run_due's as_of on each node (pg_journey.enabled = off,
+# so no background tick interferes), checking the single-node invariants:
+# exactly one message per send visit, every enrollment accounted for, no lost or
+# doubled step, rows on the shard of their customer. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source test/citus/lib.bash
+citus_test_start || exit 1
+
+c() { cq "$PGPORT" "$1"; }
+w1=${CITUS_WORKER_PORTS%% *}
+w2=${CITUS_WORKER_PORTS##* }
+N=300
+
+# Single node first: customers, a journey of two sends around a delay, N
+# enrollments; then the conversion.
+c "CREATE EXTENSION pg_journey" >/dev/null
+citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
+c "CREATE TABLE customers (id text PRIMARY KEY, email text);
+   INSERT INTO customers SELECT 'c' || i, 'c' || i || '@example.com' FROM generate_series(1, $N) i;
+   SELECT journey.register_audience('customers', 'id', 'email');
+   SELECT journey.create_template('hello', 'email', 'Hi', 'Hello {{email}}');
+   SELECT journey.create_template('bye', 'email', 'Bye', 'Bye {{email}}');
+   SELECT journey.import('{\"name\": \"welcome\", \"audience\": \"customers\", \"start\": \"hi\",
+     \"steps\": [{\"key\": \"hi\", \"type\": \"send_email\", \"template\": \"hello\", \"next\": \"wait\"},
+                {\"key\": \"wait\", \"type\": \"delay\", \"duration\": \"1 day\", \"next\": \"bye\"},
+                {\"key\": \"bye\", \"type\": \"send_email\", \"template\": \"bye\", \"next\": \"done\"},
+                {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
+   SELECT journey.publish('welcome');
+   SELECT count(journey.enroll('welcome', 'c' || i)) FROM generate_series(1, $N) i;
+   SELECT journey.distribute('customers');" >/dev/null || exit 1
+
+# The customers each worker node owns (by the placement of their shard).
+owned() {  # port
+  c "SELECT count(*) FROM customers t
+       JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('customers', t.id)
+       JOIN pg_dist_node n ON n.groupid = p.groupid WHERE n.nodeport = $1"
+}
+on_w1=$(owned "$w1")
+on_w2=$(owned "$w2")
+check "customers on both workers" "t|$N" "$([ "$on_w1" -gt 0 ] && [ "$on_w2" -gt 0 ] && echo t)|$((on_w1 + on_w2))"
+
+# Rows of a distributed table that are not on the shard of their customer, on every node.
+misplaced() {  # table
+  c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
+       \$\$SELECT count(*) FROM %s x
+          WHERE get_shard_id_for_distribution_column('$1', x.customer_id)::text
+                <> regexp_replace(x.tableoid::regclass::text, '^.*_', '')\$\$)"
+}
+# Enrollments by status and step; messages (and distinct visits); activity rows
+# (and distinct visits, and the highest visit).
+state() {
+  c "SELECT (SELECT string_agg(status || ':' || step_key || ':' || n, ',' ORDER BY status, step_key)
+               FROM (SELECT status, step_key, count(*) n FROM journey.enrollments GROUP BY 1, 2) s)
+            || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) FROM journey.messages)
+            || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) || '/' || max(visit)
+                         FROM journey.activity)"
+}
+tick() {  # port as_of
+  cq "$1" "SELECT journey.run_due(1000, now() + interval '$2')"
+}
+
+check "the coordinator holds no shards: its tick takes nothing" "0" "$(tick "$PGPORT" '1 minute')"
+check "each worker's tick takes the enrollments of its customers" "$on_w1|$on_w2" \
+  "$(tick "$w1" '1 minute')|$(tick "$w2" '1 minute')"
+check "after the first send: all wait, one message each, one visit each" \
+  "active:wait:$N|$N/$N|$N/$N/1" "$(state)"
+check "a second tick at the same time takes nothing" "0|0" "$(tick "$w1" '1 minute')|$(tick "$w2" '1 minute')"
+check "the messages carry their recipient" "$N" \
+  "$(c "SELECT count(*) FROM journey.messages m JOIN customers t ON t.id = m.customer_id
+         WHERE m.recipient = t.email AND m.channel = 'email' AND m.status = 'pending'")"
+
+# One customer gone (deleted on its shard, without the customer-table trigger,
+# which does not run on shards yet): the tick ends its enrollment through
+# journey._end_enrollments_in on the shards.
+gone_port=$(c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+                WHERE p.shardid = get_shard_id_for_distribution_column('customers', 'c7')")
+gone_shard=$(c "SELECT shard_name('customers', get_shard_id_for_distribution_column('customers', 'c7'))")
+cq "$gone_port" "SET session_replication_role = replica; DELETE FROM $gone_shard WHERE id = 'c7'" >/dev/null
+
+# The second step: two ticks at once on each worker (SKIP LOCKED on the shards).
+as_of=$(c "SELECT now() + interval '2 days'")
+out=$(mktemp)
+for port in $w1 $w1 $w2 $w2; do
+  cq "$port" "SELECT journey.run_due(1000, '$as_of')" >>"$out" &
+done
+wait
+check "two concurrent ticks a worker: every enrollment taken once" "$N" "$(awk "{s += \$1} END {print s}" "$out")"
+rm -f "$out"
+check "after the second send: completed, two messages and four visits each; the deleted customer exited" \
+  "completed:done:$((N - 1)),exited:wait:1|$((2 * N - 1))/$((2 * N - 1))|$((4 * N - 2))/$((4 * N - 2))/4" "$(state)"
+check "the deleted customer's enrollment ended customer_deleted, its visit written" "customer_deleted|wait:exited:2" \
+  "$(c "SELECT e.exit_reason || '|' || string_agg(a.step_key || ':' || a.outcome || ':' || a.visit, ',')
+          FROM journey.enrollments e
+          JOIN journey.activity a ON a.customer_id = e.customer_id AND a.enrollment_id = e.id AND a.visit = 2
+         WHERE e.customer_id = 'c7' GROUP BY e.exit_reason")"
+check "every visit of every enrollment, in order, none twice" "0" \
+  "$(c "SELECT count(*) FROM (SELECT enrollment_id, array_agg(step_key ORDER BY visit) s
+                               FROM journey.activity GROUP BY 1) x
+         WHERE s <> '{hi,wait,bye,done}' AND s <> '{hi,wait}'")"
+for table in journey.enrollments journey.activity journey.messages; do
+  check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
+done
+check "message ids from the node ranges, none twice" "$((2 * N - 1))|true" \
+  "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 48 > 0) FROM journey.messages")"
+check "nothing failed or retried" "0" \
+  "$(c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
+
+citus_test_finish
