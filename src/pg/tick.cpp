@@ -1287,6 +1287,14 @@ bool tick_in_progress() {
   return tick_running;
 }
 
+namespace {
+bool tick_on_shards = false;
+}
+
+bool last_tick_on_shards() {
+  return tick_on_shards;
+}
+
 int run_tick(int max_enrollments, TimestampTz as_of) {
   if (tick_running)
     throw core::Error("55000", "journey.run_due cannot run inside a running tick",
@@ -1309,7 +1317,9 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   // would take them, and its rollback would lose the charges.
   // On a Citus node, one tick per local shard group, each on that group's
   // shards directly: a claim with SKIP LOCKED cannot span shards.
-  if (std::optional<std::vector<TableMap>> groups = local_shard_groups(); groups) {
+  std::optional<std::vector<TableMap>> groups = local_shard_groups();
+  tick_on_shards = groups.has_value();
+  if (groups) {
     Interrupted interrupted = take_interrupted(extension);
     int processed = 0;
     for (const TableMap& group : *groups) {

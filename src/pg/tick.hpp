@@ -15,6 +15,11 @@ namespace pgj::pg {
 // current transaction; returns how many it processed. SPI must not be connected.
 int run_tick(int max_enrollments, TimestampTz as_of);
 
+// Whether this backend's last run_tick ran on the local shards of a Citus
+// install (docs/scale-out.md): the worker then does not look for the next due
+// time through the distributed table, and sleeps pg_journey.naptime instead.
+bool last_tick_on_shards();
+
 // A simulation (journey.simulate) is running in this backend: its ticks claim
 // only the enrollments of that journey version (the simulated ones), leave the
 // records of interrupted ticks for the real ticks, and call steps do not call

@@ -14,6 +14,7 @@
 #include "pg/bridge.hpp"
 #include "pg/due_index.hpp"
 #include "pg/step_guard.hpp"
+#include "pg/tick.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -270,7 +271,7 @@ int run_one_tick(long* next_due_ms) {
   bool isnull = false;
   processed =
       DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  if (processed < guc_batch_size) {
+  if (processed < guc_batch_size && !pgj::pg::last_tick_on_shards()) {
     // Nothing more due now: when is the next? Walk the due index in order
     // (statistics may be stale right after a bulk enrollment).
     int guc_level = pgj::pg::begin_due_index_walk();

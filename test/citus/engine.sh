@@ -15,6 +15,7 @@ c() { cq "$PGPORT" "$1"; }
 w1=${CITUS_WORKER_PORTS%% *}
 w2=${CITUS_WORKER_PORTS##* }
 N=300
+M=60  # enrollments of the journey the background workers run (paused until then)
 
 # Single node first: customers, a journey of two sends around a delay, N
 # enrollments; then the conversion.
@@ -32,7 +33,15 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
                 {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
    SELECT journey.publish('welcome');
    SELECT count(journey.enroll('welcome', 'c' || i)) FROM generate_series(1, $N) i;
+   SELECT journey.import('{\"name\": \"later\", \"audience\": \"customers\", \"start\": \"note\",
+     \"steps\": [{\"key\": \"note\", \"type\": \"send_email\", \"template\": \"hello\", \"next\": \"done\"},
+                {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
+   SELECT journey.publish('later');
+   SELECT count(journey.enroll('later', 'c' || i)) FROM generate_series(1, $M) i;
+   SELECT journey.pause('later');
    SELECT journey.distribute('customers');" >/dev/null || exit 1
+
+welcome=$(c "SELECT id FROM journey.journeys WHERE name = 'welcome'")
 
 # The customers each worker node owns (by the placement of their shard).
 owned() {  # port
@@ -55,10 +64,12 @@ misplaced() {  # table
 # (and distinct visits, and the highest visit).
 state() {
   c "SELECT (SELECT string_agg(status || ':' || step_key || ':' || n, ',' ORDER BY status, step_key)
-               FROM (SELECT status, step_key, count(*) n FROM journey.enrollments GROUP BY 1, 2) s)
-            || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) FROM journey.messages)
+               FROM (SELECT status, step_key, count(*) n FROM journey.enrollments
+                      WHERE journey_id = $welcome GROUP BY 1, 2) s)
+            || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) FROM journey.messages
+                         WHERE journey_id = $welcome)
             || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) || '/' || max(visit)
-                         FROM journey.activity)"
+                         FROM journey.activity WHERE journey_id = $welcome)"
 }
 tick() {  # port as_of
   cq "$1" "SELECT journey.run_due(1000, now() + interval '$2')"
@@ -100,14 +111,39 @@ check "the deleted customer's enrollment ended customer_deleted, its visit writt
          WHERE e.customer_id = 'c7' GROUP BY e.exit_reason")"
 check "every visit of every enrollment, in order, none twice" "0" \
   "$(c "SELECT count(*) FROM (SELECT enrollment_id, array_agg(step_key ORDER BY visit) s
-                               FROM journey.activity GROUP BY 1) x
+                               FROM journey.activity WHERE journey_id = $welcome GROUP BY 1) x
          WHERE s <> '{hi,wait,bye,done}' AND s <> '{hi,wait}'")"
 for table in journey.enrollments journey.activity journey.messages; do
   check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
 check "message ids from the node ranges, none twice" "$((2 * N - 1))|true" \
-  "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 48 > 0) FROM journey.messages")"
+  "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 48 > 0) FROM journey.messages
+         WHERE journey_id = $welcome")"
 check "nothing failed or retried" "0" \
   "$(c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
+
+# The background workers: pg_journey.enabled on every node, the paused journey
+# resumed; each node's worker ticks its shards until every enrollment is done.
+for port in $CITUS_PORTS; do
+  cq "$port" "ALTER SYSTEM SET pg_journey.enabled = on" && cq "$port" "SELECT pg_reload_conf()" >/dev/null
+done
+c "SELECT journey.resume('later')" >/dev/null
+for i in $(seq 1 600); do
+  [ "$(c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+           WHERE j.name = 'later' AND e.status = 'active'")" = "0" ] && break
+  sleep 0.1
+done
+# (c7, deleted above, exits.)
+check "each node's worker ran its shards' enrollments: completed, one message each" \
+  "$((M - 1)):1|$((M - 1))/$((M - 1))|0" \
+  "$(c "SELECT count(*) FILTER (WHERE e.status = 'completed') || ':' || count(*) FILTER (WHERE e.status = 'exited')
+          FROM journey.enrollments e
+          JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'later'")|$(
+     c "SELECT count(*) || '/' || count(DISTINCT (m.customer_id, m.enrollment_id, m.visit)) FROM journey.messages m
+          JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'later'")|$(
+     c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
+check "the workers of both worker nodes took part" "2" \
+  "$(c "SELECT count(DISTINCT id >> 48) FROM journey.messages m
+         WHERE journey_id = (SELECT id FROM journey.journeys WHERE name = 'later')")"
 
 citus_test_finish
