@@ -365,3 +365,70 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION journey._citus_distributed(), journey._citus_local_shards() FROM PUBLIC;
+
+-- journey.claim_messages on a Citus install (docs/scale-out.md), from any node:
+-- SKIP LOCKED cannot span shards, so this picks the first due messages without
+-- row locks, then claims them with one UPDATE that re-checks that each is still
+-- pending (a message another claimer took meanwhile is left to it: no message
+-- is handed out twice, but a call may return fewer than max while others
+-- claim). Suppressions are checked per message, as on a single node.
+CREATE OR REPLACE FUNCTION journey._claim_messages_distributed(p_channel text, p_max int)
+RETURNS SETOF journey.messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  want int := p_max;
+  ids bigint[];
+  customers text[];
+  jids bigint[];
+  vers int[];
+  claim_ids bigint[];
+  claim_customers text[];
+  why text;
+  got bigint;
+  rounds int := 0;
+BEGIN
+  LOOP
+    rounds := rounds + 1;
+    SELECT array_agg(c.id ORDER BY c.send_after, c.id), array_agg(c.customer_id ORDER BY c.send_after, c.id),
+           array_agg(c.journey_id ORDER BY c.send_after, c.id), array_agg(c.version ORDER BY c.send_after, c.id)
+      INTO ids, customers, jids, vers
+      FROM (SELECT p.id, p.customer_id, p.journey_id, p.version, p.send_after
+              FROM journey.messages p
+             WHERE p.status = 'pending' AND p.channel = p_channel AND p.send_after <= now()
+               -- nothing leaves for a paused or archived journey
+               AND p.journey_id IN (SELECT j.id FROM journey.journeys j WHERE j.state = 'published')
+             ORDER BY p.send_after, p.id
+             LIMIT want) c;
+    EXIT WHEN ids IS NULL;
+    claim_ids := '{}';
+    claim_customers := '{}';
+    FOR i IN 1 .. cardinality(ids) LOOP
+      SELECT journey._suppression(j.audience, customers[i], p_channel,
+               coalesce((v.definition->'settings'->>'transactional')::boolean, false))
+        INTO why
+        FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id
+       WHERE j.id = jids[i] AND v.version = vers[i];
+      IF why IS NULL THEN
+        claim_ids := claim_ids || ids[i];
+        claim_customers := claim_customers || customers[i];
+      ELSE
+        UPDATE journey.messages m
+           SET status = 'suppressed', reason = 'suppression: ' || why, completed_at = now()
+         WHERE m.customer_id = customers[i] AND m.id = ids[i] AND m.status = 'pending';
+      END IF;
+    END LOOP;
+    RETURN QUERY
+    UPDATE journey.messages m
+       SET status = 'claimed', claimed_at = now(), attempts = m.attempts + 1
+     WHERE m.customer_id = ANY (claim_customers) AND m.id = ANY (claim_ids) AND m.status = 'pending'
+    RETURNING m.*;
+    GET DIAGNOSTICS got = ROW_COUNT;
+    -- Done when max are claimed, when no more were pending, or after three
+    -- rounds (others are claiming the same first messages).
+    EXIT WHEN got = want OR cardinality(ids) < want OR rounds = 3;
+    want := want - got::int;
+  END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._claim_messages_distributed(text, int) FROM PUBLIC;

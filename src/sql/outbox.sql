@@ -33,6 +33,11 @@ BEGIN
     RAISE EXCEPTION 'max must be a positive number of messages' USING ERRCODE = '22023';
   END IF;
   PERFORM journey._check_channel(claim_messages.channel, 'claim_messages');
+  IF journey._citus_distributed() THEN  -- a Citus install (docs/scale-out.md)
+    RETURN QUERY SELECT * FROM journey._claim_messages_distributed(claim_messages.channel,
+                                                                  claim_messages.max);
+    RETURN;
+  END IF;
   LOOP
     SELECT array_agg(c.id), array_agg(c.why) INTO ids, whys
       FROM (SELECT p.id,

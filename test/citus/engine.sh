@@ -146,4 +146,24 @@ check "the workers of both worker nodes took part" "2" \
   "$(c "SELECT count(DISTINCT id >> 48) FROM journey.messages m
          WHERE journey_id = (SELECT id FROM journey.journeys WHERE name = 'later')")"
 
+# Delivery from the coordinator: two senders claim at once until nothing is
+# left; every pending message of every node is handed out once. (The welcome
+# messages were made at engine times ahead: they are made due now.)
+c "UPDATE journey.messages SET send_after = now() WHERE status = 'pending'" >/dev/null
+pending=$(c "SELECT count(*) FROM journey.messages WHERE status = 'pending'")
+for sender in 1 2; do
+  (for round in $(seq 1 40); do
+     c "SELECT id FROM journey.claim_messages('email', 50)" >>"$CITUS_DIR/claimed-$sender" || break
+   done) &
+done
+wait
+check "two concurrent claimers: every pending message handed out once, both got some" "$pending|$pending|0|2|t" \
+  "$(cat "$CITUS_DIR"/claimed-* | grep -c .)|$(cat "$CITUS_DIR"/claimed-* | sort -u | grep -c .)|$(
+     c "SELECT count(*) FROM journey.messages WHERE status = 'pending'")|$(
+     c "SELECT count(DISTINCT id >> 48) FROM journey.messages WHERE status = 'claimed'")|$(
+     [ -s "$CITUS_DIR/claimed-1" ] && [ -s "$CITUS_DIR/claimed-2" ] && echo t)"
+check "complete_message on the coordinator" "sent" \
+  "$(c "SELECT journey.complete_message($(head -1 "$CITUS_DIR/claimed-1"), true)" >/dev/null
+     c "SELECT status FROM journey.messages WHERE id = $(head -1 "$CITUS_DIR/claimed-1")")"
+
 citus_test_finish
