@@ -15,7 +15,7 @@ c() { cq "$PGPORT" "$1"; }
 w1=${CITUS_WORKER_PORTS%% *}
 w2=${CITUS_WORKER_PORTS##* }
 N=300
-M=60  # enrollments of the journey the background workers run (paused until then)
+M=$N  # enrollments of the journey the background workers run (paused until then)
 
 # Single node first: customers, a journey of two sends around a delay, N
 # enrollments; then the conversion.
@@ -123,11 +123,22 @@ check "nothing failed or retried" "0" \
   "$(c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
 
 # The background workers: pg_journey.enabled on every node, the paused journey
-# resumed; each node's worker ticks its shards until every enrollment is done.
+# resumed while a shard group moves from the first worker node to the second;
+# each node's worker ticks its shards until every enrollment is done.
 for port in $CITUS_PORTS; do
   cq "$port" "ALTER SYSTEM SET pg_journey.enabled = on" && cq "$port" "SELECT pg_reload_conf()" >/dev/null
 done
+moved=$(c "SELECT s.shardid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+            WHERE s.logicalrelid = 'customers'::regclass AND n.nodeport = $w1 ORDER BY s.shardid LIMIT 1")
+moved_customers=$(c "SELECT count(*) FROM customers WHERE get_shard_id_for_distribution_column('customers', id) = $moved")
+c "SELECT citus_move_shard_placement($moved, '$CITUS_DIR', $w1, '$CITUS_DIR', $w2, shard_transfer_mode => 'block_writes')" \
+  >"$CITUS_DIR/move.out" 2>&1 &
+mover=$!
 c "SELECT journey.resume('later')" >/dev/null
+wait "$mover"
+check "a shard group moved while the workers run" "$w2" \
+  "$(c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE p.shardid = $moved")$(
+     grep ERROR "$CITUS_DIR/move.out")"
 for i in $(seq 1 600); do
   [ "$(c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
            WHERE j.name = 'later' AND e.status = 'active'")" = "0" ] && break
@@ -145,6 +156,13 @@ check "each node's worker ran its shards' enrollments: completed, one message ea
 check "the workers of both worker nodes took part" "2" \
   "$(c "SELECT count(DISTINCT id >> 48) FROM journey.messages m
          WHERE journey_id = (SELECT id FROM journey.journeys WHERE name = 'later')")"
+check "the moved group's customers completed, one message each" "$moved_customers|$moved_customers" \
+  "$(c "SELECT count(*) || '|' || count(DISTINCT m.enrollment_id) FROM journey.messages m
+         JOIN journey.journeys j ON j.id = m.journey_id
+        WHERE j.name = 'later' AND get_shard_id_for_distribution_column('customers', m.customer_id) = $moved")"
+for table in journey.enrollments journey.activity journey.messages; do
+  check "after the move, $table: every row on its customer's shard" "0" "$(misplaced "$table")"
+done
 
 # Delivery from the coordinator: two senders claim at once until nothing is
 # left; every pending message of every node is handed out once. (The welcome
