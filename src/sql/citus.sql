@@ -366,12 +366,12 @@ $$;
 
 REVOKE ALL ON FUNCTION journey._citus_distributed(), journey._citus_local_shards() FROM PUBLIC;
 
--- journey.claim_messages on a Citus install (docs/scale-out.md), from any node:
--- SKIP LOCKED cannot span shards, so this picks the first due messages without
--- row locks, then claims them with one UPDATE that re-checks that each is still
--- pending (a message another claimer took meanwhile is left to it: no message
--- is handed out twice, but a call may return fewer than max while others
--- claim). Suppressions are checked per message, as on a single node.
+-- journey.claim_messages on a Citus install (docs/scale-out.md), normally on the
+-- coordinator: SKIP LOCKED cannot span shards, so this picks the first due
+-- messages without row locks, then claims them with one UPDATE that re-checks
+-- that each is still pending (a message another claimer took meanwhile is left
+-- to it: no message is handed out twice). Claims on one node take turns.
+-- Suppressions are checked per message, as on a single node.
 CREATE OR REPLACE FUNCTION journey._claim_messages_distributed(p_channel text, p_max int)
 RETURNS SETOF journey.messages
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
@@ -387,6 +387,9 @@ DECLARE
   got bigint;
   rounds int := 0;
 BEGIN
+  -- One claim at a time on this node until the caller's transaction ends: two
+  -- multi-shard UPDATEs of different shards deadlock on Citus's shard locks.
+  PERFORM pg_advisory_xact_lock(hashtext('journey.claim_messages')::bigint);
   LOOP
     rounds := rounds + 1;
     SELECT array_agg(c.id ORDER BY c.send_after, c.id), array_agg(c.customer_id ORDER BY c.send_after, c.id),

@@ -15,11 +15,15 @@ c() { cq "$PGPORT" "$1"; }
 w1=${CITUS_WORKER_PORTS%% *}
 w2=${CITUS_WORKER_PORTS##* }
 N=300
+B=20  # enrollments of a journey whose call step always fails
 M=$N  # enrollments of the journey the background workers run (paused until then)
 
 # Single node first: customers, a journey of two sends around a delay, N
 # enrollments; then the conversion.
 c "CREATE EXTENSION pg_journey" >/dev/null
+citus_psql_all "SET citus.enable_ddl_propagation = off;
+  CREATE FUNCTION public.pgj_broken(customer_id text, context jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'pgj_broken is broken'; END \$\$" >/dev/null
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
 c "CREATE TABLE customers (id text PRIMARY KEY, email text);
    INSERT INTO customers SELECT 'c' || i, 'c' || i || '@example.com' FROM generate_series(1, $N) i;
@@ -39,6 +43,12 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
    SELECT journey.publish('later');
    SELECT count(journey.enroll('later', 'c' || i)) FROM generate_series(1, $M) i;
    SELECT journey.pause('later');
+   SELECT journey.import('{\"name\": \"broken\", \"audience\": \"customers\", \"start\": \"c\",
+     \"settings\": {\"max_attempts\": 2},
+     \"steps\": [{\"key\": \"c\", \"type\": \"call\", \"function\": \"public.pgj_broken\"}]}'::jsonb);
+   SELECT journey.publish('broken');
+   SELECT count(journey.enroll('broken', 'c' || i)) FROM generate_series(11, 10 + $B) i;
+   SELECT journey.pause('broken');
    SELECT journey.distribute('customers');" >/dev/null || exit 1
 
 welcome=$(c "SELECT id FROM journey.journeys WHERE name = 'welcome'")
@@ -70,6 +80,9 @@ state() {
                          WHERE journey_id = $welcome)
             || '|' || (SELECT count(*) || '/' || count(DISTINCT (enrollment_id, visit)) || '/' || max(visit)
                          FROM journey.activity WHERE journey_id = $welcome)"
+}
+tick_at() {  # port timestamp
+  cq "$1" "SELECT journey.run_due(1000, '$2')"
 }
 tick() {  # port as_of
   cq "$1" "SELECT journey.run_due(1000, now() + interval '$2')"
@@ -122,6 +135,22 @@ check "message ids from the node ranges, none twice" "$((2 * N - 1))|true" \
 check "nothing failed or retried" "0" \
   "$(c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
 
+# Failures on the shards: a call step that always fails is charged, retried
+# after its backoff, and fails the enrollment at its last attempt.
+c "SELECT journey.resume('broken')" >/dev/null
+as_of=$(c "SELECT now() + interval '3 days'")
+check "a failing step is charged on the shards" "$B" \
+  "$(($(tick_at "$w1" "$as_of") + $(tick_at "$w2" "$as_of")))"
+as_of=$(c "SELECT now() + interval '3 days 1 minute'")
+check "its retry is due after the backoff" "$B" \
+  "$(($(tick_at "$w1" "$as_of") + $(tick_at "$w2" "$as_of")))"
+check "out of attempts: failed at the step, with the error, its visit written" \
+  "failed:c:$B:pgj_broken is broken|c:failed:$B" \
+  "$(c "SELECT string_agg(DISTINCT e.status || ':' || e.step_key, ',') || ':' || count(*) || ':' || min(e.last_error)
+          FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'broken'")|$(
+     c "SELECT string_agg(DISTINCT a.step_key || ':' || a.outcome, ',') || ':' || count(*)
+          FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id WHERE j.name = 'broken'")"
+
 # The background workers: pg_journey.enabled on every node, the paused journey
 # resumed while a shard group moves from the first worker node to the second;
 # each node's worker ticks its shards until every enrollment is done.
@@ -152,7 +181,8 @@ check "each node's worker ran its shards' enrollments: completed, one message ea
           JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'later'")|$(
      c "SELECT count(*) || '/' || count(DISTINCT (m.customer_id, m.enrollment_id, m.visit)) FROM journey.messages m
           JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'later'")|$(
-     c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
+     c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+          WHERE j.name = 'later' AND (e.attempts > 0 OR e.last_error IS NOT NULL)")"
 check "the workers of both worker nodes took part" "2" \
   "$(c "SELECT count(DISTINCT id >> 48) FROM journey.messages m
          WHERE journey_id = (SELECT id FROM journey.journeys WHERE name = 'later')")"
@@ -171,15 +201,18 @@ c "UPDATE journey.messages SET send_after = now() WHERE status = 'pending'" >/de
 pending=$(c "SELECT count(*) FROM journey.messages WHERE status = 'pending'")
 for sender in 1 2; do
   (for round in $(seq 1 40); do
-     c "SELECT id FROM journey.claim_messages('email', 50)" >>"$CITUS_DIR/claimed-$sender" || break
+     c "SELECT id FROM journey.claim_messages('email', 50)" >>"$CITUS_DIR/claimed-$sender" \
+       2>>"$CITUS_DIR/claim-errors" || break
    done) &
 done
 wait
-check "two concurrent claimers: every pending message handed out once, both got some" "$pending|$pending|0|2|t" \
+check "two concurrent claimers: every pending message handed out once, both got some, no error" \
+  "$pending|$pending|0|2|t|" \
   "$(cat "$CITUS_DIR"/claimed-* | grep -c .)|$(cat "$CITUS_DIR"/claimed-* | sort -u | grep -c .)|$(
      c "SELECT count(*) FROM journey.messages WHERE status = 'pending'")|$(
      c "SELECT count(DISTINCT id >> 48) FROM journey.messages WHERE status = 'claimed'")|$(
-     [ -s "$CITUS_DIR/claimed-1" ] && [ -s "$CITUS_DIR/claimed-2" ] && echo t)"
+     [ -s "$CITUS_DIR/claimed-1" ] && [ -s "$CITUS_DIR/claimed-2" ] && echo t)|$(
+     cat "$CITUS_DIR/claim-errors" 2>/dev/null)"
 check "complete_message on the coordinator" "sent" \
   "$(c "SELECT journey.complete_message($(head -1 "$CITUS_DIR/claimed-1"), true)" >/dev/null
      c "SELECT status FROM journey.messages WHERE id = $(head -1 "$CITUS_DIR/claimed-1")")"
