@@ -1313,8 +1313,6 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   }
   CachePin pin;  // from here on, claimed enrollments point into the journey cache
   Oid extension = pg_guard([] { return get_extension_oid("pg_journey", true); });
-  // A simulation leaves the records of interrupted ticks to the real ticks: it
-  // would take them, and its rollback would lose the charges.
   // On a Citus node, one tick per local shard group, each on that group's
   // shards directly: a claim with SKIP LOCKED cannot span shards.
   std::optional<std::vector<TableMap>> groups = local_shard_groups();
@@ -1332,6 +1330,8 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
     spi.finish();
     return processed;
   }
+  // A simulation leaves the records of interrupted ticks to the real ticks: it
+  // would take them, and its rollback would lose the charges.
   std::set<int64_t> suspects =
       simulation.active ? std::set<int64_t>() : charge_interrupted(extension, as_of);
   int processed;
