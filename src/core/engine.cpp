@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "core/compile.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 
@@ -18,169 +19,12 @@ std::string q(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-// Throws the internal error for a published definition that does not compile.
-[[noreturn]] void fail(const std::string& where, const std::string& why) {
-  throw Error(sqlstate::kInternal, "cannot compile " + where + " of a published journey: " + why);
-}
-
 // Member `name` of object `o`, or a null JSON when absent (or o is not an object).
 const Json& member(const Json& o, const char* name) {
   static const Json null_json;
   if (!o.is_object()) return null_json;
   auto it = o.find(name);
   return it == o.end() ? null_json : *it;
-}
-
-// Parses a duration JSON string, throwing with `where` on failure.
-Duration duration_of(const Json& v, const std::string& where) {
-  std::string err;
-  std::optional<Duration> d;
-  if (v.is_string()) d = parse_duration(v.get<std::string>(), &err);
-  if (!d) fail(where, err.empty() ? "not a duration string" : err);
-  return *d;
-}
-
-// Compiles condition JSON with a scope, throwing on any problem.
-CompiledCondition condition_of(const Json& cond, const AudienceSchema& audience,
-                               const ConditionScope& scope, const std::string& where) {
-  CompileResult r = compile_condition(cond, &audience, scope);
-  if (!r.ok()) fail(where, r.errors.front());
-  return std::move(r.condition);
-}
-
-// Scope of condition steps and branch cases: everything but trigger ops.
-ConditionScope full_scope() {
-  ConditionScope sc;
-  sc.event = true;
-  sc.context = true;
-  sc.behaviour = true;
-  return sc;
-}
-
-// Column index of a column-name JSON string, throwing when unknown.
-int column_of(const Json& v, const AudienceSchema& audience, const std::string& where) {
-  int idx = v.is_string() ? audience.find(v.get<std::string>()) : -1;
-  if (idx < 0) fail(where, "unknown column " + v.dump());
-  return idx;
-}
-
-// Compiles the type-specific config of one step.
-void compile_config(const GraphStep& gs, const AudienceSchema& audience, CompiledStep& s) {
-  const Json& c = gs.config;
-  const std::string where = "step " + q(gs.key);
-  auto str = [&](const char* k) {
-    const Json& v = member(c, k);
-    if (!v.is_string()) fail(where, std::string("\"") + k + "\" must be a string");
-    return v.get<std::string>();
-  };
-  switch (s.type) {
-    case StepType::SendEmail:
-      s.channel = "email";
-      s.template_name = str("template");
-      if (c.contains("to_field")) s.to_field = column_of(c["to_field"], audience, where);
-      break;
-    case StepType::Send:
-      s.channel = str("channel");
-      if (c.contains("template")) {
-        s.template_name = str("template");
-      } else {
-        s.payload = member(c, "payload");
-        if (!s.payload.is_object()) fail(where, "\"payload\" must be a JSON object");
-      }
-      break;
-    case StepType::Delay:
-      if (c.contains("duration")) {
-        s.delay_kind = CompiledStep::DelayKind::Duration;
-        s.duration = duration_of(c["duration"], where);
-      } else if (c.contains("until")) {
-        s.delay_kind = CompiledStep::DelayKind::Until;
-        const Json& u = c["until"];
-        const Json& t = member(u, "time");
-        std::string err;
-        std::optional<int> sec;
-        if (t.is_string()) sec = parse_time_of_day(t.get<std::string>(), &err);
-        if (!sec) fail(where, "bad \"until\" time " + t.dump());
-        s.until_time_sec = *sec;
-        const Json& days = member(u, "days");
-        if (days.is_array()) {
-          for (const Json& d : days) {
-            std::optional<int> wd =
-                d.is_string() ? parse_weekday(d.get<std::string>()) : std::nullopt;
-            if (!wd) fail(where, "bad weekday " + d.dump());
-            s.until_days |= static_cast<uint8_t>(1u << *wd);
-          }
-        }
-        const Json& tz = member(u, "timezone");
-        if (tz.is_string()) s.until_timezone = tz.get<std::string>();
-      } else if (c.contains("until_field")) {
-        s.delay_kind = CompiledStep::DelayKind::UntilField;
-        s.until_field = column_of(c["until_field"], audience, where);
-        if (c.contains("offset")) s.offset = duration_of(c["offset"], where);
-      } else {
-        fail(where, "delay needs \"duration\", \"until\" or \"until_field\"");
-      }
-      break;
-    case StepType::WaitForEvent: {
-      s.event = str("event");
-      if (c.contains("message_of")) s.message_of = str("message_of");
-      if (c.contains("where")) {
-        ConditionScope sc;
-        sc.event = true;
-        sc.context = true;
-        s.condition = condition_of(c["where"], audience, sc, where);
-      }
-      if (c.contains("timeout")) s.timeout = duration_of(c["timeout"], where);
-      break;
-    }
-    case StepType::WaitUntil: {
-      ConditionScope sc;
-      sc.context = true;
-      s.condition = condition_of(member(c, "when"), audience, sc, where);
-      if (c.contains("timeout")) s.timeout = duration_of(c["timeout"], where);
-      break;
-    }
-    case StepType::Condition:
-      s.condition = condition_of(member(c, "if"), audience, full_scope(), where);
-      break;
-    case StepType::Branch: {
-      const Json& cases = member(c, "cases");
-      if (!cases.is_array() || cases.empty()) fail(where, "\"cases\" must be a non-empty array");
-      for (const Json& cs : cases) {
-        const Json& name = member(cs, "name");
-        if (!name.is_string()) fail(where, "case without a name");
-        s.cases.emplace_back(name.get<std::string>(),
-                             condition_of(member(cs, "when"), audience, full_scope(), where));
-      }
-      break;
-    }
-    case StepType::Split: {
-      const Json& vs = member(c, "variants");
-      if (!vs.is_array() || vs.empty()) fail(where, "\"variants\" must be a non-empty array");
-      for (const Json& v : vs) {
-        const Json& name = member(v, "name");
-        const Json& w = member(v, "weight");
-        if (!name.is_string() || !w.is_number()) fail(where, "bad variant " + v.dump());
-        s.variant_names.push_back(name.get<std::string>());
-        s.variant_weights.push_back(w.get<double>());
-      }
-      break;
-    }
-    case StepType::UpdateField: {
-      const Json& set = member(c, "set");
-      if (!set.is_object() || set.empty()) fail(where, "\"set\" must be a non-empty object");
-      for (auto it = set.begin(); it != set.end(); ++it)
-        s.set.emplace_back(column_of(Json(it.key()), audience, where), *it);
-      break;
-    }
-    case StepType::Call:
-      s.function = str("function");
-      if (c.contains("simulate_result") && !c["simulate_result"].is_null())
-        s.simulate_result = c["simulate_result"];
-      break;
-    case StepType::Goal:
-    case StepType::Exit:
-      break;
-  }
 }
 
 // Whether an update_field value is the {"now": true} marker.
@@ -793,66 +637,6 @@ class Runner {
 
 }  // namespace
 
-// Reads a validated settings object, defaults filled in.
-JourneySettings parse_settings(const Json& s) {
-  JourneySettings out;
-  if (!s.is_object()) return out;
-  const std::string where = "settings";
-  auto time_of = [&](const Json& v, const char* name) {
-    std::optional<int> t;
-    if (v.is_string()) t = parse_time_of_day(v.get<std::string>(), nullptr);
-    if (!t) fail(where, std::string("bad quiet_hours ") + name + " " + v.dump());
-    return *t;
-  };
-  for (auto it = s.begin(); it != s.end(); ++it) {
-    const std::string& k = it.key();
-    const Json& v = *it;
-    if (v.is_null()) continue;
-    if (k == "reentry") {
-      if (v == "never")
-        out.reentry = JourneySettings::Reentry::Never;
-      else if (v == "after_exit")
-        out.reentry = JourneySettings::Reentry::AfterExit;
-      else if (v == "always")
-        out.reentry = JourneySettings::Reentry::Always;
-      else
-        fail(where, "bad reentry " + v.dump());
-    } else if (k == "reentry_cooldown") {
-      out.reentry_cooldown = duration_of(v, where + " reentry_cooldown");
-    } else if (k == "timezone") {
-      if (!v.is_string()) fail(where, "bad timezone " + v.dump());
-      out.timezone = v.get<std::string>();
-    } else if (k == "quiet_hours") {
-      JourneySettings::QuietHours qh;
-      qh.start_sec = time_of(member(v, "start"), "start");
-      qh.end_sec = time_of(member(v, "end"), "end");
-      const Json& tz = member(v, "timezone");
-      if (tz.is_string()) qh.timezone = tz.get<std::string>();
-      out.quiet_hours = qh;
-    } else if (k == "frequency_cap") {
-      JourneySettings::FrequencyCap fc;
-      const Json& max = member(v, "max");
-      if (!max.is_number_integer()) fail(where, "bad frequency_cap max " + max.dump());
-      fc.max = max.get<int>();
-      fc.per = duration_of(member(v, "per"), where + " frequency_cap per");
-      out.frequency_cap = fc;
-    } else if (k == "holdout_percent") {
-      if (!v.is_number()) fail(where, "bad holdout_percent " + v.dump());
-      out.holdout_percent = v.get<double>();
-    } else if (k == "max_attempts") {
-      if (!v.is_number_integer()) fail(where, "bad max_attempts " + v.dump());
-      out.max_attempts = v.get<int>();
-    } else if (k == "max_step_visits") {
-      if (!v.is_number_integer()) fail(where, "bad max_step_visits " + v.dump());
-      out.max_step_visits = v.get<int>();
-    } else if (k == "entity_property") {
-      if (!v.is_string()) fail(where, "bad entity_property " + v.dump());
-      out.entity_property = v.get<std::string>();
-    }
-  }
-  return out;
-}
-
 // Target step index of a branch.
 int CompiledStep::target(std::string_view branch) const {
   for (const auto& [name, index] : branches)
@@ -866,62 +650,23 @@ int CompiledJourney::find(std::string_view key) const {
   return it == by_key.end() ? -1 : it->second;
 }
 
-// Compiles a published definition against its audience.
+// The exit_reason of an enrollment a rule ends; see the header.
 std::string exit_reason_of(const CompiledExitRule& rule) {
   if (!rule.name.empty()) return rule.name;
   return "exit rule exit[" + std::to_string(rule.position) + "]";
 }
 
+// Compiles a published definition against its audience: the validator's
+// parser (compile.hpp) builds the compiled form.
 CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
                                 int64_t journey_id, int32_t version) {
-  JourneyGraph g = parse_graph(definition, nullptr);
-  CompiledJourney j;
-  j.journey_id = journey_id;
-  j.version = version;
-  j.name = g.name;
-  j.settings = parse_settings(g.settings);
-  for (size_t i = 0; i < g.steps.size(); ++i) j.by_key.emplace(g.steps[i].key, static_cast<int>(i));
-  for (const GraphStep& gs : g.steps) {
-    if (!gs.type) fail("step " + q(gs.key), "unknown step type " + q(gs.type_name));
-    CompiledStep s;
-    s.key = gs.key;
-    s.type = *gs.type;
-    for (const GraphBranch& b : gs.branches)
-      s.branches.emplace_back(b.name, b.target_ok ? j.find(b.target) : -1);
-    compile_config(gs, audience, s);
-    j.steps.push_back(std::move(s));
-  }
-  if (j.steps.empty()) fail("journey " + q(g.name), "it has no steps");
-  j.start = j.find(g.start);
-  if (j.start < 0) fail("journey " + q(g.name), "start step " + q(g.start) + " does not exist");
-  for (size_t i = 0; i < g.exit.size(); ++i) {
-    const Json& r = g.exit[i];
-    const std::string where = "exit[" + std::to_string(i) + "]";
-    CompiledExitRule rule;
-    rule.position = static_cast<int>(i);
-    rule.is_goal = member(r, "is_goal").is_boolean() && member(r, "is_goal").get<bool>();
-    if (member(r, "name").is_string()) rule.name = member(r, "name").get<std::string>();
-    const Json& type = member(r, "type");
-    if (type == "condition") {
-      rule.kind = CompiledExitRule::Kind::Condition;
-      rule.condition = condition_of(member(r, "when"), audience, ConditionScope{}, where);
-    } else if (type == "event") {
-      rule.kind = CompiledExitRule::Kind::Event;
-      const Json& ev = member(r, "event");
-      if (!ev.is_string()) fail(where, "\"event\" must be a string");
-      rule.event = ev.get<std::string>();
-      if (r.contains("where")) {
-        ConditionScope sc;
-        sc.columns = false;
-        sc.event = true;
-        rule.condition = condition_of(r["where"], audience, sc, where);
-      }
-    } else {
-      fail(where, "unknown exit rule type " + type.dump());
-    }
-    j.exit_rules.push_back(std::move(rule));
-  }
-  return j;
+  ValidationEnv env;
+  env.audience = &audience;
+  Compilation c = compile_definition(definition, env);
+  if (!c.usable()) throw Error(sqlstate::kInternal, c.unusable_message());
+  c.journey.journey_id = journey_id;
+  c.journey.version = version;
+  return std::move(c.journey);
 }
 
 namespace {

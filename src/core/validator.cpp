@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "core/compile.hpp"
 #include "core/condition.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
@@ -80,14 +81,44 @@ std::string show(const Json& v) {
   return shorten(v.dump(), 60);
 }
 
+// The one parser of a journey definition: it checks every part, reporting
+// each problem as an Issue, and compiles what the engine runs (steps, settings,
+// exit rules) into `compiled` on the same pass. A part the engine cannot run
+// with (a missing template, an unknown column, a condition that does not
+// compile) makes the compiled form unusable; a rule the engine does not need
+// (a positive delay, unique case names, a rule added after a version was
+// published) is only reported.
 struct Validator {
   const ValidationEnv& env;
   const AudienceSchema* schema = nullptr;
   std::vector<Issue> out;
   Json settings_json;  // the definition's settings (the run-length rule reads max_step_visits)
+  CompiledJourney compiled;
+  std::string unusable_where;  // the first part that did not compile ("" = none)
+  std::string unusable_why;
 
   void error(const std::string& key, std::string msg) {
     out.push_back(Issue{key, "error", std::move(msg)});
+  }
+
+  // Marks the compiled form unusable at `where` (the first one counts), for
+  // the problem just reported.
+  void cannot_compile(const std::string& where) {
+    cannot_compile(where, !out.empty() && out.back().severity == "error" ? out.back().message
+                                                                         : "invalid definition");
+  }
+  void cannot_compile(const std::string& where, const std::string& why) {
+    if (!unusable_where.empty()) return;
+    unusable_where = where;
+    unusable_why = why;
+  }
+
+  // The audience column a compiled step reads (column() has reported what is
+  // wrong with it), or -1, making the compiled form unusable.
+  int compiled_column(const std::string& where, const Json& v) {
+    int idx = schema && v.is_string() ? schema->find(v.get_ref<const std::string&>()) : -1;
+    if (idx < 0) cannot_compile(where);
+    return idx;
   }
   void warning(const std::string& key, std::string msg) {
     out.push_back(Issue{key, "warning", std::move(msg)});
@@ -105,15 +136,19 @@ struct Validator {
     }
   }
 
-  // Compiles a condition and records its errors under `key`.
-  void condition(const std::string& key, const Json& cond, ConditionScope scope,
-                 const std::string& where) {
+  // Compiles a condition and records its errors under `key`; the condition
+  // when it has none.
+  std::optional<CompiledCondition> condition(const std::string& key, const Json& cond,
+                                             ConditionScope scope, const std::string& where) {
     scope.where = where.c_str();
     CompileResult r = compile_condition(cond, schema, scope);
+    if (r.ok()) return std::move(r.condition);
     for (std::string& e : r.errors) error(key, std::move(e));
+    return std::nullopt;
   }
 
-  // Checks an optional/required duration member; returns it when valid.
+  // Checks a duration member; returns it when it parses (even when it breaks
+  // a rule reported here: the engine runs with any duration).
   std::optional<Duration> duration(const std::string& key, const Json& v, const std::string& name,
                                    bool positive) {
     if (!v.is_string()) {
@@ -128,30 +163,36 @@ struct Validator {
     }
     if (positive && !d->is_positive()) {
       error(key, q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
-      return std::nullopt;
+      return d;
     }
     if (!within_timestamp_range(*d)) {
       error(key, q(name) + " " + q(v.get<std::string>()) +
                      " is too long: durations may span at most 5000 years (timestamps end in "
                      "294276 AD and begin in 4713 BC)");
-      return std::nullopt;
+      return d;
     }
     return d;
+  }
+
+  // Checks a required non-empty string member; returns it when it is a
+  // string (even an empty one, which is reported), else nullopt.
+  std::optional<std::string> string_member(const std::string& key, const Json& obj,
+                                           const char* name, const std::string& what) {
+    const Json& v = member(obj, name);
+    if (v.is_null()) {
+      error(key, what + " needs " + q(name));
+      return std::nullopt;
+    }
+    if (!v.is_string() || v.get_ref<const std::string&>().empty())
+      error(key, q(name) + " of " + what + " must be a non-empty string");
+    if (!v.is_string()) return std::nullopt;
+    return v.get<std::string>();
   }
 
   // Checks a required non-empty string member; returns it (or "").
   std::string required_string(const std::string& key, const Json& obj, const char* name,
                               const std::string& what) {
-    const Json& v = member(obj, name);
-    if (v.is_null()) {
-      error(key, what + " needs " + q(name));
-      return {};
-    }
-    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-      error(key, q(name) + " of " + what + " must be a non-empty string");
-      return {};
-    }
-    return v.get<std::string>();
+    return string_member(key, obj, name, what).value_or("");
   }
 
   // Checks a time zone name ("customer" allowed when allow_customer).
@@ -231,76 +272,138 @@ struct Validator {
   // -------------------------------------------------------------------------
   // Settings.
 
+  // Checks the settings object and compiles it into compiled.settings (what is
+  // not an object reads as the defaults).
   void settings(const Json& s) {
-    const std::string key = "settings";
     if (s.is_null()) return;
     if (!s.is_object()) {
-      error(key, "settings must be a JSON object");
+      error("settings", "settings must be a JSON object");
       return;
     }
-    for (auto it = s.begin(); it != s.end(); ++it) {
-      const std::string& k = it.key();
-      const Json& v = *it;
-      if (k == "reentry") {
-        if (!v.is_string() || (v != "never" && v != "after_exit" && v != "always"))
-          error(key, "invalid reentry " + show(v) + " (expected never, after_exit or always)");
-      } else if (k == "reentry_cooldown") {
-        duration(key, v, "reentry_cooldown", true);
-      } else if (k == "timezone") {
-        timezone(key, v, "timezone", false);
-      } else if (k == "quiet_hours") {
-        if (!v.is_object()) {
-          error(key, "quiet_hours must be an object {\"start\": \"21:00\", \"end\": \"08:00\"}");
-          continue;
-        }
-        std::optional<int> times[2];
-        const char* names[2] = {"start", "end"};
-        for (int i = 0; i < 2; ++i) {
-          const Json& t = member(v, names[i]);
-          std::string err;
-          if (t.is_null())
-            error(key, std::string("quiet_hours needs \"") + names[i] + "\" (HH:MM)");
-          else if (!t.is_string() || !(times[i] = parse_time_of_day(t.get<std::string>(), &err)))
-            error(key, std::string("quiet_hours \"") + names[i] +
-                           "\": " + (err.empty() ? "must be a time of day like \"21:00\"" : err));
-        }
-        if (times[0] && times[1] && *times[0] == *times[1])
-          error(key, "quiet_hours start and end must differ");
-        if (v.contains("timezone")) timezone(key, v["timezone"], "quiet_hours.timezone", true);
-        unknown_keys(key, v, {"start", "end", "timezone"}, "quiet_hours");
-      } else if (k == "frequency_cap") {
-        if (!v.is_object()) {
-          error(key, "frequency_cap must be an object {\"max\": 3, \"per\": \"1 day\"}");
-          continue;
-        }
-        const Json& max = member(v, "max");
-        if (!max.is_number_integer() || max.get<int64_t>() < 1 ||
-            max.get<int64_t>() > std::numeric_limits<int32_t>::max())
-          error(key, "frequency_cap \"max\" must be a positive integer");
-        const Json& per = member(v, "per");
-        if (per.is_null())
-          error(key, "frequency_cap needs \"per\" (a duration like \"1 day\")");
-        else
-          duration(key, per, "frequency_cap.per", true);
-        unknown_keys(key, v, {"max", "per"}, "frequency_cap");
-      } else if (k == "holdout_percent") {
-        if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 100))
-          error(key, "holdout_percent must be a number from 0 to less than 100, got " + show(v));
-      } else if (k == "max_attempts") {
-        if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 100)
-          error(key, "max_attempts must be an integer from 1 to 100, got " + show(v));
-      } else if (k == "max_step_visits") {
-        if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 100000)
-          error(key, "max_step_visits must be an integer from 1 to 100000, got " + show(v));
-      } else if (k == "entity_property") {
-        if (!v.is_string() || v.get_ref<const std::string&>().empty())
-          error(key, "entity_property must be a non-empty string");
-      } else if (k == "transactional") {
-        if (!v.is_boolean()) error(key, "transactional must be true or false, got " + show(v));
+    for (auto it = s.begin(); it != s.end(); ++it) setting(it.key(), *it, compiled.settings);
+  }
+
+  // A setting the engine cannot read: null reads as its default, anything else
+  // makes the compiled form unusable (the issue is reported already).
+  void setting_unusable(const Json& v) {
+    if (!v.is_null()) cannot_compile("settings");
+  }
+
+  // Checks one setting `k` and compiles it into `out`.
+  void setting(const std::string& k, const Json& v, JourneySettings& out) {
+    const std::string key = "settings";
+    if (k == "reentry") {
+      if (v == "never") {
+        out.reentry = JourneySettings::Reentry::Never;
+      } else if (v == "after_exit") {
+        out.reentry = JourneySettings::Reentry::AfterExit;
+      } else if (v == "always") {
+        out.reentry = JourneySettings::Reentry::Always;
       } else {
-        warning(key, "unknown setting " + q(k));
+        error(key, "invalid reentry " + show(v) + " (expected never, after_exit or always)");
+        setting_unusable(v);
       }
+    } else if (k == "reentry_cooldown") {
+      std::optional<Duration> d = duration(key, v, "reentry_cooldown", true);
+      if (d)
+        out.reentry_cooldown = d;
+      else
+        setting_unusable(v);
+    } else if (k == "timezone") {
+      timezone(key, v, "timezone", false);
+      if (v.is_string())
+        out.timezone = v.get<std::string>();
+      else
+        setting_unusable(v);
+    } else if (k == "quiet_hours") {
+      quiet_hours(v, out);
+    } else if (k == "frequency_cap") {
+      frequency_cap(v, out);
+    } else if (k == "holdout_percent") {
+      if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 100))
+        error(key, "holdout_percent must be a number from 0 to less than 100, got " + show(v));
+      if (v.is_number())
+        out.holdout_percent = v.get<double>();
+      else
+        setting_unusable(v);
+    } else if (k == "max_attempts" || k == "max_step_visits") {
+      const int64_t most = k == "max_attempts" ? 100 : 100000;
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > most)
+        error(key,
+              k + " must be an integer from 1 to " + std::to_string(most) + ", got " + show(v));
+      if (v.is_number_integer())
+        (k == "max_attempts" ? out.max_attempts : out.max_step_visits) = v.get<int>();
+      else
+        setting_unusable(v);
+    } else if (k == "entity_property") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty())
+        error(key, "entity_property must be a non-empty string");
+      if (v.is_string())
+        out.entity_property = v.get<std::string>();
+      else
+        setting_unusable(v);
+    } else if (k == "transactional") {
+      if (!v.is_boolean()) error(key, "transactional must be true or false, got " + show(v));
+    } else {
+      warning(key, "unknown setting " + q(k));
     }
+  }
+
+  // Checks the quiet_hours setting and compiles it into out.quiet_hours.
+  void quiet_hours(const Json& v, JourneySettings& out) {
+    const std::string key = "settings";
+    if (!v.is_object()) {
+      error(key, "quiet_hours must be an object {\"start\": \"21:00\", \"end\": \"08:00\"}");
+      setting_unusable(v);
+      return;
+    }
+    std::optional<int> times[2];
+    const char* names[2] = {"start", "end"};
+    for (int i = 0; i < 2; ++i) {
+      const Json& t = member(v, names[i]);
+      std::string err;
+      if (t.is_null())
+        error(key, std::string("quiet_hours needs \"") + names[i] + "\" (HH:MM)");
+      else if (!t.is_string() || !(times[i] = parse_time_of_day(t.get<std::string>(), &err)))
+        error(key, std::string("quiet_hours \"") + names[i] +
+                       "\": " + (err.empty() ? "must be a time of day like \"21:00\"" : err));
+      if (!times[i]) cannot_compile(key);
+    }
+    if (times[0] && times[1] && *times[0] == *times[1])
+      error(key, "quiet_hours start and end must differ");
+    if (v.contains("timezone")) timezone(key, v["timezone"], "quiet_hours.timezone", true);
+    unknown_keys(key, v, {"start", "end", "timezone"}, "quiet_hours");
+    if (!times[0] || !times[1]) return;
+    JourneySettings::QuietHours qh;
+    qh.start_sec = *times[0];
+    qh.end_sec = *times[1];
+    if (member(v, "timezone").is_string()) qh.timezone = v["timezone"].get<std::string>();
+    out.quiet_hours = qh;
+  }
+
+  // Checks the frequency_cap setting and compiles it into out.frequency_cap.
+  void frequency_cap(const Json& v, JourneySettings& out) {
+    const std::string key = "settings";
+    if (!v.is_object()) {
+      error(key, "frequency_cap must be an object {\"max\": 3, \"per\": \"1 day\"}");
+      setting_unusable(v);
+      return;
+    }
+    const Json& max = member(v, "max");
+    if (!max.is_number_integer() || max.get<int64_t>() < 1 ||
+        max.get<int64_t>() > std::numeric_limits<int32_t>::max())
+      error(key, "frequency_cap \"max\" must be a positive integer");
+    if (!max.is_number_integer()) cannot_compile(key);
+    const Json& per = member(v, "per");
+    std::optional<Duration> d;
+    if (per.is_null())
+      error(key, "frequency_cap needs \"per\" (a duration like \"1 day\")");
+    else
+      d = duration(key, per, "frequency_cap.per", true);
+    if (!d) cannot_compile(key);
+    unknown_keys(key, v, {"max", "per"}, "frequency_cap");
+    if (max.is_number_integer() && d)
+      out.frequency_cap = JourneySettings::FrequencyCap{max.get<int>(), *d};
   }
 
   // -------------------------------------------------------------------------
@@ -434,6 +537,7 @@ struct Validator {
     if (!names.insert(name).second) error(key, "exit rule name " + q(name) + " is used twice");
   }
 
+  // Checks the exit rules and compiles them into compiled.exit_rules.
   void exit_rules(const Json& exit) {
     if (exit.is_null()) return;
     if (!exit.is_array()) {
@@ -442,259 +546,402 @@ struct Validator {
     }
     std::set<std::string> names;
     for (size_t i = 0; i < exit.size(); ++i) {
-      const std::string key = "exit[" + std::to_string(i) + "]";
-      const Json& r = exit[i];
-      if (!r.is_object()) {
-        error(key, "exit rule must be a JSON object");
-        continue;
+      CompiledExitRule rule;
+      rule.position = static_cast<int>(i);
+      exit_rule("exit[" + std::to_string(i) + "]", exit[i], names, rule);
+      compiled.exit_rules.push_back(std::move(rule));
+    }
+  }
+
+  // Checks one exit rule and compiles it into `rule`.
+  void exit_rule(const std::string& key, const Json& r, std::set<std::string>& names,
+                 CompiledExitRule& rule) {
+    if (!r.is_object()) {
+      error(key, "exit rule must be a JSON object");
+      cannot_compile(key);
+      return;
+    }
+    exit_rule_name(key, r, names);
+    if (member(r, "name").is_string()) rule.name = r["name"].get<std::string>();
+    if (r.contains("is_goal") && !r["is_goal"].is_boolean() && !r["is_goal"].is_null())
+      error(key, "\"is_goal\" must be true or false");
+    rule.is_goal = member(r, "is_goal").is_boolean() && r["is_goal"].get<bool>();
+    const Json& type = member(r, "type");
+    if (!type.is_string()) {
+      error(key, "exit rule needs a \"type\" (event or condition)");
+      cannot_compile(key);
+      return;
+    }
+    const std::string ty = type.get<std::string>();
+    if (ty == "event") {
+      rule.kind = CompiledExitRule::Kind::Event;
+      std::optional<std::string> event = string_member(key, r, "event", "event exit rule");
+      if (event)
+        rule.event = *event;
+      else
+        cannot_compile(key);
+      if (r.contains("where")) {
+        ConditionScope sc;
+        sc.columns = false;
+        sc.event = true;
+        if (!(rule.condition = condition(key, r["where"], sc, "the \"where\" of " + key)))
+          cannot_compile(key);
       }
-      exit_rule_name(key, r, names);
-      if (r.contains("is_goal") && !r["is_goal"].is_boolean() && !r["is_goal"].is_null())
-        error(key, "\"is_goal\" must be true or false");
-      const Json& type = member(r, "type");
-      if (!type.is_string()) {
-        error(key, "exit rule needs a \"type\" (event or condition)");
-        continue;
+      unknown_keys(key, r, {"type", "name", "event", "where", "is_goal"}, "exit rule");
+    } else if (ty == "condition") {
+      rule.kind = CompiledExitRule::Kind::Condition;
+      if (!r.contains("when")) {
+        error(key, "condition exit rule needs \"when\" (a condition on the audience row)");
+        cannot_compile(key);
+      } else if (!(rule.condition =
+                       condition(key, r["when"], ConditionScope{}, "the \"when\" of " + key))) {
+        cannot_compile(key);
       }
-      const std::string ty = type.get<std::string>();
-      if (ty == "event") {
-        required_string(key, r, "event", "event exit rule");
-        if (r.contains("where")) {
-          ConditionScope sc;
-          sc.columns = false;
-          sc.event = true;
-          condition(key, r["where"], sc, "the \"where\" of " + key);
-        }
-        unknown_keys(key, r, {"type", "name", "event", "where", "is_goal"}, "exit rule");
-      } else if (ty == "condition") {
-        if (!r.contains("when"))
-          error(key, "condition exit rule needs \"when\" (a condition on the audience row)");
-        else
-          condition(key, r["when"], ConditionScope{}, "the \"when\" of " + key);
-        unknown_keys(key, r, {"type", "name", "when", "is_goal"}, "exit rule");
-      } else {
-        error(key, "unknown exit rule type " + q(ty) + " (expected event or condition)");
-      }
+      unknown_keys(key, r, {"type", "name", "when", "is_goal"}, "exit rule");
+    } else {
+      error(key, "unknown exit rule type " + q(ty) + " (expected event or condition)");
+      cannot_compile(key);
     }
   }
 
   // -------------------------------------------------------------------------
-  // Steps.
+  // Steps: each type's config is checked and compiled in one pass.
 
-  // Per-type config checks.
-  void step_config(const GraphStep& s) {
-    const std::string& key = s.key;
-    const Json& c = s.config;
-    const std::string what = "step " + q(key) + " (" + s.type_name + ")";
-    auto known = [&](std::initializer_list<const char*> keys) {
-      for (auto it = c.begin(); it != c.end(); ++it) {
-        if (it.key() == "description") continue;
-        bool ok = false;
-        for (const char* k : keys)
-          if (it.key() == k) ok = true;
-        if (!ok) warning(key, "unknown config key " + q(it.key()));
-      }
-    };
-    auto timeout = [&]() {
-      if (c.contains("timeout")) duration(key, c["timeout"], "timeout", true);
-    };
+  // The step whose config is checked and compiled.
+  struct StepIn {
+    const std::string& key;
+    const Json& c;      // the config
+    std::string what;   // step "k" (type), as messages name it
+    std::string where;  // step "k", as a compile failure names it
+    CompiledStep& out;
+  };
+
+  // Per-type config checks, compiling the config into `out`.
+  void step_config(const GraphStep& s, CompiledStep& out) {
+    const StepIn in{s.key, s.config, "step " + q(s.key) + " (" + s.type_name + ")",
+                    "step " + q(s.key), out};
     switch (*s.type) {
-      case StepType::SendEmail: {
-        std::string t = required_string(key, c, "template", what);
-        if (!t.empty()) template_ref(key, t, "email");
-        if (c.contains("to_field")) {
-          if (column(key, c["to_field"], "to_field", {ValueType::Text}, "a text column") >= 0)
-            rendered_column(key, c["to_field"].get<std::string>(), "the address (\"to_field\")");
-        } else if (schema && schema->email_column >= 0 &&
-                   schema->email_column < static_cast<int>(schema->columns.size())) {
-          rendered_column(key, schema->columns[schema->email_column].name, "the address");
-        }
-        known({"template", "to_field"});
-        break;
-      }
-      case StepType::Send: {
-        std::string ch = required_string(key, c, "channel", what);
-        if (!ch.empty() && !valid_channel(ch))
-          error(key, "channel " + q(ch) + " of " + what +
-                         " is not a channel name (lower-case letters, digits, \"_\" and \"-\", "
-                         "starting with a letter)");
-        bool has_t = c.contains("template"), has_p = c.contains("payload");
-        if (has_t && has_p)
-          error(key, what + " needs either \"template\" or \"payload\", not both");
-        else if (!has_t && !has_p)
-          error(key, what + " needs \"template\" or \"payload\"");
-        if (has_t) {
-          std::string t = required_string(key, c, "template", what);
-          if (!t.empty() && !ch.empty()) template_ref(key, t, ch);
-        }
-        if (has_p) {
-          if (!c["payload"].is_object())
-            error(key, "\"payload\" of " + what + " must be a JSON object");
-          else
-            payload_strings(key, c["payload"]);
-        }
-        known({"channel", "template", "payload"});
-        break;
-      }
-      case StepType::Delay: {
-        int n = c.contains("duration") + c.contains("until") + c.contains("until_field");
-        if (n != 1)
-          error(key, what + " needs exactly one of \"duration\", \"until\" or \"until_field\"");
-        if (c.contains("duration")) duration(key, c["duration"], "duration", true);
-        if (c.contains("until")) until(key, c["until"]);
-        if (c.contains("until_field"))
-          column(key, c["until_field"], "until_field", {ValueType::Timestamp, ValueType::Date},
-                 "a timestamp or date column");
-        if (c.contains("offset")) {
-          if (!c.contains("until_field"))
-            error(key, "\"offset\" of " + what + " is only used with \"until_field\"");
-          duration(key, c["offset"], "offset", false);
-        }
-        known({"duration", "until", "until_field", "offset"});
-        break;
-      }
-      case StepType::WaitForEvent: {
-        required_string(key, c, "event", what);
-        if (c.contains("where")) {
-          ConditionScope sc;
-          sc.event = true;
-          sc.context = true;
-          condition(key, c["where"], sc, "the \"where\" of step " + q(key));
-        }
-        timeout();
-        if (c.contains("message_of")) {
-          const Json& m = c["message_of"];
-          if (!m.is_string() || m.get_ref<const std::string&>().empty())
-            error(key, "\"message_of\" of " + what + " must name a send step");
-          const Json& ev = member(c, "event");
-          if (ev.is_string() && !is_message_event_kind(ev.get<std::string>()))
-            error(key, what +
-                           " waits for the message of a step: its \"event\" must be "
-                           "delivered, opened, clicked, bounced, complained, unsubscribed or "
-                           "failed, got " +
-                           q(ev.get<std::string>()));
-        }
-        known({"event", "where", "timeout", "message_of"});
-        break;
-      }
-      case StepType::WaitUntil: {
-        if (!c.contains("when")) {
-          error(key, what + " needs \"when\" (a condition on the customer)");
-        } else {
-          ConditionScope sc;
-          sc.context = true;
-          condition(key, c["when"], sc, "the \"when\" of step " + q(key));
-        }
-        timeout();
-        known({"when", "timeout"});
-        break;
-      }
-      case StepType::Condition: {
-        if (!c.contains("if"))
-          error(key, what + " needs \"if\" (a condition)");
-        else
-          condition(key, c["if"], full_scope(), "the \"if\" of step " + q(key));
-        known({"if"});
-        break;
-      }
-      case StepType::Branch: {
-        const Json& cases = member(c, "cases");
-        if (!cases.is_array() || cases.empty()) {
-          error(key, what + " needs \"cases\": a non-empty array of {\"name\", \"when\"}");
-        } else {
-          std::set<std::string> seen;
-          for (size_t i = 0; i < cases.size(); ++i) {
-            const Json& cs = cases[i];
-            const std::string pos = "case #" + std::to_string(i + 1) + " of step " + q(key);
-            if (!cs.is_object()) {
-              error(key, pos + " must be an object {\"name\", \"when\"}");
-              continue;
-            }
-            const Json& name = member(cs, "name");
-            std::string nm;
-            if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
-              error(key, pos + " needs a non-empty \"name\"");
-            } else {
-              nm = name.get<std::string>();
-              if (nm == "else")
-                error(key, "case name \"else\" of step " + q(key) + " is reserved");
-              else if (!seen.insert(nm).second)
-                error(key, "duplicate case name " + q(nm) + " in step " + q(key));
-            }
-            if (!cs.contains("when"))
-              error(key, pos + " needs \"when\" (a condition)");
-            else
-              condition(key, cs["when"], full_scope(),
-                        (nm.empty() ? pos : "case " + q(nm) + " of step " + q(key)));
-            unknown_keys(key, cs, {"name", "when"}, "case");
-          }
-        }
-        known({"cases"});
-        break;
-      }
-      case StepType::Split: {
-        const Json& vs = member(c, "variants");
-        if (!vs.is_array() || vs.empty()) {
-          error(key, what + " needs \"variants\": a non-empty array of {\"name\", \"weight\"}");
-        } else {
-          std::set<std::string> seen;
-          for (size_t i = 0; i < vs.size(); ++i) {
-            const Json& v = vs[i];
-            const std::string pos = "variant #" + std::to_string(i + 1) + " of step " + q(key);
-            if (!v.is_object()) {
-              error(key, pos + " must be an object {\"name\", \"weight\"}");
-              continue;
-            }
-            const Json& name = member(v, "name");
-            std::string nm = pos;
-            if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
-              error(key, pos + " needs a non-empty \"name\"");
-            } else {
-              nm = "variant " + q(name.get<std::string>()) + " of step " + q(key);
-              if (!seen.insert(name.get<std::string>()).second)
-                error(key, "duplicate variant name " + q(name.get<std::string>()) + " in step " +
-                               q(key));
-            }
-            const Json& w = member(v, "weight");
-            if (w.is_null())
-              error(key, nm + " needs a \"weight\" (a positive number)");
-            else if (!w.is_number() || !(w.get<double>() > 0) || !std::isfinite(w.get<double>()))
-              error(key, "weight of " + nm + " must be a positive number, got " + show(w));
-            unknown_keys(key, v, {"name", "weight"}, "variant");
-          }
-        }
-        known({"variants"});
-        break;
-      }
-      case StepType::UpdateField: {
-        const Json& set = member(c, "set");
-        if (!set.is_object() || set.empty()) {
-          error(key, what + " needs \"set\": a non-empty object {column: value}");
-        } else if (schema) {
-          for (auto it = set.begin(); it != set.end(); ++it) set_value(key, it.key(), *it);
-        }
-        known({"set"});
-        break;
-      }
-      case StepType::Call: {
-        std::string f = required_string(key, c, "function", what);
-        if (!f.empty() && env.check_call_function) {
-          std::string why = env.check_call_function(f);
-          if (!why.empty()) error(key, why);
-        }
-        if (c.contains("simulate_result") && !c["simulate_result"].is_object() &&
-            !c["simulate_result"].is_null())
-          error(key, what +
-                         " \"simulate_result\" must be a JSON object (what journey.simulate "
-                         "merges into the context instead of calling the function)");
-        known({"function", "simulate_result"});
-        break;
-      }
+      case StepType::SendEmail:
+        return send_email_step(in);
+      case StepType::Send:
+        return send_step(in);
+      case StepType::Delay:
+        return delay_step(in);
+      case StepType::WaitForEvent:
+        return wait_for_event_step(in);
+      case StepType::WaitUntil:
+        return wait_until_step(in);
+      case StepType::Condition:
+        return condition_step(in);
+      case StepType::Branch:
+        return branch_step(in);
+      case StepType::Split:
+        return split_step(in);
+      case StepType::UpdateField:
+        return update_field_step(in);
+      case StepType::Call:
+        return call_step(in);
       case StepType::Goal:
       case StepType::Exit:
-        known({});
-        break;
+        return known_config(in, {});
     }
+  }
+
+  // Warns about config keys this step type does not use ("description" is
+  // allowed on every step).
+  void known_config(const StepIn& in, std::initializer_list<const char*> keys) {
+    for (auto it = in.c.begin(); it != in.c.end(); ++it) {
+      if (it.key() == "description") continue;
+      bool ok = false;
+      for (const char* k : keys)
+        if (it.key() == k) ok = true;
+      if (!ok) warning(in.key, "unknown config key " + q(it.key()));
+    }
+  }
+
+  // The condition of a step's `member` in `scope` (checked when present, and
+  // required when `required`), compiled into in.out.condition.
+  void step_condition(const StepIn& in, const char* name, const ConditionScope& scope,
+                      const std::string& needs) {
+    if (!in.c.contains(name)) {
+      error(in.key, in.what + " needs " + needs);
+      cannot_compile(in.where);
+      return;
+    }
+    in.out.condition = condition(in.key, in.c[name], scope,
+                                 std::string("the \"") + name + "\" of step " + q(in.key));
+    if (!in.out.condition) cannot_compile(in.where);
+  }
+
+  // The optional "timeout" of a wait.
+  void wait_timeout(const StepIn& in) {
+    if (!in.c.contains("timeout")) return;
+    in.out.timeout = duration(in.key, in.c["timeout"], "timeout", true);
+    if (!in.out.timeout) cannot_compile(in.where);
+  }
+
+  // A required string member of the config (see string_member), compiled into `into`.
+  std::string step_string(const StepIn& in, const char* name, std::string& into) {
+    std::optional<std::string> v = string_member(in.key, in.c, name, in.what);
+    if (!v) {
+      cannot_compile(in.where);
+      return {};
+    }
+    into = *v;
+    return *v;
+  }
+
+  void send_email_step(const StepIn& in) {
+    const std::string& key = in.key;
+    const Json& c = in.c;
+    in.out.channel = "email";
+    std::string t = step_string(in, "template", in.out.template_name);
+    if (!t.empty()) template_ref(key, t, "email");
+    if (c.contains("to_field")) {
+      if (column(key, c["to_field"], "to_field", {ValueType::Text}, "a text column") >= 0)
+        rendered_column(key, c["to_field"].get<std::string>(), "the address (\"to_field\")");
+      in.out.to_field = compiled_column(in.where, c["to_field"]);
+    } else if (schema && schema->email_column >= 0 &&
+               schema->email_column < static_cast<int>(schema->columns.size())) {
+      rendered_column(key, schema->columns[schema->email_column].name, "the address");
+    }
+    known_config(in, {"template", "to_field"});
+  }
+
+  void send_step(const StepIn& in) {
+    const std::string& key = in.key;
+    const Json& c = in.c;
+    std::string ch = step_string(in, "channel", in.out.channel);
+    if (!ch.empty() && !valid_channel(ch))
+      error(key, "channel " + q(ch) + " of " + in.what +
+                     " is not a channel name (lower-case letters, digits, \"_\" and \"-\", "
+                     "starting with a letter)");
+    bool has_t = c.contains("template"), has_p = c.contains("payload");
+    if (has_t && has_p)
+      error(key, in.what + " needs either \"template\" or \"payload\", not both");
+    else if (!has_t && !has_p)
+      error(key, in.what + " needs \"template\" or \"payload\"");
+    if (has_t) {
+      std::string t = step_string(in, "template", in.out.template_name);
+      if (!t.empty() && !ch.empty()) template_ref(key, t, ch);
+    }
+    if (has_p) {
+      if (!c["payload"].is_object())
+        error(key, "\"payload\" of " + in.what + " must be a JSON object");
+      else
+        payload_strings(key, c["payload"]);
+    }
+    // The engine sends the template when there is one, else the payload.
+    if (!has_t && has_p && c["payload"].is_object())
+      in.out.payload = c["payload"];
+    else if (!has_t)
+      cannot_compile(in.where);
+    known_config(in, {"channel", "template", "payload"});
+  }
+
+  void delay_step(const StepIn& in) {
+    const std::string& key = in.key;
+    const Json& c = in.c;
+    const bool has_duration = c.contains("duration"), has_until = c.contains("until"),
+               has_field = c.contains("until_field");
+    if (has_duration + has_until + has_field != 1) {
+      error(key, in.what + " needs exactly one of \"duration\", \"until\" or \"until_field\"");
+      if (!has_duration && !has_until && !has_field) cannot_compile(in.where);
+    }
+    // The engine reads the first of duration, until and until_field.
+    using Kind = CompiledStep::DelayKind;
+    in.out.delay_kind = has_duration ? Kind::Duration : has_until ? Kind::Until : Kind::UntilField;
+    if (has_duration) {
+      std::optional<Duration> d = duration(key, c["duration"], "duration", true);
+      if (d)
+        in.out.duration = *d;
+      else
+        cannot_compile(in.where);
+    }
+    if (has_until) until(key, c["until"], in.out.delay_kind == Kind::Until ? &in : nullptr);
+    const bool uses_field = in.out.delay_kind == Kind::UntilField && has_field;
+    if (has_field) {
+      column(key, c["until_field"], "until_field", {ValueType::Timestamp, ValueType::Date},
+             "a timestamp or date column");
+      if (uses_field) in.out.until_field = compiled_column(in.where, c["until_field"]);
+    }
+    if (c.contains("offset")) {
+      if (!has_field) error(key, "\"offset\" of " + in.what + " is only used with \"until_field\"");
+      std::optional<Duration> d = duration(key, c["offset"], "offset", false);
+      if (uses_field && d)
+        in.out.offset = *d;
+      else if (uses_field)
+        cannot_compile(in.where);
+    }
+    known_config(in, {"duration", "until", "until_field", "offset"});
+  }
+
+  void wait_for_event_step(const StepIn& in) {
+    const std::string& key = in.key;
+    const Json& c = in.c;
+    step_string(in, "event", in.out.event);
+    if (c.contains("where")) {
+      ConditionScope sc;
+      sc.event = true;
+      sc.context = true;
+      step_condition(in, "where", sc, "");
+    }
+    wait_timeout(in);
+    if (c.contains("message_of")) {
+      const Json& m = c["message_of"];
+      if (!m.is_string() || m.get_ref<const std::string&>().empty())
+        error(key, "\"message_of\" of " + in.what + " must name a send step");
+      if (m.is_string())
+        in.out.message_of = m.get<std::string>();
+      else
+        cannot_compile(in.where);
+      const Json& ev = member(c, "event");
+      if (ev.is_string() && !is_message_event_kind(ev.get<std::string>()))
+        error(key, in.what +
+                       " waits for the message of a step: its \"event\" must be "
+                       "delivered, opened, clicked, bounced, complained, unsubscribed or "
+                       "failed, got " +
+                       q(ev.get<std::string>()));
+    }
+    known_config(in, {"event", "where", "timeout", "message_of"});
+  }
+
+  void wait_until_step(const StepIn& in) {
+    ConditionScope sc;
+    sc.context = true;
+    step_condition(in, "when", sc, "\"when\" (a condition on the customer)");
+    wait_timeout(in);
+    known_config(in, {"when", "timeout"});
+  }
+
+  void condition_step(const StepIn& in) {
+    step_condition(in, "if", full_scope(), "\"if\" (a condition)");
+    known_config(in, {"if"});
+  }
+
+  void branch_step(const StepIn& in) {
+    named_entries(in, "cases", "case", "{\"name\", \"when\"}",
+                  [&](const Json& cs, const std::string& pos, std::set<std::string>& seen) {
+                    branch_case(in, cs, pos, seen);
+                  });
+  }
+
+  void split_step(const StepIn& in) {
+    named_entries(in, "variants", "variant", "{\"name\", \"weight\"}",
+                  [&](const Json& v, const std::string& pos, std::set<std::string>& seen) {
+                    split_variant(in, v, pos, seen);
+                  });
+  }
+
+  // A step's non-empty array `name` of named objects `shape` (the cases of a
+  // branch, the variants of a split): each object goes to `entry` with its
+  // place for messages ("case #2 of step \"k\"") and the names seen so far.
+  template <class Entry>
+  void named_entries(const StepIn& in, const char* name, const char* noun, const char* shape,
+                     Entry entry) {
+    const Json& list = member(in.c, name);
+    if (!list.is_array() || list.empty()) {
+      error(in.key, in.what + " needs \"" + name + "\": a non-empty array of " + shape);
+      cannot_compile(in.where);
+    } else {
+      std::set<std::string> seen;
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string pos =
+            std::string(noun) + " #" + std::to_string(i + 1) + " of step " + q(in.key);
+        if (!list[i].is_object()) {
+          error(in.key, pos + " must be an object " + shape);
+          cannot_compile(in.where);
+          continue;
+        }
+        entry(list[i], pos, seen);
+      }
+    }
+    known_config(in, {name});
+  }
+
+  // The "name" of a case or variant (`noun`), reported when missing, empty,
+  // reserved or used twice; nullopt when it is not a string.
+  std::optional<std::string> entry_name(const StepIn& in, const Json& e, const std::string& pos,
+                                        const std::string& noun, std::set<std::string>& seen) {
+    const std::string& key = in.key;
+    const Json& name = member(e, "name");
+    if (!name.is_string() || name.get_ref<const std::string&>().empty()) {
+      error(key, pos + " needs a non-empty \"name\"");
+      if (name.is_string()) return std::string();
+      cannot_compile(in.where);
+      return std::nullopt;
+    }
+    std::string nm = name.get<std::string>();
+    if (noun == "case" && nm == "else")
+      error(key, "case name \"else\" of step " + q(key) + " is reserved");
+    else if (!seen.insert(nm).second)
+      error(key, "duplicate " + noun + " name " + q(nm) + " in step " + q(key));
+    return nm;
+  }
+
+  // Checks a case of a branch step and compiles it into in.out.cases.
+  void branch_case(const StepIn& in, const Json& cs, const std::string& pos,
+                   std::set<std::string>& seen) {
+    const std::string& key = in.key;
+    std::optional<std::string> nm = entry_name(in, cs, pos, "case", seen);
+    std::optional<CompiledCondition> when;
+    if (!cs.contains("when")) {
+      error(key, pos + " needs \"when\" (a condition)");
+      cannot_compile(in.where);
+    } else if (!(when = condition(
+                     key, cs["when"], full_scope(),
+                     !nm || nm->empty() ? pos : "case " + q(*nm) + " of step " + q(key)))) {
+      cannot_compile(in.where);
+    }
+    unknown_keys(key, cs, {"name", "when"}, "case");
+    if (nm && when) in.out.cases.emplace_back(*nm, std::move(*when));
+  }
+
+  // Checks a variant of a split step and compiles it into in.out.variant_*.
+  void split_variant(const StepIn& in, const Json& v, const std::string& pos,
+                     std::set<std::string>& seen) {
+    const std::string& key = in.key;
+    std::optional<std::string> nm = entry_name(in, v, pos, "variant", seen);
+    const std::string label = !nm || nm->empty() ? pos : "variant " + q(*nm) + " of step " + q(key);
+    const Json& w = member(v, "weight");
+    if (w.is_null())
+      error(key, label + " needs a \"weight\" (a positive number)");
+    else if (!w.is_number() || !(w.get<double>() > 0) || !std::isfinite(w.get<double>()))
+      error(key, "weight of " + label + " must be a positive number, got " + show(w));
+    if (!w.is_number()) cannot_compile(in.where);
+    unknown_keys(key, v, {"name", "weight"}, "variant");
+    if (!nm || !w.is_number()) return;
+    in.out.variant_names.push_back(*nm);
+    in.out.variant_weights.push_back(w.get<double>());
+  }
+
+  void update_field_step(const StepIn& in) {
+    const Json& set = member(in.c, "set");
+    if (!set.is_object() || set.empty()) {
+      error(in.key, in.what + " needs \"set\": a non-empty object {column: value}");
+      cannot_compile(in.where);
+    } else if (schema) {
+      for (auto it = set.begin(); it != set.end(); ++it) set_value(in, it.key(), *it);
+    }
+    known_config(in, {"set"});
+  }
+
+  void call_step(const StepIn& in) {
+    const std::string& key = in.key;
+    const Json& c = in.c;
+    std::string f = step_string(in, "function", in.out.function);
+    if (!f.empty() && env.check_call_function) {
+      std::string why = env.check_call_function(f);
+      if (!why.empty()) error(key, why);
+    }
+    if (c.contains("simulate_result") && !c["simulate_result"].is_object() &&
+        !c["simulate_result"].is_null())
+      error(key, in.what +
+                     " \"simulate_result\" must be a JSON object (what journey.simulate "
+                     "merges into the context instead of calling the function)");
+    if (c.contains("simulate_result") && !c["simulate_result"].is_null())
+      in.out.simulate_result = c["simulate_result"];
+    known_config(in, {"function", "simulate_result"});
   }
 
   // Scope of condition steps and branch cases.
@@ -706,47 +953,65 @@ struct Validator {
     return sc;
   }
 
-  // Checks delay "until" {time, days, timezone}.
-  void until(const std::string& key, const Json& u) {
+  // Checks delay "until" {time, days, timezone}; compiles it into in->out when
+  // in is not null (the delay waits until it).
+  void until(const std::string& key, const Json& u, const StepIn* in) {
     if (!u.is_object()) {
       error(
           key,
           "\"until\" must be an object {\"time\": \"09:00\", \"days\": [...], \"timezone\": ...}");
+      if (in) cannot_compile(in->where);
       return;
     }
     const Json& t = member(u, "time");
     std::string err;
+    std::optional<int> sec;
     if (t.is_null())
       error(key, "\"until\" needs \"time\" (HH:MM)");
-    else if (!t.is_string() || !parse_time_of_day(t.get<std::string>(), &err))
+    else if (!t.is_string() || !(sec = parse_time_of_day(t.get<std::string>(), &err)))
       error(key, "\"until\" time: " + (err.empty() ? "must be a time of day like \"09:00\"" : err));
-    if (u.contains("days")) {
-      const Json& d = u["days"];
-      if (!d.is_array() || d.empty()) {
-        error(key, "\"until\" days must be a non-empty array of weekday names (mon..sun)");
-      } else {
-        std::set<int> seen;
-        for (const Json& e : d) {
-          std::optional<int> wd =
-              e.is_string() ? parse_weekday(e.get<std::string>()) : std::nullopt;
-          if (!wd)
-            error(key, "invalid weekday " + show(e) + " in \"until\" days (expected mon..sun)");
-          else if (!seen.insert(*wd).second)
-            error(key, "duplicate weekday " + show(e) + " in \"until\" days");
-        }
-      }
-    }
+    if (in && sec)
+      in->out.until_time_sec = *sec;
+    else if (in)
+      cannot_compile(in->where);
+    if (u.contains("days")) until_days(key, u["days"], in);
     if (u.contains("timezone")) timezone(key, u["timezone"], "until.timezone", true);
+    if (in && member(u, "timezone").is_string())
+      in->out.until_timezone = member(u, "timezone").get<std::string>();
     unknown_keys(key, u, {"time", "days", "timezone"}, "\"until\"");
   }
 
-  // Checks one update_field assignment column = value.
-  void set_value(const std::string& key, const std::string& col, const Json& v) {
+  // Checks delay "until" days; compiles them into in->out.until_days when in
+  // is not null.
+  void until_days(const std::string& key, const Json& d, const StepIn* in) {
+    if (!d.is_array() || d.empty()) {
+      error(key, "\"until\" days must be a non-empty array of weekday names (mon..sun)");
+      return;
+    }
+    std::set<int> seen;
+    for (const Json& e : d) {
+      std::optional<int> wd = e.is_string() ? parse_weekday(e.get<std::string>()) : std::nullopt;
+      if (!wd) {
+        error(key, "invalid weekday " + show(e) + " in \"until\" days (expected mon..sun)");
+        if (in) cannot_compile(in->where);
+        continue;
+      }
+      if (in) in->out.until_days |= static_cast<uint8_t>(1u << *wd);
+      if (!seen.insert(*wd).second)
+        error(key, "duplicate weekday " + show(e) + " in \"until\" days");
+    }
+  }
+
+  // Checks one update_field assignment column = value; compiles it into in.out.set.
+  void set_value(const StepIn& in, const std::string& col, const Json& v) {
+    const std::string& key = in.key;
     int idx = schema->find(col);
     if (idx < 0) {
       error(key, "column " + q(col) + " of audience " + schema->relation + " does not exist");
+      cannot_compile(in.where);
       return;
     }
+    in.out.set.emplace_back(idx, v);
     if (col == schema->key_column) {
       error(key, "cannot set the key column " + q(col) + " of audience " + schema->relation);
       return;
@@ -777,6 +1042,22 @@ struct Validator {
       return;
     }
     size_t issues_before = out.size();
+    value_type(key, col, c, v, is_now);
+    // The value as the field update writes it must be valid input for the
+    // column's exact type (int2 range, varchar length, enum labels, domains).
+    if (out.size() == issues_before && !is_now && env.check_column_value) {
+      std::string why =
+          env.check_column_value(col, v.is_string() ? v.get<std::string>() : v.dump());
+      if (!why.empty())
+        error(key, "value " + show(v) + " cannot be written to column " + q(col) + " (" + tn +
+                       "): " + why);
+    }
+  }
+
+  // Checks that an update_field value `v` fits the JSON shape of column c's type.
+  void value_type(const std::string& key, const std::string& col, const Column& c, const Json& v,
+                  bool is_now) {
+    const std::string tn = c.type_name.empty() ? value_type_name(c.type) : c.type_name;
     auto must = [&](const char* what) {
       error(key, "value for column " + q(col) + " must be " + what + " (column type " + tn + ")");
     };
@@ -806,15 +1087,6 @@ struct Validator {
       case ValueType::Json:
       case ValueType::Other:
         break;
-    }
-    // The value as the field update writes it must be valid input for the
-    // column's exact type (int2 range, varchar length, enum labels, domains).
-    if (out.size() == issues_before && !is_now && env.check_column_value) {
-      std::string why =
-          env.check_column_value(col, v.is_string() ? v.get<std::string>() : v.dump());
-      if (!why.empty())
-        error(key, "value " + show(v) + " cannot be written to column " + q(col) + " (" + tn +
-                       "): " + why);
     }
   }
 
@@ -847,8 +1119,20 @@ struct Validator {
                        " is never taken: the step has no \"timeout\"");
   }
 
-  // Reachability warnings and the cycle rule.
+  // Reachability warnings, the run-length rule and the cycle rule.
   void graph_rules(const JourneyGraph& g, bool start_ok) {
+    const std::vector<std::vector<size_t>> adj = adjacency(g);
+    if (start_ok) unreachable_steps(g, adj);
+    int ncomp = 0;
+    const std::vector<int> comp = wait_free_components(g, adj, &ncomp);
+    run_lengths(g, adj);
+    visit_limit_path(g);
+    cycles_without_wait(g, adj, comp, ncomp);
+  }
+
+  // The connections as step indexes: adj[i] are the targets of step i (none
+  // for a duplicate key's later steps, none for unknown targets).
+  static std::vector<std::vector<size_t>> adjacency(const JourneyGraph& g) {
     const size_t n = g.steps.size();
     std::vector<std::vector<size_t>> adj(n);
     for (size_t i = 0; i < n; ++i) {
@@ -859,31 +1143,42 @@ struct Validator {
         if (it != g.by_key.end()) adj[i].push_back(it->second);
       }
     }
-    if (start_ok) {
-      std::vector<bool> seen(n, false);
-      std::deque<size_t> queue{g.by_key.at(g.start)};
-      seen[queue.front()] = true;
-      while (!queue.empty()) {
-        size_t u = queue.front();
-        queue.pop_front();
-        for (size_t v : adj[u])
-          if (!seen[v]) {
-            seen[v] = true;
-            queue.push_back(v);
-          }
-      }
-      for (size_t i = 0; i < n; ++i)
-        if (!seen[i] && g.by_key.at(g.steps[i].key) == i)
-          warning(g.steps[i].key,
-                  "step " + q(g.steps[i].key) + " is unreachable from the start step");
+    return adj;
+  }
+
+  // Warns about each step the start step does not lead to.
+  void unreachable_steps(const JourneyGraph& g, const std::vector<std::vector<size_t>>& adj) {
+    const size_t n = g.steps.size();
+    std::vector<bool> seen(n, false);
+    std::deque<size_t> queue{g.by_key.at(g.start)};
+    seen[queue.front()] = true;
+    while (!queue.empty()) {
+      size_t u = queue.front();
+      queue.pop_front();
+      for (size_t v : adj[u])
+        if (!seen[v]) {
+          seen[v] = true;
+          queue.push_back(v);
+        }
     }
-    // Cycles without a wait: strongly connected components of the non-wait
-    // subgraph (Tarjan, iterative).
+    for (size_t i = 0; i < n; ++i)
+      if (!seen[i] && g.by_key.at(g.steps[i].key) == i)
+        warning(g.steps[i].key,
+                "step " + q(g.steps[i].key) + " is unreachable from the start step");
+  }
+
+  // Strongly connected components of the subgraph without delays and waits
+  // (Tarjan, iterative): comp[i] is step i's component, -1 for a delay or wait;
+  // *ncomp is how many there are.
+  static std::vector<int> wait_free_components(const JourneyGraph& g,
+                                               const std::vector<std::vector<size_t>>& adj,
+                                               int* ncomp) {
+    const size_t n = g.steps.size();
     auto waits = [&](size_t i) { return g.steps[i].type && is_wait_type(*g.steps[i].type); };
     std::vector<int> idx(n, -1), low(n, 0), comp(n, -1);
     std::vector<bool> on_stack(n, false);
     std::vector<size_t> stack;
-    int counter = 0, ncomp = 0;
+    int counter = 0;
     for (size_t root = 0; root < n; ++root) {
       if (idx[root] != -1 || waits(root)) continue;
       std::vector<std::pair<size_t, size_t>> work{{root, 0}};
@@ -912,16 +1207,22 @@ struct Validator {
               size_t w = stack.back();
               stack.pop_back();
               on_stack[w] = false;
-              comp[w] = ncomp;
+              comp[w] = *ncomp;
               if (w == done) break;
             }
-            ++ncomp;
+            ++*ncomp;
           }
         }
       }
     }
-    run_lengths(g, adj);
-    visit_limit_path(g);
+    return comp;
+  }
+
+  // The cycle rule: one error per component of wait_free_components that has
+  // a cycle, showing its shortest cycle.
+  void cycles_without_wait(const JourneyGraph& g, const std::vector<std::vector<size_t>>& adj,
+                           const std::vector<int>& comp, int ncomp) {
+    const size_t n = g.steps.size();
     std::vector<bool> reported(ncomp, false);
     // One parent array for every search, reset where the last one wrote (a
     // fresh array per step made validation quadratic in the number of steps).
@@ -931,30 +1232,7 @@ struct Validator {
       if (comp[s] < 0 || reported[comp[s]]) continue;
       for (size_t v : touched) parent[v] = -2;
       touched.clear();
-      // Shortest cycle through s inside its component (BFS).
-      std::deque<size_t> queue;
-      for (size_t v : adj[s])
-        if (comp[v] == comp[s] && parent[v] == -2) {
-          parent[v] = static_cast<long>(s);
-          touched.push_back(v);
-          queue.push_back(v);
-        }
-      bool found = parent[s] != -2;
-      while (!found && !queue.empty()) {
-        size_t u = queue.front();
-        queue.pop_front();
-        for (size_t v : adj[u])
-          if (comp[v] == comp[s] && parent[v] == -2) {
-            parent[v] = static_cast<long>(u);
-            touched.push_back(v);
-            if (v == s) {
-              found = true;
-              break;
-            }
-            queue.push_back(v);
-          }
-      }
-      if (!found) continue;
+      if (!shortest_cycle(adj, comp, s, parent, touched)) continue;
       reported[comp[s]] = true;
       std::vector<size_t> path{s};
       for (size_t v = static_cast<size_t>(parent[s]); v != s; v = static_cast<size_t>(parent[v]))
@@ -963,6 +1241,36 @@ struct Validator {
       for (auto it = path.rbegin(); it != path.rend(); ++it) text += " -> " + g.steps[*it].key;
       error(g.steps[s].key, "cycle " + text + " has no delay or wait");
     }
+  }
+
+  // Shortest cycle through s inside its component (BFS): whether there is
+  // one; parent[] then leads back from s along it (touched: where it wrote).
+  static bool shortest_cycle(const std::vector<std::vector<size_t>>& adj,
+                             const std::vector<int>& comp, size_t s, std::vector<long>& parent,
+                             std::vector<size_t>& touched) {
+    std::deque<size_t> queue;
+    for (size_t v : adj[s])
+      if (comp[v] == comp[s] && parent[v] == -2) {
+        parent[v] = static_cast<long>(s);
+        touched.push_back(v);
+        queue.push_back(v);
+      }
+    bool found = parent[s] != -2;
+    while (!found && !queue.empty()) {
+      size_t u = queue.front();
+      queue.pop_front();
+      for (size_t v : adj[u])
+        if (comp[v] == comp[s] && parent[v] == -2) {
+          parent[v] = static_cast<long>(u);
+          touched.push_back(v);
+          if (v == s) {
+            found = true;
+            break;
+          }
+          queue.push_back(v);
+        }
+    }
+    return found;
   }
 
   // The per-run step limit: a run (from the start step, or leaving a delay or
@@ -1054,10 +1362,11 @@ struct Validator {
                        "): every enrollment that takes it fails at step " + q(fails));
   }
 
-  // Whole-journey validation.
+  // Whole-journey validation, compiling it into `compiled` on the way.
   void journey(const Json& def) {
     if (!def.is_object()) {
       error("", "journey definition must be a JSON object");
+      cannot_compile("journey " + q(""));
       return;
     }
     // Name, audience, description.
@@ -1091,44 +1400,64 @@ struct Validator {
 
     // Steps.
     JourneyGraph g = parse_graph(def, &out);
+    compiled.name = g.name;
+    for (const auto& [key, index] : g.by_key) compiled.by_key.emplace(key, static_cast<int>(index));
     const Json& steps = member(def, "steps");
     if (steps.is_null() || (steps.is_array() && steps.empty())) error("", "journey has no steps");
     std::set<std::string> seen;
-    for (const GraphStep& s : g.steps) {
-      if (!valid_step_key(s.key))
-        error(s.key, "invalid step key " + q(s.key) +
-                         " (use 1 to 63 letters, digits, \"_\", \".\" or \"-\")");
-      if (!seen.insert(s.key).second) error(s.key, "duplicate step key " + q(s.key));
-      const Json& raw = steps[static_cast<size_t>(s.index)];
-      const Json& type = member(raw, "type");
-      if (type.is_null())
-        error(s.key, "step " + q(s.key) + " has no type");
-      else if (!type.is_string())
-        error(s.key, "type of step " + q(s.key) + " must be a string");
-      else if (!s.type)
-        error(s.key, "unknown step type " + q(s.type_name));
-      connections(g, s);
-      if (s.type) step_config(s);
-    }
-    // Start.
-    bool start_ok = false;
-    const Json& start = member(def, "start");
-    if (!g.steps.empty() || (steps.is_array() && !steps.empty())) {
-      if (start.is_null())
-        error("", "journey has no start step (\"start\")");
-      else if (!start.is_string() || start.get_ref<const std::string&>().empty())
-        error("", "\"start\" must be a step key");
-      else if (!g.find(start.get<std::string>()))
-        error("", "start step " + q(start.get<std::string>()) + " does not exist");
-      else
-        start_ok = true;
-    }
+    for (const GraphStep& s : g.steps) step(g, s, steps, seen);
+    bool start_ok = start_step(g, member(def, "start"), steps);
     graph_rules(g, start_ok);
     message_of_rules(g);
     layout(g, member(def, "layout"));
   }
 
-  // Collects the "message_of" of behaviour leaves in a condition.
+  // Checks one step (key, type, connections, config) and compiles it.
+  void step(const JourneyGraph& g, const GraphStep& s, const Json& steps,
+            std::set<std::string>& seen) {
+    if (!valid_step_key(s.key))
+      error(s.key, "invalid step key " + q(s.key) +
+                       " (use 1 to 63 letters, digits, \"_\", \".\" or \"-\")");
+    if (!seen.insert(s.key).second) error(s.key, "duplicate step key " + q(s.key));
+    const Json& raw = steps[static_cast<size_t>(s.index)];
+    const Json& type = member(raw, "type");
+    if (type.is_null())
+      error(s.key, "step " + q(s.key) + " has no type");
+    else if (!type.is_string())
+      error(s.key, "type of step " + q(s.key) + " must be a string");
+    else if (!s.type)
+      error(s.key, "unknown step type " + q(s.type_name));
+    CompiledStep cs;
+    cs.key = s.key;
+    if (s.type)
+      cs.type = *s.type;
+    else
+      cannot_compile("step " + q(s.key));
+    for (const GraphBranch& b : s.branches)
+      cs.branches.emplace_back(b.name, b.target_ok ? compiled.find(b.target) : -1);
+    connections(g, s);
+    if (s.type) step_config(s, cs);
+    compiled.steps.push_back(std::move(cs));
+  }
+
+  // Checks "start" (when the journey has steps) and compiles it; whether it
+  // names a step.
+  bool start_step(const JourneyGraph& g, const Json& start, const Json& steps) {
+    if (compiled.steps.empty())
+      cannot_compile("journey " + q(g.name), "it has no steps");
+    else if ((compiled.start = compiled.find(g.start)) < 0)
+      cannot_compile("journey " + q(g.name), "start step " + q(g.start) + " does not exist");
+    if (g.steps.empty() && !(steps.is_array() && !steps.empty())) return false;
+    if (start.is_null())
+      error("", "journey has no start step (\"start\")");
+    else if (!start.is_string() || start.get_ref<const std::string&>().empty())
+      error("", "\"start\" must be a step key");
+    else if (!g.find(start.get<std::string>()))
+      error("", "start step " + q(start.get<std::string>()) + " does not exist");
+    else
+      return true;
+    return false;
+  }
   static void message_of_names(const Json& c, std::vector<std::string>& out) {
     if (c.is_object()) {
       const Json& m = member(c, "message_of");
@@ -1214,24 +1543,42 @@ struct Validator {
 
 }  // namespace
 
-// Validates a whole journey definition; see the header.
-std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env) {
-  Validator v{env, env.audience, {}, {}};
+// Validates and compiles a definition in one pass; see compile.hpp.
+Compilation compile_definition(const Json& definition, const ValidationEnv& env) {
+  Validator v{env, env.audience, {}, {}, {}, {}, {}};
+  if (!env.audience) v.cannot_compile("journey", "no audience to compile it against");
   // Only the core's own failures become an issue; anything else (a PostgreSQL
   // error of a catalog lookup, a cancel, out of memory) propagates to the bridge.
   try {
     v.journey(definition);
   } catch (const Error& e) {
     v.error("", std::string("internal error while validating: ") + e.what());
+    v.cannot_compile("journey");
   } catch (const Json::exception& e) {
     v.error("", std::string("internal error while validating: ") + e.what());
+    v.cannot_compile("journey");
   }
-  return std::move(v.out);
+  Compilation c;
+  c.journey = std::move(v.compiled);
+  c.issues = std::move(v.out);
+  c.unusable_where = std::move(v.unusable_where);
+  c.unusable_why = std::move(v.unusable_why);
+  return c;
+}
+
+// Why the compiled form is not usable, as compile_journey reports it.
+std::string Compilation::unusable_message() const {
+  return "cannot compile " + unusable_where + " of a published journey: " + unusable_why;
+}
+
+// Validates a whole journey definition; see the header.
+std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env) {
+  return compile_definition(definition, env).issues;
 }
 
 // Validates just a settings object; see the header.
 std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env) {
-  Validator v{env, env.audience, {}, {}};
+  Validator v{env, env.audience, {}, {}, {}, {}, {}};
   try {
     v.settings(settings);
   } catch (const Error& e) {
@@ -1240,6 +1587,19 @@ std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& 
     v.error("settings", std::string("internal error while validating: ") + e.what());
   }
   return std::move(v.out);
+}
+
+// Reads a settings object, defaults filled in, through the validator's parser
+// (engine.hpp); throws when a setting cannot be read.
+JourneySettings parse_settings(const Json& settings) {
+  const ValidationEnv no_env;
+  Validator v{no_env, nullptr, {}, {}, {}, {}, {}};
+  v.settings(settings);
+  Compilation c;
+  c.unusable_where = std::move(v.unusable_where);
+  c.unusable_why = std::move(v.unusable_why);
+  if (!c.usable()) throw Error(sqlstate::kInternal, c.unusable_message());
+  return std::move(v.compiled.settings);
 }
 
 }  // namespace pgj::core

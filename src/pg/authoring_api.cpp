@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/compile.hpp"
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/template.hpp"
@@ -66,9 +67,10 @@ PGJ_FUNCTION(pgj_validate_definition) {
 // those: the errors of validating it against the table's columns that
 // validating it without a table does not also report (so a problem unrelated
 // to the table, or a rule a later release added, never blocks a DDL). When the
-// validator finds none, the runtime compiler (what the customer-table trigger
-// and the tick run) gets the last word. The DDL guards (src/sql/audiences.sql)
-// call it after an ALTER TABLE of a registered audience.
+// validator finds none, whether the same pass compiled what the customer-table
+// trigger and the tick run (core::compile_definition) gets the last word. The
+// DDL guards (src/sql/audiences.sql) call it after an ALTER TABLE of a
+// registered audience.
 PGJ_FUNCTION(pgj_shape_issues) {
   core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
   Oid relid = PG_GETARG_OID(1);
@@ -82,16 +84,12 @@ PGJ_FUNCTION(pgj_shape_issues) {
     std::set<std::pair<std::string, std::string>> without_table;
     for (const core::Issue& issue : core::validate_journey(definition, core::ValidationEnv{}))
       if (issue.severity == "error") without_table.emplace(issue.step_key, issue.message);
-    for (core::Issue& issue : core::validate_journey(definition, with_table))
+    core::Compilation compiled = core::compile_definition(definition, with_table);
+    for (core::Issue& issue : compiled.issues)
       if (issue.severity == "error" && !without_table.count({issue.step_key, issue.message}))
         issues.push_back(std::move(issue));
-    if (issues.empty()) {
-      try {
-        (void)core::compile_journey(definition, audience->schema, 0, 0);
-      } catch (const core::Error& e) {
-        issues.push_back(core::Issue{"", "error", e.what()});
-      }
-    }
+    if (issues.empty() && !compiled.usable())
+      issues.push_back(core::Issue{"", "error", compiled.unusable_message()});
   }
   pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
   for (const core::Issue& issue : issues) {
