@@ -603,13 +603,7 @@ struct Compiler {
   CondNode leaf(const Json& j) {
     CondNode n;
     n.kind = CondNode::Kind::Leaf;
-    bool ok = true;
-    for (auto it = j.begin(); it != j.end(); ++it)
-      if (it.key() != "field" && it.key() != "op" && it.key() != "value") {
-        error("unknown key \"" + it.key() + "\" in condition on field " +
-              member(j, "field").dump() + in_where());
-        ok = false;
-      }
+    bool ok = leaf_keys(j);
     const Json& fj = member(j, "field");
     if (!fj.is_string() || fj.get_ref<const std::string&>().empty()) {
       error("\"field\" must be a non-empty string" + in_where());
@@ -618,95 +612,17 @@ struct Compiler {
     }
     const std::string field = fj.get<std::string>();
     n.field = field;
-    // Field source.
     const Column* col = nullptr;
-    auto dynamic_prefix = [&](const char* prefix, FieldSource src, bool allowed) {
-      size_t len = std::char_traits<char>::length(prefix);
-      std::string rest = field.size() > len ? field.substr(len) : std::string();
-      n.source = src;
-      if (!allowed) {
-        error("field \"" + field + "\" is not allowed" + in_where());
-        ok = false;
-      }
-      if (rest.empty()) {
-        error("field \"" + field + "\" needs a property name (" + prefix + "<name>)" + in_where());
-        ok = false;
-        return;
-      }
-      size_t start = 0;
-      while (true) {
-        size_t dot = rest.find('.', start);
-        std::string key = rest.substr(start, dot == std::string::npos ? dot : dot - start);
-        if (key.empty()) {
-          error("field \"" + field + "\" has an empty path segment" + in_where());
-          ok = false;
-          return;
-        }
-        n.path.push_back(key);
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-      }
-    };
-    if (field == "event" || field.rfind("event.", 0) == 0) {
-      dynamic_prefix("event.", FieldSource::Event, scope.event);
-      out->uses_event = true;
-    } else if (field == "context" || field.rfind("context.", 0) == 0) {
-      dynamic_prefix("context.", FieldSource::Context, scope.context);
-      out->uses_context = true;
-    } else {
-      n.source = FieldSource::Column;
-      if (!scope.columns) {
-        error("field \"" + field + "\" is not allowed" + in_where() +
-              (scope.event ? " (use event.<property>)" : ""));
-        ok = false;
-      } else if (schema) {
-        n.column = schema->find(field);
-        if (n.column < 0) {
-          error("unknown column \"" + field + "\"" + in_where() + " (audience " + schema->relation +
-                " has no such column)");
-          ok = false;
-        } else {
-          col = &schema->columns[n.column];
-          n.column_type = col->type;
-          out->columns_read.push_back(n.column);
-        }
-      }
-    }
-    // Op.
-    const Json& oj = member(j, "op");
-    if (!j.contains("op")) {
-      error("condition on field \"" + field + "\" has no op" + in_where());
-      n.kind = CondNode::Kind::Invalid;
-      return n;
-    }
-    std::optional<CondOp> op =
-        oj.is_string() ? parse_op(oj.get_ref<const std::string&>()) : std::nullopt;
+    if (!leaf_source(field, &n, &col)) ok = false;
+    std::optional<CondOp> op = leaf_op(j, field);
     if (!op) {
-      error("unknown op " + (oj.is_string() ? "\"" + oj.get<std::string>() + "\"" : oj.dump()) +
-            " for field \"" + field + "\"" + in_where());
       n.kind = CondNode::Kind::Invalid;
       return n;
     }
     n.op = *op;
-    const std::string opq = std::string("op \"") + op_name(*op) + "\"";
-    if (*op == CondOp::Changed || *op == CondOp::ChangedTo) {
-      out->uses_trigger_ops = true;
-      if (!scope.trigger_ops) {
-        error(opq + " (field \"" + field + "\") is only allowed in attribute entry triggers, not" +
-              in_where());
-        ok = false;
-      } else if (n.source != FieldSource::Column) {
-        error(opq + " needs an audience column, not field \"" + field + "\"" + in_where());
-        ok = false;
-      }
-    }
-    if (col && !op_fits_type(*op, col->type)) {
-      error(opq + " cannot be used on field \"" + field + "\" (column type " + type_of(*col) + ")" +
-            in_where());
-      ok = false;
-      col = nullptr;  // skip the value type check
-    }
+    if (!op_fits(n, &col)) ok = false;
     // Value.
+    const std::string opq = std::string("op \"") + op_name(*op) + "\"";
     const bool has_value = j.contains("value");
     if (op_without_value(*op)) {
       if (has_value) {
@@ -729,49 +645,168 @@ struct Compiler {
       n.kind = CondNode::Kind::Invalid;
       return n;
     }
-    if (*op == CondOp::Within) {
-      if (!within_value(v, field, &n)) ok = false;
-    } else if (*op == CondOp::In || *op == CondOp::NotIn) {
-      if (!v.is_array() || v.empty()) {
-        error("value for \"" + field + "\" (" + opq + ") must be a non-empty array" + in_where());
-        ok = false;
-      } else {
-        for (const Json& e : v) {
-          if (e.is_null() || e.is_array() || e.is_object()) {
-            error("value for \"" + field + "\" (" + opq + ") must be an array of scalars" +
-                  in_where());
-            ok = false;
-            break;
-          }
-          if (col) {
-            Value tv;
-            if (!typed_value(e, *col, field, &tv)) {
-              ok = false;
-              break;
-            }
-            n.values.push_back(std::move(tv));
-          }
-        }
-      }
-    } else if (col) {
-      if (*op == CondOp::Contains && col->type == ValueType::Json) {
-        // any JSON value
-      } else if (!typed_value(v, *col, field, &n.value)) {
+    if (!leaf_value(v, col, &n)) ok = false;
+    if (!ok) n.kind = CondNode::Kind::Invalid;
+    return n;
+  }
+
+  // Reports the members of a leaf other than field, op and value; whether
+  // there are none.
+  bool leaf_keys(const Json& j) {
+    bool ok = true;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.key() != "field" && it.key() != "op" && it.key() != "value") {
+        error("unknown key \"" + it.key() + "\" in condition on field " +
+              member(j, "field").dump() + in_where());
         ok = false;
       }
-    } else if (n.source != FieldSource::Column || !schema) {
-      // Dynamic field: type known only at evaluation.
-      if (is_ordering(*op) && !v.is_number() && !v.is_string()) {
-        error("value for \"" + field + "\" (" + opq + ") must be a number or a string" +
-              in_where());
+    return ok;
+  }
+
+  // Resolves a leaf's field: an event or context path, or an audience column
+  // (*col, when the schema has it). Whether the scope allows it and it resolves.
+  bool leaf_source(const std::string& field, CondNode* n, const Column** col) {
+    if (field == "event" || field.rfind("event.", 0) == 0) {
+      out->uses_event = true;
+      return dynamic_path(field, "event.", FieldSource::Event, scope.event, n);
+    }
+    if (field == "context" || field.rfind("context.", 0) == 0) {
+      out->uses_context = true;
+      return dynamic_path(field, "context.", FieldSource::Context, scope.context, n);
+    }
+    n->source = FieldSource::Column;
+    if (!scope.columns) {
+      error("field \"" + field + "\" is not allowed" + in_where() +
+            (scope.event ? " (use event.<property>)" : ""));
+      return false;
+    }
+    if (!schema) return true;
+    n->column = schema->find(field);
+    if (n->column < 0) {
+      error("unknown column \"" + field + "\"" + in_where() + " (audience " + schema->relation +
+            " has no such column)");
+      return false;
+    }
+    *col = &schema->columns[n->column];
+    n->column_type = (*col)->type;
+    out->columns_read.push_back(n->column);
+    return true;
+  }
+
+  // The path below "event." or "context." of a dynamic field into n->path;
+  // whether it is allowed (`allowed`) and well formed.
+  bool dynamic_path(const std::string& field, const char* prefix, FieldSource src, bool allowed,
+                    CondNode* n) {
+    bool ok = true;
+    size_t len = std::char_traits<char>::length(prefix);
+    std::string rest = field.size() > len ? field.substr(len) : std::string();
+    n->source = src;
+    if (!allowed) {
+      error("field \"" + field + "\" is not allowed" + in_where());
+      ok = false;
+    }
+    if (rest.empty()) {
+      error("field \"" + field + "\" needs a property name (" + prefix + "<name>)" + in_where());
+      return false;
+    }
+    size_t start = 0;
+    while (true) {
+      size_t dot = rest.find('.', start);
+      std::string key = rest.substr(start, dot == std::string::npos ? dot : dot - start);
+      if (key.empty()) {
+        error("field \"" + field + "\" has an empty path segment" + in_where());
+        return false;
+      }
+      n->path.push_back(key);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    return ok;
+  }
+
+  // A leaf's op, or nullopt (reported) when it is missing or unknown.
+  std::optional<CondOp> leaf_op(const Json& j, const std::string& field) {
+    const Json& oj = member(j, "op");
+    if (!j.contains("op")) {
+      error("condition on field \"" + field + "\" has no op" + in_where());
+      return std::nullopt;
+    }
+    std::optional<CondOp> op =
+        oj.is_string() ? parse_op(oj.get_ref<const std::string&>()) : std::nullopt;
+    if (!op)
+      error("unknown op " + (oj.is_string() ? "\"" + oj.get<std::string>() + "\"" : oj.dump()) +
+            " for field \"" + field + "\"" + in_where());
+    return op;
+  }
+
+  // Whether the leaf's op may be used here (trigger ops) and on its column's
+  // type; *col is cleared when not (its value is then not type-checked).
+  bool op_fits(const CondNode& n, const Column** col) {
+    const std::string opq = std::string("op \"") + op_name(n.op) + "\"";
+    bool ok = true;
+    if (n.op == CondOp::Changed || n.op == CondOp::ChangedTo) {
+      out->uses_trigger_ops = true;
+      if (!scope.trigger_ops) {
+        error(opq + " (field \"" + n.field +
+              "\") is only allowed in attribute entry triggers, not" + in_where());
         ok = false;
-      } else if (*op == CondOp::StartsWith && !v.is_string()) {
-        error("value for \"" + field + "\" (" + opq + ") must be a string" + in_where());
+      } else if (n.source != FieldSource::Column) {
+        error(opq + " needs an audience column, not field \"" + n.field + "\"" + in_where());
         ok = false;
       }
     }
-    if (!ok) n.kind = CondNode::Kind::Invalid;
-    return n;
+    if (*col && !op_fits_type(n.op, (*col)->type)) {
+      error(opq + " cannot be used on field \"" + n.field + "\" (column type " + type_of(**col) +
+            ")" + in_where());
+      ok = false;
+      *col = nullptr;  // skip the value type check
+    }
+    return ok;
+  }
+
+  // Checks a leaf's (non-null) value against its op and column, typing it
+  // into n->value / n->values; whether it fits.
+  bool leaf_value(const Json& v, const Column* col, CondNode* n) {
+    const std::string& field = n->field;
+    const CondOp op = n->op;
+    const std::string opq = std::string("op \"") + op_name(op) + "\"";
+    if (op == CondOp::Within) return within_value(v, field, n);
+    if (op == CondOp::In || op == CondOp::NotIn) {
+      if (!v.is_array() || v.empty()) {
+        error("value for \"" + field + "\" (" + opq + ") must be a non-empty array" + in_where());
+        return false;
+      }
+      for (const Json& e : v) {
+        if (e.is_null() || e.is_array() || e.is_object()) {
+          error("value for \"" + field + "\" (" + opq + ") must be an array of scalars" +
+                in_where());
+          return false;
+        }
+        if (col) {
+          Value tv;
+          if (!typed_value(e, *col, field, &tv)) return false;
+          n->values.push_back(std::move(tv));
+        }
+      }
+      return true;
+    }
+    if (col) {
+      if (op == CondOp::Contains && col->type == ValueType::Json) return true;  // any JSON value
+      return typed_value(v, *col, field, &n->value);
+    }
+    if (n->source != FieldSource::Column || !schema) {
+      // Dynamic field: type known only at evaluation.
+      if (is_ordering(op) && !v.is_number() && !v.is_string()) {
+        error("value for \"" + field + "\" (" + opq + ") must be a number or a string" +
+              in_where());
+        return false;
+      }
+      if (op == CondOp::StartsWith && !v.is_string()) {
+        error("value for \"" + field + "\" (" + opq + ") must be a string" + in_where());
+        return false;
+      }
+    }
+    return true;
   }
 };
 

@@ -98,6 +98,31 @@ bool read_digits(std::string_view s, size_t* pos, int n, int* out) {
   return true;
 }
 
+// Adds n units to a duration's parts (months, days, microseconds); false when
+// a part would leave its range.
+bool add_unit(Unit unit, int64_t n, int64_t* months, int64_t* days, int64_t* micros) {
+  constexpr int64_t kMaxMonths = std::numeric_limits<int32_t>::max();
+  constexpr int64_t kMaxDays = std::numeric_limits<int32_t>::max();
+  constexpr int64_t kMaxMicros = std::numeric_limits<int64_t>::max();
+  switch (unit) {
+    case Unit::Second:
+      return add_mul(micros, n, kMicrosPerSecond, kMaxMicros);
+    case Unit::Minute:
+      return add_mul(micros, n, 60 * kMicrosPerSecond, kMaxMicros);
+    case Unit::Hour:
+      return add_mul(micros, n, 3600 * kMicrosPerSecond, kMaxMicros);
+    case Unit::Day:
+      return add_mul(days, n, 1, kMaxDays);
+    case Unit::Week:
+      return add_mul(days, n, 7, kMaxDays);
+    case Unit::Month:
+      return add_mul(months, n, 1, kMaxMonths);
+    case Unit::Year:
+      return add_mul(months, n, 12, kMaxMonths);
+  }
+  return true;
+}
+
 }  // namespace
 
 // Days since 1970-01-01 of a proleptic Gregorian civil date.
@@ -155,9 +180,6 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     s = trim(s);
   }
   int64_t months = 0, days = 0, micros = 0;
-  constexpr int64_t kMaxMonths = std::numeric_limits<int32_t>::max();
-  constexpr int64_t kMaxDays = std::numeric_limits<int32_t>::max();
-  constexpr int64_t kMaxMicros = std::numeric_limits<int64_t>::max();
   size_t i = 0;
   int parts = 0;
   while (i < s.size()) {
@@ -204,30 +226,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
       fail(error, quoted + ": unknown unit \"" + word + "\"");
       return std::nullopt;
     }
-    bool ok = true;
-    switch (*unit) {
-      case Unit::Second:
-        ok = add_mul(&micros, n, kMicrosPerSecond, kMaxMicros);
-        break;
-      case Unit::Minute:
-        ok = add_mul(&micros, n, 60 * kMicrosPerSecond, kMaxMicros);
-        break;
-      case Unit::Hour:
-        ok = add_mul(&micros, n, 3600 * kMicrosPerSecond, kMaxMicros);
-        break;
-      case Unit::Day:
-        ok = add_mul(&days, n, 1, kMaxDays);
-        break;
-      case Unit::Week:
-        ok = add_mul(&days, n, 7, kMaxDays);
-        break;
-      case Unit::Month:
-        ok = add_mul(&months, n, 1, kMaxMonths);
-        break;
-      case Unit::Year:
-        ok = add_mul(&months, n, 12, kMaxMonths);
-        break;
-    }
+    bool ok = add_unit(*unit, n, &months, &days, &micros);
     if (!ok) {
       fail(error, quoted + ": out of range");
       return std::nullopt;

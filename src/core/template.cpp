@@ -85,150 +85,182 @@ std::string check_filter(const TemplateFilter& f) {
   return "";
 }
 
-// Parses one tag whose "{{" is at `open`. On success fills *part and sets *end
-// just past "}}"; otherwise sets *error and *end to where scanning may resume.
-bool parse_tag(std::string_view s, size_t open, TemplatePart* part, size_t* end,
-               std::string* error) {
-  size_t i = open + 2;
-  const std::string where = " at offset " + std::to_string(open);
-  auto closing = [&](size_t from) {
+// Whether a tag path is malformed: empty, or with an empty segment.
+bool bad_path(const std::string& path) {
+  return path.empty() || path.front() == '.' || path.back() == '.' ||
+         path.find("..") != std::string::npos;
+}
+
+// Parses one merge tag (the state of parse_tag): s[open] is its "{{", i the
+// scanning position; on an error *error is set and *end is where scanning may
+// resume.
+struct TagParser {
+  std::string_view s;
+  size_t open;
+  size_t i;
+  std::string where;  // " at offset N", for messages
+  size_t* end;
+  std::string* error;
+
+  // Just past the "}}" at or after `from`, or the end of the text.
+  size_t closing(size_t from) const {
     size_t c = s.find("}}", from);
     return c == std::string_view::npos ? s.size() : c + 2;
-  };
-  skip_ws(s, &i);
-  size_t p0 = i;
-  while (i < s.size() && is_path_char(s[i])) ++i;
-  std::string path(s.substr(p0, i - p0));
-  skip_ws(s, &i);
-  if (i >= s.size() || (s[i] != '}' && s[i] != '|')) {
-    if (s.find("}}", open + 2) == std::string_view::npos) {
-      *error = "unclosed \"{{\"" + where;
-      *end = s.size();
-    } else {
-      *end = closing(open + 2);
-      *error = "invalid merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
-    }
+  }
+  // The tag as written, up to *end, for messages.
+  std::string text() const { return std::string(s.substr(open, *end - open)); }
+
+  bool invalid() {
+    *error = "invalid merge tag \"" + text() + "\"" + where;
     return false;
   }
-  auto bad_path = [&]() {
-    return path.empty() || path.front() == '.' || path.back() == '.' ||
-           path.find("..") != std::string::npos;
-  };
-  if (s[i] == '}') {
-    if (i + 1 >= s.size() || s[i + 1] != '}') {
-      *error = "unclosed \"{{\"" + where;
-      *end = s.size();
-      return false;
-    }
-    *end = i + 2;
-    if (path.empty()) {
-      *error = "empty merge tag" + where;
-      return false;
-    }
-    if (bad_path()) {
-      *error = "invalid merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
-      return false;
-    }
-    *part = TemplatePart{true, path, std::nullopt, {}};
-    return true;
+  bool unclosed(const std::string& why = std::string()) {
+    *error = "unclosed \"{{\"" + where + why;
+    *end = s.size();
+    return false;
   }
-  // Filters: "| name" or "| name: arg, arg" (quoted strings or numbers).
-  if (path.empty()) {
-    *end = closing(i);
+  bool empty_tag() {
     *error = "empty merge tag" + where;
     return false;
   }
-  auto bad_filter = [&](const std::string& why) {
+  // A filter error: `head` + "merge tag "..."" + where + `tail`, or unclosed
+  // when no "}}" follows.
+  bool filter_error(const std::string& head, const std::string& tail) {
     *end = closing(i);
     if (*end == s.size() && s.find("}}", i) == std::string_view::npos)
       *error = "unclosed \"{{\"" + where;
     else
-      *error = "bad filter in merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" +
-               where + (why.empty() ? std::string() : ": " + why);
+      *error = head + "merge tag \"" + text() + "\"" + where + tail;
     return false;
-  };
-  std::optional<std::string> default_value;
-  std::vector<TemplateFilter> filters;
-  while (i < s.size() && s[i] == '|') {
+  }
+  bool bad_filter(const std::string& why) {
+    return filter_error("bad filter in ", why.empty() ? std::string() : ": " + why);
+  }
+
+  // The whole tag into *part.
+  bool tag(TemplatePart* part) {
+    skip_ws(s, &i);
+    size_t p0 = i;
+    while (i < s.size() && is_path_char(s[i])) ++i;
+    std::string path(s.substr(p0, i - p0));
+    skip_ws(s, &i);
+    if (i >= s.size() || (s[i] != '}' && s[i] != '|')) {
+      if (s.find("}}", open + 2) == std::string_view::npos) return unclosed();
+      *end = closing(open + 2);
+      return invalid();
+    }
+    if (s[i] == '}') return plain_tag(path, part);
+    // Filters: "| name" or "| name: arg, arg" (quoted strings or numbers).
+    if (path.empty()) {
+      *end = closing(i);
+      return empty_tag();
+    }
+    std::optional<std::string> default_value;
+    std::vector<TemplateFilter> filters;
+    while (i < s.size() && s[i] == '|') {
+      TemplateFilter f;
+      if (!filter(&f)) return false;
+      if (f.name == "default")
+        default_value = f.args[0];
+      else
+        filters.push_back(std::move(f));
+      skip_ws(s, &i);
+    }
+    if (i + 1 >= s.size() || s[i] != '}' || s[i + 1] != '}')
+      return bad_filter("expected \"|\" or \"}}\" after a filter");
+    *end = i + 2;
+    if (bad_path(path)) return invalid();
+    *part = TemplatePart{true, path, std::move(default_value), std::move(filters)};
+    return true;
+  }
+
+  // A tag without filters: {{path}}; s[i] is its first '}'.
+  bool plain_tag(const std::string& path, TemplatePart* part) {
+    if (i + 1 >= s.size() || s[i + 1] != '}') return unclosed();
+    *end = i + 2;
+    if (path.empty()) return empty_tag();
+    if (bad_path(path)) return invalid();
+    *part = TemplatePart{true, path, std::nullopt, {}};
+    return true;
+  }
+
+  // One filter "| name[: args]" into *f; s[i] is its '|'.
+  bool filter(TemplateFilter* f) {
     ++i;
     skip_ws(s, &i);
     size_t f0 = i;
     while (i < s.size() && is_path_char(s[i])) ++i;
-    std::string filter(s.substr(f0, i - f0));
-    if (filter.empty()) return bad_filter("");
-    if (!is_filter_name(filter)) {
-      *end = closing(i);
-      if (*end == s.size() && s.find("}}", i) == std::string_view::npos)
-        *error = "unclosed \"{{\"" + where;
-      else
-        *error = "unknown filter \"" + filter + "\" in merge tag \"" +
-                 std::string(s.substr(open, *end - open)) + "\"" + where +
-                 " (filters: default, upcase, downcase, capitalize, truncate, date, number, raw)";
-      return false;
-    }
+    std::string name(s.substr(f0, i - f0));
+    if (name.empty()) return bad_filter("");
+    if (!is_filter_name(name))
+      return filter_error(
+          "unknown filter \"" + name + "\" in ",
+          " (filters: default, upcase, downcase, capitalize, truncate, date, number, raw)");
     skip_ws(s, &i);
-    TemplateFilter f{filter, {}, {}};
+    *f = TemplateFilter{name, {}, {}};
     if (i < s.size() && s[i] == ':') {
       ++i;
-      for (;;) {
-        skip_ws(s, &i);
-        if (i < s.size() && (s[i] == '"' || s[i] == '\'')) {
-          char quote = s[i++];
-          std::string value;
-          bool closed = false;
-          while (i < s.size()) {
-            char c = s[i++];
-            if (c == '\\' && i < s.size() && (s[i] == quote || s[i] == '\\')) {
-              value.push_back(s[i++]);
-            } else if (c == quote) {
-              closed = true;
-              break;
-            } else {
-              value.push_back(c);
-            }
-          }
-          if (!closed) {
-            *error = "unclosed \"{{\"" + where + " (unterminated " + filter + " string)";
-            *end = s.size();
-            return false;
-          }
-          f.args.push_back(std::move(value));
-          f.quoted.push_back(true);
-        } else {
-          size_t a0 = i;
-          while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.')) ++i;
-          if (i == a0)
-            return bad_filter(filter == "default" ? "the default must be a quoted string"
-                                                  : "the arguments of " + filter +
-                                                        " must be quoted strings or numbers");
-          f.args.emplace_back(s.substr(a0, i - a0));
-          f.quoted.push_back(false);
-        }
-        skip_ws(s, &i);
-        if (i < s.size() && s[i] == ',') {
-          ++i;
-          continue;
-        }
+      if (!filter_args(f)) return false;
+    }
+    std::string why = check_filter(*f);
+    if (!why.empty()) return bad_filter(why);
+    return true;
+  }
+
+  // A filter's arguments after its ':', separated by commas.
+  bool filter_args(TemplateFilter* f) {
+    for (;;) {
+      skip_ws(s, &i);
+      if (i < s.size() && (s[i] == '"' || s[i] == '\'')) {
+        if (!quoted_arg(f)) return false;
+      } else {
+        size_t a0 = i;
+        while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.')) ++i;
+        if (i == a0)
+          return bad_filter(f->name == "default" ? "the default must be a quoted string"
+                                                 : "the arguments of " + f->name +
+                                                       " must be quoted strings or numbers");
+        f->args.emplace_back(s.substr(a0, i - a0));
+        f->quoted.push_back(false);
+      }
+      skip_ws(s, &i);
+      if (i < s.size() && s[i] == ',') {
+        ++i;
+        continue;
+      }
+      return true;
+    }
+  }
+
+  // A quoted argument ('...' or "...", backslash escapes its quote and itself).
+  bool quoted_arg(TemplateFilter* f) {
+    char quote = s[i++];
+    std::string value;
+    bool closed = false;
+    while (i < s.size()) {
+      char c = s[i++];
+      if (c == '\\' && i < s.size() && (s[i] == quote || s[i] == '\\')) {
+        value.push_back(s[i++]);
+      } else if (c == quote) {
+        closed = true;
         break;
+      } else {
+        value.push_back(c);
       }
     }
-    std::string why = check_filter(f);
-    if (!why.empty()) return bad_filter(why);
-    if (filter == "default")
-      default_value = f.args[0];
-    else
-      filters.push_back(std::move(f));
-    skip_ws(s, &i);
+    if (!closed) return unclosed(" (unterminated " + f->name + " string)");
+    f->args.push_back(std::move(value));
+    f->quoted.push_back(true);
+    return true;
   }
-  if (i + 1 >= s.size() || s[i] != '}' || s[i + 1] != '}')
-    return bad_filter("expected \"|\" or \"}}\" after a filter");
-  *end = i + 2;
-  if (bad_path()) {
-    *error = "invalid merge tag \"" + std::string(s.substr(open, *end - open)) + "\"" + where;
-    return false;
-  }
-  *part = TemplatePart{true, path, std::move(default_value), std::move(filters)};
-  return true;
+};
+
+// Parses one tag whose "{{" is at `open`. On success fills *part and sets *end
+// just past "}}"; otherwise sets *error and *end to where scanning may resume.
+bool parse_tag(std::string_view s, size_t open, TemplatePart* part, size_t* end,
+               std::string* error) {
+  TagParser p{s, open, open + 2, " at offset " + std::to_string(open), end, error};
+  return p.tag(part);
 }
 
 }  // namespace
