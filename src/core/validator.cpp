@@ -537,6 +537,27 @@ struct Validator {
     if (!names.insert(name).second) error(key, "exit rule name " + q(name) + " is used twice");
   }
 
+  // Names of split variants and branch cases must not start with "(": the reports
+  // name their own groups that way ("(holdout)", "(journey)", "(end)", "(exited)",
+  // "(failed)"), and a variant or case of the same name would be counted with them.
+  void reserved_outcome_names(const JourneyGraph& g, const std::string& journey) {
+    for (const GraphStep& s : g.steps) {
+      if (!s.type || (*s.type != StepType::Split && *s.type != StepType::Branch)) continue;
+      const bool split = *s.type == StepType::Split;
+      const Json& list = member(s.config, split ? "variants" : "cases");
+      if (!list.is_array()) continue;
+      for (const Json& item : list) {
+        const Json& name = member(item, "name");
+        if (!name.is_string() || name.get_ref<const std::string&>().rfind('(', 0) != 0) continue;
+        error(s.key, std::string(split ? "variant" : "case") + " name " +
+                         q(name.get<std::string>()) + " of step " + q(s.key) + " in journey " +
+                         q(journey) +
+                         " must not start with \"(\" (the reports name their own groups so: "
+                         "(holdout), (journey), (end), (exited), (failed))");
+      }
+    }
+  }
+
   // Checks the exit rules and compiles them into compiled.exit_rules.
   void exit_rules(const Json& exit) {
     if (exit.is_null()) return;
@@ -1408,6 +1429,7 @@ struct Validator {
     for (const GraphStep& s : g.steps) step(g, s, steps, seen);
     bool start_ok = start_step(g, member(def, "start"), steps);
     graph_rules(g, start_ok);
+    reserved_outcome_names(g, name.is_string() ? name.get<std::string>() : std::string());
     message_of_rules(g);
     layout(g, member(def, "layout"));
   }

@@ -1,0 +1,59 @@
+// Fourth analyst probe (issue 10): split variants and branch cases may not take
+// the names the reports give their own groups (F2).
+#include <gtest/gtest.h>
+
+#include "core/validator.hpp"
+
+using namespace pgj::core;
+
+namespace {
+
+std::vector<std::string> errors(const std::vector<Issue>& issues) {
+  std::vector<std::string> out;
+  for (const Issue& i : issues)
+    if (i.severity == "error") out.push_back(i.step_key + ": " + i.message);
+  return out;
+}
+
+Json reserved_names_journey(const std::string& variant, const std::string& case_name) {
+  Json d = Json::parse(R"({"name": "hx", "audience": "public.people", "start": "r",
+    "steps": [{"key": "r", "type": "branch",
+               "cases": [{"name": "c", "when": {"field": "plan", "op": "eq", "value": "pro"}}],
+               "branches": {"else": "sp"}},
+              {"key": "sp", "type": "split",
+               "variants": [{"name": "v", "weight": 1}, {"name": "b", "weight": 1}],
+               "branches": {"b": "e"}},
+              {"key": "e", "type": "exit"}]})");
+  d["steps"][0]["cases"][0]["name"] = case_name;
+  d["steps"][0]["branches"][case_name] = "sp";
+  d["steps"][1]["variants"][0]["name"] = variant;
+  d["steps"][1]["branches"][variant] = "e";
+  return d;
+}
+
+}  // namespace
+
+TEST(Probe4ReservedNames, VariantAndCaseNamesStartingWithParenthesisAreErrors) {
+  AudienceSchema s;
+  s.relation = "public.people";
+  s.key_column = "id";
+  s.columns = {{"id", ValueType::Text, "text"}, {"plan", ValueType::Text, "text"}};
+  ValidationEnv env;
+  env.audience = &s;
+  EXPECT_EQ(errors(validate_journey(reserved_names_journey("a", "pro"), env)),
+            std::vector<std::string>{});
+  // A parenthesis inside a name is fine; only the first character counts.
+  EXPECT_EQ(errors(validate_journey(reserved_names_journey("a (x)", "pro)"), env)),
+            std::vector<std::string>{});
+  const std::string tail =
+      " must not start with \"(\" (the reports name their own groups so: (holdout), (journey), "
+      "(end), (exited), (failed))";
+  for (const char* name : {"(holdout)", "(journey)", "(end)", "(exited)", "(failed)", "(x"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(errors(validate_journey(reserved_names_journey(name, name), env)),
+              (std::vector<std::string>{std::string("r: case name \"") + name +
+                                            "\" of step \"r\" in journey \"hx\"" + tail,
+                                        std::string("sp: variant name \"") + name +
+                                            "\" of step \"sp\" in journey \"hx\"" + tail}));
+  }
+}
