@@ -56,7 +56,8 @@ bool any_matches(const std::vector<EventRule>& rules, const std::string& event,
 
 TrackEffects track_effects(const std::string& event, const Json& properties,
                            const std::vector<TrackJourney>& journeys,
-                           const std::vector<TrackEnrollment>& enrollments) {
+                           const std::vector<TrackEnrollment>& enrollments,
+                           std::optional<int64_t> occurred_at) {
   TrackEffects fx;
   std::vector<const TrackJourney*> by_id;
   for (const TrackJourney& j : journeys) by_id.push_back(&j);
@@ -74,7 +75,8 @@ TrackEffects track_effects(const std::string& event, const Json& properties,
   for (const TrackEnrollment* e : ordered) {
     const TrackJourney& j = journeys.at(e->journey);
     if (!same_entity(j, *e)) continue;
-    if (j.live && e->rules) {
+    const bool before_entry = occurred_at && *occurred_at < e->entered_at;
+    if (j.live && e->rules && !before_entry) {
       for (const EventRule& rule : e->rules->exits)
         if (event_matches(rule, event, properties)) {
           fx.exits.push_back({e->id, rule.reason, rule.is_goal});

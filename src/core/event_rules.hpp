@@ -57,6 +57,7 @@ struct TrackEnrollment {
   const VersionEventRules* rules = nullptr;  // of its version
   std::optional<std::string> entity_key;
   std::string waiting_for;  // the event a wait_for_event step waits for, or ""
+  int64_t entered_at = 0;   // when it entered (microseconds, the clock of occurred_at)
 };
 
 struct TrackEffects {
@@ -82,13 +83,16 @@ struct TrackEffects {
 //    entry triggers matches (name and "where"); one that runs per entity needs
 //    the entity in the properties (else missing_entity);
 //  - exit: an enrollment of a published or paused journey ends by the first
-//    event exit rule (in position order) that matches;
+//    event exit rule (in position order) that matches, unless the event
+//    occurred before the enrollment entered (a backdated purchase neither
+//    ends nor converts a customer who entered after it);
 //  - wake-up: an enrollment waiting for the event is made due (the engine
 //    judges the wait's own "where");
 // where an enrollment of a journey that runs per entity is concerned only if
 // the event does not name an entity or names its entity.
 TrackEffects track_effects(const std::string& event, const Json& properties,
                            const std::vector<TrackJourney>& journeys,
-                           const std::vector<TrackEnrollment>& enrollments);
+                           const std::vector<TrackEnrollment>& enrollments,
+                           std::optional<int64_t> occurred_at = std::nullopt);
 
 }  // namespace pgj::core

@@ -33,8 +33,11 @@ PreparedStatement journeys_statement(
     "  FROM journey.journeys x WHERE x.audience = $1",
     {OIDOID, JSONBOID});
 
+// The entry time is never later than the transaction's (the tests date entries
+// ahead with ref_time): an event is before an entry only if it is backdated.
 PreparedStatement enrollments_statement(
-    "SELECT e.id, e.journey_id, e.version, e.entity_key, e.waiting_for"
+    "SELECT e.id, e.journey_id, e.version, e.entity_key, e.waiting_for,"
+    "       ((extract(epoch FROM least(e.entered_at, now())) - 946684800) * 1000000)::int8"
     "  FROM journey.enrollments e JOIN journey.journeys x ON x.id = e.journey_id"
     " WHERE e.customer_id = $1 AND e.status = 'active' AND x.audience = $2",
     {TEXTOID, OIDOID});
@@ -94,6 +97,7 @@ void read_enrollments(TrackInput& in, const std::string& customer, Oid audience,
     versions.emplace_back(std::stoll(*row[1]), std::stoi(*row[2]));
     e.entity_key = row[3];
     e.waiting_for = row[4] ? *row[4] : std::string();
+    e.entered_at = std::stoll(*row[5]);
     in.enrollments.push_back(std::move(e));
   }
 }
@@ -170,12 +174,13 @@ std::string quote_literal(const std::string& text) {
 
 using namespace pgj;
 
-// journey._track_effects(audience, customer, event, properties, customer_given):
+// journey._track_effects(audience, customer, event, properties, customer_given,
+// occurred_at):
 // what the event does (core::track_effects): the journeys it enters (with the
 // entity), the enrollments it ends (reason, goal) and those it wakes. Raises
 // 22023 when it enters a journey that runs per entity without naming one.
 PGJ_FUNCTION(pgj_track_effects) {
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 6; ++i)
     if (PG_ARGISNULL(i)) throw core::Error("22004", "_track_effects: arguments must not be null");
   Oid audience = PG_GETARG_OID(0);
   std::string customer = pg::arg_string(fcinfo, 1);
@@ -186,7 +191,9 @@ PGJ_FUNCTION(pgj_track_effects) {
   pg::SpiConnection spi;
   pg::TrackInput in;
   pg::read_input(in, audience, customer, event, properties);
-  core::TrackEffects fx = core::track_effects(event, props, in.journeys, in.enrollments);
+  const int64_t occurred_at = PG_GETARG_TIMESTAMPTZ(5);  // microseconds since 2000
+  core::TrackEffects fx =
+      core::track_effects(event, props, in.journeys, in.enrollments, occurred_at);
   if (fx.missing_entity) pg::refuse_missing_entity(*fx.missing_entity, event, customer_given);
   spi.finish();
   std::vector<int64_t> enter_ids, exit_ids;

@@ -47,12 +47,13 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION journey._track_effects(audience regclass, customer_id text, event text,
                                                   properties jsonb, customer_given text,
+                                                  occurred_at timestamptz,
                                                   OUT enter_journeys bigint[], OUT enter_entities text[],
                                                   OUT exit_ids bigint[], OUT exit_reasons text[],
                                                   OUT exit_goals boolean[], OUT wake_ids bigint[])
 AS 'MODULE_PATHNAME', 'pgj_track_effects'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION journey._track_effects(regclass, text, text, jsonb, text) IS
+COMMENT ON FUNCTION journey._track_effects(regclass, text, text, jsonb, text, timestamptz) IS
   'what an event does to the journeys of its audience (decided in src/core/event_rules): track writes it';
 
 CREATE OR REPLACE FUNCTION journey._reentry_rule(settings jsonb, OUT any_earlier_blocks boolean,

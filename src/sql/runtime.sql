@@ -208,7 +208,8 @@ BEGIN
   -- What the event does is decided in core (journey._track_effects): the
   -- journeys it enters (refused when one runs per entity and the event names
   -- none), the enrollments its event exit rules end, those waiting for it.
-  fx := journey._track_effects(rel, customer, track.event, props, track.customer_id);
+  fx := journey._track_effects(rel, customer, track.event, props, track.customer_id,
+                               coalesce(track.occurred_at, now()));
 
   INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key,
                                     audience)

@@ -1,7 +1,9 @@
 // Fourth analyst probe (issue 10): split variants and branch cases may not take
-// the names the reports give their own groups (F2).
+// the names the reports give their own groups (F2); an event that occurred
+// before an enrollment entered does not end or convert it (F4).
 #include <gtest/gtest.h>
 
+#include "core/event_rules.hpp"
 #include "core/validator.hpp"
 
 using namespace pgj::core;
@@ -56,4 +58,38 @@ TEST(Probe4ReservedNames, VariantAndCaseNamesStartingWithParenthesisAreErrors) {
                                         std::string("sp: variant name \"") + name +
                                             "\" of step \"sp\" in journey \"hx\"" + tail}));
   }
+}
+
+TEST(Probe4BackdatedEvents, AnEventBeforeTheEntryDoesNotEndTheEnrollment) {
+  VersionEventRules rules;
+  EventRule goal = compile_event_rule("purchased", Json());
+  goal.reason = "bought";
+  goal.is_goal = true;
+  rules.exits.push_back(goal);
+  TrackJourney j;
+  j.id = 1;
+  j.name = "ws";
+  j.published = j.live = true;
+  j.rules = &rules;
+  auto enrollment = [&](int64_t id, int64_t entered_at) {
+    TrackEnrollment e;
+    e.id = id;
+    e.journey = 0;
+    e.rules = &rules;
+    e.waiting_for = "purchased";
+    e.entered_at = entered_at;
+    return e;
+  };
+  // 7 entered at 1000, 8 at 2000, 9 at 3000; the purchase occurred at 2000.
+  std::vector<TrackEnrollment> es = {enrollment(7, 1000), enrollment(8, 2000), enrollment(9, 3000)};
+  TrackEffects fx = track_effects("purchased", Json::object(), {j}, es, 2000);
+  ASSERT_EQ(fx.exits.size(), 2u);
+  EXPECT_EQ(fx.exits[0].enrollment_id, 7);
+  EXPECT_EQ(fx.exits[1].enrollment_id, 8);
+  EXPECT_EQ(fx.exits[1].reason, "bought");
+  EXPECT_TRUE(fx.exits[1].is_goal);
+  // The waits are still woken: the engine judges a wait's event by its own rules.
+  EXPECT_EQ(fx.wakes, (std::vector<int64_t>{7, 8, 9}));
+  // Without a time every matching enrollment ends (as before).
+  EXPECT_EQ(track_effects("purchased", Json::object(), {j}, es).exits.size(), 3u);
 }
