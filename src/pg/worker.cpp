@@ -56,6 +56,7 @@ int guc_naptime_ms = 1000;
 int guc_batch_size = 500;
 char* guc_role = nullptr;
 bool guc_enabled = true;
+int guc_compact_interval_s = 600;
 
 // One running worker, as seen by everyone through shared memory.
 struct WorkerSlot {
@@ -299,6 +300,37 @@ int run_one_tick(long* next_due_ms) {
   return processed;
 }
 
+// Worker 0 of a database merges the roll-up rows of the hours that have ended
+// (journey.compact_activity_hours) every pg_journey.compact_interval, in a
+// transaction of its own after a tick. Waits, as the tick does, while the
+// extension is missing or of another version.
+void compact_when_due(int index) {
+  static TimestampTz last = 0;
+  if (index != 0 || guc_compact_interval_s <= 0) return;
+  TimestampTz now = GetCurrentTimestamp();
+  if (last != 0 && !TimestampDifferenceExceeds(last, now, guc_compact_interval_s * 1000)) return;
+  last = now;  // a failed run (logged) is tried again an interval later, not every tick
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  Oid extension = get_extension_oid("pg_journey", true);
+  if (OidIsValid(extension)) {
+    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+    if (get_extension_oid("pg_journey", true) != extension) extension = InvalidOid;
+  }
+  char* installed = OidIsValid(extension) ? pgj::pg::installed_extension_version() : nullptr;
+  if (installed && strcmp(installed, pgj::pg::library_version()) == 0) {
+    pgstat_report_activity(STATE_RUNNING, "journey.compact_activity_hours");
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_journey: SPI_connect failed");
+    if (SPI_execute("SELECT journey.compact_activity_hours()", false, 1) != SPI_OK_SELECT)
+      elog(ERROR, "pg_journey: compact_activity_hours failed");
+    SPI_finish();
+  }
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
 }  // namespace
 
 namespace pgj::pg {
@@ -323,6 +355,11 @@ void define_gucs(bool preloading) {
   DefineCustomIntVariable("pg_journey.batch_size", "Enrollments a worker advances per transaction.",
                           nullptr, &guc_batch_size, 500, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr,
                           nullptr);
+  DefineCustomIntVariable(
+      "pg_journey.compact_interval",
+      "How often worker 0 merges journey.activity_hours' rows of ended hours (0: never).", nullptr,
+      &guc_compact_interval_s, 600, 0, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+      nullptr);
   DefineCustomBoolVariable("pg_journey.enabled", "Whether the background workers advance journeys.",
                            nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   define_step_guard_gucs();
@@ -491,7 +528,10 @@ void pgj_worker_main(Datum arg) {
       in_tick = true;
       if (got_sigterm) break;  // arrived before in_tick was set
       PG_TRY();
-      { processed = run_one_tick(next_due_ms); }
+      {
+        processed = run_one_tick(next_due_ms);
+        compact_when_due(index);
+      }
       PG_CATCH();
       {
         // Log, roll back, and try again after a nap: a worker survives errors.

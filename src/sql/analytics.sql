@@ -190,7 +190,9 @@ DECLARE
   hi timestamptz := coalesce(funnel.until, 'infinity');
   -- The whole UTC hours inside [lo, hi) are read from activity_hours; the
   -- partial hours at the edges, [lo, h_lo) and [h_hi, hi), from activity.
+  -- (In the last hour of the timestamp range there is no next hour: none whole.)
   h_lo timestamptz := CASE WHEN lo = '-infinity' OR lo = date_trunc('hour', lo, 'UTC') THEN lo
+                           WHEN lo >= '294276-12-31 23:00:00+00' THEN 'infinity'
                            ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END;
   h_hi timestamptz := CASE WHEN hi = 'infinity' THEN hi ELSE date_trunc('hour', hi, 'UTC') END;
 BEGIN
@@ -482,7 +484,7 @@ END
 $$;
 
 -- Every journey a customer is or was in, one row per event of their path in time order: kind
--- 'entered'; 'visit' (a step left: branch or outcome, time spent); 'at' (the
+-- 'entered' (with the version entered: that of the first visit); 'visit' (a step left: branch or outcome, time spent); 'at' (the
 -- step an active enrollment is at now, with what it waits for and until when);
 -- 'message' (each message of a step, with its status and reason); 'exited'
 -- (with the reason), 'failed' (with the error), 'completed'; 'converted'.
@@ -545,7 +547,12 @@ BEGIN
     SELECT e.*, j.name FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
      WHERE e.customer_id = cid AND j.audience = aud)
   SELECT r.name, r.id, r.version, r.at, r.kind, r.step_key, r.detail FROM (
-    SELECT en.name, en.id, en.version, en.entered_at AS at, 'entered' AS kind, NULL AS step_key,
+    -- The version entered: that of the first visit (a migrating publish moves
+    -- the enrollment to the new version, so en.version is where it is now).
+    SELECT en.name, en.id,
+           coalesce((SELECT a.version FROM journey.activity a
+                      WHERE a.enrollment_id = en.id ORDER BY a.visit LIMIT 1), en.version) AS version,
+           en.entered_at AS at, 'entered' AS kind, NULL AS step_key,
            CASE WHEN en.holdout THEN 'holdout' END AS detail, 0 AS o, 0 AS visit
       FROM en
     UNION ALL
@@ -581,3 +588,97 @@ END
 $$;
 COMMENT ON FUNCTION journey.customer_journeys(text, regclass) IS
   'one customer''s journeys: entries, step visits, where they are now, messages, exits, conversions';
+
+-- Merges the rows of journey.activity_hours that count the same group (journey,
+-- version, step, hour, outcome, branch, reason) into one, for the hours before
+-- `before` (default: every hour that has ended). The trigger adds one row per
+-- group per INSERT statement, so a tick that ran one enrollment adds one row a
+-- visit; merged, funnel reads a few rows an hour and step. Concurrent-safe
+-- without blocking the engine: it deletes the rows its snapshot sees (a row
+-- another compaction deleted first is skipped) and inserts their sums; rows
+-- inserted meanwhile are left for the next run. Returns the number of rows
+-- removed (rows read minus rows written). The background workers call it
+-- (journey.compact_activity_hours_every, docs/analytics.md).
+CREATE OR REPLACE FUNCTION journey.compact_activity_hours(
+    before timestamptz DEFAULT date_trunc('hour', now(), 'UTC'))
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  removed bigint := 0;
+BEGIN
+  IF compact_activity_hours.before IS NULL THEN
+    RAISE EXCEPTION 'before must not be null' USING ERRCODE = '22004';
+  END IF;
+  WITH groups AS (
+    SELECT h.journey_id, h.version, h.step_key, h.hour, h.outcome, h.branch, h.reason
+      FROM journey.activity_hours h
+     WHERE h.hour < compact_activity_hours.before
+     GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING count(*) > 1),
+  gone AS (
+    DELETE FROM journey.activity_hours h USING groups g
+     WHERE h.journey_id = g.journey_id AND h.version = g.version AND h.step_key = g.step_key
+       AND h.hour = g.hour AND h.outcome = g.outcome AND h.branch IS NOT DISTINCT FROM g.branch
+       AND h.reason IS NOT DISTINCT FROM g.reason
+    RETURNING h.*),
+  merged AS (
+    SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason,
+           sum(g.visits) AS visits, sum(g.converted) AS converted, count(*) AS rows_read,
+           array_agg(g.spent) AS spents
+      FROM gone g GROUP BY 1, 2, 3, 4, 5, 6, 7),
+  written AS (
+    INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch,
+                                        reason, visits, converted, spent)
+    SELECT m.journey_id, m.version, m.step_key, m.hour, m.outcome, m.branch, m.reason, m.visits,
+           m.converted,
+           (SELECT coalesce(jsonb_object_agg(t.k, t.n), '{}')
+              FROM (SELECT s.key AS k, sum(s.value::bigint) AS n
+                      FROM unnest(m.spents) x(spent), jsonb_each_text(x.spent) s
+                     GROUP BY 1) t)
+      FROM merged m
+    RETURNING 1)
+  SELECT coalesce((SELECT sum(m.rows_read) FROM merged m), 0) - (SELECT count(*) FROM written)
+    INTO removed;
+  RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION journey.compact_activity_hours(timestamptz) IS
+  'merges the rows of journey.activity_hours of one group (journey, version, step, hour, outcome, branch, reason) into one, for the hours before `before`; returns the rows removed';
+
+-- Builds journey.activity_hours anew from journey.activity, for one journey or
+-- (null) all: after a data-only restore with --disable-triggers, on a logical
+-- replica (the trigger does not fire under session_replication_role =
+-- replica), or wherever activity arrived without its trigger. Locks
+-- journey.activity against writes (SHARE) while it runs, so nothing is counted
+-- twice or left out. Returns the number of activity rows counted.
+CREATE OR REPLACE FUNCTION journey.rebuild_activity_hours(journey text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  jid bigint;
+  counted bigint;
+BEGIN
+  IF rebuild_activity_hours.journey IS NOT NULL THEN
+    jid := (journey._journey(rebuild_activity_hours.journey)).id;
+  END IF;
+  LOCK TABLE journey.activity IN SHARE MODE;
+  DELETE FROM journey.activity_hours h WHERE jid IS NULL OR h.journey_id = jid;
+  INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch, reason,
+                                      visits, converted, spent)
+  SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason, sum(g.n),
+         sum(g.c), jsonb_object_agg(g.secs, g.n)
+    FROM (SELECT a.journey_id, a.version, a.step_key,
+                 date_trunc('hour', coalesce(a.arrived_at, a.at), 'UTC') AS hour, a.outcome,
+                 a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
+                 round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
+                                                   interval '0')))::bigint AS secs,
+                 count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
+            FROM journey.activity a
+           WHERE jid IS NULL OR a.journey_id = jid
+           GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g
+   GROUP BY 1, 2, 3, 4, 5, 6, 7;
+  SELECT count(*) INTO counted FROM journey.activity a WHERE jid IS NULL OR a.journey_id = jid;
+  RETURN counted;
+END
+$$;
+COMMENT ON FUNCTION journey.rebuild_activity_hours(text) IS
+  'builds journey.activity_hours anew from journey.activity (one journey, or null: all), e.g. after a data-only restore with --disable-triggers';

@@ -120,3 +120,8 @@ GRANT EXECUTE ON FUNCTION
   journey._canonical_id(regclass, text),
   journey._visible(text)
 TO journey_reader;
+
+-- The roll-up's upkeep (analytics.sql): the workers (journey_app) merge ended
+-- hours; rebuilding it locks journey.activity, so only an admin may.
+GRANT EXECUTE ON FUNCTION journey.compact_activity_hours(timestamptz) TO journey_app;
+GRANT EXECUTE ON FUNCTION journey.rebuild_activity_hours(text) TO journey_admin;
