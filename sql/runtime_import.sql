@@ -10,7 +10,9 @@ SELECT journey.register_audience('rim_customers', 'id', 'email');
 SELECT journey.create_template('rim_t', 'email', 'T', 'B');
 -- n steps in a chain: a delay every 50th, a condition every 7th, e-mails between.
 CREATE FUNCTION rim_definition(name text, n int) RETURNS jsonb LANGUAGE sql AS $$
+  -- max_step_visits above n: the chain's one path visits n steps (validate would warn).
   SELECT jsonb_build_object('name', name, 'audience', 'rim_customers', 'start', 's1',
+    'settings', jsonb_build_object('max_step_visits', 5000),
     'steps', jsonb_agg(
       CASE WHEN i % 50 = 0 THEN jsonb_build_object('key', 's' || i, 'type', 'delay', 'duration', '1 hour')
            WHEN i % 7 = 0 THEN jsonb_build_object('key', 's' || i, 'type', 'condition',

@@ -328,7 +328,8 @@ class Runner {
         break;
       }
       case StepType::Split: {
-        size_t i = pick_variant(s.variant_weights, j_.name, e_.customer_id);
+        size_t i = pick_variant(s.variant_weights, j_.name, e_.customer_id,
+                                s.split_draws_own ? std::string_view(s.key) : std::string_view());
         move(i < s.variant_names.size() ? s.variant_names[i] : std::string());
         break;
       }
@@ -656,6 +657,36 @@ std::string exit_reason_of(const CompiledExitRule& rule) {
   return "exit rule exit[" + std::to_string(rule.position) + "]";
 }
 
+// Marks the splits another split leads to (split_draws_own). A split no other
+// split reaches keeps the journey-wide draw, so single-split journeys assign
+// as 0.1 did. One walk from every split's successors at once, each step
+// taking at most two distinct origins: a split reached from some other split
+// always gets an origin other than itself.
+void mark_nested_splits(CompiledJourney& journey) {
+  const int n = static_cast<int>(journey.steps.size());
+  std::vector<std::vector<int>> origins(n);
+  std::vector<std::pair<int, int>> queue;  // (step, origin split)
+  auto reach = [&](int step, int origin) {
+    if (step < 0 || step >= n) return;
+    std::vector<int>& seen = origins[step];
+    if (seen.size() >= 2 || std::find(seen.begin(), seen.end(), origin) != seen.end()) return;
+    seen.push_back(origin);
+    queue.emplace_back(step, origin);
+  };
+  for (int i = 0; i < n; ++i)
+    if (journey.steps[i].type == StepType::Split)
+      for (const auto& branch : journey.steps[i].branches) reach(branch.second, i);
+  for (size_t q = 0; q < queue.size(); ++q) {
+    auto [step, origin] = queue[q];
+    for (const auto& branch : journey.steps[step].branches) reach(branch.second, origin);
+  }
+  for (int i = 0; i < n; ++i) {
+    CompiledStep& s = journey.steps[i];
+    if (s.type != StepType::Split) continue;
+    for (int origin : origins[i]) s.split_draws_own = s.split_draws_own || origin != i;
+  }
+}
+
 // Compiles a published definition against its audience: the validator's
 // parser (compile.hpp) builds the compiled form.
 CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
@@ -666,6 +697,7 @@ CompiledJourney compile_journey(const Json& definition, const AudienceSchema& au
   if (!c.usable()) throw Error(sqlstate::kInternal, c.unusable_message());
   c.journey.journey_id = journey_id;
   c.journey.version = version;
+  mark_nested_splits(c.journey);
   return std::move(c.journey);
 }
 

@@ -90,6 +90,9 @@ struct CompiledStep {
   // split
   std::vector<std::string> variant_names;
   std::vector<double> variant_weights;
+  // Another split leads here: draw by (journey, step, customer), not the
+  // journey-wide draw (see pick_variant).
+  bool split_draws_own = false;
   // update_field: column index -> JSON value ({"now": true} kept as written)
   std::vector<std::pair<int, Json>> set;
   // call
@@ -132,6 +135,10 @@ struct CompiledJourney {
 // Error (XX000) if it does not compile: a validated definition always does.
 CompiledJourney compile_journey(const Json& definition, const AudienceSchema& audience,
                                 int64_t journey_id, int32_t version);
+
+// Sets split_draws_own on each split another split of the journey leads to
+// (compile_journey does it).
+void mark_nested_splits(CompiledJourney& journey);
 
 // A message template, compiled once.
 struct TemplateDef {

@@ -2,6 +2,7 @@
 #include "core/hash.hpp"
 
 #include <cmath>
+#include <string>
 
 namespace pgj::core {
 
@@ -46,12 +47,16 @@ uint64_t stable_hash(std::string_view text) {
 
 // Weighted, deterministic choice of a split variant.
 size_t pick_variant(const std::vector<double>& weights, std::string_view journey,
-                    std::string_view customer) {
+                    std::string_view customer, std::string_view step) {
   double total = 0;
   for (double w : weights)
     if (w > 0 && std::isfinite(w)) total += w;
   if (total <= 0) return 0;
-  double point = unit_interval("split", journey, customer) * total;
+  // The salt "split" alone is 0.1's journey-wide draw; "split\0<step>" can equal
+  // no other salt, as step keys are not empty.
+  std::string salt = "split";
+  if (!step.empty()) salt.append(1, '\0').append(step);
+  double point = unit_interval(salt, journey, customer) * total;
   double acc = 0;
   size_t last = 0;
   for (size_t i = 0; i < weights.size(); ++i) {

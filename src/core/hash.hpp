@@ -17,9 +17,12 @@ uint64_t stable_hash(std::string_view text);
 // Index of the variant a customer gets in a split of `journey`: the hash of
 // (journey, customer) mapped onto the cumulative weights, so shares follow the
 // weights. Non-positive or NaN weights never win; returns 0 when no weight is
-// positive (or weights is empty).
+// positive (or weights is empty). With a non-empty `step`, the draw is the hash
+// of (journey, step, customer) instead: a split that another split of the
+// journey leads to draws its own, or its customers (all on one side of the
+// first split's draw) would all land in the same variant.
 size_t pick_variant(const std::vector<double>& weights, std::string_view journey,
-                    std::string_view customer);
+                    std::string_view customer, std::string_view step = {});
 
 // Whether a customer belongs to the holdout (control) group of `journey`, for
 // holdout_percent in [0, 100]. Independent of pick_variant's assignment.

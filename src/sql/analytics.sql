@@ -605,9 +605,19 @@ RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   removed bigint := 0;
+  coordinator boolean;
 BEGIN
   IF compact_activity_hours.before IS NULL THEN
     RAISE EXCEPTION 'before must not be null' USING ERRCODE = '22004';
+  END IF;
+  -- On a Citus install the roll-up is a reference table that only the
+  -- coordinator writes (the shards' triggers count nothing): the coordinator
+  -- compacts it, the worker nodes' workers would only contend for its locks.
+  IF journey._citus_distributed() THEN
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+    IF NOT coordinator THEN
+      RETURN 0;
+    END IF;
   END IF;
   WITH groups AS (
     SELECT h.journey_id, h.version, h.step_key, h.hour, h.outcome, h.branch, h.reason

@@ -129,6 +129,8 @@ check "every visit of every enrollment, in order, none twice" "0" \
 for table in journey.enrollments journey.activity journey.messages; do
   check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
+check "the roll-up is compacted by the coordinator; the worker nodes leave it alone" "t|0|0" \
+  "$(c "SELECT journey.compact_activity_hours() >= 0")|$(cq "$w1" "SELECT journey.compact_activity_hours()")|$(cq "$w2" "SELECT journey.compact_activity_hours()")"
 check "message ids from the node ranges, none twice" "$((2 * N - 1))|true" \
   "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 48 > 0) FROM journey.messages
          WHERE journey_id = $welcome")"

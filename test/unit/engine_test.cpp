@@ -817,6 +817,64 @@ TEST_F(Engine, BranchFirstMatchingCaseElse) {
   EXPECT_EQ(path(run(at())), (Path{"b:else", "o:"}));
 }
 
+// A split behind another split draws by its own step key: with one draw for
+// the journey, every customer that took "a" at the first 1:1 split took the
+// same variant at the second one.
+TEST_F(Engine, NestedSplitDrawsIndependently) {
+  compile(
+      R"([{"key": "ab", "type": "split", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],
+               "branches": {"a": "cd", "b": "xb"}},
+              {"key": "cd", "type": "split", "variants": [{"name": "c", "weight": 1}, {"name": "d", "weight": 1}],
+               "branches": {"c": "xc", "d": "xd"}},
+              {"key": "xb", "type": "exit"}, {"key": "xc", "type": "exit"}, {"key": "xd", "type": "exit"}])");
+  EXPECT_FALSE(j.steps.at(j.find("ab")).split_draws_own);
+  EXPECT_TRUE(j.steps.at(j.find("cd")).split_draws_own);
+  std::map<std::string, int> second;
+  for (int i = 0; i < 400; ++i) {
+    Enrollment e = at();
+    e.customer_id = std::to_string(i);
+    RunResult res = run(e);
+    const std::string first = res.visits_log.at(0).branch;
+    // The first split keeps the journey-wide draw (0.1's assignment).
+    EXPECT_EQ(first, pick_variant({1, 1}, "j", e.customer_id) == 0 ? "a" : "b");
+    if (first != "a") continue;
+    const std::string v = res.visits_log.at(1).branch;
+    EXPECT_EQ(v, pick_variant({1, 1}, "j", e.customer_id, "cd") == 0 ? "c" : "d");
+    EXPECT_EQ(run(e).visits_log.at(1).branch, v);  // same customer, same variant
+    ++second[v];
+  }
+  // About half of the ~200 that took "a" take each variant of the second split.
+  EXPECT_GT(second["c"], 70);
+  EXPECT_GT(second["d"], 70);
+}
+
+// Which splits draw their own: reached from another split (also through a
+// loop or a step between), not a split that only reaches itself, not splits
+// on separate branches.
+TEST(NestedSplits, Marked) {
+  auto step = [](const char* key, StepType type, std::vector<std::pair<std::string, int>> out) {
+    CompiledStep s;
+    s.key = key;
+    s.type = type;
+    s.branches = std::move(out);
+    return s;
+  };
+  CompiledJourney j;
+  j.steps = {step("s0", StepType::Split, {{"a", 1}, {"b", 2}}),    // first split
+             step("s1", StepType::Split, {{"a", 3}, {"b", 3}}),    // behind s0
+             step("d", StepType::Delay, {{"next", 4}}),            // s0's other side
+             step("e", StepType::Exit, {}),                        //
+             step("s4", StepType::Split, {{"a", 5}, {"b", 3}}),    // behind s0 through d
+             step("w", StepType::Delay, {{"next", 4}}),            // loops back to s4
+             step("lone", StepType::Split, {{"a", 7}, {"b", 3}}),  // reaches only itself
+             step("l", StepType::Delay, {{"next", 6}})};
+  mark_nested_splits(j);
+  EXPECT_FALSE(j.steps[0].split_draws_own);
+  EXPECT_TRUE(j.steps[1].split_draws_own);
+  EXPECT_TRUE(j.steps[4].split_draws_own);
+  EXPECT_FALSE(j.steps[6].split_draws_own);
+}
+
 TEST_F(Engine, SplitIsDeterministic) {
   compile(
       R"([{"key": "ab", "type": "split", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],

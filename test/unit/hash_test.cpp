@@ -29,6 +29,29 @@ TEST(Hash, PickVariantPinned) {
   EXPECT_EQ(got, "2132032213320312");
 }
 
+TEST(Hash, PickVariantOfAStepPinned) {
+  // A step's own draw (nested splits): pinned like the journey-wide one, and
+  // an empty step is the journey-wide draw.
+  std::string got;
+  for (int i = 0; i < 16; ++i)
+    got += std::to_string(pick_variant({1, 1, 1, 1}, "welcome", std::to_string(i), "second"));
+  EXPECT_EQ(got, "1033000121010200");
+  EXPECT_EQ(pick_variant({1, 1, 1, 1}, "welcome", "3", ""), pick_variant({1, 1, 1, 1}, "welcome", "3"));
+}
+
+TEST(Hash, StepDrawIndependentOfJourneyDraw) {
+  // Of the customers the journey-wide draw sends to variant 0, the step's own
+  // draw sends about half to each variant.
+  int first = 0, both = 0;
+  for (int i = 0; i < 10000; ++i) {
+    std::string c = "customer-" + std::to_string(i);
+    if (pick_variant({1, 1}, "welcome", c) != 0) continue;
+    ++first;
+    both += pick_variant({1, 1}, "welcome", c, "second") == 0;
+  }
+  EXPECT_NEAR(static_cast<double>(both) / first, 0.5, 0.03);
+}
+
 // Fraction of 10,000 customers landing in each variant.
 static std::vector<double> shares(const std::vector<double>& w, const std::string& journey) {
   std::vector<double> counts(w.size(), 0);
