@@ -36,7 +36,8 @@ TEST(Hash, PickVariantOfAStepPinned) {
   for (int i = 0; i < 16; ++i)
     got += std::to_string(pick_variant({1, 1, 1, 1}, "welcome", std::to_string(i), "second"));
   EXPECT_EQ(got, "1033000121010200");
-  EXPECT_EQ(pick_variant({1, 1, 1, 1}, "welcome", "3", ""), pick_variant({1, 1, 1, 1}, "welcome", "3"));
+  EXPECT_EQ(pick_variant({1, 1, 1, 1}, "welcome", "3", ""),
+            pick_variant({1, 1, 1, 1}, "welcome", "3"));
 }
 
 TEST(Hash, StepDrawIndependentOfJourneyDraw) {
