@@ -131,6 +131,24 @@ BEGIN
 END
 $$;
 
+-- The whole UTC hours inside [lo, hi): [h_lo, h_hi), empty (both hi) when
+-- there is none. In the last hour of the timestamp range there is no next
+-- hour: none whole.
+CREATE OR REPLACE FUNCTION journey._whole_hours(lo timestamptz, hi timestamptz,
+                                                OUT h_lo timestamptz, OUT h_hi timestamptz)
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  h_lo := CASE WHEN lo = '-infinity' OR lo = date_trunc('hour', lo, 'UTC') THEN lo
+               WHEN lo >= '294276-12-31 23:00:00+00' THEN 'infinity'
+               ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END;
+  h_hi := CASE WHEN hi = 'infinity' THEN hi ELSE date_trunc('hour', hi, 'UTC') END;
+  IF h_lo >= h_hi THEN
+    h_lo := hi;
+    h_hi := hi;
+  END IF;
+END
+$$;
+
 -- The steps a report on journey p_journey lists: each step key of its
 -- published and retired versions (of version p_version alone when not null)
 -- once, as report version ref has it, else as the newest version that has
@@ -188,19 +206,13 @@ DECLARE
   ref int := journey._report_version(j, funnel.version);
   lo timestamptz := coalesce(funnel.since, '-infinity');
   hi timestamptz := coalesce(funnel.until, 'infinity');
-  -- The whole UTC hours inside [lo, hi) are read from activity_hours; the
-  -- partial hours at the edges, [lo, h_lo) and [h_hi, hi), from activity.
-  -- (In the last hour of the timestamp range there is no next hour: none whole.)
-  h_lo timestamptz := CASE WHEN lo = '-infinity' OR lo = date_trunc('hour', lo, 'UTC') THEN lo
-                           WHEN lo >= '294276-12-31 23:00:00+00' THEN 'infinity'
-                           ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END;
-  h_hi timestamptz := CASE WHEN hi = 'infinity' THEN hi ELSE date_trunc('hour', hi, 'UTC') END;
+  -- The whole UTC hours inside [lo, hi), [h_lo, h_hi), are read from
+  -- activity_hours; the partial hours at the edges from activity.
+  h_lo timestamptz;
+  h_hi timestamptz;
 BEGIN
   PERFORM journey._report_window(funnel.since, funnel.until);
-  IF h_lo >= h_hi THEN
-    h_lo := hi;
-    h_hi := hi;
-  END IF;
+  SELECT w.h_lo, w.h_hi INTO h_lo, h_hi FROM journey._whole_hours(lo, hi) w;
   RETURN QUERY
   WITH
   vs AS (SELECT x.version FROM journey.versions x

@@ -58,48 +58,37 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         AND a.attname = 'customer_id')
 $$;
 
--- Distributes pg_journey over a Citus cluster, by customer, co-located with the
--- audience `audience` (a registered customer table whose key is text; every
--- other registered audience is distributed too, co-located with it). Run it on
--- the coordinator, as a superuser, with the worker nodes added. Steps that are
--- done are skipped, so calling it again finishes a call that stopped halfway (a
--- node down) and prepares worker nodes added since (docs/scale-out.md).
-CREATE OR REPLACE FUNCTION journey.distribute(audience regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
--- Citus's notices about copying each table's rows are not news here.
-SET client_min_messages = warning AS $$
+-- What journey.distribute(audience) refuses (see there), each with its
+-- SQLSTATE; returns the audience's row.
+CREATE OR REPLACE FUNCTION journey._citus_distribute_checks(audience regclass)
+RETURNS journey.audiences
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   a journey.audiences;
   other record;
   stmt text;
-  tbl record;
-  fks text[];
-  fk text;
-  runtime_distributed boolean;
-  unsafe_triggers text;
-  modify_mode text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
     RAISE EXCEPTION 'cannot distribute audience %: extension "citus" is not installed in this database',
-      distribute.audience
+      _citus_distribute_checks.audience
       USING ERRCODE = '0A000',
             HINT = 'install Citus (postgresql-15-citus-13.2), put citus first in shared_preload_libraries, '
                    'run CREATE EXTENSION citus and add the worker nodes (docs/scale-out.md)';
   END IF;
   IF NOT citus_is_coordinator() THEN
     RAISE EXCEPTION 'cannot distribute audience %: this node is not the Citus coordinator',
-      distribute.audience
+      _citus_distribute_checks.audience
       USING ERRCODE = '55000', HINT = 'call journey.distribute on the coordinator';
   END IF;
   IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-    RAISE EXCEPTION 'permission denied to distribute audience %', distribute.audience
+    RAISE EXCEPTION 'permission denied to distribute audience %', _citus_distribute_checks.audience
       USING ERRCODE = '42501',
             DETAIL = 'journey.distribute changes the keys of pg_journey''s tables on every node',
             HINT = 'call it as a superuser';
   END IF;
-  SELECT * INTO a FROM journey.audiences x WHERE x.relation = distribute.audience;
+  SELECT * INTO a FROM journey.audiences x WHERE x.relation = _citus_distribute_checks.audience;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'cannot distribute audience %: it is not a registered audience', distribute.audience
+    RAISE EXCEPTION 'cannot distribute audience %: it is not a registered audience', _citus_distribute_checks.audience
       USING ERRCODE = '42704', HINT = 'register it with journey.register_audience first';
   END IF;
   -- Every registered audience is distributed, co-located with this one: the
@@ -111,10 +100,10 @@ BEGIN
                  FROM journey.audiences x
                  JOIN pg_attribute t ON t.attrelid = x.relation AND t.attname = x.key_column
                  LEFT JOIN pg_dist_partition p ON p.logicalrelid = x.relation
-                ORDER BY x.relation = distribute.audience DESC, x.relation::text LOOP
+                ORDER BY x.relation = _citus_distribute_checks.audience DESC, x.relation::text LOOP
     IF other.key_type <> 'text'::regtype THEN
-      RAISE EXCEPTION 'cannot distribute audience %: % key column "%" is %, not text', distribute.audience,
-        CASE WHEN other.relation = distribute.audience THEN 'its'
+      RAISE EXCEPTION 'cannot distribute audience %: % key column "%" is %, not text', _citus_distribute_checks.audience,
+        CASE WHEN other.relation = _citus_distribute_checks.audience THEN 'its'
              ELSE format('the registered audience %s has its', other.relation) END,
         other.key_column, other.key_type
         USING ERRCODE = '42804',
@@ -126,7 +115,7 @@ BEGIN
     IF other.partmethod IS NOT NULL
        AND (other.partmethod <> 'h' OR other.column_name <> other.key_column) THEN
       RAISE EXCEPTION 'cannot distribute audience %: % is already a Citus table, not distributed by its key "%"',
-        distribute.audience, other.relation, other.key_column
+        _citus_distribute_checks.audience, other.relation, other.key_column
         USING ERRCODE = '55000',
               DETAIL = 'the journey tables are distributed by customer_id, co-located with each audience by its key',
               HINT = 'undistribute_table() it, or distribute it by its key column';
@@ -145,13 +134,20 @@ BEGIN
    LIMIT 1;
   IF stmt IS NOT NULL THEN
     RAISE EXCEPTION 'cannot distribute audience %: unique index % does not include customer_id',
-      distribute.audience, stmt
+      _citus_distribute_checks.audience, stmt
       USING ERRCODE = '0A000',
             DETAIL = 'Citus enforces uniqueness only on keys that include the distribution column';
   END IF;
 
-  runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
-                                  WHERE p.logicalrelid = 'journey.enrollments'::regclass);
+  RETURN a;
+END
+$$;
+
+-- Step 1 of journey.distribute, on the worker nodes (see there).
+CREATE OR REPLACE FUNCTION journey._citus_prepare_workers(runtime_distributed boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
   -- 1. On the workers, before anything of this transaction reaches them (their
   -- commands run in connections of their own, which would wait for the locks
   -- this transaction takes there): keys and foreign keys of their copies of
@@ -179,6 +175,34 @@ BEGIN
           END IF;
         END LOOP;
       END $do$ $cmd$);
+END
+$$;
+
+-- Distributes pg_journey over a Citus cluster, by customer, co-located with the
+-- audience `audience` (a registered customer table whose key is text; every
+-- other registered audience is distributed too, co-located with it). Run it on
+-- the coordinator, as a superuser, with the worker nodes added. Steps that are
+-- done are skipped, so calling it again finishes a call that stopped halfway (a
+-- node down) and prepares worker nodes added since (docs/scale-out.md).
+CREATE OR REPLACE FUNCTION journey.distribute(audience regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
+-- Citus's notices about copying each table's rows are not news here.
+SET client_min_messages = warning AS $$
+DECLARE
+  a journey.audiences;
+  other record;
+  stmt text;
+  tbl record;
+  fks text[];
+  fk text;
+  runtime_distributed boolean;
+  unsafe_triggers text;
+  modify_mode text;
+BEGIN
+  a := journey._citus_distribute_checks(distribute.audience);
+  runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
+                                  WHERE p.logicalrelid = 'journey.enrollments'::regclass);
+  PERFORM journey._citus_prepare_workers(runtime_distributed);
 
   -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
   -- they run on the shards and write only co-located tables. One connection a
@@ -304,6 +328,8 @@ REVOKE ALL ON FUNCTION
   journey._citus_layout(),
   journey._citus_prepare_ddl(boolean),
   journey.distribute(regclass),
+  journey._citus_distribute_checks(regclass),
+  journey._citus_prepare_workers(boolean),
   journey._citus_on_workers(text),
   journey._citus_fix_oids(text)
 FROM PUBLIC;

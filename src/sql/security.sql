@@ -113,6 +113,7 @@ GRANT EXECUTE ON FUNCTION
   journey._condition_words(jsonb),
   journey._step_words(journey.step_type, jsonb),
   journey._report_window(timestamptz, timestamptz),
+  journey._whole_hours(timestamptz, timestamptz),
   journey._report_steps(bigint, int, int),
   journey._split_control(journey.journeys, text),
   journey._split_counts(bigint, timestamptz, timestamptz),
