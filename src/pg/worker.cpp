@@ -223,6 +223,19 @@ List* configured_databases() {
   return names;
 }
 
+// The installed extension's OID, share-locked, or InvalidOid when it is not
+// installed. DROP EXTENSION takes this lock first, so a tick and a DROP queue
+// up instead of deadlocking over the tables; the second lookup sees a drop
+// that happened while we waited.
+Oid lock_extension() {
+  Oid extension = get_extension_oid("pg_journey", true);
+  if (OidIsValid(extension)) {
+    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+    if (get_extension_oid("pg_journey", true) != extension) extension = InvalidOid;
+  }
+  return extension;
+}
+
 // Runs one tick through SQL in its own transaction; returns the number of
 // enrollments processed and sets *next_due_ms (-1: nothing due later).
 int run_one_tick(long* next_due_ms) {
@@ -231,14 +244,7 @@ int run_one_tick(long* next_due_ms) {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
-  Oid extension = get_extension_oid("pg_journey", true);
-  if (OidIsValid(extension)) {
-    // Share-lock the extension before touching its tables: DROP EXTENSION takes
-    // this lock first, so a tick and a DROP queue up instead of deadlocking
-    // over the tables. Then make sure it was not dropped while we waited.
-    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
-    if (get_extension_oid("pg_journey", true) != extension) extension = InvalidOid;
-  }
+  Oid extension = lock_extension();
   if (!OidIsValid(extension)) {
     pgstat_report_activity(STATE_IDLE, "waiting for CREATE EXTENSION pg_journey");
     PopActiveSnapshot();
@@ -313,11 +319,7 @@ void compact_when_due(int index) {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
-  Oid extension = get_extension_oid("pg_journey", true);
-  if (OidIsValid(extension)) {
-    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
-    if (get_extension_oid("pg_journey", true) != extension) extension = InvalidOid;
-  }
+  Oid extension = lock_extension();
   char* installed = OidIsValid(extension) ? pgj::pg::installed_extension_version() : nullptr;
   if (installed && strcmp(installed, pgj::pg::library_version()) == 0) {
     pgstat_report_activity(STATE_RUNNING, "journey.compact_activity_hours");
