@@ -51,7 +51,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   architecture_errors architecture_policies \
   audience_cols_classes audience_cols_contexts \
   citus_absent \
-  split_nested \
+  split_nested import_keys \
   probe4_reports
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \

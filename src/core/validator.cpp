@@ -1406,14 +1406,8 @@ struct Validator {
                     " is not registered (journey.register_audience)");
     const Json& desc = member(def, "description");
     if (!desc.is_null() && !desc.is_string()) error("", "journey description must be a string");
-    for (auto it = def.begin(); it != def.end(); ++it) {
-      static const char* kKnown[] = {"name",    "audience", "description", "settings",
-                                     "entry",   "exit",     "start",       "steps",
-                                     "version", "state",    "id",          "layout"};
-      if (std::find_if(std::begin(kKnown), std::end(kKnown),
-                       [&](const char* k) { return it.key() == k; }) == std::end(kKnown))
-        warning("", "unknown key " + q(it.key()) + " in journey definition");
-    }
+    for (const std::string& key : unknown_definition_keys(def))
+      warning("", "unknown key " + q(key) + " in journey definition");
     settings_json = member(def, "settings");
     settings(settings_json);
     entry_triggers(member(def, "entry"));
@@ -1594,6 +1588,19 @@ std::string Compilation::unusable_message() const {
 }
 
 // Validates a whole journey definition; see the header.
+// The top-level keys of a definition that are not a definition's (see the header).
+std::vector<std::string> unknown_definition_keys(const Json& definition) {
+  static const char* kKnown[] = {"name",  "audience", "description", "settings", "entry", "exit",
+                                 "start", "steps",    "version",     "state",    "id",    "layout"};
+  std::vector<std::string> out;
+  if (!definition.is_object()) return out;
+  for (auto it = definition.begin(); it != definition.end(); ++it)
+    if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                     [&](const char* k) { return it.key() == k; }) == std::end(kKnown))
+      out.push_back(it.key());
+  return out;
+}
+
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env) {
   return compile_definition(definition, env).issues;
 }

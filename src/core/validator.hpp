@@ -53,6 +53,13 @@ struct ValidationEnv {
 
 std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv& env);
 
+// The top-level keys of a definition object that a definition does not have
+// (name, audience, description, settings, entry, exit, start, steps, and
+// export's version, state, id, layout), in the object's order: validate warns
+// of them, journey.import refuses them (a setting misplaced at the top level
+// would otherwise be dropped without a word).
+std::vector<std::string> unknown_definition_keys(const Json& definition);
+
 // Just the settings object (journey.set_settings checks it before storing).
 std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env);
 

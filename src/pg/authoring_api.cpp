@@ -14,6 +14,7 @@
 #include "pg/bridge.hpp"
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
+#include "pg/datum.hpp"
 #include "pg/spi.hpp"
 #include "pg/tick.hpp"
 
@@ -60,6 +61,16 @@ PGJ_FUNCTION(pgj_validate_definition) {
   }
   spi.finish();
   return pg::emit_issues(fcinfo, issues);
+}
+
+// journey._unknown_definition_keys(definition jsonb): the top-level keys a
+// definition does not have (core::unknown_definition_keys), for journey.import.
+PGJ_FUNCTION(pgj_unknown_definition_keys) {
+  core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  std::vector<std::optional<std::string>> keys;
+  for (std::string& key : core::unknown_definition_keys(definition))
+    keys.emplace_back(std::move(key));
+  return pg::text_array(keys);
 }
 
 // journey._shape_issues(definition jsonb, audience regclass): the errors the

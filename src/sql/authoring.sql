@@ -343,6 +343,16 @@ BEGIN
   IF def ? 'description' AND jsonb_typeof(def->'description') NOT IN ('string', 'null') THEN
     RAISE EXCEPTION 'journey "%": "description" must be a string', jname USING ERRCODE = '22023';
   END IF;
+  -- A key the definition does not have would be dropped without a word (e.g.
+  -- holdout_percent written beside "settings" instead of inside it).
+  member := (journey._unknown_definition_keys(def))[1];
+  IF member IS NOT NULL THEN
+    RAISE EXCEPTION 'journey "%": unknown key "%" in the definition', jname, member
+      USING ERRCODE = '22023',
+            HINT = 'A definition has name, audience, description, settings, entry, exit, start and '
+                   'steps (an export adds version, state, id and layout); settings such as '
+                   'holdout_percent go inside "settings".';
+  END IF;
   RETURN jname;
 END
 $$;

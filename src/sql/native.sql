@@ -7,6 +7,12 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
   'every problem of a journey definition (JSON), without storing it';
 
+-- The top-level keys of a definition that a definition does not have
+-- (journey.import refuses them).
+CREATE OR REPLACE FUNCTION journey._unknown_definition_keys(definition jsonb) RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_unknown_definition_keys'
+LANGUAGE C IMMUTABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
 -- The errors a definition has because of its audience table's current shape
 -- (what a column rename, type change or drop breaks), and only those.
 CREATE OR REPLACE FUNCTION journey._shape_issues(definition jsonb, audience regclass)
