@@ -7,6 +7,7 @@
 extern "C" {
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -20,8 +21,20 @@ extern "C" {
 namespace pgj::pg {
 
 namespace {
+// Whether this transaction has found the installed extension of the library's
+// version. Forgotten at the end of every transaction: a session may drop the
+// extension and create it anew at another version (CREATE EXTENSION pg_journey
+// VERSION '0.1'), and a library that checked only once per backend would then
+// run against a schema of another shape.
 bool version_checked = false;
+bool callback_registered = false;
+
+void forget_version_check(XactEvent event, void*) {
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+    version_checked = false;
 }
+}  // namespace
 
 const char* library_version() {
   return PGJ_EXTVERSION;
@@ -47,6 +60,10 @@ char* installed_extension_version() {
 
 void require_extension_version() {
   if (version_checked || creating_extension) return;
+  if (!callback_registered) {
+    RegisterXactCallback(forget_version_check, nullptr);
+    callback_registered = true;
+  }
   char* installed = installed_extension_version();
   if (installed && strcmp(installed, PGJ_EXTVERSION) != 0)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
