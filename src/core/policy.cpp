@@ -70,6 +70,15 @@ ReentryRule reentry_rule(const JourneySettings& settings) {
   return rule;
 }
 
+double holdout_percent_of(const Json& settings) {
+  if (!settings.is_object()) return 0;
+  try {
+    return parse_settings(settings).holdout_percent;
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {

@@ -86,6 +86,11 @@ struct ReentryRule {
 };
 ReentryRule reentry_rule(const JourneySettings& settings);
 
+// The holdout_percent of a published journey's settings object (0, no holdout,
+// when it is absent or the settings do not parse); _enroll_rows draws each new
+// enrollment's holdout with it (core::in_holdout).
+double holdout_percent_of(const Json& settings);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);

@@ -80,6 +80,14 @@ PGJ_FUNCTION(pgj_in_holdout) {
   return BoolGetDatum(core::in_holdout(percent, journey, customer));
 }
 
+// journey._holdout_percent(settings): the holdout share of a published
+// journey's settings, read by core (0 when none).
+PGJ_FUNCTION(pgj_holdout_percent) {
+  core::Json settings =
+      PG_ARGISNULL(0) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  return Float8GetDatum(core::holdout_percent_of(settings));
+}
+
 // journey._event_matches(condition, properties): whether an event's properties
 // satisfy a "where" condition of an event trigger or event exit rule (null
 // condition: always).

@@ -69,6 +69,12 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._reentry_rule(jsonb) IS
   'how a published journey''s re-entry settings apply (decided in src/core/policy): _enroll_rows applies it';
 
+CREATE OR REPLACE FUNCTION journey._holdout_percent(settings jsonb) RETURNS float8
+AS 'MODULE_PATHNAME', 'pgj_holdout_percent'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._holdout_percent(jsonb) IS
+  'the holdout share of a published journey''s settings (read in src/core/policy): _enroll_rows draws with it';
+
 CREATE OR REPLACE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -19,6 +19,7 @@ DECLARE
   j journey.journeys;
   k record;
   rule record;
+  holdout_percent float8;
   n int := cardinality(p_customers);
   c_ids text[];
   c_contexts jsonb[];
@@ -28,8 +29,10 @@ DECLARE
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
-  -- The policy is decided in core (journey._reentry_rule); this applies it.
+  -- The policies are decided in core (journey._reentry_rule,
+  -- journey._holdout_percent, journey._in_holdout); this applies them.
   rule := journey._reentry_rule(j.settings);
+  holdout_percent := journey._holdout_percent(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
   -- The customers that exist, by canonical id (the key as text), each
   -- (customer, entity) once: its first occurrence counts.
@@ -65,7 +68,7 @@ BEGIN
       (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
        holdout, entered_at)
     SELECT j.id, j.published_version, i.c, i.ent, v.start_key, now(), i.ctx, i.ev,
-           journey._in_holdout(coalesce((j.settings->>'holdout_percent')::float8, 0), j.name, i.c),
+           journey._in_holdout(holdout_percent, j.name, i.c),
            now()
       FROM unnest(c_ids, c_contexts, c_events, c_entities) i(c, ctx, ev, ent)
       JOIN journey.versions v ON v.journey_id = j.id AND v.version = j.published_version

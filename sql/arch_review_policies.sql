@@ -1,0 +1,26 @@
+-- Issue 9's review: the holdout share _enroll_rows draws with is read from the
+-- settings by core (journey._holdout_percent), not by PL/pgSQL.
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+SELECT journey._holdout_percent(NULL) AS none, journey._holdout_percent('{}') AS empty,
+       journey._holdout_percent('{"holdout_percent": 30}') AS thirty,
+       journey._holdout_percent('{"holdout_percent": 12.5, "reentry": "never"}') AS twelve_and_a_half;
+
+-- Enrollments draw their holdout with the published settings' share: the
+-- flags are core::in_holdout's (pinned).
+CREATE TABLE arch_review_people (id int PRIMARY KEY, email text);
+INSERT INTO arch_review_people SELECT g, 'r' || g || '@x.test' FROM generate_series(1, 12) g;
+SELECT journey.register_audience('arch_review_people', 'id', 'email');
+SELECT journey.import($${"name": "arch-review-holdout", "audience": "arch_review_people",
+  "start": "nap", "settings": {"holdout_percent": 50},
+  "steps": [{"key": "nap", "type": "delay", "duration": "1 day"}]}$$) > 0 AS imported;
+SELECT journey.publish('arch-review-holdout');
+SELECT count(journey.enroll('arch-review-holdout', id::text)) AS enrolled FROM arch_review_people;
+SELECT string_agg(e.customer_id, ' ' ORDER BY e.customer_id::int) FILTER (WHERE e.holdout) AS held_out,
+       bool_and(e.holdout = journey._in_holdout(50, 'arch-review-holdout', e.customer_id)) AS as_drawn
+  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+ WHERE j.name = 'arch-review-holdout';
+
+SELECT journey.archive('arch-review-holdout');
+SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';

@@ -1,0 +1,24 @@
+// Issue 9's review: decisions that PL/pgSQL still made, moved into core.
+#include <gtest/gtest.h>
+
+#include "core/policy.hpp"
+
+namespace pgj::core {
+namespace {
+
+// _enroll_rows read holdout_percent from the settings itself (with its own
+// default); core reads it now, as parse_settings does for the engine.
+TEST(ArchReview, HoldoutPercentOfSettings) {
+  EXPECT_EQ(holdout_percent_of(Json()), 0);
+  EXPECT_EQ(holdout_percent_of(Json::object()), 0);
+  EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 12.5})")), 12.5);
+  EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 0})")), 0);
+  // Settings that do not parse keep no one out (as max_attempts_of keeps its default).
+  EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": "x"})")), 0);
+  // Out of range: the validator reports it at publish; read as the engine reads it.
+  EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 150})")), 150);
+  EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 20, "reentry": "never"})")), 20);
+}
+
+}  // namespace
+}  // namespace pgj::core
