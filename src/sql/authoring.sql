@@ -152,19 +152,8 @@ $$;
 
 -- Removes the entry trigger at `position` from the draft; later ones move up.
 CREATE OR REPLACE FUNCTION journey.remove_entry_trigger(journey text, "position" int) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  d record := journey._draft_for_edit(remove_entry_trigger.journey);
-BEGIN
-  DELETE FROM journey.entry_triggers t
-   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position = remove_entry_trigger.position;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no entry trigger at position %', (d.j).name,
-      remove_entry_trigger.position USING ERRCODE = '42704';
-  END IF;
-  UPDATE journey.entry_triggers t SET position = t.position - 1
-   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position > remove_entry_trigger.position;
-END
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT journey._remove_list_item($1, 'entry', $2)
 $$;
 
 -- Adds an exit rule to the draft; returns its position (1-based).
@@ -182,19 +171,8 @@ $$;
 
 -- Removes the exit rule at `position` from the draft; later ones move up.
 CREATE OR REPLACE FUNCTION journey.remove_exit_rule(journey text, "position" int) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  d record := journey._draft_for_edit(remove_exit_rule.journey);
-BEGIN
-  DELETE FROM journey.exit_rules r
-   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position = remove_exit_rule.position;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no exit rule at position %', (d.j).name,
-      remove_exit_rule.position USING ERRCODE = '42704';
-  END IF;
-  UPDATE journey.exit_rules r SET position = r.position - 1
-   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position > remove_exit_rule.position;
-END
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT journey._remove_list_item($1, 'exit', $2)
 $$;
 
 -- Merges `settings` into the draft's settings (a key set to null is removed)

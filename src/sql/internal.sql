@@ -201,49 +201,114 @@ BEGIN
 END
 $$;
 
+-- A draft's entry triggers (kind 'entry') and exit rules ('exit') are both
+-- lists ordered by position; this is what differs between the two: the table,
+-- the name, the types and the keys a config may not hold.
+CREATE OR REPLACE FUNCTION journey._list_kind(kind text, OUT tbl regclass, OUT what text,
+                                              OUT types text[], OUT reserved text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT CASE kind WHEN 'entry' THEN 'journey.entry_triggers'::regclass
+                   ELSE 'journey.exit_rules'::regclass END,
+         CASE kind WHEN 'entry' THEN 'entry trigger' ELSE 'exit rule' END,
+         CASE kind WHEN 'entry' THEN ARRAY['event', 'attribute', 'segment', 'date', 'manual']
+                   ELSE ARRAY['event', 'condition'] END,
+         CASE kind WHEN 'entry' THEN ARRAY['type'] ELSE ARRAY['type', 'is_goal'] END
+$$;
+
+-- Checks the type and config of an entry trigger or exit rule of journey j
+-- (22023 naming the journey).
+CREATE OR REPLACE FUNCTION journey._check_list_item(j journey.journeys, kind text, p_type text,
+                                                    p_config jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record := journey._list_kind(kind);
+BEGIN
+  IF p_type IS NULL OR NOT p_type = ANY (k.types) THEN
+    RAISE EXCEPTION 'unknown % type "%" for journey "%"', k.what, p_type, j.name
+      USING ERRCODE = '22023', HINT = k.what || ' types: ' || array_to_string(k.types, ', ');
+  END IF;
+  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ?| k.reserved THEN
+    RAISE EXCEPTION 'config of the % % of journey "%" must be a JSON object without %', p_type, k.what,
+      j.name, '"' || array_to_string(k.reserved, '" or "') || '"' USING ERRCODE = '22023';
+  END IF;
+END
+$$;
+
+-- Checks that the draft has an entry trigger or exit rule at `pos` (42704).
+CREATE OR REPLACE FUNCTION journey._require_list_item(j journey.journeys, v int, kind text, pos int)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record := journey._list_kind(kind);
+  present boolean;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s x
+                                  WHERE x.journey_id = $1 AND x.version = $2 AND x.position = $3)',
+                 k.tbl)
+    INTO present USING j.id, v, pos;
+  IF NOT present THEN
+    RAISE EXCEPTION 'journey "%" has no % at position %', j.name, k.what, coalesce(pos::text, 'null')
+      USING ERRCODE = '42704';
+  END IF;
+END
+$$;
+
+-- Inserts one entry trigger or exit rule (is_goal: exit rules only) at the end
+-- of a draft's list; returns its position.
+CREATE OR REPLACE FUNCTION journey._insert_list_item(j journey.journeys, v int, kind text, p_type text,
+                                                     p_config jsonb, p_is_goal boolean) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record := journey._list_kind(kind);
+  pos int;
+BEGIN
+  PERFORM journey._check_list_item(j, kind, p_type, p_config);
+  EXECUTE format('SELECT coalesce(max(x.position), 0) + 1 FROM %s x
+                   WHERE x.journey_id = $1 AND x.version = $2', k.tbl)
+    INTO pos USING j.id, v;
+  EXECUTE format('INSERT INTO %s (journey_id, version, position, type, config%s)
+                  VALUES ($1, $2, $3, $4, $5%s)', k.tbl,
+                 CASE kind WHEN 'exit' THEN ', is_goal' ELSE '' END,
+                 CASE kind WHEN 'exit' THEN ', coalesce($6, false)' ELSE '' END)
+    USING j.id, v, pos, p_type, p_config, p_is_goal;
+  RETURN pos;
+END
+$$;
+
 -- Inserts one entry trigger (at the end) into a draft; returns its position.
 CREATE OR REPLACE FUNCTION journey._insert_entry_trigger(j journey.journeys, v int, p_type text,
                                               p_config jsonb) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  pos int;
-BEGIN
-  IF p_type IS NULL OR p_type NOT IN ('event', 'attribute', 'segment', 'date', 'manual') THEN
-    RAISE EXCEPTION 'unknown entry trigger type "%" for journey "%"', p_type, j.name
-      USING ERRCODE = '22023', HINT = 'entry trigger types: event, attribute, segment, date, manual';
-  END IF;
-  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ? 'type' THEN
-    RAISE EXCEPTION 'config of the % entry trigger of journey "%" must be a JSON object without "type"',
-      p_type, j.name USING ERRCODE = '22023';
-  END IF;
-  SELECT coalesce(max(t.position), 0) + 1 INTO pos FROM journey.entry_triggers t
-   WHERE t.journey_id = j.id AND t.version = v;
-  INSERT INTO journey.entry_triggers (journey_id, version, position, type, config)
-  VALUES (j.id, v, pos, p_type, p_config);
-  RETURN pos;
-END
+LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT journey._insert_list_item(j, v, 'entry', p_type, p_config, NULL)
 $$;
 
 -- Inserts one exit rule (at the end) into a draft; returns its position.
 CREATE OR REPLACE FUNCTION journey._insert_exit_rule(j journey.journeys, v int, p_type text, p_config jsonb,
                                           p_is_goal boolean) RETURNS int
+LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT journey._insert_list_item(j, v, 'exit', p_type, p_config, p_is_goal)
+$$;
+
+-- Removes the entry trigger or exit rule at `pos` from the draft of journey
+-- p_journey; later ones move up.
+CREATE OR REPLACE FUNCTION journey._remove_list_item(p_journey text, kind text, pos int) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  pos int;
+  d record := journey._draft_for_edit(p_journey);
+  k record := journey._list_kind(kind);
+  removed bigint;
 BEGIN
-  IF p_type IS NULL OR p_type NOT IN ('event', 'condition') THEN
-    RAISE EXCEPTION 'unknown exit rule type "%" for journey "%"', p_type, j.name
-      USING ERRCODE = '22023', HINT = 'exit rule types: event, condition';
+  EXECUTE format('DELETE FROM %s x WHERE x.journey_id = $1 AND x.version = $2 AND x.position = $3',
+                 k.tbl)
+    USING (d.j).id, d.v, pos;
+  GET DIAGNOSTICS removed = ROW_COUNT;
+  IF removed = 0 THEN
+    RAISE EXCEPTION 'journey "%" has no % at position %', (d.j).name, k.what, pos
+      USING ERRCODE = '42704';
   END IF;
-  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' OR p_config ?| ARRAY['type', 'is_goal'] THEN
-    RAISE EXCEPTION 'config of the % exit rule of journey "%" must be a JSON object without "type" or "is_goal"',
-      p_type, j.name USING ERRCODE = '22023';
-  END IF;
-  SELECT coalesce(max(r.position), 0) + 1 INTO pos FROM journey.exit_rules r
-   WHERE r.journey_id = j.id AND r.version = v;
-  INSERT INTO journey.exit_rules (journey_id, version, position, type, config, is_goal)
-  VALUES (j.id, v, pos, p_type, p_config, coalesce(p_is_goal, false));
-  RETURN pos;
+  EXECUTE format('UPDATE %s x SET position = x.position - 1
+                   WHERE x.journey_id = $1 AND x.version = $2 AND x.position > $3', k.tbl)
+    USING (d.j).id, d.v, pos;
 END
 $$;
 
