@@ -239,13 +239,11 @@ DECLARE
   ord int[];
   renames jsonb := '{}';
   i int;
-  what text := CASE kind WHEN 'entry' THEN 'entry trigger' ELSE 'exit rule' END;
+  k record := journey._list_kind(kind);
+  what text := k.what;
 BEGIN
-  IF kind = 'entry' THEN
-    SELECT count(*) INTO n FROM journey.entry_triggers t WHERE t.journey_id = d_j.id AND t.version = d_v;
-  ELSE
-    SELECT count(*) INTO n FROM journey.exit_rules r WHERE r.journey_id = d_j.id AND r.version = d_v;
-  END IF;
+  EXECUTE format('SELECT count(*) FROM %s x WHERE x.journey_id = $1 AND x.version = $2', k.tbl)
+    INTO n USING d_j.id, d_v;
   IF from_pos IS NULL OR from_pos < 1 OR from_pos > n THEN
     RAISE EXCEPTION 'journey "%" has no % at position %', d_j.name, what, coalesce(from_pos::text, 'null')
       USING ERRCODE = '42704';
@@ -266,46 +264,66 @@ BEGIN
       renames := renames || jsonb_build_object(format('%s[%s]', kind, ord[i] - 1), format('%s[%s]', kind, i - 1));
     END IF;
   END LOOP;
-  IF kind = 'entry' THEN
-    UPDATE journey.entry_triggers t SET position = -t.position WHERE t.journey_id = d_j.id AND t.version = d_v;
-    UPDATE journey.entry_triggers t SET position = m.np
-      FROM unnest(ord) WITH ORDINALITY m(op, np)
-     WHERE t.journey_id = d_j.id AND t.version = d_v AND t.position = -m.op;
-  ELSE
-    UPDATE journey.exit_rules r SET position = -r.position WHERE r.journey_id = d_j.id AND r.version = d_v;
-    UPDATE journey.exit_rules r SET position = m.np
-      FROM unnest(ord) WITH ORDINALITY m(op, np)
-     WHERE r.journey_id = d_j.id AND r.version = d_v AND r.position = -m.op;
-  END IF;
+  EXECUTE format('UPDATE %s x SET position = -x.position WHERE x.journey_id = $1 AND x.version = $2',
+                 k.tbl)
+    USING d_j.id, d_v;
+  EXECUTE format('UPDATE %s x SET position = m.np FROM unnest($3) WITH ORDINALITY m(op, np)
+                   WHERE x.journey_id = $1 AND x.version = $2 AND x.position = -m.op', k.tbl)
+    USING d_j.id, d_v, ord;
   RETURN renames;
+END
+$$;
+
+-- Moves the draft's entry trigger ('entry') or exit rule ('exit') at `pos` to
+-- `new_pos` (1-based); returns the issues the move introduced.
+CREATE OR REPLACE FUNCTION journey._move_list_item(p_journey text, kind text, pos int, new_pos int)
+RETURNS TABLE (step_key text, severity text, message text)
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  d record := journey._draft_for_edit(p_journey);
+  before jsonb := journey._version_issues(d.j, d.v);
+  renames jsonb;
+BEGIN
+  renames := journey._reorder(d.j, d.v, kind, pos, new_pos);
+  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v), renames);
 END
 $$;
 
 -- Moves the draft's entry trigger at `position` to `new_position` (1-based).
 CREATE OR REPLACE FUNCTION journey.move_entry_trigger(journey text, "position" int, new_position int)
 RETURNS TABLE (step_key text, severity text, message text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  d record := journey._draft_for_edit(move_entry_trigger.journey);
-  before jsonb := journey._version_issues(d.j, d.v);
-  renames jsonb;
-BEGIN
-  renames := journey._reorder(d.j, d.v, 'entry', move_entry_trigger.position, move_entry_trigger.new_position);
-  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v), renames);
-END
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT * FROM journey._move_list_item($1, 'entry', $2, $3)
 $$;
 
 -- Moves the draft's exit rule at `position` to `new_position` (1-based).
 CREATE OR REPLACE FUNCTION journey.move_exit_rule(journey text, "position" int, new_position int)
 RETURNS TABLE (step_key text, severity text, message text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT * FROM journey._move_list_item($1, 'exit', $2, $3)
+$$;
+
+-- Replaces the type and config (and an exit rule's goal flag) of the entry
+-- trigger or exit rule at `pos` of journey p_journey's draft; returns the issues
+-- the change introduced.
+CREATE OR REPLACE FUNCTION journey._set_list_item(p_journey text, kind text, pos int, p_type text,
+                                                  p_config jsonb, p_is_goal boolean)
+RETURNS TABLE (step_key text, severity text, message text)
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  d record := journey._draft_for_edit(move_exit_rule.journey);
-  before jsonb := journey._version_issues(d.j, d.v);
-  renames jsonb;
+  d record := journey._draft_for_edit(p_journey);
+  k record := journey._list_kind(kind);
+  cfg jsonb := coalesce(p_config, '{}');
+  before jsonb;
 BEGIN
-  renames := journey._reorder(d.j, d.v, 'exit', move_exit_rule.position, move_exit_rule.new_position);
-  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v), renames);
+  PERFORM journey._require_list_item(d.j, d.v, kind, pos);
+  PERFORM journey._check_list_item(d.j, kind, p_type, cfg);
+  before := journey._version_issues(d.j, d.v);
+  EXECUTE format('UPDATE %s x SET type = $4, config = $5%s
+                   WHERE x.journey_id = $1 AND x.version = $2 AND x.position = $3', k.tbl,
+                 CASE kind WHEN 'exit' THEN ', is_goal = coalesce($6, false)' ELSE '' END)
+    USING (d.j).id, d.v, pos, p_type, cfg, p_is_goal;
+  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v));
 END
 $$;
 
@@ -313,64 +331,16 @@ $$;
 CREATE OR REPLACE FUNCTION journey.set_entry_trigger(journey text, "position" int, type text,
                                                      config jsonb DEFAULT '{}')
 RETURNS TABLE (step_key text, severity text, message text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  d record := journey._draft_for_edit(set_entry_trigger.journey);
-  cfg jsonb := coalesce(set_entry_trigger.config, '{}');
-  before jsonb;
-BEGIN
-  PERFORM 1 FROM journey.entry_triggers t
-   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position = set_entry_trigger.position;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no entry trigger at position %', (d.j).name,
-      coalesce(set_entry_trigger.position::text, 'null') USING ERRCODE = '42704';
-  END IF;
-  IF set_entry_trigger.type IS NULL
-     OR set_entry_trigger.type NOT IN ('event', 'attribute', 'segment', 'date', 'manual') THEN
-    RAISE EXCEPTION 'unknown entry trigger type "%" for journey "%"', set_entry_trigger.type, (d.j).name
-      USING ERRCODE = '22023', HINT = 'entry trigger types: event, attribute, segment, date, manual';
-  END IF;
-  IF jsonb_typeof(cfg) <> 'object' OR cfg ? 'type' THEN
-    RAISE EXCEPTION 'config of the % entry trigger of journey "%" must be a JSON object without "type"',
-      set_entry_trigger.type, (d.j).name USING ERRCODE = '22023';
-  END IF;
-  before := journey._version_issues(d.j, d.v);
-  UPDATE journey.entry_triggers t SET type = set_entry_trigger.type, config = cfg
-   WHERE t.journey_id = (d.j).id AND t.version = d.v AND t.position = set_entry_trigger.position;
-  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v));
-END
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT * FROM journey._set_list_item($1, 'entry', $2, $3, $4, NULL)
 $$;
 
 -- Replaces the type, config and goal flag of the draft's exit rule at `position`.
 CREATE OR REPLACE FUNCTION journey.set_exit_rule(journey text, "position" int, type text,
                                                  config jsonb DEFAULT '{}', is_goal boolean DEFAULT false)
 RETURNS TABLE (step_key text, severity text, message text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  d record := journey._draft_for_edit(set_exit_rule.journey);
-  cfg jsonb := coalesce(set_exit_rule.config, '{}');
-  before jsonb;
-BEGIN
-  PERFORM 1 FROM journey.exit_rules r
-   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position = set_exit_rule.position;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no exit rule at position %', (d.j).name,
-      coalesce(set_exit_rule.position::text, 'null') USING ERRCODE = '42704';
-  END IF;
-  IF set_exit_rule.type IS NULL OR set_exit_rule.type NOT IN ('event', 'condition') THEN
-    RAISE EXCEPTION 'unknown exit rule type "%" for journey "%"', set_exit_rule.type, (d.j).name
-      USING ERRCODE = '22023', HINT = 'exit rule types: event, condition';
-  END IF;
-  IF jsonb_typeof(cfg) <> 'object' OR cfg ?| ARRAY['type', 'is_goal'] THEN
-    RAISE EXCEPTION 'config of the % exit rule of journey "%" must be a JSON object without "type" or "is_goal"',
-      set_exit_rule.type, (d.j).name USING ERRCODE = '22023';
-  END IF;
-  before := journey._version_issues(d.j, d.v);
-  UPDATE journey.exit_rules r
-     SET type = set_exit_rule.type, config = cfg, is_goal = coalesce(set_exit_rule.is_goal, false)
-   WHERE r.journey_id = (d.j).id AND r.version = d.v AND r.position = set_exit_rule.position;
-  RETURN QUERY SELECT * FROM journey._introduced(before, journey._version_issues(d.j, d.v));
-END
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT * FROM journey._set_list_item($1, 'exit', $2, $3, $4, $5)
 $$;
 
 -- Checks one step position {"x": number, "y": number} for step p_key.
