@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <unordered_set>
+#include <utility>
 
 #include "core/duration.hpp"
 
@@ -299,6 +300,27 @@ std::string format_date(int64_t micros, const std::string& fmt) {
       static_cast<int>(((day % 7) + 7 + 3) % 7);  // 0 = Monday (1970-01-01 a Thursday)
   const int hour = static_cast<int>(rem / 3600), minute = static_cast<int>(rem / 60 % 60),
             second = static_cast<int>(rem % 60);
+  // The directives: numbers (zero-padded to a width) and names.
+  struct Number {
+    char directive;
+    long long value;
+    int width;
+  };
+  const Number numbers[] = {{'Y', static_cast<long long>(y), 4},
+                            {'y', ((y % 100) + 100) % 100, 2},
+                            {'m', m, 2},
+                            {'d', d, 2},
+                            {'e', d, 1},
+                            {'H', hour, 2},
+                            {'I', hour % 12 == 0 ? 12 : hour % 12, 2},
+                            {'M', minute, 2},
+                            {'S', second, 2},
+                            {'j', static_cast<long long>(day - jan1 + 1), 3}};
+  const std::string month = months[m - 1], weekday_name = days[weekday];
+  const std::pair<char, std::string> names[] = {
+      {'p', hour < 12 ? "AM" : "PM"},   {'B', month},
+      {'b', month.substr(0, 3)},        {'A', weekday_name},
+      {'a', weekday_name.substr(0, 3)}, {'%', "%"}};
   std::string out;
   char buf[32];
   for (size_t k = 0; k < fmt.size(); ++k) {
@@ -306,61 +328,16 @@ std::string format_date(int64_t micros, const std::string& fmt) {
       out += fmt[k];
       continue;
     }
-    char c = fmt[++k];
-    switch (c) {
-      case 'Y':
-        std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
-        break;
-      case 'y':
-        std::snprintf(buf, sizeof buf, "%02d", static_cast<int>(((y % 100) + 100) % 100));
-        break;
-      case 'm':
-        std::snprintf(buf, sizeof buf, "%02u", m);
-        break;
-      case 'd':
-        std::snprintf(buf, sizeof buf, "%02u", d);
-        break;
-      case 'e':
-        std::snprintf(buf, sizeof buf, "%u", d);
-        break;
-      case 'H':
-        std::snprintf(buf, sizeof buf, "%02d", hour);
-        break;
-      case 'I':
-        std::snprintf(buf, sizeof buf, "%02d", hour % 12 == 0 ? 12 : hour % 12);
-        break;
-      case 'M':
-        std::snprintf(buf, sizeof buf, "%02d", minute);
-        break;
-      case 'S':
-        std::snprintf(buf, sizeof buf, "%02d", second);
-        break;
-      case 'p':
-        std::snprintf(buf, sizeof buf, "%s", hour < 12 ? "AM" : "PM");
-        break;
-      case 'B':
-        std::snprintf(buf, sizeof buf, "%s", months[m - 1]);
-        break;
-      case 'b':
-        std::snprintf(buf, sizeof buf, "%.3s", months[m - 1]);
-        break;
-      case 'A':
-        std::snprintf(buf, sizeof buf, "%s", days[weekday]);
-        break;
-      case 'a':
-        std::snprintf(buf, sizeof buf, "%.3s", days[weekday]);
-        break;
-      case 'j':
-        std::snprintf(buf, sizeof buf, "%03lld", static_cast<long long>(day - jan1 + 1));
-        break;
-      case '%':
-        std::snprintf(buf, sizeof buf, "%%");
-        break;
-      default:
-        std::snprintf(buf, sizeof buf, "%%%c", c);
-        break;
-    }
-    out += buf;
+    const char c = fmt[++k];
+    std::string text = std::string("%") + c;  // a directive it does not know stays as written
+    for (const Number& n : numbers)
+      if (n.directive == c) {
+        std::snprintf(buf, sizeof buf, "%0*lld", n.width, n.value);
+        text = buf;
+      }
+    for (const auto& [directive, name] : names)
+      if (directive == c) text = name;
+    out += text;
   }
   return out;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "core/policy.hpp"
+#include "core/template.hpp"
 
 namespace pgj::core {
 namespace {
@@ -18,6 +19,18 @@ TEST(ArchReview, HoldoutPercentOfSettings) {
   // Out of range: the validator reports it at publish; read as the engine reads it.
   EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 150})")), 150);
   EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 20, "reentry": "never"})")), 20);
+}
+
+// format_date's directives as one table (duplicates D16): every directive, an
+// afternoon hour, an unknown directive and a trailing '%' as before.
+TEST(ArchReview, DateDirectives) {
+  CompiledTemplate t =
+      compile_template("{{at | date: \"%Y|%y|%m|%d|%e|%H|%I|%M|%S|%p|%B|%b|%A|%a|%j|%%|%q|%\"}}");
+  ASSERT_TRUE(t.errors.empty());
+  std::string out = render(t, [](const std::string&) -> std::optional<std::string> {
+    return std::string("2031-03-04T14:05:09Z");
+  });
+  EXPECT_EQ(out, "2031|31|03|04|4|14|02|05|09|PM|March|Mar|Tuesday|Tue|063|%|%q|%");
 }
 
 }  // namespace
