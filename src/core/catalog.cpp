@@ -11,77 +11,74 @@ namespace pgj::core {
 
 namespace {
 
+// A spec built by chained setters: set(member, value) is each setter's body.
+template <typename Self, typename Spec>
+struct Builder {
+  Spec s;
+  template <typename M, typename V>
+  Self& set(M& member, V&& value) {
+    member = std::forward<V>(value);
+    return static_cast<Self&>(*this);
+  }
+  operator Spec() const { return s; }
+};
+
 // A field of `kind` named `name`; the setters below refine it.
-struct F {
-  FieldSpec s;
+struct F : Builder<F, FieldSpec> {
   F(std::string name, std::string kind, std::string label, std::string help) {
     s.name = std::move(name);
     s.kind = std::move(kind);
     s.label = std::move(label);
     s.help = std::move(help);
   }
-  F& req() {
-    s.required = true;
-    return *this;
-  }
-  F& allowed(std::vector<std::string> v) {
-    s.allowed = std::move(v);
-    return *this;
-  }
-  F& suggest(std::vector<std::string> v) {
-    s.suggestions = std::move(v);
-    return *this;
-  }
-  F& def(Json v) {
-    s.default_value = std::move(v);
-    return *this;
-  }
-  F& ph(std::string v) {
-    s.placeholder = std::move(v);
-    return *this;
-  }
+  F& req() { return set(s.required, true); }
+  F& allowed(std::vector<std::string> v) { return set(s.allowed, std::move(v)); }
+  F& suggest(std::vector<std::string> v) { return set(s.suggestions, std::move(v)); }
+  F& def(Json v) { return set(s.default_value, std::move(v)); }
+  F& ph(std::string v) { return set(s.placeholder, std::move(v)); }
   F& range(std::optional<double> lo, std::optional<double> hi, bool excl_lo = false,
            bool excl_hi = false) {
     s.minimum = lo;
     s.maximum = hi;
     s.exclusive_minimum = excl_lo;
-    s.exclusive_maximum = excl_hi;
-    return *this;
+    return set(s.exclusive_maximum, excl_hi);
   }
-  F& columns(std::vector<std::string> v) {
-    s.column_types = std::move(v);
-    return *this;
-  }
-  F& channel(std::string v) {
-    s.channel = std::move(v);
-    return *this;
-  }
+  F& columns(std::vector<std::string> v) { return set(s.column_types, std::move(v)); }
+  F& channel(std::string v) { return set(s.channel, std::move(v)); }
   F& scope(bool columns, bool event, bool context, bool trigger_ops, bool behaviour) {
-    s.scope = ConditionScopeSpec{columns, event, context, trigger_ops, behaviour};
-    return *this;
+    return set(s.scope, ConditionScopeSpec{columns, event, context, trigger_ops, behaviour});
   }
-  F& fields(std::vector<FieldSpec> v) {
-    s.fields = std::move(v);
-    return *this;
-  }
+  F& fields(std::vector<FieldSpec> v) { return set(s.fields, std::move(v)); }
   F& items(std::string kind, int min_items) {
     s.item_kind = std::move(kind);
-    s.min_items = min_items;
-    return *this;
+    return set(s.min_items, min_items);
   }
-  F& min_items(int n) {
-    s.min_items = n;
-    return *this;
+  F& min_items(int n) { return set(s.min_items, n); }
+  F& needs(std::vector<std::string> v) { return set(s.requires_fields, std::move(v)); }
+  F& example(Json v) { return set(s.example, std::move(v)); }
+};
+
+// A step type, entry trigger or exit rule `type`; the setters below refine it.
+struct T : Builder<T, TypeSpec> {
+  T(std::string type, std::string label, std::string category, std::string help) {
+    s.type = std::move(type);
+    s.label = std::move(label);
+    s.category = std::move(category);
+    s.help = std::move(help);
   }
-  F& needs(std::vector<std::string> v) {
-    s.requires_fields = std::move(v);
-    return *this;
+  T& fields(std::vector<FieldSpec> v) { return set(s.fields, std::move(v)); }
+  T& exactly_one_of(std::vector<std::vector<std::string>> v) {
+    return set(s.exactly_one_of, std::move(v));
   }
-  F& example(Json v) {
-    s.example = std::move(v);
-    return *this;
-  }
-  operator FieldSpec() const { return s; }
+  T& waits() { return set(s.waits, true); }
+  // Its ways out: named (fixed), or the items of a list field (branch_field)
+  // named by a member of each item (branch_name), plus extra_branches; or none.
+  T& fixed(std::vector<std::string> v) { return set(s.branches.fixed, std::move(v)); }
+  T& branch_field(std::string v) { return set(s.branches.from_field, std::move(v)); }
+  T& branch_name(std::string v) { return set(s.branches.name_member, std::move(v)); }
+  T& extra_branches(std::vector<std::string> v) { return set(s.branches.extra, std::move(v)); }
+  T& no_way_out() { return set(s.branches.none, true); }
+  T& example(Json v) { return set(s.example, std::move(v)); }
 };
 
 const std::vector<std::string>& kColumnTypes = column_categories();
@@ -92,367 +89,285 @@ void add_message_steps(Catalog& c) {
       F("description", "text", "Description", "A note for authors; the engine ignores it.")
           .example("Sent right after sign-up")};
 
-  {
-    TypeSpec t;
-    t.type = "send_email";
-    t.label = "Send email";
-    t.category = "message";
-    t.help = "Writes an e-mail rendered from a template to the outbox (journey.messages).";
-    t.fields = {F("template", "template", "Template", "The e-mail template to render.")
-                    .req()
-                    .channel("email")
-                    .ph("welcome")
-                    .example("welcome"),
-                F("to_field", "column", "Send to column",
-                  "A text column with the address; default: the audience's e-mail column.")
-                    .columns({"text"})
-                    .ph("email")
-                    .example("email")};
-    t.branches.fixed = {"next"};
-    t.example = {{"template", "welcome"}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "send";
-    t.label = "Send message";
-    t.category = "message";
-    t.help =
+  c.steps.push_back(
+      T("send_email", "Send email", "message",
+        "Writes an e-mail rendered from a template to the outbox (journey.messages).")
+          .fields({F("template", "template", "Template", "The e-mail template to render.")
+                       .req()
+                       .channel("email")
+                       .ph("welcome")
+                       .example("welcome"),
+                   F("to_field", "column", "Send to column",
+                     "A text column with the address; default: the audience's e-mail column.")
+                       .columns({"text"})
+                       .ph("email")
+                       .example("email")})
+          .fixed({"next"})
+          .example({{"template", "welcome"}}));
+  c.steps.push_back(
+      T("send", "Send message", "message",
         "Writes a message on another channel (sms, push, webhook, in_app, ...) to the "
-        "outbox, from a template or an inline payload.";
-    t.fields = {F("channel", "string", "Channel", "The channel a sender claims the message from.")
-                    .req()
-                    .suggest({"sms", "push", "webhook", "in_app"})
-                    .ph("sms")
-                    .example("sms"),
-                F("template", "template", "Template", "A template of the step's channel.")
-                    .channel("field:channel")
-                    .ph("sms_hi")
-                    .example("sms_hi"),
-                F("payload", "json", "Payload",
-                  "An inline JSON object; its strings may use {{merge_tags}}.")
-                    .ph("{\"text\": \"Hi {{first_name}}\"}")
-                    .example(Json{{"text", "Hi {{first_name}}"}})};
-    t.exactly_one_of = {{"template", "payload"}};
-    t.branches.fixed = {"next"};
-    t.example = {{"channel", "sms"}, {"template", "sms_hi"}};
-    c.steps.push_back(t);
-  }
+        "outbox, from a template or an inline payload.")
+          .fields(
+              {F("channel", "string", "Channel", "The channel a sender claims the message from.")
+                   .req()
+                   .suggest({"sms", "push", "webhook", "in_app"})
+                   .ph("sms")
+                   .example("sms"),
+               F("template", "template", "Template", "A template of the step's channel.")
+                   .channel("field:channel")
+                   .ph("sms_hi")
+                   .example("sms_hi"),
+               F("payload", "json", "Payload",
+                 "An inline JSON object; its strings may use {{merge_tags}}.")
+                   .ph("{\"text\": \"Hi {{first_name}}\"}")
+                   .example(Json{{"text", "Hi {{first_name}}"}})})
+          .exactly_one_of({{"template", "payload"}})
+          .fixed({"next"})
+          .example({{"channel", "sms"}, {"template", "sms_hi"}}));
 }
 
 // The steps that wait: delay, wait_for_event, wait_until.
 void add_timing_steps(Catalog& c) {
-  {
-    TypeSpec t;
-    t.type = "delay";
-    t.label = "Delay";
-    t.category = "timing";
-    t.help =
+  c.steps.push_back(
+      T("delay", "Delay", "timing",
         "Waits for a length of time, until a time of day (on given weekdays), or until a "
-        "date column plus an offset.";
-    t.waits = true;
-    t.fields = {
-        F("duration", "duration", "Wait for", "How long to wait, e.g. \"2 days\".")
-            .ph("2 days")
-            .def("1 day")
-            .example("2 days"),
-        F("until", "object", "Until a time of day",
-          "Waits until the next time of day (on the given weekdays).")
-            .fields({F("time", "time", "Time", "Time of day, 24-hour clock.")
-                         .req()
-                         .ph("09:00")
-                         .example("09:00"),
-                     F("days", "list", "Weekdays", "Only on these weekdays (default: every day).")
-                         .items("enum", 1)
-                         .allowed({"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
-                         .example(Json::array({"mon", "fri"})),
-                     F("timezone", "timezone", "Time zone",
-                       "The customer's zone (\"customer\") or a zone name; default: the "
-                       "journey's.")
-                         .allowed({"customer"})
-                         .ph("customer")
-                         .example("customer")})
-            .example(Json{{"time", "09:00"}}),
-        F("until_field", "column", "Until the date in column",
-          "Waits until the date or time this column holds (plus the offset).")
-            .columns({"timestamp", "date"})
-            .ph("signed_up_at")
-            .example("signed_up_at"),
-        F("offset", "duration", "Offset",
-          "Added to the column's date; may be negative (\"-1 day\").")
-            .needs({"until_field"})
-            .ph("-1 day")
-            .example("-1 day")};
-    t.exactly_one_of = {{"duration", "until", "until_field"}};
-    t.branches.fixed = {"next"};
-    t.example = {{"duration", "2 days"}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "wait_for_event";
-    t.label = "Wait for event";
-    t.category = "timing";
-    t.help =
+        "date column plus an offset.")
+          .waits()
+          .fields({F("duration", "duration", "Wait for", "How long to wait, e.g. \"2 days\".")
+                       .ph("2 days")
+                       .def("1 day")
+                       .example("2 days"),
+                   F("until", "object", "Until a time of day",
+                     "Waits until the next time of day (on the given weekdays).")
+                       .fields({F("time", "time", "Time", "Time of day, 24-hour clock.")
+                                    .req()
+                                    .ph("09:00")
+                                    .example("09:00"),
+                                F("days", "list", "Weekdays",
+                                  "Only on these weekdays (default: every day).")
+                                    .items("enum", 1)
+                                    .allowed({"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+                                    .example(Json::array({"mon", "fri"})),
+                                F("timezone", "timezone", "Time zone",
+                                  "The customer's zone (\"customer\") or a zone name; default: the "
+                                  "journey's.")
+                                    .allowed({"customer"})
+                                    .ph("customer")
+                                    .example("customer")})
+                       .example(Json{{"time", "09:00"}}),
+                   F("until_field", "column", "Until the date in column",
+                     "Waits until the date or time this column holds (plus the offset).")
+                       .columns({"timestamp", "date"})
+                       .ph("signed_up_at")
+                       .example("signed_up_at"),
+                   F("offset", "duration", "Offset",
+                     "Added to the column's date; may be negative (\"-1 day\").")
+                       .needs({"until_field"})
+                       .ph("-1 day")
+                       .example("-1 day")})
+          .exactly_one_of({{"duration", "until", "until_field"}})
+          .fixed({"next"})
+          .example({{"duration", "2 days"}}));
+  c.steps.push_back(
+      T("wait_for_event", "Wait for event", "timing",
         "Waits until the customer performs an event (leaves by \"event\"), or the timeout "
-        "passes (leaves by \"timeout\").";
-    t.waits = true;
-    t.fields = {F("event", "event", "Event", "The event name journey.track() records.")
-                    .req()
-                    .ph("email_opened")
-                    .example("email_opened"),
-                F("where", "condition", "Only events where",
-                  "A condition on the event's properties (event.<name>) or the context.")
-                    .scope(false, true, true, false, false)
-                    .example(Json{{"field", "event.cart_id"}, {"op", "exists"}}),
-                F("timeout", "duration", "Timeout", "Give up after this long.")
-                    .ph("3 days")
-                    .example("3 days"),
-                F("message_of", "string", "Message of step",
-                  "Only engagement (opened, clicked, ...) with the message this send step "
-                  "sent the customer counts; it must come before the wait.")
-                    .ph("invite")
-                    .example("invite")};
-    t.branches.fixed = {"event", "timeout"};
-    t.example = {{"event", "email_opened"}, {"timeout", "3 days"}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "wait_until";
-    t.label = "Wait until";
-    t.category = "timing";
-    t.help =
+        "passes (leaves by \"timeout\").")
+          .waits()
+          .fields({F("event", "event", "Event", "The event name journey.track() records.")
+                       .req()
+                       .ph("email_opened")
+                       .example("email_opened"),
+                   F("where", "condition", "Only events where",
+                     "A condition on the event's properties (event.<name>) or the context.")
+                       .scope(false, true, true, false, false)
+                       .example(Json{{"field", "event.cart_id"}, {"op", "exists"}}),
+                   F("timeout", "duration", "Timeout", "Give up after this long.")
+                       .ph("3 days")
+                       .example("3 days"),
+                   F("message_of", "string", "Message of step",
+                     "Only engagement (opened, clicked, ...) with the message this send step "
+                     "sent the customer counts; it must come before the wait.")
+                       .ph("invite")
+                       .example("invite")})
+          .fixed({"event", "timeout"})
+          .example({{"event", "email_opened"}, {"timeout", "3 days"}}));
+  c.steps.push_back(
+      T("wait_until", "Wait until", "timing",
         "Waits until the customer row matches a condition (re-checked whenever it changes; "
-        "leaves by \"met\"), or the timeout passes (\"timeout\").";
-    t.waits = true;
-    t.fields = {F("when", "condition", "Condition", "A condition on the customer row.")
-                    .req()
-                    .scope(true, false, true, false, false)
-                    .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}),
-                F("timeout", "duration", "Timeout", "Give up after this long.")
-                    .ph("7 days")
-                    .example("7 days")};
-    t.branches.fixed = {"met", "timeout"};
-    t.example = {{"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}};
-    c.steps.push_back(t);
-  }
+        "leaves by \"met\"), or the timeout passes (\"timeout\").")
+          .waits()
+          .fields({F("when", "condition", "Condition", "A condition on the customer row.")
+                       .req()
+                       .scope(true, false, true, false, false)
+                       .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}),
+                   F("timeout", "duration", "Timeout", "Give up after this long.")
+                       .ph("7 days")
+                       .example("7 days")})
+          .fixed({"met", "timeout"})
+          .example({{"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}));
 }
 
 // The steps that choose a way: condition, branch, split.
 void add_branching_steps(Catalog& c) {
-  {
-    TypeSpec t;
-    t.type = "condition";
-    t.label = "Condition";
-    t.category = "logic";
-    t.help = "Checks a condition now: leaves by \"yes\" or \"no\".";
-    t.fields = {F("if", "condition", "If", "Customer columns, context, event and behaviour.")
-                    .req()
-                    .scope(true, true, true, false, true)
-                    .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}})};
-    t.branches.fixed = {"yes", "no"};
-    t.example = {{"if", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "branch";
-    t.label = "Branch";
-    t.category = "logic";
-    t.help = "Takes the first case whose condition holds, or \"else\".";
-    t.fields = {F("cases", "list", "Cases", "Checked in order; each case is a way out.")
-                    .req()
-                    .min_items(1)
-                    .fields({F("name", "string", "Name", "The branch name (not \"else\").")
-                                 .req()
-                                 .ph("pro")
-                                 .example("pro"),
-                             F("when", "condition", "When", "The case's condition.")
-                                 .req()
-                                 .scope(true, true, true, false, true)
-                                 .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}})})
-                    .example(Json::array(
-                        {{{"name", "pro"},
-                          {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}}))};
-    t.branches.from_field = "cases";
-    t.branches.name_member = "name";
-    t.branches.extra = {"else"};
-    t.example = {
-        {"cases", Json::array({{{"name", "pro"},
-                                {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}})}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "split";
-    t.label = "A/B split";
-    t.category = "logic";
-    t.help =
+  c.steps.push_back(
+      T("condition", "Condition", "logic", "Checks a condition now: leaves by \"yes\" or \"no\".")
+          .fields({F("if", "condition", "If", "Customer columns, context, event and behaviour.")
+                       .req()
+                       .scope(true, true, true, false, true)
+                       .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}})})
+          .fixed({"yes", "no"})
+          .example({{"if", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}));
+  c.steps.push_back(
+      T("branch", "Branch", "logic", "Takes the first case whose condition holds, or \"else\".")
+          .fields(
+              {F("cases", "list", "Cases", "Checked in order; each case is a way out.")
+                   .req()
+                   .min_items(1)
+                   .fields({F("name", "string", "Name", "The branch name (not \"else\").")
+                                .req()
+                                .ph("pro")
+                                .example("pro"),
+                            F("when", "condition", "When", "The case's condition.")
+                                .req()
+                                .scope(true, true, true, false, true)
+                                .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}})})
+                   .example(Json::array(
+                       {{{"name", "pro"},
+                         {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}}))})
+          .branch_field("cases")
+          .branch_name("name")
+          .extra_branches({"else"})
+          .example(
+              {{"cases",
+                Json::array({{{"name", "pro"},
+                              {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}})}}));
+  c.steps.push_back(
+      T("split", "A/B split", "logic",
         "Sends each customer down one variant by weight; the same customer always gets the "
-        "same variant.";
-    t.fields = {
-        F("variants", "list", "Variants", "Each variant is a way out.")
-            .req()
-            .min_items(1)
-            .fields({F("name", "string", "Name", "The branch name.").req().ph("a").example("a"),
-                     F("weight", "number", "Weight", "Relative share of customers.")
-                         .req()
-                         .range(0, std::nullopt, true)
-                         .def(50)
-                         .example(50)})
-            .example(
-                Json::array({{{"name", "a"}, {"weight", 50}}, {{"name", "b"}, {"weight", 50}}}))};
-    t.branches.from_field = "variants";
-    t.branches.name_member = "name";
-    t.example = {{"variants",
-                  Json::array({{{"name", "a"}, {"weight", 50}}, {{"name", "b"}, {"weight", 50}}})}};
-    c.steps.push_back(t);
-  }
+        "same variant.")
+          .fields(
+              {F("variants", "list", "Variants", "Each variant is a way out.")
+                   .req()
+                   .min_items(1)
+                   .fields(
+                       {F("name", "string", "Name", "The branch name.").req().ph("a").example("a"),
+                        F("weight", "number", "Weight", "Relative share of customers.")
+                            .req()
+                            .range(0, std::nullopt, true)
+                            .def(50)
+                            .example(50)})
+                   .example(Json::array(
+                       {{{"name", "a"}, {"weight", 50}}, {{"name", "b"}, {"weight", 50}}}))})
+          .branch_field("variants")
+          .branch_name("name")
+          .example({{"variants", Json::array({{{"name", "a"}, {"weight", 50}},
+                                              {{"name", "b"}, {"weight", 50}}})}}));
 }
 
 // The steps that act or end: update_field, call, goal, exit.
 void add_action_steps(Catalog& c) {
-  {
-    TypeSpec t;
-    t.type = "update_field";
-    t.label = "Update field";
-    t.category = "data";
-    t.help = "Sets columns of the customer row: JSON values, or {\"now\": true} for the time.";
-    t.fields = {F("set", "assignments", "Set", "Columns and their new values.")
-                    .req()
-                    .example(Json{{"plan", "pro"}})};
-    t.branches.fixed = {"next"};
-    t.example = {{"set", {{"plan", "pro"}}}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "call";
-    t.label = "Call function";
-    t.category = "data";
-    t.help =
+  c.steps.push_back(
+      T("update_field", "Update field", "data",
+        "Sets columns of the customer row: JSON values, or {\"now\": true} for the time.")
+          .fields({F("set", "assignments", "Set", "Columns and their new values.")
+                       .req()
+                       .example(Json{{"plan", "pro"}})})
+          .fixed({"next"})
+          .example({{"set", {{"plan", "pro"}}}}));
+  c.steps.push_back(
+      T("call", "Call function", "data",
         "Calls a SQL function (customer_id text, context jsonb) returns jsonb; the result "
-        "merges into the enrollment's context.";
-    t.fields = {F("function", "function", "Function", "A function the journey's owner may execute.")
-                    .req()
-                    .ph("public.score_customer")
-                    .example("public.score_customer"),
-                F("simulate_result", "json", "Result in a simulation",
-                  "What journey.simulate merges into the context instead of calling the "
-                  "function (it never calls it); none: the context stays as it is.")
-                    .example(Json{{"score", 50}})};
-    t.branches.fixed = {"next"};
-    t.example = {{"function", "public.score_customer"}};
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "goal";
-    t.label = "Goal";
-    t.category = "end";
-    t.help = "Marks the enrollment converted, then goes on by \"next\" (or ends).";
-    t.branches.fixed = {"next"};
-    t.example = Json::object();
-    c.steps.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "exit";
-    t.label = "Exit";
-    t.category = "end";
-    t.help = "Ends the enrollment (completed).";
-    t.branches.none = true;
-    t.example = Json::object();
-    c.steps.push_back(t);
-  }
+        "merges into the enrollment's context.")
+          .fields(
+              {F("function", "function", "Function", "A function the journey's owner may execute.")
+                   .req()
+                   .ph("public.score_customer")
+                   .example("public.score_customer"),
+               F("simulate_result", "json", "Result in a simulation",
+                 "What journey.simulate merges into the context instead of calling the "
+                 "function (it never calls it); none: the context stays as it is.")
+                   .example(Json{{"score", 50}})})
+          .fixed({"next"})
+          .example({{"function", "public.score_customer"}}));
+  c.steps.push_back(T("goal", "Goal", "end",
+                      "Marks the enrollment converted, then goes on by \"next\" (or ends).")
+                        .fixed({"next"})
+                        .example(Json::object()));
+  c.steps.push_back(T("exit", "Exit", "end", "Ends the enrollment (completed).")
+                        .no_way_out()
+                        .example(Json::object()));
+}
+
+// The fields of an event entry trigger and an event exit rule: the event's
+// name, and a condition on its properties.
+F event_name(const std::string& example) {
+  return F("event", "event", "Event", "The event name.").req().ph(example).example(example);
+}
+F event_where(Json example) {
+  return F("where", "condition", "Only events where", "A condition on event.<property>.")
+      .scope(false, true, false, false, false)
+      .example(std::move(example));
 }
 
 // Entry triggers.
 void add_entry_triggers(Catalog& c) {
-  {
-    TypeSpec t;
-    t.type = "event";
-    t.label = "Event";
-    t.help = "Enrolls the customer when journey.track() records the event.";
-    t.fields = {
-        F("event", "event", "Event", "The event name.").req().ph("signed_up").example("signed_up"),
-        F("where", "condition", "Only events where", "A condition on event.<property>.")
-            .scope(false, true, false, false, false)
-            .example(Json{{"field", "event.source"}, {"op", "eq"}, {"value", "web"}})};
-    t.example = {{"event", "signed_up"}};
-    c.entry_triggers.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "attribute";
-    t.label = "Attribute change";
-    t.help =
+  c.entry_triggers.push_back(
+      T("event", "Event", "", "Enrolls the customer when journey.track() records the event.")
+          .fields({event_name("signed_up"),
+                   event_where(Json{{"field", "event.source"}, {"op", "eq"}, {"value", "web"}})})
+          .example({{"event", "signed_up"}}));
+  c.entry_triggers.push_back(
+      T("attribute", "Attribute change", "",
         "Enrolls the customer when an INSERT or UPDATE of their row makes the condition "
-        "true (it was false before).";
-    t.fields = {F("when", "condition", "When",
-                  "A condition on the customer row; may use "
-                  "changed and changed_to.")
-                    .req()
-                    .scope(true, false, false, true, false)
-                    .example(Json{{"field", "plan"}, {"op", "changed_to"}, {"value", "pro"}})};
-    t.example = {{"when", {{"field", "plan"}, {"op", "changed_to"}, {"value", "pro"}}}};
-    c.entry_triggers.push_back(t);
-  }
+        "true (it was false before).")
+          .fields({F("when", "condition", "When",
+                     "A condition on the customer row; may use "
+                     "changed and changed_to.")
+                       .req()
+                       .scope(true, false, false, true, false)
+                       .example(Json{{"field", "plan"}, {"op", "changed_to"}, {"value", "pro"}})})
+          .example({{"when", {{"field", "plan"}, {"op", "changed_to"}, {"value", "pro"}}}}));
   const FieldSpec schedule = F("schedule", "cron", "Schedule", "A pg_cron schedule.")
                                  .req()
                                  .suggest({"@daily", "@hourly", "0 9 * * *"})
                                  .ph("0 9 * * *")
                                  .example("0 9 * * *");
-  {
-    TypeSpec t;
-    t.type = "segment";
-    t.label = "Segment";
-    t.help =
+  c.entry_triggers.push_back(
+      T("segment", "Segment", "",
         "On a schedule, enrolls customers who newly match a condition or a SQL query "
-        "returning customer keys.";
-    t.fields = {schedule,
-                F("when", "condition", "Customers where", "A condition on the customer row.")
-                    .scope(true, false, false, false, false)
-                    .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}),
-                F("query", "sql", "Query", "SQL returning the keys of the customers to enroll.")
-                    .ph("SELECT id FROM customers WHERE ...")
-                    .example("SELECT id FROM public.customers")};
-    t.exactly_one_of = {{"when", "query"}};
-    t.example = {{"schedule", "0 9 * * *"},
-                 {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}};
-    c.entry_triggers.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "date";
-    t.label = "Date";
-    t.help =
+        "returning customer keys.")
+          .fields({schedule,
+                   F("when", "condition", "Customers where", "A condition on the customer row.")
+                       .scope(true, false, false, false, false)
+                       .example(Json{{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}),
+                   F("query", "sql", "Query", "SQL returning the keys of the customers to enroll.")
+                       .ph("SELECT id FROM customers WHERE ...")
+                       .example("SELECT id FROM public.customers")})
+          .exactly_one_of({{"when", "query"}})
+          .example({{"schedule", "0 9 * * *"},
+                    {"when", {{"field", "plan"}, {"op", "eq"}, {"value", "pro"}}}}));
+  c.entry_triggers.push_back(
+      T("date", "Date", "",
         "On a schedule, enrolls customers whose date column plus the offset falls due "
-        "(trial ends, birthdays).";
-    t.fields = {schedule,
-                F("field", "column", "Date column", "A timestamp or date column.")
-                    .req()
-                    .columns({"timestamp", "date"})
-                    .ph("birthday")
-                    .example("birthday"),
-                F("offset", "duration", "Offset", "Added to the date; may be negative.")
-                    .ph("-3 days")
-                    .example("-3 days"),
-                F("recurring", "enum", "Recurring", "\"yearly\": every anniversary of the date.")
-                    .allowed({"yearly"})
-                    .example("yearly")};
-    t.example = {{"schedule", "0 9 * * *"}, {"field", "birthday"}};
-    c.entry_triggers.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "manual";
-    t.label = "Manual";
-    t.help = "Only journey.enroll() and journey.enroll_query() (and journeyctl enroll) enroll.";
-    t.example = Json::object();
-    c.entry_triggers.push_back(t);
-  }
+        "(trial ends, birthdays).")
+          .fields({schedule,
+                   F("field", "column", "Date column", "A timestamp or date column.")
+                       .req()
+                       .columns({"timestamp", "date"})
+                       .ph("birthday")
+                       .example("birthday"),
+                   F("offset", "duration", "Offset", "Added to the date; may be negative.")
+                       .ph("-3 days")
+                       .example("-3 days"),
+                   F("recurring", "enum", "Recurring", "\"yearly\": every anniversary of the date.")
+                       .allowed({"yearly"})
+                       .example("yearly")})
+          .example({{"schedule", "0 9 * * *"}, {"field", "birthday"}}));
+  c.entry_triggers.push_back(
+      T("manual", "Manual", "",
+        "Only journey.enroll() and journey.enroll_query() (and journeyctl enroll) enroll.")
+          .example(Json::object()));
 }
 
 // Exit rules.
@@ -466,35 +381,22 @@ void add_exit_rules(Catalog& c) {
         "What the exit reason of the enrollments this rule ends says (unnamed: exit rule exit[N]).")
           .ph("unsubscribed")
           .example("unsubscribed");
-  {
-    TypeSpec t;
-    t.type = "event";
-    t.label = "Event";
-    t.help = "Ends the enrollment when the customer performs the event.";
-    t.fields = {
-        F("event", "event", "Event", "The event name.").req().ph("purchased").example("purchased"),
-        F("where", "condition", "Only events where", "A condition on event.<property>.")
-            .scope(false, true, false, false, false)
-            .example(Json{{"field", "event.total"}, {"op", "gt"}, {"value", 0}}),
-        is_goal, rule_name};
-    t.example = {{"event", "purchased"}};
-    c.exit_rules.push_back(t);
-  }
-  {
-    TypeSpec t;
-    t.type = "condition";
-    t.label = "Condition";
-    t.help =
+  c.exit_rules.push_back(
+      T("event", "Event", "", "Ends the enrollment when the customer performs the event.")
+          .fields({event_name("purchased"),
+                   event_where(Json{{"field", "event.total"}, {"op", "gt"}, {"value", 0}}), is_goal,
+                   rule_name})
+          .example({{"event", "purchased"}}));
+  c.exit_rules.push_back(
+      T("condition", "Condition", "",
         "Ends the enrollment as soon as the customer row matches (checked when the row "
-        "changes and before each step).";
-    t.fields = {F("when", "condition", "When", "A condition on the customer row.")
-                    .req()
-                    .scope(true, false, false, false, false)
-                    .example(Json{{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}),
-                is_goal, rule_name};
-    t.example = {{"when", {{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}}};
-    c.exit_rules.push_back(t);
-  }
+        "changes and before each step).")
+          .fields({F("when", "condition", "When", "A condition on the customer row.")
+                       .req()
+                       .scope(true, false, false, false, false)
+                       .example(Json{{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}),
+                   is_goal, rule_name})
+          .example({{"when", {{"field", "unsubscribed"}, {"op", "eq"}, {"value", true}}}}));
 }
 
 // Journey settings.
