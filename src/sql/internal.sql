@@ -89,6 +89,23 @@ BEGIN
 END
 $$;
 
+-- Locks journey p_journey for a lifecycle verb and returns it; raises the
+-- illegal transition unless its state allows the verb: publish and archive
+-- anything but an archived journey, pause a published one, resume a paused one.
+CREATE OR REPLACE FUNCTION journey._journey_for(p_journey text, verb text) RETURNS journey.journeys
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys := journey._journey(p_journey, true);
+BEGIN
+  IF NOT (CASE verb WHEN 'pause' THEN j.state = 'published'
+                    WHEN 'resume' THEN j.state = 'paused'
+                    ELSE j.state <> 'archived' END) THEN
+    PERFORM journey._illegal_transition(j, verb);
+  END IF;
+  RETURN j;
+END
+$$;
+
 -- Locks the journey and returns its draft version, starting a new draft from
 -- the latest version when there is none (the first edit after a publish).
 CREATE OR REPLACE FUNCTION journey._draft_for_edit(p_journey text, OUT j journey.journeys, OUT v int)

@@ -6,14 +6,11 @@ CREATE OR REPLACE FUNCTION journey.publish(journey text, migrate boolean DEFAULT
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   publisher regrole := journey._invoking_role();  -- first: refused for code run on others' behalf
-  j journey.journeys := journey._journey(publish.journey, true);
+  j journey.journeys := journey._journey_for(publish.journey, 'publish');
   v int;
   def jsonb;
   problems jsonb;
 BEGIN
-  IF j.state = 'archived' THEN
-    PERFORM journey._illegal_transition(j, 'publish');
-  END IF;
   SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
   IF NOT FOUND THEN
     RAISE EXCEPTION 'journey "%" has no draft to publish', j.name
@@ -84,11 +81,8 @@ $$;
 CREATE OR REPLACE FUNCTION journey.pause(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(pause.journey, true);
+  j journey.journeys := journey._journey_for(pause.journey, 'pause');
 BEGIN
-  IF j.state <> 'published' THEN
-    PERFORM journey._illegal_transition(j, 'pause');
-  END IF;
   UPDATE journey.journeys x SET state = 'paused', updated_at = now() WHERE x.id = j.id;
   PERFORM journey._install_audience_triggers(j.audience);
 END
@@ -101,11 +95,8 @@ $$;
 CREATE OR REPLACE FUNCTION journey.resume(journey text, catch_up text DEFAULT 'run') RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(resume.journey, true);
+  j journey.journeys := journey._journey_for(resume.journey, 'resume');
 BEGIN
-  IF j.state <> 'paused' THEN
-    PERFORM journey._illegal_transition(j, 'resume');
-  END IF;
   IF resume.catch_up IS NULL OR resume.catch_up NOT IN ('run', 'skip') THEN
     RAISE EXCEPTION 'catch_up must be ''run'' or ''skip'', not %', coalesce(resume.catch_up, 'null')
       USING ERRCODE = '22023';
@@ -129,11 +120,8 @@ $$;
 CREATE OR REPLACE FUNCTION journey.archive(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(archive.journey, true);
+  j journey.journeys := journey._journey_for(archive.journey, 'archive');
 BEGIN
-  IF j.state = 'archived' THEN
-    PERFORM journey._illegal_transition(j, 'archive');
-  END IF;
   UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
    WHERE x.id = j.id;
   -- Nothing leaves an archived journey (claim_messages skips it): its pending
