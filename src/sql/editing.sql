@@ -67,27 +67,6 @@ BEGIN
 END
 $$;
 
--- Checks a step config for storing (an object without the members the
--- definition uses for the key, the type and the connections).
-CREATE OR REPLACE FUNCTION journey._check_step_config(j journey.journeys, p_key text, p_config jsonb)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  reserved text;
-BEGIN
-  IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' THEN
-    RAISE EXCEPTION 'config of step "%" of journey "%" must be a JSON object', p_key, j.name
-      USING ERRCODE = '22023';
-  END IF;
-  SELECT k INTO reserved FROM unnest(ARRAY['key', 'type', 'next', 'branches']) k
-   WHERE p_config ? k LIMIT 1;
-  IF reserved IS NOT NULL THEN
-    RAISE EXCEPTION 'config of step "%" of journey "%" may not contain "%"', p_key, j.name, reserved
-      USING ERRCODE = '22023', HINT = 'connect steps with journey.connect()';
-  END IF;
-END
-$$;
-
 -- Replaces the config of a step of the draft; returns the issues it introduced.
 CREATE OR REPLACE FUNCTION journey.set_step_config(journey text, key text, config jsonb)
 RETURNS TABLE (step_key text, severity text, message text)

@@ -186,23 +186,14 @@ BEGIN
 END
 $$;
 
--- Inserts one step into a draft at `p_position`, with the checks add_step and
--- import share; the caller has made sure the key is new. Import passes the
--- definition's order and checks its keys at once, so importing n steps reads
--- no step row per step (a max(position) + 1 over the steps so far made it
--- quadratic), and needs no subtransaction per step.
-CREATE OR REPLACE FUNCTION journey._insert_step_at(j journey.journeys, v int, p_key text, p_type text,
-                                                   p_config jsonb, p_position int) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+-- Checks a step config for storing (an object without the members the
+-- definition uses for the key, the type and the connections).
+CREATE OR REPLACE FUNCTION journey._check_step_config(j journey.journeys, p_key text, p_config jsonb)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   reserved text;
 BEGIN
-  PERFORM journey._check_step_key(j.name, p_key);
-  IF p_type IS NULL OR NOT p_type = ANY (enum_range(NULL::journey.step_type)::text[]) THEN
-    RAISE EXCEPTION 'unknown step type "%" for step "%" of journey "%"', p_type, p_key, j.name
-      USING ERRCODE = '22023',
-            HINT = 'step types: ' || array_to_string(enum_range(NULL::journey.step_type)::text[], ', ');
-  END IF;
   IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' THEN
     RAISE EXCEPTION 'config of step "%" of journey "%" must be a JSON object', p_key, j.name
       USING ERRCODE = '22023';
@@ -213,6 +204,25 @@ BEGIN
     RAISE EXCEPTION 'config of step "%" of journey "%" may not contain "%"', p_key, j.name, reserved
       USING ERRCODE = '22023', HINT = 'connect steps with journey.connect()';
   END IF;
+END
+$$;
+
+-- Inserts one step into a draft at `p_position`, with the checks add_step and
+-- import share; the caller has made sure the key is new. Import passes the
+-- definition's order and checks its keys at once, so importing n steps reads
+-- no step row per step (a max(position) + 1 over the steps so far made it
+-- quadratic), and needs no subtransaction per step.
+CREATE OR REPLACE FUNCTION journey._insert_step_at(j journey.journeys, v int, p_key text, p_type text,
+                                                   p_config jsonb, p_position int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  PERFORM journey._check_step_key(j.name, p_key);
+  IF p_type IS NULL OR NOT p_type = ANY (enum_range(NULL::journey.step_type)::text[]) THEN
+    RAISE EXCEPTION 'unknown step type "%" for step "%" of journey "%"', p_type, p_key, j.name
+      USING ERRCODE = '22023',
+            HINT = 'step types: ' || array_to_string(enum_range(NULL::journey.step_type)::text[], ', ');
+  END IF;
+  PERFORM journey._check_step_config(j, p_key, p_config);
   INSERT INTO journey.steps (journey_id, version, key, type, config, position)
   VALUES (j.id, v, p_key, p_type::journey.step_type, p_config, p_position);
 END
