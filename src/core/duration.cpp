@@ -368,36 +368,41 @@ bool within_timestamp_range(const Duration& d) {
   return days <= kMaxDurationDays;
 }
 
+CivilTime civil_time(int64_t micros) {
+  CivilTime t;
+  int64_t secs = micros / kMicrosPerSecond;
+  t.micros = micros % kMicrosPerSecond;
+  if (t.micros < 0) {
+    t.micros += kMicrosPerSecond;
+    --secs;
+  }
+  t.epoch_day = secs / 86400;
+  int64_t rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --t.epoch_day;
+  }
+  civil_from_days(t.epoch_day, &t.year, &t.month, &t.day);
+  t.hour = static_cast<int>(rem / 3600);
+  t.minute = static_cast<int>(rem / 60 % 60);
+  t.second = static_cast<int>(rem % 60);
+  return t;
+}
+
 // Formats micros since the epoch as an ISO UTC timestamp.
 std::string format_timestamp(int64_t micros) {
   if (micros == kInfinity) return "infinity";
   if (micros == kMinusInfinity) return "-infinity";
-  int64_t secs = micros / kMicrosPerSecond;
-  int64_t frac = micros % kMicrosPerSecond;
-  if (frac < 0) {
-    frac += kMicrosPerSecond;
-    --secs;
-  }
-  int64_t days = secs / 86400;
-  int64_t rem = secs % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    --days;
-  }
-  int64_t y = 0;
-  unsigned m = 0, d = 0;
-  civil_from_days(days, &y, &m, &d);
+  const CivilTime t = civil_time(micros);
   char buf[64];
-  if (frac)
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
-                  static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
-                  static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60),
-                  static_cast<long long>(frac));
-  else
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m,
-                  d, static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
-                  static_cast<int>(rem % 60));
-  return buf;
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(t.year),
+                t.month, t.day, t.hour, t.minute, t.second);
+  std::string out = buf;
+  if (t.micros) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(t.micros));
+    out += buf;
+  }
+  return out + "Z";
 }
 
 namespace {

@@ -78,6 +78,17 @@ std::string format_timestamp(int64_t micros);
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 void civil_from_days(int64_t days, int64_t* y, unsigned* m, unsigned* d);
 
+// An instant (micros since the epoch, UTC) on the calendar: its date, its day
+// since the epoch, its time of day and the micros within its second.
+struct CivilTime {
+  int64_t year = 0;
+  unsigned month = 0, day = 0;
+  int64_t epoch_day = 0;
+  int hour = 0, minute = 0, second = 0;
+  int64_t micros = 0;
+};
+CivilTime civil_time(int64_t micros);
+
 // Checks a pg_cron schedule: 5-field cron (numbers, *, ranges, lists, steps,
 // month and day names), @yearly/@annually/@monthly/@weekly/@daily/@midnight/
 // @hourly, or "N seconds" (1-59). On failure sets *error (when non-null).

@@ -284,41 +284,29 @@ std::string format_date(int64_t micros, const std::string& fmt) {
                                        "September", "October",  "November", "December"};
   static const char* const days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                      "Friday", "Saturday", "Sunday"};
-  int64_t secs = micros / 1000000;
-  if (micros % 1000000 < 0) --secs;
-  int64_t day = secs / 86400;
-  int64_t rem = secs % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    --day;
-  }
-  int64_t y = 0;
-  unsigned m = 0, d = 0;
-  civil_from_days(day, &y, &m, &d);
-  const int64_t jan1 = days_from_civil(y, 1, 1);
+  const CivilTime t = civil_time(micros);
   const int weekday =
-      static_cast<int>(((day % 7) + 7 + 3) % 7);  // 0 = Monday (1970-01-01 a Thursday)
-  const int hour = static_cast<int>(rem / 3600), minute = static_cast<int>(rem / 60 % 60),
-            second = static_cast<int>(rem % 60);
+      static_cast<int>(((t.epoch_day % 7) + 7 + 3) % 7);  // 0 = Monday (1970-01-01 a Thursday)
   // The directives: numbers (zero-padded to a width) and names.
   struct Number {
     char directive;
     long long value;
     int width;
   };
-  const Number numbers[] = {{'Y', static_cast<long long>(y), 4},
-                            {'y', ((y % 100) + 100) % 100, 2},
-                            {'m', m, 2},
-                            {'d', d, 2},
-                            {'e', d, 1},
-                            {'H', hour, 2},
-                            {'I', hour % 12 == 0 ? 12 : hour % 12, 2},
-                            {'M', minute, 2},
-                            {'S', second, 2},
-                            {'j', static_cast<long long>(day - jan1 + 1), 3}};
-  const std::string month = months[m - 1], weekday_name = days[weekday];
+  const Number numbers[] = {
+      {'Y', static_cast<long long>(t.year), 4},
+      {'y', ((t.year % 100) + 100) % 100, 2},
+      {'m', t.month, 2},
+      {'d', t.day, 2},
+      {'e', t.day, 1},
+      {'H', t.hour, 2},
+      {'I', t.hour % 12 == 0 ? 12 : t.hour % 12, 2},
+      {'M', t.minute, 2},
+      {'S', t.second, 2},
+      {'j', static_cast<long long>(t.epoch_day - days_from_civil(t.year, 1, 1) + 1), 3}};
+  const std::string month = months[t.month - 1], weekday_name = days[weekday];
   const std::pair<char, std::string> names[] = {
-      {'p', hour < 12 ? "AM" : "PM"},   {'B', month},
+      {'p', t.hour < 12 ? "AM" : "PM"}, {'B', month},
       {'b', month.substr(0, 3)},        {'A', weekday_name},
       {'a', weekday_name.substr(0, 3)}, {'%', "%"}};
   std::string out;

@@ -1,6 +1,7 @@
 // Issue 9's review: decisions that PL/pgSQL still made, moved into core.
 #include <gtest/gtest.h>
 
+#include "core/duration.hpp"
 #include "core/policy.hpp"
 #include "core/template.hpp"
 
@@ -31,6 +32,26 @@ TEST(ArchReview, DateDirectives) {
     return std::string("2031-03-04T14:05:09Z");
   });
   EXPECT_EQ(out, "2031|31|03|04|4|14|02|05|09|PM|March|Mar|Tuesday|Tue|063|%|%q|%");
+}
+
+// format_timestamp and format_date take an instant apart in one place
+// (civil_time, duplicates D39): before the epoch, fractions, a leap day.
+TEST(ArchReview, CivilTime) {
+  EXPECT_EQ(format_timestamp(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp(951782400123456), "2000-02-29T00:00:00.123456Z");
+  EXPECT_EQ(format_timestamp(-86400000000LL * 365 - 1000000), "1968-12-31T23:59:59Z");
+  CivilTime t = civil_time(-1);
+  EXPECT_EQ(t.year, 1969);
+  EXPECT_EQ(t.epoch_day, -1);
+  EXPECT_EQ(t.micros, 999999);
+  CompiledTemplate tpl = compile_template("{{at | date: \"%a %e %b %Y %H:%M:%S %j\"}}");
+  ASSERT_TRUE(tpl.errors.empty());
+  EXPECT_EQ(render(tpl,
+                   [](const std::string&) -> std::optional<std::string> {
+                     return std::string("1969-12-31T23:59:59.5Z");
+                   }),
+            "Wed 31 Dec 1969 23:59:59 365");
 }
 
 }  // namespace
