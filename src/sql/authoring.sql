@@ -244,16 +244,8 @@ CREATE OR REPLACE FUNCTION journey.export(journey text, version int DEFAULT NULL
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey(export.journey);
-  v journey.versions;
+  v journey.versions := journey._version_of(j, export.version);
 BEGIN
-  IF export.version IS NULL THEN
-    SELECT * INTO v FROM journey.versions x WHERE x.journey_id = j.id ORDER BY x.version DESC LIMIT 1;
-  ELSE
-    SELECT * INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.version = export.version;
-  END IF;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no version %', j.name, export.version USING ERRCODE = '42704';
-  END IF;
   IF v.definition IS NOT NULL THEN
     RETURN v.definition;  -- published versions are frozen as they were exported
   END IF;

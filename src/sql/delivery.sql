@@ -346,12 +346,7 @@ BEGIN
     RAISE EXCEPTION 'context for the preview of journey "%" must be a JSON object', j.name
       USING ERRCODE = '22023';
   END IF;
-  SELECT * INTO v FROM journey.versions x
-   WHERE x.journey_id = j.id AND (x.version = preview.version OR preview.version IS NULL)
-   ORDER BY x.version DESC LIMIT 1;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no version %', j.name, preview.version USING ERRCODE = '42704';
-  END IF;
+  v := journey._version_of(j, preview.version);
   def := journey.export(j.name, v.version);
   templates := CASE WHEN v.definition IS NOT NULL THEN coalesce(v.templates, '{}')
                     ELSE journey._definition_templates(def) END;

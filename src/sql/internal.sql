@@ -89,6 +89,24 @@ BEGIN
 END
 $$;
 
+-- Version p_version of journey j (42704 naming both when it has none); null:
+-- its latest version (the draft when it has one).
+CREATE OR REPLACE FUNCTION journey._version_of(j journey.journeys, p_version int)
+RETURNS journey.versions
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  v journey.versions;
+BEGIN
+  SELECT * INTO v FROM journey.versions x
+   WHERE x.journey_id = j.id AND (x.version = p_version OR p_version IS NULL)
+   ORDER BY x.version DESC LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'journey "%" has no version %', j.name, p_version USING ERRCODE = '42704';
+  END IF;
+  RETURN v;
+END
+$$;
+
 -- Locks journey p_journey for a lifecycle verb and returns it; raises the
 -- illegal transition unless its state allows the verb: publish and archive
 -- anything but an archived journey, pause a published one, resume a paused one.

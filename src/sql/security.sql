@@ -33,6 +33,7 @@ GRANT EXECUTE ON FUNCTION
   journey._drawing_steps(text, int),
   journey._drawing_nodes(text, int),
   journey._journey(text, boolean),
+  journey._version_of(journey.journeys, int),
   journey._relation_name(regclass),
   journey._find_audience(text),
   journey._audience_columns(regclass)

@@ -84,10 +84,7 @@ BEGIN
       j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
   END IF;
   IF p_version IS NOT NULL THEN
-    SELECT * INTO src FROM journey.versions x WHERE x.journey_id = j.id AND x.version = p_version;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'journey "%" has no version %', j.name, p_version USING ERRCODE = '42704';
-    END IF;
+    src := journey._version_of(j, p_version);
   ELSE
     SELECT * INTO src FROM journey.versions x
      WHERE x.journey_id = j.id AND x.status IN ('draft', 'published')

@@ -70,10 +70,7 @@ BEGIN
     SELECT * INTO ver FROM journey.versions x WHERE x.journey_id = j.id
      ORDER BY (x.status = 'published') DESC, x.version DESC LIMIT 1;
   ELSE
-    SELECT * INTO ver FROM journey.versions x WHERE x.journey_id = j.id AND x.version = _drawing_steps.version;
-  END IF;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'journey "%" has no version %', j.name, _drawing_steps.version USING ERRCODE = '42704';
+    ver := journey._version_of(j, _drawing_steps.version);
   END IF;
   RETURN QUERY
   SELECT row_number() OVER (ORDER BY s.position)::int, s.key, s.type,
