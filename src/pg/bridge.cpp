@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "core/error.hpp"
 #include "pg/version.hpp"
@@ -10,6 +11,8 @@
 namespace pgj::pg {
 
 namespace detail {
+
+static_assert(noexcept(std::declval<Thunk>()(nullptr)), "pg_guard's thunk must be noexcept");
 
 ErrorData* try_pg_call(Thunk fn, void* arg) {
   MemoryContext caller_context = CurrentMemoryContext;

@@ -29,6 +29,8 @@ class PgError {
  private:
   ErrorData* data_;  // palloc'd copy, rethrown unchanged at the entry point
 };
+static_assert(!std::is_base_of_v<std::exception, PgError>,
+              "a PostgreSQL error must not be catchable as a std::exception");
 
 namespace detail {
 // The thunk pg_guard hands to try_pg_call: never throws, so no C++ exception
