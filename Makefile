@@ -48,7 +48,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   report_fix_reports \
   engagement_recipients engagement_suppressions engagement_events engagement_preview \
   delivery_hardening \
-  architecture_errors architecture_policies arch_review_policies \
+  architecture_errors architecture_policies arch_review_policies arch_review_deep_errors \
   audience_cols_classes audience_cols_contexts \
   citus_absent \
   split_nested import_keys \
