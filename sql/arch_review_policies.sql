@@ -22,5 +22,14 @@ SELECT string_agg(e.customer_id, ' ' ORDER BY e.customer_id::int) FILTER (WHERE 
   FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
  WHERE j.name = 'arch-review-holdout';
 
+-- What engagement with a message does is decided in core too
+-- (journey._engagement_effects, with the settings of the message's version).
+SELECT k.kind, k.props, k.settings, fx.*
+  FROM (VALUES ('opened', '{}', '{}'), ('bounced', '{"type": "hard"}', '{}'),
+               ('bounced', '{"type": "soft"}', '{}'), ('complained', '{}', '{"transactional": true}'),
+               ('unsubscribed', '{"scope": "all"}', '{}'),
+               ('unsubscribed', '{}', '{"transactional": true}')) k(kind, props, settings),
+       journey._engagement_effects(k.kind, k.props::jsonb, k.settings::jsonb) fx;
+
 SELECT journey.archive('arch-review-holdout');
 SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';

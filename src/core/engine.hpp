@@ -52,6 +52,7 @@ struct JourneySettings {
   int max_attempts = kDefaultMaxAttempts;
   int max_step_visits = 1000;   // per enrollment, over its whole life
   std::string entity_property;  // "" = one enrollment per customer
+  bool transactional = false;   // its messages ignore unsubscribes (engagement_effects)
 };
 
 // Reads a settings object that passed validate_settings.

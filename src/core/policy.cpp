@@ -79,6 +79,29 @@ double holdout_percent_of(const Json& settings) {
   }
 }
 
+EngagementEffects engagement_effects(const std::string& kind, const Json& properties,
+                                     const Json& settings) {
+  auto property = [&](const char* name) {
+    return properties.is_object() && properties.contains(name) && properties[name].is_string()
+               ? properties[name].get<std::string>()
+               : std::string();
+  };
+  bool transactional = false;
+  if (settings.is_object()) {
+    try {
+      transactional = parse_settings(settings).transactional;
+    } catch (const Error&) {
+      transactional = false;
+    }
+  }
+  EngagementEffects fx;
+  fx.suppress = kind == "unsubscribed" || kind == "complained" ||
+                (kind == "bounced" && property("type") == "hard");
+  fx.all_channels = kind == "unsubscribed" && property("scope") == "all";
+  fx.ends_enrollment = kind == "complained" || (kind == "unsubscribed" && !transactional);
+  return fx;
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {

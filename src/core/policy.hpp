@@ -91,6 +91,21 @@ ReentryRule reentry_rule(const JourneySettings& settings);
 // enrollment's holdout with it (core::in_holdout).
 double holdout_percent_of(const Json& settings);
 
+// What engagement with a message (journey.message_event: delivered, opened,
+// clicked, bounced, complained, unsubscribed) does besides being recorded:
+//   a suppression of the customer: an unsubscribe, a complaint, a hard bounce
+//   (properties.type "hard"); of every channel for an unsubscribe with
+//   properties.scope "all", else of the message's channel;
+//   the end of the message's enrollment (exit reason: the kind): a complaint,
+//   or an unsubscribe from a journey that is not transactional.
+struct EngagementEffects {
+  bool suppress = false;
+  bool all_channels = false;
+  bool ends_enrollment = false;
+};
+EngagementEffects engagement_effects(const std::string& kind, const Json& properties,
+                                     const Json& settings);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);

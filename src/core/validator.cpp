@@ -344,6 +344,7 @@ struct Validator {
         setting_unusable(v);
     } else if (k == "transactional") {
       if (!v.is_boolean()) error(key, "transactional must be true or false, got " + show(v));
+      if (v.is_boolean()) out.transactional = v.get<bool>();
     } else {
       warning(key, "unknown setting " + q(k));
     }

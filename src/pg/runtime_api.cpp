@@ -88,6 +88,21 @@ PGJ_FUNCTION(pgj_holdout_percent) {
   return Float8GetDatum(core::holdout_percent_of(settings));
 }
 
+// journey._engagement_effects(kind, properties, settings): what engagement with
+// a message of a version with these settings does (core::engagement_effects).
+PGJ_FUNCTION(pgj_engagement_effects) {
+  std::string kind = pg::arg_string(fcinfo, 0);
+  core::Json properties =
+      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
+  core::Json settings =
+      PG_ARGISNULL(2) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(2));
+  core::EngagementEffects fx = core::engagement_effects(kind, properties, settings);
+  Datum values[3] = {BoolGetDatum(fx.suppress), BoolGetDatum(fx.all_channels),
+                     BoolGetDatum(fx.ends_enrollment)};
+  bool nulls[3] = {false, false, false};
+  return pg::result_record(fcinfo, values, nulls);
+}
+
 // journey._event_matches(condition, properties): whether an event's properties
 // satisfy a "where" condition of an event trigger or event exit rule (null
 // condition: always).

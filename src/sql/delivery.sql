@@ -171,16 +171,18 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys;
-  transactional boolean;
+  fx record;
   event_id bigint;
   me_id bigint;
   lookup record;
-  suppress_channel text := m.channel;
   delivered jsonb;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = m.journey_id;
-  SELECT coalesce((v.definition->'settings'->>'transactional')::boolean, false) INTO transactional
-    FROM journey.versions v WHERE v.journey_id = m.journey_id AND v.version = m.version;
+  -- What it does is decided in core (journey._engagement_effects), with the
+  -- settings of the message's version.
+  fx := journey._engagement_effects(p_kind, p_props,
+                                    (SELECT v.definition->'settings' FROM journey.versions v
+                                      WHERE v.journey_id = m.journey_id AND v.version = m.version));
   INSERT INTO journey.message_events (message_id, enrollment_id, journey_id, version, step_key,
                                       customer_id, channel, kind, properties, occurred_at)
   VALUES (m.id, m.enrollment_id, m.journey_id, m.version, m.step_key, m.customer_id, m.channel,
@@ -189,17 +191,14 @@ BEGIN
 
   -- Suppressions: an unsubscribe (of the channel, or of everything with
   -- "scope": "all"), a complaint, a hard bounce.
-  IF p_kind = 'unsubscribed' AND p_props->>'scope' = 'all' THEN
-    suppress_channel := NULL;
-  END IF;
-  IF p_kind IN ('unsubscribed', 'complained')
-     OR (p_kind = 'bounced' AND p_props->>'type' = 'hard') THEN
-    PERFORM journey._add_suppression(j.audience, m.customer_id, suppress_channel, p_kind,
+  IF fx.suppress THEN
+    PERFORM journey._add_suppression(j.audience, m.customer_id,
+                                     CASE WHEN fx.all_channels THEN NULL ELSE m.channel END, p_kind,
                                      coalesce(p_props->>'source', 'message ' || m.id));
   END IF;
   -- Unsubscribing from (or complaining about) a journey's message ends the
   -- customer's enrollment in it; a transactional journey keeps unsubscribers.
-  IF p_kind = 'complained' OR (p_kind = 'unsubscribed' AND NOT transactional) THEN
+  IF fx.ends_enrollment THEN
     PERFORM journey._end_enrollments(ARRAY[m.enrollment_id], ARRAY['exited'], ARRAY[p_kind]);
   END IF;
 

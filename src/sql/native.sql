@@ -75,6 +75,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._holdout_percent(jsonb) IS
   'the holdout share of a published journey''s settings (read in src/core/policy): _enroll_rows draws with it';
 
+CREATE OR REPLACE FUNCTION journey._engagement_effects(kind text, properties jsonb, settings jsonb,
+                                                       OUT suppress boolean,
+                                                       OUT all_channels boolean,
+                                                       OUT ends_enrollment boolean)
+AS 'MODULE_PATHNAME', 'pgj_engagement_effects'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._engagement_effects(text, jsonb, jsonb) IS
+  'what engagement with a message does (decided in src/core/policy): _message_event writes it';
+
 CREATE OR REPLACE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

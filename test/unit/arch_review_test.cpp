@@ -22,6 +22,35 @@ TEST(ArchReview, HoldoutPercentOfSettings) {
   EXPECT_EQ(holdout_percent_of(Json::parse(R"({"holdout_percent": 20, "reentry": "never"})")), 20);
 }
 
+// What engagement with a message does was decided in _message_event
+// (PL/pgSQL); core decides it now.
+TEST(ArchReview, EngagementEffects) {
+  const Json none = Json::object();
+  const Json transactional = Json::parse(R"({"transactional": true})");
+  auto fx = [](const std::string& kind, const Json& props, const Json& settings) {
+    EngagementEffects e = engagement_effects(kind, props, settings);
+    return std::string(e.suppress ? "S" : "-") + (e.all_channels ? "A" : "-") +
+           (e.ends_enrollment ? "E" : "-");
+  };
+  EXPECT_EQ(fx("delivered", none, none), "---");
+  EXPECT_EQ(fx("opened", none, none), "---");
+  EXPECT_EQ(fx("clicked", none, transactional), "---");
+  EXPECT_EQ(fx("bounced", none, none), "---");
+  EXPECT_EQ(fx("bounced", Json::parse(R"({"type": "soft"})"), none), "---");
+  EXPECT_EQ(fx("bounced", Json::parse(R"({"type": "hard"})"), none), "S--");
+  EXPECT_EQ(fx("complained", none, none), "S-E");
+  EXPECT_EQ(fx("complained", none, transactional), "S-E");
+  EXPECT_EQ(fx("unsubscribed", none, none), "S-E");
+  EXPECT_EQ(fx("unsubscribed", Json::parse(R"({"scope": "all"})"), none), "SAE");
+  EXPECT_EQ(fx("unsubscribed", Json::parse(R"({"scope": "channel"})"), none), "S-E");
+  // A transactional journey keeps its unsubscribers (their suppression is added).
+  EXPECT_EQ(fx("unsubscribed", none, transactional), "S--");
+  EXPECT_EQ(fx("unsubscribed", none, Json::parse(R"({"transactional": false})")), "S-E");
+  EXPECT_EQ(fx("unsubscribed", none, Json()), "S-E");
+  EXPECT_TRUE(parse_settings(transactional).transactional);
+  EXPECT_FALSE(parse_settings(none).transactional);
+}
+
 // format_date's directives as one table (duplicates D16): every directive, an
 // afternoon hour, an unknown directive and a trailing '%' as before.
 TEST(ArchReview, DateDirectives) {
