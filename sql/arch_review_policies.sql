@@ -31,5 +31,28 @@ SELECT k.kind, k.props, k.settings, fx.*
                ('unsubscribed', '{}', '{"transactional": true}')) k(kind, props, settings),
        journey._engagement_effects(k.kind, k.props::jsonb, k.settings::jsonb) fx;
 
+-- End to end: an unsubscribe from a transactional journey's message keeps the
+-- enrollment (and adds the suppression); from another journey's, it ends it.
+SELECT journey.create_template('arch-review-t', 'email', 'Hi', 'Hello {{email}}');
+SELECT journey.import(format($${"name": "%s", "audience": "arch_review_people", "start": "hi",
+  "settings": {"transactional": %s},
+  "steps": [{"key": "hi", "type": "send_email", "template": "arch-review-t", "next": "nap"},
+            {"key": "nap", "type": "delay", "duration": "1 day"}]}$$, n, t)::jsonb) > 0 AS imported
+  FROM (VALUES ('arch-review-receipt', 'true'), ('arch-review-news', 'false')) x(n, t);
+SELECT journey.publish('arch-review-receipt'), journey.publish('arch-review-news');
+SELECT journey.enroll('arch-review-receipt', '2') IS NOT NULL AS receipt,
+       journey.enroll('arch-review-news', '4') IS NOT NULL AS news;
+SELECT journey.run_due(100, now()) AS processed;
+SELECT count(*) AS claimed FROM journey.claim_messages('email', 10);
+SELECT journey.message_event(m.id, 'unsubscribed') IS NOT NULL AS recorded
+  FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
+ WHERE j.name IN ('arch-review-receipt', 'arch-review-news') ORDER BY j.name;
+SELECT j.name, e.customer_id, e.status, e.exit_reason
+  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+ WHERE j.name IN ('arch-review-receipt', 'arch-review-news') ORDER BY j.name;
+SELECT customer_id, channel, reason FROM journey.suppressions
+ WHERE audience = 'arch_review_people'::regclass ORDER BY customer_id;
+SELECT journey.archive('arch-review-receipt'), journey.archive('arch-review-news');
+
 SELECT journey.archive('arch-review-holdout');
 SELECT count(*) AS active_left FROM journey.enrollments WHERE status = 'active';
