@@ -7,11 +7,13 @@
 extern "C" {
 #include "access/genam.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "catalog/namespace.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 }
 
 #ifndef PGJ_EXTVERSION
@@ -21,18 +23,18 @@ extern "C" {
 namespace pgj::pg {
 
 namespace {
-// Whether this transaction has found the installed extension of the library's
-// version. Forgotten at the end of every transaction: a session may drop the
-// extension and create it anew at another version (CREATE EXTENSION pg_journey
-// VERSION '0.1'), and a library that checked only once per backend would then
-// run against a schema of another shape.
+// Whether the installed extension was found of the library's version, and the
+// OID journey.enrollments had then. A session may drop the extension and create
+// it anew at another version (CREATE EXTENSION pg_journey VERSION '0.1'): the
+// drop of journey.enrollments is a relcache invalidation of that OID, which
+// makes the next call check again (a check per call or per transaction would
+// cost a catalog scan each time).
 bool version_checked = false;
+Oid checked_relation = InvalidOid;
 bool callback_registered = false;
 
-void forget_version_check(XactEvent event, void*) {
-  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-    version_checked = false;
+void forget_version_check(Datum, Oid relid) {
+  if (relid == InvalidOid || relid == checked_relation) version_checked = false;
 }
 }  // namespace
 
@@ -61,7 +63,7 @@ char* installed_extension_version() {
 void require_extension_version() {
   if (version_checked || creating_extension) return;
   if (!callback_registered) {
-    RegisterXactCallback(forget_version_check, nullptr);
+    CacheRegisterRelcacheCallback(forget_version_check, 0);
     callback_registered = true;
   }
   char* installed = installed_extension_version();
@@ -72,7 +74,11 @@ void require_extension_version() {
                            PGJ_EXTVERSION, installed),
                     errhint("Run ALTER EXTENSION pg_journey UPDATE and try again.")));
   // Not installed at all: nothing to compare yet (the check runs again later).
-  if (installed) version_checked = true;
+  if (installed) {
+    Oid schema = get_namespace_oid("journey", true);
+    checked_relation = OidIsValid(schema) ? get_relname_relid("enrollments", schema) : InvalidOid;
+    version_checked = OidIsValid(checked_relation);
+  }
 }
 
 }  // namespace pgj::pg

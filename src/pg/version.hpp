@@ -9,8 +9,9 @@ const char* library_version();
 
 // Raises an error (0A000, with a hint to run ALTER EXTENSION pg_journey UPDATE)
 // when the installed extension is of another version than the library. Checked
-// once per transaction; skipped while CREATE or ALTER EXTENSION runs a script.
-// A plain PostgreSQL call: it may ereport, so call it where no C++ object lives.
+// once, and again after journey.enrollments was dropped (DROP EXTENSION); skipped while CREATE or
+// ALTER EXTENSION runs a script. A plain PostgreSQL call: it may ereport, so call it where no C++
+// object lives.
 void require_extension_version();
 
 // The installed extension's version, or null when pg_journey is not installed.

@@ -2,7 +2,8 @@
 # The version check holds for the whole life of a session (issue 9): a session
 # that has used the extension at this library's version, then drops it and
 # creates it at the last release's version, is refused like a new session
-# would be (0A000 with the hint), and carries on after ALTER EXTENSION UPDATE.
+# would be (0A000 with the hint), and carries on after ALTER EXTENSION UPDATE;
+# so is a session whose extension another session dropped and created anew.
 # The check used to be made once per backend, so such a session (a pooled
 # connection) ran this library against the old schema. Starts a throwaway
 # cluster of its own; prints "N passed, N failed".
@@ -35,6 +36,8 @@ SELECT 'old schema: ' || journey.run_due();
 SELECT 'old schema, selftest: ' || journey._bridge_selftest('ok');
 ALTER EXTENSION pg_journey UPDATE;
 SELECT 'updated: ' || journey.run_due();
+\\! psql -X -q -h "$dir" -U postgres -d postgres -c "DROP EXTENSION pg_journey" -c "CREATE EXTENSION pg_journey VERSION '$release'"
+SELECT 'changed by another session: ' || journey.run_due();
 SQL
 )
 check "the session uses the extension at version $current" "current: 42" \
@@ -46,8 +49,12 @@ check "the same session is refused on the old schema, with the hint (twice)" \
 HINT:  Run ALTER EXTENSION pg_journey UPDATE and try again.
 ERROR:  loaded pg_journey library version $current differs from installed extension version $release
 HINT:  Run ALTER EXTENSION pg_journey UPDATE and try again." \
-  "$(echo "$out" | grep -A1 '^ERROR')"
+  "$(echo "$out" | grep -A1 '^ERROR' | grep -v '^--$' | head -4)"
 check "nothing ran on the old schema" "" "$(echo "$out" | grep '^old schema')"
 check "after ALTER EXTENSION UPDATE the same session runs" "updated: 0" \
   "$(echo "$out" | grep '^updated:')"
+check "... and is refused once another session has put the old version back" \
+  "ERROR:  loaded pg_journey library version $current differs from installed extension version $release" \
+  "$(echo "$out" | grep '^ERROR' | sed -n 3p)"
+check "nothing ran after the other session's change" "" "$(echo "$out" | grep '^changed by another session')"
 finish_checks
