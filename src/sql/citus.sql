@@ -461,3 +461,30 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION journey._claim_messages_distributed(text, int) FROM PUBLIC;
+
+-- Whether rel is a Citus table (distributed or reference) on this node. False
+-- without Citus.
+CREATE OR REPLACE FUNCTION journey._citus_table(rel regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found boolean;
+BEGIN
+  IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+    INTO found USING rel;
+  RETURN found;
+END
+$$;
+
+-- rel's schema-qualified name, to compare a regclass column with in a query
+-- Citus sends to other nodes as `col = name::regclass`: each node resolves the
+-- name to its own OID (a regclass value would arrive as this node's OID).
+CREATE OR REPLACE FUNCTION journey._qualified_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_table(regclass), journey._qualified_name(regclass) FROM PUBLIC;
