@@ -243,5 +243,94 @@ check "the published audience's triggers are on every shard of customers" "3,3,3
 expect_state "simulate is refused on a distributed install" 0A000 "$PGPORT" \
   "SELECT * FROM journey.simulate('ab', 'SELECT id FROM customers', '1 day')"
 
-cp "$CITUS_DIR"/*.out /tmp/ca/ 2>/dev/null
+# The engine: a worker node's tick takes up a version published after it began.
+# One session on each worker node stays open across the publish (its journey
+# cache lives as long as it does); the single node gets the same ticks.
+mkfifo "$CITUS_DIR/in1" "$CITUS_DIR/in2"
+"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in1" >"$CITUS_DIR/out1" 2>&1 &
+exec 7>"$CITUS_DIR/in1"
+"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w2" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in2" >"$CITUS_DIR/out2" 2>&1 &
+exec 8>"$CITUS_DIR/in2"
+asked=0
+# One statement in each worker node's session; sets ANSWER to both answers
+# (w1|w2). (Not in a subshell: the sessions count the questions.)
+ask_workers() {  # sql
+  asked=$((asked + 1))
+  echo "$1;" >&7; echo "SELECT 'done $asked';" >&7
+  echo "$1;" >&8; echo "SELECT 'done $asked';" >&8
+  local deadline=$((SECONDS + 60))
+  until grep -q "^done $asked\$" "$CITUS_DIR/out1" && grep -q "^done $asked\$" "$CITUS_DIR/out2"; do
+    [ $SECONDS -lt $deadline ] || { ANSWER=timeout; return 1; }
+    sleep 0.1
+  done
+  ANSWER="$(sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out1" | grep -v '^done')|$(
+            sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out2" | grep -v '^done')"
+}
+echo "SELECT 'done 0';" >&7; echo "SELECT 'done 0';" >&8
+tick() {  # engine time: the worker nodes' sessions (on the cluster) and the single node
+  ask_workers "SELECT journey.run_due(1000, '$1')"
+  s "SELECT journey.run_due(1000, '$1')" >/dev/null
+}
+T1="2030-01-02 09:01:00+00"
+tick "$T0"
+check "the first tick on the worker nodes takes every enrollment, some on each" "220|t" \
+  "$((${ANSWER%%|*} + ${ANSWER##*|}))|$([ "${ANSWER%%|*}" -gt 0 ] && [ "${ANSWER##*|}" -gt 0 ] && echo t)"
+for q in c s; do
+  $q "SELECT journey.create_template('tc', 'email', 'C', 'Hello C {{email}}');
+      SELECT journey.set_step_config('later', 'hi', '{\"template\": \"tc\"}');
+      SELECT journey.publish('later', true);" >/dev/null
+done
+# A suppression on the coordinator withdraws the customer's pending message,
+# on its node (c3 is in neither the holdout nor anywhere but variant a or b).
+for q in c s; do $q "SELECT journey.add_suppression('c3', 'email', 'unsubscribed')" >/dev/null; done
+check "a suppression withdraws the customer's pending message on its node" "suppressed|suppression: unsubscribed" \
+  "$(c "SELECT string_agg(status || '|' || reason, ',') FROM journey.messages WHERE customer_id = 'c3'")"
+tick "$T1"
+check "the tick a day later takes every enrollment again" "220" "$((${ANSWER%%|*} + ${ANSWER##*|}))"
+tick "$T1"
+check "a second tick at the same engine time takes nothing" "0|0" "$ANSWER"
+check "the worker nodes' ticks ran the version published after they began" "2|20|C|20" \
+  "$(c "SELECT max(e.version) || '|' || count(*) FILTER (WHERE e.status = 'completed')
+          FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'later'")|$(
+     c "SELECT string_agg(DISTINCT m.payload->>'subject', ',') || '|' || count(*)
+          FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'later'")"
+exec 7>&- 8>&-
+wait
+
+# The analytics of the same activity: the cluster's (made on the worker nodes)
+# and the single node's, exactly.
+cat >"$CITUS_DIR/analytics.sql" <<'SQL'
+SELECT * FROM journey.funnel('ab');
+SELECT * FROM journey.funnel('ab', '2030-01-01 09:00:00+00', '2030-01-02 09:00:30+00');
+SELECT * FROM journey.funnel('ab', '2030-01-01 08:30:00+00', '2030-01-02 12:00:00+00', 1);
+SELECT * FROM journey.funnel('later');
+SELECT * FROM journey.funnel('later', version => 2);
+SELECT * FROM journey.split_report('ab');
+SELECT * FROM journey.split_report('ab', control => 'a');
+SELECT * FROM journey.split_report('ab', '2030-01-01 08:00:00+00', '2030-01-01 10:00:00+00');
+SELECT * FROM journey.split_report('later');
+SELECT * FROM journey.step_stats ORDER BY 1, 2, 3;
+SELECT * FROM journey.journey_overview ORDER BY 1;
+SELECT name, state, live_version, steps, enrolled, active, completed, exited, failed, converted, last_activity FROM journey.list();
+SELECT journey.to_dot('ab');
+SELECT journey.to_mermaid('later', 1);
+SELECT journey, enrollment_id, version, CASE WHEN kind <> 'message' THEN at END, kind, step_key, detail
+  FROM journey.customer_journeys('c3');
+SELECT journey, enrollment_id, version, CASE WHEN kind <> 'message' THEN at END, kind, step_key, detail
+  FROM journey.customer_journeys('c12');
+SELECT status, reason, count(*) FROM journey.messages GROUP BY 1, 2 ORDER BY 1, 2;
+SQL
+analytics() {  # database
+  "$PGBIN/psql" -X -At -h "$CITUS_DIR" -p "$PGPORT" -U postgres -d "$1" -f "$CITUS_DIR/analytics.sql" 2>&1
+}
+analytics "$CITUS_DB" >"$CITUS_DIR/analytics-distributed.out"
+analytics "$SINGLE" >"$CITUS_DIR/analytics-single.out"
+check "funnel, split_report, step_stats, list, drawings: the same numbers as on the single node" "" \
+  "$(diff "$CITUS_DIR/analytics-single.out" "$CITUS_DIR/analytics-distributed.out")"
+check "... which counted the worker nodes' activity (converted, moved, holdout, sent)" "t|t|t" \
+  "$(c "SELECT sum(converted) > 0 AND sum(entered) > 200 FROM journey.funnel('ab')")|$(
+     c "SELECT bool_and(enrolled > 0) AND count(*) = 3 FROM journey.split_report('ab')")|$(
+     grep -q ERROR "$CITUS_DIR/analytics-single.out" || echo t)"
+
+cp "$CITUS_DIR"/*.out "$CITUS_DIR"/out1 "$CITUS_DIR"/out2 /tmp/ca/ 2>/dev/null
 citus_test_finish
