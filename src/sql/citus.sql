@@ -392,6 +392,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION journey._citus_distributed(), journey._citus_local_shards() FROM PUBLIC;
+-- funnel (run by journey_reader, as the caller) asks it.
+GRANT EXECUTE ON FUNCTION journey._citus_distributed() TO journey_reader;
 
 -- journey.claim_messages on a Citus install (docs/scale-out.md), normally on the
 -- coordinator: SKIP LOCKED cannot span shards, so this picks the first due
