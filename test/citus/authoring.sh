@@ -74,9 +74,11 @@ elsewhere="claim_messages complete_message distribute enroll enroll_query exit r
   message_event run_entry_trigger run_scheduled_trigger simulate"
 
 # The statements, run on the coordinator of the distributed install and on the
-# single node; errors included (terse: the message). The same output expected.
+# single node; errors included (SQLSTATE, message, detail, hint). The same
+# output expected.
 cat >"$CITUS_DIR/sequence.sql" <<'EOF'
-\set VERBOSITY terse
+\set VERBOSITY verbose
+\set SHOW_CONTEXT never
 -- audiences: accounts, registered after the conversion
 SELECT journey.register_audience('accounts', 'id', 'email', recipients => '{"sms": "phone"}');
 SELECT journey.register_audience('accounts', 'nope');
