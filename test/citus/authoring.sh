@@ -321,7 +321,14 @@ SELECT journey, enrollment_id, version, CASE WHEN kind <> 'message' THEN at END,
 SELECT journey, enrollment_id, version, CASE WHEN kind <> 'message' THEN at END, kind, step_key, detail
   FROM journey.customer_journeys('c12');
 SELECT status, reason, count(*) FROM journey.messages GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT * FROM journey.customer_timeline WHERE customer_id = 'c3' ORDER BY at, enrollment_id, visit;
+SELECT count(*) FROM journey.schedule_status;
+SELECT count(*) FROM journey.worker_status;
 SQL
+check "every view of schema journey is read" "" \
+  "$(c "SELECT string_agg(v.viewname, ' ' ORDER BY v.viewname) FROM pg_views v
+         WHERE v.schemaname = 'journey'
+           AND position('journey.' || v.viewname IN \$\$$(cat "$CITUS_DIR/analytics.sql")\$\$) = 0")"
 analytics() {  # database
   "$PGBIN/psql" -X -At -h "$CITUS_DIR" -p "$PGPORT" -U postgres -d "$1" -f "$CITUS_DIR/analytics.sql" 2>&1
 }
