@@ -299,6 +299,24 @@ check "the worker nodes' ticks ran the version published after they began" "2|20
 exec 7>&- 8>&-
 wait
 
+# A suppression that a message was made beside (its row written directly, as
+# when the tick and add_suppression raced): claim_messages on the coordinator
+# suppresses the message instead of handing it out.
+raced=$(c "SELECT string_agg(quote_literal(customer_id), ', ' ORDER BY customer_id) FROM (
+             SELECT DISTINCT customer_id FROM journey.messages WHERE status = 'pending'
+              ORDER BY customer_id LIMIT 4) x")
+for q in c s; do
+  $q "UPDATE journey.messages SET send_after = '2000-01-01' WHERE status = 'pending';
+      INSERT INTO journey.suppressions (audience, customer_id, reason)
+      VALUES $(echo "$raced" | sed -E "s/('[^']*')/('customers', \1, 'manual')/g")" >/dev/null
+done
+pending=$(c "SELECT count(*) FROM journey.messages WHERE customer_id IN ($raced) AND status = 'pending'")
+for q in c s; do $q "SELECT count(*) FROM journey.claim_messages('email', 1000)" >/dev/null; done
+check "claim_messages suppresses the messages of a suppression made beside them" "t|$pending|0" \
+  "$([ "$pending" -gt 3 ] && echo t)|$(c "SELECT count(*) FROM journey.messages
+      WHERE customer_id IN ($raced) AND status = 'suppressed' AND reason = 'suppression: manual'")|$(
+     c "SELECT count(*) FROM journey.messages WHERE customer_id IN ($raced) AND status = 'claimed'")"
+
 # The analytics of the same activity: the cluster's (made on the worker nodes)
 # and the single node's, exactly.
 cat >"$CITUS_DIR/analytics.sql" <<'SQL'
