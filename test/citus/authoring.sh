@@ -52,6 +52,9 @@ SELECT journey.import('{\"name\": \"later\", \"audience\": \"customers\", \"star
              {\"key\": \"end\", \"type\": \"exit\"}]}'::jsonb);
 SELECT journey.publish('later');
 SELECT count(journey.enroll('later', 'c' || i)) FROM generate_series(1, 20) i;
+SELECT journey.clone('later', 'held');
+SELECT journey.publish('held');
+SELECT count(journey.enroll('held', 'c' || i)) FROM generate_series(21, 30) i;
 UPDATE journey.enrollments SET entered_at = '$T0', next_run_at = '$T0';
 "
 c "CREATE EXTENSION pg_journey" >/dev/null
@@ -275,10 +278,11 @@ tick() {  # engine time: the worker nodes' sessions (on the cluster) and the sin
 }
 T1="2030-01-02 09:01:00+00"
 tick "$T0"
-check "the first tick on the worker nodes takes every enrollment, some on each" "220|t" \
+check "the first tick on the worker nodes takes every enrollment, some on each" "230|t" \
   "$((${ANSWER%%|*} + ${ANSWER##*|}))|$([ "${ANSWER%%|*}" -gt 0 ] && [ "${ANSWER##*|}" -gt 0 ] && echo t)"
 for q in c s; do
-  $q "SELECT journey.create_template('tc', 'email', 'C', 'Hello C {{email}}');
+  $q "SELECT journey.pause('held');
+      SELECT journey.create_template('tc', 'email', 'C', 'Hello C {{email}}');
       SELECT journey.set_step_config('later', 'hi', '{\"template\": \"tc\"}');
       SELECT journey.publish('later', true);" >/dev/null
 done
@@ -288,9 +292,14 @@ for q in c s; do $q "SELECT journey.add_suppression('c3', 'email', 'unsubscribed
 check "a suppression withdraws the customer's pending message on its node" "suppressed|suppression: unsubscribed" \
   "$(c "SELECT string_agg(status || '|' || reason, ',') FROM journey.messages WHERE customer_id = 'c3'")"
 tick "$T1"
-check "the tick a day later takes every enrollment again" "220" "$((${ANSWER%%|*} + ${ANSWER##*|}))"
+check "the tick a day later takes every enrollment again, but those of the journey paused since" "220" \
+  "$((${ANSWER%%|*} + ${ANSWER##*|}))"
 tick "$T1"
 check "a second tick at the same engine time takes nothing" "0|0" "$ANSWER"
+for q in c s; do $q "SELECT journey.resume('held')" >/dev/null; done
+tick "$T1"
+check "resumed on the coordinator, the paused journey's enrollments are taken by the open sessions" "10" \
+  "$((${ANSWER%%|*} + ${ANSWER##*|}))"
 check "the worker nodes' ticks ran the version published after they began" "2|20|C|20" \
   "$(c "SELECT max(e.version) || '|' || count(*) FILTER (WHERE e.status = 'completed')
           FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'later'")|$(
