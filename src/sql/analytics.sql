@@ -213,6 +213,13 @@ DECLARE
 BEGIN
   PERFORM journey._report_window(funnel.since, funnel.until);
   SELECT w.h_lo, w.h_hi INTO h_lo, h_hi FROM journey._whole_hours(lo, hi) w;
+  -- On a distributed install (docs/scale-out.md) the roll-up counts nothing of
+  -- the shards' activity: every hour is read from activity, which Citus
+  -- aggregates on each node (visits below, grouped).
+  IF journey._citus_distributed() THEN
+    h_lo := hi;
+    h_hi := hi;
+  END IF;
   RETURN QUERY
   WITH
   vs AS (SELECT x.version FROM journey.versions x
@@ -226,21 +233,25 @@ BEGIN
      WHERE h.journey_id = j.id AND h.version IN (SELECT vs.version FROM vs)
        AND h.hour >= h_lo AND h.hour < h_hi
     UNION ALL
-    SELECT a.step_key, a.outcome, a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END, 1,
-           a.converted::int,
-           jsonb_build_object(round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
-                                                                interval '0')))::bigint, 1)
-      FROM journey.activity a
-     WHERE a.journey_id = j.id AND a.version IN (SELECT vs.version FROM vs)
-       AND (coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < h_lo
-            OR coalesce(a.arrived_at, a.at) >= h_hi AND coalesce(a.arrived_at, a.at) < hi)),
+    SELECT g.step_key, g.outcome, g.branch, g.reason, g.n, g.c, jsonb_build_object(g.secs, g.n)
+      FROM (SELECT a.step_key, a.outcome, a.branch,
+                   CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
+                   round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
+                                                     interval '0')))::bigint AS secs,
+                   count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
+              FROM journey.activity a
+             WHERE a.journey_id = j.id AND a.version IN (SELECT vs.version FROM vs)
+               AND (coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < h_lo
+                    OR coalesce(a.arrived_at, a.at) >= h_hi AND coalesce(a.arrived_at, a.at) < hi)
+             GROUP BY 1, 2, 3, 4, 5) g),
   -- Enrollments at a step now, by when they arrived there (read only for a
   -- window, and once per enrollment).
   present AS MATERIALIZED (
     SELECT e.step_key,
            CASE WHEN funnel.since IS NOT NULL OR funnel.until IS NOT NULL
                 THEN coalesce(e.parked_at,
-                              (SELECT max(a.at) FROM journey.activity a WHERE a.enrollment_id = e.id),
+                              (SELECT max(a.at) FROM journey.activity a
+                                WHERE a.customer_id = e.customer_id AND a.enrollment_id = e.id),
                               e.entered_at) END AS arrived
       FROM journey.enrollments e
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.version IN (SELECT vs.version FROM vs)),
@@ -331,19 +342,20 @@ BEGIN
   IF EXISTS (SELECT 1 FROM journey.steps s WHERE s.journey_id = p_journey AND s.type = 'split') THEN
     EXECUTE $q$
       WITH assigned AS MATERIALIZED (
-        SELECT DISTINCT ON (a.enrollment_id, a.step_key) a.step_key AS split,
+        SELECT DISTINCT ON (a.customer_id, a.enrollment_id, a.step_key) a.step_key AS split,
                CASE WHEN e.holdout THEN '(holdout)' ELSE a.branch END AS variant, e.id,
-               e.converted_at IS NOT NULL AS conv
+               e.customer_id, e.converted_at IS NOT NULL AS conv
           FROM journey.steps s
           JOIN journey.activity a ON a.journey_id = s.journey_id AND a.version = s.version
                                  AND a.step_key = s.key
-          JOIN journey.enrollments e ON e.id = a.enrollment_id
+          JOIN journey.enrollments e ON e.customer_id = a.customer_id AND e.id = a.enrollment_id
          WHERE s.journey_id = $1 AND s.type = 'split' AND a.step_type = 'split'
            AND a.branch IS NOT NULL AND e.entered_at >= $2 AND e.entered_at < $3
-         ORDER BY a.enrollment_id, a.step_key, a.visit),
+         ORDER BY a.customer_id, a.enrollment_id, a.step_key, a.visit),
       sent AS (
         SELECT x.split, x.variant, count(*) AS n
-          FROM assigned x JOIN journey.messages m ON m.enrollment_id = x.id
+          FROM assigned x JOIN journey.messages m ON m.customer_id = x.customer_id
+                                                 AND m.enrollment_id = x.id
          WHERE m.status = 'sent' GROUP BY 1, 2)
       SELECT jsonb_agg(jsonb_build_object('split', c.split, 'variant', c.variant, 'n', c.n,
                                           'k', c.k, 'sent', coalesce(sent.n, 0)))
@@ -365,7 +377,9 @@ BEGIN
              GROUP BY 1) c
       LEFT JOIN (SELECT CASE WHEN e.holdout THEN '(holdout)' ELSE '(journey)' END AS variant,
                         count(*) AS n
-                   FROM journey.messages m JOIN journey.enrollments e ON e.id = m.enrollment_id
+                   FROM journey.messages m
+                   JOIN journey.enrollments e ON e.customer_id = m.customer_id
+                                             AND e.id = m.enrollment_id
                   WHERE m.journey_id = $1 AND m.status = 'sent' AND e.journey_id = $1
                     AND e.entered_at >= $2 AND e.entered_at < $3
                   GROUP BY 1) sent ON sent.variant = c.variant $q$
@@ -514,6 +528,7 @@ DECLARE
   cid text;
   one text;
   aud regclass;
+  jids bigint[];
   found_in text[] := '{}';
 BEGIN
   IF customer_journeys.customer_id IS NULL THEN
@@ -537,9 +552,11 @@ BEGIN
     -- of that audience's key); several: the caller must say which.
     FOR reg IN SELECT x.relation FROM journey.audiences x ORDER BY x.relation::text LOOP
       one := journey._canonical_id(reg.relation, customer_journeys.customer_id);
+      -- (The journeys read on their own first: on Citus a regclass compared
+      -- on another node would be this node's OID there.)
+      jids := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = reg.relation);
       IF one IS NOT NULL AND EXISTS (SELECT 1 FROM journey.enrollments e
-                                       JOIN journey.journeys j ON j.id = e.journey_id
-                                      WHERE e.customer_id = one AND j.audience = reg.relation) THEN
+                                      WHERE e.customer_id = one AND e.journey_id = ANY (jids)) THEN
         found_in := found_in || reg.relation::text;
         aud := reg.relation;
         cid := one;
@@ -554,19 +571,25 @@ BEGIN
       RETURN;
     END IF;
   END IF;
+  -- One customer's rows: on Citus every table below is read on the node that
+  -- holds the customer (each joined on customer_id); the audience's journeys
+  -- first, as above.
+  jids := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = aud);
   RETURN QUERY
   WITH en AS (
     SELECT e.*, j.name FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-     WHERE e.customer_id = cid AND j.audience = aud)
+     WHERE e.customer_id = cid AND e.journey_id = ANY (jids)),
+  first_visit AS (
+    SELECT DISTINCT ON (a.enrollment_id) a.enrollment_id, a.version FROM journey.activity a
+     WHERE a.customer_id = cid AND a.journey_id = ANY (jids)
+     ORDER BY a.enrollment_id, a.visit)
   SELECT r.name, r.id, r.version, r.at, r.kind, r.step_key, r.detail FROM (
     -- The version entered: that of the first visit (a migrating publish moves
     -- the enrollment to the new version, so en.version is where it is now).
-    SELECT en.name, en.id,
-           coalesce((SELECT a.version FROM journey.activity a
-                      WHERE a.enrollment_id = en.id ORDER BY a.visit LIMIT 1), en.version) AS version,
+    SELECT en.name, en.id, coalesce(f.version, en.version) AS version,
            en.entered_at AS at, 'entered' AS kind, NULL AS step_key,
            CASE WHEN en.holdout THEN 'holdout' END AS detail, 0 AS o, 0 AS visit
-      FROM en
+      FROM en LEFT JOIN first_visit f ON f.enrollment_id = en.id
     UNION ALL
     SELECT en.name, en.id, a.version, a.at,
            CASE a.outcome WHEN 'moved' THEN 'visit' WHEN 'completed' THEN 'visit' ELSE a.outcome END,
@@ -576,10 +599,11 @@ BEGIN
                      CASE WHEN a.arrived_at IS NOT NULL
                           THEN 'spent ' || greatest(a.at - a.arrived_at, interval '0')::text END),
            2, a.visit
-      FROM en JOIN journey.activity a ON a.enrollment_id = en.id
+      FROM en JOIN journey.activity a ON a.customer_id = en.customer_id AND a.enrollment_id = en.id
     UNION ALL
     SELECT en.name, en.id, a.version, a.at, 'converted', a.step_key, NULL, 3, a.visit
-      FROM en JOIN journey.activity a ON a.enrollment_id = en.id AND a.converted
+      FROM en JOIN journey.activity a ON a.customer_id = en.customer_id AND a.enrollment_id = en.id
+                                     AND a.converted
     UNION ALL
     SELECT en.name, en.id, en.version, en.ended_at, 'completed', en.step_key, NULL, 4, 1000000000
       FROM en WHERE en.status = 'completed'
@@ -594,7 +618,7 @@ BEGIN
     UNION ALL
     SELECT en.name, en.id, m.version, m.created_at, 'message', m.step_key,
            concat_ws(', ', m.channel, m.status, m.reason), 1, m.visit
-      FROM en JOIN journey.messages m ON m.enrollment_id = en.id) r
+      FROM en JOIN journey.messages m ON m.customer_id = en.customer_id AND m.enrollment_id = en.id) r
   ORDER BY r.id, r.visit, r.o, r.at;
 END
 $$;

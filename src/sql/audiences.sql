@@ -15,6 +15,8 @@ DECLARE
   key_attnum int;
   col record;
   old journey.audiences;
+  registrar name;
+  merged jsonb;
 BEGIN
   IF rel IS NULL OR register_audience.key_column IS NULL THEN
     RAISE EXCEPTION 'relation and key_column must not be null' USING ERRCODE = '22004';
@@ -59,18 +61,21 @@ BEGIN
         USING ERRCODE = '55000';
     END IF;
   END IF;
+  -- Looked up first: Citus refuses a subquery in INSERT ... VALUES on a
+  -- reference table (docs/scale-out.md).
+  SELECT r.rolname INTO registrar FROM pg_roles r WHERE r.oid = journey._invoking_role();
   INSERT INTO journey.audiences AS a (relation, key_column, email_column, timezone_column, registered_by)
   VALUES (rel, register_audience.key_column, register_audience.email_column,
-          register_audience.timezone_column,
-          (SELECT r.rolname FROM pg_roles r WHERE r.oid = journey._invoking_role()))
+          register_audience.timezone_column, registrar)
   ON CONFLICT ON CONSTRAINT audiences_pkey DO UPDATE
      SET key_column = excluded.key_column, email_column = excluded.email_column,
          timezone_column = excluded.timezone_column;
-  -- The e-mail channel's recipient is email_column.
-  UPDATE journey.audiences a
-     SET recipients = CASE WHEN a.email_column IS NULL THEN a.recipients - 'email'
-                           ELSE a.recipients || jsonb_build_object('email', a.email_column) END
-   WHERE a.relation = rel;
+  -- The e-mail channel's recipient is email_column. (Computed first: Citus
+  -- refuses a non-IMMUTABLE function in CASE in an UPDATE of a reference table.)
+  SELECT CASE WHEN a.email_column IS NULL THEN a.recipients - 'email'
+              ELSE a.recipients || jsonb_build_object('email', a.email_column) END
+    INTO merged FROM journey.audiences a WHERE a.relation = rel;
+  UPDATE journey.audiences a SET recipients = merged WHERE a.relation = rel;
   IF register_audience.recipients IS NOT NULL THEN
     IF register_audience.email_column IS NOT NULL AND jsonb_typeof(register_audience.recipients) = 'object'
        AND register_audience.recipients ? 'email'
@@ -139,6 +144,18 @@ BEGIN
   -- A channel whose recipient column is removed while live journeys still send
   -- on it would leave their messages pending without a recipient: refused,
   -- naming the journeys and steps.
+  -- (The versions with active enrollments first, on their own: on Citus a
+  -- correlated subquery on enrollments beside the reference tables has no plan;
+  -- and read over one connection a node, as the reference table audiences is
+  -- written below: local to this function, its SET clause restores it.)
+  IF journey._citus_distributed() THEN
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+  END IF;
+  WITH live AS MATERIALIZED (
+    SELECT DISTINCT e.journey_id, e.version FROM journey.enrollments e
+     WHERE e.status = 'active'
+       AND e.journey_id IN (SELECT x.id FROM journey.journeys x WHERE x.audience = rel)
+       AND EXISTS (SELECT 1 FROM jsonb_each(p_recipients) ch WHERE jsonb_typeof(ch.value) = 'null'))
   SELECT array_agg(format('journey "%s" version %s, step "%s" sends on channel "%s"',
                           l.name, l.version, l.step_key, l.channel)
                    ORDER BY l.name, l.version, l.step_key)
@@ -154,9 +171,7 @@ BEGIN
              AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
              AND (x.status = 'published'
                   OR (x.status = 'retired'
-                      AND EXISTS (SELECT 1 FROM journey.enrollments e
-                                   WHERE e.journey_id = j.id AND e.version = x.version
-                                     AND e.status = 'active')))
+                      AND (x.journey_id, x.version) IN (SELECT l.journey_id, l.version FROM live l)))
              AND coalesce(st->>'to_field', '') = ''
              AND CASE st->>'type' WHEN 'send_email' THEN ch.key = 'email'
                                   WHEN 'send' THEN st->>'channel' = ch.key
@@ -255,6 +270,11 @@ BEGIN
                            'REFERENCING OLD TABLE AS pg_journey_old')) d(name, event, capture, referencing)
              LEFT JOIN pg_trigger tg ON tg.tgrelid = rel AND tg.tgname = d.name LOOP
     CONTINUE WHEN t.present AND t.capturing = t.capture;
+    -- A Citus table takes triggers (created on its shards too) only with this
+    -- setting; local to this function (its SET clause restores it at exit).
+    IF journey._citus_table(rel) THEN
+      PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT'
                    ' EXECUTE FUNCTION journey._audience_trigger()',
                    t.name, t.event, rel, CASE WHEN t.capture THEN t.referencing ELSE '' END);
@@ -270,6 +290,9 @@ BEGIN
   FOR name IN SELECT t.tgname FROM pg_trigger t
                WHERE t.tgrelid = rel AND t.tgname IN ('pg_journey_insert', 'pg_journey_update',
                                                       'pg_journey_delete') LOOP
+    IF journey._citus_table(rel) THEN  -- as in _install_audience_triggers
+      PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     EXECUTE format('DROP TRIGGER %I ON %s', name, rel);
   END LOOP;
 END
@@ -292,6 +315,12 @@ BEGIN
   IF users IS NOT NULL THEN
     RAISE EXCEPTION 'audience "%" is used by journeys: %', unregister_audience.relation, users
       USING ERRCODE = '2BP01', HINT = 'drop those journeys first (journey.drop_journey)';
+  END IF;
+  -- On Citus: the triggers are dropped on every shard, and a reference table may
+  -- be written after that in one transaction only in sequential mode (local to
+  -- this function: its SET clause restores the setting at exit).
+  IF journey._citus_distributed() THEN
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
   END IF;
   PERFORM journey._remove_audience_triggers(unregister_audience.relation);
   DELETE FROM journey.audiences a WHERE a.relation = unregister_audience.relation;

@@ -45,6 +45,12 @@ BEGIN
     RAISE EXCEPTION 'cannot drop journey "%": it is %', j.name, j.state
       USING ERRCODE = '55000', HINT = 'archive it first (journey.archive)';
   END IF;
+  -- On Citus: the deletes below span shards, and a reference table may be
+  -- written after them in one transaction only in sequential mode (local to
+  -- this function: its SET clause restores the setting at exit).
+  IF journey._citus_distributed() THEN
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+  END IF;
   DELETE FROM journey.activity x WHERE x.journey_id = j.id;
   DELETE FROM journey.activity_hours x WHERE x.journey_id = j.id;
   DELETE FROM journey.messages x WHERE x.journey_id = j.id;
@@ -207,6 +213,9 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   problems jsonb;
+  -- A value, not now() in DO UPDATE SET: Citus refuses a non-IMMUTABLE function
+  -- there on a reference table (docs/scale-out.md).
+  stamp timestamptz := now();
 BEGIN
   IF create_template.name IS NULL OR create_template.name = '' THEN
     RAISE EXCEPTION 'template name must be a non-empty string' USING ERRCODE = '22023';
@@ -229,7 +238,7 @@ BEGIN
   VALUES (create_template.name, create_template.channel, create_template.subject, create_template.body)
   ON CONFLICT ON CONSTRAINT templates_pkey DO UPDATE
      SET channel = excluded.channel, subject = excluded.subject, body = excluded.body,
-         updated_at = now()
+         updated_at = stamp
    WHERE create_template.replace;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'template "%" already exists', create_template.name

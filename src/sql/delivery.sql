@@ -65,6 +65,10 @@ RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   added boolean;
+  -- The audience's journeys, read first from the definitions alone: on Citus a
+  -- regclass compared in a query sent to other nodes would be this node's OID
+  -- there (docs/scale-out.md).
+  jids bigint[] := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = p_audience);
 BEGIN
   INSERT INTO journey.suppressions AS s (audience, customer_id, channel, reason, source)
   VALUES (p_audience, p_customer, p_channel, p_reason, p_source)
@@ -74,10 +78,10 @@ BEGIN
   -- either took a message first, or skips it and it is suppressed here).
   UPDATE journey.messages m
      SET status = 'suppressed', reason = 'suppression: ' || p_reason, completed_at = now()
-    FROM journey.journeys j, journey.versions v
+    FROM journey.versions v
    WHERE m.customer_id = p_customer AND m.status = 'pending'
      AND (p_channel IS NULL OR m.channel = p_channel)
-     AND j.id = m.journey_id AND j.audience = p_audience
+     AND m.journey_id = ANY (jids)
      AND v.journey_id = m.journey_id AND v.version = m.version
      AND NOT (p_reason = 'unsubscribed'
               AND coalesce((v.definition->'settings'->>'transactional')::boolean, false));
@@ -128,15 +132,21 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   resolved record;
   n bigint;
+  ids bigint[];
 BEGIN
   IF remove_suppression.customer_id IS NULL THEN
     RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
   END IF;
   PERFORM journey._check_channel(remove_suppression.channel, 'a suppression');
   resolved := journey._resolve_customer(remove_suppression.customer_id, remove_suppression.audience);
-  DELETE FROM journey.suppressions s
-   WHERE s.customer_id = resolved.key AND s.audience = resolved.audience
+  -- Found by the audience's name, then deleted by id: on Citus a regclass
+  -- compared in a statement sent to a worker node must be resolved there, and
+  -- Citus resolves the expressions of a DELETE on the coordinator.
+  SELECT array_agg(s.id) INTO ids FROM journey.suppressions s
+   WHERE s.customer_id = resolved.key
+     AND s.audience = journey._qualified_name(resolved.audience)::regclass
      AND (remove_suppression.channel IS NULL OR s.channel = remove_suppression.channel);
+  DELETE FROM journey.suppressions s WHERE s.customer_id = resolved.key AND s.id = ANY (ids);
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END

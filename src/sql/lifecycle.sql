@@ -10,6 +10,10 @@ DECLARE
   v int;
   def jsonb;
   problems jsonb;
+  publisher_name name;
+  -- now() as a value: Citus refuses a non-IMMUTABLE function in CASE in an
+  -- UPDATE of a distributed table (migrate below).
+  t_now timestamptz := now();
 BEGIN
   SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
   IF NOT FOUND THEN
@@ -37,12 +41,15 @@ BEGIN
     FROM journey.validate_definition(def, j.owner) i WHERE i.severity = 'error';
   PERFORM journey._raise_issues(format('journey "%s" cannot be published: it', j.name), problems);
 
+  -- Looked up first: on a Citus install journey.versions is a reference table,
+  -- and Citus refuses a subquery on a catalog in its UPDATE.
+  SELECT r.rolname INTO publisher_name FROM pg_roles r WHERE r.oid = publisher;
   UPDATE journey.versions x SET status = 'retired'
    WHERE x.journey_id = j.id AND x.status = 'published';
   UPDATE journey.versions x
      SET status = 'published', definition = def, published_at = now(), owner = j.owner,
          templates = journey._definition_templates(def),
-         published_by = (SELECT r.rolname FROM pg_roles r WHERE r.oid = publisher)
+         published_by = publisher_name
    WHERE x.journey_id = j.id AND x.version = v;
   UPDATE journey.journeys x
      SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),
@@ -67,7 +74,7 @@ BEGIN
                               THEN ns.config->>'event' END,
            rearm = e.parked_at IS NOT NULL AND ns.type = os.type,
            next_run_at = CASE WHEN e.parked_at IS NULL THEN e.next_run_at
-                              ELSE least(coalesce(e.next_run_at, now()), now()) END
+                              ELSE least(coalesce(e.next_run_at, t_now), t_now) END
       FROM journey.steps ns, journey.steps os
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.version <> v
        AND ns.journey_id = j.id AND ns.version = v AND ns.key = e.step_key
@@ -102,6 +109,11 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   IF resume.catch_up = 'skip' THEN
+    -- On Citus: this update spans shards, and the reference table journeys is
+    -- written after it only in sequential mode (local to this function).
+    IF journey._citus_distributed() THEN
+      PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     UPDATE journey.enrollments e SET rearm = true
       FROM journey.steps s
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.parked_at IS NOT NULL

@@ -114,6 +114,9 @@ CREATE OR REPLACE FUNCTION journey.requeue_claimed(older_than interval DEFAULT '
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   n bigint;
+  -- now() as a value: Citus refuses a non-IMMUTABLE function in CASE in an
+  -- UPDATE of a distributed table.
+  t_now timestamptz := now();
 BEGIN
   -- Back to pending, unless their enrollment exited or their journey was archived
   -- meanwhile: those are withdrawn as exit and archive withdraw pending ones.
@@ -122,11 +125,11 @@ BEGIN
                        ELSE 'pending' END,
          reason = CASE WHEN j.state = 'archived' THEN 'archived'
                        WHEN e.status = 'exited' THEN 'exited' ELSE m.reason END,
-         completed_at = CASE WHEN j.state = 'archived' OR e.status = 'exited' THEN now() END,
+         completed_at = CASE WHEN j.state = 'archived' OR e.status = 'exited' THEN t_now END,
          claimed_at = NULL
     FROM journey.journeys j, journey.enrollments e
-   WHERE m.status = 'claimed' AND m.claimed_at < now() - requeue_claimed.older_than
-     AND j.id = m.journey_id AND e.id = m.enrollment_id;
+   WHERE m.status = 'claimed' AND m.claimed_at < t_now - requeue_claimed.older_than
+     AND j.id = m.journey_id AND e.customer_id = m.customer_id AND e.id = m.enrollment_id;
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END

@@ -306,6 +306,15 @@ DECLARE
   keys text[];
 BEGIN
   PERFORM journey._simulation_check();
+  -- A simulation runs the engine in the caller's transaction, on the
+  -- coordinator, which holds no shards (docs/scale-out.md).
+  IF journey._citus_distributed() THEN
+    RAISE EXCEPTION 'cannot simulate journey "%" on a distributed install', j.name
+      USING ERRCODE = '0A000',
+            DETAIL = 'the simulation runs the engine in this transaction on the coordinator, '
+                     'which holds no customers',
+            HINT = 'simulate on a single-node copy of the definitions (journey.export, journey.import)';
+  END IF;
   IF p_horizon IS NULL OR p_horizon <= interval '0' THEN
     RAISE EXCEPTION 'horizon of the simulation of journey "%" must be a positive interval, not %',
       j.name, coalesce(p_horizon::text, 'null') USING ERRCODE = '22023';

@@ -72,18 +72,23 @@ BEGIN
   ELSE
     ver := journey._version_of(j, _drawing_steps.version);
   END IF;
+  -- The counts first, by step, then joined (on Citus: aggregates pushed down to
+  -- the nodes; correlated with the reference table steps they had no plan).
   RETURN QUERY
+  WITH act AS MATERIALIZED (
+    SELECT a.step_key, count(*) AS c FROM journey.activity a
+     WHERE a.journey_id = j.id AND a.version = ver.version GROUP BY a.step_key),
+  here AS MATERIALIZED (
+    SELECT e.step_key, count(*) AS c FROM journey.enrollments e
+     WHERE e.journey_id = j.id AND e.version = ver.version AND e.status = 'active'
+     GROUP BY e.step_key)
   SELECT row_number() OVER (ORDER BY s.position)::int, s.key, s.type,
-         (SELECT count(*) FROM journey.activity a
-           WHERE a.journey_id = j.id AND a.version = ver.version AND a.step_key = s.key)
-         + (SELECT count(*) FROM journey.enrollments e
-             WHERE e.journey_id = j.id AND e.version = ver.version AND e.step_key = s.key
-               AND e.status = 'active'),
-         (SELECT count(*) FROM journey.enrollments e
-           WHERE e.journey_id = j.id AND e.version = ver.version AND e.step_key = s.key
-             AND e.status = 'active'),
+         coalesce(act.c, 0) + coalesce(here.c, 0), coalesce(here.c, 0),
          s.key = ver.start_key, j.id, ver.version
-    FROM journey.steps s WHERE s.journey_id = j.id AND s.version = ver.version
+    FROM journey.steps s
+    LEFT JOIN act ON act.step_key = s.key
+    LEFT JOIN here ON here.step_key = s.key
+   WHERE s.journey_id = j.id AND s.version = ver.version
    ORDER BY s.position;
 END
 $$;
@@ -174,24 +179,32 @@ $$;
 -- exit rule with how many it ended. Labels through _visible.
 CREATE OR REPLACE FUNCTION journey._drawing_parts(p_journey_id bigint, p_version int)
 RETURNS TABLE (kind text, n int, from_key text, to_key text, label text, count bigint)
-LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  -- The version's activity counted first, by step, outcome, branch and reason
+  -- (on Citus: one aggregate pushed down to the nodes; correlated with the
+  -- reference tables it had no plan, nor had parameters of an SQL function).
+  RETURN QUERY
+  WITH act AS MATERIALIZED (
+    SELECT a.step_key, a.outcome, a.branch, a.reason, a.converted, count(*) AS c
+      FROM journey.activity a
+     WHERE a.journey_id = p_journey_id AND a.version = p_version
+     GROUP BY 1, 2, 3, 4, 5)
   SELECT p.kind, p.n, p.from_key, p.to_key, journey._visible(p.label), p.count FROM (
   SELECT 'step' AS kind, NULL::int AS n, s.key AS from_key, NULL AS to_key,
          journey._step_words(s.type, s.config) AS label, NULL::bigint AS count
     FROM journey.steps s WHERE s.journey_id = p_journey_id AND s.version = p_version
   UNION ALL
-  SELECT 'outcome', NULL, a.step_key, NULL, x.label, count(*)
-    FROM journey.activity a
+  SELECT 'outcome', NULL, a.step_key, NULL, x.label, sum(a.c)::bigint
+    FROM act a
     CROSS JOIN LATERAL (VALUES (CASE WHEN a.outcome IN ('exited', 'failed') THEN a.outcome END),
                                (CASE WHEN a.converted THEN 'converted' END)) x(label)
-   WHERE a.journey_id = p_journey_id AND a.version = p_version
-     AND (a.outcome IN ('exited', 'failed') OR a.converted) AND x.label IS NOT NULL
+   WHERE (a.outcome IN ('exited', 'failed') OR a.converted) AND x.label IS NOT NULL
    GROUP BY a.step_key, x.label
   UNION ALL
   SELECT 'edge', NULL, c.from_key, c.to_key, c.branch,
-         (SELECT count(*) FROM journey.activity a
-           WHERE a.journey_id = p_journey_id AND a.version = p_version
-             AND a.step_key = c.from_key AND a.branch = c.branch AND a.outcome = 'moved')
+         (SELECT coalesce(sum(a.c), 0)::bigint FROM act a
+           WHERE a.step_key = c.from_key AND a.branch = c.branch AND a.outcome = 'moved')
     FROM journey.connections c WHERE c.journey_id = p_journey_id AND c.version = p_version
   UNION ALL
   SELECT 'entry', t.position, NULL, NULL,
@@ -208,11 +221,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
                           || coalesce(' where ' || journey._condition_words(r.config->'where'), '')
                         ELSE journey._condition_words(r.config->'when') END
          || CASE WHEN r.is_goal THEN ' (goal)' ELSE '' END,
-         (SELECT count(*) FROM journey.activity a
-           WHERE a.journey_id = p_journey_id AND a.version = p_version AND a.outcome = 'exited'
+         (SELECT coalesce(sum(a.c), 0)::bigint FROM act a
+           WHERE a.outcome = 'exited'
              AND a.reason = coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)))
     FROM journey.exit_rules r WHERE r.journey_id = p_journey_id AND r.version = p_version
-  ) p
+  ) p;
+END
 $$;
 
 -- The boxes of a drawing, one a step, in the steps' order: its key, its type
