@@ -8,7 +8,7 @@
 #      journey under sustained load: nothing lost or repeated.
 # Invariants as on a single node: one message per send visit, every enrollment
 # accounted for, every visit in order and none twice, rows on their customer's
-# shard. Prints "N passed, N failed".
+# shard; a suppressed customer's messages suppressed on its shard. Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
@@ -48,6 +48,7 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
    SELECT journey.register_audience('customers', 'id', 'email');
    SELECT journey.create_template('hello', 'email', 'Hi', 'Hello {{email}}');
    $(journey crash 3) $(journey moves 10)
+   SELECT journey.add_suppression('c5', NULL, 'manual');
    SELECT journey.distribute('customers');" >/dev/null || exit 1
 
 # The workers: on, on every node, in batches of 25.
@@ -125,6 +126,9 @@ check "the killed node restarted" "1" "$(cq "$w1" "SELECT 1")"
 wait_done crash
 check "after kill -9 and restart: every enrollment completed, three messages each, visits in order, none twice" \
   "$((3 * N))/$((3 * N))/$N|$N/0|0" "$(outcome crash 3)"
+check "a suppressed customer's messages: suppressed by the tick on its shard" "3|suppression: manual" \
+  "$(c "SELECT count(*) || '|' || min(m.reason) FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
+         WHERE j.name = 'crash' AND m.customer_id = 'c5' AND m.status = 'suppressed'")"
 check "the restarted node's worker finished its customers' enrollments" "$((3 * owned_w1))" \
   "$(c "SELECT count(*) FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
          JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('customers', m.customer_id)
