@@ -3,6 +3,7 @@
 #   make test   install what is missing, build, install, run every test suite
 #   make bench  build, install, run the benchmarks (bench/) on a throwaway cluster
 #   make bench-compare BASE=rev   engine figures of BASE and this tree, alternated
+#   make bench-citus  1 node vs a Citus coordinator + 2 workers (bench/citus.cpp)
 #   make fuzz   build the libFuzzer targets (test/fuzz/), run each for FUZZ_SECONDS
 #   make chaos  the long crash/kill/disk-full run (test/integration/chaos.cpp)
 #   make soak   30 minutes of steady load with a snapshot held (bench/soak.cpp)
@@ -107,7 +108,7 @@ uninstall: uninstall-journeyctl
 uninstall-journeyctl:
 	rm -f '$(DESTDIR)$(bindir)/journeyctl'
 
-.PHONY: deps unit test demo bench bench-compare fuzz chaos soak format format-check clean-local list-regress list-isolation
+.PHONY: deps unit test demo bench bench-citus bench-compare fuzz chaos soak format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
@@ -142,6 +143,15 @@ bench: deps
 	$(MAKE) install
 	$(MAKE) unit
 	bash tools/bench.sh
+
+# 1 node vs a Citus coordinator + 2 worker nodes (bench/citus.cpp, docs/benchmarks.md):
+# needs Citus in PG_CONFIG's PostgreSQL (docs/scale-out.md). PGJ_BENCH_ENROLLMENTS,
+# PGJ_CITUS_PARKED; CITUS_PORT_BASE (default 5432).
+bench-citus: deps
+	$(MAKE) -j2 all
+	$(MAKE) install
+	$(MAKE) unit
+	CITUS_PGJ_ENABLED=off bash tools/citus.sh run build/bench/citus
 
 # Before/after engine figures of a change: BASE's build and this tree's, alternated.
 bench-compare: deps

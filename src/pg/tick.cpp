@@ -91,16 +91,20 @@ struct Simulation {
 
 // A visit converts the enrollment only if it was not converted before; the
 // first visit of a run arrived when the enrollment parked there (passed), or
-// else when it left its previous step, or else when it entered.
+// else when it left its previous step, or else when it entered. The lookups
+// name the customer: on a Citus shard the keys lead with customer_id.
 PreparedStatement activity_statement(
     "INSERT INTO journey.activity"
     "  (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch, visit, at,"
     "   outcome, converted, arrived_at)"
     " SELECT u.e, u.j, u.v, u.c, u.s, u.t::journey.step_type, u.b, u.n, $9, u.o,"
     "        u.cv AND NOT EXISTS (SELECT 1 FROM journey.enrollments x"
-    "                              WHERE x.id = u.e AND x.converted_at IS NOT NULL),"
-    "        coalesce(u.ar, (SELECT max(a.at) FROM journey.activity a WHERE a.enrollment_id = u.e),"
-    "                 (SELECT x.entered_at FROM journey.enrollments x WHERE x.id = u.e))"
+    "                              WHERE x.customer_id = u.c AND x.id = u.e"
+    "                                AND x.converted_at IS NOT NULL),"
+    "        coalesce(u.ar, (SELECT max(a.at) FROM journey.activity a"
+    "                         WHERE a.customer_id = u.c AND a.enrollment_id = u.e),"
+    "                 (SELECT x.entered_at FROM journey.enrollments x"
+    "                   WHERE x.customer_id = u.c AND x.id = u.e))"
     "   FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::text[],"
     "               $7::text[], $8::int4[], $10::text[], $11::bool[], $12::timestamptz[])"
     "        u(e, j, v, c, s, t, b, n, o, cv, ar)",
@@ -133,14 +137,19 @@ PreparedStatement message_statement(
 // The suppression (journey.suppressions) that stops each message of a batch, by
 // its 1-based position: a suppression of the customer on the message's channel
 // or on every channel; a journey whose settings say "transactional" ignores
-// unsubscribes (docs/delivery.md).
+// unsubscribes (docs/delivery.md). journey._suppression's query, written out
+// here so that on a Citus node it reads the suppressions shard of the tick's
+// shard group: a function call per message would be planned by Citus each time.
 PreparedStatement suppression_statement(
     "SELECT u.i, s.reason FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int4[])"
     "       WITH ORDINALITY u(c, a, ch, j, v, i)"
     "  JOIN journey.versions ver ON ver.journey_id = u.j AND ver.version = u.v"
-    "  CROSS JOIN LATERAL journey._suppression(u.a::oid::regclass, u.c, u.ch,"
-    "    coalesce((ver.definition->'settings'->>'transactional')::boolean, false)) s(reason)"
-    " WHERE s.reason IS NOT NULL",
+    "  CROSS JOIN LATERAL (SELECT x.reason FROM journey.suppressions x"
+    "     WHERE x.customer_id = u.c AND x.audience = u.a::oid::regclass"
+    "       AND (x.channel IS NULL OR x.channel = u.ch)"
+    "       AND NOT (coalesce((ver.definition->'settings'->>'transactional')::boolean, false)"
+    "                AND x.reason = 'unsubscribed')"
+    "     ORDER BY x.channel NULLS FIRST, x.at, x.id LIMIT 1) s",
     {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID});
 
 PreparedStatement enrollment_statement(
@@ -153,14 +162,15 @@ PreparedStatement enrollment_statement(
     "       ended_at = CASE WHEN u.st = 'active' THEN NULL ELSE $14 END"
     "  FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],"
     "              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int4[],"
-    "              $11::timestamptz[], $12::text[], $13::text[], $15::text[])"
-    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls, lc)"
+    "              $11::timestamptz[], $12::text[], $13::text[], $15::text[], $16::text[])"
+    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls, lc, c)"
     // An enrollment this very batch ended (a field update fired an exit rule of
     // the customer table's trigger) keeps that ending.
-    " WHERE e.id = u.id AND e.status = 'active'",
+    // The customer too: on a Citus shard the key is (customer_id, id).
+    " WHERE e.customer_id = u.c AND e.id = u.id AND e.status = 'active'",
     {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID});
+     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID});
 
 // What a failure is charged to: the failing enrollments' attempts so far and
 // their version's settings (core::charge_failure decides, charge_statement writes).
@@ -390,8 +400,8 @@ class BatchWriter {
   std::vector<bool> x_goal_;
   // enrollments
   std::vector<int64_t> e_id_;
-  std::vector<std::optional<std::string>> e_status_, e_step_, e_waiting_, e_context_, e_event_,
-      e_reason_, e_error_, e_error_code_;
+  std::vector<std::optional<std::string>> e_customer_, e_status_, e_step_, e_waiting_, e_context_,
+      e_event_, e_reason_, e_error_, e_error_code_;
   std::vector<std::optional<int64_t>> e_next_, e_parked_, e_deadline_, e_converted_;
   std::vector<int32_t> e_visits_;
   // field updates: (owner, audience, column) -> customer -> value, last write wins
@@ -473,6 +483,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     x_goal_.push_back(r.outcome == core::RunResult::Outcome::Exited && r.exit_goal);
   }
   e_id_.push_back(e.state.id);
+  e_customer_.push_back(e.state.customer_id);
   e_status_.push_back(std::string(ends_unvisited ? "active" : status_of(r.outcome)));
   e_step_.push_back(r.step >= 0 ? journey.steps[r.step].key : e.step_key);
   bool parked = r.outcome == core::RunResult::Outcome::Parked;
@@ -641,14 +652,15 @@ void BatchWriter::flush() {
   }
   write_messages();
   if (!e_id_.empty()) {
-    Datum args[15] = {
+    Datum args[16] = {
         int8_array(e_id_),          text_array(e_status_),           text_array(e_step_),
         timestamptz_array(e_next_), timestamptz_array(e_parked_),    timestamptz_array(e_deadline_),
         text_array(e_waiting_),     text_array(e_context_),          text_array(e_event_),
         int4_array(e_visits_),      timestamptz_array(e_converted_), text_array(e_reason_),
-        text_array(e_error_),       TimestampTzGetDatum(as_of_),     text_array(e_error_code_)};
-    const char nulls[15] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-                            ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+        text_array(e_error_),       TimestampTzGetDatum(as_of_),     text_array(e_error_code_),
+        text_array(e_customer_)};
+    const char nulls[16] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+                            ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     enrollment_statement.execute(args, nulls, false);
   }
   if (!x_id_.empty()) {
