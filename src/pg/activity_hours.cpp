@@ -48,11 +48,7 @@ PreparedStatement count_all(map_tables(kCountActivity,
 // Forgets the plans when the extension was recreated.
 void refresh_plans() {
   static uint64_t seen_generation = 0;
-  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
-    count_written.reset();
-    count_all.reset();
-    seen_generation = generation;
-  }
+  forget_plans_when_refreshed(seen_generation, {&count_written, &count_all});
 }
 
 }  // namespace

@@ -101,11 +101,7 @@ constexpr int kEndArgs = 14;
 // Forgets the plans when the extension was recreated.
 void refresh_plans() {
   static uint64_t seen_generation = 0;
-  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
-    lock_statement.reset();
-    end_statement.reset();
-    seen_generation = generation;
-  }
+  forget_plans_when_refreshed(seen_generation, {&lock_statement, &end_statement});
 }
 
 // Runs the ending statement (after the lock, when lock_first); returns its
