@@ -626,9 +626,9 @@ void BatchWriter::write_field_updates() {
 
 // Writes activity, messages, the new state of the parked enrollments, the
 // endings (end_enrollments, with the final state of the ended ones), then the
-// field updates: the customer table's trigger they
-// fire sees each enrollment where this batch left it (an exit rule it fires
-// ends the enrollment at that step).
+// field updates: the customer table's trigger they fire sees each enrollment
+// where this batch left it (an exit rule it fires ends the enrollment at that
+// step).
 void BatchWriter::flush() {
   if (!a_enrollment_.empty()) {
     Datum args[12] = {
