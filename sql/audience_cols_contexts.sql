@@ -21,7 +21,8 @@ SELECT name, parent, level, total_bytes > 0 AS holds_memory
 -- The tick's claim and batched writes are plans of that context.
 SELECT count(*) FILTER (WHERE ident LIKE '%FOR UPDATE OF e SKIP LOCKED%') > 0 AS claim_plan,
        count(*) FILTER (WHERE ident LIKE 'INSERT INTO journey.activity%') > 0 AS activity_plan,
-       count(*) FILTER (WHERE ident LIKE 'UPDATE journey.enrollments e%') > 0 AS enrollment_plan
+       -- (this journey's enrollments complete: the ending statement writes them)
+       count(*) FILTER (WHERE ident LIKE '/* pg_journey: end enrollments */%') > 0 AS enrollment_plan
   FROM pg_backend_memory_contexts WHERE parent = 'pg_journey plan cache';
 -- None of them is left directly under CacheMemoryContext.
 SELECT count(*) AS claim_plans_elsewhere FROM pg_backend_memory_contexts

@@ -75,6 +75,14 @@ uint64_t refresh_cache_generation() {
   return generation;
 }
 
+void forget_plans_when_refreshed(uint64_t& seen,
+                                 std::initializer_list<PreparedStatement*> statements) {
+  if (uint64_t generation = refresh_cache_generation(); generation != seen) {
+    for (PreparedStatement* s : statements) s->reset();
+    seen = generation;
+  }
+}
+
 void forget_cached_journeys() {
   audience_changed = true;  // the next refresh drops everything
 }

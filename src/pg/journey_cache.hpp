@@ -3,6 +3,7 @@
 // cache is dropped when the extension is recreated (new OIDs, ids restart).
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/engine.hpp"
 #include "pg/catalog.hpp"
 #include "pg/postgres.hpp"
+#include "pg/spi.hpp"
 
 namespace pgj::pg {
 
@@ -55,6 +57,11 @@ bool cache_pinned();
 // re-registration: a relcache invalidation); returns the cache generation, which
 // changes whenever that happens (callers then forget their prepared plans).
 uint64_t refresh_cache_generation();
+
+// Forgets the plans of `statements` when the cache generation changed since
+// the caller last asked (`seen`: the caller's own, kept between calls).
+void forget_plans_when_refreshed(uint64_t& seen,
+                                 std::initializer_list<PreparedStatement*> statements);
 
 // Drops every cached journey and audience at the next refresh: journey.simulate
 // compiled a version that its rollback took away (the draft it ran may be

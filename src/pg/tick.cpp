@@ -21,6 +21,7 @@
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
 #include "pg/due_index.hpp"
+#include "pg/ending.hpp"
 #include "pg/journey_cache.hpp"
 #include "pg/pg_runtime.hpp"
 #include "pg/spi.hpp"
@@ -111,14 +112,6 @@ PreparedStatement activity_statement(
     {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
      TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID});
 
-// Enrollments a run ended without a visit of the step they were at (an exit
-// rule, a deleted customer, the visit cap) end through journey._end_enrollments,
-// which writes that visit.
-PreparedStatement end_statement(
-    "SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity', $1::int8[],"
-    " $2::text[], $3::text[], $4::bool[], $5, NULL)",
-    {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZOID});
-
 // The id is the column's default, spelled out: on Citus the tick writes the
 // shard of messages, which has no default (docs/scale-out.md).
 PreparedStatement message_statement(
@@ -152,25 +145,26 @@ PreparedStatement suppression_statement(
     "     ORDER BY x.channel NULLS FIRST, x.at, x.id LIMIT 1) s",
     {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID});
 
+// The new state of the enrollments a run parked (still active). Those it ended
+// are end_enrollments' alone (src/pg/ending.cpp), which writes their final
+// state in the same update: each row is updated once.
 PreparedStatement enrollment_statement(
     "UPDATE journey.enrollments e"
-    "   SET status = u.st::journey.enrollment_status, step_key = u.s, next_run_at = u.nr,"
-    "       parked_at = u.pa, wait_deadline = u.wd, waiting_for = u.wf, context = u.cx::jsonb,"
-    "       last_event = u.le::jsonb, visits = u.vi, converted_at = coalesce(e.converted_at, u.cv),"
-    "       exit_reason = u.er, last_error = u.ls, last_error_code = u.lc, attempts = 0, woken_by "
-    "= '[]', rearm = false,"
-    "       ended_at = CASE WHEN u.st = 'active' THEN NULL ELSE $14 END"
-    "  FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],"
-    "              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int4[],"
-    "              $11::timestamptz[], $12::text[], $13::text[], $15::text[], $16::text[])"
-    "       u(id, st, s, nr, pa, wd, wf, cx, le, vi, cv, er, ls, lc, c)"
+    "   SET step_key = u.s, next_run_at = u.nr, parked_at = u.pa, wait_deadline = u.wd,"
+    "       waiting_for = u.wf, context = u.cx::jsonb, last_event = u.le::jsonb, visits = u.vi,"
+    "       converted_at = coalesce(e.converted_at, u.cv), exit_reason = NULL,"
+    "       last_error = NULL, last_error_code = NULL, attempts = 0, woken_by = '[]',"
+    "       rearm = false"
+    "  FROM unnest($1::int8[], $2::text[], $3::timestamptz[], $4::timestamptz[],"
+    "              $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::int4[],"
+    "              $10::timestamptz[], $11::text[])"
+    "       u(id, s, nr, pa, wd, wf, cx, le, vi, cv, c)"
     // An enrollment this very batch ended (a field update fired an exit rule of
     // the customer table's trigger) keeps that ending.
     // The customer too: on a Citus shard the key is (customer_id, id).
     " WHERE e.customer_id = u.c AND e.id = u.id AND e.status = 'active'",
-    {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-     TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID});
+    {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID});
 
 // What a failure is charged to: the failing enrollments' attempts so far and
 // their version's settings (core::charge_failure decides, charge_statement writes).
@@ -205,17 +199,17 @@ PreparedStatement charge_statement(
     " WHERE e.id = u.id AND e.status = 'active'",
     {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID});
 
-// Ends (failed) the enrollments out of attempts, through journey._end_enrollments
+// Ends (failed) the enrollments out of attempts, through end_enrollments
 // (which writes the visit of the step they failed at).
 void end_failed(const std::vector<int64_t>& ids,
                 const std::vector<std::optional<std::string>>& errors, TimestampTz as_of) {
   if (ids.empty()) return;
-  std::vector<std::optional<std::string>> statuses(ids.size(), std::string("failed"));
-  std::vector<bool> goals(ids.size(), false);
-  Datum args[5] = {int8_array(ids), text_array(statuses), text_array(errors), bool_array(goals),
-                   TimestampTzGetDatum(as_of)};
-  const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
-  end_statement.execute(args, nulls, false);
+  Endings endings;
+  endings.id = ids;
+  endings.status.assign(ids.size(), std::string("failed"));
+  endings.reason = errors;
+  endings.goal.assign(ids.size(), false);
+  end_enrollments(endings, as_of, std::nullopt, /*lock_first=*/false);
 }
 
 PreparedStatement defer_statement(
@@ -243,10 +237,9 @@ PreparedStatement& dynamic_statement(const std::string& sql, std::vector<Oid> ty
 
 void reset_plans() {
   for (PreparedStatement* s :
-       {&claim_statement, &simulation_claim_statement, &activity_statement, &end_statement,
-        &message_statement, &enrollment_statement, &failed_rows_statement,
-        &interrupted_rows_statement, &charge_statement, &defer_statement,
-        &recent_messages_statement, &suppression_statement})
+       {&claim_statement, &simulation_claim_statement, &activity_statement, &message_statement,
+        &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
+        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -394,14 +387,11 @@ class BatchWriter {
   std::vector<std::optional<std::string>> a_customer_, a_step_, a_type_, a_branch_, a_outcome_;
   std::vector<bool> a_converted_;
   std::vector<std::optional<int64_t>> a_arrived_;
-  // enrollments ended without a visit of their step (journey._end_enrollments)
-  std::vector<int64_t> x_id_;
-  std::vector<std::optional<std::string>> x_status_, x_reason_;
-  std::vector<bool> x_goal_;
-  // enrollments
+  // enrollments the run ended, with their final state (end_enrollments)
+  Endings ended_;
+  // enrollments the run parked
   std::vector<int64_t> e_id_;
-  std::vector<std::optional<std::string>> e_customer_, e_status_, e_step_, e_waiting_, e_context_,
-      e_event_, e_reason_, e_error_, e_error_code_;
+  std::vector<std::optional<std::string>> e_customer_, e_step_, e_waiting_, e_context_, e_event_;
   std::vector<std::optional<int64_t>> e_next_, e_parked_, e_deadline_, e_converted_;
   std::vector<int32_t> e_visits_;
   // field updates: (owner, audience, column) -> customer -> value, last write wins
@@ -472,34 +462,43 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     updates_[{e.journey->owner, e.journey->audience.get(), u.column}][e.state.customer_id] =
         json_to_column_text(u.value);
 
-  // Exited or failed at the step it was at, without a visit of it: it stays
-  // active here, and journey._end_enrollments ends it there after the update.
-  bool ends_unvisited = r.outcome == core::RunResult::Outcome::Exited ||
-                        r.outcome == core::RunResult::Outcome::Failed;
-  if (ends_unvisited) {
-    x_id_.push_back(e.state.id);
-    x_status_.push_back(std::string(status_of(r.outcome)));
-    x_reason_.push_back(r.outcome == core::RunResult::Outcome::Exited ? r.exit_reason : r.error);
-    x_goal_.push_back(r.outcome == core::RunResult::Outcome::Exited && r.exit_goal);
+  const std::string& step = r.step >= 0 ? journey.steps[r.step].key : e.step_key;
+  std::optional<std::string> last_event =
+      r.last_event.is_null() ? std::nullopt : std::optional<std::string>(r.last_event.dump());
+  // A conversion by the goal exit rule is end_enrollments' to record.
+  std::optional<int64_t> converted = goal_visited ? r.converted_at : std::nullopt;
+  if (r.outcome != core::RunResult::Outcome::Parked) {
+    // Ended: completed at its last step (whose visit is written above), or
+    // exited or failed at the step it was at, without a visit of it (which
+    // end_enrollments writes).
+    bool exited = r.outcome == core::RunResult::Outcome::Exited;
+    ended_.id.push_back(e.state.id);
+    ended_.status.push_back(std::string(status_of(r.outcome)));
+    ended_.reason.push_back(exited ? nonempty(r.exit_reason)
+                            : r.outcome == core::RunResult::Outcome::Failed ? nonempty(r.error)
+                                                                            : std::nullopt);
+    ended_.goal.push_back(exited && r.exit_goal);
+    ended_.final.push_back(true);
+    ended_.visited.push_back(r.outcome == core::RunResult::Outcome::Completed);
+    ended_.step.push_back(step);
+    ended_.context.push_back(r.context.dump());
+    ended_.last_event.push_back(last_event);
+    ended_.visits.push_back(r.visits);
+    ended_.converted_at.push_back(converted);
+    ended_.error_code.push_back(nonempty(r.error.empty() ? std::string() : r.error_code));
+    return;
   }
   e_id_.push_back(e.state.id);
   e_customer_.push_back(e.state.customer_id);
-  e_status_.push_back(std::string(ends_unvisited ? "active" : status_of(r.outcome)));
-  e_step_.push_back(r.step >= 0 ? journey.steps[r.step].key : e.step_key);
-  bool parked = r.outcome == core::RunResult::Outcome::Parked;
-  e_next_.push_back(parked ? r.next_run_at : std::nullopt);
-  e_parked_.push_back(parked && r.parked ? std::optional<int64_t>(r.parked_at) : std::nullopt);
-  e_deadline_.push_back(parked ? r.wait_deadline : std::nullopt);
-  e_waiting_.push_back(parked ? nonempty(r.waiting_for) : std::nullopt);
+  e_step_.push_back(step);
+  e_next_.push_back(r.next_run_at);
+  e_parked_.push_back(r.parked ? std::optional<int64_t>(r.parked_at) : std::nullopt);
+  e_deadline_.push_back(r.wait_deadline);
+  e_waiting_.push_back(nonempty(r.waiting_for));
   e_context_.push_back(r.context.dump());
-  e_event_.push_back(r.last_event.is_null() ? std::nullopt
-                                            : std::optional<std::string>(r.last_event.dump()));
+  e_event_.push_back(last_event);
   e_visits_.push_back(r.visits);
-  // A conversion by the goal exit rule is _end_enrollments' to record.
-  e_converted_.push_back(goal_visited ? r.converted_at : std::nullopt);
-  e_reason_.push_back(ends_unvisited ? std::nullopt : nonempty(r.exit_reason));
-  e_error_.push_back(ends_unvisited ? std::nullopt : nonempty(r.error));
-  e_error_code_.push_back(nonempty(r.error.empty() ? std::string() : r.error_code));
+  e_converted_.push_back(converted);
 }
 
 // Messages to suppressed customers (journey.suppressions) are recorded as
@@ -636,10 +635,11 @@ void BatchWriter::write_field_updates() {
   }
 }
 
-// Writes activity, messages, the enrollments' new state, the endings of
-// _end_enrollments, then the field updates: the customer table's trigger they
-// fire sees each enrollment where this batch left it (an exit rule it fires
-// ends the enrollment at that step).
+// Writes activity, messages, the new state of the parked enrollments, the
+// endings (end_enrollments, with the final state of the ended ones), then the
+// field updates: the customer table's trigger they fire sees each enrollment
+// where this batch left it (an exit rule it fires ends the enrollment at that
+// step).
 void BatchWriter::flush() {
   if (!a_enrollment_.empty()) {
     Datum args[12] = {
@@ -652,23 +652,22 @@ void BatchWriter::flush() {
   }
   write_messages();
   if (!e_id_.empty()) {
-    Datum args[16] = {
-        int8_array(e_id_),          text_array(e_status_),           text_array(e_step_),
-        timestamptz_array(e_next_), timestamptz_array(e_parked_),    timestamptz_array(e_deadline_),
-        text_array(e_waiting_),     text_array(e_context_),          text_array(e_event_),
-        int4_array(e_visits_),      timestamptz_array(e_converted_), text_array(e_reason_),
-        text_array(e_error_),       TimestampTzGetDatum(as_of_),     text_array(e_error_code_),
-        text_array(e_customer_)};
-    const char nulls[16] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
-                            ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    Datum args[11] = {int8_array(e_id_),
+                      text_array(e_step_),
+                      timestamptz_array(e_next_),
+                      timestamptz_array(e_parked_),
+                      timestamptz_array(e_deadline_),
+                      text_array(e_waiting_),
+                      text_array(e_context_),
+                      text_array(e_event_),
+                      int4_array(e_visits_),
+                      timestamptz_array(e_converted_),
+                      text_array(e_customer_)};
+    const char nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
     enrollment_statement.execute(args, nulls, false);
   }
-  if (!x_id_.empty()) {
-    Datum args[5] = {int8_array(x_id_), text_array(x_status_), text_array(x_reason_),
-                     bool_array(x_goal_), TimestampTzGetDatum(as_of_)};
-    const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
-    end_statement.execute(args, nulls, false);
-  }
+  // The claim holds their locks.
+  end_enrollments(ended_, as_of_, std::nullopt, /*lock_first=*/false);
   write_field_updates();
 }
 

@@ -308,14 +308,21 @@ int run_one_tick(long* next_due_ms) {
 
 // Worker 0 of a database merges the roll-up rows of the hours that have ended
 // (journey.compact_activity_hours) every pg_journey.compact_interval, in a
-// transaction of its own after a tick. Waits, as the tick does, while the
+// transaction of its own after a tick. Due at start-up too, but never ahead of
+// the engine: while the tick left more due (`backlog`: a full batch, as after a
+// restart) it waits, up to one more interval, so that merging a big roll-up
+// does not hold up the ticks that drain it. Waits, as the tick does, while the
 // extension is missing or of another version.
-void compact_when_due(int index) {
-  static TimestampTz last = 0;
+void compact_when_due(int index, bool backlog) {
+  static TimestampTz last = 0;       // the last run
+  static TimestampTz due_since = 0;  // when it fell due, while a backlog defers it
   if (index != 0 || guc_compact_interval_s <= 0) return;
   TimestampTz now = GetCurrentTimestamp();
   if (last != 0 && !TimestampDifferenceExceeds(last, now, guc_compact_interval_s * 1000)) return;
+  if (due_since == 0) due_since = now;
+  if (backlog && !TimestampDifferenceExceeds(due_since, now, guc_compact_interval_s * 1000)) return;
   last = now;  // a failed run (logged) is tried again an interval later, not every tick
+  due_since = 0;
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
@@ -532,7 +539,7 @@ void pgj_worker_main(Datum arg) {
       PG_TRY();
       {
         processed = run_one_tick(next_due_ms);
-        compact_when_due(index);
+        compact_when_due(index, processed >= guc_batch_size);
       }
       PG_CATCH();
       {

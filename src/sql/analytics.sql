@@ -43,27 +43,16 @@ $$;
 -- row per group of the statement's rows; see tables.sql). On a Citus install
 -- (docs/scale-out.md) the trigger also fires on the shards of activity, where
 -- it cannot write the reference table activity_hours: there it counts nothing.
+-- Its grouping statement (src/pg/activity_hours.cpp) is the one
+-- journey._count_all_activity runs over journey.activity.
 CREATE OR REPLACE FUNCTION journey._count_activity() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
-BEGIN
-  IF TG_RELID <> 'journey.activity'::regclass THEN
-    RETURN NULL;  -- a Citus shard of journey.activity
-  END IF;
-  INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch, reason,
-                                      visits, converted, spent)
-  SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason, sum(g.n),
-         sum(g.c), jsonb_object_agg(g.secs, g.n)
-    FROM (SELECT a.journey_id, a.version, a.step_key,
-                 date_trunc('hour', coalesce(a.arrived_at, a.at), 'UTC') AS hour, a.outcome,
-                 a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
-                 round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
-                                                   interval '0')))::bigint AS secs,
-                 count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
-            FROM written a GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g
-   GROUP BY 1, 2, 3, 4, 5, 6, 7;
-  RETURN NULL;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgj_count_activity'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
+-- Counts the rows of journey.activity (of one journey; null: all) into
+-- journey.activity_hours, as the trigger counts each INSERT's.
+CREATE OR REPLACE FUNCTION journey._count_all_activity(journey_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_count_all_activity'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
 CREATE OR REPLACE TRIGGER count_activity AFTER INSERT ON journey.activity
   REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION journey._count_activity();
 
@@ -708,20 +697,7 @@ BEGIN
   END IF;
   LOCK TABLE journey.activity IN SHARE MODE;
   DELETE FROM journey.activity_hours h WHERE jid IS NULL OR h.journey_id = jid;
-  INSERT INTO journey.activity_hours (journey_id, version, step_key, hour, outcome, branch, reason,
-                                      visits, converted, spent)
-  SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reason, sum(g.n),
-         sum(g.c), jsonb_object_agg(g.secs, g.n)
-    FROM (SELECT a.journey_id, a.version, a.step_key,
-                 date_trunc('hour', coalesce(a.arrived_at, a.at), 'UTC') AS hour, a.outcome,
-                 a.branch, CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
-                 round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
-                                                   interval '0')))::bigint AS secs,
-                 count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
-            FROM journey.activity a
-           WHERE jid IS NULL OR a.journey_id = jid
-           GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g
-   GROUP BY 1, 2, 3, 4, 5, 6, 7;
+  PERFORM journey._count_all_activity(jid);
   SELECT count(*) INTO counted FROM journey.activity a WHERE jid IS NULL OR a.journey_id = jid;
   RETURN counted;
 END

@@ -543,25 +543,26 @@ $$;
 
 -- Ends active enrollments: the one place that does (archive, exit, track's
 -- event exit rules, re-entry, the customer-table trigger's exits and deletes,
--- and the tick's exits, failures and exhausted retries all call it). For each
--- enrollment i of p_ids still active: status p_statuses[i] ('exited',
--- 'failed' or 'completed'), its exit_reason (exited) or last_error (failed)
--- p_reasons[i], converted at p_converted_at (default p_at) if p_goals[i] and
--- not converted before; and, in the same statement, the activity row of the
--- step it ends at (outcome = the status, reason, converted when this ending
--- converted it, arrived_at = when it reached that step), so that every
--- enrollment that reached a step is counted there. The row's visit number
--- follows the enrollment's last; enrollments.visits still counts the steps it
--- ran. Returns the ids it ended.
+-- bounces, and the tick's completions, exits, failures and exhausted retries
+-- all run its statement: src/pg/ending.cpp, one prepared plan kept per
+-- backend). For each enrollment i of p_ids still active: status p_statuses[i]
+-- ('exited', 'failed' or 'completed'), its exit_reason (exited) or last_error
+-- (failed) p_reasons[i], converted at p_converted_at (default p_at) if
+-- p_goals[i] and not converted before; and, in the same statement, the
+-- activity row of the step it ends at (outcome = the status, reason,
+-- converted when this ending converted it, arrived_at = when it reached that
+-- step), so that every enrollment that reached a step is counted there. The
+-- row's visit number follows the enrollment's last; enrollments.visits still
+-- counts the steps it ran. Locks them in id order first: one that a tick or
+-- another ending holds is waited for and ended where that left it. Returns
+-- the ids it ended.
 CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses text[],
                                                     p_reasons text[], p_goals boolean[] DEFAULT NULL,
                                                     p_at timestamptz DEFAULT now(),
                                                     p_converted_at timestamptz DEFAULT NULL)
 RETURNS bigint[]
-LANGUAGE sql SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity', p_ids, p_statuses,
-                                     p_reasons, p_goals, p_at, p_converted_at)
-$$;
+AS 'MODULE_PATHNAME', 'pgj_end_enrollments'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
 
 -- The type of a step of a journey version (null when there is no such step).
 CREATE OR REPLACE FUNCTION journey._step_type(p_journey_id bigint, p_version int, p_key text)
@@ -569,64 +570,4 @@ RETURNS journey.step_type
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   SELECT s.type FROM journey.steps s
    WHERE s.journey_id = p_journey_id AND s.version = p_version AND s.key = p_key
-$$;
-
--- journey._end_enrollments on the given tables: journey.enrollments and
--- journey.activity, or, for the tick on a Citus node, the shards of one
--- co-located group of them (docs/scale-out.md).
-CREATE OR REPLACE FUNCTION journey._end_enrollments_in(p_enrollments regclass, p_activity regclass,
-                                                       p_ids bigint[], p_statuses text[],
-                                                       p_reasons text[], p_goals boolean[],
-                                                       p_at timestamptz,
-                                                       p_converted_at timestamptz)
-RETURNS bigint[]
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  result_ids bigint[];
-BEGIN
-  -- Lock first (in id order): a tick or another ending that holds one of them
-  -- is waited for, and the statement below, with a snapshot taken after the
-  -- wait, sees where that left the enrollment (its step, its last visit).
-  EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s e
-                   WHERE e.id = ANY ($1) AND e.status = ''active'' ORDER BY e.id FOR UPDATE) l',
-                 p_enrollments) USING p_ids;
-  EXECUTE format($sql$
-  WITH input AS (
-    SELECT DISTINCT ON (u.id) u.id, u.st::journey.enrollment_status AS st, u.r,
-           coalesce(u.g, false) AS g
-      FROM unnest($1, $2, $3, coalesce($4, array_fill(false, ARRAY[cardinality($1)])))
-           WITH ORDINALITY u(id, st, r, g, o)
-     WHERE u.id IS NOT NULL
-     ORDER BY u.id, u.o),
-  ended AS (
-    UPDATE %1$s e
-       SET status = i.st, ended_at = $5, next_run_at = NULL, waiting_for = NULL,
-           exit_reason = CASE WHEN i.st = 'exited' THEN i.r ELSE e.exit_reason END,
-           last_error = CASE WHEN i.st = 'failed' THEN coalesce(i.r, e.last_error)
-                             ELSE e.last_error END,
-           converted_at = CASE WHEN i.g THEN coalesce(e.converted_at, coalesce($6, $5))
-                               ELSE e.converted_at END
-      FROM input i, %1$s o,
-           LATERAL (SELECT greatest(o.visits, (SELECT max(a.visit) FROM %2$s a
-                                                WHERE a.enrollment_id = o.id)) + 1 AS visit,
-                           coalesce(o.parked_at,
-                                    (SELECT max(a.at) FROM %2$s a WHERE a.enrollment_id = o.id),
-                                    o.entered_at) AS arrived) n
-     WHERE e.id = i.id AND o.id = i.id AND e.status = 'active'
-    RETURNING e.id, e.journey_id, e.version, e.customer_id, e.step_key, n.visit, i.st, i.r,
-              i.g AND o.converted_at IS NULL AS converted, n.arrived),
-  written AS (
-    INSERT INTO %2$s (enrollment_id, journey_id, version, customer_id, step_key, step_type, branch,
-                      visit, at, outcome, reason, converted, arrived_at)
-    SELECT d.id, d.journey_id, d.version, d.customer_id, d.step_key, s.type, NULL, d.visit, $5,
-           d.st::text, d.r, d.converted, d.arrived
-      FROM ended d
-      -- (in a function: Citus refuses a reference table beside shards)
-      CROSS JOIN LATERAL journey._step_type(d.journey_id, d.version, d.step_key) s(type)
-     WHERE s.type IS NOT NULL)
-  SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') FROM ended d$sql$, p_enrollments, p_activity)
-  INTO result_ids
-  USING p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at;
-  RETURN result_ids;
-END
 $$;

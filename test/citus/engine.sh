@@ -99,8 +99,8 @@ check "the messages carry their recipient" "$N" \
          WHERE m.recipient = t.email AND m.channel = 'email' AND m.status = 'pending'")"
 
 # One customer gone (deleted on its shard, without the customer-table trigger,
-# which does not run on shards yet): the tick ends its enrollment through
-# journey._end_enrollments_in on the shards.
+# which does not run on shards yet): the tick ends its enrollment with the
+# ending statement (src/pg/ending.cpp) on the shards.
 gone_port=$(c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
                 WHERE p.shardid = get_shard_id_for_distribution_column('customers', 'c7')")
 gone_shard=$(c "SELECT shard_name('customers', get_shard_id_for_distribution_column('customers', 'c7'))")

@@ -1,0 +1,180 @@
+// The one statement that ends enrollments (see ending.hpp), and
+// journey._end_enrollments, its SQL entry point.
+#include "pg/ending.hpp"
+
+#include "pg/bridge.hpp"
+#include "pg/datum.hpp"
+#include "pg/journey_cache.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
+
+namespace pgj::pg {
+
+namespace {
+
+// Locks the enrollments to end that are still active, in id order: a tick or
+// another ending that holds one of them is waited for, and the ending
+// statement, with a snapshot taken after the wait, sees where that left the
+// enrollment (its step, its last visit).
+PreparedStatement lock_statement(
+    "SELECT count(*) FROM (SELECT 1 FROM journey.enrollments e"
+    "  WHERE e.id = ANY ($1) AND e.status = 'active' ORDER BY e.id FOR UPDATE) l",
+    {INT8ARRAYOID});
+
+// The one statement that changes an enrollment's status away from active. For
+// each enrollment i of $1 still active: status $2[i] ('exited', 'failed' or
+// 'completed'), its exit_reason (exited) or last_error (failed) $3[i], converted
+// at $6 (default $5) if $4[i] (a goal exit rule) and not converted before. When
+// $7[i] (a tick ran it), its final state in the same update: step $8[i],
+// context $9[i], last event $10[i], visits $11[i], converted at $12[i] by a goal
+// visit, error SQLSTATE $13[i], nothing parked or due. And, in the same
+// statement, the activity row of the step it ends at (outcome = the status,
+// reason, converted when this ending converted it, arrived_at = when it reached
+// that step), so that every enrollment that reached a step is counted there;
+// not when $14[i] (the tick wrote that visit: a completion). The row's visit
+// number follows the enrollment's last; enrollments.visits still counts the
+// steps it ran. Returns the ids it ended, in order.
+PreparedStatement end_statement(
+    "/* pg_journey: end enrollments */ WITH input AS ("
+    "  SELECT DISTINCT ON (u.id) u.id, u.st::journey.enrollment_status AS st, u.r,"
+    "         coalesce(u.g, false) AS g, coalesce(u.f, false) AS f, u.s, u.cx, u.le, u.vi, u.cv,"
+    "         u.lc, coalesce(u.vd, false) AS vd"
+    "    FROM unnest($1::int8[], $2::text[], $3::text[], $4::bool[], $7::bool[], $8::text[],"
+    "                $9::text[], $10::text[], $11::int4[], $12::timestamptz[], $13::text[],"
+    "                $14::bool[])"
+    "         WITH ORDINALITY u(id, st, r, g, f, s, cx, le, vi, cv, lc, vd, o)"
+    "   WHERE u.id IS NOT NULL"
+    "   ORDER BY u.id, u.o),"
+    " ended AS ("
+    "  UPDATE journey.enrollments e"
+    "     SET status = i.st, ended_at = $5, next_run_at = NULL, waiting_for = NULL,"
+    "         step_key = CASE WHEN i.f THEN i.s ELSE e.step_key END,"
+    "         context = CASE WHEN i.f THEN i.cx::jsonb ELSE e.context END,"
+    "         last_event = CASE WHEN i.f THEN i.le::jsonb ELSE e.last_event END,"
+    "         visits = CASE WHEN i.f THEN i.vi ELSE e.visits END,"
+    "         parked_at = CASE WHEN i.f THEN NULL ELSE e.parked_at END,"
+    "         wait_deadline = CASE WHEN i.f THEN NULL ELSE e.wait_deadline END,"
+    "         attempts = CASE WHEN i.f THEN 0 ELSE e.attempts END,"
+    "         woken_by = CASE WHEN i.f THEN '[]' ELSE e.woken_by END,"
+    "         rearm = CASE WHEN i.f THEN false ELSE e.rearm END,"
+    "         last_error_code = CASE WHEN i.f THEN i.lc ELSE e.last_error_code END,"
+    "         exit_reason = CASE WHEN i.st = 'exited' THEN i.r WHEN i.f THEN NULL"
+    "                            ELSE e.exit_reason END,"
+    "         last_error = CASE WHEN i.st = 'failed' AND i.f THEN i.r"
+    "                           WHEN i.st = 'failed' THEN coalesce(i.r, e.last_error)"
+    "                           WHEN i.f THEN NULL ELSE e.last_error END,"
+    "         converted_at = CASE WHEN i.g THEN coalesce(e.converted_at, i.cv, $6, $5)"
+    "                             ELSE coalesce(e.converted_at, i.cv) END"
+    "    FROM input i, journey.enrollments o,"
+    "         LATERAL (SELECT CASE WHEN NOT i.vd"
+    "                         THEN greatest(CASE WHEN i.f THEN i.vi ELSE o.visits END,"
+    "                                       (SELECT max(a.visit) FROM journey.activity a"
+    "                                         WHERE a.enrollment_id = o.id)) + 1 END AS visit,"
+    "                         CASE WHEN NOT i.vd"
+    "                         THEN coalesce(CASE WHEN NOT i.f THEN o.parked_at END,"
+    "                                       (SELECT max(a.at) FROM journey.activity a"
+    "                                         WHERE a.enrollment_id = o.id),"
+    "                                       o.entered_at) END AS arrived) n"
+    "   WHERE e.id = i.id AND o.id = i.id AND e.status = 'active'"
+    "  RETURNING e.id, e.journey_id, e.version, e.customer_id, e.step_key, n.visit, i.st, i.r,"
+    "            i.g AND coalesce(o.converted_at, i.cv) IS NULL AS converted, n.arrived, i.vd),"
+    " written AS ("
+    "  INSERT INTO journey.activity (enrollment_id, journey_id, version, customer_id, step_key,"
+    "                                step_type, branch, visit, at, outcome, reason, converted,"
+    "                                arrived_at)"
+    "  SELECT d.id, d.journey_id, d.version, d.customer_id, d.step_key, s.type, NULL, d.visit, $5,"
+    "         d.st::text, d.r, d.converted, d.arrived"
+    "    FROM ended d"
+    // (in a function: Citus refuses a reference table beside shards)
+    "    CROSS JOIN LATERAL journey._step_type(d.journey_id, d.version, d.step_key) s(type)"
+    "   WHERE NOT d.vd AND s.type IS NOT NULL)"
+    " SELECT coalesce(array_agg(d.id ORDER BY d.id), '{}') FROM ended d",
+    {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+     BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID,
+     TEXTARRAYOID, BOOLARRAYOID});
+
+constexpr int kEndArgs = 14;
+
+// Forgets the plans when the extension was recreated.
+void refresh_plans() {
+  static uint64_t seen_generation = 0;
+  forget_plans_when_refreshed(seen_generation, {&lock_statement, &end_statement});
+}
+
+// Runs the ending statement (after the lock, when lock_first); returns its
+// result (the ended ids, bigint[]) in SPI's memory, or 0 when $1 is null.
+Datum run_ending(Datum* args, const char* nulls, bool lock_first) {
+  refresh_plans();
+  if (lock_first && nulls[0] == ' ') {
+    Datum lock_args[1] = {args[0]};
+    const char lock_nulls[1] = {' '};
+    lock_statement.execute(lock_args, lock_nulls, false);
+  }
+  end_statement.execute(args, nulls, false);
+  return pg_guard([] {
+    bool isnull = true;
+    Datum ids = SPI_processed == 1
+                    ? SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)
+                    : Datum(0);
+    return isnull ? Datum(0) : ids;
+  });
+}
+
+}  // namespace
+
+void end_enrollments(const Endings& x, TimestampTz at, std::optional<TimestampTz> converted_at,
+                     bool lock_first) {
+  if (x.empty()) return;
+  const bool final = !x.final.empty();
+  Datum args[kEndArgs] = {int8_array(x.id),
+                          text_array(x.status),
+                          text_array(x.reason),
+                          bool_array(x.goal),
+                          TimestampTzGetDatum(at),
+                          TimestampTzGetDatum(converted_at.value_or(0)),
+                          final ? bool_array(x.final) : Datum(0),
+                          final ? text_array(x.step) : Datum(0),
+                          final ? text_array(x.context) : Datum(0),
+                          final ? text_array(x.last_event) : Datum(0),
+                          final ? int4_array(x.visits) : Datum(0),
+                          final ? timestamptz_array(x.converted_at) : Datum(0),
+                          final ? text_array(x.error_code) : Datum(0),
+                          final ? bool_array(x.visited) : Datum(0)};
+  char nulls[kEndArgs];
+  for (int i = 0; i < kEndArgs; ++i) nulls[i] = i >= 6 && !final ? 'n' : ' ';
+  nulls[5] = converted_at ? ' ' : 'n';
+  run_ending(args, nulls, lock_first);
+}
+
+}  // namespace pgj::pg
+
+// journey._end_enrollments(ids, statuses, reasons, goals, at, converted_at):
+// ends the active ones of the enrollments (src/sql/internal.sql); returns the
+// ids it ended.
+PGJ_FUNCTION(pgj_end_enrollments) {
+  using namespace pgj::pg;
+  Datum args[kEndArgs] = {};
+  char nulls[kEndArgs];
+  for (int i = 0; i < kEndArgs; ++i) nulls[i] = 'n';
+  for (int i = 0; i < 6; ++i)
+    if (!PG_ARGISNULL(i)) {
+      args[i] = PG_GETARG_DATUM(i);
+      nulls[i] = ' ';
+    }
+  if (nulls[4] == 'n') {  // at: now()
+    args[4] = TimestampTzGetDatum(pg_guard([] { return GetCurrentTransactionStartTimestamp(); }));
+    nulls[4] = ' ';
+  }
+  SpiConnection spi;
+  Datum ids = run_ending(args, nulls, true);
+  Datum result = ids ? pg_guard([ids] { return SPI_datumTransfer(ids, false, -1); }) : Datum(0);
+  spi.finish();
+  if (!ids) {
+    ArrayType* empty = pg_guard([] { return construct_empty_array(INT8OID); });
+    return PointerGetDatum(empty);
+  }
+  return result;
+}
