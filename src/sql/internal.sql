@@ -403,7 +403,9 @@ BEGIN
             HINT = 'register the customer table first: SELECT journey.register_audience(''table'', ''key_column'')';
   END IF;
   -- The usual cause besides a missing row: the event name and the customer id swapped.
-  IF p_event IS NOT NULL THEN
+  -- (Not on a Citus install: there the event name would be another customer's
+  -- key, on another node than this call's, docs/scale-out.md.)
+  IF p_event IS NOT NULL AND NOT journey._citus_distributed() THEN
     FOR a IN SELECT * FROM journey._audience_keys() LOOP
       IF (journey._lookup_customer(a.relation, p_event)).problem IS NULL THEN
         swapped := format('"%s" is a customer of %s: were the customer id and the event name swapped? '

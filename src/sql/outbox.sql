@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION journey._withdraw_messages() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 BEGIN
   UPDATE journey.messages m SET status = 'suppressed', reason = 'exited', completed_at = now()
-   WHERE m.enrollment_id = NEW.id AND m.status = 'pending';
+   WHERE m.customer_id = NEW.customer_id AND m.enrollment_id = NEW.id AND m.status = 'pending';
   RETURN NULL;
 END
 $$;
