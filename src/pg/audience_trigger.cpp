@@ -7,6 +7,7 @@
 // The transition tables are read once; conditions are the compiled ones of the
 // published versions; only conditions that read an updated column are
 // evaluated. Database writes are a few set-based statements per statement.
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -135,11 +136,14 @@ PreparedStatement versions_statement(
     "   AND v.status IN ('published', 'retired')",
     {OIDOID});
 
-// Both end enrollments through journey._end_enrollments (src/sql/internal.sql),
-// which also writes the activity row of the step they end at.
+// Both end enrollments through journey._end_enrollments_in (src/sql/internal.sql),
+// which also writes the activity row of the step they end at; the tables are
+// named in the statement, so that on a Citus shard they are mapped to the
+// co-located shards like the rest of it (shard_map below).
 PreparedStatement exit_statement(
-    "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg(u.r),"
-    "                                array_agg(u.g = 't'))"
+    "SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity',"
+    "                                   array_agg(e.id), array_agg('exited'::text), array_agg(u.r),"
+    "                                   array_agg(u.g = 't'), now(), NULL)"
     "  FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[]) u(c, j, v, r, g)"
     "  JOIN journey.enrollments e ON e.customer_id = u.c AND e.journey_id = u.j"
     "   AND e.version = u.v AND e.status = 'active'"
@@ -155,8 +159,9 @@ PreparedStatement wake_statement(
     {TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID});
 
 PreparedStatement delete_statement(
-    "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),"
-    "                                array_agg('customer_deleted'::text))"
+    "SELECT journey._end_enrollments_in('journey.enrollments', 'journey.activity',"
+    "                                   array_agg(e.id), array_agg('exited'::text),"
+    "                                   array_agg('customer_deleted'::text), NULL, now(), NULL)"
     "  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id"
     " WHERE e.status = 'active' AND e.customer_id = ANY($1) AND j.audience = $2"
     " HAVING count(*) > 0",
@@ -424,9 +429,56 @@ std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>&
   return rules;
 }
 
+// On a Citus node, a statement on a distributed audience fires this trigger on
+// each of its shards (docs/scale-out.md). The shard (its name ends in
+// _<shard id>) stands for its table, `relid` becomes that table; and `map`
+// maps the journey tables to the shards co-located with this one, on this node,
+// so that the statements below write only those. False elsewhere.
+bool shard_map(Relation rel, Oid& relid, TableMap& map) {
+  const char* name = RelationGetRelationName(rel);
+  size_t length = strlen(name), digits = 0;
+  while (digits < length && name[length - 1 - digits] >= '0' && name[length - 1 - digits] <= '9')
+    ++digits;
+  if (digits == 0 || digits == length || name[length - 1 - digits] != '_') return false;
+  const char* schema = pg_guard([&] { return get_namespace_name(RelationGetNamespace(rel)); });
+  auto rows = spi_rows(
+      "SELECT logical::oid, relation, shard_relation FROM journey._citus_shard_group($1, $2)",
+      {std::string(schema ? schema : ""), std::string(name)});
+  if (rows.empty()) return false;
+  relid = static_cast<Oid>(std::stoul(*rows[0][0]));
+  map.key = "trigger:" + std::string(name);
+  for (const Row& row : rows) map.names.emplace_back(*row[1], *row[2]);
+  return true;
+}
+
+// Runs the trigger's statements under a table map (or none), and puts back the
+// map of the caller (a tick on shards whose update_field fired this) however it
+// ends.
+struct TriggerMapScope {
+  const TableMap* saved;
+  explicit TriggerMapScope(const TableMap* map) : saved(current_table_map()) { set_table_map(map); }
+  ~TriggerMapScope() { set_table_map(saved); }
+  TriggerMapScope(const TriggerMapScope&) = delete;
+  TriggerMapScope& operator=(const TriggerMapScope&) = delete;
+};
+
+void fire(TriggerData* trigdata, Oid relid);
+
 void fire(TriggerData* trigdata) {
+  Oid relid = RelationGetRelid(trigdata->tg_relation);
+  TableMap map;
+  bool on_shard;
+  {
+    SpiConnection spi;
+    on_shard = shard_map(trigdata->tg_relation, relid, map);
+    spi.finish();
+  }
+  TriggerMapScope scope(on_shard ? &map : nullptr);
+  fire(trigdata, relid);
+}
+
+void fire(TriggerData* trigdata, Oid relid) {
   Relation rel = trigdata->tg_relation;
-  Oid relid = RelationGetRelid(rel);
   TriggerEvent event = trigdata->tg_event;
   const bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
   const bool is_delete = TRIGGER_FIRED_BY_DELETE(event);

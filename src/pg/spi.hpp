@@ -51,6 +51,9 @@ std::string map_tables(const std::string& sql, const TableMap& map);
 // with plans kept per map key. The caller keeps *map alive and clears it.
 void set_table_map(const TableMap* map);
 
+// The map set now (null when none).
+const TableMap* current_table_map();
+
 // A statement prepared once per backend (SPI_keepplan) and run many times: the
 // hot path's reads and batched writes.
 class PreparedStatement {

@@ -567,3 +567,42 @@ $$;
 REVOKE ALL ON FUNCTION journey._citus_customer_shards(text),
   journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[], timestamptz, timestamptz)
 FROM PUBLIC;
+
+-- The customer-table trigger on a Citus node (src/pg/audience_trigger.cpp):
+-- when the relation p_schema.p_name is a shard (its name ends in _<shard id>:
+-- shards are hidden from pg_class listings on the workers, so the trigger gives
+-- the name), its table, and the tables of its co-located group with their
+-- shards on this node (journey.enrollments as journey.enrollments_<id>, ...).
+-- No row otherwise.
+CREATE OR REPLACE FUNCTION journey._citus_shard_group(p_schema text, p_name text)
+RETURNS TABLE (logical regclass, relation text, shard_relation text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  shard bigint;
+  rel regclass;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  shard := substring(p_name FROM '_([0-9]+)$')::bigint;
+  IF shard IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE $q$SELECT s.logicalrelid FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE s.shardid = $1 AND n.nspname = $2 AND c.relname || '_' || s.shardid = $3$q$
+    INTO rel USING shard, p_schema, p_name;
+  IF rel IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY EXECUTE $q$
+    SELECT $2, format('%I.%I', n.nspname, c.relname),
+           format('%I.%I', n.nspname, c.relname || '_' || cs.shardid)
+      FROM unnest(pg_catalog.get_colocated_shard_array($1)) cs(shardid)
+      JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
+      JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING shard, rel;
+END
+$$;
+REVOKE ALL ON FUNCTION journey._citus_shard_group(text, text) FROM PUBLIC;

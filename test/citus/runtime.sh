@@ -17,7 +17,7 @@ w2=${CITUS_WORKER_PORTS##* }
 
 c "CREATE EXTENSION pg_journey" >/dev/null
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
-c "CREATE TABLE customers (id text PRIMARY KEY, email text);
+c "CREATE TABLE customers (id text PRIMARY KEY, email text, plan text DEFAULT 'free');
    INSERT INTO customers SELECT 'c' || i, 'c' || i || '@example.com' FROM generate_series(1, 40) i;
    SELECT journey.register_audience('customers', 'id', 'email');
    SELECT journey.create_template('hello', 'email', 'Hi', 'Hello {{email}}');
@@ -42,6 +42,20 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
      \"steps\": [{\"key\": \"d\", \"type\": \"delay\", \"duration\": \"1 day\", \"next\": \"done\"},
                 {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
    SELECT journey.publish('carts');
+   -- customer-table triggers: attribute entry, condition exit, wait_until
+   SELECT journey.import('{\"name\": \"upgrade\", \"audience\": \"customers\", \"start\": \"w\",
+     \"entry\": [{\"type\": \"attribute\", \"when\": {\"field\": \"plan\", \"op\": \"changed_to\", \"value\": \"pro\"}}],
+     \"exit\": [{\"type\": \"condition\", \"name\": \"churned\",
+                 \"when\": {\"field\": \"plan\", \"op\": \"eq\", \"value\": \"churned\"}}],
+     \"steps\": [{\"key\": \"w\", \"type\": \"wait_until\", \"when\": {\"field\": \"plan\", \"op\": \"eq\", \"value\": \"gold\"},
+                 \"timeout\": \"7 days\", \"branches\": {\"met\": \"done\", \"timeout\": \"done\"}},
+                {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
+   SELECT journey.publish('upgrade');
+   -- an update_field step, which the tick runs on the shards (firing the trigger there)
+   SELECT journey.import('{\"name\": \"promote\", \"audience\": \"customers\", \"start\": \"set\",
+     \"steps\": [{\"key\": \"set\", \"type\": \"update_field\", \"set\": {\"plan\": \"pro\"}, \"next\": \"done\"},
+                {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
+   SELECT journey.publish('promote');
    SELECT journey.import('{\"name\": \"drafty\", \"audience\": \"customers\", \"start\": \"done\",
      \"steps\": [{\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
    SELECT journey.distribute('customers');" >/dev/null || exit 1
@@ -59,8 +73,8 @@ on_node() {  # port, n: the first n customers (in number order) that node owns
          JOIN pg_dist_node n ON n.groupid = p.groupid
         WHERE n.nodeport = $1 ORDER BY substr(t.id, 2)::int LIMIT $2) x"
 }
-read -r a1 a2 a3 a4 a5 a6 <<<"$(on_node "$w1" 6)"
-read -r b1 b2 b3 b4 b5 b6 <<<"$(on_node "$w2" 6)"
+read -r a1 a2 a3 a4 a5 a6 a7 a8 a9 <<<"$(on_node "$w1" 9)"
+read -r b1 b2 b3 b4 b5 b6 b7 b8 b9 <<<"$(on_node "$w2" 9)"
 check "customers on both worker nodes" "$w1 $w2" "$(owner "$a1") $(owner "$b1")"
 # The node whose id range an id is in (distribute gives each node (group << 48) + n).
 node_of() {  # id
@@ -186,7 +200,45 @@ for table in journey.enrollments journey.activity journey.events journey.message
   check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
 
-# 11. The wake-up reaches the owning node: workers on, naptime 60 s.
+# 11. Customer-table triggers on the shards (a statement on the distributed
+# audience fires them on each shard it touches, on that shard's node).
+c "UPDATE customers SET plan = 'pro' WHERE id IN ('$a7', '$b7')" >/dev/null
+c "BEGIN; UPDATE customers SET plan = 'pro' WHERE id = '$a8'; UPDATE customers SET plan = 'pro' WHERE id = '$b8'; COMMIT;" >/dev/null
+check "attribute entry trigger on the shards (multi-shard statement, and in a transaction)" \
+  "active/-/false active/-/false active/-/false active/-/false" \
+  "$(enr "$a7" upgrade) $(enr "$b7" upgrade) $(enr "$a8" upgrade) $(enr "$b8" upgrade)"
+c "UPDATE customers SET email = email || '.x' WHERE id IN ('$a7', '$b7')" >/dev/null
+check "a change that does not make the condition true enters no one again" "1|1" \
+  "$(c "SELECT count(*) FILTER (WHERE customer_id = '$a7') || '|' || count(*) FILTER (WHERE customer_id = '$b7')
+          FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'upgrade'")"
+for p in $w1 $w2; do cq "$p" "SELECT journey.run_due()" >/dev/null; done
+check "parked at the wait_until step" "w w" \
+  "$(c "SELECT string_agg(e.step_key, ' ') FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+         WHERE j.name = 'upgrade' AND e.customer_id IN ('$a7', '$b7') AND e.parked_at IS NOT NULL")"
+c "UPDATE customers SET plan = 'gold' WHERE id IN ('$a7', '$b7')" >/dev/null
+check "wait_until: the row change makes them due now" "2" \
+  "$(c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+         WHERE j.name = 'upgrade' AND e.customer_id IN ('$a7', '$b7') AND e.next_run_at <= now()")"
+for p in $w1 $w2; do cq "$p" "SELECT journey.run_due()" >/dev/null; done
+check "wait_until met: completed" "completed/-/false completed/-/false" "$(enr "$a7" upgrade) $(enr "$b7" upgrade)"
+c "BEGIN; UPDATE customers SET plan = 'churned' WHERE id = '$a8'; COMMIT;" >/dev/null
+check "condition exit rule on the shard" "exited/churned/false" "$(enr "$a8" upgrade)"
+c "DELETE FROM customers WHERE id = '$b8'" >/dev/null
+check "a deleted customer's enrollment ends customer_deleted" "exited/customer_deleted/false" "$(enr "$b8" upgrade)"
+c "SELECT journey.enroll('promote', '$a9'), journey.enroll('promote', '$b9')" >/dev/null
+for p in $w1 $w2; do cq "$p" "SELECT journey.run_due()" >/dev/null; done
+check "update_field run by the tick on the shards: the row changed, the attribute trigger entered them" \
+  "pro pro completed/-/false completed/-/false active/-/false active/-/false" \
+  "$(c "SELECT string_agg(plan, ' ' ORDER BY id) FROM customers WHERE id IN ('$a9', '$b9')") $(enr "$a9" promote) $(enr "$b9" promote) $(enr "$a9" upgrade) $(enr "$b9" upgrade)"
+check "every ended enrollment of the triggers has its activity row, once" "0" \
+  "$(c "SELECT count(*) FROM journey.enrollments e WHERE e.status <> 'active' AND
+          (SELECT count(*) FROM journey.activity a WHERE a.customer_id = e.customer_id
+            AND a.enrollment_id = e.id AND a.outcome = e.status::text) <> 1")"
+for table in journey.enrollments journey.activity; do
+  check "after the triggers, $table: every row on its customer's shard" "0" "$(misplaced "$table")"
+done
+
+# 12. The wake-up reaches the owning node: workers on, naptime 60 s.
 citus_psql_all "ALTER SYSTEM SET pg_journey.naptime = '60s'" >/dev/null
 citus_psql_all "ALTER SYSTEM SET pg_journey.enabled = on" >/dev/null
 citus_psql_all "SELECT pg_reload_conf()" >/dev/null
