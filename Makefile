@@ -50,7 +50,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   delivery_hardening \
   architecture_errors architecture_policies \
   audience_cols_classes audience_cols_contexts \
-  citus_absent \
+  citus_absent citus_runtime_single \
   split_nested import_keys \
   probe4_reports
 REGRESS_OPTS = --load-extension=pg_journey

@@ -429,6 +429,15 @@ std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>&
   return rules;
 }
 
+// Whether the relation's name ends in _<digits>, as a Citus shard's does.
+bool has_shard_suffix(Relation rel) {
+  const char* name = RelationGetRelationName(rel);
+  size_t length = strlen(name), digits = 0;
+  while (digits < length && name[length - 1 - digits] >= '0' && name[length - 1 - digits] <= '9')
+    ++digits;
+  return digits > 0 && digits < length && name[length - 1 - digits] == '_';
+}
+
 // On a Citus node, a statement on a distributed audience fires this trigger on
 // each of its shards (docs/scale-out.md). The shard (its name ends in
 // _<shard id>) stands for its table, `relid` becomes that table; and `map`
@@ -436,10 +445,6 @@ std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>&
 // so that the statements below write only those. False elsewhere.
 bool shard_map(Relation rel, Oid& relid, TableMap& map) {
   const char* name = RelationGetRelationName(rel);
-  size_t length = strlen(name), digits = 0;
-  while (digits < length && name[length - 1 - digits] >= '0' && name[length - 1 - digits] <= '9')
-    ++digits;
-  if (digits == 0 || digits == length || name[length - 1 - digits] != '_') return false;
   const char* schema = pg_guard([&] { return get_namespace_name(RelationGetNamespace(rel)); });
   auto rows = spi_rows(
       "SELECT logical::oid, relation, shard_relation FROM journey._citus_shard_group($1, $2)",
@@ -467,8 +472,8 @@ void fire(TriggerData* trigdata, Oid relid);
 void fire(TriggerData* trigdata) {
   Oid relid = RelationGetRelid(trigdata->tg_relation);
   TableMap map;
-  bool on_shard;
-  {
+  bool on_shard = false;
+  if (has_shard_suffix(trigdata->tg_relation)) {  // no query for other names
     SpiConnection spi;
     on_shard = shard_map(trigdata->tg_relation, relid, map);
     spi.finish();
