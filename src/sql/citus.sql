@@ -300,12 +300,14 @@ BEGIN
     PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
-  -- A call of this one made where Citus does not route it sends itself to the
+  -- A call of these two made where Citus does not route it sends itself to the
   -- customer's node as a query on the customer's shard; there it reads the
   -- definitions (reference tables, local on every node) and writes the
   -- customer's shards: nested execution, all of it on that node.
   ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
                                                    timestamptz, timestamptz)
+    SET citus.allow_nested_distributed_execution = on;
+  ALTER FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text)
     SET citus.allow_nested_distributed_execution = on;
 END
 $$;

@@ -109,10 +109,9 @@ $$;
 
 -- journey._enroll_rows for one customer on a Citus install (docs/scale-out.md):
 -- the same rules, in statements pinned to the customer (customer_id = its key),
--- so that Citus runs them on the customer's shards. A Citus distributed
--- function (journey.distribute): a call is routed to the node that owns the
--- customer, whose workers it wakes. Returns the new enrollment's id, or null
--- (no such customer, not eligible, or this entity enrolled already).
+-- run on the node that owns the customer, whose workers it wakes. Returns the
+-- new enrollment's id, or null (no such customer, not eligible, or this entity
+-- enrolled already).
 CREATE OR REPLACE FUNCTION journey._enroll_customer(p_customer text, p_journey_id bigint,
                                                     p_context jsonb, p_event jsonb,
                                                     p_entity text)
@@ -132,6 +131,17 @@ BEGIN
   PERFORM journey._require_enrollable(j);
   rule := journey._reentry_rule(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
+  IF journey._citus_distributed()
+     AND NOT EXISTS (SELECT 1 FROM journey._citus_customer_shards(p_customer)) THEN
+    -- Not on the node that owns the customer (a call Citus did not route:
+    -- enroll_query, or one made inside another function): send it there, in
+    -- the caller's transaction, as a query on the customer's shard, so that it
+    -- wakes that node's workers.
+    EXECUTE format('SELECT journey._enroll_customer($1, $2, $3, $4, $5) FROM %s t WHERE t.%I = $1',
+                   j.audience, k.key_column)
+      INTO id USING p_customer, p_journey_id, p_context, p_event, p_entity;
+    RETURN id;
+  END IF;
   EXECUTE format('SELECT t.%1$I::text FROM %2$s t WHERE t.%1$I = $1::%3$s', k.key_column,
                  j.audience, k.cast_type)
     INTO customer USING p_customer;

@@ -108,6 +108,8 @@ check "enroll_query: the new customers of both nodes" "2" \
   "$(c "SELECT journey.enroll_query('welcome', 'SELECT unnest(ARRAY[''$a3'', ''$b3'', ''$a1'', ''nobody'', ''$a3''])')")"
 check "enroll_query: enrolled once each" "active/-/false active/-/false active/-/false" \
   "$(enr "$a3" welcome) $(enr "$b3" welcome) $(enr "$a1" welcome)"
+check "enroll_query: each enrolled on its owning node" "$w1 $w2" \
+  "$(node_of "$(c "SELECT id FROM journey.enrollments WHERE customer_id = '$a3'")") $(node_of "$(c "SELECT id FROM journey.enrollments WHERE customer_id = '$b3'")")"
 # 4. Errors, with the single-node SQLSTATEs.
 expect_state "enroll: unknown journey" 42704 "$PGPORT" "SELECT journey.enroll('nope', '$a1')"
 expect_state "enroll: draft journey" 55000 "$PGPORT" "SELECT journey.enroll('drafty', '$a1')"
@@ -256,9 +258,11 @@ sleep 3
 start=$SECONDS
 c "SELECT journey.enroll('welcome', '$a5')" >/dev/null
 c "BEGIN; SELECT journey.enroll('welcome', '$b6'); COMMIT;" >/dev/null
-check "a new enrollment is picked up by its node's worker at once (autocommit, in a transaction)" \
-  "w w" "$(wait_for "SELECT coalesce(string_agg(step_key, ' ' ORDER BY customer_id), '')
-                       FROM journey.enrollments WHERE customer_id IN ('$a5', '$b6')" "w w" 20)"
+c "SELECT journey.enroll_query('welcome', 'SELECT unnest(ARRAY[''$a6'', ''$b5''])')" >/dev/null
+check "a new enrollment is picked up by its node's worker at once (autocommit, in a transaction, enroll_query)" \
+  "w w w w" "$(wait_for "SELECT coalesce(string_agg(e.step_key, ' ' ORDER BY e.customer_id), '')
+                           FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+                          WHERE j.name = 'welcome' AND e.customer_id IN ('$a5', '$b6', '$a6', '$b5')" "w w w w" 20)"
 c "SELECT journey.track('$a5', 'paid')" >/dev/null
 c "BEGIN; SELECT journey.track('$b6', 'paid'); COMMIT;" >/dev/null
 check "a tracked wake-up is picked up by its node's worker at once" "completed completed" \
