@@ -202,6 +202,17 @@ for table in journey.enrollments journey.activity journey.events journey.message
   check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
 
+# 10b. As an application role (journey_app), not a superuser.
+c "CREATE ROLE pgj_app LOGIN; GRANT journey_app TO pgj_app;" >/dev/null
+out=$(c "SET ROLE pgj_app; SELECT journey.enroll('again', '$a9') IS NOT NULL;
+         BEGIN; SELECT journey.track('$b9', 'cart_added', '{\"cart_id\": \"Z\"}') IS NOT NULL;
+         SELECT journey.enroll('again', '$b9') IS NOT NULL; COMMIT;" 2>&1 | tr '\n' ' ')
+x=$(c "SELECT e.id FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+        WHERE j.name = 'again' AND e.customer_id = '$a9'")
+out="$out$(c "SET ROLE pgj_app; SELECT journey.exit($x)" 2>&1 | tr '\n' ' ')"
+out="$out$(c "SELECT status FROM journey.enrollments WHERE id = $x")"
+check "as journey_app: enroll, track in a transaction, exit" "t t t  exited" "$out"
+
 # 11. Customer-table triggers on the shards (a statement on the distributed
 # audience fires them on each shard it touches, on that shard's node).
 c "UPDATE customers SET plan = 'pro' WHERE id IN ('$a7', '$b7')" >/dev/null
