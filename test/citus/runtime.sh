@@ -101,6 +101,10 @@ out=$(c "BEGIN; SELECT journey.enroll('welcome', '$a2'); SELECT journey.enroll('
 read -r i1 i2 <<<"$out"
 check "enroll in a transaction: each on its owner, the repeat null" "$w1 $w2" "$(node_of "$i1") $(node_of "$i2")"
 check "enroll in a transaction: committed" "active/-/false active/-/false" "$(enr "$a2" welcome) $(enr "$b2" welcome)"
+check "enroll and track in a transaction: later queries of the transaction see their rows" "1 1" \
+  "$(c "BEGIN; SELECT journey.enroll('welcome', '$a9') IS NULL; SELECT journey.track('$a9', 'seen') IS NULL;
+        SELECT count(*) FROM journey.enrollments WHERE customer_id = '$a9';
+        SELECT count(*) FROM journey.events WHERE customer_id = '$a9' AND name = 'seen'; COMMIT;" | tail -2 | tr '\n' ' ' | sed 's/ $//')"
 c "BEGIN; SELECT journey.enroll('welcome', '$a3'); ROLLBACK;" >/dev/null
 check "enroll in a transaction rolled back: nothing" "" "$(enr "$a3" welcome)"
 # 3. enroll_query: keys of both nodes, a missing one, an enrolled one.
