@@ -2,7 +2,9 @@
 
 -- No message leaves for a customer who has left the journey (an exit rule, a
 -- goal, unsubscribing, a manual exit, an archive): their pending messages are
--- withdrawn in the transaction of the exit.
+-- withdrawn in the transaction of the exit. (Pinned to the customer: on a Citus
+-- install this fires on the enrollments' shard and may write only its
+-- customer's shard of journey.messages, docs/scale-out.md.)
 CREATE OR REPLACE FUNCTION journey._withdraw_messages() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 BEGIN

@@ -3,7 +3,9 @@
 # docs/scale-out.md), called on the coordinator, autocommit and inside explicit
 # transactions: routed to the node that owns the customer (Citus distributed
 # functions), every statement pinned to the customer, with the single-node
-# results, invariants and errors. Then, with the background workers on and a
+# results, invariants and errors. The customer-table triggers on the shards of
+# the distributed audience (attribute entry, condition exit, wait_until, DELETE,
+# update_field run by the tick). Then, with the background workers on and a
 # long naptime, an enrollment and a tracked wake-up are picked up at once by the
 # owning node's worker (the wake-up reaches that node). Prints "N passed, N failed".
 set -uo pipefail
