@@ -7,6 +7,7 @@
 // The transition tables are read once; conditions are the compiled ones of the
 // published versions; only conditions that read an updated column are
 // evaluated. Database writes are a few set-based statements per statement.
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -135,8 +136,9 @@ PreparedStatement versions_statement(
     "   AND v.status IN ('published', 'retired')",
     {OIDOID});
 
-// Both end enrollments through journey._end_enrollments (src/sql/internal.sql),
-// which also writes the activity row of the step they end at.
+// Both end enrollments through journey._end_enrollments (src/pg/ending.cpp),
+// which also writes the activity row of the step they end at. On a Citus shard
+// the table map set below (shard_map) maps its statement too.
 PreparedStatement exit_statement(
     "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg(u.r),"
     "                                array_agg(u.g = 't'))"
@@ -424,9 +426,50 @@ std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>&
   return rules;
 }
 
+// Whether the relation's name ends in _<digits>, as a Citus shard's does.
+bool has_shard_suffix(Relation rel) {
+  const char* name = RelationGetRelationName(rel);
+  size_t length = strlen(name), digits = 0;
+  while (digits < length && name[length - 1 - digits] >= '0' && name[length - 1 - digits] <= '9')
+    ++digits;
+  return digits > 0 && digits < length && name[length - 1 - digits] == '_';
+}
+
+// On a Citus node, a statement on a distributed audience fires this trigger on
+// each of its shards (docs/scale-out.md). The shard (its name ends in
+// _<shard id>) stands for its table, `relid` becomes that table; and `map`
+// maps the journey tables to the shards co-located with this one, on this node,
+// so that the statements below write only those. False elsewhere.
+bool shard_map(Relation rel, Oid& relid, TableMap& map) {
+  const char* name = RelationGetRelationName(rel);
+  const char* schema = pg_guard([&] { return get_namespace_name(RelationGetNamespace(rel)); });
+  auto rows = spi_rows(
+      "SELECT logical::oid, relation, shard_relation FROM journey._citus_shard_group($1, $2)",
+      {std::string(schema ? schema : ""), std::string(name)});
+  if (rows.empty()) return false;
+  relid = static_cast<Oid>(std::stoul(*rows[0][0]));
+  map.key = "trigger:" + std::string(name);
+  for (const Row& row : rows) map.names.emplace_back(*row[1], *row[2]);
+  return true;
+}
+
+void fire(TriggerData* trigdata, Oid relid);
+
 void fire(TriggerData* trigdata) {
+  Oid relid = RelationGetRelid(trigdata->tg_relation);
+  TableMap map;
+  bool on_shard = false;
+  if (has_shard_suffix(trigdata->tg_relation)) {  // no query for other names
+    SpiConnection spi;
+    on_shard = shard_map(trigdata->tg_relation, relid, map);
+    spi.finish();
+  }
+  TableMapScope scope(on_shard ? &map : nullptr);
+  fire(trigdata, relid);
+}
+
+void fire(TriggerData* trigdata, Oid relid) {
   Relation rel = trigdata->tg_relation;
-  Oid relid = RelationGetRelid(rel);
   TriggerEvent event = trigdata->tg_event;
   const bool is_update = TRIGGER_FIRED_BY_UPDATE(event);
   const bool is_delete = TRIGGER_FIRED_BY_DELETE(event);

@@ -9,6 +9,8 @@
 
 extern "C" {
 #include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 }
 
 namespace pgj::pg {
@@ -149,19 +151,18 @@ void end_enrollments(const Endings& x, TimestampTz at, std::optional<TimestampTz
   run_ending(args, nulls, lock_first);
 }
 
-}  // namespace pgj::pg
+namespace {
 
-// journey._end_enrollments(ids, statuses, reasons, goals, at, converted_at):
-// ends the active ones of the enrollments (src/sql/internal.sql); returns the
-// ids it ended.
-PGJ_FUNCTION(pgj_end_enrollments) {
-  using namespace pgj::pg;
+// Runs the ending with the SQL arguments ids, statuses, reasons, goals, at
+// (default: the transaction's start) and converted_at, from argument `first`
+// on; returns the ids it ended (bigint[]).
+Datum end_enrollments_call(FunctionCallInfo fcinfo, int first) {
   Datum args[kEndArgs] = {};
   char nulls[kEndArgs];
   for (int i = 0; i < kEndArgs; ++i) nulls[i] = 'n';
   for (int i = 0; i < 6; ++i)
-    if (!PG_ARGISNULL(i)) {
-      args[i] = PG_GETARG_DATUM(i);
+    if (!PG_ARGISNULL(first + i)) {
+      args[i] = PG_GETARG_DATUM(first + i);
       nulls[i] = ' ';
     }
   if (nulls[4] == 'n') {  // at: now()
@@ -177,4 +178,45 @@ PGJ_FUNCTION(pgj_end_enrollments) {
     return PointerGetDatum(empty);
   }
   return result;
+}
+
+// The schema-qualified, quoted name of a relation, as a table map names it.
+std::string qualified_name(Oid relid) {
+  return pg_guard([relid] {
+    char* name = get_rel_name(relid);
+    if (!name)
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                      errmsg("relation with OID %u does not exist", relid)));
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name);
+  });
+}
+
+}  // namespace
+}  // namespace pgj::pg
+
+// journey._end_enrollments(ids, statuses, reasons, goals, at, converted_at):
+// ends the active ones of the enrollments (src/sql/internal.sql); returns the
+// ids it ended.
+PGJ_FUNCTION(pgj_end_enrollments) {
+  return pgj::pg::end_enrollments_call(fcinfo, 0);
+}
+
+// journey._end_enrollments_in(enrollments, activity, ids, statuses, reasons,
+// goals, at, converted_at): the same on the given tables in place of
+// journey.enrollments and journey.activity (on a Citus node, one customer's
+// shards: journey._end_customer_enrollments).
+PGJ_FUNCTION(pgj_end_enrollments_in) {
+  using namespace pgj::pg;
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    pg_guard([] {
+      ereport(ERROR,
+              (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+               errmsg("journey._end_enrollments_in needs its enrollments and activity tables")));
+    });
+  std::string enrollments = qualified_name(PG_GETARG_OID(0));
+  std::string activity = qualified_name(PG_GETARG_OID(1));
+  TableMap map{"in:" + enrollments + "," + activity,
+               {{"journey.enrollments", enrollments}, {"journey.activity", activity}}};
+  TableMapScope scope(&map);
+  return end_enrollments_call(fcinfo, 2);
 }

@@ -148,6 +148,10 @@ void set_table_map(const TableMap* map) {
   table_map = map;
 }
 
+const TableMap* current_table_map() {
+  return table_map;
+}
+
 uint64 PreparedStatement::execute(const Datum* values, const char* nulls, bool read_only) {
   SPIPlanPtr* slot = &plan_;
   std::string mapped;

@@ -51,6 +51,23 @@ std::string map_tables(const std::string& sql, const TableMap& map);
 // with plans kept per map key. The caller keeps *map alive and clears it.
 void set_table_map(const TableMap* map);
 
+// The map set now (null when none).
+const TableMap* current_table_map();
+
+// Sets a table map (or none) for the scope's life, and puts back the one set
+// before however the scope ends (a tick on shards whose update_field fires the
+// customer-table trigger, which sets its own).
+class TableMapScope {
+ public:
+  explicit TableMapScope(const TableMap* map) : saved_(current_table_map()) { set_table_map(map); }
+  ~TableMapScope() { set_table_map(saved_); }
+  TableMapScope(const TableMapScope&) = delete;
+  TableMapScope& operator=(const TableMapScope&) = delete;
+
+ private:
+  const TableMap* saved_;
+};
+
 // A statement prepared once per backend (SPI_keepplan) and run many times: the
 // hot path's reads and batched writes.
 class PreparedStatement {

@@ -1228,14 +1228,6 @@ std::optional<std::vector<TableMap>> local_shard_groups() {
   }
   return groups;
 }
-
-// Runs the tick under a table map, and clears the map however it ends.
-struct TableMapScope {
-  explicit TableMapScope(const TableMap* map) { set_table_map(map); }
-  ~TableMapScope() { set_table_map(nullptr); }
-  TableMapScope(const TableMapScope&) = delete;
-  TableMapScope& operator=(const TableMapScope&) = delete;
-};
 }  // namespace
 
 namespace {

@@ -35,12 +35,16 @@ PreparedStatement journeys_statement(
 
 // The entry time is never later than the transaction's (the tests date entries
 // ahead with ref_time): an event is before an entry only if it is backdated.
+// The customer's active enrollments in the audience's journeys ($2, read
+// before): no join with journey.journeys, so that on a Citus install it is a
+// query on the customer's shard alone, which a call routed to the customer's
+// node may run (docs/scale-out.md).
 PreparedStatement enrollments_statement(
     "SELECT e.id, e.journey_id, e.version, e.entity_key, e.waiting_for,"
     "       ((extract(epoch FROM least(e.entered_at, now())) - 946684800) * 1000000)::int8"
-    "  FROM journey.enrollments e JOIN journey.journeys x ON x.id = e.journey_id"
-    " WHERE e.customer_id = $1 AND e.status = 'active' AND x.audience = $2",
-    {TEXTOID, OIDOID});
+    "  FROM journey.enrollments e"
+    " WHERE e.customer_id = $1 AND e.status = 'active' AND e.journey_id = ANY ($2)",
+    {TEXTOID, INT8ARRAYOID});
 
 // The event rules of the versions ($1, $2) that name this event ($3): entry
 // triggers (kind 0) and exit rules (kind 1), in position order.
@@ -86,9 +90,11 @@ void read_journeys(TrackInput& in, Oid audience, Datum properties, std::map<int6
   }
 }
 
-void read_enrollments(TrackInput& in, const std::string& customer, Oid audience,
+void read_enrollments(TrackInput& in, const std::string& customer,
                       const std::map<int64_t, size_t>& index, std::vector<Version>& versions) {
-  Datum args[2] = {string_to_text(customer), ObjectIdGetDatum(audience)};
+  std::vector<int64_t> journey_ids;
+  for (const auto& [id, position] : index) journey_ids.push_back(id);
+  Datum args[2] = {string_to_text(customer), int8_array(journey_ids)};
   const char nulls[2] = {' ', ' '};
   for (const Row& row : enrollments_statement.rows(args, nulls)) {
     core::TrackEnrollment e;
@@ -142,7 +148,7 @@ void read_input(TrackInput& in, Oid audience, const std::string& customer, const
   for (size_t i = 0; i < in.journeys.size(); ++i)
     if (live_versions[i] >= 0) versions.emplace_back(in.journeys[i].id, live_versions[i]);
   size_t first_enrollment = versions.size();
-  read_enrollments(in, customer, audience, index, versions);
+  read_enrollments(in, customer, index, versions);
   read_rules(in, versions, event);
   for (size_t i = 0; i < in.journeys.size(); ++i)
     if (live_versions[i] >= 0)

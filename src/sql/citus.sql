@@ -229,6 +229,7 @@ BEGIN
     END IF;
   END LOOP;
   IF runtime_distributed THEN
+    PERFORM journey._citus_route_functions();
     PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
     PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
     RETURN;
@@ -273,9 +274,42 @@ BEGIN
   FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
     EXECUTE fk;
   END LOOP;
+  PERFORM journey._citus_route_functions();
   -- The rest of the caller's transaction runs with the caller's settings.
   PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
   PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
+END
+$$;
+
+-- Step 6 of journey.distribute: the functions that act for one customer become
+-- Citus distributed functions, distributed by their customer argument and
+-- co-located with journey.enrollments, so that a call runs on the node that owns
+-- the customer (its statements there are local, and its journey._wake_workers
+-- wakes that node's workers). force_delegation: calls inside a transaction
+-- block are routed too (every statement in them is pinned to the customer).
+CREATE OR REPLACE FUNCTION journey._citus_route_functions() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  f record;
+BEGIN
+  FOR f IN SELECT * FROM (VALUES
+             ('journey.enroll(text,text,jsonb)', 'customer_id'),
+             ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id'),
+             ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer'),
+             ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
+              'p_customer')) x(fn, arg) LOOP
+    PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
+                                        force_delegation => true);
+  END LOOP;
+  -- A call of these two made where Citus does not route it sends itself to the
+  -- customer's node as a query on the customer's shard; there it reads the
+  -- definitions (reference tables, local on every node) and writes the
+  -- customer's shards: nested execution, all of it on that node.
+  ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
+                                                   timestamptz, timestamptz)
+    SET citus.allow_nested_distributed_execution = on;
+  ALTER FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text)
+    SET citus.allow_nested_distributed_execution = on;
 END
 $$;
 
@@ -332,7 +366,8 @@ REVOKE ALL ON FUNCTION
   journey._citus_distribute_checks(regclass),
   journey._citus_prepare_workers(boolean),
   journey._citus_on_workers(text),
-  journey._citus_fix_oids(text)
+  journey._citus_fix_oids(text),
+  journey._citus_route_functions()
 FROM PUBLIC;
 
 -- Whether journey.enrollments is a Citus distributed table on this node (the
@@ -553,3 +588,115 @@ $$;
 
 REVOKE ALL ON FUNCTION journey._citus_table(regclass), journey._qualified_name(regclass),
   journey._citus_analytics_views() FROM PUBLIC;
+
+-- The shards of one customer's group on this node: the customer's shard of
+-- journey.enrollments and of journey.activity, when that group is placed on
+-- this node (a call routed to the node that owns the customer); no row
+-- otherwise (or without Citus). Takes the group's metadata lock in share mode
+-- first, as the tick does: no move of the group starts before this
+-- transaction ends.
+CREATE OR REPLACE FUNCTION journey._citus_customer_shards(p_customer text,
+                                                          OUT enrollments regclass,
+                                                          OUT activity regclass)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  shard bigint;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  EXECUTE $q$SELECT pg_catalog.get_shard_id_for_distribution_column('journey.enrollments', $1)$q$
+    INTO shard USING p_customer;
+  EXECUTE 'SELECT pg_catalog.lock_shard_metadata(5, ARRAY[$1])' USING shard;
+  RETURN QUERY EXECUTE $q$
+    SELECT pg_catalog.shard_name('journey.enrollments', $1)::regclass,
+           (SELECT pg_catalog.shard_name(d.logicalrelid, d.shardid)::regclass
+              FROM unnest(pg_catalog.get_colocated_shard_array($1)) cs(shardid)
+              JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
+             WHERE d.logicalrelid = 'journey.activity'::regclass)
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_placement p
+                    WHERE p.shardid = $1
+                      AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group))$q$
+    USING shard;
+END
+$$;
+
+-- journey._end_enrollments for enrollments of one customer (p_ids must all be
+-- that customer's). On a single node, the same. On a Citus install the ending
+-- statement runs on the customer's shards, on the node that holds them: this
+-- function is a distributed function (journey.distribute), so a call made
+-- elsewhere is routed there; there, it ends them on the local shards of the
+-- customer's group (journey._citus_customer_shards), as the tick does.
+CREATE OR REPLACE FUNCTION journey._end_customer_enrollments(p_customer text, p_ids bigint[],
+                                                             p_statuses text[], p_reasons text[],
+                                                             p_goals boolean[] DEFAULT NULL,
+                                                             p_at timestamptz DEFAULT now(),
+                                                             p_converted_at timestamptz DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  s record;
+  ended bigint[];
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN journey._end_enrollments(p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at);
+  END IF;
+  IF cardinality(p_ids) IS DISTINCT FROM 0 AND p_ids[1] IS NOT NULL THEN
+    SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
+    IF FOUND THEN
+      RETURN journey._end_enrollments_in(s.enrollments, s.activity, p_ids, p_statuses, p_reasons,
+                                         p_goals, p_at, p_converted_at);
+    END IF;
+    -- Not on the node that owns the customer (a call Citus did not route: one
+    -- made inside another function here): send it there, in the caller's
+    -- transaction, as a query on the customer's shard that calls this function.
+    EXECUTE 'SELECT journey._end_customer_enrollments($1, $2, $3, $4, $5, $6, $7)
+               FROM journey.enrollments e WHERE e.customer_id = $1 AND e.id = $2[1]'
+      INTO ended USING p_customer, p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at;
+  END IF;
+  RETURN coalesce(ended, '{}');
+END
+$$;
+REVOKE ALL ON FUNCTION journey._citus_customer_shards(text),
+  journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[], timestamptz, timestamptz)
+FROM PUBLIC;
+
+-- The customer-table trigger on a Citus node (src/pg/audience_trigger.cpp):
+-- when the relation p_schema.p_name is a shard (its name ends in _<shard id>:
+-- shards are hidden from pg_class listings on the workers, so the trigger gives
+-- the name), its table, and the tables of its co-located group with their
+-- shards on this node (journey.enrollments as journey.enrollments_<id>, ...).
+-- No row otherwise.
+CREATE OR REPLACE FUNCTION journey._citus_shard_group(p_schema text, p_name text)
+RETURNS TABLE (logical regclass, relation text, shard_relation text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  shard bigint;
+  rel regclass;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  shard := substring(p_name FROM '_([0-9]+)$')::bigint;
+  IF shard IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE $q$SELECT s.logicalrelid FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE s.shardid = $1 AND n.nspname = $2 AND c.relname || '_' || s.shardid = $3$q$
+    INTO rel USING shard, p_schema, p_name;
+  IF rel IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY EXECUTE $q$
+    SELECT $2, format('%I.%I', n.nspname, c.relname),
+           format('%I.%I', n.nspname, c.relname || '_' || cs.shardid)
+      FROM unnest(pg_catalog.get_colocated_shard_array($1)) cs(shardid)
+      JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
+      JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING shard, rel;
+END
+$$;
+REVOKE ALL ON FUNCTION journey._citus_shard_group(text, text) FROM PUBLIC;

@@ -513,7 +513,9 @@ BEGIN
             HINT = 'register the customer table first: SELECT journey.register_audience(''table'', ''key_column'')';
   END IF;
   -- The usual cause besides a missing row: the event name and the customer id swapped.
-  IF p_event IS NOT NULL THEN
+  -- (Not on a Citus install: there the event name would be another customer's
+  -- key, on another node than this call's, docs/scale-out.md.)
+  IF p_event IS NOT NULL AND NOT journey._citus_distributed() THEN
     FOR a IN SELECT * FROM journey._audience_keys() LOOP
       IF (journey._lookup_customer(a.relation, p_event)).problem IS NULL THEN
         swapped := format('"%s" is a customer of %s: were the customer id and the event name swapped? '
@@ -562,6 +564,18 @@ CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses t
                                                     p_converted_at timestamptz DEFAULT NULL)
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'pgj_end_enrollments'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
+
+-- journey._end_enrollments on the given tables in place of journey.enrollments
+-- and journey.activity: on a Citus node, the shards of one customer's group
+-- (journey._end_customer_enrollments).
+CREATE OR REPLACE FUNCTION journey._end_enrollments_in(p_enrollments regclass, p_activity regclass,
+                                                       p_ids bigint[], p_statuses text[],
+                                                       p_reasons text[], p_goals boolean[],
+                                                       p_at timestamptz,
+                                                       p_converted_at timestamptz)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'pgj_end_enrollments_in'
 LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
 
 -- The type of a step of a journey version (null when there is no such step).

@@ -2,12 +2,14 @@
 
 -- No message leaves for a customer who has left the journey (an exit rule, a
 -- goal, unsubscribing, a manual exit, an archive): their pending messages are
--- withdrawn in the transaction of the exit.
+-- withdrawn in the transaction of the exit. (Pinned to the customer: on a Citus
+-- install this fires on the enrollments' shard and may write only its
+-- customer's shard of journey.messages, docs/scale-out.md.)
 CREATE OR REPLACE FUNCTION journey._withdraw_messages() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 BEGIN
   UPDATE journey.messages m SET status = 'suppressed', reason = 'exited', completed_at = now()
-   WHERE m.enrollment_id = NEW.id AND m.status = 'pending';
+   WHERE m.customer_id = NEW.customer_id AND m.enrollment_id = NEW.id AND m.status = 'pending';
   RETURN NULL;
 END
 $$;

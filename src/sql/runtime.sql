@@ -26,9 +26,30 @@ DECLARE
   c_events jsonb[];
   c_entities text[];
   ids bigint[];
+  id bigint;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
+  IF journey._citus_distributed() THEN
+    -- On a Citus install, one customer at a time, each on the node that owns
+    -- it (journey._enroll_customer, docs/scale-out.md).
+    -- Each (customer, entity) once: its first occurrence counts (the keys of a
+    -- distributed audience are text, so the given id is the canonical one).
+    ids := '{}';
+    FOR k IN SELECT d.c, d.ctx, d.ev, d.ent
+               FROM (SELECT DISTINCT ON (u.c, coalesce(u.ent, '')) u.c, u.ctx, u.ev, u.ent, u.o
+                       FROM unnest(p_customers, p_contexts, p_events, p_entities)
+                            WITH ORDINALITY u(c, ctx, ev, ent, o)
+                      WHERE u.c IS NOT NULL
+                      ORDER BY u.c, coalesce(u.ent, ''), u.o) d
+              ORDER BY d.o LOOP
+      id := journey._enroll_customer(k.c, j.id, k.ctx, k.ev, k.ent);
+      IF id IS NOT NULL THEN
+        ids := ids || id;
+      END IF;
+    END LOOP;
+    RETURN ids;
+  END IF;
   -- The policies are decided in core (journey._reentry_rule,
   -- journey._holdout_percent, journey._in_holdout); this applies them.
   rule := journey._reentry_rule(j.settings);
@@ -88,6 +109,85 @@ BEGIN
   RETURN ids;
 END
 $$;
+
+-- journey._enroll_rows for one customer on a Citus install (docs/scale-out.md):
+-- the same rules, in statements pinned to the customer (customer_id = its key),
+-- run on the node that owns the customer, whose workers it wakes. Returns the
+-- new enrollment's id, or null (no such customer, not eligible, or this entity
+-- enrolled already).
+CREATE OR REPLACE FUNCTION journey._enroll_customer(p_customer text, p_journey_id bigint,
+                                                    p_context jsonb, p_event jsonb,
+                                                    p_entity text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  j journey.journeys;
+  k record;
+  rule record;
+  customer text;
+  start_key text;
+  holdout boolean;
+  active bigint[];
+  id bigint;
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  PERFORM journey._require_enrollable(j);
+  rule := journey._reentry_rule(j.settings);
+  SELECT * INTO k FROM journey._audience_keys(j.audience);
+  IF journey._citus_distributed()
+     AND NOT EXISTS (SELECT 1 FROM journey._citus_customer_shards(p_customer)) THEN
+    -- Not on the node that owns the customer (a call Citus did not route:
+    -- enroll_query, or one made inside another function): send it there, in
+    -- the caller's transaction, as a query on the customer's shard, so that it
+    -- wakes that node's workers.
+    EXECUTE format('SELECT journey._enroll_customer($1, $2, $3, $4, $5) FROM %s t WHERE t.%I = $1',
+                   j.audience, k.key_column)
+      INTO id USING p_customer, p_journey_id, p_context, p_event, p_entity;
+    RETURN id;
+  END IF;
+  EXECUTE format('SELECT t.%1$I::text FROM %2$s t WHERE t.%1$I = $1::%3$s', k.key_column,
+                 j.audience, k.cast_type)
+    INTO customer USING p_customer;
+  IF customer IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF rule.replaces_active THEN
+    SELECT array_agg(e.id ORDER BY e.id) INTO active FROM journey.enrollments e
+     WHERE e.customer_id = customer AND e.journey_id = j.id AND e.status = 'active'
+       AND e.entity_key IS NOT DISTINCT FROM p_entity
+       AND (rule.cooldown IS NULL OR e.entered_at <= now() - rule.cooldown);
+    IF cardinality(active) > 0 THEN
+      PERFORM journey._end_customer_enrollments(
+        customer, active, array_fill('exited'::text, ARRAY[cardinality(active)]),
+        array_fill('reentered'::text, ARRAY[cardinality(active)]));
+    END IF;
+  END IF;
+  IF EXISTS (SELECT 1 FROM journey.enrollments p
+              WHERE p.customer_id = customer AND p.journey_id = j.id
+                AND p.entity_key IS NOT DISTINCT FROM p_entity
+                AND (rule.any_earlier_blocks
+                     OR (rule.cooldown IS NOT NULL AND p.entered_at > now() - rule.cooldown))) THEN
+    RETURN NULL;
+  END IF;
+  SELECT v.start_key INTO start_key FROM journey.versions v
+   WHERE v.journey_id = j.id AND v.version = j.published_version;
+  holdout := journey._in_holdout(coalesce((j.settings->>'holdout_percent')::float8, 0), j.name,
+                                 customer);
+  INSERT INTO journey.enrollments AS e
+    (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
+     holdout, entered_at)
+  VALUES (j.id, j.published_version, customer, p_entity, start_key, now(),
+          coalesce(p_context, '{}'), p_event, holdout, now())
+  ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
+  DO NOTHING
+  RETURNING e.id INTO id;
+  IF id IS NOT NULL THEN
+    PERFORM journey._wake_workers();
+  END IF;
+  RETURN id;
+END
+$$;
+REVOKE ALL ON FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text) FROM PUBLIC;
 
 -- What enroll_query (which runs the caller's query as the caller) may do with
 -- the keys it got: enroll them, nothing else (no context, no forged event).
@@ -228,17 +328,17 @@ BEGIN
 
   -- Event exit rules (goals mark the conversion).
   IF cardinality(fx.exit_ids) > 0 THEN
-    PERFORM journey._end_enrollments(fx.exit_ids,
-                                     array_fill('exited'::text, ARRAY[cardinality(fx.exit_ids)]),
-                                     fx.exit_reasons, fx.exit_goals, now(),
-                                     coalesce(track.occurred_at, now()));
+    PERFORM journey._end_customer_enrollments(
+      customer, fx.exit_ids, array_fill('exited'::text, ARRAY[cardinality(fx.exit_ids)]),
+      fx.exit_reasons, fx.exit_goals, now(), coalesce(track.occurred_at, now()));
   END IF;
 
   -- Wake enrollments waiting for this event; the engine checks their "where".
   IF cardinality(fx.wake_ids) > 0 THEN
     UPDATE journey.enrollments e
        SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
-     WHERE e.id = ANY (fx.wake_ids) AND e.status = 'active' AND e.waiting_for = track.event;
+     WHERE e.customer_id = customer AND e.id = ANY (fx.wake_ids) AND e.status = 'active'
+       AND e.waiting_for = track.event;
     IF FOUND THEN
       PERFORM journey._wake_workers();
     END IF;
@@ -259,17 +359,22 @@ CREATE OR REPLACE FUNCTION journey.exit(enrollment_id bigint, reason text DEFAUL
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   current_status journey.enrollment_status;
+  customer text;
 BEGIN
   IF exit.enrollment_id IS NULL THEN
     RAISE EXCEPTION 'enrollment_id must not be null' USING ERRCODE = '22004';
   END IF;
   -- A manual exit reads "manual", or "manual: <reason>": never the name of an
   -- exit rule (no rule name starts with "manual"), so no rule is credited.
-  IF cardinality(journey._end_enrollments(
-       ARRAY[exit.enrollment_id], ARRAY['exited'],
+  -- The customer first: on a Citus install every statement after this one is
+  -- pinned to the customer (docs/scale-out.md).
+  SELECT e.customer_id INTO customer FROM journey.enrollments e WHERE e.id = exit.enrollment_id;
+  IF customer IS NULL OR cardinality(journey._end_customer_enrollments(
+       customer, ARRAY[exit.enrollment_id], ARRAY['exited'],
        ARRAY[CASE WHEN coalesce(exit.reason, 'manual') = 'manual' THEN 'manual'
                   ELSE 'manual: ' || exit.reason END])) = 0 THEN
-    SELECT e.status INTO current_status FROM journey.enrollments e WHERE e.id = exit.enrollment_id;
+    SELECT e.status INTO current_status FROM journey.enrollments e
+     WHERE e.customer_id = customer AND e.id = exit.enrollment_id;
     IF current_status IS NULL THEN
       RAISE EXCEPTION 'enrollment % does not exist', exit.enrollment_id USING ERRCODE = '42704';
     END IF;
