@@ -37,7 +37,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 # pg_regress (sql/ + expected/) and isolation specs (test/isolation/), run by
 # `make installcheck` against the throwaway cluster tools/test.sh starts.
-REGRESS = setup bridge audiences validation authoring lifecycle engine engine_policies triggers \
+REGRESS = setup bridge audiences validation authoring lifecycle engine engine_policies triggers  batch_audiences \
   proof_authoring proof_runtime proof_triggers \
   ddl_audience_alter ddl_register_owner ddl_drop_journey \
   runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \

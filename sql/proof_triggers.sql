@@ -76,7 +76,7 @@ ALTER TABLE proof_owned OWNER TO proof_table_owner;
 SELECT journey.register_audience('proof_owned', 'id', 'email');
 SELECT try($$DROP OWNED BY proof_table_owner$$);
 SELECT to_regclass('proof_owned') AS still_there;
-SELECT relation FROM journey.audiences WHERE relation::text LIKE 'proof%' ORDER BY 1::text;
+SELECT relation FROM journey.audiences WHERE relation::text LIKE 'proof%' ORDER BY relation::text;
 SELECT journey.unregister_audience('proof_crm.contacts'), journey.unregister_audience('proof_owned');
 DROP SCHEMA proof_crm CASCADE;
 DROP OWNED BY proof_table_owner;

@@ -179,6 +179,6 @@ SELECT p.oid::regprocedure AS function,
  WHERE p.pronamespace = 'journey'::regnamespace
    AND p.proname IN ('simulate', '_simulate', '_simulate_checked', '_simulate_run',
                      '_customer_keys', '_simulation_check')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 SELECT journey.archive('sf-wake');

@@ -272,10 +272,16 @@ struct Claimed {
   std::optional<Failure> prepare_error;  // its journey could not be loaded
 };
 
+// A batch's customer rows are keyed by audience and customer (customer_key):
+// a batch runs journeys of several audiences, whose tables may share ids.
 using CustomerRows = std::unordered_map<std::string, std::vector<core::Value>>;
 // Per customer, the exact text of its numeric columns (read as float8 for
 // conditions; merge tags render these digits): run_enrollment's exact_text.
 using CustomerTexts = std::unordered_map<std::string, std::vector<std::optional<std::string>>>;
+
+std::string customer_key(Oid audience, const std::string& customer) {
+  return std::to_string(audience) + '/' + customer;
+}
 
 // A cell of the customer read (see read_customers) as the column's Value:
 // times arrive as Unix micros (int8).
@@ -334,7 +340,7 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
     std::vector<core::Value> values(audience.schema.columns.size());
     for (size_t k = 0; k < columns.size(); ++k)
       values[columns[k]] = customer_value(std::move(row[k + 1]), audience.columns[columns[k]].kind);
-    std::string key = value_text(row[0]);
+    std::string key = customer_key(audience.relid, value_text(row[0]));
     if (!numerics.empty()) {
       std::vector<std::optional<std::string>> exact(audience.schema.columns.size());
       for (size_t k = 0; k < numerics.size(); ++k) {
@@ -450,7 +456,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     a_branch_.push_back(nonempty(v.branch));
     a_visit_.push_back(v.visit);
   }
-  auto row = rows.find(e.state.customer_id);
+  auto row = rows.find(customer_key(e.journey->audience->relid, e.state.customer_id));
   const std::vector<core::Value>* customer = row == rows.end() ? nullptr : &row->second;
   for (const core::MessageOut& m : r.messages) {
     core::Delivery d = core::decide_delivery(journey.settings, e.journey->audience->schema,
@@ -977,7 +983,8 @@ class Tick {
   // stop_after >= 0: replay a failed run up to the step that failed (see
   // core::run_enrollment).
   core::RunResult run_one(const Claimed& c, CustomerRows& rows, int stop_after = -1) {
-    auto row = rows.find(c.state.customer_id);
+    const std::string key = customer_key(c.journey->audience->relid, c.state.customer_id);
+    auto row = rows.find(key);
     if (row == rows.end()) {
       core::RunResult gone;
       gone.outcome = core::RunResult::Outcome::Exited;
@@ -1000,7 +1007,7 @@ class Tick {
     running_ = &c;
     inflight_running(extension_, c.state.id, c.row_version);
     step_timer_start();
-    auto exact = texts_.find(c.state.customer_id);
+    auto exact = texts_.find(key);
     core::RunResult result = core::run_enrollment(
         c.journey->compiled, c.journey->audience->schema, c.state, row->second, pg_to_unix(as_of_),
         *runtime_, core::kMaxStepsPerRun, exact == texts_.end() ? nullptr : &exact->second,
@@ -1352,11 +1359,12 @@ bool read_customer_row(const AudienceInfo& audience, const std::string& customer
   CustomerRows rows;
   CustomerTexts texts;
   read_customers(audience, {customer}, columns, rows, exact_text ? &texts : nullptr);
-  auto it = rows.find(customer);
+  const std::string key = customer_key(audience.relid, customer);
+  auto it = rows.find(key);
   if (it == rows.end()) return false;
   *row = std::move(it->second);
   if (exact_text) {
-    auto t = texts.find(customer);
+    auto t = texts.find(key);
     if (t != texts.end()) *exact_text = std::move(t->second);
   }
   return true;

@@ -171,8 +171,7 @@ BEGIN
   END IF;
   SELECT v.start_key INTO start_key FROM journey.versions v
    WHERE v.journey_id = j.id AND v.version = j.published_version;
-  holdout := journey._in_holdout(coalesce((j.settings->>'holdout_percent')::float8, 0), j.name,
-                                 customer);
+  holdout := journey._in_holdout(journey._holdout_percent(j.settings), j.name, customer);
   INSERT INTO journey.enrollments AS e
     (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
      holdout, entered_at)
