@@ -133,6 +133,9 @@ CREATE OR REPLACE FUNCTION journey.archive(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey_for(archive.journey, 'archive');
+  customers text[];
+  ids bigint[];
+  first int := 1;
 BEGIN
   UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
    WHERE x.id = j.id;
@@ -140,10 +143,27 @@ BEGIN
   -- messages, of ended enrollments too, are withdrawn rather than left pending.
   UPDATE journey.messages m SET status = 'suppressed', reason = 'archived', completed_at = now()
    WHERE m.journey_id = j.id AND m.status = 'pending';
-  PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg('archived'::text))
-     FROM journey.enrollments e
-    WHERE e.journey_id = j.id AND e.status = 'active'
-   HAVING count(*) > 0;
+  IF journey._citus_distributed() THEN
+    -- On a Citus install, each customer's on the node that owns it
+    -- (journey._end_customer_enrollments): a row lock across shards is refused.
+    -- The pairs are read first, so no distributed query is open meanwhile.
+    SELECT array_agg(e.customer_id ORDER BY e.customer_id, e.id), array_agg(e.id ORDER BY e.customer_id, e.id)
+      INTO customers, ids
+      FROM journey.enrollments e WHERE e.journey_id = j.id AND e.status = 'active';
+    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
+      IF i = cardinality(ids) OR customers[i + 1] <> customers[i] THEN
+        PERFORM journey._end_customer_enrollments(
+          customers[i], ids[first:i], array_fill('exited'::text, ARRAY[i - first + 1]),
+          array_fill('archived'::text, ARRAY[i - first + 1]));
+        first := i + 1;
+      END IF;
+    END LOOP;
+  ELSE
+    PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg('archived'::text))
+       FROM journey.enrollments e
+      WHERE e.journey_id = j.id AND e.status = 'active'
+     HAVING count(*) > 0;
+  END IF;
   PERFORM journey._sync_schedules(j.id);
   PERFORM journey._install_audience_triggers(j.audience);
 END

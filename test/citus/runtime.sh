@@ -257,6 +257,25 @@ for table in journey.enrollments journey.activity; do
   check "after the triggers, $table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
 
+# 11b. archive ends the active enrollments of both nodes (a row lock across
+# shards is refused: each customer's on its node) and withdraws pending messages.
+c "SELECT journey.enroll('again', '$a4'), journey.enroll('again', '$b4')" >/dev/null
+active_again=$(c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+                   WHERE j.name = 'again' AND e.status = 'active'")
+check "archive: active enrollments of 'again' on both nodes before it" "yes" \
+  "$([ "$active_again" -ge 2 ] && echo yes || echo "no: $active_again")"
+c "SELECT journey.archive('again')" >/dev/null
+check "archive: every active enrollment exited archived, none left active" "0 $active_again" \
+  "$(c "SELECT count(*) FILTER (WHERE e.status = 'active') || ' ' ||
+               count(*) FILTER (WHERE e.status = 'exited' AND e.exit_reason = 'archived')
+          FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'again'")"
+check "archive: the journey is archived" "archived" "$(c "SELECT state FROM journey.journeys WHERE name = 'again'")"
+check "archive: each archived enrollment has its exit activity row, once" "0" \
+  "$(c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+         WHERE j.name = 'again' AND e.exit_reason = 'archived' AND
+          (SELECT count(*) FROM journey.activity a WHERE a.customer_id = e.customer_id
+            AND a.enrollment_id = e.id AND a.outcome = 'exited') <> 1")"
+
 # 12. The wake-up reaches the owning node: workers on, naptime 60 s.
 citus_psql_all "ALTER SYSTEM SET pg_journey.naptime = '60s'" >/dev/null
 citus_psql_all "ALTER SYSTEM SET pg_journey.enabled = on" >/dev/null
