@@ -117,7 +117,7 @@ shared_preload_libraries = 'citus,pg_cron,pg_journey'
 citus.node_conninfo = 'sslmode=disable'
 citus.local_hostname = '$CITUS_DIR'
 citus.shard_count = ${CITUS_SHARD_COUNT:-8}
-cron.database_name = 'postgres'
+cron.database_name = '${CITUS_CRON_DB:-postgres}'
 pg_journey.database = '$CITUS_DB'
 pg_journey.workers = ${CITUS_PGJ_WORKERS:-1}
 pg_journey.naptime = 200

@@ -9,6 +9,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   a journey.audiences;
   keys text[];
+  members text[];
   fresh text[];
   last_run timestamptz;
   due text;
@@ -28,11 +29,15 @@ BEGIN
                      a.key_column, j.audience, journey._condition_sql(t.config->'when', j.audience))
         INTO keys;
     END IF;
-    -- Only customers newly matching since the last run enter.
-    SELECT coalesce(array_agg(k), '{}') INTO fresh FROM unnest(keys) k
-     WHERE NOT EXISTS (SELECT 1 FROM journey.segment_members m
-                        WHERE m.journey_id = j.id AND m.version = t.version
-                          AND m.position = t.position AND m.customer_id = k);
+    -- Only customers newly matching since the last run enter. The members are
+    -- read first (on Citus a distributed table correlated with unnest() is
+    -- refused), then compared by a hash anti-join.
+    members := ARRAY(SELECT m.customer_id FROM journey.segment_members m
+                      WHERE m.journey_id = j.id AND m.version = t.version
+                        AND m.position = t.position);
+    SELECT coalesce(array_agg(u.k ORDER BY u.o), '{}') INTO fresh
+      FROM unnest(keys) WITH ORDINALITY u(k, o)
+     WHERE NOT EXISTS (SELECT 1 FROM unnest(members) m(c) WHERE m.c = u.k);
     DELETE FROM journey.segment_members m
      WHERE m.journey_id = j.id AND m.version = t.version AND m.position = t.position
        AND NOT (m.customer_id = ANY (keys));
