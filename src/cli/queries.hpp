@@ -9,26 +9,33 @@ namespace pgj::cli::sql {
 // entered, now_at, branches}] in definition order, "totals": {enrolled,
 // active, completed, exited, failed, converted}}. version is null when the
 // journey was never published.
+// (No correlated subqueries: on a Citus coordinator, docs/scale-out.md, the
+// enrollments and step_stats are distributed and Citus plans only joins with
+// the journey read first.)
 inline constexpr const char* kStats = R"sql(
-SELECT jsonb_build_object(
-  'journey', j.name, 'state', j.state, 'version', v.ver,
-  'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'step', s.step_key, 'type', s.step_type, 'entered', s.entered,
-                'now_at', s.now_at, 'branches', s.branches) ORDER BY st.position), '[]')
-              FROM journey.step_stats s
-              JOIN journey.steps st ON st.journey_id = s.journey_id AND st.version = s.version
-                                   AND st.key = s.step_key
-             WHERE s.journey_id = j.id AND s.version = v.ver),
-  'totals', (SELECT jsonb_build_object(
-                'enrolled', count(*),
-                'active', count(*) FILTER (WHERE e.status = 'active'),
-                'completed', count(*) FILTER (WHERE e.status = 'completed'),
-                'exited', count(*) FILTER (WHERE e.status = 'exited'),
-                'failed', count(*) FILTER (WHERE e.status = 'failed'),
-                'converted', count(e.converted_at))
-              FROM journey.enrollments e WHERE e.journey_id = j.id AND e.version = v.ver))
-  FROM journey._journey($1) j
- CROSS JOIN LATERAL (SELECT coalesce($2::int, j.published_version) AS ver) v
+WITH jv AS MATERIALIZED (
+  SELECT j.id, j.name, j.state, coalesce($2::int, j.published_version) AS ver
+    FROM journey._journey($1) j),
+steps AS (
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+             'step', s.step_key, 'type', s.step_type, 'entered', s.entered,
+             'now_at', s.now_at, 'branches', s.branches) ORDER BY st.position), '[]') AS steps
+    FROM jv
+    JOIN journey.step_stats s ON s.journey_id = jv.id AND s.version = jv.ver
+    JOIN journey.steps st ON st.journey_id = s.journey_id AND st.version = s.version
+                         AND st.key = s.step_key),
+totals AS (
+  SELECT jsonb_build_object(
+             'enrolled', count(*),
+             'active', count(*) FILTER (WHERE e.status = 'active'),
+             'completed', count(*) FILTER (WHERE e.status = 'completed'),
+             'exited', count(*) FILTER (WHERE e.status = 'exited'),
+             'failed', count(*) FILTER (WHERE e.status = 'failed'),
+             'converted', count(e.converted_at)) AS totals
+    FROM jv JOIN journey.enrollments e ON e.journey_id = jv.id AND e.version = jv.ver)
+SELECT jsonb_build_object('journey', jv.name, 'state', jv.state, 'version', jv.ver,
+                          'steps', steps.steps, 'totals', totals.totals)
+  FROM jv, steps, totals
 )sql";
 
 }  // namespace pgj::cli::sql
