@@ -203,7 +203,8 @@ BEGIN
   runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
                                   WHERE p.logicalrelid = 'journey.enrollments'::regclass);
   PERFORM journey._citus_prepare_workers(runtime_distributed);
-  PERFORM journey._citus_analytics_views();
+  -- The analytics views in the shape Citus can plan (views.sql), on this node.
+  PERFORM journey._analytics_views(true);
 
   -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
   -- they run on the shards and write only co-located tables. One connection a
@@ -370,10 +371,11 @@ REVOKE ALL ON FUNCTION
   journey._citus_route_functions()
 FROM PUBLIC;
 
--- Whether journey.enrollments is a Citus distributed table on this node (the
--- tick then runs on the local shards: journey._citus_local_shards). False
--- without Citus.
-CREATE OR REPLACE FUNCTION journey._citus_distributed() RETURNS boolean
+-- Whether rel is a Citus table on this node: of the given partition method
+-- (pg_dist_partition.partmethod: 'h' hash-distributed, 'n' reference or Citus
+-- local), or of any when method is null. False without Citus.
+CREATE OR REPLACE FUNCTION journey._citus_table(rel regclass, method "char" DEFAULT NULL)
+RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   found boolean;
@@ -381,11 +383,19 @@ BEGIN
   IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
     RETURN false;
   END IF;
-  EXECUTE $q$SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
-                             WHERE logicalrelid = 'journey.enrollments'::regclass
-                               AND partmethod = 'h')$q$ INTO found;
+  EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                           WHERE logicalrelid = $1 AND ($2 IS NULL OR partmethod = $2))'
+    INTO found USING rel, method;
   RETURN found;
 END
+$$;
+
+-- Whether journey.enrollments is a Citus distributed table on this node (the
+-- tick then runs on the local shards: journey._citus_local_shards). False
+-- without Citus.
+CREATE OR REPLACE FUNCTION journey._citus_distributed() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT journey._citus_table('journey.enrollments', 'h')
 $$;
 
 -- The tick's work on a Citus node (docs/scale-out.md): the shard groups of
@@ -426,9 +436,11 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION journey._citus_distributed(), journey._citus_local_shards() FROM PUBLIC;
--- funnel (run by journey_reader, as the caller) asks it.
-GRANT EXECUTE ON FUNCTION journey._citus_distributed() TO journey_reader;
+REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_distributed(),
+  journey._citus_local_shards() FROM PUBLIC;
+-- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
+GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
+  TO journey_reader;
 
 -- journey.claim_messages on a Citus install (docs/scale-out.md), normally on the
 -- coordinator: SKIP LOCKED cannot span shards, so this picks the first due
@@ -500,22 +512,6 @@ $$;
 
 REVOKE ALL ON FUNCTION journey._claim_messages_distributed(text, int) FROM PUBLIC;
 
--- Whether rel is a Citus table (distributed or reference) on this node. False
--- without Citus.
-CREATE OR REPLACE FUNCTION journey._citus_table(rel regclass) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  found boolean;
-BEGIN
-  IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-    RETURN false;
-  END IF;
-  EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-    INTO found USING rel;
-  RETURN found;
-END
-$$;
-
 -- rel's schema-qualified name, to compare a regclass column with in a query
 -- Citus sends to other nodes as `col = name::regclass`: each node resolves the
 -- name to its own OID (a regclass value would arrive as this node's OID).
@@ -525,69 +521,7 @@ LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
 $$;
 
--- The analytics views of a distributed install (distribute() puts them in
--- place of views.sql's, on the coordinator, where analytics run): the same
--- columns, counted by group first and then joined with the definitions. Citus
--- has no plan for views.sql's LATERAL subqueries on enrollments and activity
--- (joined on no customer_id); on a single node those read one journey's rows
--- by index where the groups here read every row, so single-node installs keep
--- views.sql's.
-CREATE OR REPLACE FUNCTION journey._citus_analytics_views() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
-SET citus.enable_ddl_propagation = off AS $$
-BEGIN
-  CREATE OR REPLACE VIEW journey.journey_overview AS
-  SELECT j.id AS journey_id, j.name, v.version, j.state,
-         coalesce(e.enrolled, 0) AS enrolled, coalesce(e.active, 0) AS active,
-         coalesce(e.completed, 0) AS completed, coalesce(e.exited, 0) AS exited,
-         coalesce(e.failed, 0) AS failed, coalesce(e.converted, 0) AS converted,
-         round(coalesce(e.converted, 0)::numeric / nullif(e.enrolled, 0), 4) AS conversion_rate,
-         coalesce(m.sent, 0) AS messages_sent
-    FROM journey.journeys j
-    JOIN journey.versions v ON v.journey_id = j.id AND v.status <> 'draft'
-    LEFT JOIN (
-      SELECT x.journey_id, x.version, count(*) AS enrolled,
-             count(*) FILTER (WHERE x.status = 'active') AS active,
-             count(*) FILTER (WHERE x.status = 'completed') AS completed,
-             count(*) FILTER (WHERE x.status = 'exited') AS exited,
-             count(*) FILTER (WHERE x.status = 'failed') AS failed,
-             count(x.converted_at) AS converted
-        FROM journey.enrollments x GROUP BY x.journey_id, x.version) e
-      ON e.journey_id = j.id AND e.version = v.version
-    LEFT JOIN (
-      SELECT y.journey_id, y.version, count(*) AS sent FROM journey.messages y
-       WHERE y.status = 'sent' GROUP BY y.journey_id, y.version) m
-      ON m.journey_id = j.id AND m.version = v.version
-   WHERE j.state <> 'archived';
-  CREATE OR REPLACE VIEW journey.step_stats AS
-  SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_type,
-         coalesce(a.visits, 0) + coalesce(n.now_at, 0) AS entered,
-         coalesce(n.now_at, 0) AS now_at,
-         coalesce(a.branches, '{}') AS branches
-    FROM journey.steps s
-    JOIN journey.versions v ON v.journey_id = s.journey_id AND v.version = s.version
-    JOIN journey.journeys j ON j.id = s.journey_id
-    LEFT JOIN (
-      SELECT b.journey_id, b.version, b.step_key, sum(b.n)::bigint AS visits,
-             jsonb_object_agg(b.branch, b.n) AS branches
-        FROM (SELECT x.journey_id, x.version, x.step_key,
-                     CASE WHEN x.outcome IN ('exited', 'failed') THEN '(' || x.outcome || ')'
-                          WHEN x.outcome = 'completed' THEN '(end)'
-                          ELSE coalesce(x.branch, '(end)') END AS branch,
-                     count(*) AS n FROM journey.activity x
-               GROUP BY 1, 2, 3, 4) b
-       GROUP BY b.journey_id, b.version, b.step_key) a
-      ON a.journey_id = s.journey_id AND a.version = s.version AND a.step_key = s.key
-    LEFT JOIN (
-      SELECT e.journey_id, e.version, e.step_key, count(*) AS now_at FROM journey.enrollments e
-       WHERE e.status = 'active' GROUP BY e.journey_id, e.version, e.step_key) n
-      ON n.journey_id = s.journey_id AND n.version = s.version AND n.step_key = s.key
-   WHERE v.status <> 'draft';
-END
-$$;
-
-REVOKE ALL ON FUNCTION journey._citus_table(regclass), journey._qualified_name(regclass),
-  journey._citus_analytics_views() FROM PUBLIC;
+REVOKE ALL ON FUNCTION journey._qualified_name(regclass) FROM PUBLIC;
 
 -- The shards of one customer's group on this node: the customer's shard of
 -- journey.enrollments and of journey.activity, when that group is placed on

@@ -1,5 +1,29 @@
 -- Reading: views and drawings for analysts and DBAs.
 
+-- The analytics views journey_overview and step_stats, written from one column
+-- list in either of two shapes, so that the shapes cannot drift apart:
+--   p_grouped false (a single node's, installed here): the counts of each
+--     version's or step's rows in a LATERAL subquery that reads that version's
+--     or step's rows by index;
+--   p_grouped true (a distributed install's: journey.distribute writes it on
+--     the coordinator, docs/scale-out.md): the counts of every row grouped by
+--     version or step first, then joined with the definitions. Citus has no
+--     plan for the LATERAL subqueries (runtime tables joined on no
+--     customer_id); on a single node the groups would read every row.
+-- The rows are the same in both shapes (a version or step without rows counts
+-- 0 either way). Creates the views on this node only (no Citus DDL propagation).
+CREATE OR REPLACE FUNCTION journey._analytics_views(p_grouped boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
+SET citus.enable_ddl_propagation = off AS $f$
+DECLARE
+  join_kind constant text := CASE WHEN p_grouped THEN 'LEFT JOIN' ELSE 'LEFT JOIN LATERAL' END;
+  -- The LATERAL shape filters the subquery's rows by the outer row's keys.
+  keys_of_version constant text := CASE WHEN p_grouped THEN 'true' ELSE
+    'x.journey_id = j.id AND x.version = v.version' END;
+  keys_of_step constant text := CASE WHEN p_grouped THEN 'true' ELSE
+    'x.journey_id = s.journey_id AND x.version = s.version AND x.step_key = s.key' END;
+BEGIN
+  EXECUTE format($v$
 CREATE OR REPLACE VIEW journey.journey_overview AS
 SELECT j.id AS journey_id, j.name, v.version, j.state,
        coalesce(e.enrolled, 0) AS enrolled, coalesce(e.active, 0) AS active,
@@ -9,20 +33,21 @@ SELECT j.id AS journey_id, j.name, v.version, j.state,
        coalesce(m.sent, 0) AS messages_sent
   FROM journey.journeys j
   JOIN journey.versions v ON v.journey_id = j.id AND v.status <> 'draft'
-  LEFT JOIN LATERAL (
-    SELECT count(*) AS enrolled,
+  %1$s (
+    SELECT x.journey_id, x.version, count(*) AS enrolled,
            count(*) FILTER (WHERE x.status = 'active') AS active,
            count(*) FILTER (WHERE x.status = 'completed') AS completed,
            count(*) FILTER (WHERE x.status = 'exited') AS exited,
            count(*) FILTER (WHERE x.status = 'failed') AS failed,
            count(x.converted_at) AS converted
-      FROM journey.enrollments x WHERE x.journey_id = j.id AND x.version = v.version) e ON true
-  LEFT JOIN LATERAL (
-    SELECT count(*) AS sent FROM journey.messages y
-     WHERE y.journey_id = j.id AND y.version = v.version AND y.status = 'sent') m ON true
- WHERE j.state <> 'archived';
-COMMENT ON VIEW journey.journey_overview IS 'one row per live journey version: funnel and conversion';
-
+      FROM journey.enrollments x WHERE %2$s GROUP BY x.journey_id, x.version) e
+    ON e.journey_id = j.id AND e.version = v.version
+  %1$s (
+    SELECT x.journey_id, x.version, count(*) AS sent FROM journey.messages x
+     WHERE x.status = 'sent' AND %2$s GROUP BY x.journey_id, x.version) m
+    ON m.journey_id = j.id AND m.version = v.version
+ WHERE j.state <> 'archived'$v$, join_kind, keys_of_version);
+  EXECUTE format($v$
 CREATE OR REPLACE VIEW journey.step_stats AS
 SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_type,
        coalesce(a.visits, 0) + coalesce(n.now_at, 0) AS entered,
@@ -31,21 +56,30 @@ SELECT j.id AS journey_id, j.name, s.version, s.key AS step_key, s.type AS step_
   FROM journey.steps s
   JOIN journey.versions v ON v.journey_id = s.journey_id AND v.version = s.version
   JOIN journey.journeys j ON j.id = s.journey_id
-  LEFT JOIN LATERAL (
-    SELECT sum(b.n)::bigint AS visits, jsonb_object_agg(b.branch, b.n) AS branches
+  %1$s (
+    SELECT b.journey_id, b.version, b.step_key, sum(b.n)::bigint AS visits,
+           jsonb_object_agg(b.branch, b.n) AS branches
       -- A visit that ended the journey is "(end)" even when it left by a branch
       -- (a last step's "next"): it went nowhere, as funnel's "completed" says.
-      FROM (SELECT CASE WHEN x.outcome IN ('exited', 'failed') THEN '(' || x.outcome || ')'
+      FROM (SELECT x.journey_id, x.version, x.step_key,
+                   CASE WHEN x.outcome IN ('exited', 'failed') THEN '(' || x.outcome || ')'
                         WHEN x.outcome = 'completed' THEN '(end)'
                         ELSE coalesce(x.branch, '(end)') END AS branch,
                    count(*) AS n FROM journey.activity x
-             WHERE x.journey_id = s.journey_id AND x.version = s.version AND x.step_key = s.key
-             GROUP BY 1) b) a ON true
-  LEFT JOIN LATERAL (
-    SELECT count(*) AS now_at FROM journey.enrollments e
-     WHERE e.journey_id = s.journey_id AND e.version = s.version AND e.step_key = s.key
-       AND e.status = 'active') n ON true
- WHERE v.status <> 'draft';
+             WHERE %2$s GROUP BY 1, 2, 3, 4) b
+     GROUP BY b.journey_id, b.version, b.step_key) a
+    ON a.journey_id = s.journey_id AND a.version = s.version AND a.step_key = s.key
+  %1$s (
+    SELECT x.journey_id, x.version, x.step_key, count(*) AS now_at FROM journey.enrollments x
+     WHERE x.status = 'active' AND %2$s GROUP BY x.journey_id, x.version, x.step_key) n
+    ON n.journey_id = s.journey_id AND n.version = s.version AND n.step_key = s.key
+ WHERE v.status <> 'draft'$v$, join_kind, keys_of_step);
+END
+$f$;
+REVOKE ALL ON FUNCTION journey._analytics_views(boolean) FROM PUBLIC;
+
+SELECT journey._analytics_views(false);
+COMMENT ON VIEW journey.journey_overview IS 'one row per live journey version: funnel and conversion';
 COMMENT ON VIEW journey.step_stats IS
   'one row per step of each published or retired version: visits, who is there now, ways out taken';
 
