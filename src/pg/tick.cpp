@@ -29,6 +29,7 @@
 
 extern "C" {
 #include "commands/extension.h"
+#include "utils/inval.h"
 }
 
 namespace pgj::pg {
@@ -223,6 +224,18 @@ PreparedStatement recent_messages_statement(
     " GROUP BY m.customer_id",
     {TEXTARRAYOID, TIMESTAMPTZOID});
 
+// Citus: the shards of journey.enrollments placed on this node, and their
+// metadata lock (local_shard_groups).
+PreparedStatement local_placements_statement(
+    "SELECT s.shardid FROM pg_catalog.pg_dist_shard s"
+    "  JOIN pg_catalog.pg_dist_placement p USING (shardid)"
+    " WHERE s.logicalrelid = 'journey.enrollments'::regclass"
+    "   AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)"
+    " ORDER BY s.shardid",
+    {});
+PreparedStatement lock_shards_statement("SELECT pg_catalog.lock_shard_metadata(5, $1)",
+                                        {INT8ARRAYOID});
+
 // Customer reads and field writes are per audience (and column): prepared on
 // first use, kept by key.
 std::map<std::string, std::unique_ptr<PreparedStatement>> dynamic_statements;
@@ -239,7 +252,8 @@ void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &simulation_claim_statement, &activity_statement, &message_statement,
         &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
-        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement})
+        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement,
+        &local_placements_statement, &lock_shards_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -1217,23 +1231,79 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
   return std::move(interrupted.suspects);
 }
 
-// Citus (docs/scale-out.md): the co-located shard groups of the distributed
-// journey tables placed on this node, each as the map from the tables' names to
-// its shards' (journey._citus_local_shards, which also holds off their moves
-// until this transaction ends). nullopt where journey.enrollments is not a
+// Citus (docs/scale-out.md): this node's shard groups, kept per backend. A
+// tick lists the shards of journey.enrollments placed on this node, takes
+// their metadata lock in share mode (no move or cleanup of them starts before
+// the tick's transaction ends) and lists them again (a move that finished
+// before the lock took them away). Only when that list differs from the kept
+// one, or after any relcache invalidation (Citus invalidates the relcache of a
+// table whose shards or placements change; a table newly co-located, a
+// dropped or created extension or a reset of the caches invalidate one too),
+// are the groups mapped again (journey._citus_shard_groups: the co-located
+// shard of every table, which costs ms a tick).
+struct LocalShardGroups {
+  bool checked = false;         // distributed is known (cleared by any relcache invalidation)
+  bool distributed = false;     // journey.enrollments is a Citus distributed table
+  bool mapped = false;          // groups map shards (cleared by any relcache invalidation)
+  std::vector<int64_t> shards;  // its shards placed on this node, ascending
+  std::vector<TableMap> groups;
+};
+LocalShardGroups local_groups;
+bool local_groups_callback = false;
+
+void forget_local_shard_groups(Datum, Oid) {
+  local_groups.checked = false;
+  local_groups.mapped = false;
+}
+
+std::vector<int64_t> local_placements() {
+  std::vector<int64_t> shards;
+  local_placements_statement.execute(nullptr, nullptr, false);  // a fresh snapshot
+  for (const Row& row : spi_result_rows()) shards.push_back(std::stoll(*row[0]));
+  return shards;
+}
+
+// The co-located shard groups of the distributed journey tables placed on this
+// node, each as the map from the tables' names to its shards' (their moves held
+// off until this transaction ends). nullopt where journey.enrollments is not a
 // distributed table (a single-node install): the tick runs on the tables.
 std::optional<std::vector<TableMap>> local_shard_groups() {
-  Oid citus = pg_guard([] { return get_extension_oid("citus", true); });
-  if (citus == InvalidOid) return std::nullopt;
-  if (spi_rows("SELECT journey._citus_distributed()")[0][0] != Cell("t")) return std::nullopt;
-  std::vector<TableMap> groups;
-  for (const Row& row : spi_rows("SELECT shard, relation, shard_relation"
-                                 "  FROM journey._citus_local_shards() ORDER BY shard",
-                                 {}, false)) {
-    if (groups.empty() || groups.back().key != *row[0]) groups.push_back(TableMap{*row[0], {}});
-    groups.back().names.emplace_back(*row[1], *row[2]);
+  if (!local_groups_callback) {
+    pg_guard([] { CacheRegisterRelcacheCallback(forget_local_shard_groups, 0); });
+    local_groups_callback = true;
   }
-  return groups;
+  if (!local_groups.checked) {
+    Oid citus = pg_guard([] { return get_extension_oid("citus", true); });
+    local_groups.distributed =
+        citus != InvalidOid && spi_rows("SELECT journey._citus_distributed()")[0][0] == Cell("t");
+    local_groups.checked = true;
+  }
+  if (!local_groups.distributed) return std::nullopt;
+  std::vector<int64_t> shards = local_placements();
+  if (!shards.empty()) {
+    Datum args[1] = {int8_array(shards)};
+    const char nulls[1] = {' '};
+    lock_shards_statement.execute(args, nulls, false);
+    shards = local_placements();
+  }
+  // The reads above accepted the invalidations sent so far: a change they saw,
+  // or a list that changed, maps the groups again.
+  if (!local_groups.mapped || shards != local_groups.shards) {
+    std::string list;
+    for (int64_t shard : shards) list += (list.empty() ? "" : ",") + std::to_string(shard);
+    std::vector<TableMap> groups;
+    for (const Row& row : spi_rows("SELECT shard, relation, shard_relation"
+                                   "  FROM journey._citus_shard_groups($1::bigint[])"
+                                   " ORDER BY shard",
+                                   {Cell("{" + list + "}")}, false)) {
+      if (groups.empty() || groups.back().key != *row[0]) groups.push_back(TableMap{*row[0], {}});
+      groups.back().names.emplace_back(*row[1], *row[2]);
+    }
+    local_groups.groups = std::move(groups);
+    local_groups.shards = std::move(shards);
+    local_groups.mapped = true;
+  }
+  return local_groups.groups;
 }
 }  // namespace
 

@@ -391,40 +391,26 @@ END
 $$;
 
 -- Whether journey.enrollments is a Citus distributed table on this node (the
--- tick then runs on the local shards: journey._citus_local_shards). False
+-- tick then runs on the local shards: journey._citus_shard_groups). False
 -- without Citus.
 CREATE OR REPLACE FUNCTION journey._citus_distributed() RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT journey._citus_table('journey.enrollments', 'h')
 $$;
 
--- The tick's work on a Citus node (docs/scale-out.md): the shard groups of
--- journey.enrollments placed on this node, one row per table of a group (the
--- audiences and the runtime tables, co-located): the group's enrollments shard,
--- the table's qualified name and its shard's. Takes the shards' metadata lock in
--- share mode first (lock_shard_metadata), so no move or cleanup of these groups
--- starts before this transaction ends, then returns the groups that are still
--- placed here (a move that finished before the lock took them away).
-CREATE OR REPLACE FUNCTION journey._citus_local_shards()
+-- The tick's work on a Citus node (docs/scale-out.md): the shard groups of the
+-- given shards of journey.enrollments (those placed on this node, listed and
+-- locked by the tick: src/pg/tick.cpp, local_shard_groups), one row per table
+-- of a group (the audiences and the runtime tables, co-located): the group's
+-- enrollments shard, the table's qualified name and its shard's. The tick keeps
+-- the result until the placements or the relcache change.
+CREATE OR REPLACE FUNCTION journey._citus_shard_groups(p_shards bigint[])
 RETURNS TABLE (shard bigint, relation text, shard_relation text)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  local_placements constant text := $q$
-    SELECT coalesce(array_agg(s.shardid ORDER BY s.shardid), '{}')
-      FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
-     WHERE s.logicalrelid = 'journey.enrollments'::regclass
-       AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)$q$;
-  shards bigint[];
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF NOT journey._citus_distributed() THEN
     RETURN;
   END IF;
-  EXECUTE local_placements INTO shards;
-  IF cardinality(shards) = 0 THEN
-    RETURN;
-  END IF;
-  EXECUTE 'SELECT pg_catalog.lock_shard_metadata(5, $1)' USING shards;
-  EXECUTE local_placements INTO shards;
   RETURN QUERY EXECUTE $q$
     SELECT g.shardid, format('%I.%I', n.nspname, c.relname),
            format('%I.%I', n.nspname, c.relname || '_' || cs.shardid)
@@ -432,12 +418,12 @@ BEGIN
       CROSS JOIN LATERAL unnest(pg_catalog.get_colocated_shard_array(g.shardid)) cs(shardid)
       JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
       JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING shards;
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING p_shards;
 END
 $$;
 
 REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_distributed(),
-  journey._citus_local_shards() FROM PUBLIC;
+  journey._citus_shard_groups(bigint[]) FROM PUBLIC;
 -- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
 GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
   TO journey_reader;
