@@ -24,10 +24,10 @@ N=${CHAOS_ENROLLMENTS:-1500}
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null 2>&1
 c "CREATE EXTENSION pg_journey" >/dev/null
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
-journey() {  # name sends: that many sends, a 1-second delay between two
+journey() {  # name sends [delay]: that many sends, a delay (default 1 second) between two
   local steps="" k
   for k in $(seq 1 "$2"); do
-    [ "$k" -gt 1 ] && steps+=", {\"key\": \"w$k\", \"type\": \"delay\", \"duration\": \"1 second\", \"next\": \"s$k\"}"
+    [ "$k" -gt 1 ] && steps+=", {\"key\": \"w$k\", \"type\": \"delay\", \"duration\": \"${3:-1 second}\", \"next\": \"s$k\"}"
     [ "$k" -gt 1 ] && steps+=", "
     steps+="{\"key\": \"s$k\", \"type\": \"send_email\", \"template\": \"hello\", \"next\": \"$([ "$k" -lt "$2" ] && echo "w$((k + 1))" || echo done)\"}"
   done
@@ -47,7 +47,7 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
    INSERT INTO customers SELECT 'c' || i, 'c' || i || '@example.com' FROM generate_series(1, $N) i;
    SELECT journey.register_audience('customers', 'id', 'email');
    SELECT journey.create_template('hello', 'email', 'Hi', 'Hello {{email}}');
-   $(journey crash 3) $(journey moves 10)
+   $(journey crash 3) $(journey moves 10 "2 seconds")
    SELECT journey.add_suppression('c5', NULL, 'manual');
    SELECT journey.distribute('customers');" >/dev/null || exit 1
 
@@ -135,7 +135,8 @@ check "the restarted node's worker finished its customers' enrollments" "$((3 * 
          JOIN pg_dist_node n ON n.groupid = p.groupid WHERE j.name = 'crash' AND n.nodeport = $w1")"
 
 # 2. Shard groups moved back and forth while the workers run the second journey
-# (ten sends a second apart: sustained load for at least 9 s): two of the first
+# (ten sends two seconds apart: sustained load for at least 18 s, as long as
+# the four moves take on a loaded machine): two of the first
 # worker node's groups to the second node and back, one move after the other
 # (logical replication, the default), each started while enrollments are active.
 groups=$(c "SELECT s.shardid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
