@@ -77,8 +77,19 @@ owned() {  # port journey: enrollments of the journey whose customer is placed o
        JOIN pg_dist_node n ON n.groupid = p.groupid WHERE j.name = '$2' AND n.nodeport = $1"
 }
 move() {  # shard from to [mode]
-  c "SELECT citus_move_shard_placement($1, '$CITUS_DIR', $2, '$CITUS_DIR', $3,
-                                       shard_transfer_mode => '${4:-block_writes}')" >/dev/null
+  # A move onto a node the group left shortly before may find its old placement
+  # not yet dropped ("... could not be cleaned up", as in chaos.sh): clean up
+  # and move again, as an operator would (up to 5 tries, printing each).
+  local try out
+  for try in 1 2 3 4 5; do
+    out=$(c "SELECT citus_move_shard_placement($1, '$CITUS_DIR', $2, '$CITUS_DIR', $3,
+                                              shard_transfer_mode => '${4:-block_writes}')" 2>&1) && return 0
+    echo "move of $1 to $3, try $try: $out"
+    echo "$out" | grep -q "could not be cleaned up" || return 1
+    c "CALL citus_cleanup_orphaned_resources()" >/dev/null 2>&1
+    sleep 1
+  done
+  return 1
 }
 misplaced() {  # table
   c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
