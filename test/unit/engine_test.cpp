@@ -8,6 +8,7 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -37,9 +38,7 @@ enum Col {
 };
 
 AudienceSchema customers() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {
       {"id", ValueType::Text, "text"},
       {"email", ValueType::Text, "text"},

@@ -12,6 +12,7 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -21,9 +22,7 @@ constexpr int64_t kDay = kMicrosPerDay;
 
 // Columns: id, email, plan, trial (timestamptz), born (date), tz, notes.
 AudienceSchema audience() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Text, "text"},
                {"email", ValueType::Text, "text"},
                {"plan", ValueType::Text, "text"},
@@ -44,8 +43,7 @@ const int64_t kNow = T("2030-01-01T00:00:00Z");
 // Not a std::exception: what a PostgreSQL error (PgError) looks like to the core.
 struct ForeignError {};
 
-struct Runtime0 : Runtime {
-  std::map<std::string, TemplateDef> templates;
+struct Runtime0 : pgj::unit::TemplatesRuntime {
   bool throw_in_happened = false;
   int64_t add_duration(int64_t ts, const Duration& d, const std::string&) override {
     return ts + d.months * 30 * kDay + d.days * kDay + d.micros;
@@ -60,17 +58,6 @@ struct Runtime0 : Runtime {
                 int64_t) override {
     if (throw_in_happened) throw ForeignError{};
     return false;
-  }
-  const TemplateDef* find_template(const std::string& name) override {
-    auto it = templates.find(name);
-    return it == templates.end() ? nullptr : &it->second;
-  }
-  void add(const std::string& name, const std::string& channel, const std::string& body) {
-    TemplateDef t;
-    t.name = name;
-    t.channel = channel;
-    t.body = compile_template(body);
-    templates[name] = t;
   }
 };
 
