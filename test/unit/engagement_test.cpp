@@ -47,10 +47,7 @@ struct Runtime_ : pgj::unit::TemplatesRuntime {
 };
 
 Json def(const char* steps) {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.fans"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  return d;
+  return pgj::unit::journey_def("public.fans", steps);
 }
 
 struct Engagement : ::testing::Test {

@@ -140,12 +140,7 @@ std::vector<Value> row() {
 
 // A definition with these steps (the first is the start), extra top-level members merged.
 Json def(const char* steps, const char* extra = "{}") {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.customers"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  Json e = Json::parse(extra);
-  for (auto it = e.begin(); it != e.end(); ++it) d[it.key()] = *it;
-  return d;
+  return pgj::unit::journey_def("public.customers", steps, extra);
 }
 
 // Test fixture: compiles a journey and runs enrollments of customer c1.

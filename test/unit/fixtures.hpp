@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/engine.hpp"
+#include "core/json.hpp"
 #include "core/schema.hpp"
 #include "core/template.hpp"
 
@@ -23,6 +24,18 @@ inline AudienceSchema audience_schema(const std::string& relation) {
   s.relation = relation;
   s.key_column = "id";
   return s;
+}
+
+// A definition of journey "j" on `audience` with these steps (the first is
+// the start), extra top-level members merged.
+inline core::Json journey_def(const std::string& audience, const char* steps,
+                              const char* extra = "{}") {
+  core::Json d = {{"name", "j"}, {"audience", audience}};
+  d["steps"] = core::Json::parse(steps);
+  d["start"] = d["steps"][0]["key"];
+  core::Json e = core::Json::parse(extra);
+  for (auto it = e.begin(); it != e.end(); ++it) d[it.key()] = *it;
+  return d;
 }
 
 // A runtime whose templates are those add() gave it; the rest is the test's.

@@ -62,12 +62,7 @@ struct Runtime0 : pgj::unit::TemplatesRuntime {
 };
 
 Json definition(const char* steps, const char* extra = "{}") {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.people"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  Json e = Json::parse(extra);
-  for (auto it = e.begin(); it != e.end(); ++it) d[it.key()] = *it;
-  return d;
+  return pgj::unit::journey_def("public.people", steps, extra);
 }
 
 std::vector<Value> person() {
