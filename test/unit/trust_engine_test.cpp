@@ -73,6 +73,15 @@ std::vector<Value> person() {
   return r;
 }
 
+// An enrollment parked at j's start step since kNow.
+Enrollment parked_at_start(const CompiledJourney& j) {
+  Enrollment e;
+  e.step = j.start;
+  e.parked = true;
+  e.parked_at = kNow;
+  return e;
+}
+
 // ---- errors the core does not own propagate ----------------------------------
 
 TEST(TrustErrors, BehaviourLookupErrorsPropagateOutOfEvaluate) {
@@ -224,10 +233,7 @@ TEST(TrustRearm, WaitTakesTheNewTimeoutFromItsArrival) {
                      {"key": "x", "type": "exit"}])"),
       s, 1, 2);
   Runtime0 rt;
-  Enrollment e;
-  e.step = j.start;
-  e.parked = true;
-  e.parked_at = kNow;
+  Enrollment e = parked_at_start(j);
   e.wait_deadline = kNow + 3 * kDay;  // armed by the old version
   e.rearm = true;
   std::vector<Value> row = person();
@@ -248,10 +254,7 @@ TEST(TrustRearm, DelayTakesTheNewDurationFromItsArrival) {
                      {"key": "x", "type": "exit"}])"),
       s, 1, 2);
   Runtime0 rt;
-  Enrollment e;
-  e.step = j.start;
-  e.parked = true;
-  e.parked_at = kNow;
+  Enrollment e = parked_at_start(j);
   e.rearm = true;
   std::vector<Value> row = person();
   RunResult r = run_enrollment(j, s, e, row, kNow + kDay, rt);
