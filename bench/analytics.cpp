@@ -26,19 +26,13 @@
 #include <string>
 #include <vector>
 
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
 const char* kDatabase = "pgj_bench_analytics";
-
-long long env_or(const char* name, long long fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoll(v) : fallback;
-}
-
-void exec(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
 
 // Runs a query; returns milliseconds and the number of rows.
 double timed_ms(pqxx::connection& c, const std::string& sql, size_t* rows) {
@@ -66,9 +60,8 @@ int main() {
   const long long chunk = std::max(1LL, env_or("PGJ_BENCH_CHUNK", 100));
   try {
     {
-      pqxx::connection admin("dbname=postgres");
-      exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-      exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+      pqxx::connection admin(dsn("postgres"));
+      recreate_database(admin, kDatabase);
     }
     pqxx::connection c(std::string("dbname=") + kDatabase);
     auto setup_start = std::chrono::steady_clock::now();

@@ -43,8 +43,7 @@ constexpr int kThreshold = 50;
 void setup(long long n) {
   {
     pqxx::connection admin(dsn("postgres"));
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+    recreate_database(admin, kDatabase);
   }
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);

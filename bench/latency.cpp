@@ -50,16 +50,9 @@ bool wait_until(pqxx::connection& c, const std::string& sql, long long want, int
 }
 
 void setup(long long customers) {
-  {
-    pqxx::connection admin(dsn("postgres"));
-    ensure_worker_role(admin);
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
-  }
+  create_journey_database(kDatabase);
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
-  tx.exec("CREATE EXTENSION pg_journey");
-  tx.exec("GRANT journey_app TO journey_worker");
   create_customers(tx, customers);
   define_basics(tx);
   tx.exec("SELECT journey.create_journey('ping', 'customers')");

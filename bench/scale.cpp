@@ -55,8 +55,7 @@ long long fresh_from = 0;  // fresh customers are numbered from here
 void setup(long long max_parked, long long fresh_total) {
   {
     pqxx::connection admin(dsn("postgres"));
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+    recreate_database(admin, kDatabase);
   }
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);

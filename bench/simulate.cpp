@@ -20,19 +20,13 @@
 #include <string>
 #include <vector>
 
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
 const char* kDatabase = "pgj_bench_simulate";
-
-long long env_or(const char* name, long long fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoll(v) : fallback;
-}
-
-void exec(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
 
 std::string one(pqxx::connection& c, const std::string& sql) {
   pqxx::nontransaction tx(c);
@@ -61,9 +55,8 @@ int main() {
   const long long reps = std::max(1LL, env_or("PGJ_BENCH_REPS", 3));
   try {
     {
-      pqxx::connection admin("dbname=postgres");
-      exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-      exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+      pqxx::connection admin(dsn("postgres"));
+      recreate_database(admin, kDatabase);
     }
     pqxx::connection c(std::string("dbname=") + kDatabase);
     exec(c, "CREATE EXTENSION pg_journey");

@@ -87,16 +87,9 @@ void run_load(const std::function<void(pqxx::connection&, long long)>& body) {
 }
 
 void setup() {
-  {
-    pqxx::connection admin(dsn("postgres"));
-    ensure_worker_role(admin);
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
-  }
+  create_journey_database(kDatabase);
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
-  tx.exec("CREATE EXTENSION pg_journey");
-  tx.exec("GRANT journey_app TO journey_worker");
   create_customers(tx, cfg.customers);
   define_basics(tx);
   tx.exec(

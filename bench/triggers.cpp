@@ -30,20 +30,13 @@
 #include <string>
 #include <vector>
 
+#include "pqxx_support.hpp"
+
+using namespace pgj::testing;
+
 namespace {
 
 const char* kDatabase = "pgj_bench_triggers";
-
-void exec(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-long long scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  pqxx::result r = tx.exec(sql);
-  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
 
 // Runs sql in a transaction of its own; returns the seconds to commit.
 double timed(pqxx::connection& c, const std::string& sql) {
@@ -69,9 +62,8 @@ std::string table_ddl(const std::string& name) {
 
 void setup(long long n) {
   {
-    pqxx::connection admin("dbname=postgres");
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+    pqxx::connection admin(dsn("postgres"));
+    recreate_database(admin, kDatabase);
   }
   pqxx::connection c(std::string("dbname=") + kDatabase);
   pqxx::work tx(c);

@@ -56,6 +56,19 @@ inline void exec(pqxx::connection& c, const std::string& sql) {
   tx.exec(sql);
 }
 
+// Environment variable `name` as a number; `fallback` when it is unset or empty.
+inline long long env_or(const char* name, long long fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : fallback;
+}
+
+// Drops database `db` (closing its connections) and creates it anew, empty;
+// `admin` is connected to another database of the cluster.
+inline void recreate_database(pqxx::connection& admin, const std::string& db) {
+  exec(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+  exec(admin, "CREATE DATABASE " + db);
+}
+
 inline std::string journey_filter(const std::string& journey) {
   return "journey_id = (SELECT id FROM journey.journeys WHERE name = " + q(journey) + ")";
 }
@@ -73,6 +86,19 @@ inline void ensure_worker_role(pqxx::connection& admin) {
   exec(admin,
        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
        " 'journey_worker') THEN CREATE ROLE journey_worker LOGIN; END IF; END $$");
+}
+
+// A new database `db` with pg_journey, whose journeys the cluster's background
+// workers may run (journey_app granted to their role, ensure_worker_role).
+inline void create_journey_database(const std::string& db) {
+  {
+    pqxx::connection admin(dsn("postgres"));
+    ensure_worker_role(admin);
+    recreate_database(admin, db);
+  }
+  pqxx::connection c(dsn(db));
+  exec(c, "CREATE EXTENSION pg_journey");
+  exec(c, "GRANT journey_app TO journey_worker");
 }
 
 // customers(id, email, score, vip) with ids 1..n and scores (id * 37) % 100.

@@ -167,6 +167,53 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
     FROM st LEFT JOIN depth ON depth.key = st.key AND st.in_ref
 $$;
 
+-- The visits to the steps of journey p_journey's published and retired
+-- versions (version p_version alone when not null) that began in [lo, hi),
+-- counted by group: n visits, c of them converted, spent {seconds: n}. The
+-- whole UTC hours inside [lo, hi), [h_lo, h_hi), are read from activity_hours;
+-- the partial hours at the edges from activity. On a distributed install
+-- (docs/scale-out.md) the roll-up counts nothing of the shards' activity:
+-- every hour is read from activity, which Citus aggregates on each node
+-- (grouped). jit off: as for funnel.
+CREATE OR REPLACE FUNCTION journey._funnel_visits(p_journey bigint, p_version int,
+                                                  lo timestamptz, hi timestamptz)
+RETURNS TABLE (step_key text, outcome text, branch text, reason text,
+               n bigint, c bigint, spent jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+  h_lo timestamptz;
+  h_hi timestamptz;
+BEGIN
+  SELECT w.h_lo, w.h_hi INTO h_lo, h_hi FROM journey._whole_hours(lo, hi) w;
+  IF journey._citus_distributed() THEN
+    h_lo := hi;
+    h_hi := hi;
+  END IF;
+  RETURN QUERY
+  WITH
+  vs AS (SELECT x.version FROM journey.versions x
+          WHERE x.journey_id = p_journey AND x.status <> 'draft'
+            AND (p_version IS NULL OR x.version = p_version))
+  SELECT h.step_key, h.outcome, h.branch, h.reason, h.visits AS n, h.converted AS c, h.spent
+    FROM journey.activity_hours h
+   WHERE h.journey_id = p_journey AND h.version IN (SELECT vs.version FROM vs)
+     AND h.hour >= h_lo AND h.hour < h_hi
+  UNION ALL
+  SELECT g.step_key, g.outcome, g.branch, g.reason, g.n, g.c, jsonb_build_object(g.secs, g.n)
+    FROM (SELECT a.step_key, a.outcome, a.branch,
+                 CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
+                 round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
+                                                   interval '0')))::bigint AS secs,
+                 count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
+            FROM journey.activity a
+           WHERE a.journey_id = p_journey AND a.version IN (SELECT vs.version FROM vs)
+             AND (coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < h_lo
+                  OR coalesce(a.arrived_at, a.at) >= h_hi AND coalesce(a.arrived_at, a.at) < hi)
+           GROUP BY 1, 2, 3, 4, 5) g;
+END
+$$;
+
 -- Per step of a journey, in graph order (breadth first from the start step of
 -- the report version; steps it cannot reach, and steps only older versions
 -- have, follow by key): the step visits that began in [since, until) (null:
@@ -195,44 +242,15 @@ DECLARE
   ref int := journey._report_version(j, funnel.version);
   lo timestamptz := coalesce(funnel.since, '-infinity');
   hi timestamptz := coalesce(funnel.until, 'infinity');
-  -- The whole UTC hours inside [lo, hi), [h_lo, h_hi), are read from
-  -- activity_hours; the partial hours at the edges from activity.
-  h_lo timestamptz;
-  h_hi timestamptz;
 BEGIN
   PERFORM journey._report_window(funnel.since, funnel.until);
-  SELECT w.h_lo, w.h_hi INTO h_lo, h_hi FROM journey._whole_hours(lo, hi) w;
-  -- On a distributed install (docs/scale-out.md) the roll-up counts nothing of
-  -- the shards' activity: every hour is read from activity, which Citus
-  -- aggregates on each node (visits below, grouped).
-  IF journey._citus_distributed() THEN
-    h_lo := hi;
-    h_hi := hi;
-  END IF;
   RETURN QUERY
   WITH
   vs AS (SELECT x.version FROM journey.versions x
           WHERE x.journey_id = j.id AND x.status <> 'draft'
             AND (funnel.version IS NULL OR x.version = funnel.version)),
   st AS (SELECT * FROM journey._report_steps(j.id, ref, funnel.version)),
-  -- Visits counted by group: n visits, c of them converted, spent {seconds: n}.
-  visits AS (
-    SELECT h.step_key, h.outcome, h.branch, h.reason, h.visits AS n, h.converted AS c, h.spent
-      FROM journey.activity_hours h
-     WHERE h.journey_id = j.id AND h.version IN (SELECT vs.version FROM vs)
-       AND h.hour >= h_lo AND h.hour < h_hi
-    UNION ALL
-    SELECT g.step_key, g.outcome, g.branch, g.reason, g.n, g.c, jsonb_build_object(g.secs, g.n)
-      FROM (SELECT a.step_key, a.outcome, a.branch,
-                   CASE WHEN a.outcome = 'exited' THEN a.reason END AS reason,
-                   round(extract(epoch FROM greatest(a.at - coalesce(a.arrived_at, a.at),
-                                                     interval '0')))::bigint AS secs,
-                   count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
-              FROM journey.activity a
-             WHERE a.journey_id = j.id AND a.version IN (SELECT vs.version FROM vs)
-               AND (coalesce(a.arrived_at, a.at) >= lo AND coalesce(a.arrived_at, a.at) < h_lo
-                    OR coalesce(a.arrived_at, a.at) >= h_hi AND coalesce(a.arrived_at, a.at) < hi)
-             GROUP BY 1, 2, 3, 4, 5) g),
+  visits AS (SELECT * FROM journey._funnel_visits(j.id, funnel.version, lo, hi)),
   -- Enrollments at a step now, by when they arrived there (read only for a
   -- window, and once per enrollment).
   present AS MATERIALIZED (
@@ -498,6 +516,61 @@ BEGIN
 END
 $$;
 
+-- The audience and the canonical id of customer p_id for customer_journeys:
+-- audience p_audience when given (refused when it is not registered, 22023,
+-- or p_id is not a value of its key, 22P02); else the one audience whose
+-- journeys have this customer (the id in the form of that audience's key;
+-- several: 42725, the caller must say which; none: both null).
+CREATE OR REPLACE FUNCTION journey._customer_audience(p_id text, p_audience regclass,
+                                                      OUT aud regclass, OUT cid text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  reg record;
+  k record;
+  one text;
+  jids bigint[];
+  found_in text[] := '{}';
+BEGIN
+  IF p_id IS NULL THEN
+    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF p_audience IS NOT NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM journey.audiences x WHERE x.relation = p_audience) THEN
+      RAISE EXCEPTION 'audience "%" is not a registered audience', p_audience
+        USING ERRCODE = '22023', HINT = 'See journey.audiences for the registered ones.';
+    END IF;
+    aud := p_audience;
+    cid := journey._canonical_id(aud, p_id);
+    IF cid IS NULL THEN
+      SELECT * INTO k FROM journey._audience_keys(aud);
+      RAISE EXCEPTION 'customer id "%" is not a valid key of audience %',
+        p_id, aud USING ERRCODE = '22P02',
+        DETAIL = format('the key column %I is of type %s', k.key_column, k.type_name);
+    END IF;
+  ELSE
+    -- The one audience whose journeys have this customer (the id in the form
+    -- of that audience's key); several: the caller must say which.
+    FOR reg IN SELECT x.relation FROM journey.audiences x ORDER BY x.relation::text LOOP
+      one := journey._canonical_id(reg.relation, p_id);
+      -- (The journeys read on their own first: on Citus a regclass compared
+      -- on another node would be this node's OID there.)
+      jids := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = reg.relation);
+      IF one IS NOT NULL AND EXISTS (SELECT 1 FROM journey.enrollments e
+                                      WHERE e.customer_id = one AND e.journey_id = ANY (jids)) THEN
+        found_in := found_in || reg.relation::text;
+        aud := reg.relation;
+        cid := one;
+      END IF;
+    END LOOP;
+    IF cardinality(found_in) > 1 THEN
+      RAISE EXCEPTION 'customer id "%" names customers of several audiences: %',
+        p_id, array_to_string(found_in, ', ') USING ERRCODE = '42725',
+        HINT = 'Pass the audience: journey.customer_journeys(customer_id, audience => ...).';
+    END IF;
+  END IF;
+END
+$$;
+
 -- Every journey a customer is or was in, one row per event of their path in time order: kind
 -- 'entered' (with the version entered: that of the first visit); 'visit' (a step left: branch or outcome, time spent); 'at' (the
 -- step an active enrollment is at now, with what it waits for and until when);
@@ -512,53 +585,14 @@ RETURNS TABLE (journey text, enrollment_id bigint, version int, at timestamptz, 
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-  reg record;
-  k record;
-  cid text;
-  one text;
   aud regclass;
+  cid text;
   jids bigint[];
-  found_in text[] := '{}';
 BEGIN
-  IF customer_journeys.customer_id IS NULL THEN
-    RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF customer_journeys.audience IS NOT NULL THEN
-    IF NOT EXISTS (SELECT 1 FROM journey.audiences x WHERE x.relation = customer_journeys.audience) THEN
-      RAISE EXCEPTION 'audience "%" is not a registered audience', customer_journeys.audience
-        USING ERRCODE = '22023', HINT = 'See journey.audiences for the registered ones.';
-    END IF;
-    aud := customer_journeys.audience;
-    cid := journey._canonical_id(aud, customer_journeys.customer_id);
-    IF cid IS NULL THEN
-      SELECT * INTO k FROM journey._audience_keys(aud);
-      RAISE EXCEPTION 'customer id "%" is not a valid key of audience %',
-        customer_journeys.customer_id, aud USING ERRCODE = '22P02',
-        DETAIL = format('the key column %I is of type %s', k.key_column, k.type_name);
-    END IF;
-  ELSE
-    -- The one audience whose journeys have this customer (the id in the form
-    -- of that audience's key); several: the caller must say which.
-    FOR reg IN SELECT x.relation FROM journey.audiences x ORDER BY x.relation::text LOOP
-      one := journey._canonical_id(reg.relation, customer_journeys.customer_id);
-      -- (The journeys read on their own first: on Citus a regclass compared
-      -- on another node would be this node's OID there.)
-      jids := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = reg.relation);
-      IF one IS NOT NULL AND EXISTS (SELECT 1 FROM journey.enrollments e
-                                      WHERE e.customer_id = one AND e.journey_id = ANY (jids)) THEN
-        found_in := found_in || reg.relation::text;
-        aud := reg.relation;
-        cid := one;
-      END IF;
-    END LOOP;
-    IF cardinality(found_in) > 1 THEN
-      RAISE EXCEPTION 'customer id "%" names customers of several audiences: %',
-        customer_journeys.customer_id, array_to_string(found_in, ', ') USING ERRCODE = '42725',
-        HINT = 'Pass the audience: journey.customer_journeys(customer_id, audience => ...).';
-    END IF;
-    IF aud IS NULL THEN
-      RETURN;
-    END IF;
+  SELECT x.aud, x.cid INTO aud, cid
+    FROM journey._customer_audience(customer_journeys.customer_id, customer_journeys.audience) x;
+  IF aud IS NULL THEN
+    RETURN;
   END IF;
   -- One customer's rows: on Citus every table below is read on the node that
   -- holds the customer (each joined on customer_id); the audience's journeys

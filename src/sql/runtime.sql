@@ -1,5 +1,36 @@
 -- Runtime: enrolling, tracking events, exiting.
 
+-- journey._enroll_rows on a Citus install: one customer at a time, each on
+-- the node that owns it (journey._enroll_customer, docs/scale-out.md). Each
+-- (customer, entity) once: its first occurrence counts (the keys of a
+-- distributed audience are text, so the given id is the canonical one).
+-- Returns the new enrollment ids.
+CREATE OR REPLACE FUNCTION journey._enroll_rows_distributed(j journey.journeys, p_customers text[],
+                                                            p_contexts jsonb[], p_events jsonb[],
+                                                            p_entities text[])
+RETURNS bigint[]
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record;
+  ids bigint[] := '{}';
+  id bigint;
+BEGIN
+  FOR k IN SELECT d.c, d.ctx, d.ev, d.ent
+             FROM (SELECT DISTINCT ON (u.c, coalesce(u.ent, '')) u.c, u.ctx, u.ev, u.ent, u.o
+                     FROM unnest(p_customers, p_contexts, p_events, p_entities)
+                          WITH ORDINALITY u(c, ctx, ev, ent, o)
+                    WHERE u.c IS NOT NULL
+                    ORDER BY u.c, coalesce(u.ent, ''), u.o) d
+            ORDER BY d.o LOOP
+    id := journey._enroll_customer(k.c, j.id, k.ctx, k.ev, k.ent);
+    IF id IS NOT NULL THEN
+      ids := ids || id;
+    END IF;
+  END LOOP;
+  RETURN ids;
+END
+$$;
+
 -- Enrolls customers into a published journey, set-based, applying the re-entry
 -- policy and the one-active-enrollment rule; customers missing from the
 -- audience table are skipped. Ids are canonicalized through the key column's
@@ -26,29 +57,11 @@ DECLARE
   c_events jsonb[];
   c_entities text[];
   ids bigint[];
-  id bigint;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
   IF journey._citus_distributed() THEN
-    -- On a Citus install, one customer at a time, each on the node that owns
-    -- it (journey._enroll_customer, docs/scale-out.md).
-    -- Each (customer, entity) once: its first occurrence counts (the keys of a
-    -- distributed audience are text, so the given id is the canonical one).
-    ids := '{}';
-    FOR k IN SELECT d.c, d.ctx, d.ev, d.ent
-               FROM (SELECT DISTINCT ON (u.c, coalesce(u.ent, '')) u.c, u.ctx, u.ev, u.ent, u.o
-                       FROM unnest(p_customers, p_contexts, p_events, p_entities)
-                            WITH ORDINALITY u(c, ctx, ev, ent, o)
-                      WHERE u.c IS NOT NULL
-                      ORDER BY u.c, coalesce(u.ent, ''), u.o) d
-              ORDER BY d.o LOOP
-      id := journey._enroll_customer(k.c, j.id, k.ctx, k.ev, k.ent);
-      IF id IS NOT NULL THEN
-        ids := ids || id;
-      END IF;
-    END LOOP;
-    RETURN ids;
+    RETURN journey._enroll_rows_distributed(j, p_customers, p_contexts, p_events, p_entities);
   END IF;
   -- The policies are decided in core (journey._reentry_rule,
   -- journey._holdout_percent, journey._in_holdout); this applies them.

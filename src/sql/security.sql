@@ -116,10 +116,12 @@ GRANT EXECUTE ON FUNCTION
   journey._report_window(timestamptz, timestamptz),
   journey._whole_hours(timestamptz, timestamptz),
   journey._report_steps(bigint, int, int),
+  journey._funnel_visits(bigint, int, timestamptz, timestamptz),
   journey._split_control(journey.journeys, text),
   journey._split_counts(bigint, timestamptz, timestamptz),
   journey._weighted_percentiles(bigint[], bigint[], float8[]),
   journey._canonical_id(regclass, text),
+  journey._customer_audience(text, regclass),
   journey._visible(text)
 TO journey_reader;
 

@@ -16,10 +16,7 @@ source test/citus/lib.bash
 citus_test_start || exit 1
 
 SINGLE=pgj_single
-c() { cq "$PGPORT" "$1"; }
 s() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$CITUS_DIR" -p "$PGPORT" -U postgres -d "$SINGLE" -c "$1"; }
-w1=${CITUS_WORKER_PORTS%% *}
-w2=${CITUS_WORKER_PORTS##* }
 N=200
 T0="2030-01-01 09:00:00+00"
 

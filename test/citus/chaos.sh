@@ -14,9 +14,6 @@ cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
-w1=${CITUS_WORKER_PORTS%% *}
-w2=${CITUS_WORKER_PORTS##* }
 N=${CHAOS_ENROLLMENTS:-1500}
 
 # Single node first: customers, two journeys of three sends around two 1-second

@@ -10,8 +10,6 @@ cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
-
 # Single node first: an audience with customers, a journey, enrollments, events.
 c "CREATE EXTENSION pg_journey" >/dev/null
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
@@ -37,7 +35,6 @@ before=$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT 
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")
 
 # Refusals, each with its SQLSTATE, and nothing changed.
-w1=${CITUS_WORKER_PORTS%% *}
 expect_state "refused for a bigint key" 42804 "$PGPORT" "SELECT journey.distribute('members')"
 expect_state "refused while a bigint-keyed audience is registered" 42804 "$PGPORT" "SELECT journey.distribute('customers')"
 c "SELECT journey.unregister_audience('members')" >/dev/null
@@ -46,7 +43,6 @@ expect_state "refused for an unregistered table" 42704 "$PGPORT" \
 expect_state "refused for a non-superuser" 42501 "$PGPORT" \
   "CREATE ROLE dist_app; GRANT journey_admin TO dist_app; GRANT EXECUTE ON FUNCTION journey.distribute(regclass) TO dist_app;
    SET ROLE dist_app; SELECT journey.distribute('customers')"
-w2=${CITUS_WORKER_PORTS##* }
 check "refusals changed nothing" "0" "$(c "SELECT count(*) FROM pg_dist_partition")"
 
 # A call that stops after the workers' part (rolled back here): the workers keep

@@ -11,9 +11,6 @@ cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
-w1=${CITUS_WORKER_PORTS%% *}
-w2=${CITUS_WORKER_PORTS##* }
 N=300
 B=20  # enrollments of a journey whose call step always fails
 M=$N  # enrollments of the journey the background workers run (paused until then)

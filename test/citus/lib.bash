@@ -6,21 +6,28 @@ source tools/citus.sh
 passed=0
 failed=0
 
-# Starts the coordinator and two workers on ports of their own (a base derived
-# from the process id, so that suites of several work trees do not share names
-# in logs and psql lines; the sockets live in the cluster's private directory).
+# Starts the coordinator ($PGPORT) and two workers ($w1, $w2) on ports of their
+# own (a base derived from the process id, so that suites of several work trees
+# do not share names in logs and psql lines; the sockets live in the cluster's
+# private directory).
 # pg_journey's background worker is off unless CITUS_PGJ_ENABLED=on: the suites drive
 # the engine with journey.run_due's as_of.
 citus_test_start() {
   export CITUS_PORT_BASE=${CITUS_PORT_BASE:-$((20000 + ($$ % 3000) * 3))}
   export CITUS_PGJ_ENABLED=${CITUS_PGJ_ENABLED:-off}
   citus_cluster_start || { echo "0 passed, 1 failed (the cluster did not start)"; return 1; }
+  # The worker nodes' ports.
+  w1=${CITUS_WORKER_PORTS%% *}
+  w2=${CITUS_WORKER_PORTS##* }
 }
 
 # One value (unaligned, tuples only) from node $1.
 cq() {
   "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$CITUS_DIR" -p "$1" -U postgres -d "$CITUS_DB" -c "$2"
 }
+
+# One value from the coordinator.
+c() { cq "$PGPORT" "$1"; }
 
 check() {  # name expected actual
   if [ "$2" == "$3" ]; then

@@ -13,10 +13,6 @@ cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
-w1=${CITUS_WORKER_PORTS%% *}
-w2=${CITUS_WORKER_PORTS##* }
-
 c "CREATE EXTENSION pg_journey" >/dev/null
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null
 c "CREATE TABLE customers (id text PRIMARY KEY, email text, plan text DEFAULT 'free');

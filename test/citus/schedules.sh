@@ -11,8 +11,6 @@ export CITUS_CRON_DB=pgj_citus CITUS_DB=pgj_citus
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
-
 c "CREATE EXTENSION pg_cron" >/dev/null || exit 1
 c "CREATE EXTENSION pg_journey" >/dev/null || exit 1
 citus_psql_all "GRANT journey_app TO journey_worker" >/dev/null

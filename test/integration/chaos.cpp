@@ -47,11 +47,6 @@ namespace {
 
 const char* kDatabase = "pgj_worker";  // pg_journey.database of tools/cluster.sh
 
-long long env_or(const char* name, long long fallback) {
-  std::string v = env(name);
-  return v.empty() ? fallback : std::atoll(v.c_str());
-}
-
 long long kCustomers = 20000;
 constexpr long long kChunk = 50;  // customers per enroll_query / bulk UPDATE
 std::mt19937 rng;
@@ -275,16 +270,9 @@ void check_now(const std::string& label) {
 }
 
 void setup() {
-  {
-    pqxx::connection admin(dsn("postgres"));
-    ensure_worker_role(admin);
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
-  }
+  create_journey_database(kDatabase);
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);
-  tx.exec("CREATE EXTENSION pg_journey");
-  tx.exec("GRANT journey_app TO journey_worker");
   create_customers(tx, kCustomers);
   tx.exec("ALTER TABLE customers ADD COLUMN level int NOT NULL DEFAULT 0");
   define_basics(tx);

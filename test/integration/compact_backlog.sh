@@ -26,14 +26,7 @@ pg_journey.compact_interval = '10min'
 pg_journey.enabled = off
 fsync = off
 CONF
-as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null \
-  || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
-q() { psql -X -q -At -h "$dir" -U postgres -d "${db:-postgres}" -v ON_ERROR_STOP=1 "$@"; }
-patience=60
-wait_until() {
-  local deadline=$((SECONDS + patience))
-  until "$@"; do [ "$SECONDS" -ge "$deadline" ] && return 1; sleep 0.1; done
-}
+own_cluster_start
 q -c "CREATE DATABASE pgj_backlog" >/dev/null
 export db=pgj_backlog
 q >/dev/null <<'SQL'

@@ -20,14 +20,7 @@ pg_journey.naptime = '200ms'
 pg_journey.compact_interval = 0
 fsync = off
 CONF
-as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null \
-  || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
-q() { psql -X -q -At -h "$dir" -U postgres -d "${db:-postgres}" -v ON_ERROR_STOP=1 "$@"; }
-patience=60
-wait_until() {
-  local deadline=$((SECONDS + patience))
-  until "$@"; do [ "$SECONDS" -ge "$deadline" ] && return 1; sleep 0.1; done
-}
+own_cluster_start
 q -c "CREATE DATABASE pgj_compact" >/dev/null
 export db=pgj_compact
 q -c "CREATE EXTENSION pg_journey" -c "CREATE ROLE compact_worker LOGIN" \

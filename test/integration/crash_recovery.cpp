@@ -37,9 +37,7 @@ const char* kDatabase = "pgj_crash";
 void setup() {
   {
     pqxx::connection admin(dsn("postgres"));
-    pqxx::nontransaction tx(admin);
-    tx.exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    tx.exec(std::string("CREATE DATABASE ") + kDatabase);
+    recreate_database(admin, kDatabase);
   }
   pqxx::connection c(dsn(kDatabase));
   pqxx::work tx(c);

@@ -125,8 +125,7 @@ int main() {
   try {
     pqxx::connection admin(dsn("postgres"));
     ensure_worker_role(admin);
-    exec(admin, std::string("DROP DATABASE IF EXISTS ") + kDatabase + " WITH (FORCE)");
-    exec(admin, std::string("CREATE DATABASE ") + kDatabase);
+    recreate_database(admin, kDatabase);
   } catch (const std::exception& e) {
     check(false, std::string("setup: ") + e.what());
     std::cout << passed << " passed, " << failed << " failed" << std::endl;

@@ -14,8 +14,7 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 fsync = off
 CONF
-as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
-q() { psql -X -q -At -h "$dir" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+own_cluster_start
 
 notice=$(q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION pg_journey" 2>&1)
 check "CREATE EXTENSION says that no background worker will run" 1 \

@@ -26,20 +26,9 @@ pg_journey.naptime = '1h'
 fsync = off
 log_line_prefix = '%m [%p] '
 CONF
-start() {
-  as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 start >/dev/null \
-    || { cat "$dir/log"; echo "0 passed, 1 failed"; exit 1; }
-}
 restart() {
   as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
-  start
-}
-q() { psql -X -q -At -h "$dir" -U postgres -d "${db:-postgres}" -v ON_ERROR_STOP=1 "$@"; }
-# Polls a command every 0.1 s until it succeeds; false after `patience` seconds.
-patience=60
-wait_until() {
-  local deadline=$((SECONDS + patience))
-  until "$@"; do [ "$SECONDS" -ge "$deadline" ] && return 1; sleep 0.1; done
+  own_cluster_start
 }
 log_since() { tail -c +"$(($1 + 1))" "$dir/log"; }
 log_has() { log_since "$1" | grep -qF -- "$2"; }
@@ -49,7 +38,7 @@ workers() {
 launcher_up() { [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_journey launcher'" 2>&1)" = 1 ]; }
 
 # 1. A superuser as pg_journey.role: refused, no worker.
-start
+own_cluster_start
 q -c "CREATE DATABASE pgj_settings" >/dev/null
 db=pgj_settings q -c "CREATE EXTENSION pg_journey" >/dev/null 2>&1
 wait_until log_has 0 'pg_journey: role "postgres" (pg_journey.role) is a superuser; no worker is started'

@@ -11,15 +11,14 @@
 #include "core/condition.hpp"
 #include "core/graph.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema customers() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {
       {"id", ValueType::Int, "bigint"},
       {"email", ValueType::Text, "text"},

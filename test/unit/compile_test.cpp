@@ -4,15 +4,14 @@
 
 #include "core/compile.hpp"
 #include "core/error.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema people() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Int, "bigint"},
                {"email", ValueType::Text, "text"},
                {"plan", ValueType::Text, "text"},

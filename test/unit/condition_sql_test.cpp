@@ -3,15 +3,14 @@
 
 #include "core/condition_sql.hpp"
 #include "core/error.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema schema() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {{"id", ValueType::Int, "bigint"},
                {"plan", ValueType::Text, "text"},
                {"age", ValueType::Int, "integer"},

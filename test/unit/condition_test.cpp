@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "core/condition.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -9,9 +10,7 @@ namespace {
 
 // The audience used by these tests.
 AudienceSchema customers() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {
       {"id", ValueType::Int, "bigint"},
       {"plan", ValueType::Text, "text"},

@@ -7,6 +7,7 @@
 
 #include "core/engine.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -16,9 +17,7 @@ constexpr int64_t kNow = 1893492000LL * 1000000;  // 2030-01-01 10:00 UTC
 enum Col { kId, kEmail, kPhone, kNumCols };
 
 AudienceSchema audience() {
-  AudienceSchema s;
-  s.relation = "public.fans";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.fans");
   s.columns = {{"id", ValueType::Text, "text"},
                {"email", ValueType::Text, "text"},
                {"phone", ValueType::Text, "text"}};
@@ -28,8 +27,7 @@ AudienceSchema audience() {
 }
 
 // Answers behaviour leaves with message_of from a set of "kind/step".
-struct Runtime_ : Runtime {
-  std::map<std::string, TemplateDef> templates;
+struct Runtime_ : pgj::unit::TemplatesRuntime {
   std::set<std::string> engaged;  // "kind/message_of"
   int64_t add_duration(int64_t ts, const Duration& d, const std::string&) override {
     return ts + d.days * kMicrosPerDay + d.micros;
@@ -46,24 +44,10 @@ struct Runtime_ : Runtime {
                         std::optional<Duration>, int64_t) override {
     return engaged.count(kind + "/" + message_of) > 0;
   }
-  const TemplateDef* find_template(const std::string& name) override {
-    auto it = templates.find(name);
-    return it == templates.end() ? nullptr : &it->second;
-  }
-  void add(const std::string& name, const std::string& channel, const std::string& body) {
-    TemplateDef t;
-    t.name = name;
-    t.channel = channel;
-    t.body = compile_template(body);
-    templates[name] = std::move(t);
-  }
 };
 
 Json def(const char* steps) {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.fans"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  return d;
+  return pgj::unit::journey_def("public.fans", steps);
 }
 
 struct Engagement : ::testing::Test {

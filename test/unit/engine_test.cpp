@@ -8,6 +8,7 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -37,9 +38,7 @@ enum Col {
 };
 
 AudienceSchema customers() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {
       {"id", ValueType::Text, "text"},
       {"email", ValueType::Text, "text"},
@@ -141,12 +140,7 @@ std::vector<Value> row() {
 
 // A definition with these steps (the first is the start), extra top-level members merged.
 Json def(const char* steps, const char* extra = "{}") {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.customers"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  Json e = Json::parse(extra);
-  for (auto it = e.begin(); it != e.end(); ++it) d[it.key()] = *it;
-  return d;
+  return pgj::unit::journey_def("public.customers", steps, extra);
 }
 
 // Test fixture: compiles a journey and runs enrollments of customer c1.

@@ -7,15 +7,14 @@
 
 #include "core/engine.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema people() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Text, "text"}};
   return s;
 }
@@ -52,15 +51,19 @@ std::vector<std::string> messages(const std::vector<Issue>& issues) {
   return out;
 }
 
-}  // namespace
-
-TEST(FailingStep, ProgressNamesTheStepThatFailed) {
+// An enrollment of customer p1 at the start of three_steps, whose call step fails.
+struct FailingStep : ::testing::Test {
   AudienceSchema s = people();
   CompiledJourney j = three_steps(s);
   FailingCall rt;
   Enrollment e;
-  e.step = j.start;
   std::vector<Value> row = {std::string("p1")};
+  void SetUp() override { e.step = j.start; }
+};
+
+}  // namespace
+
+TEST_F(FailingStep, ProgressNamesTheStepThatFailed) {
   RunProgress progress;
   EXPECT_THROW(run_enrollment(j, s, e, row, 1000, rt, kMaxStepsPerRun, nullptr, &progress),
                std::runtime_error);
@@ -69,13 +72,7 @@ TEST(FailingStep, ProgressNamesTheStepThatFailed) {
   EXPECT_EQ(progress.visits, 2);
 }
 
-TEST(FailingStep, ReplayStopsAtTheStepThatFailed) {
-  AudienceSchema s = people();
-  CompiledJourney j = three_steps(s);
-  FailingCall rt;
-  Enrollment e;
-  e.step = j.start;
-  std::vector<Value> row = {std::string("p1")};
+TEST_F(FailingStep, ReplayStopsAtTheStepThatFailed) {
   RunResult r = run_enrollment(j, s, e, row, 1000, rt, kMaxStepsPerRun, nullptr, nullptr, 2);
   EXPECT_EQ(rt.calls, 0);  // c is not run again
   EXPECT_EQ(r.outcome, RunResult::Outcome::Parked);

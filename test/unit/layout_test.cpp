@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -17,9 +18,7 @@ Json journey() {
 }
 
 AudienceSchema customers() {
-  AudienceSchema s;
-  s.relation = "public.customers";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.customers");
   s.columns = {{"id", ValueType::Int, "bigint"}, {"plan", ValueType::Text, "text"}};
   return s;
 }

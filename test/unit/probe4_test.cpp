@@ -5,6 +5,7 @@
 
 #include "core/event_rules.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -36,9 +37,7 @@ Json reserved_names_journey(const std::string& variant, const std::string& case_
 }  // namespace
 
 TEST(Probe4ReservedNames, VariantAndCaseNamesStartingWithParenthesisAreErrors) {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Text, "text"}, {"plan", ValueType::Text, "text"}};
   ValidationEnv env;
   env.audience = &s;

@@ -9,15 +9,14 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema audience() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Text, "text"}, {"plan", ValueType::Text, "text"}};
   return s;
 }

@@ -5,30 +5,12 @@
 #include <map>
 
 #include "core/template.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
-namespace {
-
-// Renders text with values from a map (absent keys are missing).
-std::string R(const std::string& text, const std::map<std::string, std::string>& values) {
-  CompiledTemplate t = compile_template(text);
-  EXPECT_TRUE(t.errors.empty()) << text << ": " << (t.errors.empty() ? "" : t.errors[0]);
-  return render(t, [&](const std::string& path) -> std::optional<std::string> {
-    auto it = values.find(path);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  });
-}
-
-// The first error of template text that must be invalid.
-std::string E(const std::string& text) {
-  auto errs = template_errors(text);
-  EXPECT_FALSE(errs.empty()) << text;
-  return errs.empty() ? "" : errs[0];
-}
-
-}  // namespace
+using pgj::unit::E;
+using pgj::unit::R;
 
 TEST(Template, PlainTextCopiedVerbatim) {
   EXPECT_EQ(R("Hello, world } { }} x", {}), "Hello, world } { }} x");

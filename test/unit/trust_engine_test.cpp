@@ -12,6 +12,7 @@
 #include "core/engine.hpp"
 #include "core/error.hpp"
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
@@ -21,9 +22,7 @@ constexpr int64_t kDay = kMicrosPerDay;
 
 // Columns: id, email, plan, trial (timestamptz), born (date), tz, notes.
 AudienceSchema audience() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Text, "text"},
                {"email", ValueType::Text, "text"},
                {"plan", ValueType::Text, "text"},
@@ -44,8 +43,7 @@ const int64_t kNow = T("2030-01-01T00:00:00Z");
 // Not a std::exception: what a PostgreSQL error (PgError) looks like to the core.
 struct ForeignError {};
 
-struct Runtime0 : Runtime {
-  std::map<std::string, TemplateDef> templates;
+struct Runtime0 : pgj::unit::TemplatesRuntime {
   bool throw_in_happened = false;
   int64_t add_duration(int64_t ts, const Duration& d, const std::string&) override {
     return ts + d.months * 30 * kDay + d.days * kDay + d.micros;
@@ -61,26 +59,10 @@ struct Runtime0 : Runtime {
     if (throw_in_happened) throw ForeignError{};
     return false;
   }
-  const TemplateDef* find_template(const std::string& name) override {
-    auto it = templates.find(name);
-    return it == templates.end() ? nullptr : &it->second;
-  }
-  void add(const std::string& name, const std::string& channel, const std::string& body) {
-    TemplateDef t;
-    t.name = name;
-    t.channel = channel;
-    t.body = compile_template(body);
-    templates[name] = t;
-  }
 };
 
 Json definition(const char* steps, const char* extra = "{}") {
-  Json d = Json::parse(R"({"name": "j", "audience": "public.people"})");
-  d["steps"] = Json::parse(steps);
-  d["start"] = d["steps"][0]["key"];
-  Json e = Json::parse(extra);
-  for (auto it = e.begin(); it != e.end(); ++it) d[it.key()] = *it;
-  return d;
+  return pgj::unit::journey_def("public.people", steps, extra);
 }
 
 std::vector<Value> person() {
@@ -89,6 +71,15 @@ std::vector<Value> person() {
   r[1] = std::string("p1@x.test");
   r[2] = std::string("free");
   return r;
+}
+
+// An enrollment parked at j's start step since kNow.
+Enrollment parked_at_start(const CompiledJourney& j) {
+  Enrollment e;
+  e.step = j.start;
+  e.parked = true;
+  e.parked_at = kNow;
+  return e;
 }
 
 // ---- errors the core does not own propagate ----------------------------------
@@ -242,10 +233,7 @@ TEST(TrustRearm, WaitTakesTheNewTimeoutFromItsArrival) {
                      {"key": "x", "type": "exit"}])"),
       s, 1, 2);
   Runtime0 rt;
-  Enrollment e;
-  e.step = j.start;
-  e.parked = true;
-  e.parked_at = kNow;
+  Enrollment e = parked_at_start(j);
   e.wait_deadline = kNow + 3 * kDay;  // armed by the old version
   e.rearm = true;
   std::vector<Value> row = person();
@@ -266,10 +254,7 @@ TEST(TrustRearm, DelayTakesTheNewDurationFromItsArrival) {
                      {"key": "x", "type": "exit"}])"),
       s, 1, 2);
   Runtime0 rt;
-  Enrollment e;
-  e.step = j.start;
-  e.parked = true;
-  e.parked_at = kNow;
+  Enrollment e = parked_at_start(j);
   e.rearm = true;
   std::vector<Value> row = person();
   RunResult r = run_enrollment(j, s, e, row, kNow + kDay, rt);

@@ -7,15 +7,14 @@
 #include <vector>
 
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 using namespace pgj::core;
 
 namespace {
 
 AudienceSchema people() {
-  AudienceSchema s;
-  s.relation = "public.people";
-  s.key_column = "id";
+  AudienceSchema s = pgj::unit::audience_schema("public.people");
   s.columns = {{"id", ValueType::Int, "bigint"},
                {"plan", ValueType::Text, "text"},
                {"born", ValueType::Date, "date"}};

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/validator.hpp"
+#include "fixtures.hpp"
 
 namespace {
 // Bytes requested through operator new while counting is on.
@@ -68,9 +69,7 @@ Json big_journey(int n) {
 
 // Bytes validate_journey requests for a journey of n steps.
 size_t bytes_to_validate(int n) {
-  AudienceSchema schema;
-  schema.relation = "public.customers";
-  schema.key_column = "id";
+  AudienceSchema schema = pgj::unit::audience_schema("public.customers");
   schema.columns = {{"id", ValueType::Int, "bigint"}, {"email", ValueType::Text, "text"}};
   ValidationEnv env;
   env.audience = &schema;
