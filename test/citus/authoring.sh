@@ -248,27 +248,7 @@ expect_state "simulate is refused on a distributed install" 0A000 "$PGPORT" \
 # The engine: a worker node's tick takes up a version published after it began.
 # One session on each worker node stays open across the publish (its journey
 # cache lives as long as it does); the single node gets the same ticks.
-mkfifo "$CITUS_DIR/in1" "$CITUS_DIR/in2"
-"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in1" >"$CITUS_DIR/out1" 2>&1 &
-exec 7>"$CITUS_DIR/in1"
-"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w2" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in2" >"$CITUS_DIR/out2" 2>&1 &
-exec 8>"$CITUS_DIR/in2"
-asked=0
-# One statement in each worker node's session; sets ANSWER to both answers
-# (w1|w2). (Not in a subshell: the sessions count the questions.)
-ask_workers() {  # sql
-  asked=$((asked + 1))
-  echo "$1;" >&7; echo "SELECT 'done $asked';" >&7
-  echo "$1;" >&8; echo "SELECT 'done $asked';" >&8
-  local deadline=$((SECONDS + 60))
-  until grep -q "^done $asked\$" "$CITUS_DIR/out1" && grep -q "^done $asked\$" "$CITUS_DIR/out2"; do
-    [ $SECONDS -lt $deadline ] || { ANSWER=timeout; return 1; }
-    sleep 0.1
-  done
-  ANSWER="$(sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out1" | grep -v '^done')|$(
-            sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out2" | grep -v '^done')"
-}
-echo "SELECT 'done 0';" >&7; echo "SELECT 'done 0';" >&8
+worker_sessions_open
 tick() {  # engine time: the worker nodes' sessions (on the cluster) and the single node
   ask_workers "SELECT journey.run_due(1000, '$1')"
   s "SELECT journey.run_due(1000, '$1')" >/dev/null
@@ -302,7 +282,7 @@ check "the worker nodes' ticks ran the version published after they began" "2|20
           FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'later'")|$(
      c "SELECT string_agg(DISTINCT m.payload->>'subject', ',') || '|' || count(*)
           FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'later'")"
-exec 7>&- 8>&-
+worker_sessions_close
 wait
 
 # A suppression that a message was made beside (its row written directly, as

@@ -49,16 +49,8 @@ c "CREATE TABLE customers (id text PRIMARY KEY, email text);
    SELECT journey.distribute('customers');" >/dev/null || exit 1
 
 # The workers: on, on every node, in batches of 25.
-for port in $CITUS_PORTS; do
-  cq "$port" "ALTER SYSTEM SET pg_journey.batch_size = 25" >/dev/null
-  cq "$port" "ALTER SYSTEM SET pg_journey.enabled = on" >/dev/null
-  cq "$port" "SELECT pg_reload_conf()" >/dev/null
-done
+workers_on 25
 
-active() {  # journey
-  c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-      WHERE j.name = '$1' AND e.status = 'active'"
-}
 wait_done() {  # journey: up to 90 s
   local i
   for i in $(seq 1 900); do
@@ -66,30 +58,6 @@ wait_done() {  # journey: up to 90 s
     sleep 0.1
   done
   return 1
-}
-# Messages of the journey: count / distinct (enrollment, visit) / enrollments;
-# enrollments completed / failed or retried; enrollments whose visits are not
-# exactly those of the journey, numbered 1, 2, ... in order.
-outcome() {  # journey sends
-  c "SELECT (SELECT count(*) || '/' || count(DISTINCT (m.enrollment_id, m.visit)) || '/' ||
-                    count(DISTINCT m.enrollment_id)
-               FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = '$1')
-            || '|' || (SELECT count(*) FILTER (WHERE e.status = 'completed') || '/' ||
-                              count(*) FILTER (WHERE e.attempts > 0 OR e.last_error IS NOT NULL)
-                         FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-                        WHERE j.name = '$1')
-            || '|' || (SELECT count(*) FROM (
-                 SELECT a.enrollment_id, array_agg(a.step_key ORDER BY a.visit) s,
-                        array_agg(a.visit ORDER BY a.visit) v
-                   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id
-                  WHERE j.name = '$1' GROUP BY 1) x
-                 WHERE s <> '$(visits "$2")' OR v <> array(SELECT generate_series(1, 2 * $2)))"
-}
-misplaced() {  # table
-  c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
-       \$\$SELECT count(*) FROM %s x
-          WHERE get_shard_id_for_distribution_column('$1', x.customer_id)::text
-                <> regexp_replace(x.tableoid::regclass::text, '^.*_', '')\$\$)"
 }
 sent_on() {  # port journey: messages made by that node (the id's node range)
   c "SELECT count(*) FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
@@ -122,7 +90,7 @@ citus_as_user "$PGBIN/pg_ctl" -D "$data1" -l "$CITUS_DIR/server-$w1.log" -w -t 6
 check "the killed node restarted" "1" "$(cq "$w1" "SELECT 1")"
 wait_done crash
 check "after kill -9 and restart: every enrollment completed, three messages each, visits in order, none twice" \
-  "$((3 * N))/$((3 * N))/$N|$N/0|0" "$(outcome crash 3)"
+  "$((3 * N))/$((3 * N))/$N|$N/0|0" "$(outcome crash "$(visits 3)")"
 check "a suppressed customer's messages: suppressed by the tick on its shard" "3|suppression: manual" \
   "$(c "SELECT count(*) || '|' || min(m.reason) FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
          WHERE j.name = 'crash' AND m.customer_id = 'c5' AND m.status = 'suppressed'")"
@@ -165,7 +133,7 @@ done
 check "four moves done, each started while the journey ran" "4||4" "$moves|$move_errors|$during"
 wait_done moves
 check "after the moves: every enrollment completed, ten messages each, visits in order, none twice" \
-  "$((10 * N))/$((10 * N))/$N|$N/0|0" "$(outcome moves 10)"
+  "$((10 * N))/$((10 * N))/$N|$N/0|0" "$(outcome moves "$(visits 10)")"
 for table in journey.enrollments journey.activity journey.messages; do
   check "after the moves, $table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done

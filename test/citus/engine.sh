@@ -60,13 +60,6 @@ on_w1=$(owned "$w1")
 on_w2=$(owned "$w2")
 check "customers on both workers" "t|$N" "$([ "$on_w1" -gt 0 ] && [ "$on_w2" -gt 0 ] && echo t)|$((on_w1 + on_w2))"
 
-# Rows of a distributed table that are not on the shard of their customer, on every node.
-misplaced() {  # table
-  c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
-       \$\$SELECT count(*) FROM %s x
-          WHERE get_shard_id_for_distribution_column('$1', x.customer_id)::text
-                <> regexp_replace(x.tableoid::regclass::text, '^.*_', '')\$\$)"
-}
 # Enrollments by status and step; messages (and distinct visits); activity rows
 # (and distinct visits, and the highest visit).
 state() {

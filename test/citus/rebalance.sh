@@ -16,7 +16,6 @@ cd "$(dirname "$0")/../.."
 source test/citus/lib.bash
 citus_test_start || exit 1
 
-c() { cq "$PGPORT" "$1"; }
 w1=${CITUS_WORKER_PORTS%% *}
 w2=${CITUS_WORKER_PORTS##* }
 N=${REBALANCE_ENROLLMENTS:-250}  # enrollments of the journey under load
@@ -91,34 +90,10 @@ move() {  # shard from to [mode]
   done
   return 1
 }
-misplaced() {  # table
-  c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
-       \$\$SELECT count(*) FROM %s x
-          WHERE get_shard_id_for_distribution_column('$1', x.customer_id)::text
-                <> regexp_replace(x.tableoid::regclass::text, '^.*_', '')\$\$)"
-}
 
 # 1. One session on each worker node, open across a move (the tick's cache of
 # the node's shard groups lives as long as the session).
-mkfifo "$CITUS_DIR/in1" "$CITUS_DIR/in2"
-"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in1" >"$CITUS_DIR/out1" 2>&1 &
-exec 7>"$CITUS_DIR/in1"
-"$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w2" -U postgres -d "$CITUS_DB" <"$CITUS_DIR/in2" >"$CITUS_DIR/out2" 2>&1 &
-exec 8>"$CITUS_DIR/in2"
-asked=0
-ask_workers() {  # sql: one statement in each worker node's session; ANSWER=w1|w2
-  asked=$((asked + 1))
-  echo "$1;" >&7; echo "SELECT 'done $asked';" >&7
-  echo "$1;" >&8; echo "SELECT 'done $asked';" >&8
-  local deadline=$((SECONDS + 60))
-  until grep -q "^done $asked\$" "$CITUS_DIR/out1" && grep -q "^done $asked\$" "$CITUS_DIR/out2"; do
-    [ $SECONDS -lt $deadline ] || { ANSWER=timeout; return 1; }
-    sleep 0.1
-  done
-  ANSWER="$(sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out1" | grep -v '^done')|$(
-            sed -n "/^done $((asked - 1))\$/,/^done $asked\$/p" "$CITUS_DIR/out2" | grep -v '^done')"
-}
-echo "SELECT 'done 0';" >&7; echo "SELECT 'done 0';" >&8
+worker_sessions_open
 ask_workers "SET track_functions = 'pl'"
 # Three ticks that find nothing (engine time long before any enrollment) in one
 # transaction: how often they mapped the node's shard groups (a PL/pgSQL
@@ -163,7 +138,7 @@ check "hop: every enrollment completed with two messages, none twice" "$H|$((2 *
           FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = 'hop'")"
 ask_workers "SELECT journey.run_due(1000, '$T1')"
 check "a second tick at the same engine time takes nothing" "0|0" "$ANSWER"
-exec 7>&- 8>&-
+worker_sessions_close
 
 # 2. The rebalancer on uneven placements (two groups on the first worker node,
 # six on the second) while the background workers run the journey "load"
@@ -172,15 +147,7 @@ exec 7>&- 8>&-
 for g in $(groups_on "$w1" | cut -d' ' -f3-); do move "$g" "$w1" "$w2"; done
 check "uneven placements: groups on the worker nodes" "2|6" \
   "$(groups_on "$w1" | wc -w)|$(groups_on "$w2" | wc -w)"
-for port in $CITUS_PORTS; do
-  cq "$port" "ALTER SYSTEM SET pg_journey.batch_size = 25" >/dev/null
-  cq "$port" "ALTER SYSTEM SET pg_journey.enabled = on" >/dev/null
-  cq "$port" "SELECT pg_reload_conf()" >/dev/null
-done
-active() {  # journey
-  c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-      WHERE j.name = '$1' AND e.status = 'active'"
-}
+workers_on 25
 wait_for() {  # sql expected seconds
   local i
   for i in $(seq 1 $(($3 * 10))); do
@@ -188,24 +155,6 @@ wait_for() {  # sql expected seconds
     sleep 0.1
   done
   c "$1"
-}
-# Messages of the journey: count / distinct (enrollment, visit) / enrollments;
-# enrollments completed / failed or retried; enrollments whose visits are not
-# exactly $2 (a literal array of step keys), numbered 1, 2, ... in order.
-outcome() {  # journey visits
-  c "SELECT (SELECT count(*) || '/' || count(DISTINCT (m.enrollment_id, m.visit)) || '/' ||
-                    count(DISTINCT m.enrollment_id)
-               FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id WHERE j.name = '$1')
-            || '|' || (SELECT count(*) FILTER (WHERE e.status = 'completed') || '/' ||
-                              count(*) FILTER (WHERE e.attempts > 0 OR e.last_error IS NOT NULL)
-                         FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
-                        WHERE j.name = '$1')
-            || '|' || (SELECT count(*) FROM (
-                 SELECT a.enrollment_id, array_agg(a.step_key ORDER BY a.visit) s,
-                        array_agg(a.visit ORDER BY a.visit) v
-                   FROM journey.activity a JOIN journey.journeys j ON j.id = a.journey_id
-                  WHERE j.name = '$1' GROUP BY 1) x
-                 WHERE s <> '$2'::text[] OR v <> array(SELECT generate_series(1, cardinality('$2'::text[]))))"
 }
 : >"$CITUS_DIR/claimed"
 : >"$CITUS_DIR/calls"

@@ -194,12 +194,6 @@ check "every ended enrollment has its activity row, once" "0" \
   "$(c "SELECT count(*) FROM journey.enrollments e WHERE e.status <> 'active' AND
           (SELECT count(*) FROM journey.activity a WHERE a.customer_id = e.customer_id
             AND a.enrollment_id = e.id AND a.outcome = e.status::text) <> 1")"
-misplaced() {  # table: rows not on the shard of their customer (from engine.sh)
-  c "SELECT coalesce(sum(result::int), 0) FROM run_command_on_shards('$1',
-       \$\$SELECT count(*) FROM %s x
-          WHERE get_shard_id_for_distribution_column('$1', x.customer_id)::text
-                <> regexp_replace(x.tableoid::regclass::text, '^.*_', '')\$\$)"
-}
 for table in journey.enrollments journey.activity journey.events journey.messages; do
   check "$table: every row on its customer's shard" "0" "$(misplaced "$table")"
 done
