@@ -339,7 +339,7 @@ class Runner {
         break;
       case StepType::Call:
         call(s);
-        move("next");
+        if (!done_) move("next");
         break;
       case StepType::Goal:
         if (!r_.converted_at) r_.converted_at = as_of_;
@@ -625,14 +625,23 @@ class Runner {
   // Runs a call step: merge the function's object result into the context.
   void call(const CompiledStep& s) {
     // A simulation calls nothing: the step's declared result stands in.
-    Json res = rt_.simulating() ? s.simulate_result.value_or(Json())
-                                : rt_.call_function(s.function, e_.customer_id, r_.context);
-    if (res.is_null()) return;
-    if (!res.is_object())
+    const bool simulating = rt_.simulating();
+    if (!simulating) rt_.before_call(e_, s, r_.visits, r_.context, r_.last_event);
+    Json res = simulating ? s.simulate_result.value_or(Json())
+                          : rt_.call_function(s.function, e_.customer_id, r_.context);
+    if (!res.is_null() && !res.is_object())
       throw Error(sqlstate::kInvalidParameter, "call step " + q(s.key) + ": function " +
                                                    s.function + " returned " + res.type_name() +
                                                    ", expected a JSON object");
-    for (auto it = res.begin(); it != res.end(); ++it) r_.context[it.key()] = *it;
+    if (res.is_object())
+      for (auto it = res.begin(); it != res.end(); ++it) r_.context[it.key()] = *it;
+    if (simulating) return;
+    // The function may have ended the enrollment, or changed the customer's
+    // row: later steps read the row as it left it.
+    if (!rt_.after_call(e_, row_, updated_columns_)) {
+      r_.ended_by_call = true;
+      finish(RunResult::Outcome::Exited);
+    }
   }
 };
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -223,6 +224,12 @@ struct RunResult {
   bool exit_goal = false;               // Exited by a goal exit rule
   std::string error;                    // Failed: why (visit cap)
   std::string error_code;               // Failed: its SQLSTATE (kVisitLimitSqlstate)
+  // The enrollment was ended by what a call step's function did (it deleted
+  // the customer, fired an exit rule, exited or re-entered it): that ending
+  // already wrote its final state and the activity row of the call step
+  // (Runtime::before_call/after_call); `step` is that call step, `visits_log`
+  // holds the visits before it, and the run went no further. outcome: Exited.
+  bool ended_by_call = false;
   std::vector<Visit> visits_log;
   std::vector<MessageOut> messages;
   std::vector<FieldUpdateOut> updates;
@@ -256,6 +263,23 @@ struct Runtime {
   }
   // The template of that name, or nullptr.
   virtual const TemplateDef* find_template(const std::string& name) = 0;
+  // Told just before a call step's function runs (not in a simulation): the
+  // step, the visits the enrollment made before it and the run's context and
+  // last event, so that an ending the function causes can end the enrollment
+  // at this step with the state the run has reached.
+  virtual void before_call(const Enrollment& /*enrollment*/, const CompiledStep& /*step*/,
+                           int32_t /*visits*/, const Json& /*context*/,
+                           const Json& /*last_event*/) {}
+  // Asked after a call step's function returned (not in a simulation): false
+  // when the enrollment is no longer active (the function ended it: that ending
+  // wrote its final state and the call step's activity row), true when it runs
+  // on. Then `row` may be refreshed from the customer's row as the function
+  // left it, except the columns in `keep` (changed by update_field steps of
+  // this run, not written yet).
+  virtual bool after_call(const Enrollment& /*enrollment*/, std::vector<Value>& /*row*/,
+                          const std::set<int>& /*keep*/) {
+    return true;
+  }
   // Whether this run is a simulation (journey.simulate): call steps do not call
   // their function, they take the step's simulate_result.
   virtual bool simulating() const { return false; }

@@ -258,15 +258,27 @@ std::string CatalogEnv::check_column_value(const std::string& column,
 }
 
 // Empty when the journey owner may UPDATE this column of the audience (field
-// updates run with the owner's privileges), else why not.
+// updates run with the owner's privileges) and the column can be written at
+// all (not generated, not an identity GENERATED ALWAYS), else why not.
 std::string CatalogEnv::check_update_column(const std::string& column) const {
   if (!audience_) return {};
   auto rows = spi_rows(
       "SELECT has_column_privilege($1::oid, a.relation, $2::text, 'UPDATE'),"
-      "       $1::oid::regrole::text"
-      "  FROM journey.audiences a WHERE a.relation = journey._find_audience($3)",
+      "       $1::oid::regrole::text, coalesce(c.attgenerated <> '', false),"
+      "       coalesce(c.attidentity = 'a', false)"
+      "  FROM journey.audiences a"
+      "  LEFT JOIN pg_attribute c ON c.attrelid = a.relation AND c.attname = $2::text"
+      "                          AND NOT c.attisdropped"
+      " WHERE a.relation = journey._find_audience($3)",
       {std::to_string(owner_), column, audience_->relation});
-  if (rows.empty() || *rows[0][0] == "t") return {};
+  if (rows.empty()) return {};
+  if (*rows[0][2] == "t")
+    return "column \"" + column + "\" of audience " + audience_->relation +
+           " is a generated column and cannot be set";
+  if (*rows[0][3] == "t")
+    return "column \"" + column + "\" of audience " + audience_->relation +
+           " is an identity column GENERATED ALWAYS and cannot be set";
+  if (*rows[0][0] == "t") return {};
   return "journey owner " + *rows[0][1] + " may not update column \"" + column + "\" of " +
          audience_->relation;
 }

@@ -106,10 +106,56 @@ void refresh_plans() {
   forget_plans_when_refreshed(seen_generation, {&lock_statement, &end_statement});
 }
 
+const CallInProgress* call_in_progress = nullptr;
+
+// An ending without a run's final state ($7..$14 null) that reaches the
+// enrollment whose call step is running (set_call_in_progress): gives that one
+// the run's state, so that it ends at the call step (see ending.hpp).
+void add_call_in_progress(Datum* args, char* nulls) {
+  if (!call_in_progress || nulls[0] != ' ' || nulls[6] != 'n') return;
+  const CallInProgress& call = *call_in_progress;
+  std::vector<int64_t> ids;
+  bool found = false;
+  pg_guard([&] {
+    Datum* elems = nullptr;
+    bool* elem_nulls = nullptr;
+    int n = 0;
+    deconstruct_array(DatumGetArrayTypeP(args[0]), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+                      &elems, &elem_nulls, &n);
+    ids.reserve(n);
+    for (int i = 0; i < n; ++i) ids.push_back(elem_nulls[i] ? 0 : DatumGetInt64(elems[i]));
+  });
+  const size_t n = ids.size();
+  std::vector<bool> final(n, false), visited(n, false);
+  std::vector<std::optional<std::string>> step(n), context(n), last_event(n), error_code(n);
+  std::vector<int32_t> visits(n, 0);
+  std::vector<std::optional<int64_t>> converted(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] != call.enrollment) continue;
+    found = true;
+    final[i] = true;
+    step[i] = call.step;
+    context[i] = call.context;
+    last_event[i] = call.last_event;
+    visits[i] = call.visits;
+  }
+  if (!found) return;
+  args[6] = bool_array(final);
+  args[7] = text_array(step);
+  args[8] = text_array(context);
+  args[9] = text_array(last_event);
+  args[10] = int4_array(visits);
+  args[11] = timestamptz_array(converted);
+  args[12] = text_array(error_code);
+  args[13] = bool_array(visited);
+  for (int i = 6; i < kEndArgs; ++i) nulls[i] = ' ';
+}
+
 // Runs the ending statement (after the lock, when lock_first); returns its
 // result (the ended ids, bigint[]) in SPI's memory, or 0 when $1 is null.
-Datum run_ending(Datum* args, const char* nulls, bool lock_first) {
+Datum run_ending(Datum* args, char* nulls, bool lock_first) {
   refresh_plans();
+  add_call_in_progress(args, nulls);
   if (lock_first && nulls[0] == ' ') {
     Datum lock_args[1] = {args[0]};
     const char lock_nulls[1] = {' '};
@@ -126,6 +172,10 @@ Datum run_ending(Datum* args, const char* nulls, bool lock_first) {
 }
 
 }  // namespace
+
+void set_call_in_progress(const CallInProgress* call) {
+  call_in_progress = call;
+}
 
 void end_enrollments(const Endings& x, TimestampTz at, std::optional<TimestampTz> converted_at,
                      bool lock_first) {

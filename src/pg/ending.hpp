@@ -39,4 +39,21 @@ struct Endings {
 void end_enrollments(const Endings& endings, TimestampTz at,
                      std::optional<TimestampTz> converted_at, bool lock_first);
 
+// A call step's function running in this backend's tick (set by the tick just
+// before the function runs, cleared when it returns): an ending that reaches
+// this enrollment meanwhile (the function deleted the customer, fired an exit
+// rule, called journey.exit, track of an exit event or a re-entry) ends it at
+// the call step with the state the run reached, as the tick would have: its
+// step, visits before the call, context and last event; the ending's activity
+// row is then the call step's visit (docs/runtime.md, failure handling).
+struct CallInProgress {
+  int64_t enrollment = 0;
+  std::string step;
+  int32_t visits = 0;
+  std::string context;
+  std::optional<std::string> last_event;
+};
+// Sets (or clears, nullptr) the call under way; `call` must outlive it.
+void set_call_in_progress(const CallInProgress* call);
+
 }  // namespace pgj::pg

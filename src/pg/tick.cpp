@@ -200,6 +200,12 @@ PreparedStatement charge_statement(
     " WHERE e.id = u.id AND e.status = 'active'",
     {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID});
 
+// Whether an enrollment is still active, asked after a call step's function
+// returned (it may have ended it: see CallInProgress).
+PreparedStatement status_statement(
+    "SELECT e.status = 'active' FROM journey.enrollments e WHERE e.customer_id = $1 AND e.id = $2",
+    {TEXTOID, INT8OID});
+
 // Ends (failed) the enrollments out of attempts, through end_enrollments
 // (which writes the visit of the step they failed at).
 void end_failed(const std::vector<int64_t>& ids,
@@ -252,8 +258,8 @@ void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &simulation_claim_statement, &activity_statement, &message_statement,
         &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
-        &charge_statement, &defer_statement, &recent_messages_statement, &suppression_statement,
-        &local_placements_statement, &lock_shards_statement})
+         &charge_statement, &status_statement, &defer_statement, &recent_messages_statement,
+         &suppression_statement, &local_placements_statement, &lock_shards_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
@@ -311,7 +317,7 @@ core::Value customer_value(core::Value cell, const core::ColumnClass& kind) {
 // ±infinity as the core's kInfinity / kMinusInfinity.
 void read_customers(const AudienceInfo& audience, const std::vector<std::string>& customers,
                     const std::vector<int>& columns, CustomerRows& rows,
-                    CustomerTexts* texts = nullptr) {
+                    CustomerTexts* texts = nullptr, bool read_only = true) {
   std::vector<int> numerics;  // columns also read as text (numeric: float8 loses digits)
   std::string sql = "SELECT t." + quote_ident(audience.schema.key_column) + "::text";
   for (int i : columns) {
@@ -349,7 +355,7 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
   std::vector<std::optional<std::string>> keys(customers.begin(), customers.end());
   Datum args[1] = {text_array(keys)};
   const char nulls[1] = {' '};
-  dynamic_statement(sql, {TEXTARRAYOID}).execute(args, nulls, true);
+  dynamic_statement(sql, {TEXTARRAYOID}).execute(args, nulls, read_only);
   for (std::vector<core::Value>& row : spi_result_values()) {
     std::vector<core::Value> values(audience.schema.columns.size());
     for (size_t k = 0; k < columns.size(); ++k)
@@ -373,6 +379,74 @@ std::optional<std::string> json_to_column_text(const core::Json& value) {
   if (value.is_string()) return value.get<std::string>();
   return value.dump();
 }
+
+// The tick's runtime: around a call step it lets an ending the function
+// causes end the enrollment at the call step (CallInProgress), then tells the
+// run whether it goes on and refreshes the customer's row as the function
+// left it (only after call steps: one status check and one row read each).
+class TickRuntime : public PgRuntime {
+ public:
+  explicit TickRuntime(CustomerTexts& texts) : texts_(texts) {}
+
+  // The journey whose enrollment runs next and its audience.
+  void set_running(const CachedJourney* journey) {
+    set_journey(journey);
+    journey_ = journey;
+  }
+
+  void before_call(const core::Enrollment& enrollment, const core::CompiledStep& step,
+                   int32_t visits, const core::Json& context,
+                   const core::Json& last_event) override {
+    call_ = CallInProgress{
+        enrollment.id, step.key, visits, context.dump(),
+        last_event.is_null() ? std::nullopt : std::optional<std::string>(last_event.dump())};
+  }
+
+  core::Json call_function(const std::string& function, const std::string& customer_id,
+                           const core::Json& context) override {
+    // Cleared however the function returns (a C++ exception carries its errors).
+    struct Clear {
+      ~Clear() { set_call_in_progress(nullptr); }
+    } clear;
+    set_call_in_progress(&call_);
+    return PgRuntime::call_function(function, customer_id, context);
+  }
+
+  bool after_call(const core::Enrollment& enrollment, std::vector<core::Value>& row,
+                  const std::set<int>& keep) override {
+    Datum args[2] = {string_to_text(enrollment.customer_id), Int64GetDatum(enrollment.id)};
+    const char nulls[2] = {' ', ' '};
+    // Not read-only: a new snapshot, which sees what the function wrote.
+    status_statement.execute(args, nulls, false);
+    std::vector<std::vector<core::Value>> status = spi_result_values();
+    if (status.empty() || !value_bool(status[0][0])) return false;
+    if (!journey_) return true;
+    const AudienceInfo& audience = *journey_->audience;
+    CustomerRows fresh;
+    CustomerTexts fresh_texts;
+    read_customers(audience, {enrollment.customer_id}, journey_->columns, fresh, &fresh_texts,
+                   /*read_only=*/false);
+    const std::string key = customer_key(audience.relid, enrollment.customer_id);
+    auto found = fresh.find(key);
+    if (found == fresh.end()) return true;  // gone: the audience trigger ends it
+    auto texts = fresh_texts.find(key);
+    auto& exact = texts_[key];
+    for (int col : journey_->columns) {
+      if (keep.count(col) || col >= static_cast<int>(row.size())) continue;
+      row[col] = found->second[col];
+      if (texts != fresh_texts.end() && col < static_cast<int>(texts->second.size())) {
+        if (exact.size() < texts->second.size()) exact.resize(texts->second.size());
+        exact[col] = texts->second[col];
+      }
+    }
+    return true;
+  }
+
+ private:
+  CustomerTexts& texts_;
+  const CachedJourney* journey_ = nullptr;
+  CallInProgress call_;
+};
 
 // Collects the effects of a batch and writes them in a few statements.
 class BatchWriter {
@@ -487,6 +561,8 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
       r.last_event.is_null() ? std::nullopt : std::optional<std::string>(r.last_event.dump());
   // A conversion by the goal exit rule is end_enrollments' to record.
   std::optional<int64_t> converted = goal_visited ? r.converted_at : std::nullopt;
+  // Ended by its call step's function: that ending wrote its final state.
+  if (r.ended_by_call) return;
   if (r.outcome != core::RunResult::Outcome::Parked) {
     // Ended: completed at its last step (whose visit is written above), or
     // exited or failed at the step it was at, without a visit of it (which
@@ -1013,7 +1089,7 @@ class Tick {
       throw core::Error("XX000", "step \"" + c.step_key + "\" is not in version " +
                                      std::to_string(c.version) + " of journey " +
                                      c.journey->compiled.name);
-    runtime_->set_journey(c.journey);
+    runtime_->set_running(c.journey);
     label(c);
     progress_ = core::RunProgress{c.state.step, 0};
     label_.progress = &progress_;
@@ -1062,7 +1138,7 @@ class Tick {
   void process_batch(std::vector<Claimed>& claimed, size_t start, size_t end) {
     BatchMemory memory;
     // Per batch: the runtime keeps datums (time zones) allocated in the batch's memory.
-    runtime_ = std::make_unique<PgRuntime>();
+    runtime_ = std::make_unique<TickRuntime>(texts_);
     texts_.clear();
     CustomerRows pristine;
     prepare_isolated(claimed, start, end, pristine);
@@ -1189,7 +1265,7 @@ class Tick {
   TimestampTz as_of_;
   Oid extension_;
   std::set<int64_t> suspects_;
-  std::unique_ptr<PgRuntime> runtime_;
+  std::unique_ptr<TickRuntime> runtime_;
   CustomerTexts texts_;               // of the batch being processed (prepare)
   const Claimed* running_ = nullptr;  // the enrollment whose run is under way
   core::RunProgress progress_;        // where that run is (see WorkLabel)
