@@ -120,6 +120,8 @@ GRANT EXECUTE ON FUNCTION
   journey._split_counts(bigint, timestamptz, timestamptz),
   journey._weighted_percentiles(bigint[], bigint[], float8[]),
   journey._canonical_id(regclass, text),
+  journey._require_live_audience(regclass),
+  journey._mermaid_text(text),
   journey._visible(text)
 TO journey_reader;
 
