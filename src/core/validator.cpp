@@ -24,6 +24,10 @@ namespace {
 
 const Json kNullJson;
 
+// How deep a message payload's arrays and objects may nest (the payload object
+// itself is level 1).
+constexpr int kMaxPayloadDepth = 100;
+
 // Member `key` of object j, or a null JSON when absent.
 const Json& member(const Json& j, const std::string& key) {
   if (!j.is_object()) return kNullJson;
@@ -257,15 +261,25 @@ struct Validator {
     if (!why.empty()) error(key, what + " renders column " + q(path) + ": " + why);
   }
 
-  // Checks merge-tag syntax in every string of a payload, and the columns it renders.
-  void payload_strings(const std::string& key, const Json& v) {
+  // Checks merge-tag syntax in every string of a payload, and the columns it
+  // renders. Nesting is bounded (kMaxPayloadDepth): the walk is recursive, and
+  // a file nested 100,000 deep would overflow the stack of journeyctl.
+  void payload_strings(const std::string& key, const Json& v, int depth = 1) {
+    if (depth > kMaxPayloadDepth) {
+      error(key, "payload nested too deeply (more than " + std::to_string(kMaxPayloadDepth) +
+                     " levels of arrays and objects)");
+      return;
+    }
     if (v.is_string()) {
       for (const std::string& e : template_errors(v.get_ref<const std::string&>()))
         error(key, "payload: " + e);
       for (const std::string& tag : tags_of(v.get_ref<const std::string&>()))
         rendered_column(key, tag, "payload");
     } else if (v.is_array() || v.is_object()) {
-      for (const Json& e : v) payload_strings(key, e);
+      for (const Json& e : v) {
+        payload_strings(key, e, depth + 1);
+        if (depth + 1 > kMaxPayloadDepth) break;  // one error, not one an element
+      }
     }
   }
 
@@ -853,6 +867,15 @@ struct Validator {
                   [&](const Json& v, const std::string& pos, std::set<std::string>& seen) {
                     split_variant(in, v, pos, seen);
                   });
+    // Only the ratio of the weights counts, but their sum must be a number:
+    // weights of 1e308 summed to infinity and sent every customer to the last
+    // variant.
+    double sum = 0;
+    for (double w : in.out.variant_weights) sum += w;
+    if (!std::isfinite(sum))
+      error(in.key, "the weights of the variants of " + in.what +
+                        " add up to more than the largest number: use smaller ones (only their "
+                        "ratio counts)");
   }
 
   // A step's non-empty array `name` of named objects `shape` (the cases of a

@@ -3,6 +3,7 @@
 
 #include <regex>
 
+#include "core/error.hpp"
 #include "core/template.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
@@ -76,6 +77,13 @@ std::optional<AudienceInfo> load_audience_info(Oid relid) {
       "  FROM journey.audiences a WHERE a.relation = $1::oid",
       {std::to_string(relid)});
   if (found.empty()) return std::nullopt;
+  // A registered audience whose table is gone (a temporary table registered
+  // before 0.2 refused them, dropped with its session): no name to read.
+  if (!found[0][0])
+    throw core::Error("42P01",
+                      "the table of audience " + std::to_string(relid) + " no longer exists", "",
+                      "unregister it: SELECT journey.unregister_audience(" + std::to_string(relid) +
+                          "::regclass)");
   AudienceInfo info;
   info.relid = relid;
   info.qualified_name = *found[0][0];

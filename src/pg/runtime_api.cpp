@@ -44,6 +44,9 @@ PGJ_FUNCTION(pgj_run_due) {
                       "max_enrollments must be at least 1, got " + std::to_string(max_enrollments));
   TimestampTz as_of = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetCurrentTimestamp(); })
                                       : PG_GETARG_TIMESTAMPTZ(1);
+  if (TIMESTAMP_NOT_FINITE(as_of))
+    throw core::Error("22023", "as_of of run_due must be a finite time, got " +
+                                   std::string(as_of > 0 ? "infinity" : "-infinity"));
   if (!may_run_at(as_of))
     throw core::Error("42501", "permission denied to run journeys at another time than now",
                       "as_of moves the clock of every journey: a later time skips delays and "

@@ -236,6 +236,11 @@ Oid lock_extension() {
   return extension;
 }
 
+// Whether the last tick found the worker role without journey_app's
+// privileges: the worker then naps kGrantWaitMs (at least) between checks.
+bool waiting_for_grant = false;
+constexpr long kGrantWaitMs = 5000;
+
 // Runs one tick through SQL in its own transaction; returns the number of
 // enrollments processed and sets *next_due_ms (-1: nothing due later).
 int run_one_tick(long* next_due_ms) {
@@ -269,6 +274,28 @@ int run_one_tick(long* next_due_ms) {
     return 0;
   }
   version_mismatch_logged = false;
+  // A worker role without journey_app's privileges would fail every tick with
+  // "permission denied for schema journey": said once, with the fix, and the
+  // worker naps longer until the GRANT (the next check sees it).
+  static bool grant_missing_logged = false;
+  if (Oid app = get_role_oid("journey_app", true);
+      OidIsValid(app) && !has_privs_of_role(GetUserId(), app)) {
+    const char* role = GetUserNameFromId(GetUserId(), false);
+    if (!grant_missing_logged)
+      ereport(WARNING,
+              (errmsg("pg_journey worker waits: role \"%s\" (pg_journey.role) is not a member of "
+                      "journey_app",
+                      role),
+               errhint("GRANT journey_app TO %s;", quote_identifier(role))));
+    grant_missing_logged = true;
+    waiting_for_grant = true;
+    pgstat_report_activity(STATE_IDLE, "waiting for GRANT journey_app");
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return 0;
+  }
+  grant_missing_logged = false;
+  waiting_for_grant = false;
   pgstat_report_activity(STATE_RUNNING, "journey.run_due");
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_journey: SPI_connect failed");
   Oid types[1] = {INT4OID};
@@ -569,6 +596,7 @@ void pgj_worker_main(Datum arg) {
         continue;  // more may be due: no sleep
       }
       if (next_due > 0 && next_due < timeout_ms) timeout_ms = next_due;
+      if (waiting_for_grant && timeout_ms < kGrantWaitMs) timeout_ms = kGrantWaitMs;
       // Due now yet nothing claimed: another worker holds those rows; look
       // again shortly rather than spinning or sleeping a whole naptime.
       if (next_due == 0 && timeout_ms > 50) timeout_ms = 50;

@@ -540,6 +540,7 @@ BEGIN
         USING ERRCODE = '22023', HINT = 'See journey.audiences for the registered ones.';
     END IF;
     aud := p_audience;
+    PERFORM journey._require_live_audience(aud);
     cid := journey._canonical_id(aud, p_id);
     IF cid IS NULL THEN
       SELECT * INTO k FROM journey._audience_keys(aud);
@@ -550,7 +551,9 @@ BEGIN
   ELSE
     -- The one audience whose journeys have this customer (the id in the form
     -- of that audience's key); several: the caller must say which.
-    FOR reg IN SELECT x.relation FROM journey.audiences x ORDER BY x.relation::text LOOP
+    FOR reg IN SELECT x.relation FROM journey.audiences x  -- (a table that is gone: skipped)
+                WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = x.relation)
+                ORDER BY x.relation::text LOOP
       one := journey._canonical_id(reg.relation, p_id);
       -- (The journeys read on their own first: on Citus a regclass compared
       -- on another node would be this node's OID there.)

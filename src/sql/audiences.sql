@@ -12,6 +12,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   rel regclass := register_audience.relation;
   kind "char";
+  persistence "char";
   key_attnum int;
   col record;
   old journey.audiences;
@@ -21,9 +22,18 @@ BEGIN
   IF rel IS NULL OR register_audience.key_column IS NULL THEN
     RAISE EXCEPTION 'relation and key_column must not be null' USING ERRCODE = '22004';
   END IF;
-  SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = rel;
+  SELECT c.relkind, c.relpersistence INTO kind, persistence FROM pg_class c WHERE c.oid = rel;
   IF kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', rel USING ERRCODE = '42809';
+  END IF;
+  -- A temporary table is visible to its own session only and is dropped with
+  -- it without the drop guard seeing it: every other session's track() would
+  -- fail on it (docs/authoring.md "Registering an audience").
+  IF persistence = 't' THEN
+    RAISE EXCEPTION 'temporary table "%" cannot be an audience', rel
+      USING ERRCODE = '0A000',
+            DETAIL = 'a temporary table is visible only to the session that created it and is dropped with it',
+            HINT = 'register a permanent (or unlogged) table';
   END IF;
   PERFORM journey._require_table_owner(rel, 'register');
   FOR col IN SELECT * FROM (VALUES ('key_column', register_audience.key_column),
@@ -470,6 +480,39 @@ BEGIN
 END
 $$;
 
+-- Raises 2BP01 when the key column of audience rel no longer has a primary key
+-- or a non-partial unique index on exactly that column (what register_audience
+-- requires): with duplicate keys two customers' rows would mix.
+CREATE OR REPLACE FUNCTION journey._check_audience_key(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  key name;
+  journeys text;
+BEGIN
+  SELECT a.key_column INTO key FROM journey.audiences a WHERE a.relation = rel;
+  -- A dropped key column is refused by the column checks (_check_audience).
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM pg_attribute att WHERE att.attrelid = rel
+                                 AND att.attname = key AND NOT att.attisdropped) THEN
+    RETURN;
+  END IF;
+  PERFORM 1 FROM pg_index i JOIN pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = i.indkey[0]
+   WHERE i.indrelid = rel AND i.indisunique AND i.indnkeyatts = 1 AND att.attname = key
+     AND i.indpred IS NULL AND i.indexprs IS NULL;
+  IF FOUND THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('"%s"', j.name), ', ' ORDER BY j.name) INTO journeys
+    FROM journey.journeys j WHERE j.audience = rel;
+  RAISE EXCEPTION 'cannot drop the unique index of column "%" of table %: it is the key column of a registered journey audience',
+                  key, rel
+    USING ERRCODE = '2BP01',
+          DETAIL = coalesce('journeys of this audience: ' || journeys,
+                            'no journey uses this audience yet'),
+          HINT = format('create another primary key or unique index on %s (%I) first, or unregister the audience (journey.unregister_audience)',
+                        rel, key);
+END
+$$;
+
 -- sql_drop: a registered customer table cannot be dropped from under its
 -- journeys; columns dropped by a cascade (DROP TYPE / DOMAIN / EXTENSION ...
 -- CASCADE) are checked like an ALTER TABLE (ALTER TABLE itself is checked at
@@ -505,6 +548,17 @@ BEGIN
   FOREACH rel IN ARRAY changed LOOP
     PERFORM journey._check_audience(rel);
   END LOOP;
+  -- An index or constraint dropped (DROP INDEX, ALTER TABLE ... DROP
+  -- CONSTRAINT): every audience's key must still be unique, or two customers
+  -- would share an id (its table is no longer known here, so all are checked).
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
+              WHERE d.object_type IN ('index', 'table constraint')) THEN
+    FOR rel IN SELECT a.relation FROM journey.audiences a
+                WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = a.relation)
+                ORDER BY a.relation::oid LOOP
+      PERFORM journey._check_audience_key(rel);
+    END LOOP;
+  END IF;
 END
 $$;
 DROP EVENT TRIGGER IF EXISTS pg_journey_guard_audience_drop;

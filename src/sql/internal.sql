@@ -413,10 +413,11 @@ BEGIN
   -- Two statements, not "p_audience IS NULL OR ...": one audience is an index
   -- probe even where sequential scans are off (_enroll_rows), whose disabled
   -- cost would otherwise have every call planned as a huge query and JIT-compiled.
-  IF p_audience IS NULL THEN
+  IF p_audience IS NULL THEN  -- (an audience whose table is gone is left out)
     RETURN QUERY
     SELECT a.relation, a.key_column, k.cast_type, k.type_name
       FROM journey.audiences a, journey._key_type(a.relation, a.key_column) k
+     WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = a.relation)
      ORDER BY a.relation::text;
   ELSE
     RETURN QUERY
@@ -445,6 +446,22 @@ BEGIN
 END
 $$;
 
+-- Raises 42P01 when the table of registered audience p_audience no longer
+-- exists: a temporary table registered before 0.2 refused them is dropped with
+-- its session without the drop guard (which unregisters a dropped table)
+-- seeing it.
+CREATE OR REPLACE FUNCTION journey._require_live_audience(p_audience regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p_audience) THEN
+    RAISE EXCEPTION 'the table of audience % no longer exists', p_audience::oid
+      USING ERRCODE = '42P01',
+            DETAIL = 'it was dropped without the drop guard seeing it (a temporary table ends with its session)',
+            HINT = format('unregister it: SELECT journey.unregister_audience(%s::regclass)', p_audience::oid);
+  END IF;
+END
+$$;
+
 -- The audience and canonical id of the customer an event or an enrollment
 -- names. With p_audience: that audience's customer (42704 unregistered, 22P02
 -- not a value of its key type, 23503 no such customer). Without: the one
@@ -468,6 +485,7 @@ BEGIN
     IF NOT FOUND THEN
       RAISE EXCEPTION 'relation "%" is not a registered audience', p_audience USING ERRCODE = '42704';
     END IF;
+    PERFORM journey._require_live_audience(a.relation);
     r := journey._lookup_customer(a.relation, p_id);
     IF r.problem = 'invalid' THEN
       k := journey._key_type(a.relation, a.key_column);
@@ -483,7 +501,11 @@ BEGIN
   END IF;
 
   -- One prepared lookup per audience (_lookup_customer): this runs for every event.
-  FOR a IN SELECT x.relation, x.key_column FROM journey.audiences x ORDER BY x.relation::text LOOP
+  -- An audience whose table is gone (a temporary table registered before
+  -- 0.2 refused them, dropped with its session) is skipped.
+  FOR a IN SELECT x.relation, x.key_column FROM journey.audiences x
+            WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = x.relation)
+            ORDER BY x.relation::text LOOP
     r := journey._lookup_customer(a.relation, p_id);
     IF r.problem IS NULL THEN
       found_in := found_in || a.relation;

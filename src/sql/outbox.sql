@@ -120,6 +120,12 @@ DECLARE
   -- UPDATE of a distributed table.
   t_now timestamptz := now();
 BEGIN
+  BEGIN
+    PERFORM t_now - requeue_claimed.older_than;
+  EXCEPTION WHEN datetime_field_overflow THEN
+    RAISE EXCEPTION 'older_than of requeue_claimed reaches beyond the valid time range, got %',
+      requeue_claimed.older_than USING ERRCODE = '22023', HINT = 'claims older than it are requeued: pass an interval such as ''15 minutes''';
+  END;
   -- Back to pending, unless their enrollment exited or their journey was archived
   -- meanwhile: those are withdrawn as exit and archive withdraw pending ones.
   UPDATE journey.messages m

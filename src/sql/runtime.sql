@@ -282,6 +282,14 @@ BEGIN
     RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
       j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
   END IF;
+  IF enroll_query.query IS NULL THEN
+    RAISE EXCEPTION 'query of enroll_query for journey "%" must not be null', j.name
+      USING ERRCODE = '22004', HINT = 'pass a SELECT whose first column is the customer key';
+  END IF;
+  IF btrim(enroll_query.query, E' \t\n\r') = '' THEN
+    RAISE EXCEPTION 'query of enroll_query for journey "%" must not be empty', j.name
+      USING ERRCODE = '22023', HINT = 'pass a SELECT whose first column is the customer key';
+  END IF;
   EXECUTE format('SELECT array_agg(k::text) FROM (%s) q(k)', enroll_query.query) INTO keys;
   RETURN journey._enroll_keys(j.id, coalesce(keys, '{}'));
 END
@@ -317,6 +325,10 @@ BEGIN
     RAISE EXCEPTION 'properties of event "%" must be a JSON object', track.event
       USING ERRCODE = '22023';
   END IF;
+  IF NOT isfinite(track.occurred_at) THEN
+    RAISE EXCEPTION 'occurred_at of event "%" must be a finite time, got %', track.event,
+      track.occurred_at USING ERRCODE = '22023';
+  END IF;
   resolved := journey._resolve_customer(track.customer_id, track.audience, track.event);
   rel := resolved.audience;
   customer := resolved.key;
@@ -350,7 +362,12 @@ BEGIN
     UPDATE journey.enrollments e
        SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
      WHERE e.customer_id = customer AND e.id = ANY (fx.wake_ids) AND e.status = 'active'
-       AND e.waiting_for = track.event;
+       AND e.waiting_for = track.event
+       -- An event that happened before the enrollment entered (a backdated
+       -- import) does not wake it, as it does not end or convert it (the
+       -- entry read as _track_effects reads it: an entry at a later as_of
+       -- counts as now).
+       AND coalesce(track.occurred_at, now()) >= least(e.entered_at, now());
     IF FOUND THEN
       PERFORM journey._wake_workers();
     END IF;

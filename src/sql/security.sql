@@ -122,6 +122,8 @@ GRANT EXECUTE ON FUNCTION
   journey._weighted_percentiles(bigint[], bigint[], float8[]),
   journey._canonical_id(regclass, text),
   journey._customer_audience(text, regclass),
+  journey._require_live_audience(regclass),
+  journey._mermaid_text(text),
   journey._visible(text)
 TO journey_reader;
 

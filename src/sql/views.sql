@@ -288,6 +288,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
     FROM st ORDER BY st.n
 $$;
 
+-- User text in a Mermaid label: the characters HTML and Mermaid give a meaning
+-- written as Mermaid entity codes, so that a name or value is shown, never
+-- read as markup (labels are HTML: a page rendering with securityLevel 'loose'
+-- would run it).
+CREATE OR REPLACE FUNCTION journey._mermaid_text(t text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT replace(replace(replace(replace($1, '&', '#amp;'), '<', '#lt;'), '>', '#gt;'), '"', '#quot;')
+$$;
+
 -- A Mermaid flowchart of a version (default: the published one, else the
 -- latest): each step with its config in words, how many entered it, are there
 -- now, exited, failed and converted there; each connection with the moves
@@ -300,22 +309,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
                                                    (SELECT v FROM st LIMIT 1)) p),
   nodes AS (
     SELECT string_agg(format('  s%s["%s"]%s', st.n,
-                             replace(array_to_string(st.lines, '<br/>'), '"', '#quot;'),
+                             (SELECT string_agg(journey._mermaid_text(l.line), '<br/>' ORDER BY l.i)
+                                FROM unnest(st.lines) WITH ORDINALITY l(line, i)),
                              CASE WHEN st.is_start THEN ':::start' ELSE '' END),
                       E'\n' ORDER BY st.n) AS text
       FROM st),
   entries AS (
-    SELECT string_agg(format('  t%s(["entry: %s"]) --> s%s', p.n, replace(p.label, '"', '#quot;'),
+    SELECT string_agg(format('  t%s(["entry: %s"]) --> s%s', p.n, journey._mermaid_text(p.label),
                              (SELECT st.n FROM st WHERE st.is_start)),
                       E'\n' ORDER BY p.n) AS text
       FROM parts p WHERE p.kind = 'entry'),
   exits AS (
-    SELECT string_agg(format('  x%s{{"exit %s<br/>exited %s"}}', p.n, replace(p.label, '"', '#quot;'),
+    SELECT string_agg(format('  x%s{{"exit %s<br/>exited %s"}}', p.n, journey._mermaid_text(p.label),
                              p.count),
                       E'\n' ORDER BY p.n) AS text
       FROM parts p WHERE p.kind = 'exit'),
   edges AS (
-    SELECT string_agg(format('  s%s -->|%s: %s| s%s', f.n, replace(p.label, '|', '#124;'), p.count,
+    SELECT string_agg(format('  s%s -->|%s: %s| s%s', f.n, replace(journey._mermaid_text(p.label), '|', '#124;'), p.count,
                              t.n),
                       E'\n' ORDER BY f.n, p.label) AS text
       FROM parts p
