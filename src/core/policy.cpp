@@ -102,6 +102,44 @@ EngagementEffects engagement_effects(const std::string& kind, const Json& proper
   return fx;
 }
 
+std::vector<std::string> ignored_suppression_reasons(const JourneySettings& settings) {
+  if (settings.transactional) return {"unsubscribed"};
+  return {};
+}
+
+std::vector<std::string> ignored_suppression_reasons_of(const Json& settings) {
+  if (!settings.is_object()) return {};
+  try {
+    return ignored_suppression_reasons(parse_settings(settings));
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+bool suppression_stops(const Suppression& s, const std::string& channel,
+                       const std::vector<std::string>& ignored) {
+  if (s.channel && *s.channel != channel) return false;
+  return std::find(ignored.begin(), ignored.end(), s.reason) == ignored.end();
+}
+
+std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppressions,
+                                           const std::string& channel,
+                                           const std::vector<std::string>& ignored) {
+  std::optional<size_t> best;
+  auto before = [](const Suppression& a, const Suppression& b) {
+    // every channel (null) first, then by time added, then by id
+    if (a.channel.has_value() != b.channel.has_value()) return !a.channel.has_value();
+    if (a.channel && b.channel && *a.channel != *b.channel) return *a.channel < *b.channel;
+    if (a.at != b.at) return a.at < b.at;
+    return a.id < b.id;
+  };
+  for (size_t i = 0; i < suppressions.size(); ++i) {
+    if (!suppression_stops(suppressions[i], channel, ignored)) continue;
+    if (!best || before(suppressions[i], suppressions[*best])) best = i;
+  }
+  return best;
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {

@@ -106,6 +106,41 @@ struct EngagementEffects {
 EngagementEffects engagement_effects(const std::string& kind, const Json& properties,
                                      const Json& settings);
 
+// Global suppressions (journey.suppressions, docs/delivery.md). A suppression
+// of a customer stops the messages of its channel to that customer (of every
+// channel when its channel is null), except in a journey that ignores its
+// reason: a transactional journey's messages ignore 'unsubscribed'.
+
+// The suppression reasons a journey's messages ignore, decided from its
+// compiled settings; publish stores them per version
+// (journey.versions.ignored_suppression_reasons), which the claim and
+// add_suppression read.
+std::vector<std::string> ignored_suppression_reasons(const JourneySettings& settings);
+// The same for a published version's settings object (none when it is absent
+// or the settings do not parse).
+std::vector<std::string> ignored_suppression_reasons_of(const Json& settings);
+
+// One suppression of a customer, as the rule sees it.
+struct Suppression {
+  int64_t id = 0;
+  std::optional<std::string> channel;  // nullopt: every channel
+  std::string reason;
+  int64_t at = 0;  // when it was added
+};
+
+// Whether suppression s stops a message of `channel` of a journey whose
+// messages ignore the reasons `ignored`.
+bool suppression_stops(const Suppression& s, const std::string& channel,
+                       const std::vector<std::string>& ignored);
+
+// The suppression that stops a message of `channel` among the customer's
+// suppressions (position in `suppressions`), or nullopt: the first that stops
+// it in the order every-channel first, then by time added, then by id (the
+// reason the message is recorded with).
+std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppressions,
+                                           const std::string& channel,
+                                           const std::vector<std::string>& ignored);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);

@@ -8,6 +8,7 @@
 #include "core/policy.hpp"
 #include "pg/bridge.hpp"
 #include "pg/convert.hpp"
+#include "pg/datum.hpp"
 #include "pg/tick.hpp"
 
 extern "C" {
@@ -104,6 +105,16 @@ PGJ_FUNCTION(pgj_engagement_effects) {
                      BoolGetDatum(fx.ends_enrollment)};
   bool nulls[3] = {false, false, false};
   return pg::result_record(fcinfo, values, nulls);
+}
+
+// journey._ignored_suppression_reasons(settings): the suppression reasons the
+// messages of a version with these settings ignore
+// (core::ignored_suppression_reasons); publish stores them per version.
+PGJ_FUNCTION(pgj_ignored_suppression_reasons) {
+  core::Json settings =
+      PG_ARGISNULL(0) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  std::vector<std::string> reasons = core::ignored_suppression_reasons_of(settings);
+  return pg::text_array(std::vector<std::optional<std::string>>(reasons.begin(), reasons.end()));
 }
 
 // journey._event_matches(condition, properties): whether an event's properties

@@ -128,23 +128,15 @@ PreparedStatement message_statement(
      TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID,
      TEXTARRAYOID});
 
-// The suppression (journey.suppressions) that stops each message of a batch, by
-// its 1-based position: a suppression of the customer on the message's channel
-// or on every channel; a journey whose settings say "transactional" ignores
-// unsubscribes (docs/delivery.md). journey._suppression's query, written out
-// here so that on a Citus node it reads the suppressions shard of the tick's
-// shard group: a function call per message would be planned by Citus each time.
+// The suppressions (journey.suppressions) of the customers of a batch's
+// messages; core::stopping_suppression decides which one stops each message
+// (docs/delivery.md). One batched read, run on the tick's node: on a Citus node
+// it reads the suppressions shard of the tick's shard group (a function call
+// per message would be planned by Citus each time).
 PreparedStatement suppression_statement(
-    "SELECT u.i, s.reason FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int4[])"
-    "       WITH ORDINALITY u(c, a, ch, j, v, i)"
-    "  JOIN journey.versions ver ON ver.journey_id = u.j AND ver.version = u.v"
-    "  CROSS JOIN LATERAL (SELECT x.reason FROM journey.suppressions x"
-    "     WHERE x.customer_id = u.c AND x.audience = u.a::oid::regclass"
-    "       AND (x.channel IS NULL OR x.channel = u.ch)"
-    "       AND NOT (coalesce((ver.definition->'settings'->>'transactional')::boolean, false)"
-    "                AND x.reason = 'unsubscribed')"
-    "     ORDER BY x.channel NULLS FIRST, x.at, x.id LIMIT 1) s",
-    {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID});
+    "SELECT x.customer_id, x.audience::oid::int8, x.id, x.channel, x.reason, x.at"
+    "  FROM journey.suppressions x WHERE x.customer_id = ANY($1::text[])",
+    {TEXTARRAYOID});
 
 // The new state of the enrollments a run parked (still active). Those it ended
 // are end_enrollments' alone (src/pg/ending.cpp), which writes their final
@@ -598,31 +590,40 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
 }
 
 // Messages to suppressed customers (journey.suppressions) are recorded as
-// suppressed, reason "suppression: <its reason>"; the claim checks again.
+// suppressed, reason "suppression: <its reason>"; the claim checks again. Which
+// suppression stops a message is core's rule (core::stopping_suppression), with
+// the reasons its journey's compiled settings ignore.
 void BatchWriter::apply_suppressions() {
-  std::vector<std::optional<std::string>> customers, channels;
-  std::vector<int64_t> audiences, journeys;
-  std::vector<int32_t> versions;
-  std::vector<size_t> index;  // position in the query -> messages_
-  for (size_t i = 0; i < messages_.size(); ++i) {
-    const PendingMessage& m = messages_[i];
-    if (m.status != "pending") continue;
-    customers.push_back(m.enrollment->state.customer_id);
-    audiences.push_back(m.enrollment->journey->audience->relid);
-    channels.push_back(m.message->channel);
-    journeys.push_back(m.enrollment->journey_id);
-    versions.push_back(m.enrollment->version);
-    index.push_back(i);
-  }
-  if (index.empty()) return;
-  Datum args[5] = {text_array(customers), int8_array(audiences), text_array(channels),
-                   int8_array(journeys), int4_array(versions)};
-  const char nulls[5] = {' ', ' ', ' ', ' ', ' '};
+  std::set<std::string> keys;
+  for (const PendingMessage& m : messages_)
+    if (m.status == "pending") keys.insert(m.enrollment->state.customer_id);
+  if (keys.empty()) return;
+  std::vector<std::optional<std::string>> customers(keys.begin(), keys.end());
+  Datum args[1] = {text_array(customers)};
+  const char nulls[1] = {' '};
   suppression_statement.execute(args, nulls, true);
+  // (customer, audience) -> its suppressions
+  std::map<std::pair<std::string, int64_t>, std::vector<core::Suppression>> found;
   for (const std::vector<core::Value>& row : spi_result_values()) {
-    PendingMessage& m = messages_[index[value_int(row[0]) - 1]];
+    core::Suppression x;
+    x.id = value_int(row[2]);
+    if (!value_null(row[3])) x.channel = value_text(row[3]);
+    x.reason = value_text(row[4]);
+    x.at = value_int(row[5]);
+    found[{value_text(row[0]), value_int(row[1])}].push_back(std::move(x));
+  }
+  if (found.empty()) return;
+  for (PendingMessage& m : messages_) {
+    if (m.status != "pending") continue;
+    auto it = found.find(
+        {m.enrollment->state.customer_id, int64_t(m.enrollment->journey->audience->relid)});
+    if (it == found.end()) continue;
+    auto stop = core::stopping_suppression(
+        it->second, m.message->channel,
+        core::ignored_suppression_reasons(m.enrollment->journey->compiled.settings));
+    if (!stop) continue;
     m.status = "suppressed";
-    m.reason = "suppression: " + value_text(row[1]);
+    m.reason = "suppression: " + it->second[*stop].reason;
   }
 }
 

@@ -469,7 +469,7 @@ BEGIN
     claim_customers := '{}';
     FOR i IN 1 .. cardinality(ids) LOOP
       SELECT journey._suppression(j.audience, customers[i], p_channel,
-               coalesce((v.definition->'settings'->>'transactional')::boolean, false))
+                                  v.ignored_suppression_reasons)
         INTO why
         FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id
        WHERE j.id = jids[i] AND v.version = vers[i];

@@ -43,15 +43,18 @@ $$;
 
 -- The reason of the suppression that stops a message of `channel` to the
 -- customer, or null: a suppression of that channel or of every channel (channel
--- null). A transactional journey's messages ignore unsubscribes.
+-- null) whose reason the message's journey does not ignore (p_ignored: its
+-- version's ignored_suppression_reasons, decided by core at publish,
+-- core::stopping_suppression). The SQL copy of that rule: claim_messages, the
+-- Citus claim and preview call it; the tick asks core itself.
 CREATE OR REPLACE FUNCTION journey._suppression(p_audience regclass, p_customer text,
-                                                p_channel text, p_transactional boolean)
+                                                p_channel text, p_ignored text[])
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   SELECT s.reason FROM journey.suppressions s
    WHERE s.customer_id = p_customer AND s.audience = p_audience
      AND (s.channel IS NULL OR s.channel = p_channel)
-     AND NOT (coalesce(p_transactional, false) AND s.reason = 'unsubscribed')
+     AND NOT (s.reason = ANY (coalesce(p_ignored, '{}')))
    ORDER BY s.channel NULLS FIRST, s.at, s.id
    LIMIT 1
 $$;
@@ -75,7 +78,9 @@ BEGIN
   ON CONFLICT (customer_id, audience, (coalesce(channel, ''))) DO NOTHING;
   added := FOUND;
   -- Pending messages it stops never leave (locking them: a concurrent claim
-  -- either took a message first, or skips it and it is suppressed here).
+  -- either took a message first, or skips it and it is suppressed here):
+  -- those of its channel (every channel when null) whose version does not
+  -- ignore its reason (journey._suppression's rule, from this side).
   UPDATE journey.messages m
      SET status = 'suppressed', reason = 'suppression: ' || p_reason, completed_at = now()
     FROM journey.versions v
@@ -83,8 +88,7 @@ BEGIN
      AND (p_channel IS NULL OR m.channel = p_channel)
      AND m.journey_id = ANY (jids)
      AND v.journey_id = m.journey_id AND v.version = m.version
-     AND NOT (p_reason = 'unsubscribed'
-              AND coalesce((v.definition->'settings'->>'transactional')::boolean, false));
+     AND NOT (p_reason = ANY (v.ignored_suppression_reasons));
   RETURN added;
 END
 $$;
@@ -390,8 +394,11 @@ BEGIN
     status := 'suppressed';
     reason := 'no_recipient';
   ELSE
+    -- Decided by core at publish; for a draft, from its settings now.
     why := journey._suppression(j.audience, customer, channel,
-                                coalesce((def->'settings'->>'transactional')::boolean, false));
+                                CASE WHEN v.definition IS NOT NULL
+                                     THEN v.ignored_suppression_reasons
+                                     ELSE journey._ignored_suppression_reasons(def->'settings') END);
     IF why IS NOT NULL THEN
       status := 'suppressed';
       reason := 'suppression: ' || why;
@@ -404,7 +411,7 @@ $$;
 REVOKE ALL ON FUNCTION
   journey._check_channel(text, text),
   journey._timestamp_beyond(text, text, text),
-  journey._suppression(regclass, text, text, boolean),
+  journey._suppression(regclass, text, text, text[]),
   journey._add_suppression(regclass, text, text, text, text),
   journey.add_suppression(text, text, text, text, regclass),
   journey.remove_suppression(text, text, regclass),

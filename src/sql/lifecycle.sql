@@ -49,7 +49,8 @@ BEGIN
   UPDATE journey.versions x
      SET status = 'published', definition = def, published_at = now(), owner = j.owner,
          templates = journey._definition_templates(def),
-         published_by = publisher_name
+         published_by = publisher_name,
+         ignored_suppression_reasons = journey._ignored_suppression_reasons(def->'settings')
    WHERE x.journey_id = j.id AND x.version = v;
   UPDATE journey.journeys x
      SET published_version = v, settings = def->'settings', published_at = now(), updated_at = now(),

@@ -84,6 +84,12 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._engagement_effects(text, jsonb, jsonb) IS
   'what engagement with a message does (decided in src/core/policy): _message_event writes it';
 
+CREATE OR REPLACE FUNCTION journey._ignored_suppression_reasons(settings jsonb) RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_ignored_suppression_reasons'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._ignored_suppression_reasons(jsonb) IS
+  'the suppression reasons the messages of a journey with these settings ignore (decided in src/core/policy): publish stores them in journey.versions';
+
 CREATE OR REPLACE FUNCTION journey._duration(duration text) RETURNS interval
 AS 'MODULE_PATHNAME', 'pgj_duration'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

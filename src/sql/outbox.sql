@@ -44,7 +44,7 @@ BEGIN
     SELECT array_agg(c.id), array_agg(c.why) INTO ids, whys
       FROM (SELECT p.id,
                    journey._suppression(j.audience, p.customer_id, p.channel,
-                     coalesce((v.definition->'settings'->>'transactional')::boolean, false)) AS why
+                                        v.ignored_suppression_reasons) AS why
               FROM journey.messages p
               JOIN journey.journeys j ON j.id = p.journey_id
               JOIN journey.versions v ON v.journey_id = p.journey_id AND v.version = p.version

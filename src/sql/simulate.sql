@@ -133,7 +133,8 @@ BEGIN
      WHERE x.journey_id = j.id AND x.status = 'published';
     UPDATE journey.versions x
        SET status = 'published', definition = def, published_at = now(), owner = j.owner,
-           templates = journey._definition_templates(def)
+           templates = journey._definition_templates(def),
+           ignored_suppression_reasons = journey._ignored_suppression_reasons(def->'settings')
      WHERE x.journey_id = j.id AND x.version = s;
   ELSE
     SELECT max(x.version) + 1 INTO s FROM journey.versions x WHERE x.journey_id = j.id;
@@ -141,9 +142,11 @@ BEGIN
     UPDATE journey.versions x SET status = 'retired'
      WHERE x.journey_id = j.id AND x.status = 'published';
     INSERT INTO journey.versions (journey_id, version, status, start_key, settings, definition,
-                                  owner, published_at, published_by, templates)
+                                  owner, published_at, published_by, templates,
+                                  ignored_suppression_reasons)
       VALUES (j.id, s, 'published', src.start_key, src.settings, src.definition,
-              coalesce(src.owner, j.owner), now(), src.published_by, src.templates);
+              coalesce(src.owner, j.owner), now(), src.published_by, src.templates,
+              src.ignored_suppression_reasons);
     INSERT INTO journey.steps (journey_id, version, key, type, config, position, layout)
       SELECT x.journey_id, s, x.key, x.type, x.config, x.position, x.layout
         FROM journey.steps x WHERE x.journey_id = j.id AND x.version = src.version;

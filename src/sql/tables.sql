@@ -44,6 +44,7 @@ CREATE TABLE journey.versions (
   published_at timestamptz,
   published_by name,
   templates    jsonb,
+  ignored_suppression_reasons text[] NOT NULL DEFAULT '{}',
   PRIMARY KEY (journey_id, version)
 );
 CREATE UNIQUE INDEX versions_one_draft ON journey.versions (journey_id) WHERE status = 'draft';
@@ -53,6 +54,8 @@ COMMENT ON TABLE journey.versions IS
   'draft, published and retired versions; definition is the frozen graph of a published version';
 COMMENT ON COLUMN journey.versions.templates IS
   'the templates a published version renders, frozen at publish: {name: {channel, subject, body}}';
+COMMENT ON COLUMN journey.versions.ignored_suppression_reasons IS
+  'the suppression reasons a published version''s messages ignore, decided by core at publish (transactional: unsubscribed)';
 
 CREATE TABLE journey.steps (
   journey_id bigint NOT NULL,

@@ -163,3 +163,13 @@ SELECT g.journey_id, g.version, g.step_key, g.hour, g.outcome, g.branch, g.reaso
                count(*) AS n, count(*) FILTER (WHERE a.converted) AS c
           FROM journey.activity a GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g
  GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- The suppression reasons a version's messages ignore (issue 9, G1), decided
+-- by core::ignored_suppression_reasons at publish. Versions published before
+-- get what it decides for their settings: 'unsubscribed' when "transactional"
+-- is true (a setting 0.1 did not know, so normally none).
+ALTER TABLE journey.versions ADD COLUMN ignored_suppression_reasons text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN journey.versions.ignored_suppression_reasons IS
+  'the suppression reasons a published version''s messages ignore, decided by core at publish (transactional: unsubscribed)';
+UPDATE journey.versions v SET ignored_suppression_reasons = '{unsubscribed}'
+ WHERE v.definition IS NOT NULL AND v.definition->'settings'->'transactional' = 'true'::jsonb;
