@@ -53,7 +53,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   audience_cols_classes audience_cols_contexts \
   citus_absent citus_runtime_single \
   split_nested import_keys \
-  probe4_reports one_ending
+  probe4_reports one_ending \
+  g2_contexts
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent \
