@@ -18,8 +18,10 @@
 #include "core/condition.hpp"
 #include "core/engine.hpp"
 #include "core/error.hpp"
+#include "core/footprint.hpp"
 #include "core/row_rules.hpp"
 #include "pg/bridge.hpp"
+#include "pg/cache_memory.hpp"
 #include "pg/cells.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
@@ -40,20 +42,25 @@ namespace {
 
 using core::RowRules;
 
-// Attribute entry conditions of a version, compiled once per backend.
-std::map<std::pair<int64_t, int32_t>, std::vector<core::CompiledCondition>> entry_cache;
+// Attribute entry conditions of a version, compiled once per backend; each
+// entry's memory shows under "pg_journey trigger entries".
+struct EntryConditions {
+  std::vector<core::CompiledCondition> conditions;
+  EntryMemory memory;
+};
+std::map<std::pair<int64_t, int32_t>, EntryConditions> entry_cache;
 
 const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id, int32_t version,
                                                               const AudienceInfo& audience) {
   auto key = std::make_pair(journey_id, version);
   auto it = entry_cache.find(key);
-  if (it != entry_cache.end()) return it->second;
-  std::vector<core::CompiledCondition> compiled;
+  if (it != entry_cache.end()) return it->second.conditions;
   auto rows = spi_rows(
       "SELECT t.config->'when' FROM journey.entry_triggers t"
       " WHERE t.journey_id = $1::int8 AND t.version = $2::int4 AND t.type = 'attribute'"
       " ORDER BY t.position",
       {std::to_string(journey_id), std::to_string(version)});
+  std::vector<core::CompiledCondition> compiled;
   core::ConditionScope scope;
   scope.trigger_ops = true;
   scope.where = "attribute entry trigger";
@@ -66,7 +73,14 @@ const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id
                                      " does not compile: " + result.errors.front());
     compiled.push_back(std::move(result.condition));
   }
-  return entry_cache.emplace(key, std::move(compiled)).first->second;
+  EntryConditions& entry = entry_cache[key];
+  entry.conditions = std::move(compiled);
+  size_t bytes = core::heap_chunk(32 + sizeof(decltype(entry_cache)::value_type)) +
+                 core::heap_bytes(entry.conditions);
+  entry.memory = EntryMemory(
+      Cache::TriggerEntries,
+      "journey " + std::to_string(journey_id) + " version " + std::to_string(version), bytes);
+  return entry.conditions;
 }
 
 // Versions that do not compile against the table and need not be reported

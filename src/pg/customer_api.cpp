@@ -7,7 +7,9 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/footprint.hpp"
 #include "pg/bridge.hpp"
+#include "pg/cache_memory.hpp"
 #include "pg/convert.hpp"
 #include "pg/journey_cache.hpp"
 #include "pg/spi.hpp"
@@ -27,6 +29,7 @@ struct KeyReader {
   Oid input = InvalidOid;
   Oid ioparam = InvalidOid;
   std::unique_ptr<PreparedStatement> lookup;
+  EntryMemory memory;  // under "pg_journey key readers"
 };
 
 std::map<Oid, KeyReader> readers;
@@ -120,10 +123,17 @@ KeyReader& reader_for(Oid relid) {
   reader.input = types.input;
   reader.ioparam = types.ioparam;
   std::string key = "t." + quote_ident(column);
-  reader.lookup = std::make_unique<PreparedStatement>(
-      "SELECT " + key + "::text FROM " + audience->qualified_name + " t WHERE " + key + " = $1",
-      std::vector<Oid>{reader.type});
-  return readers.emplace(relid, std::move(reader)).first->second;
+  std::string sql =
+      "SELECT " + key + "::text FROM " + audience->qualified_name + " t WHERE " + key + " = $1";
+  // Heap bytes: the map node, the statement, its SQL text and argument types.
+  size_t bytes = core::heap_chunk(32 + sizeof(decltype(readers)::value_type)) +
+                 core::heap_chunk(sizeof(PreparedStatement)) + core::heap_bytes(sql) +
+                 core::heap_chunk(sizeof(Oid));
+  reader.lookup =
+      std::make_unique<PreparedStatement>(std::move(sql), std::vector<Oid>{reader.type});
+  KeyReader& stored = readers.emplace(relid, std::move(reader)).first->second;
+  stored.memory = EntryMemory(Cache::KeyReaders, audience->qualified_name, bytes);
+  return stored;
 }
 
 // The id as a value of the key's type, or nullopt when it is none (a data

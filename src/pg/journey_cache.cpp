@@ -5,10 +5,12 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/footprint.hpp"
 #include "pg/bridge.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "utils/inval.h"
 }
@@ -17,18 +19,54 @@ namespace pgj::pg {
 
 namespace {
 
+// A cached audience with its context under "pg_journey audiences".
+struct CachedAudience {
+  explicit CachedAudience(AudienceInfo loaded) : info(std::move(loaded)) {}
+  AudienceInfo info;
+  EntryMemory memory;
+};
+
+// Heap bytes of an entry (core/footprint.hpp): the entry, the cache's map
+// node, what its members own. Its audience is counted under "pg_journey
+// audiences".
+constexpr size_t kMapNode = 32;  // a std::map node's header
+size_t heap_bytes(const CachedAudience& entry) {
+  const AudienceInfo& info = entry.info;
+  // make_shared: the control block and the entry in one allocation.
+  size_t bytes = core::heap_chunk(16 + sizeof(CachedAudience)) +
+                 core::heap_chunk(kMapNode + sizeof(std::pair<const Oid, void*>) + 16) +
+                 core::heap_bytes(info.qualified_name) + core::heap_bytes(info.schema) +
+                 core::heap_bytes(info.key_type) +
+                 core::heap_chunk(info.columns.capacity() * sizeof(AudienceColumn));
+  for (const AudienceColumn& c : info.columns)
+    bytes += core::heap_bytes(c.name) + core::heap_bytes(c.type_name);
+  return bytes;
+}
+
 std::map<std::pair<int64_t, int32_t>, std::unique_ptr<CachedJourney>> journeys;
 std::map<Oid, std::shared_ptr<const AudienceInfo>> audiences;
 Oid cached_extension_oid = InvalidOid;
+Oid versions_relid = InvalidOid;  // journey.versions: a publish invalidates it
 uint64_t generation = 1;
 bool callback_registered = false;
 bool audience_changed = false;
 int pins = 0;
 
-// Relcache invalidation: only notes that a cached audience table changed; the
-// caches are dropped at the next refresh, outside invalidation processing.
+// Relcache invalidation: only notes that a cached audience table changed or a
+// journey was published; the caches are dropped at the next refresh, outside
+// invalidation processing.
 void on_relcache_invalidation(Datum, Oid relid) {
-  if (relid == InvalidOid || audiences.count(relid)) audience_changed = true;
+  if (relid == InvalidOid || audiences.count(relid) ||
+      (relid == versions_relid && versions_relid != InvalidOid))
+    audience_changed = true;
+}
+
+// journey.versions, or InvalidOid without the extension.
+Oid lookup_versions_relid() {
+  return pg_guard([] {
+    Oid schema = get_namespace_oid("journey", true);
+    return schema == InvalidOid ? InvalidOid : get_relname_relid("versions", schema);
+  });
 }
 
 }  // namespace
@@ -51,8 +89,10 @@ std::shared_ptr<const AudienceInfo> cached_audience(Oid relid) {
   if (!info)
     throw core::Error("42704",
                       "relation " + std::to_string(relid) + " is no longer a registered audience");
-  auto shared = std::make_shared<const AudienceInfo>(std::move(*info));
+  auto entry = std::make_shared<CachedAudience>(std::move(*info));
+  std::shared_ptr<const AudienceInfo> shared(entry, &entry->info);
   audiences.emplace(relid, shared);
+  entry->memory = EntryMemory(Cache::Audiences, entry->info.qualified_name, heap_bytes(*entry));
   return shared;
 }
 
@@ -69,6 +109,7 @@ uint64_t refresh_cache_generation() {
     journeys.clear();
     audiences.clear();
     cached_extension_oid = current;
+    versions_relid = current == InvalidOid ? InvalidOid : lookup_versions_relid();
     audience_changed = false;
     ++generation;
   }
@@ -86,6 +127,28 @@ void forget_plans_when_refreshed(uint64_t& seen,
 void forget_cached_journeys() {
   audience_changed = true;  // the next refresh drops everything
 }
+
+namespace {
+
+// The templates frozen into a version (journey.versions.templates), compiled.
+std::map<std::string, core::TemplateDef> compile_templates(const core::Json& templates) {
+  std::map<std::string, core::TemplateDef> compiled;
+  for (auto it = templates.begin(); it != templates.end(); ++it) {
+    core::TemplateDef def;
+    def.name = it.key();
+    const core::Json& t = *it;
+    if (!t.is_object()) continue;
+    if (t.contains("channel") && t["channel"].is_string()) def.channel = t["channel"];
+    if (t.contains("subject") && t["subject"].is_string())
+      def.subject = core::compile_template(t["subject"].get<std::string>());
+    def.body = core::compile_template(
+        t.contains("body") && t["body"].is_string() ? t["body"].get<std::string>() : std::string());
+    compiled.emplace(def.name, std::move(def));
+  }
+  return compiled;
+}
+
+}  // namespace
 
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   auto key = std::make_pair(journey_id, version);
@@ -107,21 +170,32 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   entry->owner = static_cast<Oid>(std::stoul(*rows[0][2]));
   entry->compiled = core::compile_journey(core::Json::parse(*rows[0][0]), entry->audience->schema,
                                           journey_id, version);
-  core::Json templates = core::Json::parse(*rows[0][3]);
-  for (auto it = templates.begin(); it != templates.end(); ++it) {
-    core::TemplateDef def;
-    def.name = it.key();
-    const core::Json& t = *it;
-    if (!t.is_object()) continue;
-    if (t.contains("channel") && t["channel"].is_string()) def.channel = t["channel"];
-    if (t.contains("subject") && t["subject"].is_string())
-      def.subject = core::compile_template(t["subject"].get<std::string>());
-    def.body = core::compile_template(
-        t.contains("body") && t["body"].is_string() ? t["body"].get<std::string>() : std::string());
-    entry->templates.emplace(def.name, std::move(def));
-  }
+  entry->templates = compile_templates(core::Json::parse(*rows[0][3]));
   entry->columns = core::columns_read(entry->compiled, entry->audience->schema, entry->templates);
-  return *journeys.emplace(key, std::move(entry)).first->second;
+  CachedJourney& cached = *journeys.emplace(key, std::move(entry)).first->second;
+  size_t bytes = core::heap_chunk(sizeof(CachedJourney)) +
+                 core::heap_chunk(kMapNode + sizeof(decltype(journeys)::value_type)) +
+                 core::heap_bytes(cached.compiled) + core::heap_bytes(cached.templates) +
+                 core::heap_bytes(cached.columns);
+  cached.memory = EntryMemory(
+      Cache::CompiledJourneys,
+      "journey " + std::to_string(journey_id) + " version " + std::to_string(version), bytes);
+  return cached;
+}
+
+// Sends the invalidation journey._journeys_changed() stands for.
+void announce_journeys_changed() {
+  Oid relid = lookup_versions_relid();
+  if (relid != InvalidOid) pg_guard([&] { CacheInvalidateRelcacheByRelid(relid); });
 }
 
 }  // namespace pgj::pg
+
+// journey._journeys_changed(): called by journey.publish. Every backend drops
+// its compiled journeys when the publishing transaction commits (a relcache
+// invalidation of journey.versions), so that the versions a publish retires do
+// not stay cached for the backend's life.
+PGJ_FUNCTION(pgj_journeys_changed) {
+  pgj::pg::announce_journeys_changed();
+  PG_RETURN_VOID();
+}

@@ -1,6 +1,9 @@
 // Per-backend cache of compiled journeys, keyed by (journey id, version).
 // Published versions are immutable, so an entry never goes stale; the whole
-// cache is dropped when the extension is recreated (new OIDs, ids restart).
+// cache is dropped when the extension is recreated (new OIDs, ids restart), an
+// audience table changes, or a journey is published (old versions would
+// otherwise pile up in a long-lived backend). Each entry's memory shows in
+// pg_backend_memory_contexts (cache_memory.hpp).
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "core/engine.hpp"
+#include "pg/cache_memory.hpp"
 #include "pg/catalog.hpp"
 #include "pg/postgres.hpp"
 #include "pg/spi.hpp"
@@ -25,6 +29,8 @@ struct CachedJourney {
   // The audience columns the version reads (core::columns_read): a tick decodes
   // only these.
   std::vector<int> columns;
+  // Its context under "pg_journey compiled journeys" (ident "journey J version V").
+  EntryMemory memory;
 };
 
 // The compiled journey version, loading and compiling it on first use (SPI must
@@ -53,8 +59,10 @@ class CachePin {
 bool cache_pinned();
 
 // Drops every cached journey and audience when the extension was recreated
-// (new OIDs, ids restart) or an audience table changed (ALTER TABLE,
-// re-registration: a relcache invalidation); returns the cache generation, which
+// (new OIDs, ids restart), an audience table changed (ALTER TABLE,
+// re-registration: a relcache invalidation) or a journey was published (the
+// relcache invalidation of journey.versions that journey._journeys_changed()
+// sends at commit); returns the cache generation, which
 // changes whenever that happens (callers then forget their prepared plans).
 uint64_t refresh_cache_generation();
 
@@ -67,5 +75,9 @@ void forget_plans_when_refreshed(uint64_t& seen,
 // compiled a version that its rollback took away (the draft it ran may be
 // edited and published under the same number).
 void forget_cached_journeys();
+
+// Makes every backend drop its cached journeys and audiences when the current
+// transaction commits (journey._journeys_changed(), called by journey.publish).
+void announce_journeys_changed();
 
 }  // namespace pgj::pg

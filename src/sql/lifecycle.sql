@@ -59,6 +59,7 @@ BEGIN
    WHERE x.id = j.id;
   PERFORM journey._sync_schedules(j.id);
   PERFORM journey._install_audience_triggers(j.audience);
+  PERFORM journey._journeys_changed();
   IF publish.migrate THEN
     -- Active enrollments move when their current step key exists in the new
     -- version. One parked at a wait or delay that has the same type there is

@@ -20,6 +20,12 @@ RETURNS TABLE (step_key text, message text)
 AS 'MODULE_PATHNAME', 'pgj_shape_issues'
 LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
 
+-- Makes every backend drop its compiled journeys when the calling transaction
+-- commits (journey.publish: the versions it retires are not kept cached).
+CREATE OR REPLACE FUNCTION journey._journeys_changed() RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_journeys_changed'
+LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
+
 -- Event trigger (ddl_command_start of DROP EXTENSION; see audiences.sql).
 CREATE OR REPLACE FUNCTION journey._drop_extension_start() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'pgj_drop_extension_start'
