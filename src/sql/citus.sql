@@ -297,16 +297,20 @@ BEGIN
              ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id'),
              ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer'),
              ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
-              'p_customer')) x(fn, arg) LOOP
+              'p_customer'),
+             ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer')) x(fn, arg) LOOP
     PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
-  -- A call of these two made where Citus does not route it sends itself to the
-  -- customer's node as a query on the customer's shard; there it reads the
+  -- A call of these three made where Citus does not route it sends itself to
+  -- the customer's node as a query on the customer's shard; there it reads the
   -- definitions (reference tables, local on every node) and writes the
-  -- customer's shards: nested execution, all of it on that node.
+  -- customer's shards: nested execution, all of it on that node. (message_event
+  -- calls journey._message_event_of so: it has no customer argument to route by.)
   ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
                                                    timestamptz, timestamptz)
+    SET citus.allow_nested_distributed_execution = on;
+  ALTER FUNCTION journey._message_event_of(text, bigint, text, jsonb, timestamptz)
     SET citus.allow_nested_distributed_execution = on;
   ALTER FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text)
     SET citus.allow_nested_distributed_execution = on;
