@@ -644,13 +644,15 @@ DECLARE
   ended bigint[];
 BEGIN
   IF NOT journey._citus_distributed() THEN
-    RETURN journey._end_enrollments(p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at);
+    RETURN journey._end_enrollments(p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at,
+                                    array_fill(p_customer, ARRAY[cardinality(p_ids)]));
   END IF;
   IF cardinality(p_ids) IS DISTINCT FROM 0 AND p_ids[1] IS NOT NULL THEN
     SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
     IF FOUND THEN
       RETURN journey._end_enrollments_in(s.enrollments, s.activity, p_ids, p_statuses, p_reasons,
-                                         p_goals, p_at, p_converted_at);
+                                         p_goals, p_at, p_converted_at,
+                                         array_fill(p_customer, ARRAY[cardinality(p_ids)]));
     END IF;
     -- Not on the node that owns the customer (a call Citus did not route: one
     -- made inside another function here): send it there, in the caller's

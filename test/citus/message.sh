@@ -298,4 +298,59 @@ check "two calls for one message at once: the second returns the first's event, 
   "$second|$(c "SELECT count(*) FROM journey.message_events WHERE message_id = $m9 AND kind = 'complained'")|$(c "SELECT count(*) FROM journey.suppressions WHERE customer_id = '$b9'")|$(c "SELECT count(*) FROM journey.events WHERE customer_id = '$b9' AND name = 'complained'")|$(c "SELECT count(*) FROM journey.activity WHERE customer_id = '$b9' AND outcome = 'exited'")|$(c "SELECT status FROM journey.enrollments WHERE customer_id = '$b9'")"
 rm -f /tmp/pgj-cm-claim.$$ /tmp/pgj-cm-first.$$
 
+# The ending statement (src/pg/ending.cpp) on a shard finds the enrollment and
+# its activity by customer and id, the shard's keys: its plan (auto_explain, on
+# the node that owns the customer, the shards holding 20,000 parked
+# enrollments and their activity, analyzed) reads enrollments_<id> and activity_<id> only
+# through an index condition on customer_id.
+c "SELECT journey.import('{\"name\": \"hold\", \"audience\": \"customers\", \"start\": \"d\",
+     \"steps\": [{\"key\": \"d\", \"type\": \"delay\", \"duration\": \"7 days\", \"next\": \"done\"},
+                {\"key\": \"done\", \"type\": \"exit\"}]}'::jsonb);
+   SELECT journey.publish('hold')" >/dev/null
+for x in $a1 $a2; do c "SELECT journey.enroll('hold', '$x')" >/dev/null; done
+c "INSERT INTO journey.enrollments (journey_id, version, customer_id, step_key, status, entered_at,
+                                    parked_at, next_run_at)
+   SELECT j.id, 1, 'x' || g, 'd', 'active', now(), now(), '2100-01-01'
+     FROM generate_series(1, 20000) g, journey.journeys j WHERE j.name = 'hold';
+   INSERT INTO journey.activity (enrollment_id, journey_id, version, customer_id, step_key, step_type, visit, at, outcome)
+   SELECT e.id, e.journey_id, 1, e.customer_id, 'd', 'delay', 1, now(), 'moved'
+     FROM journey.enrollments e WHERE e.customer_id LIKE 'x%'" >/dev/null
+c "ANALYZE journey.enrollments" >/dev/null
+c "ANALYZE journey.activity" >/dev/null
+check "20,000 parked enrollments and their activity beside them" "20000 20000" \
+  "$(c "SELECT count(*) FROM journey.enrollments WHERE customer_id LIKE 'x%'") $(c "SELECT count(*) FROM journey.activity WHERE customer_id LIKE 'x%'")"
+cq "$w1" "SELECT journey.run_due()" >/dev/null
+explained() {  # sql on w1: the plans of the ending's statements (lock and end), as auto_explain gives them
+  printf '%s\n' "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;
+    SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice;
+    SET citus.explain_distributed_queries = off; $1" \
+    | "$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" 2>&1 \
+    | awk '/^NOTICE:/ { keep = 0 } /Query Text: .*(end enrollments|FOR UPDATE OF e|ORDER BY e.id FOR UPDATE)/ { keep = 1 } keep'
+}
+scans_without_customer() {  # plans: the scans of an enrollments or activity shard not by customer_id
+  awk '/Scan.* on (enrollments|activity)_[0-9]+/ { if (scan != "") print scan; scan = $0; next }
+       scan != "" && /Index Cond: .*customer_id =/ { scan = ""; next }
+       scan != "" && /(Scan|Result|Join|Loop|Aggregate|CTE|Sort|Insert|Update|Unique|LockRows)/ { print scan; scan = "" }
+       END { if (scan != "") print scan }' | sed 's/^ *//' | sort | uniq -c | tr -s ' ' | tr '\n' ';'
+}
+id1=$(c "SELECT e.id FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+          WHERE j.name = 'hold' AND e.customer_id = '$a1'")
+plans=$(explained "SELECT journey._end_customer_enrollments('$a1', ARRAY[$id1::bigint], ARRAY['exited'], ARRAY['manual'])")
+check "the ending on a shard (journey.exit, track, re-entry): its plans were read" "2" \
+  "$(echo "$plans" | grep -c 'Query Text:')"
+check "the ending on a shard finds enrollments and activity by customer and id (no scan)" "" \
+  "$(echo "$plans" | scans_without_customer)"
+[ -z "$(echo "$plans" | scans_without_customer)" ] || echo "$plans"
+check "the ending ended it" "exited manual" \
+  "$(c "SELECT status || ' ' || exit_reason FROM journey.enrollments WHERE customer_id = '$a1' AND id = $id1")"
+# The customer-table trigger's (a deleted customer, the DELETE run on its shard).
+plans=$(explained "DELETE FROM customers_$(c "SELECT get_shard_id_for_distribution_column('customers', '$a2')") WHERE id = '$a2'")
+check "the trigger's ending of a deleted customer on its shard: plans read" "2" \
+  "$(echo "$plans" | grep -c 'Query Text:')"
+check "the trigger's ending on a shard finds enrollments and activity by customer and id (no scan)" "" \
+  "$(echo "$plans" | scans_without_customer)"
+check "the trigger ended it" "exited customer_deleted" \
+  "$(c "SELECT e.status || ' ' || e.exit_reason FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+         WHERE j.name = 'hold' AND e.customer_id = '$a2'")"
+
 citus_test_finish
