@@ -155,7 +155,7 @@ PreparedStatement versions_statement(
 // the table map set below (shard_map) maps its statement too.
 PreparedStatement exit_statement(
     "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg(u.r),"
-    "                                array_agg(u.g = 't'))"
+    "                                array_agg(u.g = 't'), p_customers => array_agg(e.customer_id))"
     "  FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[]) u(c, j, v, r, g)"
     "  JOIN journey.enrollments e ON e.customer_id = u.c AND e.journey_id = u.j"
     "   AND e.version = u.v AND e.status = 'active'"
@@ -172,7 +172,8 @@ PreparedStatement wake_statement(
 
 PreparedStatement delete_statement(
     "SELECT journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),"
-    "                                array_agg('customer_deleted'::text))"
+    "                                array_agg('customer_deleted'::text),"
+    "                                p_customers => array_agg(e.customer_id))"
     "  FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id"
     " WHERE e.status = 'active' AND e.customer_id = ANY($1) AND j.audience = $2"
     " HAVING count(*) > 0",

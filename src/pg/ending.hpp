@@ -28,6 +28,9 @@ struct Endings {
   std::vector<std::optional<std::string>> step, context, last_event, error_code;
   std::vector<int32_t> visits;
   std::vector<std::optional<int64_t>> converted_at;  // unix microseconds
+  // each one's customer, where the caller knows it (empty: read by id); the
+  // ending matches (customer_id, id), the key of a Citus shard
+  std::vector<std::optional<std::string>> customer;
 
   bool empty() const { return id.empty(); }
 };

@@ -561,6 +561,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
     // end_enrollments writes).
     bool exited = r.outcome == core::RunResult::Outcome::Exited;
     ended_.id.push_back(e.state.id);
+    ended_.customer.push_back(e.state.customer_id);
     ended_.status.push_back(std::string(status_of(r.outcome)));
     ended_.reason.push_back(exited ? nonempty(r.exit_reason)
                             : r.outcome == core::RunResult::Outcome::Failed ? nonempty(r.error)

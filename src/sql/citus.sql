@@ -298,16 +298,20 @@ BEGIN
              ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id'),
              ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer'),
              ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
-              'p_customer')) x(fn, arg) LOOP
+              'p_customer'),
+             ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer')) x(fn, arg) LOOP
     PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
-  -- A call of these two made where Citus does not route it sends itself to the
-  -- customer's node as a query on the customer's shard; there it reads the
+  -- A call of these three made where Citus does not route it sends itself to
+  -- the customer's node as a query on the customer's shard; there it reads the
   -- definitions (reference tables, local on every node) and writes the
-  -- customer's shards: nested execution, all of it on that node.
+  -- customer's shards: nested execution, all of it on that node. (message_event
+  -- calls journey._message_event_of so: it has no customer argument to route by.)
   ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
                                                    timestamptz, timestamptz)
+    SET citus.allow_nested_distributed_execution = on;
+  ALTER FUNCTION journey._message_event_of(text, bigint, text, jsonb, timestamptz)
     SET citus.allow_nested_distributed_execution = on;
   ALTER FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text)
     SET citus.allow_nested_distributed_execution = on;
@@ -560,13 +564,15 @@ DECLARE
   ended bigint[];
 BEGIN
   IF NOT journey._citus_distributed() THEN
-    RETURN journey._end_enrollments(p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at);
+    RETURN journey._end_enrollments(p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at,
+                                    array_fill(p_customer, ARRAY[cardinality(p_ids)]));
   END IF;
   IF cardinality(p_ids) IS DISTINCT FROM 0 AND p_ids[1] IS NOT NULL THEN
     SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
     IF FOUND THEN
       RETURN journey._end_enrollments_in(s.enrollments, s.activity, p_ids, p_statuses, p_reasons,
-                                         p_goals, p_at, p_converted_at);
+                                         p_goals, p_at, p_converted_at,
+                                         array_fill(p_customer, ARRAY[cardinality(p_ids)]));
     END IF;
     -- Not on the node that owns the customer (a call Citus did not route: one
     -- made inside another function here): send it there, in the caller's

@@ -178,7 +178,8 @@ $$;
 -- enrollment (unsubscribed, complained), the event through journey.track
 -- (exit rules, waits and entry triggers on the event `kind`), and the wake of
 -- the message's own enrollment with the message attached (waits with
--- "message_of"). Returns the message event id.
+-- "message_of"). Returns the message event id. Every statement on a runtime
+-- table names m's customer (on Citus: pinned to the customer's shards).
 CREATE OR REPLACE FUNCTION journey._message_event(m journey.messages, p_kind text, p_props jsonb,
                                                   p_at timestamptz)
 RETURNS bigint
@@ -213,7 +214,8 @@ BEGIN
   -- Unsubscribing from (or complaining about) a journey's message ends the
   -- customer's enrollment in it; a transactional journey keeps unsubscribers.
   IF fx.ends_enrollment THEN
-    PERFORM journey._end_enrollments(ARRAY[m.enrollment_id], ARRAY['exited'], ARRAY[p_kind]);
+    PERFORM journey._end_customer_enrollments(m.customer_id, ARRAY[m.enrollment_id],
+                                              ARRAY['exited'], ARRAY[p_kind]);
   END IF;
 
   -- The event, as journey.track records it (unless the customer is gone).
@@ -232,8 +234,8 @@ BEGIN
   -- re-entry sends the step again; engagement with an earlier visit's message
   -- is recorded above but wakes nothing).
   IF EXISTS (SELECT 1 FROM journey.messages x
-              WHERE x.enrollment_id = m.enrollment_id AND x.step_key = m.step_key
-                AND x.visit > m.visit) THEN
+              WHERE x.customer_id = m.customer_id AND x.enrollment_id = m.enrollment_id
+                AND x.step_key = m.step_key AND x.visit > m.visit) THEN
     RETURN me_id;
   END IF;
   delivered := jsonb_build_object('id', event_id, 'name', p_kind, 'properties', p_props,
@@ -242,7 +244,8 @@ BEGIN
                                                                 'enrollment_id', m.enrollment_id));
   UPDATE journey.enrollments e
      SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
-   WHERE e.id = m.enrollment_id AND e.status = 'active' AND e.waiting_for = p_kind;
+   WHERE e.customer_id = m.customer_id AND e.id = m.enrollment_id AND e.status = 'active'
+     AND e.waiting_for = p_kind;
   IF FOUND THEN
     PERFORM journey._wake_workers();
   END IF;
@@ -264,9 +267,8 @@ CREATE OR REPLACE FUNCTION journey.message_event(message_id bigint, kind text,
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  m journey.messages;
   props jsonb := message_event.properties;
-  first_id bigint;
+  customer text;
 BEGIN
   IF props IS NULL THEN
     RAISE EXCEPTION 'properties of message event "%" must not be null', message_event.kind
@@ -296,9 +298,56 @@ BEGIN
     RAISE EXCEPTION 'scope of message event "unsubscribed" must be "all" or "channel", got %',
       props->'scope' USING ERRCODE = '22023';
   END IF;
-  SELECT * INTO m FROM journey.messages x WHERE x.id = message_event.message_id FOR UPDATE;
+  IF journey._citus_distributed() THEN
+    -- On a Citus install (docs/scale-out.md) the message's customer first (a
+    -- read by id, on every shard, without locks); the rest runs on the node
+    -- that owns the customer, every statement pinned to it.
+    SELECT x.customer_id INTO customer FROM journey.messages x
+     WHERE x.id = message_event.message_id;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'message % does not exist', message_event.message_id USING ERRCODE = '42704';
+    END IF;
+  END IF;
+  RETURN journey._message_event_of(customer, message_event.message_id, message_event.kind, props,
+                                   coalesce(message_event.occurred_at, now()));
+END
+$$;
+
+-- The rest of journey.message_event, for message p_message (of customer
+-- p_customer; null on a single node, where the message is found by id): locks
+-- the message, refuses one never handed out, returns the first event of a
+-- replayed delivered/bounced/complained/unsubscribed, else records it
+-- (journey._message_event). On a Citus install this is a distributed function
+-- by p_customer (journey.distribute): it runs on the node that owns the
+-- customer, its statements pinned to the customer; called elsewhere (as
+-- message_event, a function, calls it), it sends itself there as a query on
+-- the message's row of the customer's shard, in the caller's transaction.
+CREATE OR REPLACE FUNCTION journey._message_event_of(p_customer text, p_message bigint,
+                                                     p_kind text, p_props jsonb,
+                                                     p_at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  m journey.messages;
+  first_id bigint;
+  result bigint;
+BEGIN
+  IF p_customer IS NULL THEN
+    SELECT * INTO m FROM journey.messages x WHERE x.id = p_message FOR UPDATE;
+  ELSIF NOT EXISTS (SELECT 1 FROM journey._citus_customer_shards(p_customer)) THEN
+    EXECUTE 'SELECT journey._message_event_of($1, $2, $3, $4, $5)
+               FROM journey.messages x WHERE x.customer_id = $1 AND x.id = $2'
+      INTO result USING p_customer, p_message, p_kind, p_props, p_at;
+    IF result IS NULL THEN
+      RAISE EXCEPTION 'message % does not exist', p_message USING ERRCODE = '42704';
+    END IF;
+    RETURN result;
+  ELSE
+    SELECT * INTO m FROM journey.messages x
+     WHERE x.customer_id = p_customer AND x.id = p_message FOR UPDATE;
+  END IF;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'message % does not exist', message_event.message_id USING ERRCODE = '42704';
+    RAISE EXCEPTION 'message % does not exist', p_message USING ERRCODE = '42704';
   END IF;
   IF m.status IN ('pending', 'suppressed') THEN
     RAISE EXCEPTION 'the message of step "%" of journey "%" was never handed out: it is %',
@@ -309,17 +358,16 @@ BEGIN
   -- a message: a replay (a provider's webhook retried, the unsubscribe link
   -- followed twice) returns the first event and changes nothing. Opens and
   -- clicks are recorded each time (each is an engagement); their waits wake once.
-  IF message_event.kind IN ('delivered', 'bounced', 'complained', 'unsubscribed') THEN
+  IF p_kind IN ('delivered', 'bounced', 'complained', 'unsubscribed') THEN
     SELECT me.id INTO first_id FROM journey.message_events me
-     WHERE me.message_id = m.id AND me.kind = message_event.kind
-       AND (me.kind <> 'bounced' OR me.properties->>'type' IS NOT DISTINCT FROM props->>'type')
+     WHERE me.customer_id = m.customer_id AND me.message_id = m.id AND me.kind = p_kind
+       AND (me.kind <> 'bounced' OR me.properties->>'type' IS NOT DISTINCT FROM p_props->>'type')
      ORDER BY me.id LIMIT 1;
     IF FOUND THEN
       RETURN first_id;
     END IF;
   END IF;
-  RETURN journey._message_event(m, message_event.kind, props,
-                                coalesce(message_event.occurred_at, now()));
+  RETURN journey._message_event(m, p_kind, p_props, p_at);
 END
 $$;
 
@@ -418,6 +466,7 @@ REVOKE ALL ON FUNCTION
   journey.list_suppressions(text, text),
   journey._message_event(journey.messages, text, jsonb, timestamptz),
   journey.message_event(bigint, text, jsonb, timestamptz),
+  journey._message_event_of(text, bigint, text, jsonb, timestamptz),
   journey.set_recipients(regclass, jsonb),
   journey._set_recipients(regclass, jsonb),
   journey._invalidate_audience(regclass),

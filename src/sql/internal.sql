@@ -578,12 +578,15 @@ $$;
 -- step), so that every enrollment that reached a step is counted there. The
 -- row's visit number follows the enrollment's last; enrollments.visits still
 -- counts the steps it ran. Locks them in id order first: one that a tick or
--- another ending holds is waited for and ended where that left it. Returns
--- the ids it ended.
+-- another ending holds is waited for and ended where that left it.
+-- p_customers: their customers, where the caller knows them (null: each is
+-- read by its id); the ending finds the rows by customer and id (on a Citus
+-- shard, its key). Returns the ids it ended.
 CREATE OR REPLACE FUNCTION journey._end_enrollments(p_ids bigint[], p_statuses text[],
                                                     p_reasons text[], p_goals boolean[] DEFAULT NULL,
                                                     p_at timestamptz DEFAULT now(),
-                                                    p_converted_at timestamptz DEFAULT NULL)
+                                                    p_converted_at timestamptz DEFAULT NULL,
+                                                    p_customers text[] DEFAULT NULL)
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'pgj_end_enrollments'
 LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
@@ -595,7 +598,8 @@ CREATE OR REPLACE FUNCTION journey._end_enrollments_in(p_enrollments regclass, p
                                                        p_ids bigint[], p_statuses text[],
                                                        p_reasons text[], p_goals boolean[],
                                                        p_at timestamptz,
-                                                       p_converted_at timestamptz)
+                                                       p_converted_at timestamptz,
+                                                       p_customers text[] DEFAULT NULL)
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'pgj_end_enrollments_in'
 LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;

@@ -161,7 +161,8 @@ BEGIN
       END IF;
     END LOOP;
   ELSE
-    PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg('archived'::text))
+    PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text), array_agg('archived'::text),
+                                     p_customers => array_agg(e.customer_id))
        FROM journey.enrollments e
       WHERE e.journey_id = j.id AND e.status = 'active'
      HAVING count(*) > 0;

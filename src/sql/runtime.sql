@@ -90,7 +90,8 @@ BEGIN
   IF rule.replaces_active THEN
     -- Re-entry replaces the active enrollment (outside the cooldown).
     PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),
-                                     array_agg('reentered'::text))
+                                     array_agg('reentered'::text),
+                                     p_customers => array_agg(e.customer_id))
        FROM journey.enrollments e, unnest(c_ids, c_entities) u(c, ent)
       WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
         AND e.entity_key IS NOT DISTINCT FROM u.ent
