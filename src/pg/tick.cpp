@@ -137,8 +137,11 @@ PreparedStatement suppression_statement(
     "SELECT u.i, s.reason FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int4[])"
     "       WITH ORDINALITY u(c, a, ch, j, v, i)"
     "  JOIN journey.versions ver ON ver.journey_id = u.j AND ver.version = u.v"
+    // By the audience's id (journey.audiences.id): the OID in a suppression's
+    // audience column is the writing node's, and a shard move copies it as is.
+    "  JOIN journey.audiences au ON au.relation = u.a::oid::regclass"
     "  CROSS JOIN LATERAL (SELECT x.reason FROM journey.suppressions x"
-    "     WHERE x.customer_id = u.c AND x.audience = u.a::oid::regclass"
+    "     WHERE x.customer_id = u.c AND x.audience_id = au.id"
     "       AND (x.channel IS NULL OR x.channel = u.ch)"
     "       AND NOT (coalesce((ver.definition->'settings'->>'transactional')::boolean, false)"
     "                AND x.reason = 'unsubscribed')"
