@@ -28,8 +28,11 @@ PreparedStatement happened_statement(
     "    AND ($4 IS NULL OR ev.occurred_at >= $4)"
     "    AND ($5 IS NULL OR ev.occurred_at >= (SELECT min(a.at) FROM journey.activity a"
     "                                          WHERE a.enrollment_id = $6 AND a.step_key = $5))"
-    // The customer of this audience (events recorded before 0.2 have none).
-    "    AND ($7 IS NULL OR ev.audience IS NULL OR ev.audience = $7))",
+    // The customer of this audience (events recorded before 0.2 have none), by
+    // the audience's id: a Citus shard move copies the audience column's OID.
+    "    AND ($7 IS NULL OR ev.audience_id IS NULL"
+    "         OR ev.audience_id = (SELECT au.id FROM journey.audiences au"
+    "                               WHERE au.relation = $7::regclass)))",
     {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, OIDOID});
 
 // Engagement with the message of the enrollment's latest visit of a step (a

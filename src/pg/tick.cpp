@@ -134,8 +134,12 @@ PreparedStatement message_statement(
 // it reads the suppressions shard of the tick's shard group (a function call
 // per message would be planned by Citus each time).
 PreparedStatement suppression_statement(
-    "SELECT x.customer_id, x.audience::oid::int8, x.id, x.channel, x.reason, x.at"
-    "  FROM journey.suppressions x WHERE x.customer_id = ANY($1::text[])",
+    // The audience by its id (journey.audiences.id), given back as this node's
+    // OID: the OID in a suppression's audience column is the writing node's,
+    // and a shard move copies it as is.
+    "SELECT x.customer_id, au.relation::oid::int8, x.id, x.channel, x.reason, x.at"
+    "  FROM journey.suppressions x JOIN journey.audiences au ON au.id = x.audience_id"
+    " WHERE x.customer_id = ANY($1::text[])",
     {TEXTARRAYOID});
 
 // The new state of the enrollments a run parked (still active). Those it ended

@@ -74,9 +74,10 @@ BEGIN
   -- Looked up first: Citus refuses a subquery in INSERT ... VALUES on a
   -- reference table (docs/scale-out.md).
   SELECT r.rolname INTO registrar FROM pg_roles r WHERE r.oid = journey._invoking_role();
-  INSERT INTO journey.audiences AS a (relation, key_column, email_column, timezone_column, registered_by)
+  INSERT INTO journey.audiences AS a (relation, key_column, email_column, timezone_column, registered_by,
+                                      id)
   VALUES (rel, register_audience.key_column, register_audience.email_column,
-          register_audience.timezone_column, registrar)
+          register_audience.timezone_column, registrar, rel::oid)
   ON CONFLICT ON CONSTRAINT audiences_pkey DO UPDATE
      SET key_column = excluded.key_column, email_column = excluded.email_column,
          timezone_column = excluded.timezone_column;

@@ -230,6 +230,8 @@ BEGIN
     END IF;
   END LOOP;
   IF runtime_distributed THEN
+    -- A node added since: its copies of the definitions must hold its own OIDs.
+    PERFORM journey._citus_fix_reference_oids();
     PERFORM journey._citus_route_functions();
     PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
     PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
@@ -364,7 +366,86 @@ BEGIN
 END
 $$;
 
+-- Makes every node's copy of the reference tables name relations and roles by
+-- that node's OIDs, row by row: each regclass or regrole value becomes the name
+-- the coordinator's copy gives it, found by a key of the row that is no OID (for
+-- journey.audiences its id). Idempotent: a node that already holds its own OIDs
+-- keeps them. For a node added to a distributed install (distribute() again),
+-- whose copies Citus made from the coordinator's, OIDs and all. The reference
+-- tables are first copied to every node, so that none is left to a later
+-- rebalance, which would copy them raw.
+CREATE OR REPLACE FUNCTION journey._citus_fix_reference_oids() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  c record;
+  cases text;
+  keys text;
+  fks text[];
+  fk text;
+BEGIN
+  PERFORM replicate_reference_tables('block_writes');
+  -- Foreign keys on those columns (journeys.audience -> audiences.relation)
+  -- would refuse a node's rows changing one table at a time: dropped, then put
+  -- back (validated on every node) once each node's OIDs are in place.
+  SELECT array_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,
+                          pg_get_constraintdef(k.oid)))
+    INTO fks
+    FROM pg_constraint k
+    JOIN journey._citus_layout() l ON l.rel = k.conrelid AND l.kind = 'reference'
+   WHERE k.contype = 'f'
+     AND EXISTS (SELECT 1 FROM pg_attribute t
+                  WHERE t.attrelid = k.conrelid AND t.attnum = ANY (k.conkey)
+                    AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype));
+  FOR fk IN SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
+              FROM pg_constraint k
+              JOIN journey._citus_layout() l ON l.rel = k.conrelid AND l.kind = 'reference'
+             WHERE k.contype = 'f'
+               AND EXISTS (SELECT 1 FROM pg_attribute t
+                            WHERE t.attrelid = k.conrelid AND t.attnum = ANY (k.conkey)
+                              AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype)) LOOP
+    EXECUTE fk;
+  END LOOP;
+  FOR c IN SELECT l.rel, t.attname, t.atttypid::regtype AS type,
+                  -- An expression giving the condition that finds the row by
+                  -- its primary key (or else a unique key) with no regclass or
+                  -- regrole column in it: "journey_id = '1' AND version = '1'".
+                  (SELECT 'concat_ws('' AND '', '
+                          || string_agg(format('format(''%%I = %%L'', %L, %I)', a.attname, a.attname),
+                                        ', ' ORDER BY u.o) || ')'
+                     FROM (SELECT k.conrelid, k.conkey FROM pg_constraint k
+                            WHERE k.conrelid = l.rel AND k.contype IN ('p', 'u')
+                              AND NOT EXISTS (SELECT 1 FROM pg_attribute b
+                                               WHERE b.attrelid = k.conrelid AND b.attnum = ANY (k.conkey)
+                                                 AND b.atttypid IN ('regclass'::regtype, 'regrole'::regtype))
+                            ORDER BY k.contype = 'p' DESC, k.conname LIMIT 1) k
+                    CROSS JOIN unnest(k.conkey) WITH ORDINALITY u(attnum, o)
+                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) AS key
+             FROM journey._citus_layout() l
+             JOIN pg_attribute t ON t.attrelid = l.rel AND t.attnum > 0 AND NOT t.attisdropped
+            WHERE l.kind = 'reference' AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype) LOOP
+    IF c.key IS NULL THEN
+      RAISE EXCEPTION 'cannot distribute: table % has no key to fix its column % by', c.rel, c.attname
+        USING ERRCODE = '55000';
+    END IF;
+    -- The names as the coordinator's copy gives them (read here, on the
+    -- coordinator); Citus sends each regclass or regrole constant to the
+    -- nodes as its name, which each node resolves to its own OID.
+    EXECUTE format($q$SELECT string_agg(format('WHEN %%s THEN %%L::%s', k, v::text), ' '),
+                             string_agg('(' || k || ')', ' OR ')
+                        FROM (SELECT %s AS k, %I AS v FROM %s WHERE %I IS NOT NULL) x$q$,
+                   c.type, c.key, c.attname, c.rel, c.attname)
+      INTO cases, keys;
+    CONTINUE WHEN cases IS NULL;
+    EXECUTE format('UPDATE %s SET %I = CASE %s END WHERE %s', c.rel, c.attname, cases, keys);
+  END LOOP;
+  FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
+    EXECUTE fk;
+  END LOOP;
+END
+$$;
+
 REVOKE ALL ON FUNCTION
+  journey._citus_fix_reference_oids(),
   journey._citus_layout(),
   journey._citus_prepare_ddl(boolean),
   journey.distribute(regclass),

@@ -50,13 +50,25 @@ $$;
 CREATE OR REPLACE FUNCTION journey._suppression(p_audience regclass, p_customer text,
                                                 p_channel text, p_ignored text[])
 RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  -- Compared by the audience's id, never by an OID (journey.audiences.id).
+  aid bigint := journey._audience_id(p_audience);
+BEGIN
+  RETURN (SELECT s.reason FROM journey.suppressions s
+           WHERE s.customer_id = p_customer AND s.audience_id = aid
+             AND (s.channel IS NULL OR s.channel = p_channel)
+             AND NOT (s.reason = ANY (coalesce(p_ignored, '{}')))
+           ORDER BY s.channel NULLS FIRST, s.at, s.id
+           LIMIT 1);
+END
+$$;
+
+-- The id (journey.audiences.id) of a registered audience, null for another
+-- relation. Tables distributed by customer name their audience by it.
+CREATE OR REPLACE FUNCTION journey._audience_id(p_audience regclass) RETURNS bigint
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT s.reason FROM journey.suppressions s
-   WHERE s.customer_id = p_customer AND s.audience = p_audience
-     AND (s.channel IS NULL OR s.channel = p_channel)
-     AND NOT (s.reason = ANY (coalesce(p_ignored, '{}')))
-   ORDER BY s.channel NULLS FIRST, s.at, s.id
-   LIMIT 1
+  SELECT a.id FROM journey.audiences a WHERE a.relation = p_audience
 $$;
 
 -- Adds a suppression (see add_suppression) for a resolved customer and
@@ -72,10 +84,11 @@ DECLARE
   -- regclass compared in a query sent to other nodes would be this node's OID
   -- there (docs/scale-out.md).
   jids bigint[] := ARRAY(SELECT j.id FROM journey.journeys j WHERE j.audience = p_audience);
+  aid bigint := journey._audience_id(p_audience);
 BEGIN
-  INSERT INTO journey.suppressions AS s (audience, customer_id, channel, reason, source)
-  VALUES (p_audience, p_customer, p_channel, p_reason, p_source)
-  ON CONFLICT (customer_id, audience, (coalesce(channel, ''))) DO NOTHING;
+  INSERT INTO journey.suppressions AS s (audience, customer_id, channel, reason, source, audience_id)
+  VALUES (p_audience, p_customer, p_channel, p_reason, p_source, aid)
+  ON CONFLICT (customer_id, audience_id, (coalesce(channel, ''))) DO NOTHING;
   added := FOUND;
   -- Pending messages it stops never leave (locking them: a concurrent claim
   -- either took a message first, or skips it and it is suppressed here):
@@ -137,18 +150,19 @@ DECLARE
   resolved record;
   n bigint;
   ids bigint[];
+  aid bigint;
 BEGIN
   IF remove_suppression.customer_id IS NULL THEN
     RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
   END IF;
   PERFORM journey._check_channel(remove_suppression.channel, 'a suppression');
   resolved := journey._resolve_customer(remove_suppression.customer_id, remove_suppression.audience);
-  -- Found by the audience's name, then deleted by id: on Citus a regclass
-  -- compared in a statement sent to a worker node must be resolved there, and
-  -- Citus resolves the expressions of a DELETE on the coordinator.
+  -- Found by the audience's id (journey.audiences.id, the same on every node),
+  -- then deleted by id.
+  aid := journey._audience_id(resolved.audience);
   SELECT array_agg(s.id) INTO ids FROM journey.suppressions s
    WHERE s.customer_id = resolved.key
-     AND s.audience = journey._qualified_name(resolved.audience)::regclass
+     AND s.audience_id = aid
      AND (remove_suppression.channel IS NULL OR s.channel = remove_suppression.channel);
   DELETE FROM journey.suppressions s WHERE s.customer_id = resolved.key AND s.id = ANY (ids);
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -162,14 +176,22 @@ CREATE OR REPLACE FUNCTION journey.list_suppressions(customer_id text DEFAULT NU
                                                      channel text DEFAULT NULL)
 RETURNS SETOF journey.suppressions
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  r journey.suppressions;
 BEGIN
   PERFORM journey._check_channel(list_suppressions.channel, 'list_suppressions');
-  RETURN QUERY
-  SELECT s.* FROM journey.suppressions s
-   WHERE (list_suppressions.customer_id IS NULL OR s.customer_id = list_suppressions.customer_id)
-     AND (list_suppressions.channel IS NULL OR s.channel IS NULL
-          OR s.channel = list_suppressions.channel)
-   ORDER BY s.customer_id, s.channel NULLS FIRST, s.id;
+  FOR r IN
+    SELECT s.* FROM journey.suppressions s
+     WHERE (list_suppressions.customer_id IS NULL OR s.customer_id = list_suppressions.customer_id)
+       AND (list_suppressions.channel IS NULL OR s.channel IS NULL
+            OR s.channel = list_suppressions.channel)
+     ORDER BY s.customer_id, s.channel NULLS FIRST, s.id LOOP
+    -- The audience as this node names it, found by its id: on Citus the row's
+    -- audience column is the OID of the node that holds (or wrote) it.
+    r.audience := coalesce((SELECT a.relation FROM journey.audiences a WHERE a.id = r.audience_id),
+                           r.audience);
+    RETURN NEXT r;
+  END LOOP;
 END
 $$;
 
@@ -460,6 +482,7 @@ REVOKE ALL ON FUNCTION
   journey._check_channel(text, text),
   journey._timestamp_beyond(text, text, text),
   journey._suppression(regclass, text, text, text[]),
+  journey._audience_id(regclass),
   journey._add_suppression(regclass, text, text, text, text),
   journey.add_suppression(text, text, text, text, regclass),
   journey.remove_suppression(text, text, regclass),

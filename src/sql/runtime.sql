@@ -340,9 +340,9 @@ BEGIN
                                coalesce(track.occurred_at, now()));
 
   INSERT INTO journey.events AS ev (customer_id, name, properties, occurred_at, idempotency_key,
-                                    audience)
+                                    audience, audience_id)
   VALUES (customer, track.event, props, coalesce(track.occurred_at, now()), track.idempotency_key,
-          rel)
+          rel, journey._audience_id(rel))
   ON CONFLICT ON CONSTRAINT events_idempotency_key_key DO NOTHING
   RETURNING ev.id INTO event_id;
   IF event_id IS NULL THEN

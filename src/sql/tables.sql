@@ -11,7 +11,12 @@ CREATE TABLE journey.audiences (
   registered_by   name NOT NULL DEFAULT current_user,
   -- Where each channel's recipient is: {"email": "email", "sms": "phone"}
   -- (journey.set_recipients); "email" is email_column.
-  recipients      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(recipients) = 'object')
+  recipients      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(recipients) = 'object'),
+  -- The audience's id on every node: its table's OID on the node that
+  -- registered it, never rewritten. Tables distributed by customer on Citus name
+  -- the audience by this id (audience_id), never by an OID of their own: a shard
+  -- move copies their rows verbatim to a node whose OIDs differ (scale-out.md).
+  id              bigint NOT NULL UNIQUE
 );
 COMMENT ON TABLE journey.audiences IS 'customer tables registered with journey.register_audience';
 
@@ -232,7 +237,10 @@ CREATE TABLE journey.events (
   idempotency_key text UNIQUE,
   -- The audience whose customer the event belongs to (track() resolves it);
   -- NULL for events recorded before 0.2, whose audience is unknown.
-  audience        regclass
+  audience        regclass,
+  -- The audience's journey.audiences.id: what behaviour conditions compare
+  -- (audience is this node's OID only where the row was written).
+  audience_id     bigint
 );
 COMMENT ON TABLE journey.events IS 'events recorded by journey.track()';
 CREATE INDEX events_customer_name ON journey.events (customer_id, name, occurred_at);
@@ -329,12 +337,16 @@ CREATE TABLE journey.suppressions (
   channel     text CHECK (channel <> ''),
   reason      text NOT NULL CHECK (reason <> ''),
   source      text,
-  at          timestamptz NOT NULL DEFAULT now()
+  at          timestamptz NOT NULL DEFAULT now(),
+  -- The audience's journey.audiences.id, what every check compares: audience
+  -- is the OID on the node that wrote the row, and a Citus shard move copies
+  -- it verbatim to a node where it names nothing or another table.
+  audience_id bigint NOT NULL
 );
 COMMENT ON TABLE journey.suppressions IS
   'customers (per channel, or every channel when channel is null) that no message may reach';
 CREATE UNIQUE INDEX suppressions_customer_channel
-  ON journey.suppressions (customer_id, audience, coalesce(channel, ''));
+  ON journey.suppressions (customer_id, audience_id, coalesce(channel, ''));
 SELECT pg_catalog.pg_extension_config_dump('journey.suppressions', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.suppressions_id_seq', '');
 

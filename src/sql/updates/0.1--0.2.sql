@@ -25,6 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('journey.trigger_runs_id_seq', '');
 -- it; events recorded by 0.1 keep NULL (audience unknown: behaviour conditions
 -- count them for the customer id in every audience, as 0.1 did).
 ALTER TABLE journey.events ADD COLUMN audience regclass;
+ALTER TABLE journey.events ADD COLUMN audience_id bigint;
 -- track() gained the audience argument.
 DROP FUNCTION journey.track(text, text, jsonb, timestamptz, text);
 
@@ -80,12 +81,16 @@ CREATE TABLE journey.suppressions (
   channel     text CHECK (channel <> ''),
   reason      text NOT NULL CHECK (reason <> ''),
   source      text,
-  at          timestamptz NOT NULL DEFAULT now()
+  at          timestamptz NOT NULL DEFAULT now(),
+  -- The audience's journey.audiences.id, what every check compares: audience
+  -- is the OID on the node that wrote the row, and a Citus shard move copies
+  -- it verbatim to a node where it names nothing or another table.
+  audience_id bigint NOT NULL
 );
 COMMENT ON TABLE journey.suppressions IS
   'customers (per channel, or every channel when channel is null) that no message may reach';
 CREATE UNIQUE INDEX suppressions_customer_channel
-  ON journey.suppressions (customer_id, audience, coalesce(channel, ''));
+  ON journey.suppressions (customer_id, audience_id, coalesce(channel, ''));
 SELECT pg_catalog.pg_extension_config_dump('journey.suppressions', '');
 SELECT pg_catalog.pg_extension_config_dump('journey.suppressions_id_seq', '');
 CREATE TABLE journey.message_events (
@@ -173,3 +178,9 @@ COMMENT ON COLUMN journey.versions.ignored_suppression_reasons IS
   'the suppression reasons a published version''s messages ignore, decided by core at publish (transactional: unsubscribed)';
 UPDATE journey.versions v SET ignored_suppression_reasons = '{unsubscribed}'
  WHERE v.definition IS NOT NULL AND v.definition->'settings'->'transactional' = 'true'::jsonb;
+
+-- The audience's id on every node (tables distributed by customer name it by
+-- this id, never by an OID: docs/scale-out.md): its table's OID here.
+ALTER TABLE journey.audiences ADD COLUMN id bigint;
+UPDATE journey.audiences SET id = relation::oid;
+ALTER TABLE journey.audiences ALTER COLUMN id SET NOT NULL, ADD UNIQUE (id);
