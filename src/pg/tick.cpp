@@ -254,8 +254,8 @@ void reset_plans() {
   for (PreparedStatement* s :
        {&claim_statement, &simulation_claim_statement, &activity_statement, &message_statement,
         &enrollment_statement, &failed_rows_statement, &interrupted_rows_statement,
-         &charge_statement, &status_statement, &defer_statement, &recent_messages_statement,
-         &suppression_statement, &local_placements_statement, &lock_shards_statement})
+        &charge_statement, &status_statement, &defer_statement, &recent_messages_statement,
+        &suppression_statement, &local_placements_statement, &lock_shards_statement})
     s->reset();
   for (auto& [sql, statement] : dynamic_statements) statement->reset();
   dynamic_statements.clear();
