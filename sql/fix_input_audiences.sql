@@ -21,8 +21,8 @@ DROP TABLE fi_unlogged;
 
 -- A dangling audience: the temporary table registered (as 0.1 allowed), then
 -- its session's temporary tables dropped (no sql_drop event for them).
-INSERT INTO journey.audiences (relation, key_column, email_column)
-VALUES ('fi_temp'::regclass, 'id', 'email');
+INSERT INTO journey.audiences (relation, key_column, email_column, id)
+VALUES ('fi_temp'::regclass, 'id', 'email', 'fi_temp'::regclass::oid);
 SELECT 'fi_temp'::regclass::oid AS gone \gset
 DISCARD TEMP;
 SELECT count(*) AS dangling FROM journey.audiences a

@@ -72,8 +72,8 @@ SELECT * FROM g1msg WHERE who = '4';
 -- transactional ones (1, 4, 5).
 SELECT journey.enroll('g1_plain', '5') > 0 AS enrolled, journey.enroll('g1_tx', '5') > 0 AS enrolled;
 SELECT journey.run_due(20, now()) AS processed;
-INSERT INTO journey.suppressions (audience, customer_id, channel, reason, source)
-VALUES ('g1c', '5', NULL, 'unsubscribed', 'g1 test');
+INSERT INTO journey.suppressions (audience, customer_id, channel, reason, source, audience_id)
+VALUES ('g1c', '5', NULL, 'unsubscribed', 'g1 test', journey._audience_id('g1c'));
 SELECT j.name, c.customer_id FROM journey.claim_messages('email', 10) c
   JOIN journey.journeys j ON j.id = c.journey_id ORDER BY c.customer_id, j.name;
 SELECT * FROM g1msg WHERE who = '5';

@@ -14,7 +14,7 @@ SELECT has_table('journey', t, 'table journey.' || t) FROM unnest(ARRAY['audienc
   'versions', 'steps', 'connections', 'entry_triggers', 'exit_rules', 'templates']) t;
 
 SELECT columns_are('journey', 'audiences', ARRAY['relation', 'key_column', 'email_column',
-  'timezone_column', 'registered_at', 'registered_by', 'recipients'], 'columns of journey.audiences');
+  'timezone_column', 'registered_at', 'registered_by', 'recipients', 'id'], 'columns of journey.audiences');
 SELECT col_type_is('journey', 'audiences', 'relation', 'regclass', 'audiences.relation is regclass');
 SELECT col_type_is('journey', 'audiences', 'key_column', 'name', 'audiences.key_column is name');
 SELECT col_type_is('journey', 'journeys', 'state', 'journey.journey_state', 'journeys.state is journey.journey_state');
