@@ -339,11 +339,11 @@ int run_one_tick(long* next_due_ms) {
 // the engine: while the tick left more due (`backlog`: a full batch, as after a
 // restart) it waits, up to one more interval, so that merging a big roll-up
 // does not hold up the ticks that drain it. Waits, as the tick does, while the
-// extension is missing or of another version.
+// extension is missing or of another version, or the role lacks journey_app.
 void compact_when_due(int index, bool backlog) {
   static TimestampTz last = 0;       // the last run
   static TimestampTz due_since = 0;  // when it fell due, while a backlog defers it
-  if (index != 0 || guc_compact_interval_s <= 0) return;
+  if (index != 0 || guc_compact_interval_s <= 0 || waiting_for_grant) return;
   TimestampTz now = GetCurrentTimestamp();
   if (last != 0 && !TimestampDifferenceExceeds(last, now, guc_compact_interval_s * 1000)) return;
   if (due_since == 0) due_since = now;

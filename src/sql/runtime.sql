@@ -367,8 +367,10 @@ BEGIN
        -- An event that happened before the enrollment entered (a backdated
        -- import) does not wake it, as it does not end or convert it (the
        -- entry read as _track_effects reads it: an entry at a later as_of
-       -- counts as now).
-       AND coalesce(track.occurred_at, now()) >= least(e.entered_at, now());
+       -- counts as now). Written without coalesce/least: Citus refuses now()
+       -- inside them in a distributed UPDATE.
+       AND (track.occurred_at IS NULL OR track.occurred_at >= e.entered_at
+            OR track.occurred_at >= now());
     IF FOUND THEN
       PERFORM journey._wake_workers();
     END IF;

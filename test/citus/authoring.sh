@@ -293,8 +293,8 @@ raced=$(c "SELECT string_agg(quote_literal(customer_id), ', ' ORDER BY customer_
               ORDER BY customer_id LIMIT 4) x")
 for q in c s; do
   $q "UPDATE journey.messages SET send_after = '2000-01-01' WHERE status = 'pending';
-      INSERT INTO journey.suppressions (audience, customer_id, reason)
-      VALUES $(echo "$raced" | sed -E "s/('[^']*')/('customers', \1, 'manual')/g")" >/dev/null
+      INSERT INTO journey.suppressions (audience, customer_id, reason, audience_id)
+      VALUES $(echo "$raced" | sed -E "s/('[^']*')/('customers', \1, 'manual', journey._audience_id('customers'))/g")" >/dev/null
 done
 pending=$(c "SELECT count(*) FROM journey.messages WHERE customer_id IN ($raced) AND status = 'pending'")
 for q in c s; do $q "SELECT count(*) FROM journey.claim_messages('email', 1000)" >/dev/null; done
