@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/engine.hpp"
+#include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/validator.hpp"
 
@@ -24,6 +25,10 @@ struct Compilation {
   // and why (the issue reported there).
   std::string unusable_where;
   std::string unusable_why;
+  // Its SQLSTATE: 42703 when the audience lacks a column the definition reads,
+  // 42804 when a column has another type, else XX000 (a published version
+  // compiled when it was published: only a change of its table breaks it).
+  std::string unusable_code = sqlstate::kInternal;
 
   bool usable() const { return unusable_where.empty(); }
   // The internal error compile_journey raises when it is not usable:

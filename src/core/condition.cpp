@@ -375,6 +375,7 @@ struct Compiler {
   const ConditionScope& scope;
   std::vector<std::string>* errors;
   CompiledCondition* out;
+  bool* unknown_column;  // set when a field names no column of the audience
 
   // " in <where>" suffix for messages.
   std::string in_where() const { return std::string(" in ") + scope.where; }
@@ -683,6 +684,7 @@ struct Compiler {
     if (!schema) return true;
     n->column = schema->find(field);
     if (n->column < 0) {
+      *unknown_column = true;
       error("unknown column \"" + field + "\"" + in_where() + " (audience " + schema->relation +
             " has no such column)");
       return false;
@@ -854,7 +856,7 @@ CompileResult compile_condition(const Json& cond, const AudienceSchema* schema,
                                 const ConditionScope& scope) {
   CompileResult r;
   try {
-    Compiler c{schema, scope, &r.errors, &r.condition};
+    Compiler c{schema, scope, &r.errors, &r.condition, &r.unknown_column};
     r.condition.root = c.node(cond, 0);
   } catch (const std::exception& e) {
     r.errors.push_back(std::string("invalid condition in ") + scope.where + ": " + e.what());

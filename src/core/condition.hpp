@@ -135,6 +135,7 @@ struct CompiledCondition {
 struct CompileResult {
   CompiledCondition condition;
   std::vector<std::string> errors;  // every problem found; empty when usable
+  bool unknown_column = false;      // one of them: a column the audience does not have
   bool ok() const { return errors.empty(); }
 };
 

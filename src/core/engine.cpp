@@ -595,6 +595,15 @@ class Runner {
     timeout_or_park();
   }
 
+  // "update_field step "k": <source> is <value>, not a value for column "c"
+  // (<type>)", or "...: <value> is not a value ..." for a value the step sets.
+  static std::string not_a_value(const CompiledStep& s, const Column& c, const std::string* source,
+                                 const Json& value) {
+    return "update_field step " + q(s.key) + ": " +
+           (source ? *source + " is " + value.dump() + "," : value.dump() + " is") +
+           " not a value for column " + q(c.name) + " (" + c.type_name + ")";
+  }
+
   // Runs an update_field step: record the updates and apply them to the row.
   void update_field(const CompiledStep& s) {
     for (const auto& [col, value] : s.set) {
@@ -602,7 +611,8 @@ class Runner {
       const bool now =
           is_now(value) && (c.type == ValueType::Timestamp || c.type == ValueType::Date);
       Json out = now ? Json(format_timestamp(as_of_)) : value;
-      if (std::optional<std::string> path = from_path(value)) {
+      const std::optional<std::string> path = from_path(value);
+      if (path) {
         // {"from": "context.<key>"} or {"from": "event.<prop>"}: the value now
         // (JSON null sets null).
         const bool context = path->rfind("context.", 0) == 0;
@@ -612,9 +622,15 @@ class Runner {
         out = *found;
         if (c.type == ValueType::Text && (out.is_number() || out.is_boolean())) out = out.dump();
         if (!fits_column(out, c))
-          throw Error(sqlstate::kInvalidParameter,
-                      "update_field step " + q(s.key) + ": " + *path + " is " + out.dump() +
-                          ", not a value for column " + q(c.name) + " (" + c.type_name + ")");
+          throw Error(sqlstate::kInvalidParameter, not_a_value(s, c, &*path, out));
+      }
+      if (!out.is_null() && !now) {
+        try {
+          rt_.check_column_value(col, out);
+        } catch (const Error& e) {
+          throw Error(e.sqlstate(),
+                      not_a_value(s, c, path ? &*path : nullptr, out) + ": " + e.what());
+        }
       }
       if (col < static_cast<int>(row_.size())) row_[col] = json_to_value(out, c, as_of_);
       updated_columns_.insert(col);
@@ -703,7 +719,7 @@ CompiledJourney compile_journey(const Json& definition, const AudienceSchema& au
   ValidationEnv env;
   env.audience = &audience;
   Compilation c = compile_definition(definition, env);
-  if (!c.usable()) throw Error(sqlstate::kInternal, c.unusable_message());
+  if (!c.usable()) throw Error(c.unusable_code, c.unusable_message());
   c.journey.journey_id = journey_id;
   c.journey.version = version;
   mark_nested_splits(c.journey);

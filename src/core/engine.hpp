@@ -283,6 +283,11 @@ struct Runtime {
   // Whether this run is a simulation (journey.simulate): call steps do not call
   // their function, they take the step's simulate_result.
   virtual bool simulating() const { return false; }
+  // Throws Error (the database's SQLSTATE and message) when audience column
+  // `column` does not take `value` (not null, of the column's JSON kind): out
+  // of the type's range, too long, not an enum label, a domain's check. The
+  // update_field step adds its step, column and source to the message.
+  virtual void check_column_value(int /*column*/, const Json& /*value*/) {}
 };
 
 // Advances one enrollment from its current step at engine time as_of, reading

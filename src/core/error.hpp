@@ -34,4 +34,13 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
+// The longest error message pg_journey keeps (enrollments.last_error, the
+// activity reason of a failed enrollment, the tick's LOG line), in bytes.
+inline constexpr size_t kMaxKeptErrorMessage = 8192;
+
+// `message` when it is at most `limit` bytes; else its start, cut at a UTF-8
+// character boundary, and the marker " ... (truncated, N bytes in all)", all
+// within `limit` bytes.
+std::string bounded_message(const std::string& message, size_t limit = kMaxKeptErrorMessage);
+
 }  // namespace pgj::core

@@ -100,21 +100,35 @@ struct Validator {
   CompiledJourney compiled;
   std::string unusable_where;  // the first part that did not compile ("" = none)
   std::string unusable_why;
+  std::string unusable_code = sqlstate::kInternal;  // its SQLSTATE
+  // The SQLSTATE of the error just reported: XX000 unless it says that the
+  // audience lacks a column (42703) or has one of another type (42804), what a
+  // table changed under a published version causes.
+  std::string error_code = sqlstate::kInternal;
 
   void error(const std::string& key, std::string msg) {
     out.push_back(Issue{key, "error", std::move(msg)});
+    error_code = sqlstate::kInternal;
+  }
+  // An error about an audience column: `code` is its SQLSTATE.
+  void column_error(const std::string& key, std::string msg, const char* code) {
+    error(key, std::move(msg));
+    error_code = code;
   }
 
   // Marks the compiled form unusable at `where` (the first one counts), for
   // the problem just reported.
   void cannot_compile(const std::string& where) {
-    cannot_compile(where, !out.empty() && out.back().severity == "error" ? out.back().message
-                                                                         : "invalid definition");
+    const bool reported = !out.empty() && out.back().severity == "error";
+    cannot_compile(where, reported ? out.back().message : "invalid definition",
+                   reported ? error_code : sqlstate::kInternal);
   }
-  void cannot_compile(const std::string& where, const std::string& why) {
+  void cannot_compile(const std::string& where, const std::string& why,
+                      const std::string& code = sqlstate::kInternal) {
     if (!unusable_where.empty()) return;
     unusable_where = where;
     unusable_why = why;
+    unusable_code = code;
   }
 
   // The audience column a compiled step reads (column() has reported what is
@@ -148,6 +162,7 @@ struct Validator {
     CompileResult r = compile_condition(cond, schema, scope);
     if (r.ok()) return std::move(r.condition);
     for (std::string& e : r.errors) error(key, std::move(e));
+    if (r.unknown_column) error_code = sqlstate::kUndefinedColumn;
     return std::nullopt;
   }
 
@@ -224,14 +239,18 @@ struct Validator {
     const std::string& c = v.get_ref<const std::string&>();
     int idx = schema->find(c);
     if (idx < 0) {
-      error(key,
-            "column " + q(c) + " (" + q(name) + ") does not exist in audience " + schema->relation);
+      column_error(
+          key,
+          "column " + q(c) + " (" + q(name) + ") does not exist in audience " + schema->relation,
+          sqlstate::kUndefinedColumn);
       return -1;
     }
     const Column& col = schema->columns[idx];
     if (std::find(types.begin(), types.end(), col.type) == types.end()) {
-      error(key, q(name) + " column " + q(c) + " must be " + type_words + " (column type " +
-                     (col.type_name.empty() ? value_type_name(col.type) : col.type_name) + ")");
+      column_error(key,
+                   q(name) + " column " + q(c) + " must be " + type_words + " (column type " +
+                       (col.type_name.empty() ? value_type_name(col.type) : col.type_name) + ")",
+                   sqlstate::kDatatypeMismatch);
       return -1;
     }
     return idx;
@@ -1052,7 +1071,8 @@ struct Validator {
     const std::string& key = in.key;
     int idx = schema->find(col);
     if (idx < 0) {
-      error(key, "column " + q(col) + " of audience " + schema->relation + " does not exist");
+      column_error(key, "column " + q(col) + " of audience " + schema->relation + " does not exist",
+                   sqlstate::kUndefinedColumn);
       cannot_compile(in.where);
       return;
     }
@@ -1603,6 +1623,7 @@ Compilation compile_definition(const Json& definition, const ValidationEnv& env)
   c.issues = std::move(v.out);
   c.unusable_where = std::move(v.unusable_where);
   c.unusable_why = std::move(v.unusable_why);
+  c.unusable_code = std::move(v.unusable_code);
   return c;
 }
 
