@@ -52,4 +52,10 @@ std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallba
   return text_to_string(PG_GETARG_DATUM(n));
 }
 
+std::optional<std::string> json_to_column_text(const core::Json& value) {
+  if (value.is_null()) return std::nullopt;
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
 }  // namespace pgj::pg

@@ -1,5 +1,6 @@
 // Conversions between PostgreSQL datums and the core's C++ types.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "core/json.hpp"
@@ -21,6 +22,9 @@ Datum string_to_text(const std::string& value);
 
 // The record a function with OUT parameters returns, from its columns' datums.
 Datum result_record(FunctionCallInfo fcinfo, Datum* values, bool* nulls);
+
+// A JSON value as the text a column of that type accepts; nullopt for null.
+std::optional<std::string> json_to_column_text(const core::Json& value);
 
 // Reads argument `n` as a string, or `fallback` when it is SQL NULL.
 std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback = {});

@@ -12,6 +12,7 @@
 #include "pg/tick.hpp"
 
 extern "C" {
+#include "utils/lsyscache.h"
 #include "datatype/timestamp.h"
 #include "utils/timestamp.h"
 }
@@ -155,6 +156,25 @@ core::Json PgRuntime::call_function(const std::string& function, const std::stri
 
 bool PgRuntime::simulating() const {
   return pg::simulating();
+}
+
+void PgRuntime::check_column_value(int column, const core::Json& value) {
+  if (!journey_ || !journey_->audience) return;
+  const std::vector<AudienceColumn>& columns = journey_->audience->columns;
+  std::optional<std::string> text = json_to_column_text(value);
+  if (!text || column < 0 || static_cast<size_t>(column) >= columns.size()) return;
+  const AudienceColumn& c = columns[column];
+  // The run's subtransaction is rolled back after this error (it fails the run).
+  try {
+    pg_guard([&] {
+      Oid input;
+      Oid param;
+      getTypeInputInfo(c.type, &input, &param);
+      OidInputFunctionCall(input, const_cast<char*>(text->c_str()), param, c.typmod);
+    });
+  } catch (const PgError& e) {
+    throw core::Error(unpack_sql_state(e.data()->sqlerrcode), e.what());
+  }
 }
 
 bool PgRuntime::happened(const core::Enrollment& enrollment, const std::string& event,

@@ -34,6 +34,9 @@ class PgRuntime : public core::Runtime, public core::LocalClock {
   const core::TemplateDef* find_template(const std::string& name) override;
   // journey.simulate is running in this backend (tick.hpp).
   bool simulating() const override;
+  // Runs the input function of the column's type (with its typmod) on the
+  // value's text: its error becomes a core::Error with the same SQLSTATE.
+  void check_column_value(int column, const core::Json& value) override;
 
   // Forgets prepared plans (the extension was recreated).
   static void reset_plans();

@@ -331,9 +331,14 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
       sql += ", CASE WHEN " + col + " IS NULL THEN NULL WHEN isfinite(" + col + ") AND " + col +
              " >= '294247-01-01'::" + (is_date ? "date" : "timestamp") +
              " THEN journey._timestamp_beyond(" + quote_literal(audience.schema.columns[i].name) +
-             ", " + quote_literal(audience.qualified_name) + ", to_char(" + col +
-             (is_date ? ", 'YYYY-MM-DD'" : " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"'") +
-             ")) WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
+             ", " + quote_literal(audience.qualified_name) + ", " +
+             // A date by its fields: to_char would cast it to timestamp, whose
+             // range ends before the date's ("date out of range for timestamp").
+             (is_date ? "extract(year from " + col + ") || '-' || lpad(extract(month from " + col +
+                            ")::text, 2, '0') || '-' || lpad(extract(day from " + col +
+                            ")::text, 2, '0')"
+                      : "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"')") +
+             ") WHEN isfinite(" + col + ") THEN (extract(epoch from " + col +
              (is_date ? "::timestamp" : "") + ") * 1000000)::int8 WHEN " + col +
              " > 'epoch' THEN '9223372036854775807'::int8 ELSE '-9223372036854775808'::int8 END";
     else
@@ -367,13 +372,6 @@ void read_customers(const AudienceInfo& audience, const std::vector<std::string>
     }
     rows[key] = std::move(values);
   }
-}
-
-// A JSON value as the text a column of that type accepts; nullopt for null.
-std::optional<std::string> json_to_column_text(const core::Json& value) {
-  if (value.is_null()) return std::nullopt;
-  if (value.is_string()) return value.get<std::string>();
-  return value.dump();
 }
 
 // The tick's runtime: around a call step it lets an ending the function
@@ -854,7 +852,8 @@ struct WorkLabel {
   const core::CompiledJourney* compiled = nullptr;
 };
 
-// The tick's error context callback (arg: the WorkLabel).
+// The tick's error context callback (arg: the WorkLabel); tick_work_of reads
+// its lines back.
 void work_label_context(void* arg) {
   const auto* l = static_cast<const WorkLabel*>(arg);
   if (l->batch > 0) {
@@ -891,6 +890,32 @@ class WorkLabelScope {
   ErrorContextCallback callback_;
 };
 
+}  // namespace
+
+char* tick_work_of(const ErrorData* e) {
+  if (!e || !e->context) return nullptr;
+  // The lines work_label_context writes, and what each says the tick was doing.
+  static const struct {
+    const char* line_start;
+    const char* doing;
+  } kLines[] = {{"pg_journey enrollment ", "running enrollment "},
+                {"pg_journey tick writing ", "writing "}};
+  for (const char* line = e->context; *line;) {
+    const char* end = strchr(line, '\n');
+    const size_t len = end ? static_cast<size_t>(end - line) : strlen(line);
+    for (const auto& l : kLines) {
+      const size_t start = strlen(l.line_start);
+      if (len >= start && strncmp(line, l.line_start, start) == 0)
+        return psprintf("%s%.*s", l.doing, static_cast<int>(len - start), line + start);
+    }
+    if (!end) break;
+    line = end + 1;
+  }
+  return nullptr;
+}
+
+namespace {
+
 // A failure to charge to an enrollment.
 struct Charge {
   int64_t enrollment = 0;
@@ -918,11 +943,13 @@ void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& ch
     if (found == by_id.end()) continue;
     const Charge& c = *found->second;
     std::string step = row[2] ? *row[2] : std::string();
-    std::string message =
+    // Bounded: what a failure keeps (last_error, the activity reason, this
+    // LOG line) is at most core::kMaxKeptErrorMessage bytes.
+    std::string message = core::bounded_message(
         !c.message.empty() ? c.message
                            : "cancelled while running step " + step +
                                  " (statement timeout, pg_cancel_backend, pg_terminate_backend or"
-                                 " shutdown)";
+                                 " shutdown)");
     core::Json settings = row[3] ? core::Json::parse(*row[3]) : core::Json();
     int max_attempts = core::max_attempts_of(settings);
     core::Retry retry =

@@ -35,6 +35,13 @@ void set_simulation_floor(TimestampTz floor);
 // the customer table's triggers may have made enrollments due at now().
 bool simulation_wrote_customers();
 
+// What the tick was doing when error `e` was raised, read from the line its
+// error context callback added ("running enrollment 5034 of journey \"napj\"
+// version 1 at step \"c\"", "writing the effects of a batch of 3
+// enrollments"), palloc'd; null when it was doing neither. Plain C: safe in a
+// PG_CATCH block (the worker's log line of a tick a SIGTERM interrupted).
+char* tick_work_of(const ErrorData* e);
+
 // Whether a tick is running in this backend (user code it runs must not
 // author or publish journeys: see journey._invoking_role).
 bool tick_in_progress();

@@ -573,12 +573,16 @@ void pgj_worker_main(Datum arg) {
         // Log, roll back, and try again after a nap: a worker survives errors.
         // The cancel a SIGTERM raised is not an error: the loop ends below.
         MemoryContextSwitchTo(loop_context);
+        // What the tick was doing (its enrollment, journey, version and step),
+        // read from the cancel's error context before it is flushed.
+        char* work = got_sigterm ? pgj::pg::tick_work_of(CopyErrorData()) : nullptr;
         if (!got_sigterm) EmitErrorReport();
         FlushErrorState();
         AbortCurrentTransaction();
         if (got_sigterm)
-          ereport(LOG, (errmsg("pg_journey worker: SIGTERM interrupted a tick, which was rolled "
-                               "back; the next tick charges the step it was running")));
+          ereport(LOG, (errmsg("pg_journey worker: SIGTERM interrupted a tick%s%s, which was "
+                               "rolled back; the next tick charges the step it was running",
+                               work ? " " : "", work ? work : "")));
         pgstat_report_activity(STATE_IDLE, nullptr);
         processed = 0;
         *next_due_ms = -1;
