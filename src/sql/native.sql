@@ -7,6 +7,15 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
   'every problem of a journey definition (JSON), without storing it';
 
+-- validate_definition with a published version's frozen templates
+-- (journey.versions.templates; null: journey.templates).
+CREATE OR REPLACE FUNCTION journey._validate_version(definition jsonb, owner regrole, templates jsonb)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_validate_version'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._validate_version(jsonb, regrole, jsonb) IS
+  'every problem of a journey version, with the templates it froze at its publish';
+
 -- The top-level keys of a definition that a definition does not have
 -- (journey.import refuses them).
 CREATE OR REPLACE FUNCTION journey._unknown_definition_keys(definition jsonb) RETURNS text[]
