@@ -10,19 +10,13 @@ cd "$(dirname "$0")/../.."
 source test/integration/check.bash
 
 J=${JOURNEYCTL:-$("$PG_CONFIG" --bindir)/journeyctl}
-DB=pgj_input9
-export PGDATABASE=$DB
+export PGDATABASE=pgj_input9
 work=$(mktemp -d)
-serve_pid=""
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'kill $(cat "$work/serve.pid" 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
 has() { case "$1" in *"$2"*) echo yes ;; *) echo "no: $1" ;; esac; }
 
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-psql -X -q -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL'
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $PGDATABASE" -c "CREATE DATABASE $PGDATABASE" >/dev/null 2>&1
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION pg_journey;
 CREATE TABLE i9c (id bigint PRIMARY KEY, email text, first_name text);
 INSERT INTO i9c VALUES (1, 'ann@example.com', 'Ann');
@@ -53,26 +47,21 @@ out=$("$J" validate --offline "$work/typo.json" 2>&1); rc=$?
 check "validate --offline: not checked" "0 yes" "$rc $(has "$out" "0 error(s)")"
 
 # The builder: a published version keeps the templates it froze.
-psql -X -q -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT journey.import('{"name": "i9-ok", "audience": "i9c", "start": "m",
   "steps": [{"key": "m", "type": "send_email", "template": "i9_ok"}]}');
 SELECT journey.publish('i9-ok');
 SELECT journey.create_template('i9_ok', 'email', 'Hi {{frist_name}}', 'Hello', replace => true);
 SQL
-: >"$work/serve.log"
-"$J" serve --http-port 0 --allow-passwordless >>"$work/serve.log" 2>&1 &
-serve_pid=$!
-base=""
-for _ in $(seq 1 600); do  # 30 s: generous under load
-  base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" || true)
-  [ -n "$base" ] && break
-  sleep 0.05
-done
+"$J" serve --http-port 0 --allow-passwordless >"$work/serve.log" 2>&1 &
+echo $! >"$work/serve.pid"
+wait_until grep -q 'http://127.0.0.1:[0-9]' "$work/serve.log"
+base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log")
 curl -s -o /dev/null -b "$work/cookies" -c "$work/cookies" -H 'Content-Type: application/json' \
   --data '{"user": "postgres"}' "$base/api/login"
 issues() { curl -s -b "$work/cookies" "$base/api/journey?name=i9-ok" | jq -c '[.version, .issues]'; }
 check "builder: the published version shows no issue of the replaced template" '[1,[]]' "$(issues)"
-psql -X -q -v ON_ERROR_STOP=1 -d $DB -c "SELECT journey.set_start('i9-ok', 'm')" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -c "SELECT journey.set_start('i9-ok', 'm')" >/dev/null
 check "builder: its draft does" \
   '[2,[{"message":"template \"i9_ok\" renders column \"frist_name\", which audience public.i9c does not have","severity":"error","step_key":"m"}]]' \
   "$(issues)"
