@@ -12,7 +12,8 @@ CREATE TABLE ddl_people (id bigint PRIMARY KEY, email text, plan text, age int, 
 INSERT INTO ddl_people (id, email, plan, age, score, tz)
   VALUES (1, 'a@x.test', 'free', 30, 1, 'UTC'), (2, 'b@x.test', 'free', 40, 1, 'UTC');
 SELECT journey.register_audience('ddl_people', 'id', 'email', 'tz');
-SELECT journey.create_template('ddl_hi', 'email', 'Hi', 'Hello {{email}}');
+-- A default: the test renames "email", and a tag without one must name a column of the audience.
+SELECT journey.create_template('ddl_hi', 'email', 'Hi', 'Hello {{email | default: "you"}}');
 SELECT journey.import($${"name": "ddl-live", "audience": "ddl_people", "start": "hi",
   "entry": [{"type": "attribute", "when": {"field": "score", "op": "gt", "value": 10}}],
   "exit": [{"type": "condition", "when": {"field": "plan", "op": "eq", "value": "gone"}}],

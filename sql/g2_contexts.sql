@@ -98,3 +98,6 @@ SELECT parent AS cache, count(*) > 0 AS entries, sum(total_bytes) > 0 AS sized
 -- ("N total in 1 blocks; 0 free; N used (C++ objects on the heap)").
 SELECT pg_log_backend_memory_contexts(pg_backend_pid()) AS logged;
 SELECT 1 AS still_here;
+
+-- Leave no active enrollment behind (docs/development.md).
+SELECT journey.archive('g2-tiered');

@@ -7,15 +7,17 @@
 #include <set>
 
 #include "cli/journeyctl.hpp"
+#include "core/template.hpp"
 #include "core/validator.hpp"
 
 namespace pgj::cli {
 namespace {
 
-// The schema document of an audience: columns with their categories, and the
-// templates with their channels.
+// The schema document of an audience: columns with their categories, the
+// templates with their channels, and the columns each template renders without
+// a default (template_columns: core::required_columns of its subject and body).
 Json load_schema(Connection& db, const std::string& audience) {
-  return query_json(
+  Json schema = query_json(
       db,
       "SELECT jsonb_build_object('relation', journey._relation_name(a.relation), "
       "'key_column', a.key_column, 'email_column', a.email_column, "
@@ -23,9 +25,18 @@ Json load_schema(Connection& db, const std::string& audience) {
       "'columns', (SELECT jsonb_agg(jsonb_build_object('name', c.name, 'type', c.type_name, "
       "'category', c.category) ORDER BY c.attnum) FROM journey._audience_columns(a.relation) c), "
       "'templates', (SELECT coalesce(jsonb_object_agg(t.name, t.channel), '{}') "
-      "FROM journey.templates t)) "
+      "FROM journey.templates t), "
+      "'template_text', (SELECT coalesce(jsonb_object_agg(t.name, "
+      "coalesce(t.subject, '') || ' ' || t.body), '{}') FROM journey.templates t)) "
       "FROM journey.audiences a WHERE a.relation = journey._find_audience($1)",
       audience);
+  if (!schema.is_object()) return schema;
+  Json columns = Json::object();
+  for (auto it = schema["template_text"].begin(); it != schema["template_text"].end(); ++it)
+    columns[it.key()] = core::required_columns(it.value().get<std::string>());
+  schema.erase("template_text");
+  schema["template_columns"] = std::move(columns);
+  return schema;
 }
 
 core::ValueType category(const std::string& c) {
@@ -99,6 +110,13 @@ int validate(Context& ctx) {
       const Json& t = schema["templates"];
       if (!t.contains(name)) return std::nullopt;
       return t[name].get<std::string>();
+    };
+  }
+  if (schema.is_object() && schema.contains("template_columns")) {
+    env.template_columns = [&schema](const std::string& name) {
+      const Json& t = schema["template_columns"];
+      return t.contains(name) ? t[name].get<std::vector<std::string>>()
+                              : std::vector<std::string>();
     };
   }
 

@@ -5,7 +5,8 @@ namespace pgj::cli::sql {
 
 // One journey for the canvas ($1 name, $2 version or null: the latest, which
 // is the draft when there is one): the journey, the version's definition and
-// its validation issues, and every version.
+// its validation issues (a published version's with the templates it froze),
+// and every version.
 inline constexpr const char* kJourneyDoc = R"sql(
 SELECT jsonb_build_object(
   'journey', jsonb_build_object(
@@ -17,7 +18,8 @@ SELECT jsonb_build_object(
   'version', v.version, 'status', v.status,
   'definition', journey.export(j.name, v.version),
   'issues', (SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]')
-               FROM journey.validate_definition(journey.export(j.name, v.version), j.owner) i),
+               FROM journey._validate_version(journey.export(j.name, v.version), j.owner,
+                                              v.templates) i),
   'versions', (SELECT jsonb_agg(jsonb_build_object(
                   'version', x.version, 'status', x.status, 'created_at', x.created_at,
                   'published_at', x.published_at, 'published_by', x.published_by)

@@ -9,6 +9,7 @@
 #include "core/compile.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/policy.hpp"
 
 namespace pgj::core {
 
@@ -456,9 +457,8 @@ class Runner {
     if (s.delay_kind != CompiledStep::DelayKind::Until || s.until_timezone.empty())
       return j_.settings.timezone;
     if (s.until_timezone != "customer") return s.until_timezone;
-    if (a_.timezone_column >= 0 && a_.timezone_column < static_cast<int>(row_.size()))
-      if (auto tz = value_to_text(row_[a_.timezone_column]); tz && !tz->empty()) return *tz;
-    return j_.settings.timezone;
+    return customer_zone(a_, &row_, j_.settings.timezone,
+                         [this](const std::string& z) { return rt_.known_zone(z); });
   }
 
   // Runs a delay step: park until the wake time, or move on when it is due.

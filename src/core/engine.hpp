@@ -241,6 +241,9 @@ struct Runtime {
   virtual ~Runtime() = default;
   // ts + duration, calendar-aware in time zone `zone` (months and days keep local time).
   virtual int64_t add_duration(int64_t ts, const Duration& d, const std::string& zone) = 0;
+  // Whether the server knows the zone name (a customer's zone it does not
+  // know is taken as missing: core::customer_zone).
+  virtual bool known_zone(const std::string& /*zone*/) { return true; }
   // The first instant strictly after `after` whose local time in `zone` is
   // seconds_of_day on a weekday allowed by days (bit 1 << ISO weekday; 0 = any).
   virtual int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,

@@ -65,6 +65,10 @@ TrackEffects track_effects(const std::string& event, const Json& properties,
             [](const TrackJourney* a, const TrackJourney* b) { return a->id < b->id; });
   for (const TrackJourney* j : by_id) {
     if (!j->published || !j->rules || !any_matches(j->rules->entries, event, properties)) continue;
+    if (j->entity_property && !j->entity_problem.empty()) {
+      if (!fx.invalid_entity) fx.invalid_entity = j;
+      continue;
+    }
     if (j->entity_property && !j->event_entity && !fx.missing_entity) fx.missing_entity = j;
     fx.entered.push_back({j->id, j->entity_property ? j->event_entity : std::nullopt});
   }
@@ -74,8 +78,15 @@ TrackEffects track_effects(const std::string& event, const Json& properties,
             [](const TrackEnrollment* a, const TrackEnrollment* b) { return a->id < b->id; });
   for (const TrackEnrollment* e : ordered) {
     const TrackJourney& j = journeys.at(e->journey);
-    if (!same_entity(j, *e)) continue;
     const bool before_entry = occurred_at && *occurred_at < e->entered_at;
+    if (j.entity_property && !j.entity_problem.empty()) {
+      const bool concerned =
+          e->waiting_for == event ||
+          (j.live && e->rules && any_matches(e->rules->exits, event, properties));
+      if (concerned && !fx.invalid_entity) fx.invalid_entity = &j;
+      continue;
+    }
+    if (!same_entity(j, *e)) continue;
     if (j.live && e->rules && !before_entry) {
       for (const EventRule& rule : e->rules->exits)
         if (event_matches(rule, event, properties)) {

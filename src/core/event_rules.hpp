@@ -47,7 +47,9 @@ struct TrackJourney {
   const VersionEventRules* rules = nullptr;    // of the published version (entry); may be null
   std::optional<std::string> entity_property;  // runs one enrollment per entity
   bool event_has_entity = false;               // the properties have that key
-  std::optional<std::string> event_entity;     // its value as text (null: JSON null or absent)
+  std::optional<std::string> event_entity;     // its canonical key (core::entity_id; null:
+                                               // JSON null, absent, or no entity id)
+  std::string entity_problem;  // non-empty: the value is no entity id (core::entity_id), why
 };
 
 // An active enrollment of the customer in a journey of the audience.
@@ -69,6 +71,11 @@ struct TrackEffects {
   // The first entered journey that runs per entity when the event lacks it:
   // track refuses the event (nothing is recorded).
   const TrackJourney* missing_entity = nullptr;
+  // The first journey that runs per entity whose entity the event sets to no
+  // entity id (entity_problem) when the event concerns it: it enters the
+  // journey, or ends or wakes one of its enrollments by the event's name (and
+  // "where"). track refuses the event (nothing is recorded).
+  const TrackJourney* invalid_entity = nullptr;
   struct Exit {
     int64_t enrollment_id = 0;
     std::string reason;
@@ -90,6 +97,9 @@ struct TrackEffects {
 //    judges the wait's own "where");
 // where an enrollment of a journey that runs per entity is concerned only if
 // the event does not name an entity or names its entity.
+// An entity value that is no entity id (an object, 1.5, ...) concerns no
+// enrollment; invalid_entity names the first journey it would have entered,
+// ended or woken.
 TrackEffects track_effects(const std::string& event, const Json& properties,
                            const std::vector<TrackJourney>& journeys,
                            const std::vector<TrackEnrollment>& enrollments,

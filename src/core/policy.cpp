@@ -13,15 +13,23 @@ bool in_quiet_window(const JourneySettings::QuietHours& quiet, int seconds) {
                                           : (seconds >= quiet.start_sec || seconds < quiet.end_sec);
 }
 
+std::string customer_zone(const AudienceSchema& audience, const std::vector<Value>* row,
+                          const std::string& fallback,
+                          const std::function<bool(const std::string&)>& known) {
+  int tz = audience.timezone_column;
+  if (row && tz >= 0 && static_cast<size_t>(tz) < row->size())
+    if (auto name = value_to_text((*row)[tz]); name && !name->empty() && (!known || known(*name)))
+      return *name;
+  return fallback;
+}
+
 std::string quiet_hours_zone(const JourneySettings& settings, const AudienceSchema& audience,
-                             const std::vector<Value>* row) {
+                             const std::vector<Value>* row,
+                             const std::function<bool(const std::string&)>& known) {
   const auto& quiet = settings.quiet_hours;
   std::string zone = !quiet || quiet->timezone.empty() ? settings.timezone : quiet->timezone;
   if (zone != "customer") return zone;
-  int tz = audience.timezone_column;
-  if (row && tz >= 0 && static_cast<size_t>(tz) < row->size())
-    if (auto* name = std::get_if<std::string>(&(*row)[tz]); name && !name->empty()) return *name;
-  return settings.timezone;
+  return customer_zone(audience, row, settings.timezone, known);
 }
 
 Delivery decide_delivery(const JourneySettings& settings, const AudienceSchema& audience,
@@ -35,7 +43,8 @@ Delivery decide_delivery(const JourneySettings& settings, const AudienceSchema& 
     return d;
   }
   if (const auto& quiet = settings.quiet_hours) {
-    std::string zone = quiet_hours_zone(settings, audience, row);
+    std::string zone = quiet_hours_zone(
+        settings, audience, row, [&clock](const std::string& z) { return clock.known_zone(z); });
     if (in_quiet_window(*quiet, clock.local_seconds_of_day(now, zone)))
       d.send_after = clock.next_local_time(now, quiet->end_sec, 0, zone);
   }

@@ -5,6 +5,7 @@
 // calls these, and writes what they decide (src/pg/tick.cpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ namespace pgj::core {
 // the server's time zone database).
 struct LocalClock {
   virtual ~LocalClock() = default;
+  // Whether the server knows the zone name (a customer's zone that it does not
+  // know is taken as missing: customer_zone).
+  virtual bool known_zone(const std::string& /*zone*/) { return true; }
   // Local time of day (seconds) of instant ts in zone.
   virtual int local_seconds_of_day(int64_t ts, const std::string& zone) = 0;
   // As Runtime::next_local_time.
@@ -30,11 +34,20 @@ struct LocalClock {
 // which may wrap midnight.
 bool in_quiet_window(const JourneySettings::QuietHours& quiet, int seconds);
 
+// The customer's time zone (the setting "customer" of quiet hours and of a
+// delay's "until"): the audience's time zone column when it holds a zone name
+// `known` accepts (unset: every name), else `fallback` (the journey's zone). An
+// empty, null or unknown value ("Mars/Olympus", a typo) is all one: no zone.
+// row may be null when the customer row is not at hand.
+std::string customer_zone(const AudienceSchema& audience, const std::vector<Value>* row,
+                          const std::string& fallback,
+                          const std::function<bool(const std::string&)>& known = {});
+
 // The zone quiet hours are judged in: the window's own, else the journey's;
-// "customer" is the customer's time zone column when it holds a name (row may
-// be null when the customer row is not at hand), else the journey's.
+// "customer" is customer_zone.
 std::string quiet_hours_zone(const JourneySettings& settings, const AudienceSchema& audience,
-                             const std::vector<Value>* row);
+                             const std::vector<Value>* row,
+                             const std::function<bool(const std::string&)>& known = {});
 
 // How a message produced at `now` is delivered.
 struct Delivery {

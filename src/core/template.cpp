@@ -695,4 +695,21 @@ std::vector<std::string> tags_of(std::string_view text) {
   return tags_of(compile_template(text));
 }
 
+bool is_column_tag(const std::string& path) {
+  return path.rfind("context.", 0) != 0 && path.rfind("event.", 0) != 0;
+}
+
+std::vector<std::string> required_columns(const CompiledTemplate& tmpl) {
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
+  for (const TemplatePart& p : tmpl.parts)
+    if (p.is_tag && !p.default_value && is_column_tag(p.text) && seen.insert(p.text).second)
+      out.push_back(p.text);
+  return out;
+}
+
+std::vector<std::string> required_columns(std::string_view text) {
+  return required_columns(compile_template(text));
+}
+
 }  // namespace pgj::core

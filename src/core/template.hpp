@@ -111,4 +111,15 @@ std::string apply_filter(const TemplateFilter& f, const std::string& value);
 std::vector<std::string> tags_of(const CompiledTemplate& tmpl);
 std::vector<std::string> tags_of(std::string_view text);
 
+// Whether a tag path names an audience column: any path but context.<key> and
+// event.<prop> (the engine looks it up in the customer row).
+bool is_column_tag(const std::string& path);
+
+// The audience columns a template needs: the distinct column tags with a use
+// that has no `default` (a tag with a default may name a column an audience
+// lacks: it renders the default), in order of first use. The validator reports
+// those the audience does not have.
+std::vector<std::string> required_columns(const CompiledTemplate& tmpl);
+std::vector<std::string> required_columns(std::string_view text);
+
 }  // namespace pgj::core

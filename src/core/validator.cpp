@@ -270,6 +270,18 @@ struct Validator {
     if (env.template_tags)
       for (const std::string& tag : env.template_tags(name))
         rendered_column(key, tag, "template " + q(name));
+    if (env.template_columns)
+      for (const std::string& column : env.template_columns(name))
+        required_column(key, column, "template " + q(name));
+  }
+
+  // A merge tag without a default that names an audience column: the audience
+  // must have it (else every message renders nothing there: a typo such as
+  // {{frist_name}}).
+  void required_column(const std::string& key, const std::string& column, const std::string& what) {
+    if (schema && schema->find(column) < 0)
+      error(key, what + " renders column " + q(column) + ", which audience " + schema->relation +
+                     " does not have");
   }
 
   // A merge tag or address that renders an audience column: the journey owner
@@ -292,8 +304,11 @@ struct Validator {
     if (v.is_string()) {
       for (const std::string& e : template_errors(v.get_ref<const std::string&>()))
         error(key, "payload: " + e);
-      for (const std::string& tag : tags_of(v.get_ref<const std::string&>()))
-        rendered_column(key, tag, "payload");
+      CompiledTemplate text = compile_template(v.get_ref<const std::string&>());
+      for (const std::string& tag : tags_of(text)) rendered_column(key, tag, "payload");
+      if (env.template_columns)
+        for (const std::string& column : required_columns(text))
+          required_column(key, column, "payload");
     } else if (v.is_array() || v.is_object()) {
       for (const Json& e : v) {
         payload_strings(key, e, depth + 1);

@@ -41,6 +41,11 @@ struct ValidationEnv {
   // The merge-tag paths of the named template's subject and body (empty when
   // the template does not exist).
   std::function<std::vector<std::string>(const std::string& name)> template_tags;
+  // The audience columns the named template renders without a default
+  // (core::required_columns of its subject and body): the audience must have
+  // them, as must a send payload's tags. Unset: neither is checked (the DDL
+  // guard's validation: a column only a message renders may change).
+  std::function<std::vector<std::string>(const std::string& name)> template_columns;
   // Empty when the journey owner may read this audience column (a message
   // renders it), else why not.
   std::function<std::string(const std::string& column)> check_read_column;

@@ -42,6 +42,23 @@ void require_argument(FunctionCallInfo fcinfo, int n, const char* name) {
     throw core::Error("22004", std::string("argument ") + name + " must not be null");
 }
 
+// validate_definition's body; with_templates: argument 2 holds the templates.
+Datum validate_definition(FunctionCallInfo fcinfo, bool with_templates) {
+  require_argument(fcinfo, 0, "definition");
+  core::Json definition = jsonb_to_json(PG_GETARG_DATUM(0));
+  Oid owner = PG_ARGISNULL(1) ? pg_guard([] { return GetUserId(); }) : PG_GETARG_OID(1);
+  std::optional<core::Json> templates;
+  if (with_templates && !PG_ARGISNULL(2)) templates = jsonb_to_json(PG_GETARG_DATUM(2));
+  SpiConnection spi;
+  std::vector<core::Issue> issues;
+  {
+    CatalogEnv catalog(definition, owner, templates ? &*templates : nullptr);
+    issues = core::validate_journey(definition, catalog.env());
+  }
+  spi.finish();
+  return emit_issues(fcinfo, issues);
+}
+
 }  // namespace
 }  // namespace pgj::pg
 
@@ -50,17 +67,15 @@ using namespace pgj;
 // journey.validate_definition(definition jsonb, owner regrole): every problem of
 // a journey definition, without storing it.
 PGJ_FUNCTION(pgj_validate_definition) {
-  pg::require_argument(fcinfo, 0, "definition");
-  core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
-  Oid owner = PG_ARGISNULL(1) ? pg::pg_guard([] { return GetUserId(); }) : PG_GETARG_OID(1);
-  pg::SpiConnection spi;
-  std::vector<core::Issue> issues;
-  {
-    pg::CatalogEnv catalog(definition, owner);
-    issues = core::validate_journey(definition, catalog.env());
-  }
-  spi.finish();
-  return pg::emit_issues(fcinfo, issues);
+  return pg::validate_definition(fcinfo, false);
+}
+
+// journey._validate_version(definition jsonb, owner regrole, templates jsonb):
+// as validate_definition, with a published version's frozen templates
+// (journey.versions.templates; null: journey.templates): a template replaced
+// after the publish does not change what that version renders.
+PGJ_FUNCTION(pgj_validate_version) {
+  return pg::validate_definition(fcinfo, true);
 }
 
 // journey._unknown_definition_keys(definition jsonb): the top-level keys a

@@ -135,7 +135,8 @@ bool is_known_timezone(const std::string& zone) {
   return pg_guard([&] { return pg_tzset(name) != nullptr; });
 }
 
-CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) {
+CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner, const core::Json* templates)
+    : owner_(owner) {
   if (definition.is_object()) {
     auto audience = definition.find("audience");
     if (audience != definition.end() && audience->is_string()) {
@@ -151,10 +152,18 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
       }
     }
   }
-  for (const Row& t : spi_rows("SELECT name, channel, subject, body FROM journey.templates")) {
-    TemplateText& text = templates_[*t[0]];
-    text.channel = *t[1];
-    text.tags = core::tags_of((t[2] ? *t[2] : std::string()) + " " + (t[3] ? *t[3] : ""));
+  if (templates && templates->is_object()) {
+    for (auto it = templates->begin(); it != templates->end(); ++it) {
+      const core::Json& t = it.value();
+      auto member = [&t](const char* key) {
+        return t.is_object() && t.contains(key) && t[key].is_string() ? t[key].get<std::string>()
+                                                                      : std::string();
+      };
+      add_template(it.key(), member("channel"), member("subject") + " " + member("body"));
+    }
+  } else {
+    for (const Row& t : spi_rows("SELECT name, channel, subject, body FROM journey.templates"))
+      add_template(*t[0], *t[1], (t[2] ? *t[2] : std::string()) + " " + (t[3] ? *t[3] : ""));
   }
 
   env_.audience = audience_ ? &*audience_ : nullptr;
@@ -163,10 +172,8 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
     if (it == templates_.end()) return std::nullopt;
     return it->second.channel;
   };
-  env_.template_tags = [this](const std::string& name) {
-    auto it = templates_.find(name);
-    return it == templates_.end() ? std::vector<std::string>() : it->second.tags;
-  };
+  env_.template_tags = [this](const std::string& name) { return template_text(name).tags; };
+  env_.template_columns = [this](const std::string& name) { return template_text(name).columns; };
   env_.is_valid_timezone = is_known_timezone;
   env_.check_call_function = [this](const std::string& f) { return check_call_function(f); };
   env_.check_update_column = [this](const std::string& c) { return check_update_column(c); };
@@ -176,6 +183,23 @@ CatalogEnv::CatalogEnv(const core::Json& definition, Oid owner) : owner_(owner) 
   env_.check_column_value = [this](const std::string& c, const std::string& v) {
     return check_column_value(c, v);
   };
+}
+
+// Records a template's channel and the merge tags of its subject and body
+// (`text`: both, blank-separated).
+void CatalogEnv::add_template(const std::string& name, const std::string& channel,
+                              const std::string& text) {
+  TemplateText& facts = templates_[name];
+  facts.channel = channel;
+  core::CompiledTemplate compiled = core::compile_template(text);
+  facts.tags = core::tags_of(compiled);
+  facts.columns = core::required_columns(compiled);
+}
+
+const CatalogEnv::TemplateText& CatalogEnv::template_text(const std::string& name) const {
+  static const TemplateText none;
+  auto it = templates_.find(name);
+  return it == templates_.end() ? none : it->second;
 }
 
 // Empty when the installed pg_cron accepts the schedule (or cannot be asked:

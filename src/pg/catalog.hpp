@@ -43,7 +43,9 @@ void require_single_select(const char* query);
 // Catalog facts for one validation, loaded once (SPI must be connected).
 class CatalogEnv {
  public:
-  CatalogEnv(const core::Json& definition, Oid owner);
+  // templates: a version's frozen templates ({name: {channel, subject, body}},
+  // journey.versions.templates) to check instead of journey.templates.
+  CatalogEnv(const core::Json& definition, Oid owner, const core::Json* templates = nullptr);
   CatalogEnv(const CatalogEnv&) = delete;  // env_ points into this object
   CatalogEnv& operator=(const CatalogEnv&) = delete;
   const core::ValidationEnv& env() const { return env_; }
@@ -58,8 +60,12 @@ class CatalogEnv {
 
   struct TemplateText {
     std::string channel;
-    std::vector<std::string> tags;  // merge tags of subject and body
+    std::vector<std::string> tags;     // merge tags of subject and body
+    std::vector<std::string> columns;  // the columns they need (core::required_columns)
   };
+  void add_template(const std::string& name, const std::string& channel, const std::string& text);
+  // The named template's text facts (empty ones for an unknown name).
+  const TemplateText& template_text(const std::string& name) const;
   struct ColumnType {
     Oid type = InvalidOid;
     int32 typmod = -1;

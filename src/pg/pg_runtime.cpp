@@ -59,10 +59,16 @@ void PgRuntime::reset_plans() {
   message_happened_statement.reset();
 }
 
+bool PgRuntime::known_zone(const std::string& zone) {
+  auto it = known_zones_.find(zone);
+  if (it != known_zones_.end()) return it->second;
+  return known_zones_.emplace(zone, is_known_timezone(zone)).first->second;
+}
+
 Datum PgRuntime::zone_datum(const std::string& zone) {
   auto it = zones_.find(zone);
   if (it != zones_.end()) return it->second;
-  const std::string& known = is_known_timezone(zone) ? zone : std::string("UTC");
+  const std::string& known = known_zone(zone) ? zone : std::string("UTC");
   Datum datum = string_to_text(known);
   zones_.emplace(zone, datum);
   return datum;

@@ -23,6 +23,7 @@ class PgRuntime : public core::Runtime, public core::LocalClock {
   int64_t next_local_time(int64_t after, int seconds_of_day, uint8_t days,
                           const std::string& zone) override;
   int local_seconds_of_day(int64_t ts, const std::string& zone) override;
+  bool known_zone(const std::string& zone) override;
   core::Json call_function(const std::string& function, const std::string& customer_id,
                            const core::Json& context) override;
   bool happened(const core::Enrollment& enrollment, const std::string& event,
@@ -47,6 +48,7 @@ class PgRuntime : public core::Runtime, public core::LocalClock {
 
   const CachedJourney* journey_ = nullptr;
   std::map<std::string, Datum> zones_;
+  std::map<std::string, bool> known_zones_;
 };
 
 }  // namespace pgj::pg

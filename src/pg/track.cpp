@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/entity.hpp"
 #include "core/error.hpp"
 #include "core/event_rules.hpp"
 #include "pg/bridge.hpp"
@@ -24,12 +25,14 @@ namespace pgj::pg {
 namespace {
 
 // The audience's journeys, with the event's entity as each one names it
-// ($2 ->> entity_property: the text PostgreSQL gives a JSON value).
+// ($2 ->> entity_property: the text PostgreSQL gives a JSON value, and its
+// JSON type, which core::entity_id reads into the entity key).
 PreparedStatement journeys_statement(
     "SELECT x.id, x.name, x.state = 'published', x.state IN ('published', 'paused'),"
     "       x.published_version, x.settings->>'entity_property',"
     "       coalesce($2 ? (x.settings->>'entity_property'), false),"
-    "       $2 ->> (x.settings->>'entity_property')"
+    "       $2 ->> (x.settings->>'entity_property'),"
+    "       jsonb_typeof($2 -> (x.settings->>'entity_property'))"
     "  FROM journey.journeys x WHERE x.audience = $1",
     {OIDOID, JSONBOID});
 
@@ -71,6 +74,28 @@ struct TrackInput {
   std::map<Version, core::VersionEventRules> rules;
 };
 
+// The entity key of a JSON value given as its jsonb_typeof and ->> text (either
+// null: absent): the one reading of entity ids, for track and enroll.
+core::EntityId entity_of(const std::optional<std::string>& json_type,
+                         const std::optional<std::string>& text) {
+  return core::entity_id(json_type ? *json_type : std::string(),
+                         text ? std::optional<std::string_view>(*text) : std::nullopt);
+}
+
+// A value that is no entity id of a journey run per entity: 22023 naming the
+// journey, the property and where the value came from (`source`: `event "x"`,
+// "the context").
+[[noreturn]] void refuse_entity(const std::string& journey, const std::string& property,
+                                const std::string& source, const std::string& problem) {
+  throw core::Error(
+      core::sqlstate::kInvalidParameter,
+      "entity \"" + property + "\" of " + source + " for journey \"" + journey + "\" " + problem,
+      "journey \"" + journey + "\" runs one enrollment per \"" + property +
+          "\"; nothing was recorded",
+      "pass a string or an integer (1.0 reads as 1) of at most " +
+          std::to_string(core::kMaxEntityIdBytes) + " bytes");
+}
+
 void read_journeys(TrackInput& in, Oid audience, Datum properties, std::map<int64_t, size_t>& index,
                    std::vector<int32_t>& live_versions) {
   Datum args[2] = {ObjectIdGetDatum(audience), properties};
@@ -83,7 +108,9 @@ void read_journeys(TrackInput& in, Oid audience, Datum properties, std::map<int6
     j.live = *row[3] == "t";
     j.entity_property = row[5];
     j.event_has_entity = *row[6] == "t";
-    j.event_entity = row[7];
+    core::EntityId entity = entity_of(row[8], row[7]);
+    j.event_entity = std::move(entity.key);
+    j.entity_problem = std::move(entity.problem);
     index[j.id] = in.journeys.size();
     live_versions.push_back(j.published && row[4] ? std::stoi(*row[4]) : -1);
     in.journeys.push_back(std::move(j));
@@ -200,6 +227,8 @@ PGJ_FUNCTION(pgj_track_effects) {
   const int64_t occurred_at = PG_GETARG_TIMESTAMPTZ(5);  // microseconds since 2000
   core::TrackEffects fx =
       core::track_effects(event, props, in.journeys, in.enrollments, occurred_at);
+  if (const core::TrackJourney* j = fx.invalid_entity)
+    pg::refuse_entity(j->name, *j->entity_property, "event \"" + event + "\"", j->entity_problem);
   if (fx.missing_entity) pg::refuse_missing_entity(*fx.missing_entity, event, customer_given);
   spi.finish();
   std::vector<int64_t> enter_ids, exit_ids;
@@ -218,4 +247,22 @@ PGJ_FUNCTION(pgj_track_effects) {
                      pg::text_array(reasons),   pg::bool_array(goals),    pg::int8_array(fx.wakes)};
   bool nulls[6] = {false, false, false, false, false, false};
   return pg::result_record(fcinfo, values, nulls);
+}
+
+// journey._entity_key(journey, property, json_type, value): the entity key of
+// enroll's context value (json_type and value: jsonb_typeof and ->> of it),
+// read as track reads an event's (core::entity_id); null for none. Raises
+// 22023 naming the journey and the property when the value is no entity id.
+PGJ_FUNCTION(pgj_entity_key) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "_entity_key: journey and property must not be null");
+  std::string journey = pg::arg_string(fcinfo, 0);
+  std::string property = pg::arg_string(fcinfo, 1);
+  std::optional<std::string> type, text;
+  if (!PG_ARGISNULL(2)) type = pg::arg_string(fcinfo, 2);
+  if (!PG_ARGISNULL(3)) text = pg::arg_string(fcinfo, 3);
+  core::EntityId entity = pg::entity_of(type, text);
+  if (!entity.problem.empty()) pg::refuse_entity(journey, property, "the context", entity.problem);
+  if (!entity.key) PG_RETURN_NULL();
+  return pg::string_to_text(*entity.key);
 }

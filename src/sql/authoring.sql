@@ -453,13 +453,17 @@ END
 $$;
 
 -- Every problem of the journey's draft (or latest version), errors and warnings.
+-- A published version is checked with the templates it froze (a template
+-- replaced since reaches the journey through its next publish, which checks it).
 CREATE OR REPLACE FUNCTION journey.validate(journey text)
 RETURNS TABLE (step_key text, severity text, message text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey(validate.journey);
+  v journey.versions := journey._version_of(j, NULL);
 BEGIN
   RETURN QUERY SELECT i.step_key, i.severity, i.message
-                 FROM journey.validate_definition(journey.export(j.name), j.owner) i;
+                 FROM journey._validate_version(journey.export(j.name, v.version), j.owner,
+                                                v.templates) i;
 END
 $$;

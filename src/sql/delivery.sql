@@ -433,9 +433,10 @@ BEGIN
   def := journey.export(j.name, v.version);
   templates := CASE WHEN v.definition IS NOT NULL THEN coalesce(v.templates, '{}')
                     ELSE journey._definition_templates(def) END;
-  -- A draft must validate before it renders.
+  -- A draft must validate before it renders (a published version with the
+  -- templates it froze, which it renders).
   SELECT i.step_key, i.message INTO problem
-    FROM journey.validate_definition(def) i WHERE i.severity = 'error'
+    FROM journey._validate_version(def, NULL, v.templates) i WHERE i.severity = 'error'
    ORDER BY i.step_key IS DISTINCT FROM preview.step_key, i.step_key LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'cannot preview journey "%" version %: %', j.name, v.version,

@@ -7,6 +7,15 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 COMMENT ON FUNCTION journey.validate_definition(jsonb, regrole) IS
   'every problem of a journey definition (JSON), without storing it';
 
+-- validate_definition with a published version's frozen templates
+-- (journey.versions.templates; null: journey.templates).
+CREATE OR REPLACE FUNCTION journey._validate_version(definition jsonb, owner regrole, templates jsonb)
+RETURNS TABLE (step_key text, severity text, message text)
+AS 'MODULE_PATHNAME', 'pgj_validate_version'
+LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._validate_version(jsonb, regrole, jsonb) IS
+  'every problem of a journey version, with the templates it froze at its publish';
+
 -- The top-level keys of a definition that a definition does not have
 -- (journey.import refuses them).
 CREATE OR REPLACE FUNCTION journey._unknown_definition_keys(definition jsonb) RETURNS text[]
@@ -67,6 +76,14 @@ AS 'MODULE_PATHNAME', 'pgj_track_effects'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION journey._track_effects(regclass, text, text, jsonb, text, timestamptz) IS
   'what an event does to the journeys of its audience (decided in src/core/event_rules): track writes it';
+
+CREATE OR REPLACE FUNCTION journey._entity_key(journey text, property text, json_type text,
+                                               value text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_entity_key'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._entity_key(text, text, text, text) IS
+  'the entity key of enroll''s context value (decided in src/core/entity, as track reads an event''s): 22023 when it is no entity id';
 
 CREATE OR REPLACE FUNCTION journey._reentry_rule(settings jsonb, OUT any_earlier_blocks boolean,
                                                  OUT replaces_active boolean, OUT cooldown interval)

@@ -253,7 +253,11 @@ BEGIN
     RAISE EXCEPTION 'context for journey "%" must be a JSON object', j.name USING ERRCODE = '22023';
   END IF;
   IF entity_property IS NOT NULL THEN
-    entity := enroll.context->>entity_property;
+    -- The key as track reads an event's (core::entity_id): a string, or an
+    -- integer's digits; 22023 for any other value.
+    entity := journey._entity_key(j.name, entity_property,
+                                  jsonb_typeof(enroll.context->entity_property),
+                                  enroll.context->>entity_property);
     IF entity IS NULL THEN
       RAISE EXCEPTION 'journey "%" runs one enrollment per "%": the context needs that key',
         j.name, entity_property USING ERRCODE = '22023';

@@ -28,6 +28,7 @@ GRANT EXECUTE ON FUNCTION
   journey.export(text, int),
   journey.validate(text),
   journey.validate_definition(jsonb, regrole),
+  journey._validate_version(jsonb, regrole, jsonb),
   journey.to_mermaid(text, int),
   journey.to_dot(text, int),
   journey._drawing_steps(text, int),
