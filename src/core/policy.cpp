@@ -111,6 +111,21 @@ EngagementEffects engagement_effects(const std::string& kind, const Json& proper
   return fx;
 }
 
+std::optional<std::string> engagement_once_key(const std::string& kind, const Json& properties) {
+  if (kind == "delivered" || kind == "complained" || kind == "unsubscribed") return kind;
+  if (kind != "bounced") return std::nullopt;
+  // The type as properties->>'type' reads it: absent and JSON null alike.
+  if (!properties.is_object() || !properties.contains("type") || properties["type"].is_null())
+    return kind;
+  const Json& type = properties["type"];
+  return kind + ":" + (type.is_string() ? type.get<std::string>() : type.dump());
+}
+
+bool engagement_wakes(const std::string& kind, int64_t visit, int64_t latest_visit,
+                      const std::string& status, const std::optional<std::string>& waiting_for) {
+  return visit >= latest_visit && status == "active" && waiting_for == kind;
+}
+
 std::vector<std::string> ignored_suppression_reasons(const JourneySettings& settings) {
   if (settings.transactional) return {"unsubscribed"};
   return {};

@@ -119,6 +119,24 @@ struct EngagementEffects {
 EngagementEffects engagement_effects(const std::string& kind, const Json& properties,
                                      const Json& settings);
 
+// Engagement that happens once to a message: delivered, a bounce of a type
+// (properties.type "hard", "soft" or none), a complaint, an unsubscribe. A
+// replay of it (a provider's webhook retried, the unsubscribe link followed
+// twice) changes nothing: journey.message_event returns the first event. The
+// key names what happened: two events of one message with equal keys are the
+// same engagement. nullopt for engagement recorded every time it is reported
+// (opens, clicks: each is an engagement; the waits they wake wake once).
+std::optional<std::string> engagement_once_key(const std::string& kind, const Json& properties);
+
+// Whether engagement `kind` with the message of visit `visit` of a step wakes
+// the message's enrollment (a wait with "message_of" that step): only the
+// message of the enrollment's latest visit of the step (`latest_visit`; a loop
+// or re-entry sends the step again, and engagement with an earlier visit's
+// message is recorded but wakes nothing), and only while the enrollment is
+// active and waits for that kind.
+bool engagement_wakes(const std::string& kind, int64_t visit, int64_t latest_visit,
+                      const std::string& status, const std::optional<std::string>& waiting_for);
+
 // Global suppressions (journey.suppressions, docs/delivery.md). A suppression
 // of a customer stops the messages of its channel to that customer (of every
 // channel when its channel is null), except in a journey that ignores its

@@ -38,6 +38,24 @@ Datum text_array(const std::vector<std::optional<std::string>>& values) {
   return make_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
+std::vector<std::string> text_array_values(Datum array) {
+  std::vector<std::string> out;
+  pg_guard([&] {
+    Datum* elems = nullptr;
+    bool* nulls = nullptr;
+    int n = 0;
+    deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls,
+                      &n);
+    out.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      if (nulls[i]) continue;
+      text* t = DatumGetTextPP(elems[i]);
+      out.emplace_back(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+    }
+  });
+  return out;
+}
+
 Datum int8_array(const std::vector<int64_t>& values) {
   const int n = static_cast<int>(values.size());
   Datum* elems = pg_guard([&] { return static_cast<Datum*>(palloc0(sizeof(Datum) * (n + 1))); });

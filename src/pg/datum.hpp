@@ -36,6 +36,8 @@ inline int64_t date_to_unix(DateADT date) {
 }
 
 Datum text_array(const std::vector<std::optional<std::string>>& values);
+// The elements of a text[] datum (SQL NULL elements skipped).
+std::vector<std::string> text_array_values(Datum array);
 Datum int8_array(const std::vector<int64_t>& values);
 Datum int4_array(const std::vector<int32_t>& values);
 Datum bool_array(const std::vector<bool>& values);

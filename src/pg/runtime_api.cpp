@@ -107,6 +107,32 @@ PGJ_FUNCTION(pgj_engagement_effects) {
   return pg::result_record(fcinfo, values, nulls);
 }
 
+// journey._engagement_once_key(kind, properties): what engagement `kind` with
+// these properties names when it happens once to a message (equal keys:
+// replays of each other), null when it is recorded each time
+// (core::engagement_once_key).
+PGJ_FUNCTION(pgj_engagement_once_key) {
+  std::string kind = pg::arg_string(fcinfo, 0);
+  core::Json properties =
+      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
+  std::optional<std::string> key = core::engagement_once_key(kind, properties);
+  if (!key) PG_RETURN_NULL();
+  return pg::string_to_text(*key);
+}
+
+// journey._engagement_wakes(kind, visit, latest_visit, status, waiting_for):
+// whether engagement with the message of that visit wakes its enrollment
+// (core::engagement_wakes).
+PGJ_FUNCTION(pgj_engagement_wakes) {
+  std::string kind = pg::arg_string(fcinfo, 0);
+  int64_t visit = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+  int64_t latest = PG_ARGISNULL(2) ? visit : PG_GETARG_INT32(2);
+  std::string status = pg::arg_string(fcinfo, 3);
+  std::optional<std::string> waiting_for;
+  if (!PG_ARGISNULL(4)) waiting_for = pg::arg_string(fcinfo, 4);
+  return BoolGetDatum(core::engagement_wakes(kind, visit, latest, status, waiting_for));
+}
+
 // journey._ignored_suppression_reasons(settings): the suppression reasons the
 // messages of a version with these settings ignore
 // (core::ignored_suppression_reasons); publish stores them per version.

@@ -2,14 +2,33 @@
 #include <memory>
 
 #include "core/condition_sql.hpp"
+#include "core/schedule_rules.hpp"
 #include "core/error.hpp"
 #include "pg/as_owner.hpp"
 #include "pg/bridge.hpp"
 #include "pg/catalog.hpp"
 #include "pg/convert.hpp"
+#include "pg/datum.hpp"
 #include "pg/spi.hpp"
 
 using namespace pgj;
+
+namespace {
+
+// PostgreSQL's quoting, for the SQL core renders.
+core::SqlQuoting sql_quoting() {
+  return {[](const std::string& name) {
+            const char* n = name.c_str();
+            return std::string(pg::pg_guard([&] { return quote_identifier(n); }));
+          },
+          [](const std::string& text) {
+            const char* t = text.c_str();
+            return std::string(
+                pg::pg_guard([&] { return static_cast<const char*>(quote_literal_cstr(t)); }));
+          }};
+}
+
+}  // namespace
 
 // journey._condition_sql(condition jsonb, audience regclass): a segment's
 // condition as a SQL expression over the audience table aliased "t".
@@ -22,16 +41,31 @@ PGJ_FUNCTION(pgj_condition_sql) {
   auto audience = pg::load_audience_info(relid);
   if (!audience) throw core::Error("42704", "relation is not a registered audience");
   spi.finish();
-  core::SqlQuoting quoting{[](const std::string& name) {
-                             const char* n = name.c_str();
-                             return std::string(pg::pg_guard([&] { return quote_identifier(n); }));
-                           },
-                           [](const std::string& text) {
-                             const char* t = text.c_str();
-                             return std::string(pg::pg_guard(
-                                 [&] { return static_cast<const char*>(quote_literal_cstr(t)); }));
-                           }};
-  return pg::string_to_text(core::condition_to_sql(condition, audience->schema, quoting));
+  return pg::string_to_text(core::condition_to_sql(condition, audience->schema, sql_quoting()));
+}
+
+// journey._date_due_sql(config jsonb): a date entry trigger's "due on this
+// run" test over the audience table aliased "t" ($1 the last run or null, $2
+// now), compiled and rendered by core (core::date_due_sql).
+PGJ_FUNCTION(pgj_date_due_sql) {
+  if (PG_ARGISNULL(0))
+    throw core::Error("22004", "config of a date entry trigger must not be null");
+  core::DateTrigger trigger = core::compile_date_trigger(pg::jsonb_to_json(PG_GETARG_DATUM(0)));
+  return pg::string_to_text(core::date_due_sql(trigger, sql_quoting()));
+}
+
+// journey._segment_changes(matching text[], members text[]): the customers a
+// segment's run enrolls (matching, not members) and those leaving it
+// (core::segment_changes).
+PGJ_FUNCTION(pgj_segment_changes) {
+  std::vector<std::string> matching, members;
+  if (!PG_ARGISNULL(0)) matching = pg::text_array_values(PG_GETARG_DATUM(0));
+  if (!PG_ARGISNULL(1)) members = pg::text_array_values(PG_GETARG_DATUM(1));
+  core::SegmentChanges changes = core::segment_changes(matching, members);
+  Datum values[2] = {pg::text_array({changes.entering.begin(), changes.entering.end()}),
+                     pg::text_array({changes.leaving.begin(), changes.leaving.end()})};
+  bool nulls[2] = {false, false};
+  return pg::result_record(fcinfo, values, nulls);
 }
 
 // journey._owner_query_keys(query text, owner regrole): the first column of

@@ -213,6 +213,7 @@ DECLARE
   me_id bigint;
   lookup record;
   delivered jsonb;
+  latest int;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = m.journey_id;
   -- What it does is decided in core (journey._engagement_effects), with the
@@ -251,13 +252,19 @@ BEGIN
                               p_at, NULL, j.audience);
   END IF;
 
-  -- Waits for the message of a step ("message_of") wake on their own message
-  -- only: the message of the enrollment's latest visit of that step (a loop or
-  -- re-entry sends the step again; engagement with an earlier visit's message
-  -- is recorded above but wakes nothing).
-  IF EXISTS (SELECT 1 FROM journey.messages x
-              WHERE x.customer_id = m.customer_id AND x.enrollment_id = m.enrollment_id
-                AND x.step_key = m.step_key AND x.visit > m.visit) THEN
+  -- Whether the engagement wakes the message's enrollment (a wait with
+  -- "message_of") is decided in core (journey._engagement_wakes) from the
+  -- step's latest visit with a message and the enrollment; the enrollment is
+  -- locked only when woken (rechecked on its newest row version, as an UPDATE
+  -- would).
+  SELECT max(x.visit) INTO latest FROM journey.messages x
+   WHERE x.customer_id = m.customer_id AND x.enrollment_id = m.enrollment_id
+     AND x.step_key = m.step_key;
+  PERFORM FROM journey.enrollments e
+   WHERE e.customer_id = m.customer_id AND e.id = m.enrollment_id
+     AND journey._engagement_wakes(p_kind, m.visit, latest, e.status::text, e.waiting_for)
+     FOR UPDATE;
+  IF NOT FOUND THEN
     RETURN me_id;
   END IF;
   delivered := jsonb_build_object('id', event_id, 'name', p_kind, 'properties', p_props,
@@ -266,11 +273,8 @@ BEGIN
                                                                 'enrollment_id', m.enrollment_id));
   UPDATE journey.enrollments e
      SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
-   WHERE e.customer_id = m.customer_id AND e.id = m.enrollment_id AND e.status = 'active'
-     AND e.waiting_for = p_kind;
-  IF FOUND THEN
-    PERFORM journey._wake_workers();
-  END IF;
+   WHERE e.customer_id = m.customer_id AND e.id = m.enrollment_id;
+  PERFORM journey._wake_workers();
   RETURN me_id;
 END
 $$;
@@ -353,6 +357,7 @@ DECLARE
   m journey.messages;
   first_id bigint;
   result bigint;
+  once text;
 BEGIN
   IF p_customer IS NULL THEN
     SELECT * INTO m FROM journey.messages x WHERE x.id = p_message FOR UPDATE;
@@ -376,14 +381,15 @@ BEGIN
       m.step_key, (SELECT j.name FROM journey.journeys j WHERE j.id = m.journey_id), m.status
       USING ERRCODE = '55000', HINT = 'engagement is reported for claimed or sent messages';
   END IF;
-  -- Delivered, bounced (of a type), complained and unsubscribed happen once to
-  -- a message: a replay (a provider's webhook retried, the unsubscribe link
-  -- followed twice) returns the first event and changes nothing. Opens and
-  -- clicks are recorded each time (each is an engagement); their waits wake once.
-  IF p_kind IN ('delivered', 'bounced', 'complained', 'unsubscribed') THEN
+  -- Engagement that happens once to a message (core decides which: a key,
+  -- journey._engagement_once_key): a replay (a provider's webhook retried, the
+  -- unsubscribe link followed twice) returns the first event and changes
+  -- nothing. Opens and clicks (no key) are recorded each time.
+  once := journey._engagement_once_key(p_kind, p_props);
+  IF once IS NOT NULL THEN
     SELECT me.id INTO first_id FROM journey.message_events me
      WHERE me.customer_id = m.customer_id AND me.message_id = m.id AND me.kind = p_kind
-       AND (me.kind <> 'bounced' OR me.properties->>'type' IS NOT DISTINCT FROM p_props->>'type')
+       AND journey._engagement_once_key(me.kind, me.properties) = once
      ORDER BY me.id LIMIT 1;
     IF FOUND THEN
       RETURN first_id;

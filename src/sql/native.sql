@@ -107,6 +107,19 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._engagement_effects(text, jsonb, jsonb) IS
   'what engagement with a message does (decided in src/core/policy): _message_event writes it';
 
+CREATE OR REPLACE FUNCTION journey._engagement_once_key(kind text, properties jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_engagement_once_key'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._engagement_once_key(text, jsonb) IS
+  'what engagement happens once to a message, null when recorded each time (decided in src/core/policy): _message_event_of ignores replays by it';
+
+CREATE OR REPLACE FUNCTION journey._engagement_wakes(kind text, visit int, latest_visit int,
+                                                     status text, waiting_for text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_engagement_wakes'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._engagement_wakes(text, int, int, text, text) IS
+  'whether engagement with the message of a visit wakes its enrollment (decided in src/core/policy): _message_event reads and writes';
+
 CREATE OR REPLACE FUNCTION journey._ignored_suppression_reasons(settings jsonb) RETURNS text[]
 AS 'MODULE_PATHNAME', 'pgj_ignored_suppression_reasons'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -131,6 +144,19 @@ COMMENT ON FUNCTION journey._lookup_customer(regclass, text) IS
 CREATE OR REPLACE FUNCTION journey._condition_sql(condition jsonb, audience regclass) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_condition_sql'
 LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+
+CREATE OR REPLACE FUNCTION journey._date_due_sql(config jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_date_due_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._date_due_sql(jsonb) IS
+  'when a date entry trigger''s customer is due on a run, as SQL over the audience aliased t ($1 last run or null, $2 now; decided in src/core/schedule_rules)';
+
+CREATE OR REPLACE FUNCTION journey._segment_changes(matching text[], members text[],
+                                                    OUT entering text[], OUT leaving text[])
+AS 'MODULE_PATHNAME', 'pgj_segment_changes'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._segment_changes(text[], text[]) IS
+  'who a segment''s run enrolls (newly matching) and who leaves it (decided in src/core/schedule_rules): _run_entry_trigger writes it';
 
 CREATE OR REPLACE FUNCTION journey._owner_query_keys(query text, owner regrole) RETURNS text[]
 AS 'MODULE_PATHNAME', 'pgj_owner_query_keys'

@@ -11,8 +11,8 @@ DECLARE
   keys text[];
   members text[];
   fresh text[];
+  gone text[];
   last_run timestamptz;
-  due text;
   n bigint;
 BEGIN
   SELECT * INTO a FROM journey.audiences x WHERE x.relation = j.audience;
@@ -29,40 +29,25 @@ BEGIN
                      a.key_column, j.audience, journey._condition_sql(t.config->'when', j.audience))
         INTO keys;
     END IF;
-    -- Only customers newly matching since the last run enter. The members are
-    -- read first (on Citus a distributed table correlated with unnest() is
-    -- refused), then compared by a hash anti-join.
+    -- Who enters (the customers newly matching since the last run) and who
+    -- leaves is decided in core (journey._segment_changes) from the members
+    -- of the last run.
     members := ARRAY(SELECT m.customer_id FROM journey.segment_members m
                       WHERE m.journey_id = j.id AND m.version = t.version
                         AND m.position = t.position);
-    SELECT coalesce(array_agg(u.k ORDER BY u.o), '{}') INTO fresh
-      FROM unnest(keys) WITH ORDINALITY u(k, o)
-     WHERE NOT EXISTS (SELECT 1 FROM unnest(members) m(c) WHERE m.c = u.k);
+    SELECT c.entering, c.leaving INTO fresh, gone FROM journey._segment_changes(keys, members) c;
     DELETE FROM journey.segment_members m
      WHERE m.journey_id = j.id AND m.version = t.version AND m.position = t.position
-       AND NOT (m.customer_id = ANY (keys));
+       AND m.customer_id = ANY (gone);
     INSERT INTO journey.segment_members (journey_id, version, position, customer_id)
     SELECT j.id, t.version, t.position, k FROM unnest(fresh) k ON CONFLICT DO NOTHING;
   ELSE
-    -- date: field + offset fell due since the last run (the first run looks
-    -- back one day). Recurring yearly: the field's anniversary (the date
-    -- itself, then every year) + offset; last, this and next year's
-    -- anniversaries are candidates, so an offset may cross New Year.
-    due := format('(t.%I + %L::interval)', t.config->>'field',
-                  coalesce(journey._duration(t.config->>'offset'), interval '0'));
-    IF t.config->>'recurring' = 'yearly' THEN
-      -- ±infinity has no anniversary (and its year would not cast to int).
-      due := format('(CASE WHEN isfinite(t.%1$I) THEN t.%1$I + make_interval(years => (extract(year from now()) - extract(year from t.%1$I))::int + y.k) + %2$L::interval END)',
-                    t.config->>'field', coalesce(journey._duration(t.config->>'offset'), interval '0'));
-      EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t
-                       WHERE EXISTS (SELECT 1 FROM (VALUES (-1), (0), (1)) y(k) WHERE %s > $1 AND %s <= now())',
-                     a.key_column, j.audience, due, due)
-        INTO fresh USING coalesce(last_run, now() - interval '1 day');
-    ELSE
-      EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t WHERE %s > $1 AND %s <= now()',
-                     a.key_column, j.audience, due, due)
-        INTO fresh USING coalesce(last_run, now() - interval '1 day');
-    END IF;
+    -- date: when a customer's date is due on this run (field + offset since
+    -- the last run, yearly anniversaries) is compiled and rendered by core
+    -- (journey._date_due_sql; $1 the last run, $2 now).
+    EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t WHERE %s',
+                   a.key_column, j.audience, journey._date_due_sql(t.config))
+      INTO fresh USING last_run, now();
   END IF;
 
   n := cardinality(journey._enroll_rows(j.id, fresh));
