@@ -74,7 +74,8 @@ std::optional<AudienceInfo> load_audience_info(Oid relid, const std::string& aud
   std::string sql =
       "SELECT journey._relation_name(a.relation), a.key_column::text, a.email_column::text,"
       "       a.timezone_column::text, a.recipients::text"
-      "  FROM " + audiences + " a WHERE a.relation = $1::oid";
+      "  FROM " +
+      audiences + " a WHERE a.relation = $1::oid";
   auto found = spi_rows(sql.c_str(), {std::to_string(relid)});
   if (found.empty()) return std::nullopt;
   // A registered audience whose table is gone (a temporary table registered
