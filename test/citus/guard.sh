@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What a DBA moving a CRM meets on the distributed install (issue 13, attack-13
-# F9, F7 and the doc gaps; docs/scale-out.md, "Running a distributed install"):
+# F9, F7 and the doc gaps; docs/scale-out.md, "Moving a CRM onto it"):
 # the bigint-keyed CRM re-keyed to text before distribute (the documented
 # recipe); the ALTER TABLE guard of the audience on the coordinator, compared
 # with a single-node database beside it (same statements, same errors); enroll,
 # track and exit called once per row of a query on a distributed table refused
-# with pg_journey's own error; the documented per-node worker_status query.
+# with pg_journey's own error; the documented per-node checks (definitions,
+# worker_status) and what a worker node down stops.
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -136,5 +137,27 @@ $w2|1 running, 0 gone"
 deadline=$((SECONDS + 60))
 until [ "$(c "$monitor")" == "$expected" ] || [ $SECONDS -gt $deadline ]; do sleep 0.5; done
 check "worker_status of every worker node, from the coordinator" "$expected" "$(c "$monitor")"
+
+# Checking a node (docs/scale-out.md, "Adding a node, and checking it").
+check "every worker node's definitions name its own tables" "$w1|customers
+$w2|customers" \
+  "$(c "SELECT nodeport, result FROM run_command_on_workers(
+          \$\$SELECT string_agg(relation::text, ',' ORDER BY relation::text) FROM journey.audiences\$\$)
+         ORDER BY nodeport")"
+
+# A worker node down ("When a worker node is down"): claim_messages fails on the
+# coordinator; track of a customer of the live node works; back up, claims work.
+live=$(c "SELECT min(t.id) FROM customers t
+           JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('customers', t.id)
+           JOIN pg_dist_node n ON n.groupid = p.groupid WHERE n.nodeport = $w1")
+citus_as_user "$PGBIN/pg_ctl" -D "$CITUS_DIR/node-$w2" -m fast -w stop >/dev/null
+down_claim=$(run_in "$CITUS_DB" "SELECT count(*) FROM journey.claim_messages('email', 10)")
+check "node down: claim_messages fails" "t" \
+  "$(echo "$down_claim" | grep -q '^ERROR:  .*connection to the remote node' && echo t)"
+check "node down: track of a live node's customer" "ok" \
+  "$(outcome_of "$(run_in "$CITUS_DB" "SELECT journey.track('$live', 'down_ping')")")"
+citus_as_user "$PGBIN/pg_ctl" -D "$CITUS_DIR/node-$w2" -l "$CITUS_DIR/server-$w2.log" -w -t 60 start >/dev/null
+check "node back: claim_messages works" "ok" \
+  "$(outcome_of "$(run_in "$CITUS_DB" "SELECT count(*) FROM journey.claim_messages('email', 10)")")"
 
 citus_test_finish
