@@ -96,12 +96,15 @@ PGJ_FUNCTION(pgj_unknown_definition_keys) {
 // validator finds none, whether the same pass compiled what the customer-table
 // trigger and the tick run (core::compile_definition) gets the last word. The
 // DDL guards (src/sql/audiences.sql) call it after an ALTER TABLE of a
-// registered audience.
+// registered audience: on a Citus coordinator the audience is read from the
+// local placement of journey.audiences (journey._citus_local_table), as the
+// guards read it (Citus returns no rows while an ALTER TABLE runs).
 PGJ_FUNCTION(pgj_shape_issues) {
   core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
   Oid relid = PG_GETARG_OID(1);
   pg::SpiConnection spi;
-  std::optional<pg::AudienceInfo> audience = pg::load_audience_info(relid);
+  auto audiences = pg::spi_rows("SELECT journey._citus_local_table('journey.audiences')");
+  std::optional<pg::AudienceInfo> audience = pg::load_audience_info(relid, *audiences.at(0).at(0));
   spi.finish();
   std::vector<core::Issue> issues;
   if (audience) {

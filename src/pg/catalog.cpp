@@ -70,12 +70,13 @@ std::string check_query_as(Oid role, const std::string& sql, const std::string& 
 
 }  // namespace
 
-std::optional<AudienceInfo> load_audience_info(Oid relid) {
-  auto found = spi_rows(
+std::optional<AudienceInfo> load_audience_info(Oid relid, const std::string& audiences) {
+  std::string sql =
       "SELECT journey._relation_name(a.relation), a.key_column::text, a.email_column::text,"
       "       a.timezone_column::text, a.recipients::text"
-      "  FROM journey.audiences a WHERE a.relation = $1::oid",
-      {std::to_string(relid)});
+      "  FROM " +
+      audiences + " a WHERE a.relation = $1::oid";
+  auto found = spi_rows(sql.c_str(), {std::to_string(relid)});
   if (found.empty()) return std::nullopt;
   // A registered audience whose table is gone (a temporary table registered
   // before 0.2 refused them, dropped with its session): no name to read.

@@ -21,9 +21,11 @@ struct AudienceInfo {
   std::string key_type;                 // format_type of the key column
 };
 
-// Loads the registered audience with this relation OID; nullopt when the
-// relation is not a registered audience.
-std::optional<AudienceInfo> load_audience_info(Oid relid);
+// Loads the registered audience with this relation OID from `audiences` (that
+// table or a local placement of it: journey._citus_local_table); nullopt when
+// the relation is not a registered audience.
+std::optional<AudienceInfo> load_audience_info(Oid relid,
+                                               const std::string& audiences = "journey.audiences");
 
 // Loads the registered audience named `name` (as written in a definition:
 // qualified or by table name alone); nullopt when it is not registered.

@@ -12,7 +12,11 @@
 #include "pg/tick.hpp"
 
 extern "C" {
+#include "nodes/plannodes.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/portal.h"
 #include "utils/timestamp.h"
 }
 
@@ -36,6 +40,32 @@ bool may_run_at(TimestampTz as_of) {
 }
 
 }  // namespace
+
+// journey._citus_shard_query_call(): whether the calling function (enroll,
+// track, exit) runs once per row of a query Citus sent to a shard of this node
+// (docs/scale-out.md, "Calls once per row of a query"), where Citus refuses
+// every query it makes: a Citus internal backend (application_name
+// "citus_internal ..."), nested distributed execution not allowed, and a
+// top-level statement that reads a table. A call Citus routed here (a
+// distributed function) is a statement of the call alone. Reads no table, so
+// the PL/pgSQL caller evaluates it without running a query.
+PGJ_FUNCTION(pgj_citus_shard_query_call) {
+  return BoolGetDatum(pg::pg_guard([] {
+    const char* app = GetConfigOption("application_name", true, false);
+    if (!app || strncmp(app, "citus_internal", 14) != 0) return false;
+    const char* nested = GetConfigOption("citus.allow_nested_distributed_execution", true, false);
+    if ((nested && strcmp(nested, "on") == 0) || !ActivePortal) return false;
+    ListCell* statement;
+    foreach (statement, ActivePortal->stmts) {
+      auto* planned = static_cast<PlannedStmt*>(lfirst(statement));
+      if (!IsA(planned, PlannedStmt)) continue;
+      ListCell* entry;
+      foreach (entry, planned->rtable)
+        if (static_cast<RangeTblEntry*>(lfirst(entry))->rtekind == RTE_RELATION) return true;
+    }
+    return false;
+  }));
+}
 
 // journey.run_due(max_enrollments int, as_of timestamptz): one engine tick.
 PGJ_FUNCTION(pgj_run_due) {

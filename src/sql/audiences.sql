@@ -343,6 +343,61 @@ $$;
 -- pg_journey changes nothing for roles that never touch its schema. Their fast
 -- path is one lookup in journey.audiences.
 
+-- The name a DDL guard reads reference table rel by on this node: on a Citus
+-- node that holds a placement of it (the coordinator, docs/scale-out.md), that
+-- local shard (journey.audiences as journey.audiences_102017), a plain table;
+-- else rel itself. While an ALTER TABLE runs, Citus returns no rows for every
+-- query it plans (citus multi_executor.c, AlterTableConstraintCheck), so the
+-- guards below would see no audience and no journey there. (Defined here, not
+-- in citus.sql: the guards fire from the install on.)
+CREATE OR REPLACE FUNCTION journey._citus_local_table(rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  shard text;
+BEGIN
+  IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+    EXECUTE $q$SELECT format('%I.%I', n.nspname, c.relname || '_' || s.shardid)
+                 FROM pg_catalog.pg_dist_partition d
+                 JOIN pg_catalog.pg_dist_shard s ON s.logicalrelid = d.logicalrelid
+                 JOIN pg_catalog.pg_dist_placement p ON p.shardid = s.shardid
+                 JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE d.logicalrelid = $1 AND d.partmethod = 'n' AND d.repmodel = 't'
+                  AND p.groupid = (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)$q$
+      INTO shard USING rel;
+  END IF;
+  RETURN coalesce(shard, (SELECT format('%I.%I', n.nspname, c.relname)
+                            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE c.oid = rel));
+END
+$$;
+
+-- Whether version p_version of journey p_journey has active enrollments. On a
+-- distributed install each shard of journey.enrollments is asked over
+-- connections of their own (run_command_on_shards: Citus plans no query here,
+-- see _citus_local_table; committed enrollments only); a shard that cannot be
+-- asked counts as having some.
+CREATE OR REPLACE FUNCTION journey._version_has_active(p_journey bigint, p_version int) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  found boolean;
+BEGIN
+  IF NOT journey._citus_table('journey.enrollments', 'h') THEN
+    RETURN EXISTS (SELECT 1 FROM journey.enrollments e
+                    WHERE e.journey_id = p_journey AND e.version = p_version AND e.status = 'active');
+  END IF;
+  EXECUTE $q$SELECT coalesce(bool_or(NOT r.success OR r.result = 't'), false)
+               FROM pg_catalog.run_command_on_shards('journey.enrollments', $1) r$q$
+    INTO found
+    USING format($q$SELECT EXISTS (SELECT 1 FROM %%s e WHERE e.journey_id = %s AND e.version = %s
+                                                         AND e.status = 'active')$q$, p_journey, p_version);
+  RETURN found;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_local_table(regclass), journey._version_has_active(bigint, int)
+  FROM PUBLIC;
+
 -- Whether rel is `ancestor` or one of its partitions / inheritance children.
 CREATE OR REPLACE FUNCTION journey._inherits_from(rel regclass, ancestor oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
@@ -362,8 +417,10 @@ DECLARE
   a journey.audiences;
   new_name name;
   found_cols record;
+  new_recipients jsonb;
 BEGIN
-  SELECT * INTO a FROM journey.audiences x WHERE x.relation = rel;
+  EXECUTE format('SELECT * FROM %s x WHERE x.relation = $1', journey._citus_local_table('journey.audiences'))
+    INTO a USING rel;
   SELECT t.attname INTO new_name FROM pg_attribute t
    WHERE t.attrelid = renamed_in AND t.attnum = renamed_attnum AND NOT t.attisdropped;
   SELECT bool_or(c.name = a.key_column) AS has_key,
@@ -385,12 +442,15 @@ BEGIN
   IF found_cols.has_new AND EXISTS (SELECT 1 FROM jsonb_each_text(a.recipients) r
                                      WHERE NOT EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
                                                         WHERE c.name = r.value)) THEN
-    UPDATE journey.audiences x
-       SET recipients = (SELECT jsonb_object_agg(r.key,
-                                  CASE WHEN EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
-                                                     WHERE c.name = r.value)
-                                       THEN r.value ELSE new_name END)
-                           FROM jsonb_each_text(x.recipients) r)
+    -- Computed here, not in the UPDATE: on Citus the UPDATE of a reference
+    -- table is sent to every node, where a function in it would run inside a
+    -- query on a shard (which Citus refuses).
+    new_recipients := (SELECT jsonb_object_agg(r.key,
+                            CASE WHEN EXISTS (SELECT 1 FROM journey._audience_columns(rel) c
+                                               WHERE c.name = r.value)
+                                 THEN r.value ELSE new_name END)
+                     FROM jsonb_each_text(a.recipients) r);
+    UPDATE journey.audiences x SET recipients = new_recipients
      WHERE x.relation = rel
     RETURNING x.* INTO a;
     PERFORM journey._invalidate_audience(rel);
@@ -418,8 +478,13 @@ DECLARE
   issue record;
   problems text[] := '{}';
 BEGIN
-  SELECT * INTO a FROM journey.audiences x WHERE x.relation = rel FOR UPDATE;
-  IF NOT FOUND THEN
+  -- On a Citus coordinator the definitions are read from their local
+  -- placements: while an ALTER TABLE runs, Citus returns no rows for the
+  -- queries it plans (journey._citus_local_table).
+  EXECUTE format('SELECT * FROM %s x WHERE x.relation = $1 FOR UPDATE',
+                 journey._citus_local_table('journey.audiences'))
+    INTO a USING rel;
+  IF a.relation IS NULL THEN
     RETURN;
   END IF;
   IF renamed_attnum IS NOT NULL THEN
@@ -452,15 +517,15 @@ BEGIN
                         ELSE format('register the audience again without its %s column first (journey.register_audience)', col.role) END;
   END LOOP;
 
-  FOR v IN SELECT j.name, x.version, x.status, x.definition
-             FROM journey.journeys j JOIN journey.versions x ON x.journey_id = j.id
-            WHERE j.audience = rel AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
-              AND (x.status = 'published'
-                   OR (x.status = 'retired'
-                       AND EXISTS (SELECT 1 FROM journey.enrollments e
-                                    WHERE e.journey_id = j.id AND e.version = x.version
-                                      AND e.status = 'active')))
-            ORDER BY j.name, x.version LOOP
+  FOR v IN EXECUTE format(
+             $q$SELECT j.id, j.name, x.version, x.status, x.definition
+                  FROM %s j JOIN %s x ON x.journey_id = j.id
+                 WHERE j.audience = $1 AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
+                   AND x.status IN ('published', 'retired')
+                 ORDER BY j.name, x.version$q$,
+             journey._citus_local_table('journey.journeys'), journey._citus_local_table('journey.versions'))
+             USING rel LOOP
+    CONTINUE WHEN v.status = 'retired' AND NOT journey._version_has_active(v.id, v.version);
     FOR issue IN SELECT * FROM journey._shape_issues(
                    CASE WHEN v.status = 'retired' THEN v.definition - 'entry' ELSE v.definition END, rel) LOOP
       problems := problems || format('journey "%s" version %s, %s: %s', v.name, v.version,
@@ -490,9 +555,11 @@ DECLARE
   key name;
   journeys text;
 BEGIN
-  SELECT a.key_column INTO key FROM journey.audiences a WHERE a.relation = rel;
+  EXECUTE format('SELECT a.key_column FROM %s a WHERE a.relation = $1',
+                 journey._citus_local_table('journey.audiences'))
+    INTO key USING rel;
   -- A dropped key column is refused by the column checks (_check_audience).
-  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM pg_attribute att WHERE att.attrelid = rel
+  IF key IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute att WHERE att.attrelid = rel
                                  AND att.attname = key AND NOT att.attisdropped) THEN
     RETURN;
   END IF;
@@ -502,8 +569,9 @@ BEGIN
   IF FOUND THEN
     RETURN;
   END IF;
-  SELECT string_agg(format('"%s"', j.name), ', ' ORDER BY j.name) INTO journeys
-    FROM journey.journeys j WHERE j.audience = rel;
+  EXECUTE format($q$SELECT string_agg(format('"%%s"', j.name), ', ' ORDER BY j.name) FROM %s j
+                    WHERE j.audience = $1$q$, journey._citus_local_table('journey.journeys'))
+    INTO journeys USING rel;
   RAISE EXCEPTION 'cannot drop the unique index of column "%" of table %: it is the key column of a registered journey audience',
                   key, rel
     USING ERRCODE = '2BP01',
@@ -533,10 +601,12 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  FOR dropped IN SELECT a.relation, d.object_type, d.object_identity
-                   FROM pg_event_trigger_dropped_objects() d
-                   JOIN journey.audiences a ON a.relation::oid = d.objid
-                  WHERE d.classid = 'pg_class'::regclass AND d.object_type IN ('table', 'table column') LOOP
+  FOR dropped IN EXECUTE format(
+                   $q$SELECT a.relation, d.object_type, d.object_identity
+                        FROM pg_event_trigger_dropped_objects() d
+                        JOIN %s a ON a.relation::oid = d.objid
+                       WHERE d.classid = 'pg_class'::regclass AND d.object_type IN ('table', 'table column')$q$,
+                   journey._citus_local_table('journey.audiences')) LOOP
     IF dropped.object_type = 'table' THEN
       RAISE EXCEPTION 'cannot drop table %: it is a registered journey audience', dropped.object_identity
         USING ERRCODE = '2BP01',
@@ -554,9 +624,9 @@ BEGIN
   -- would share an id (its table is no longer known here, so all are checked).
   IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
               WHERE d.object_type IN ('index', 'table constraint')) THEN
-    FOR rel IN SELECT a.relation FROM journey.audiences a
-                WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = a.relation)
-                ORDER BY a.relation::oid LOOP
+    FOR rel IN EXECUTE format($q$SELECT a.relation FROM %s a
+                                  WHERE EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = a.relation)
+                                  ORDER BY a.relation::oid$q$, journey._citus_local_table('journey.audiences')) LOOP
       PERFORM journey._check_audience_key(rel);
     END LOOP;
   END IF;
@@ -568,18 +638,21 @@ CREATE EVENT TRIGGER pg_journey_guard_audience_drop ON sql_drop
 
 -- ddl_command_end of ALTER TABLE: a registered audience (the altered table or
 -- a partition / child of it) must still fit its journeys (journey._check_audience).
+-- On a Citus coordinator the audiences are read from their local placement
+-- (journey._citus_local_table), as _check_audience reads the definitions.
 CREATE OR REPLACE FUNCTION journey._guard_audience_alter() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   hit record;
 BEGIN
-  FOR hit IN SELECT a.relation, min(c.objid) FILTER (WHERE c.object_type = 'table column') AS renamed_in,
-                    min(c.objsubid) FILTER (WHERE c.object_type = 'table column') AS renamed_attnum
-               FROM pg_event_trigger_ddl_commands() c
-               JOIN journey.audiences a
-                 ON a.relation::oid = c.objid OR journey._inherits_from(a.relation, c.objid)
-              WHERE c.classid = 'pg_class'::regclass
-              GROUP BY a.relation ORDER BY a.relation::oid LOOP
+  FOR hit IN EXECUTE format(
+               $q$SELECT a.relation, min(c.objid) FILTER (WHERE c.object_type = 'table column') AS renamed_in,
+                         min(c.objsubid) FILTER (WHERE c.object_type = 'table column') AS renamed_attnum
+                    FROM pg_event_trigger_ddl_commands() c
+                    JOIN %s a ON a.relation::oid = c.objid OR journey._inherits_from(a.relation, c.objid)
+                   WHERE c.classid = 'pg_class'::regclass
+                   GROUP BY a.relation ORDER BY a.relation::oid$q$,
+               journey._citus_local_table('journey.audiences')) LOOP
     PERFORM journey._check_audience(hit.relation, hit.renamed_in, hit.renamed_attnum);
   END LOOP;
 END

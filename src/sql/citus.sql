@@ -320,6 +320,28 @@ BEGIN
 END
 $$;
 
+-- Refuses journey.enroll / track / exit (fn) called once per row of a query on
+-- a distributed table (`SELECT journey.enroll('j', id) FROM customers ...`,
+-- `SELECT journey.exit((SELECT id FROM journey.enrollments ...))`): Citus runs
+-- such a query on the shards, and there refuses every query the function makes
+-- ("cannot execute a distributed query from a query on a shard", with a hint
+-- to turn on a setting it calls incorrect), so pg_journey says what works
+-- instead. Its callers call it when journey._citus_shard_query_call() says so
+-- (src/pg/runtime_api.cpp: a Citus internal backend whose statement reads a
+-- table; a call Citus routed, a distributed function, is the call alone).
+CREATE OR REPLACE FUNCTION journey._citus_refuse_per_row(fn text, hint text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION '% cannot be called once per row of a query on a distributed table', fn
+    USING ERRCODE = '0A000',
+          DETAIL = format('Citus runs that query on the shards, where %s cannot reach the other nodes.', fn),
+          HINT = hint;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_refuse_per_row(text, text), journey._citus_shard_query_call()
+  FROM PUBLIC;
+
 -- Runs a statement on every worker node (in a connection of its own, committed
 -- there); raises the first node's error.
 CREATE OR REPLACE FUNCTION journey._citus_on_workers(command text) RETURNS void

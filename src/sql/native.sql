@@ -29,6 +29,13 @@ RETURNS TABLE (step_key text, message text)
 AS 'MODULE_PATHNAME', 'pgj_shape_issues'
 LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
 
+-- Whether enroll / track / exit runs once per row of a query Citus sent to a
+-- shard (journey._citus_refuse_per_row). No SET clause: enroll and track call
+-- it on every call, and it reads no table.
+CREATE OR REPLACE FUNCTION journey._citus_shard_query_call() RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_citus_shard_query_call'
+LANGUAGE C VOLATILE;
+
 -- Makes every backend drop its compiled journeys when the calling transaction
 -- commits (journey.publish: the versions it retires are not kept cached).
 CREATE OR REPLACE FUNCTION journey._journeys_changed() RETURNS void

@@ -239,12 +239,20 @@ CREATE OR REPLACE FUNCTION journey.enroll(journey text, customer_id text, contex
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(enroll.journey);
-  entity_property text := j.settings->>'entity_property';
+  j journey.journeys;
+  entity_property text;
   entity text;
   ids bigint[];
   customer text;
 BEGIN
+  -- Called per row of a query on a Citus shard (journey._citus_refuse_per_row):
+  -- before any read.
+  IF journey._citus_shard_query_call() THEN
+    PERFORM journey._citus_refuse_per_row('journey.enroll',
+      'enroll the customers a query returns with journey.enroll_query(journey, query)');
+  END IF;
+  j := journey._journey(enroll.journey);
+  entity_property := j.settings->>'entity_property';
   PERFORM journey._require_enrollable(j);
   IF enroll.customer_id IS NULL THEN
     RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
@@ -323,6 +331,11 @@ DECLARE
   event_id bigint;
   delivered jsonb;
 BEGIN
+  -- Called per row of a query on a Citus shard (journey._citus_refuse_per_row).
+  IF journey._citus_shard_query_call() THEN
+    PERFORM journey._citus_refuse_per_row('journey.track',
+      'read the customer ids first, then call journey.track once for each (one statement a call)');
+  END IF;
   IF track.customer_id IS NULL OR track.event IS NULL OR track.event = '' THEN
     RAISE EXCEPTION 'track needs a customer_id and an event name' USING ERRCODE = '22004';
   END IF;
@@ -397,6 +410,11 @@ DECLARE
   current_status journey.enrollment_status;
   customer text;
 BEGIN
+  -- Called per row of a query on a Citus shard (journey._citus_refuse_per_row).
+  IF journey._citus_shard_query_call() THEN
+    PERFORM journey._citus_refuse_per_row('journey.exit',
+      'read the enrollment ids first, then call journey.exit once for each (one statement a call)');
+  END IF;
   IF exit.enrollment_id IS NULL THEN
     RAISE EXCEPTION 'enrollment_id must not be null' USING ERRCODE = '22004';
   END IF;
