@@ -358,19 +358,13 @@ BEGIN
       fx.exit_reasons, fx.exit_goals, now(), coalesce(track.occurred_at, now()));
   END IF;
 
-  -- Wake enrollments waiting for this event; the engine checks their "where".
+  -- Wake enrollments waiting for this event (core leaves out those that
+  -- entered after a backdated event); the engine checks their "where".
   IF cardinality(fx.wake_ids) > 0 THEN
     UPDATE journey.enrollments e
        SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
      WHERE e.customer_id = customer AND e.id = ANY (fx.wake_ids) AND e.status = 'active'
-       AND e.waiting_for = track.event
-       -- An event that happened before the enrollment entered (a backdated
-       -- import) does not wake it, as it does not end or convert it (the
-       -- entry read as _track_effects reads it: an entry at a later as_of
-       -- counts as now). Written without coalesce/least: Citus refuses now()
-       -- inside them in a distributed UPDATE.
-       AND (track.occurred_at IS NULL OR track.occurred_at >= e.entered_at
-            OR track.occurred_at >= now());
+       AND e.waiting_for = track.event;
     IF FOUND THEN
       PERFORM journey._wake_workers();
     END IF;
