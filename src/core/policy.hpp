@@ -86,6 +86,35 @@ struct ReentryRule {
 };
 ReentryRule reentry_rule(const JourneySettings& settings);
 
+// An earlier enrollment of the same customer (and entity) in the journey.
+struct EarlierEnrollment {
+  int64_t id = 0;
+  bool active = false;
+  int64_t entered_at = 0;
+};
+
+// What enrolling the customer again does, under `rule`, given its earlier
+// enrollments; cooldown_since is now - rule.cooldown (the caller's calendar
+// arithmetic), nullopt without a cooldown. An earlier enrollment that entered
+// after cooldown_since keeps the customer out and is not replaced; under
+// `never` any earlier one keeps it out; under `always` the active ones outside
+// the cooldown are replaced; an active one not replaced keeps it out.
+// Per earlier enrollment (what the SQL applies row by row): whether re-entry
+// replaces it (active, outside the cooldown, under `always`), and whether it
+// keeps the customer out once the replaced ones ended (`never`; inside the
+// cooldown; active and not replaced).
+bool reentry_replaces(const ReentryRule& rule, const EarlierEnrollment& e,
+                      std::optional<int64_t> cooldown_since);
+bool reentry_blocks(const ReentryRule& rule, const EarlierEnrollment& e,
+                    std::optional<int64_t> cooldown_since);
+struct ReentryVerdict {
+  bool enroll = false;
+  std::vector<int64_t> replace;  // active enrollments to end `reentered`, in id order
+};
+ReentryVerdict reentry_verdict(const ReentryRule& rule,
+                               const std::vector<EarlierEnrollment>& earlier,
+                               std::optional<int64_t> cooldown_since);
+
 // The holdout_percent of a published journey's settings object (0, no holdout,
 // when it is absent or the settings do not parse); _enroll_rows draws each new
 // enrollment's holdout with it (core::in_holdout).

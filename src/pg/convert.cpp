@@ -52,4 +52,19 @@ std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallba
   return text_to_string(PG_GETARG_DATUM(n));
 }
 
+ArrayElements array_arg(FunctionCallInfo fcinfo, int n, Oid type) {
+  ArrayElements out;
+  if (PG_ARGISNULL(n)) return out;
+  Datum array = PG_GETARG_DATUM(n);
+  pg_guard([&] {
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(type, &len, &byval, &align);
+    deconstruct_array(DatumGetArrayTypeP(array), type, len, byval, align, &out.values, &out.nulls,
+                      &out.count);
+  });
+  return out;
+}
+
 }  // namespace pgj::pg
