@@ -191,4 +191,8 @@ Retry charge_failure(int attempts_before, int max_attempts, int64_t now) {
   return r;
 }
 
+int64_t transient_retry_at(int64_t now) {
+  return now + kTransientRetryMicros;
+}
+
 }  // namespace pgj::core

@@ -182,4 +182,11 @@ struct Retry {
 };
 Retry charge_failure(int attempts_before, int max_attempts, int64_t now);
 
+// A transient failure (a deadlock the lock manager broke: not the enrollment's
+// fault) is not charged: its attempts stay as they were and it is tried again
+// kTransientRetryMicros after now (when transient_retry_at says). Every other
+// failure, a step timeout too, is charged (charge_failure).
+constexpr int64_t kTransientRetryMicros = 1'000'000;
+int64_t transient_retry_at(int64_t now);
+
 }  // namespace pgj::core

@@ -181,6 +181,15 @@ TEST(Retry, MaxAttemptsOfSettings) {
 namespace pgj::core {
 namespace {
 
+TEST(Retry, TransientIsUnchargedOneSecondLater) {
+  EXPECT_EQ(transient_retry_at(5'000'000), 6'000'000);
+  EXPECT_EQ(kTransientRetryMicros, 1'000'000);
+  // A charged failure waits longer, and counts.
+  Retry charged = charge_failure(0, 5, 5'000'000);
+  EXPECT_EQ(charged.attempts, 1);
+  EXPECT_GT(*charged.next_run_at, transient_retry_at(5'000'000));
+}
+
 TEST(Reentry, RuleOfEachPolicy) {
   JourneySettings never;  // the default
   ReentryRule r = reentry_rule(never);
