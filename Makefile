@@ -57,7 +57,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   fix_engine_call_endings fix_engine_generated \
   fix_input_audiences fix_input_guard fix_input_track fix_input_args \
   g1_suppress \
-  g2_contexts
+  g2_contexts \
+  policy9_core
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent \

@@ -169,6 +169,16 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
   return best;
 }
 
+std::optional<std::string> suppressed_reason(bool no_recipient,
+                                             const std::vector<Suppression>& suppressions,
+                                             const std::string& channel,
+                                             const std::vector<std::string>& ignored) {
+  if (no_recipient) return "no_recipient";
+  std::optional<size_t> stop = stopping_suppression(suppressions, channel, ignored);
+  if (!stop) return std::nullopt;
+  return "suppression: " + suppressions[*stop].reason;
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {

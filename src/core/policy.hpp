@@ -170,6 +170,15 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
                                            const std::string& channel,
                                            const std::vector<std::string>& ignored);
 
+// Why a message of `channel` is recorded suppressed when it is produced, the
+// holdout aside (decide_delivery): no recipient ("no_recipient"), else the
+// suppression that stops it ("suppression: <its reason>"); nullopt: it is
+// pending. The tick and journey.preview decide with it.
+std::optional<std::string> suppressed_reason(bool no_recipient,
+                                             const std::vector<Suppression>& suppressions,
+                                             const std::string& channel,
+                                             const std::vector<std::string>& ignored);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);

@@ -596,7 +596,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
 
 // Messages to suppressed customers (journey.suppressions) are recorded as
 // suppressed, reason "suppression: <its reason>"; the claim checks again. Which
-// suppression stops a message is core's rule (core::stopping_suppression), with
+// suppression stops a message is core's rule (core::suppressed_reason), with
 // the reasons its journey's compiled settings ignore.
 void BatchWriter::apply_suppressions() {
   std::set<std::string> keys;
@@ -623,12 +623,12 @@ void BatchWriter::apply_suppressions() {
     auto it = found.find(
         {m.enrollment->state.customer_id, int64_t(m.enrollment->journey->audience->relid)});
     if (it == found.end()) continue;
-    auto stop = core::stopping_suppression(
-        it->second, m.message->channel,
+    auto why = core::suppressed_reason(
+        false, it->second, m.message->channel,
         core::ignored_suppression_reasons(m.enrollment->journey->compiled.settings));
-    if (!stop) continue;
+    if (!why) continue;
     m.status = "suppressed";
-    m.reason = "suppression: " + it->second[*stop].reason;
+    m.reason = *why;
   }
 }
 
