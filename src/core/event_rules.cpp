@@ -94,7 +94,7 @@ TrackEffects track_effects(const std::string& event, const Json& properties,
           break;
         }
     }
-    if (e->waiting_for == event) fx.wakes.push_back(e->id);
+    if (e->waiting_for == event && !before_entry) fx.wakes.push_back(e->id);
   }
   return fx;
 }

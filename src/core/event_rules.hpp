@@ -82,7 +82,7 @@ struct TrackEffects {
     bool is_goal = false;
   };
   std::vector<Exit> exits;     // the first matching event exit rule of each enrollment
-  std::vector<int64_t> wakes;  // enrollments waiting for this event
+  std::vector<int64_t> wakes;  // enrollments waiting for this event (not backdated)
 };
 
 // What an event does, per journey and enrollment of its customer:
@@ -94,7 +94,8 @@ struct TrackEffects {
 //    occurred before the enrollment entered (a backdated purchase neither
 //    ends nor converts a customer who entered after it);
 //  - wake-up: an enrollment waiting for the event is made due (the engine
-//    judges the wait's own "where");
+//    judges the wait's own "where"), unless the event occurred before the
+//    enrollment entered (a backdated import wakes nothing either);
 // where an enrollment of a journey that runs per entity is concerned only if
 // the event does not name an entity or names its entity.
 // An entity value that is no entity id (an object, 1.5, ...) concerns no

@@ -79,6 +79,35 @@ ReentryRule reentry_rule(const JourneySettings& settings) {
   return rule;
 }
 
+bool reentry_replaces(const ReentryRule& rule, const EarlierEnrollment& e,
+                      std::optional<int64_t> cooldown_since) {
+  const bool in_cooldown = cooldown_since && e.entered_at > *cooldown_since;
+  return rule.replaces_active && e.active && !in_cooldown;
+}
+
+bool reentry_blocks(const ReentryRule& rule, const EarlierEnrollment& e,
+                    std::optional<int64_t> cooldown_since) {
+  const bool in_cooldown = cooldown_since && e.entered_at > *cooldown_since;
+  return rule.any_earlier_blocks || in_cooldown ||
+         (e.active && !reentry_replaces(rule, e, cooldown_since));
+}
+
+ReentryVerdict reentry_verdict(const ReentryRule& rule,
+                               const std::vector<EarlierEnrollment>& earlier,
+                               std::optional<int64_t> cooldown_since) {
+  ReentryVerdict v;
+  v.enroll = true;
+  std::vector<const EarlierEnrollment*> ordered;
+  for (const EarlierEnrollment& e : earlier) ordered.push_back(&e);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const EarlierEnrollment* a, const EarlierEnrollment* b) { return a->id < b->id; });
+  for (const EarlierEnrollment* e : ordered) {
+    if (reentry_replaces(rule, *e, cooldown_since)) v.replace.push_back(e->id);
+    if (reentry_blocks(rule, *e, cooldown_since)) v.enroll = false;
+  }
+  return v;
+}
+
 double holdout_percent_of(const Json& settings) {
   if (!settings.is_object()) return 0;
   try {
@@ -164,6 +193,16 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
   return best;
 }
 
+std::optional<std::string> suppressed_reason(bool no_recipient,
+                                             const std::vector<Suppression>& suppressions,
+                                             const std::string& channel,
+                                             const std::vector<std::string>& ignored) {
+  if (no_recipient) return "no_recipient";
+  std::optional<size_t> stop = stopping_suppression(suppressions, channel, ignored);
+  if (!stop) return std::nullopt;
+  return "suppression: " + suppressions[*stop].reason;
+}
+
 int max_attempts_of(const Json& settings) {
   if (!settings.is_object()) return kDefaultMaxAttempts;
   try {
@@ -184,6 +223,10 @@ Retry charge_failure(int attempts_before, int max_attempts, int64_t now) {
   for (int k = 1; k < r.attempts && backoff < kRetryCapMicros; ++k) backoff *= 2;
   r.next_run_at = now + std::min(backoff, kRetryCapMicros);
   return r;
+}
+
+int64_t transient_retry_at(int64_t now) {
+  return now + kTransientRetryMicros;
 }
 
 }  // namespace pgj::core

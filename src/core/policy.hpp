@@ -99,6 +99,35 @@ struct ReentryRule {
 };
 ReentryRule reentry_rule(const JourneySettings& settings);
 
+// An earlier enrollment of the same customer (and entity) in the journey.
+struct EarlierEnrollment {
+  int64_t id = 0;
+  bool active = false;
+  int64_t entered_at = 0;
+};
+
+// What enrolling the customer again does, under `rule`, given its earlier
+// enrollments; cooldown_since is now - rule.cooldown (the caller's calendar
+// arithmetic), nullopt without a cooldown. An earlier enrollment that entered
+// after cooldown_since keeps the customer out and is not replaced; under
+// `never` any earlier one keeps it out; under `always` the active ones outside
+// the cooldown are replaced; an active one not replaced keeps it out.
+// Per earlier enrollment (what the SQL applies row by row): whether re-entry
+// replaces it (active, outside the cooldown, under `always`), and whether it
+// keeps the customer out once the replaced ones ended (`never`; inside the
+// cooldown; active and not replaced).
+bool reentry_replaces(const ReentryRule& rule, const EarlierEnrollment& e,
+                      std::optional<int64_t> cooldown_since);
+bool reentry_blocks(const ReentryRule& rule, const EarlierEnrollment& e,
+                    std::optional<int64_t> cooldown_since);
+struct ReentryVerdict {
+  bool enroll = false;
+  std::vector<int64_t> replace;  // active enrollments to end `reentered`, in id order
+};
+ReentryVerdict reentry_verdict(const ReentryRule& rule,
+                               const std::vector<EarlierEnrollment>& earlier,
+                               std::optional<int64_t> cooldown_since);
+
 // The holdout_percent of a published journey's settings object (0, no holdout,
 // when it is absent or the settings do not parse); _enroll_rows draws each new
 // enrollment's holdout with it (core::in_holdout).
@@ -172,6 +201,15 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
                                            const std::string& channel,
                                            const std::vector<std::string>& ignored);
 
+// Why a message of `channel` is recorded suppressed when it is produced, the
+// holdout aside (decide_delivery): no recipient ("no_recipient"), else the
+// suppression that stops it ("suppression: <its reason>"); nullopt: it is
+// pending. The tick and journey.preview decide with it.
+std::optional<std::string> suppressed_reason(bool no_recipient,
+                                             const std::vector<Suppression>& suppressions,
+                                             const std::string& channel,
+                                             const std::vector<std::string>& ignored);
+
 // The max_attempts of a version's settings object (the default when it is
 // absent or the settings do not parse).
 int max_attempts_of(const Json& settings);
@@ -183,5 +221,12 @@ struct Retry {
   std::optional<int64_t> next_run_at;  // not failed: when it is tried again
 };
 Retry charge_failure(int attempts_before, int max_attempts, int64_t now);
+
+// A transient failure (a deadlock the lock manager broke: not the enrollment's
+// fault) is not charged: its attempts stay as they were and it is tried again
+// kTransientRetryMicros after now (when transient_retry_at says). Every other
+// failure, a step timeout too, is charged (charge_failure).
+constexpr int64_t kTransientRetryMicros = 1'000'000;
+int64_t transient_retry_at(int64_t now);
 
 }  // namespace pgj::core

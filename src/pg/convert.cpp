@@ -58,4 +58,19 @@ std::optional<std::string> json_to_column_text(const core::Json& value) {
   return value.dump();
 }
 
+ArrayElements array_arg(FunctionCallInfo fcinfo, int n, Oid type) {
+  ArrayElements out;
+  if (PG_ARGISNULL(n)) return out;
+  Datum array = PG_GETARG_DATUM(n);
+  pg_guard([&] {
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(type, &len, &byval, &align);
+    deconstruct_array(DatumGetArrayTypeP(array), type, len, byval, align, &out.values, &out.nulls,
+                      &out.count);
+  });
+  return out;
+}
+
 }  // namespace pgj::pg

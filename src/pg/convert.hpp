@@ -29,4 +29,13 @@ std::optional<std::string> json_to_column_text(const core::Json& value);
 // Reads argument `n` as a string, or `fallback` when it is SQL NULL.
 std::string arg_string(FunctionCallInfo fcinfo, int n, const std::string& fallback = {});
 
+// The elements of one-dimensional array argument `n` whose elements are of
+// type `type` (none when the argument is SQL NULL), palloc'd.
+struct ArrayElements {
+  Datum* values = nullptr;
+  bool* nulls = nullptr;
+  int count = 0;
+};
+ArrayElements array_arg(FunctionCallInfo fcinfo, int n, Oid type);
+
 }  // namespace pgj::pg

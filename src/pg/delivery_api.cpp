@@ -1,5 +1,6 @@
 // SQL-callable helpers of delivery (src/sql/delivery.sql): recipients per
 // channel, suppressions, message events, preview.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -7,10 +8,13 @@
 
 #include "core/engine.hpp"
 #include "core/error.hpp"
+#include "core/policy.hpp"
 #include "pg/bridge.hpp"
 #include "pg/catalog.hpp"
+#include "pg/cells.hpp"
 #include "pg/convert.hpp"
 #include "pg/datum.hpp"
+#include "pg/journey_cache.hpp"
 #include "pg/pg_runtime.hpp"
 #include "pg/spi.hpp"
 #include "pg/tick.hpp"
@@ -122,4 +126,103 @@ PGJ_FUNCTION(pgj_preview) {
   out["no_recipient"] = m.no_recipient;
   out["payload"] = m.payload;
   return pg::json_to_jsonb(out);
+}
+
+namespace {
+
+// The id of a registered audience (journey.audiences.id, never an OID), and
+// the suppressions of one of its customers. Run as the caller's statements
+// would be (no table map): on a Citus install, queries Citus routes.
+pg::PreparedStatement audience_id_statement("SELECT journey._audience_id($1)", {REGCLASSOID});
+pg::PreparedStatement suppressions_statement(
+    "SELECT s.id, s.channel, s.reason, s.at FROM journey.suppressions s"
+    " WHERE s.customer_id = $1 AND s.audience_id = $2",
+    {TEXTOID, INT8OID});
+
+// The suppressions of `customer` in `audience` (SPI connected).
+std::vector<core::Suppression> read_suppressions(Oid audience, const std::string& customer) {
+  static uint64_t seen_generation = 0;
+  pg::forget_plans_when_refreshed(seen_generation,
+                                  {&audience_id_statement, &suppressions_statement});
+  pg::TableMapScope no_map(nullptr);
+  Datum aid_args[1] = {ObjectIdGetDatum(audience)};
+  audience_id_statement.execute(aid_args, " ", true);
+  std::vector<std::vector<core::Value>> aid = pg::spi_result_values();
+  if (aid.empty() || pg::value_null(aid[0][0])) return {};
+  Datum args[2] = {pg::string_to_text(customer), Int64GetDatum(pg::value_int(aid[0][0]))};
+  suppressions_statement.execute(args, "  ", true);
+  std::vector<core::Suppression> out;
+  for (const std::vector<core::Value>& row : pg::spi_result_values()) {
+    core::Suppression x;
+    x.id = pg::value_int(row[0]);
+    if (!pg::value_null(row[1])) x.channel = pg::value_text(row[1]);
+    x.reason = pg::value_text(row[2]);
+    x.at = pg::value_int(row[3]);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+// Text array argument `n` (null elements left out; none when it is null).
+std::vector<std::string> text_list_arg(FunctionCallInfo fcinfo, int n) {
+  pg::ArrayElements a = pg::array_arg(fcinfo, n, TEXTOID);
+  std::vector<std::string> out;
+  for (int i = 0; i < a.count; ++i)
+    if (!a.nulls[i]) out.push_back(pg::text_to_string(a.values[i]));
+  return out;
+}
+
+// The suppressions of customer argument 1 of audience argument 0 that may stop
+// a message of channel argument 2 (when it is null, those of every channel).
+std::vector<core::Suppression> suppressions_arg(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) return {};
+  pg::SpiConnection spi;
+  std::vector<core::Suppression> found =
+      read_suppressions(PG_GETARG_OID(0), pg::arg_string(fcinfo, 1));
+  spi.finish();
+  if (PG_ARGISNULL(2))
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [](const core::Suppression& x) { return x.channel.has_value(); }),
+                found.end());
+  return found;
+}
+
+}  // namespace
+
+// journey._suppression(audience, customer, channel, ignored): the reason of the
+// suppression that stops a message of `channel` to the customer, whose journey
+// ignores the reasons `ignored` (core::stopping_suppression), or null. The
+// claims call it; the tick asks core itself.
+PGJ_FUNCTION(pgj_suppression) {
+  std::vector<core::Suppression> found = suppressions_arg(fcinfo);
+  auto stop =
+      core::stopping_suppression(found, pg::arg_string(fcinfo, 2), text_list_arg(fcinfo, 3));
+  if (!stop) PG_RETURN_NULL();
+  return pg::string_to_text(found[*stop].reason);
+}
+
+// journey._preview_stop(audience, customer, channel, no_recipient, ignored):
+// why a previewed message would be recorded suppressed ("no_recipient",
+// "suppression: <reason>"), or null when it would be pending
+// (core::suppressed_reason, as the tick decides).
+PGJ_FUNCTION(pgj_preview_stop) {
+  const bool no_recipient = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+  std::vector<core::Suppression> found;
+  if (!no_recipient) found = suppressions_arg(fcinfo);
+  auto why = core::suppressed_reason(no_recipient, found, pg::arg_string(fcinfo, 2),
+                                     text_list_arg(fcinfo, 4));
+  if (!why) PG_RETURN_NULL();
+  return pg::string_to_text(*why);
+}
+
+// journey._suppression_stops(channel, reason, message_channel, ignored): whether
+// a suppression (channel null: every channel) stops a message of
+// message_channel whose journey ignores the reasons `ignored`
+// (core::suppression_stops); add_suppression withdraws the pending ones.
+PGJ_FUNCTION(pgj_suppression_stops) {
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_BOOL(false);
+  core::Suppression s;
+  if (!PG_ARGISNULL(0)) s.channel = pg::arg_string(fcinfo, 0);
+  s.reason = pg::arg_string(fcinfo, 1);
+  PG_RETURN_BOOL(core::suppression_stops(s, pg::arg_string(fcinfo, 2), text_list_arg(fcinfo, 3)));
 }

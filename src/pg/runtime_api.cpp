@@ -106,6 +106,44 @@ PGJ_FUNCTION(pgj_reentry_rule) {
   return pg::result_record(fcinfo, values, nulls);
 }
 
+namespace {
+
+// The rule and the earlier enrollment of the arguments (any_earlier_blocks,
+// replaces_active, cooldown_since, active, entered_at) of
+// journey._reentry_replaces and journey._reentry_blocks.
+struct ReentryArgs {
+  core::ReentryRule rule;
+  core::EarlierEnrollment earlier;
+  std::optional<int64_t> since;
+};
+ReentryArgs reentry_args(FunctionCallInfo fcinfo) {
+  ReentryArgs a;
+  a.rule.any_earlier_blocks = !PG_ARGISNULL(0) && PG_GETARG_BOOL(0);
+  a.rule.replaces_active = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+  if (!PG_ARGISNULL(2)) a.since = pg::pg_to_unix(PG_GETARG_TIMESTAMPTZ(2));
+  a.earlier.active = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+  if (!PG_ARGISNULL(4)) a.earlier.entered_at = pg::pg_to_unix(PG_GETARG_TIMESTAMPTZ(4));
+  return a;
+}
+
+}  // namespace
+
+// journey._reentry_replaces(any_earlier_blocks, replaces_active,
+// cooldown_since, active, entered_at): whether re-entry replaces this earlier
+// enrollment of the customer (core::reentry_replaces); _enroll_rows and
+// _enroll_customer end those.
+PGJ_FUNCTION(pgj_reentry_replaces) {
+  ReentryArgs a = reentry_args(fcinfo);
+  PG_RETURN_BOOL(core::reentry_replaces(a.rule, a.earlier, a.since));
+}
+
+// journey._reentry_blocks(the same arguments): whether this earlier enrollment
+// keeps the customer out once the replaced ones ended (core::reentry_blocks).
+PGJ_FUNCTION(pgj_reentry_blocks) {
+  ReentryArgs a = reentry_args(fcinfo);
+  PG_RETURN_BOOL(core::reentry_blocks(a.rule, a.earlier, a.since));
+}
+
 // journey._in_holdout(percent, journey, customer_id): the stable holdout draw.
 PGJ_FUNCTION(pgj_in_holdout) {
   double percent = PG_GETARG_FLOAT8(0);

@@ -215,9 +215,9 @@ void end_failed(const std::vector<int64_t>& ids,
   end_enrollments(endings, as_of, std::nullopt, /*lock_first=*/false);
 }
 
+// Retries a transient failure uncharged, at $2 (core::transient_retry_at).
 PreparedStatement defer_statement(
-    "UPDATE journey.enrollments e SET next_run_at = $2 + interval '1 second' WHERE e.id = $1",
-    {INT8OID, TIMESTAMPTZOID});
+    "UPDATE journey.enrollments e SET next_run_at = $2 WHERE e.id = $1", {INT8OID, TIMESTAMPTZOID});
 
 PreparedStatement recent_messages_statement(
     "SELECT m.customer_id, count(*) FROM journey.messages m"
@@ -594,7 +594,7 @@ void BatchWriter::add(const Claimed& e, core::RunResult run, const CustomerRows&
 
 // Messages to suppressed customers (journey.suppressions) are recorded as
 // suppressed, reason "suppression: <its reason>"; the claim checks again. Which
-// suppression stops a message is core's rule (core::stopping_suppression), with
+// suppression stops a message is core's rule (core::suppressed_reason), with
 // the reasons its journey's compiled settings ignore.
 void BatchWriter::apply_suppressions() {
   std::set<std::string> keys;
@@ -621,12 +621,12 @@ void BatchWriter::apply_suppressions() {
     auto it = found.find(
         {m.enrollment->state.customer_id, int64_t(m.enrollment->journey->audience->relid)});
     if (it == found.end()) continue;
-    auto stop = core::stopping_suppression(
-        it->second, m.message->channel,
+    auto why = core::suppressed_reason(
+        false, it->second, m.message->channel,
         core::ignored_suppression_reasons(m.enrollment->journey->compiled.settings));
-    if (!stop) continue;
+    if (!why) continue;
     m.status = "suppressed";
-    m.reason = "suppression: " + it->second[*stop].reason;
+    m.reason = *why;
   }
 }
 
@@ -1226,7 +1226,7 @@ class Tick {
       Claimed& c = claimed[i];
       bool writing = false;
       auto failure_of_one = run_alone(c, pristine, -1, writing);
-      // A deadlock is not the enrollment's fault: retried a second later, uncharged.
+      // A deadlock is not the enrollment's fault: retried uncharged (core::transient_retry_at).
       if (failure_of_one && failure_of_one->transient)
         defer(c);
       else if (failure_of_one && failure_of_one->step_timeout && !writing)
@@ -1275,7 +1275,8 @@ class Tick {
   }
 
   void defer(const Claimed& c) {
-    Datum args[2] = {Int64GetDatum(c.state.id), TimestampTzGetDatum(as_of_)};
+    const int64_t retry_at = core::transient_retry_at(pg_to_unix(as_of_));
+    Datum args[2] = {Int64GetDatum(c.state.id), TimestampTzGetDatum(unix_to_pg(retry_at))};
     const char nulls[2] = {' ', ' '};
     defer_statement.execute(args, nulls, false);
   }

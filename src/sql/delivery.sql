@@ -42,27 +42,35 @@ END
 $$;
 
 -- The reason of the suppression that stops a message of `channel` to the
--- customer, or null: a suppression of that channel or of every channel (channel
--- null) whose reason the message's journey does not ignore (p_ignored: its
--- version's ignored_suppression_reasons, decided by core at publish,
--- core::stopping_suppression). The SQL copy of that rule: claim_messages, the
--- Citus claim and preview call it; the tick asks core itself.
+-- customer, or null: decided in core (core::stopping_suppression) from the
+-- customer's suppressions in the audience (by its id, journey.audiences.id)
+-- and the reasons the message's journey ignores (p_ignored: its version's
+-- ignored_suppression_reasons, decided by core at publish). claim_messages and
+-- the Citus claim call it; the tick asks core itself.
 CREATE OR REPLACE FUNCTION journey._suppression(p_audience regclass, p_customer text,
                                                 p_channel text, p_ignored text[])
 RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  -- Compared by the audience's id, never by an OID (journey.audiences.id).
-  aid bigint := journey._audience_id(p_audience);
-BEGIN
-  RETURN (SELECT s.reason FROM journey.suppressions s
-           WHERE s.customer_id = p_customer AND s.audience_id = aid
-             AND (s.channel IS NULL OR s.channel = p_channel)
-             AND NOT (s.reason = ANY (coalesce(p_ignored, '{}')))
-           ORDER BY s.channel NULLS FIRST, s.at, s.id
-           LIMIT 1);
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgj_suppression'
+LANGUAGE C STABLE;
+
+-- Why journey.preview's message would be recorded suppressed: "no_recipient",
+-- "suppression: <reason>", or null (pending), as the tick decides it
+-- (core::suppressed_reason).
+CREATE OR REPLACE FUNCTION journey._preview_stop(p_audience regclass, p_customer text,
+                                                 p_channel text, p_no_recipient boolean,
+                                                 p_ignored text[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_preview_stop'
+LANGUAGE C STABLE;
+
+-- Whether a suppression of `channel` (null: every channel) for `reason` stops a
+-- message of p_message_channel whose journey ignores p_ignored
+-- (core::suppression_stops): _add_suppression withdraws those messages.
+CREATE OR REPLACE FUNCTION journey._suppression_stops(p_channel text, p_reason text,
+                                                      p_message_channel text, p_ignored text[])
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_suppression_stops'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The id (journey.audiences.id) of a registered audience, null for another
 -- relation. Tables distributed by customer name their audience by it.
@@ -92,16 +100,16 @@ BEGIN
   added := FOUND;
   -- Pending messages it stops never leave (locking them: a concurrent claim
   -- either took a message first, or skips it and it is suppressed here):
-  -- those of its channel (every channel when null) whose version does not
-  -- ignore its reason (journey._suppression's rule, from this side).
+  -- those core's rule says it stops (journey._suppression_stops: its channel,
+  -- every channel when null, and a version that does not ignore its reason).
   UPDATE journey.messages m
      SET status = 'suppressed', reason = 'suppression: ' || p_reason, completed_at = now()
     FROM journey.versions v
    WHERE m.customer_id = p_customer AND m.status = 'pending'
-     AND (p_channel IS NULL OR m.channel = p_channel)
      AND m.journey_id = ANY (jids)
      AND v.journey_id = m.journey_id AND v.version = m.version
-     AND NOT (p_reason = ANY (v.ignored_suppression_reasons));
+     AND journey._suppression_stops(p_channel, p_reason, m.channel,
+                                    v.ignored_suppression_reasons);
   RETURN added;
 END
 $$;
@@ -466,21 +474,15 @@ BEGIN
   channel := r->>'channel';
   recipient := r->>'recipient';
   payload := r->'payload';
-  status := 'pending';
-  IF (r->>'no_recipient')::boolean THEN
-    status := 'suppressed';
-    reason := 'no_recipient';
-  ELSE
-    -- Decided by core at publish; for a draft, from its settings now.
-    why := journey._suppression(j.audience, customer, channel,
-                                CASE WHEN v.definition IS NOT NULL
-                                     THEN v.ignored_suppression_reasons
-                                     ELSE journey._ignored_suppression_reasons(def->'settings') END);
-    IF why IS NOT NULL THEN
-      status := 'suppressed';
-      reason := 'suppression: ' || why;
-    END IF;
-  END IF;
+  -- Pending or suppressed as the tick decides (core): the ignored reasons
+  -- decided by core at publish; for a draft, from its settings now.
+  reason := journey._preview_stop(j.audience, customer, channel,
+                                  (r->>'no_recipient')::boolean,
+                                  CASE WHEN v.definition IS NOT NULL
+                                       THEN v.ignored_suppression_reasons
+                                       ELSE journey._ignored_suppression_reasons(def->'settings')
+                                  END);
+  status := CASE WHEN reason IS NULL THEN 'pending' ELSE 'suppressed' END;
   RETURN NEXT;
 END
 $$;
@@ -489,6 +491,8 @@ REVOKE ALL ON FUNCTION
   journey._check_channel(text, text),
   journey._timestamp_beyond(text, text, text),
   journey._suppression(regclass, text, text, text[]),
+  journey._preview_stop(regclass, text, text, boolean, text[]),
+  journey._suppression_stops(text, text, text, text[]),
   journey._audience_id(regclass),
   journey._add_suppression(regclass, text, text, text, text),
   journey.add_suppression(text, text, text, text, regclass),

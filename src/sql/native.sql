@@ -99,6 +99,26 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._reentry_rule(jsonb) IS
   'how a published journey''s re-entry settings apply (decided in src/core/policy): _enroll_rows applies it';
 
+CREATE OR REPLACE FUNCTION journey._reentry_replaces(any_earlier_blocks boolean,
+                                                     replaces_active boolean,
+                                                     cooldown_since timestamptz, active boolean,
+                                                     entered_at timestamptz)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_reentry_replaces'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._reentry_replaces(boolean, boolean, timestamptz, boolean, timestamptz) IS
+  'whether re-entry replaces an earlier enrollment (decided in src/core/policy): _enroll_rows and _enroll_customer end it';
+
+CREATE OR REPLACE FUNCTION journey._reentry_blocks(any_earlier_blocks boolean,
+                                                   replaces_active boolean,
+                                                   cooldown_since timestamptz, active boolean,
+                                                   entered_at timestamptz)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_reentry_blocks'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._reentry_blocks(boolean, boolean, timestamptz, boolean, timestamptz) IS
+  'whether an earlier enrollment keeps the customer out (decided in src/core/policy): _enroll_rows and _enroll_customer apply it';
+
 CREATE OR REPLACE FUNCTION journey._holdout_percent(settings jsonb) RETURNS float8
 AS 'MODULE_PATHNAME', 'pgj_holdout_percent'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -50,6 +50,7 @@ DECLARE
   j journey.journeys;
   k record;
   rule record;
+  since timestamptz;
   holdout_percent float8;
   n int := cardinality(p_customers);
   c_ids text[];
@@ -63,8 +64,12 @@ BEGIN
   IF journey._citus_distributed() THEN
     RETURN journey._enroll_rows_distributed(j, p_customers, p_contexts, p_events, p_entities);
   END IF;
-  -- The policies are decided in core (journey._reentry_rule,
-  -- journey._holdout_percent, journey._in_holdout); this applies them.
+  -- The policies are decided in core (journey._reentry_rule;
+  -- journey._reentry_replaces and journey._reentry_blocks per earlier
+  -- enrollment of a customer; journey._holdout_percent, journey._in_holdout);
+  -- this applies them. Once the replaced enrollments ended, a customer enrolls
+  -- unless an earlier enrollment blocks it (ON CONFLICT guards against
+  -- concurrent enrollments).
   rule := journey._reentry_rule(j.settings);
   holdout_percent := journey._holdout_percent(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
@@ -87,15 +92,17 @@ BEGIN
   IF cardinality(c_ids) = 0 THEN
     RETURN '{}';
   END IF;
+  since := now() - rule.cooldown;
   IF rule.replaces_active THEN
-    -- Re-entry replaces the active enrollment (outside the cooldown).
+    -- Re-entry replaces the active enrollments core says it replaces.
     PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),
                                      array_agg('reentered'::text),
                                      p_customers => array_agg(e.customer_id))
        FROM journey.enrollments e, unnest(c_ids, c_entities) u(c, ent)
       WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
         AND e.entity_key IS NOT DISTINCT FROM u.ent
-        AND (rule.cooldown IS NULL OR e.entered_at <= now() - rule.cooldown)
+        AND journey._reentry_replaces(rule.any_earlier_blocks, rule.replaces_active, since,
+                                      true, e.entered_at)
      HAVING count(*) > 0;
   END IF;
   WITH ins AS (
@@ -111,8 +118,8 @@ BEGIN
              SELECT 1 FROM journey.enrollments p
               WHERE p.journey_id = j.id AND p.customer_id = i.c
                 AND p.entity_key IS NOT DISTINCT FROM i.ent
-                AND (rule.any_earlier_blocks
-                     OR (rule.cooldown IS NOT NULL AND p.entered_at > now() - rule.cooldown)))
+                AND journey._reentry_blocks(rule.any_earlier_blocks, rule.replaces_active, since,
+                                            p.status = 'active', p.entered_at))
     ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
     DO NOTHING
     RETURNING e.id)
@@ -141,6 +148,7 @@ DECLARE
   customer text;
   start_key text;
   holdout boolean;
+  since timestamptz;
   active bigint[];
   id bigint;
 BEGIN
@@ -165,11 +173,16 @@ BEGIN
   IF customer IS NULL THEN
     RETURN NULL;
   END IF;
+  -- Re-entry as core decides it from the customer's earlier enrollments: those
+  -- it replaces end (journey._reentry_replaces), then one that keeps the
+  -- customer out (journey._reentry_blocks) stops the enrollment.
+  since := now() - rule.cooldown;
   IF rule.replaces_active THEN
     SELECT array_agg(e.id ORDER BY e.id) INTO active FROM journey.enrollments e
      WHERE e.customer_id = customer AND e.journey_id = j.id AND e.status = 'active'
        AND e.entity_key IS NOT DISTINCT FROM p_entity
-       AND (rule.cooldown IS NULL OR e.entered_at <= now() - rule.cooldown);
+       AND journey._reentry_replaces(rule.any_earlier_blocks, rule.replaces_active, since, true,
+                                     e.entered_at);
     IF cardinality(active) > 0 THEN
       PERFORM journey._end_customer_enrollments(
         customer, active, array_fill('exited'::text, ARRAY[cardinality(active)]),
@@ -179,8 +192,8 @@ BEGIN
   IF EXISTS (SELECT 1 FROM journey.enrollments p
               WHERE p.customer_id = customer AND p.journey_id = j.id
                 AND p.entity_key IS NOT DISTINCT FROM p_entity
-                AND (rule.any_earlier_blocks
-                     OR (rule.cooldown IS NOT NULL AND p.entered_at > now() - rule.cooldown))) THEN
+                AND journey._reentry_blocks(rule.any_earlier_blocks, rule.replaces_active, since,
+                                            p.status = 'active', p.entered_at)) THEN
     RETURN NULL;
   END IF;
   SELECT v.start_key INTO start_key FROM journey.versions v
@@ -375,19 +388,13 @@ BEGIN
       fx.exit_reasons, fx.exit_goals, now(), coalesce(track.occurred_at, now()));
   END IF;
 
-  -- Wake enrollments waiting for this event; the engine checks their "where".
+  -- Wake enrollments waiting for this event (core leaves out those that
+  -- entered after a backdated event); the engine checks their "where".
   IF cardinality(fx.wake_ids) > 0 THEN
     UPDATE journey.enrollments e
        SET woken_by = e.woken_by || jsonb_build_array(delivered), next_run_at = now()
      WHERE e.customer_id = customer AND e.id = ANY (fx.wake_ids) AND e.status = 'active'
-       AND e.waiting_for = track.event
-       -- An event that happened before the enrollment entered (a backdated
-       -- import) does not wake it, as it does not end or convert it (the
-       -- entry read as _track_effects reads it: an entry at a later as_of
-       -- counts as now). Written without coalesce/least: Citus refuses now()
-       -- inside them in a distributed UPDATE.
-       AND (track.occurred_at IS NULL OR track.occurred_at >= e.entered_at
-            OR track.occurred_at >= now());
+       AND e.waiting_for = track.event;
     IF FOUND THEN
       PERFORM journey._wake_workers();
     END IF;

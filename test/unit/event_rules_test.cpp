@@ -152,6 +152,24 @@ TEST(TrackEffects, WakesEnrollmentsWaitingForTheEventInAnyJourneyState) {
   EXPECT_EQ(fx.wakes, (std::vector<int64_t>{20, 21}));
 }
 
+TEST(TrackEffects, BackdatedEventWakesNothing) {
+  VersionEventRules exits{{}, {rule("paid", "null", "paid")}};
+  std::vector<TrackJourney> journeys = {journey(1, &exits)};
+  std::vector<TrackEnrollment> enrollments = {enrollment(41, 0, &exits, "paid"),
+                                              enrollment(42, 0, &exits, "paid")};
+  enrollments[0].entered_at = 1000;
+  enrollments[1].entered_at = 2000;
+  // Occurred between the two entries: only the enrollment that entered before
+  // it is woken (and ended); one at the very time of the entry counts.
+  TrackEffects fx = track_effects("paid", Json::object(), journeys, enrollments, 1500);
+  EXPECT_EQ(fx.wakes, (std::vector<int64_t>{41}));
+  ASSERT_EQ(fx.exits.size(), 1u);
+  EXPECT_EQ(fx.exits[0].enrollment_id, 41);
+  EXPECT_EQ(track_effects("paid", Json::object(), journeys, enrollments, 2000).wakes,
+            (std::vector<int64_t>{41, 42}));
+  EXPECT_TRUE(track_effects("paid", Json::object(), journeys, enrollments, 999).wakes.empty());
+}
+
 TEST(TrackEffects, PerEntityJourneysConcernOnlyTheEventsEntity) {
   VersionEventRules exits{{}, {rule("paid", "null", "paid")}};
   auto effects = [&](const char* props) {

@@ -181,6 +181,15 @@ TEST(Retry, MaxAttemptsOfSettings) {
 namespace pgj::core {
 namespace {
 
+TEST(Retry, TransientIsUnchargedOneSecondLater) {
+  EXPECT_EQ(transient_retry_at(5'000'000), 6'000'000);
+  EXPECT_EQ(kTransientRetryMicros, 1'000'000);
+  // A charged failure waits longer, and counts.
+  Retry charged = charge_failure(0, 5, 5'000'000);
+  EXPECT_EQ(charged.attempts, 1);
+  EXPECT_GT(*charged.next_run_at, transient_retry_at(5'000'000));
+}
+
 TEST(Reentry, RuleOfEachPolicy) {
   JourneySettings never;  // the default
   ReentryRule r = reentry_rule(never);
@@ -201,6 +210,63 @@ TEST(Reentry, RuleOfEachPolicy) {
   EXPECT_EQ(r.cooldown->months, 0);
   EXPECT_EQ(r.cooldown->micros, 0);
   EXPECT_EQ(r.cooldown->to_interval_text(), (Duration{0, 7, 0}.to_interval_text()));
+}
+
+// Eligibility of a customer enrolled again, per policy, with and without a
+// cooldown (entered_at in microseconds; the cooldown starts at 100).
+TEST(Reentry, VerdictOfEachPolicyAndCooldown) {
+  const ReentryRule never = reentry_rule(JourneySettings{});
+  ReentryRule after_exit = never;
+  after_exit.any_earlier_blocks = false;
+  ReentryRule always = after_exit;
+  always.replaces_active = true;
+  const std::vector<EarlierEnrollment> none;
+  const std::vector<EarlierEnrollment> exited_long_ago = {{5, false, 10}};
+  const std::vector<EarlierEnrollment> exited_lately = {{5, false, 150}};
+  const std::vector<EarlierEnrollment> active_long_ago = {{9, true, 50}, {5, false, 10}};
+  const std::vector<EarlierEnrollment> active_lately = {{9, true, 150}};
+  auto verdict = [](const ReentryRule& r, const std::vector<EarlierEnrollment>& e,
+                    std::optional<int64_t> since) {
+    ReentryVerdict v = reentry_verdict(r, e, since);
+    return std::make_pair(v.enroll, v.replace);
+  };
+  using V = std::pair<bool, std::vector<int64_t>>;
+  const V enroll{true, {}}, kept_out{false, {}}, replaced{true, {9}};
+  for (std::optional<int64_t> since : {std::optional<int64_t>(), std::optional<int64_t>(100)}) {
+    EXPECT_EQ(verdict(never, none, since), enroll);
+    EXPECT_EQ(verdict(after_exit, none, since), enroll);
+    EXPECT_EQ(verdict(always, none, since), enroll);
+    // never: any earlier enrollment keeps the customer out.
+    EXPECT_EQ(verdict(never, exited_long_ago, since), kept_out);
+    EXPECT_EQ(verdict(never, active_long_ago, since), kept_out);
+    // after_exit: only an active one (or one inside the cooldown).
+    EXPECT_EQ(verdict(after_exit, exited_long_ago, since), enroll);
+    EXPECT_EQ(verdict(after_exit, active_long_ago, since), kept_out);
+    // always: the active one is replaced, outside the cooldown.
+    EXPECT_EQ(verdict(always, exited_long_ago, since), enroll);
+    EXPECT_EQ(verdict(always, active_long_ago, since), replaced);
+  }
+  // Inside the cooldown: kept out whatever the policy, and not replaced.
+  EXPECT_EQ(verdict(after_exit, exited_lately, 100), kept_out);
+  EXPECT_EQ(verdict(always, exited_lately, 100), kept_out);
+  EXPECT_EQ(verdict(always, active_lately, 100), kept_out);
+  EXPECT_EQ(verdict(always, exited_lately, std::nullopt), enroll);
+  EXPECT_EQ(verdict(always, active_lately, std::nullopt), replaced);
+  // Entered exactly at the cooldown's start: outside it.
+  EXPECT_EQ(verdict(always, {{9, true, 100}}, 100), replaced);
+  // The active one is replaced even when another keeps the customer out.
+  EXPECT_EQ(verdict(always, {{9, true, 50}, {12, false, 150}}, 100), (V{false, {9}}));
+  // Row by row (what _enroll_rows and _enroll_customer apply): a replaced one
+  // does not block; one inside the cooldown blocks and is not replaced.
+  const EarlierEnrollment old_active{9, true, 50}, new_active{9, true, 150};
+  EXPECT_TRUE(reentry_replaces(always, old_active, 100));
+  EXPECT_FALSE(reentry_blocks(always, old_active, 100));
+  EXPECT_FALSE(reentry_replaces(always, new_active, 100));
+  EXPECT_TRUE(reentry_blocks(always, new_active, 100));
+  EXPECT_FALSE(reentry_replaces(after_exit, old_active, 100));
+  EXPECT_TRUE(reentry_blocks(after_exit, old_active, 100));
+  EXPECT_FALSE(reentry_blocks(after_exit, {5, false, 50}, 100));
+  EXPECT_TRUE(reentry_blocks(never, {5, false, 50}, std::nullopt));
 }
 
 }  // namespace
