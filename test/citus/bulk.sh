@@ -75,6 +75,26 @@ both "a 200-row UPDATE fires the attribute entry" \
    SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
     WHERE j.name = 'upgrade'"
 
+# 6. the same on a worker node, for its own customers (its shards: the trigger runs in
+# that backend): one call a shard group, none a customer.
+mine=$(c "SELECT string_agg(quote_literal(t.id), ',') || '|' ||
+                 count(DISTINCT get_shard_id_for_distribution_column('customers', t.id))
+            FROM customers t
+            JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('customers', t.id)
+            JOIN pg_dist_node n ON n.groupid = p.groupid
+           WHERE n.nodeport = $w1 AND t.plan = 'free'")
+check "an UPDATE on a worker node of its customers: the trigger enrolls one call a shard group (${mine##*|}), none a customer" \
+  "${mine##*|}|0|$(c "SELECT count(*) FROM customers WHERE id IN (${mine%|*})")" \
+  "$(cq "$w1" "BEGIN; SET LOCAL track_functions = 'all';
+               UPDATE customers SET plan = 'pro' WHERE id IN (${mine%|*});
+               SELECT coalesce(sum(calls) FILTER (WHERE funcname = '_enroll_group'), 0) || '|' ||
+                      coalesce(sum(calls) FILTER (WHERE funcname = '_enroll_customer'), 0) || '|' ||
+                      (SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+                        WHERE j.name = 'upgrade' AND e.customer_id IN (${mine%|*}))
+                 FROM pg_stat_xact_user_functions WHERE schemaname = 'journey';
+               COMMIT;")"
+s "UPDATE customers SET plan = 'pro' WHERE id IN (${mine%|*})" >/dev/null
+
 state="SELECT (SELECT count(*) || ' ' || md5(string_agg(concat_ws('/', j.name, e.customer_id, e.status,
                                   e.exit_reason, e.holdout, e.step_key, e.entity_key, e.version),
                         ',' ORDER BY j.name, e.customer_id, e.status, e.exit_reason))
