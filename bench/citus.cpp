@@ -21,6 +21,10 @@
 //    ones; on the 1 node and on each worker node the median of 11 calls of
 //    run_due(500) in a transaction rolled back: with nothing due (the claim
 //    alone, on every local shard) and with 500 due (claim and run).
+// 3. Bulk enrollment, called on the coordinator: journey.enroll_query of all N
+//    customers into a new journey, and one UPDATE of PGJ_CITUS_TRIGGER_ROWS
+//    customers (default 5000, at most N) firing an attribute entry trigger;
+//    customers/s on the 1 node and on the distributed install, and the ratio.
 // Usage: citus [enrollments]   (or PGJ_BENCH_ENROLLMENTS; default 20000)
 #include <algorithm>
 #include <atomic>
@@ -121,6 +125,39 @@ Drain drain(const std::string& conninfo, int connections) {
   for (auto& t : threads) t.join();
   if (errors) throw std::runtime_error("drain failed");
   return {taken, seconds_since(start), cpu_ms / 1000.0};
+}
+
+// Section 3 on one install: seconds of enroll_query('bulk') over every
+// customer and of an UPDATE of the first `rows` customers that makes them enter
+// 'bulk_entry' (attribute entry trigger: score > 999, scores are 0-99 before),
+// with the enrollments each made.
+struct Bulk {
+  double enroll_s = 0, update_s = 0;
+  long long enrolled = 0, entered = 0;
+};
+Bulk bulk_enroll(pqxx::connection& c, long long rows) {
+  const std::string steps =
+      "\"start\": \"d\", \"steps\": [{\"key\": \"d\", \"type\": \"delay\", \"duration\":"
+      " \"1 day\", \"next\": \"done\"}, {\"key\": \"done\", \"type\": \"exit\"}]}";
+  exec(c, "SELECT journey.import('{\"name\": \"bulk\", \"audience\": \"customers\", " + steps +
+              "'::jsonb)");
+  exec(c,
+       "SELECT journey.import('{\"name\": \"bulk_entry\", \"audience\": \"customers\","
+       " \"entry\": [{\"type\": \"attribute\", \"when\": {\"field\": \"score\", \"op\": \"gt\","
+       " \"value\": 999}}], " +
+           steps + "'::jsonb)");
+  exec(c, "SELECT journey.publish('bulk'), journey.publish('bulk_entry')");
+  Bulk b;
+  auto start = Clock::now();
+  b.enrolled = scalar(c, "SELECT journey.enroll_query('bulk', 'SELECT id FROM customers')");
+  b.enroll_s = seconds_since(start);
+  start = Clock::now();
+  exec(c, "UPDATE customers SET score = score + 1000 WHERE id::bigint <= " + std::to_string(rows));
+  b.update_s = seconds_since(start);
+  b.entered = scalar(c,
+                     "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j"
+                     " ON j.id = e.journey_id WHERE j.name = 'bulk_entry'");
+  return b;
 }
 
 double median(std::vector<double> v) {
@@ -276,7 +313,27 @@ int main(int argc, char** argv) {
                     tick_ms(node(p, db), now));
       std::printf("\n");
     }
-    bool ok = one_done == n && done == n && messages == 2 * n;
+    long long rows = std::min(n, 5000LL);
+    if (const char* e = std::getenv("PGJ_CITUS_TRIGGER_ROWS")) rows = std::min(n, std::atoll(e));
+    Bulk one_bulk = bulk_enroll(single, rows);
+    Bulk dist_bulk = bulk_enroll(c, rows);
+    std::printf(
+        "bulk enrollment on the coordinator: enroll_query of %lld customers: 1 node %.3f s (%.0f"
+        " customers/s), distributed %.3f s (%.0f customers/s), distributed/1-node time %.2f\n",
+        n, one_bulk.enroll_s, n / one_bulk.enroll_s, dist_bulk.enroll_s, n / dist_bulk.enroll_s,
+        dist_bulk.enroll_s / one_bulk.enroll_s);
+    std::printf(
+        "  attribute entry: UPDATE of %lld customers: 1 node %.3f s (%.0f customers/s), distributed"
+        " %.3f s (%.0f customers/s), distributed/1-node time %.2f\n",
+        rows, one_bulk.update_s, rows / one_bulk.update_s, dist_bulk.update_s,
+        rows / dist_bulk.update_s, dist_bulk.update_s / one_bulk.update_s);
+    bool bulk_ok = one_bulk.enrolled == n && dist_bulk.enrolled == n && one_bulk.entered == rows &&
+                   dist_bulk.entered == rows;
+    if (!bulk_ok)
+      std::printf("  enrolled %lld and %lld, entered %lld and %lld: expected %lld and %lld\n",
+                  one_bulk.enrolled, dist_bulk.enrolled, one_bulk.entered, dist_bulk.entered, n,
+                  rows);
+    bool ok = one_done == n && done == n && messages == 2 * n && bulk_ok;
     if (!ok) std::printf("INCOMPLETE\n");
     {
       pqxx::connection admin(node(coordinator, "postgres"));

@@ -299,6 +299,7 @@ BEGIN
              ('journey.enroll(text,text,jsonb)', 'customer_id'),
              ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id'),
              ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer'),
+             ('journey._enroll_group(text,bigint,text[],jsonb[],jsonb[],text[])', 'p_customer'),
              ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
               'p_customer'),
              ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer')) x(fn, arg) LOOP
@@ -315,7 +316,7 @@ BEGIN
     SET citus.allow_nested_distributed_execution = on;
   ALTER FUNCTION journey._message_event_of(text, bigint, text, jsonb, timestamptz)
     SET citus.allow_nested_distributed_execution = on;
-  ALTER FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text)
+  ALTER FUNCTION journey._enroll_group(text, bigint, text[], jsonb[], jsonb[], text[])
     SET citus.allow_nested_distributed_execution = on;
 END
 $$;

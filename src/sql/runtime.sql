@@ -1,33 +1,69 @@
 -- Runtime: enrolling, tracking events, exiting.
 
--- journey._enroll_rows on a Citus install: one customer at a time, each on
--- the node that owns it (journey._enroll_customer, docs/scale-out.md). Each
--- (customer, entity) once: its first occurrence counts (the keys of a
--- distributed audience are text, so the given id is the canonical one).
--- Returns the new enrollment ids.
+-- journey._enroll_rows on a Citus install (docs/scale-out.md): the customers
+-- grouped by their shard group, one journey._enroll_group call a group, each
+-- run on the node that holds the group (each (customer, entity) once, as on a
+-- single node: a customer's rows all go to one group). Returns the new
+-- enrollment ids.
 CREATE OR REPLACE FUNCTION journey._enroll_rows_distributed(j journey.journeys, p_customers text[],
                                                             p_contexts jsonb[], p_events jsonb[],
                                                             p_entities text[])
 RETURNS bigint[]
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  k record;
+  g record;
   ids bigint[] := '{}';
-  id bigint;
 BEGIN
-  FOR k IN SELECT d.c, d.ctx, d.ev, d.ent
-             FROM (SELECT DISTINCT ON (u.c, coalesce(u.ent, '')) u.c, u.ctx, u.ev, u.ent, u.o
-                     FROM unnest(p_customers, p_contexts, p_events, p_entities)
-                          WITH ORDINALITY u(c, ctx, ev, ent, o)
-                    WHERE u.c IS NOT NULL
-                    ORDER BY u.c, coalesce(u.ent, ''), u.o) d
-            ORDER BY d.o LOOP
-    id := journey._enroll_customer(k.c, j.id, k.ctx, k.ev, k.ent);
-    IF id IS NOT NULL THEN
-      ids := ids || id;
-    END IF;
+  FOR g IN EXECUTE $q$
+    SELECT array_agg(u.c ORDER BY u.o) AS c, array_agg(u.ctx ORDER BY u.o) AS ctx,
+           array_agg(u.ev ORDER BY u.o) AS ev, array_agg(u.ent ORDER BY u.o) AS ent
+      FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[]) WITH ORDINALITY u(c, ctx, ev, ent, o)
+     WHERE u.c IS NOT NULL
+     GROUP BY pg_catalog.get_shard_id_for_distribution_column('journey.enrollments', u.c)
+     ORDER BY min(u.o)$q$
+    USING p_customers, p_contexts, p_events, p_entities LOOP
+    ids := ids || journey._enroll_group(g.c[1], j.id, g.c, g.ctx, g.ev, g.ent);
   END LOOP;
   RETURN ids;
+END
+$$;
+
+-- journey._enroll_rows for customers of p_customer's shard group (the others
+-- are not found in the group's audience shard, so skipped): the single node's
+-- statements (journey._enroll_rows_in) on the group's shards, on the node that
+-- holds them. Called elsewhere (the coordinator), it sends itself there, in the
+-- caller's transaction, as one query on p_customer's shard of the audience
+-- (HAVING: one row whether or not p_customer exists), like
+-- journey._end_customer_enrollments: Citus then takes a later call's query on
+-- that shard over the same connection. Returns the new enrollment ids.
+CREATE OR REPLACE FUNCTION journey._enroll_group(p_customer text, p_journey_id bigint,
+                                                 p_customers text[], p_contexts jsonb[],
+                                                 p_events jsonb[], p_entities text[])
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
+SET enable_seqscan = off AS $$
+DECLARE
+  j journey.journeys;
+  s record;
+  audience_shard text;
+  ids bigint[];
+BEGIN
+  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
+  PERFORM journey._require_enrollable(j);
+  SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
+  IF NOT FOUND THEN
+    EXECUTE format('SELECT journey._enroll_group($1, $2, $3, $4, $5, $6) FROM %s t
+                     WHERE t.%I = $1 HAVING true', j.audience, (journey._audience_keys(j.audience)).key_column)
+      INTO ids USING p_customer, p_journey_id, p_customers, p_contexts, p_events, p_entities;
+    RETURN coalesce(ids, '{}');
+  END IF;
+  -- shard_name leaves the schema out when it is public.
+  EXECUTE $q$SELECT CASE WHEN c.relnamespace = 'public'::regnamespace THEN 'public.' ELSE '' END
+                    || pg_catalog.shard_name($1, pg_catalog.get_shard_id_for_distribution_column($1, $2))
+               FROM pg_catalog.pg_class c WHERE c.oid = $1$q$
+    INTO audience_shard USING j.audience, p_customer;
+  RETURN journey._enroll_rows_in(j, audience_shard, s.enrollments, s.activity, p_customers,
+                                 p_contexts, p_events, p_entities);
 END
 $$;
 
@@ -48,22 +84,39 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 SET enable_seqscan = off AS $$
 DECLARE
   j journey.journeys;
-  k record;
-  rule record;
-  since timestamptz;
-  holdout_percent float8;
-  n int := cardinality(p_customers);
-  c_ids text[];
-  c_contexts jsonb[];
-  c_events jsonb[];
-  c_entities text[];
-  ids bigint[];
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   PERFORM journey._require_enrollable(j);
   IF journey._citus_distributed() THEN
     RETURN journey._enroll_rows_distributed(j, p_customers, p_contexts, p_events, p_entities);
   END IF;
+  RETURN journey._enroll_rows_in(j, j.audience::text, 'journey.enrollments', 'journey.activity',
+                                 p_customers, p_contexts, p_events, p_entities);
+END
+$$;
+
+-- journey._enroll_rows on the given tables: p_audience (the audience, or on a
+-- Citus node its shard), p_enrollments and p_activity (journey.enrollments and
+-- journey.activity, or the co-located shards: journey._enroll_group).
+CREATE OR REPLACE FUNCTION journey._enroll_rows_in(j journey.journeys, p_audience text,
+                                                   p_enrollments regclass, p_activity regclass,
+                                                   p_customers text[], p_contexts jsonb[],
+                                                   p_events jsonb[], p_entities text[])
+RETURNS bigint[]
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  k record;
+  rule record;
+  n int := cardinality(p_customers);
+  c_ids text[];
+  c_contexts jsonb[];
+  c_events jsonb[];
+  c_entities text[];
+  since timestamptz;
+  start_key text;
+  ended bigint[];
+  ids bigint[];
+BEGIN
   -- The policies are decided in core (journey._reentry_rule;
   -- journey._reentry_replaces and journey._reentry_blocks per earlier
   -- enrollment of a customer; journey._holdout_percent, journey._in_holdout);
@@ -71,7 +124,6 @@ BEGIN
   -- unless an earlier enrollment blocks it (ON CONFLICT guards against
   -- concurrent enrollments).
   rule := journey._reentry_rule(j.settings);
-  holdout_percent := journey._holdout_percent(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
   -- The customers that exist, by canonical id (the key as text), each
   -- (customer, entity) once: its first occurrence counts.
@@ -83,7 +135,7 @@ BEGIN
                    WITH ORDINALITY u(c, ctx, ev, ent, o)
               JOIN %1$s t ON t.%2$I = u.c::%3$s
              WHERE u.c IS NOT NULL
-             ORDER BY t.%2$I, coalesce(u.ent, ''), u.o) i$sql$, j.audience, k.key_column, k.cast_type)
+             ORDER BY t.%2$I, coalesce(u.ent, ''), u.o) i$sql$, p_audience, k.key_column, k.cast_type)
   INTO c_ids, c_contexts, c_events, c_entities
   USING p_customers,
         coalesce(p_contexts, array_fill(NULL::jsonb, ARRAY[n])),
@@ -95,35 +147,40 @@ BEGIN
   since := now() - rule.cooldown;
   IF rule.replaces_active THEN
     -- Re-entry replaces the active enrollments core says it replaces.
-    PERFORM journey._end_enrollments(array_agg(e.id), array_agg('exited'::text),
-                                     array_agg('reentered'::text),
-                                     p_customers => array_agg(e.customer_id))
-       FROM journey.enrollments e, unnest(c_ids, c_entities) u(c, ent)
-      WHERE e.journey_id = j.id AND e.status = 'active' AND e.customer_id = u.c
-        AND e.entity_key IS NOT DISTINCT FROM u.ent
-        AND journey._reentry_replaces(rule.any_earlier_blocks, rule.replaces_active, since,
-                                      true, e.entered_at)
-     HAVING count(*) > 0;
+    EXECUTE format($sql$
+      SELECT journey._end_enrollments_in($1, $2, array_agg(e.id), array_agg('exited'::text),
+                                         array_agg('reentered'::text), NULL, now(), NULL,
+                                         array_agg(e.customer_id))
+        FROM %s e, unnest($3::text[], $4::text[]) u(c, ent)
+       WHERE e.journey_id = $5 AND e.status = 'active' AND e.customer_id = u.c
+         AND e.entity_key IS NOT DISTINCT FROM u.ent
+         AND journey._reentry_replaces($6, true, $7, true, e.entered_at)
+      HAVING count(*) > 0$sql$, p_enrollments)
+    INTO ended USING p_enrollments, p_activity, c_ids, c_entities, j.id, rule.any_earlier_blocks,
+                     since;
   END IF;
-  WITH ins AS (
-    INSERT INTO journey.enrollments AS e
-      (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
-       holdout, entered_at)
-    SELECT j.id, j.published_version, i.c, i.ent, v.start_key, now(), i.ctx, i.ev,
-           journey._in_holdout(holdout_percent, j.name, i.c),
-           now()
-      FROM unnest(c_ids, c_contexts, c_events, c_entities) i(c, ctx, ev, ent)
-      JOIN journey.versions v ON v.journey_id = j.id AND v.version = j.published_version
-     WHERE NOT EXISTS (
-             SELECT 1 FROM journey.enrollments p
-              WHERE p.journey_id = j.id AND p.customer_id = i.c
-                AND p.entity_key IS NOT DISTINCT FROM i.ent
-                AND journey._reentry_blocks(rule.any_earlier_blocks, rule.replaces_active, since,
-                                            p.status = 'active', p.entered_at))
-    ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
-    DO NOTHING
-    RETURNING e.id)
-  SELECT coalesce(array_agg(ins.id), '{}') INTO ids FROM ins;
+  SELECT v.start_key INTO start_key FROM journey.versions v
+   WHERE v.journey_id = j.id AND v.version = j.published_version;
+  EXECUTE format($sql$
+    WITH ins AS (
+      INSERT INTO %1$s AS e
+        (id, journey_id, version, customer_id, entity_key, step_key, next_run_at, context,
+         last_event, holdout, entered_at)
+      SELECT nextval('journey.enrollments_id_seq'), $1, $2, i.c, i.ent, $3, now(), i.ctx, i.ev,
+             journey._in_holdout($4, $5, i.c), now()
+        FROM unnest($6::text[], $7::jsonb[], $8::jsonb[], $9::text[]) i(c, ctx, ev, ent)
+       WHERE NOT EXISTS (
+               SELECT 1 FROM %1$s p
+                WHERE p.journey_id = $1 AND p.customer_id = i.c
+                  AND p.entity_key IS NOT DISTINCT FROM i.ent
+                  AND journey._reentry_blocks($10, $11, $12, p.status = 'active', p.entered_at))
+      ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
+      DO NOTHING
+      RETURNING e.id)
+    SELECT coalesce(array_agg(ins.id), '{}') FROM ins$sql$, p_enrollments)
+  INTO ids
+  USING j.id, j.published_version, start_key, journey._holdout_percent(j.settings), j.name,
+        c_ids, c_contexts, c_events, c_entities, rule.any_earlier_blocks, rule.replaces_active, since;
   IF cardinality(ids) > 0 THEN
     PERFORM journey._wake_workers();
   END IF;
@@ -131,86 +188,18 @@ BEGIN
 END
 $$;
 
--- journey._enroll_rows for one customer on a Citus install (docs/scale-out.md):
--- the same rules, in statements pinned to the customer (customer_id = its key),
--- run on the node that owns the customer, whose workers it wakes. Returns the
--- new enrollment's id, or null (no such customer, not eligible, or this entity
--- enrolled already).
+-- One customer of journey._enroll_rows on a Citus install: a Citus
+-- distributed function (journey.distribute), so a call of it is routed to the
+-- node that owns the customer. Returns the new enrollment's id, or null (no
+-- such customer, not eligible, or this entity enrolled already).
 CREATE OR REPLACE FUNCTION journey._enroll_customer(p_customer text, p_journey_id bigint,
                                                     p_context jsonb, p_event jsonb,
                                                     p_entity text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
-DECLARE
-  j journey.journeys;
-  k record;
-  rule record;
-  customer text;
-  start_key text;
-  holdout boolean;
-  since timestamptz;
-  active bigint[];
-  id bigint;
 BEGIN
-  SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
-  PERFORM journey._require_enrollable(j);
-  rule := journey._reentry_rule(j.settings);
-  SELECT * INTO k FROM journey._audience_keys(j.audience);
-  IF journey._citus_distributed()
-     AND NOT EXISTS (SELECT 1 FROM journey._citus_customer_shards(p_customer)) THEN
-    -- Not on the node that owns the customer (a call Citus did not route:
-    -- enroll_query, or one made inside another function): send it there, in
-    -- the caller's transaction, as a query on the customer's shard, so that it
-    -- wakes that node's workers.
-    EXECUTE format('SELECT journey._enroll_customer($1, $2, $3, $4, $5) FROM %s t WHERE t.%I = $1',
-                   j.audience, k.key_column)
-      INTO id USING p_customer, p_journey_id, p_context, p_event, p_entity;
-    RETURN id;
-  END IF;
-  EXECUTE format('SELECT t.%1$I::text FROM %2$s t WHERE t.%1$I = $1::%3$s', k.key_column,
-                 j.audience, k.cast_type)
-    INTO customer USING p_customer;
-  IF customer IS NULL THEN
-    RETURN NULL;
-  END IF;
-  -- Re-entry as core decides it from the customer's earlier enrollments: those
-  -- it replaces end (journey._reentry_replaces), then one that keeps the
-  -- customer out (journey._reentry_blocks) stops the enrollment.
-  since := now() - rule.cooldown;
-  IF rule.replaces_active THEN
-    SELECT array_agg(e.id ORDER BY e.id) INTO active FROM journey.enrollments e
-     WHERE e.customer_id = customer AND e.journey_id = j.id AND e.status = 'active'
-       AND e.entity_key IS NOT DISTINCT FROM p_entity
-       AND journey._reentry_replaces(rule.any_earlier_blocks, rule.replaces_active, since, true,
-                                     e.entered_at);
-    IF cardinality(active) > 0 THEN
-      PERFORM journey._end_customer_enrollments(
-        customer, active, array_fill('exited'::text, ARRAY[cardinality(active)]),
-        array_fill('reentered'::text, ARRAY[cardinality(active)]));
-    END IF;
-  END IF;
-  IF EXISTS (SELECT 1 FROM journey.enrollments p
-              WHERE p.customer_id = customer AND p.journey_id = j.id
-                AND p.entity_key IS NOT DISTINCT FROM p_entity
-                AND journey._reentry_blocks(rule.any_earlier_blocks, rule.replaces_active, since,
-                                            p.status = 'active', p.entered_at)) THEN
-    RETURN NULL;
-  END IF;
-  SELECT v.start_key INTO start_key FROM journey.versions v
-   WHERE v.journey_id = j.id AND v.version = j.published_version;
-  holdout := journey._in_holdout(journey._holdout_percent(j.settings), j.name, customer);
-  INSERT INTO journey.enrollments AS e
-    (journey_id, version, customer_id, entity_key, step_key, next_run_at, context, last_event,
-     holdout, entered_at)
-  VALUES (j.id, j.published_version, customer, p_entity, start_key, now(),
-          coalesce(p_context, '{}'), p_event, holdout, now())
-  ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
-  DO NOTHING
-  RETURNING e.id INTO id;
-  IF id IS NOT NULL THEN
-    PERFORM journey._wake_workers();
-  END IF;
-  RETURN id;
+  RETURN (journey._enroll_group(p_customer, p_journey_id, ARRAY[p_customer], ARRAY[p_context],
+                                ARRAY[p_event], ARRAY[p_entity]))[1];
 END
 $$;
 REVOKE ALL ON FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text) FROM PUBLIC;

@@ -29,6 +29,11 @@ cq() {
 # One value from the coordinator.
 c() { cq "$PGPORT" "$1"; }
 
+# One value from the single-node database $SINGLE on the coordinator (without
+# Citus), which suites that compare with a single node create.
+SINGLE=${SINGLE:-pgj_single}
+s() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$CITUS_DIR" -p "$PGPORT" -U postgres -d "$SINGLE" -c "$1"; }
+
 check() {  # name expected actual
   if [ "$2" == "$3" ]; then
     passed=$((passed + 1)); echo "ok: $1"
