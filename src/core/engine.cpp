@@ -677,9 +677,13 @@ int CompiledJourney::find(std::string_view key) const {
 }
 
 // The exit_reason of an enrollment a rule ends; see the header.
+std::string exit_reason_of(const std::string& name, int position) {
+  if (!name.empty()) return name;
+  return "exit rule exit[" + std::to_string(position) + "]";
+}
+
 std::string exit_reason_of(const CompiledExitRule& rule) {
-  if (!rule.name.empty()) return rule.name;
-  return "exit rule exit[" + std::to_string(rule.position) + "]";
+  return exit_reason_of(rule.name, rule.position);
 }
 
 // Marks the splits another split leads to (split_draws_own). A split no other

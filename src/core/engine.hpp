@@ -118,6 +118,8 @@ struct CompiledExitRule {
 // or "exit rule exit[N]" (its place in the definition's "exit" array, as the
 // validator names it) when the rule has none.
 std::string exit_reason_of(const CompiledExitRule& rule);
+// The same from a rule's name ("" when it has none) and 0-based position.
+std::string exit_reason_of(const std::string& name, int position);
 
 struct CompiledJourney {
   int64_t journey_id = 0;

@@ -152,6 +152,14 @@ PGJ_FUNCTION(pgj_in_holdout) {
   return BoolGetDatum(core::in_holdout(percent, journey, customer));
 }
 
+// journey._exit_reason(name, position): the exit_reason of an exit rule's
+// endings (core::exit_reason_of); position 1-based, as journey.exit_rules.
+PGJ_FUNCTION(pgj_exit_reason) {
+  const std::string name = pg::arg_string(fcinfo, 0);
+  if (PG_ARGISNULL(1)) PG_RETURN_NULL();
+  return pg::string_to_text(core::exit_reason_of(name, PG_GETARG_INT32(1) - 1));
+}
+
 // journey._holdout_percent(settings): the holdout share of a published
 // journey's settings, read by core (0 when none).
 PGJ_FUNCTION(pgj_holdout_percent) {

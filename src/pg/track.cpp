@@ -59,7 +59,7 @@ PreparedStatement rules_statement(
     " WHERE t.type = 'event' AND t.config->>'event' = $3"
     " UNION ALL "
     "SELECT 1, r.journey_id, r.version, r.position, r.config->>'event', (r.config->'where')::text,"
-    "       coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)), r.is_goal"
+    "       r.config->>'name', r.is_goal"
     "  FROM journey.exit_rules r"
     "  JOIN unnest($1::int8[], $2::int4[]) u(j, v) ON r.journey_id = u.j AND r.version = u.v"
     " WHERE r.type = 'event' AND r.config->>'event' = $3"
@@ -152,7 +152,8 @@ void read_rules(TrackInput& in, const std::vector<Version>& versions, const std:
     if (*row[0] == "0") {
       rules.entries.push_back(std::move(rule));
     } else {
-      rule.reason = row[6] ? *row[6] : std::string();
+      // (positions are 1-based in journey.exit_rules, 0-based in core)
+      rule.reason = core::exit_reason_of(row[6] ? *row[6] : std::string(), std::stoi(*row[3]) - 1);
       rule.is_goal = *row[7] == "t";
       rules.exits.push_back(std::move(rule));
     }

@@ -119,6 +119,12 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._reentry_blocks(boolean, boolean, timestamptz, boolean, timestamptz) IS
   'whether an earlier enrollment keeps the customer out (decided in src/core/policy): _enroll_rows and _enroll_customer apply it';
 
+CREATE OR REPLACE FUNCTION journey._exit_reason(name text, rule_position int) RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_exit_reason'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._exit_reason(text, int) IS
+  'the exit_reason of enrollments an exit rule ends: its name, or exit rule exit[N] (src/core/engine, exit_reason_of); rule_position as in journey.exit_rules (1-based)';
+
 CREATE OR REPLACE FUNCTION journey._holdout_percent(settings jsonb) RETURNS float8
 AS 'MODULE_PATHNAME', 'pgj_holdout_percent'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -113,6 +113,7 @@ GRANT EXECUTE ON FUNCTION
   journey._report_version(journey.journeys, int),
   journey._drawing_parts(bigint, int),
   journey._condition_words(jsonb),
+  journey._exit_reason(text, int),
   journey._step_words(journey.step_type, jsonb),
   journey._report_window(timestamptz, timestamptz),
   journey._whole_hours(timestamptz, timestamptz),

@@ -250,14 +250,14 @@ BEGIN
     FROM journey.entry_triggers t WHERE t.journey_id = p_journey_id AND t.version = p_version
   UNION ALL
   SELECT 'exit', r.position, NULL, NULL,
-         coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)) || ': '
+         journey._exit_reason(r.config->>'name', r.position) || ': '
          || CASE r.type WHEN 'event' THEN 'event ' || (r.config->>'event')
                           || coalesce(' where ' || journey._condition_words(r.config->'where'), '')
                         ELSE journey._condition_words(r.config->'when') END
          || CASE WHEN r.is_goal THEN ' (goal)' ELSE '' END,
          (SELECT coalesce(sum(a.c), 0)::bigint FROM act a
            WHERE a.outcome = 'exited'
-             AND a.reason = coalesce(r.config->>'name', format('exit rule exit[%s]', r.position - 1)))
+             AND a.reason = journey._exit_reason(r.config->>'name', r.position))
     FROM journey.exit_rules r WHERE r.journey_id = p_journey_id AND r.version = p_version
   ) p;
 END

@@ -59,6 +59,10 @@ TEST(ExitRuleNames, ReasonIsTheNameOrThePosition) {
   ASSERT_EQ(j.exit_rules.size(), 2u);
   EXPECT_EQ(exit_reason_of(j.exit_rules[0]), "exit rule exit[0]");
   EXPECT_EQ(exit_reason_of(j.exit_rules[1]), "unsubscribed");
+  // The same from a rule's stored name and position (track, the drawings).
+  EXPECT_EQ(exit_reason_of("", 0), "exit rule exit[0]");
+  EXPECT_EQ(exit_reason_of("", 3), "exit rule exit[3]");
+  EXPECT_EQ(exit_reason_of("unsubscribed", 1), "unsubscribed");
 
   // The engine's own check ends the run with that reason and says a goal rule did it.
   NoRuntime rt;
