@@ -1,5 +1,6 @@
 // The shared library's module entry: magic block and load-time initialization.
 #include "pg/postgres.hpp"
+#include "pg/null_customer.hpp"
 #include "pg/worker.hpp"
 
 extern "C" {
@@ -13,6 +14,7 @@ void _PG_init(void);
 void _PG_init(void) {
   pgj::pg::define_gucs(process_shared_preload_libraries_in_progress);
   if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade) return;
+  pgj::pg::install_null_customer_check();
   pgj::pg::register_launcher();
 }
 }

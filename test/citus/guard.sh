@@ -145,6 +145,18 @@ $w2|customers" \
           \$\$SELECT string_agg(relation::text, ',' ORDER BY relation::text) FROM journey.audiences\$\$)
          ORDER BY nodeport")"
 
+# A null customer id: Citus 13.2 would hash it to delegate the call and crash the
+# backend (attack-13b G1); pg_journey's planner hook refuses it first, as the
+# single node does (22004), also as a bound parameter. The coordinator stays up.
+for sql in "SELECT journey.enroll('up', NULL)" "SELECT journey.track(NULL, 'ping')" \
+           "PREPARE null_track(text) AS SELECT journey.track(\$1, 'ping'); EXECUTE null_track(NULL)"; do
+  check "null customer id refused before Citus plans it: $sql" \
+    "ERROR:  22004: customer_id must not be null" \
+    "$(run_in "$CITUS_DB" "$sql" | grep '^ERROR' | head -1)"
+done
+check "null customer id: the coordinator still up" "ok" \
+  "$(outcome_of "$(run_in "$CITUS_DB" "SELECT 1")")"
+
 # A worker node down ("When a worker node is down"): claim_messages fails on the
 # coordinator; track of a customer of the live node works; back up, claims work.
 live=$(c "SELECT min(t.id) FROM customers t
