@@ -204,6 +204,18 @@ END
 $$;
 REVOKE ALL ON FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text) FROM PUBLIC;
 
+-- A journey that runs one enrollment per entity cannot take a list of customer
+-- keys (enroll_query, before it runs the caller's query, and _enroll_keys).
+CREATE OR REPLACE FUNCTION journey._refuse_key_list(j journey.journeys) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF j.settings ? 'entity_property' THEN
+    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
+      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
+  END IF;
+END
+$$;
+
 -- What enroll_query (which runs the caller's query as the caller) may do with
 -- the keys it got: enroll them, nothing else (no context, no forged event).
 CREATE OR REPLACE FUNCTION journey._enroll_keys(p_journey_id bigint, p_customers text[]) RETURNS bigint
@@ -212,10 +224,7 @@ DECLARE
   j journey.journeys;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
-  IF j.settings ? 'entity_property' THEN
-    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
-      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
-  END IF;
+  PERFORM journey._refuse_key_list(j);
   RETURN cardinality(journey._enroll_rows(p_journey_id, p_customers));
 END
 $$;
@@ -293,10 +302,7 @@ DECLARE
   keys text[];
 BEGIN
   PERFORM journey._require_enrollable(j);
-  IF j.settings ? 'entity_property' THEN
-    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
-      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
-  END IF;
+  PERFORM journey._refuse_key_list(j);
   IF enroll_query.query IS NULL THEN
     RAISE EXCEPTION 'query of enroll_query for journey "%" must not be null', j.name
       USING ERRCODE = '22004', HINT = 'pass a SELECT whose first column is the customer key';
