@@ -650,6 +650,29 @@ BEGIN
 END
 $$;
 
+-- Before a call that sends itself to p_customer's node as a query on the
+-- customer's shard (journey._enroll_group, journey._end_customer_enrollments,
+-- journey._message_event_of, when Citus did not route the call: docs/scale-out.md,
+-- "Atomicity: two-phase commit"): a write of no row on the customer's shard of
+-- journey.enrollments, so that Citus counts this transaction as writing on that
+-- node. Citus counts the query that follows as a read, which on its own would
+-- leave that node's part out of the transaction's commit: no transaction block
+-- for an autocommit statement (each node's part committed as it ran) and a
+-- plain one-phase COMMIT for a transaction. After this write Citus opens a
+-- transaction block there (also inside an autocommit statement), sends the
+-- query over the same connection (the one that wrote the placement group), and
+-- commits with two-phase commit (PREPARE TRANSACTION, COMMIT PREPARED) once
+-- the transaction writes on a second node. The key (customer_id, id) finds no
+-- row with a null id: one index probe.
+CREATE OR REPLACE FUNCTION journey._citus_write_on_customer_node(p_customer text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  EXECUTE 'DELETE FROM journey.enrollments e WHERE e.customer_id = $1 AND e.id IS NULL'
+    USING p_customer;
+END
+$$;
+REVOKE ALL ON FUNCTION journey._citus_write_on_customer_node(text) FROM PUBLIC;
+
 -- journey._end_enrollments for enrollments of one customer (p_ids must all be
 -- that customer's). On a single node, the same. On a Citus install the ending
 -- statement runs on the customer's shards, on the node that holds them: this
@@ -680,7 +703,9 @@ BEGIN
     END IF;
     -- Not on the node that owns the customer (a call Citus did not route: one
     -- made inside another function here): send it there, in the caller's
-    -- transaction, as a query on the customer's shard that calls this function.
+    -- transaction, as a query on the customer's shard that calls this function
+    -- (a write there first: journey._citus_write_on_customer_node).
+    PERFORM journey._citus_write_on_customer_node(p_customer);
     EXECUTE 'SELECT journey._end_customer_enrollments($1, $2, $3, $4, $5, $6, $7)
                FROM journey.enrollments e WHERE e.customer_id = $1 AND e.id = $2[1]'
       INTO ended USING p_customer, p_ids, p_statuses, p_reasons, p_goals, p_at, p_converted_at;

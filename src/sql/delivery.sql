@@ -370,6 +370,9 @@ BEGIN
   IF p_customer IS NULL THEN
     SELECT * INTO m FROM journey.messages x WHERE x.id = p_message FOR UPDATE;
   ELSIF NOT EXISTS (SELECT 1 FROM journey._citus_customer_shards(p_customer)) THEN
+    -- Committed with the caller's transaction on every node it writes (two-phase):
+    -- journey._citus_write_on_customer_node.
+    PERFORM journey._citus_write_on_customer_node(p_customer);
     EXECUTE 'SELECT journey._message_event_of($1, $2, $3, $4, $5)
                FROM journey.messages x WHERE x.customer_id = $1 AND x.id = $2'
       INTO result USING p_customer, p_message, p_kind, p_props, p_at;
