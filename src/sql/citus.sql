@@ -419,6 +419,31 @@ $$;
 REVOKE ALL ON FUNCTION journey._citus_refuse_per_row(text, text), journey._citus_shard_query_call()
   FROM PUBLIC;
 
+-- journey._enroll_group, about to send itself to the node of the customer's
+-- shard of the audience, already runs in a call it sent so in this backend:
+-- that shard is placed here but the customer's enrollments are not, so the
+-- audience is not co-located with journey.enrollments (registered before
+-- journey.register_audience refused such tables, or changed since) and the call
+-- would send itself here again until the stack overflows. Raises instead.
+CREATE OR REPLACE FUNCTION journey._citus_refuse_forwarding_loop(audience regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  stack text;
+BEGIN
+  GET DIAGNOSTICS stack = PG_CONTEXT;
+  IF regexp_count(stack, 'function (journey\.)?_enroll_group\(') > 1 THEN
+    RAISE EXCEPTION 'cannot enroll customers of audience %: it is not distributed by its key column co-located with journey.enrollments',
+      audience
+      USING ERRCODE = '55000',
+            DETAIL = 'the customer''s row of the audience is not on the node that holds the customer''s enrollments',
+            HINT = 'an audience of a distributed install is distributed by its key column with '
+                   'colocate_with => ''journey.enrollments'' (docs/scale-out.md, "Audiences on a distributed install")';
+  END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_refuse_forwarding_loop(regclass) FROM PUBLIC;
+
 -- Runs a statement on every worker node (in a connection of its own, committed
 -- there); raises the first node's error.
 CREATE OR REPLACE FUNCTION journey._citus_on_workers(command text) RETURNS void
@@ -611,8 +636,61 @@ BEGIN
 END
 $$;
 
+-- What journey.register_audience refuses on a distributed install: a table
+-- that is not distributed by its key column co-located with
+-- journey.enrollments (a local table, which the worker nodes cannot read; a
+-- reference table, another distribution column or colocation, where a
+-- customer's row is not on the node of the customer's enrollments). Nothing
+-- without Citus or before journey.distribute.
+CREATE OR REPLACE FUNCTION journey._citus_check_audience(rel regclass, key_column name) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  p record;
+  key_type regtype;
+  recipe text;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  SELECT t.atttypid::regtype INTO key_type FROM pg_attribute t
+   WHERE t.attrelid = rel AND t.attname = _citus_check_audience.key_column;
+  SELECT x.partmethod, x.repmodel, x.colocationid = e.colocationid AS colocated,
+         CASE WHEN x.partmethod = 'h' THEN column_to_column_name(x.logicalrelid, x.partkey) END AS column_name
+    INTO p
+    FROM pg_dist_partition e LEFT JOIN pg_dist_partition x ON x.logicalrelid = rel
+   WHERE e.logicalrelid = 'journey.enrollments'::regclass;
+  IF p.partmethod = 'h' AND p.column_name = _citus_check_audience.key_column AND p.colocated THEN
+    RETURN;
+  END IF;
+  recipe := format('SELECT create_distributed_table(%L, %L, colocate_with => %L)', rel::text,
+                   _citus_check_audience.key_column, 'journey.enrollments');
+  RAISE EXCEPTION 'cannot register audience %: on a distributed install it must be distributed by its key column "%", co-located with journey.enrollments',
+    rel, _citus_check_audience.key_column
+    USING ERRCODE = '55000',
+          DETAIL = format('%s is %s', rel, CASE
+            WHEN p.partmethod IS NULL THEN 'a local table of this node: the worker nodes, which hold the customers'' enrollments, cannot read it'
+            WHEN p.partmethod = 'n' AND p.repmodel = 't' THEN 'a Citus reference table'
+            WHEN p.partmethod = 'n' THEN 'a Citus local table'
+            WHEN p.partmethod <> 'h' THEN 'a Citus table that is not hash-distributed'
+            -- (by another column it has no unique index on the key: refused before)
+            WHEN p.column_name <> _citus_check_audience.key_column
+              THEN format('distributed by column "%s"', p.column_name)
+            ELSE 'distributed by its key column, but not co-located with journey.enrollments' END)
+            || CASE WHEN key_type <> 'text'::regtype
+                    THEN format('; its key column "%s" is %s, and customer ids are text',
+                                _citus_check_audience.key_column, key_type)
+                    ELSE '' END,
+          HINT = CASE WHEN key_type <> 'text'::regtype
+                      THEN 'key it by text first (docs/scale-out.md, "A CRM keyed by bigint"), then '
+                      ELSE '' END
+                 || CASE WHEN p.partmethod IS NULL THEN 'distribute it first: '
+                         ELSE format('SELECT undistribute_table(%L); ', rel::text) END
+                 || recipe || '; then register it (docs/scale-out.md, "Audiences on a distributed install")';
+END
+$$;
+
 REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_distributed(),
-  journey._citus_shard_groups(bigint[]) FROM PUBLIC;
+  journey._citus_shard_groups(bigint[]), journey._citus_check_audience(regclass, name) FROM PUBLIC;
 -- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
 GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
   TO journey_reader;

@@ -52,6 +52,7 @@ BEGIN
   PERFORM journey._require_enrollable(j);
   SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
   IF NOT FOUND THEN
+    PERFORM journey._citus_refuse_forwarding_loop(j.audience);
     EXECUTE format('SELECT journey._enroll_group($1, $2, $3, $4, $5, $6) FROM %s t
                      WHERE t.%I = $1 HAVING true', j.audience, (journey._audience_keys(j.audience)).key_column)
       INTO ids USING p_customer, p_journey_id, p_customers, p_contexts, p_events, p_entities;
