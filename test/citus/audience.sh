@@ -8,7 +8,7 @@
 # its key co-located with journey.enrollments (a reference table, a local table,
 # another colocation, a bigint key); an audience that is not co-located anyway (a row
 # written by hand) gets an error from enroll_query instead of a stack overflow, and
-# distribute stays possible.
+# distribute stays possible; an install distributed with << 48 keeps that layout.
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -157,5 +157,36 @@ check "... and enrolled nobody" "0" \
 c "SELECT journey.archive('nurture'); SELECT journey.drop_journey('nurture');
    SELECT journey.unregister_audience('leads')" >/dev/null
 check "distribute again works" "ok" "$(run "DO \$\$ BEGIN PERFORM journey.distribute('customers'); END \$\$")"
+
+# An install an earlier build distributed (ranges (group << 48) + n, the coordinator's
+# sequences not lowered, as made here by hand): distribute keeps that layout for every
+# node (restarting no sequence), mixing none.
+old_layout=$(cat <<'SQL'
+DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
+  SET LOCAL citus.enable_ddl_propagation = off;
+  FOR s IN SELECT journey._citus_runtime_sequences() LOOP
+    IF g = 0 THEN
+      EXECUTE format('ALTER SEQUENCE %s NO MAXVALUE', s);
+    ELSE
+      EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s', s,
+                     (g << 48) + 1, ((g + 1) << 48) - 1, (g << 48) + 1, (g << 48) + 1);
+    END IF;
+  END LOOP;
+END $do$
+SQL
+)
+for p in $PGPORT $CITUS_WORKER_PORTS; do cq "$p" "$old_layout" >/dev/null; done
+c "INSERT INTO customers VALUES ('new2', 'n2@x'), ('new3', 'n3@x')" >/dev/null
+c "SELECT journey.enroll_query('w', \$\$SELECT id FROM customers WHERE id IN ('new2', 'new3')\$\$)" >/dev/null
+used="SELECT last_value || '/' || is_called FROM journey.enrollments_id_seq"
+used_before="$(cq "$w1" "$used")|$(cq "$w2" "$used")"
+check "an install distributed with << 48: distribute again" "ok" \
+  "$(run "DO \$\$ BEGIN PERFORM journey.distribute('customers'); END \$\$")"
+check "... keeps << 48 on every worker node, the coordinator's sequences lowered to (1 << 48) - 1" \
+  "true|true|281474976710655" \
+  "$(cq "$w1" "${ranges//42/48}")|$(cq "$w2" "${ranges//42/48}")|$(
+     c "SELECT string_agg(DISTINCT seqmax::text, ',') FROM pg_sequence
+         WHERE seqrelid IN (SELECT journey._citus_runtime_sequences())")"
+check "... and restarts no sequence" "$used_before" "$(cq "$w1" "$used")|$(cq "$w2" "$used")"
 
 citus_test_finish
