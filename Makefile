@@ -51,7 +51,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   delivery_hardening \
   architecture_errors architecture_policies arch_review_policies arch_review_deep_errors \
   audience_cols_classes audience_cols_contexts \
-  citus_absent citus_runtime_single \
+  citus_absent citus_runtime_single citus_audience_single \
   split_nested import_keys \
   probe4_reports one_ending \
   fix_engine_call_endings fix_engine_generated \

@@ -13,8 +13,6 @@ DECLARE
   rel regclass := register_audience.relation;
   kind "char";
   persistence "char";
-  key_attnum int;
-  col record;
   old journey.audiences;
   registrar name;
   merged jsonb;
@@ -36,33 +34,10 @@ BEGIN
             HINT = 'register a permanent (or unlogged) table';
   END IF;
   PERFORM journey._require_table_owner(rel, 'register');
-  FOR col IN SELECT * FROM (VALUES ('key_column', register_audience.key_column),
-                                   ('email_column', register_audience.email_column),
-                                   ('timezone_column', register_audience.timezone_column)) v(role, name)
-             WHERE v.name IS NOT NULL LOOP
-    PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'column "%" of relation "%" does not exist', col.name, rel
-        USING ERRCODE = '42703', DETAIL = format('it was given as %s', col.role);
-    END IF;
-    IF col.role <> 'key_column' THEN
-      PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name AND c.category = 'text';
-      IF NOT FOUND THEN
-        RAISE EXCEPTION '% "%" of relation "%" must be of a text type', col.role, col.name, rel
-          USING ERRCODE = '42804';
-      END IF;
-    END IF;
-  END LOOP;
-  SELECT c.attnum INTO key_attnum FROM journey._audience_columns(rel) c
-   WHERE c.name = register_audience.key_column;
-  PERFORM 1 FROM pg_index i
-   WHERE i.indrelid = rel AND i.indisunique AND i.indnkeyatts = 1
-     AND i.indkey[0] = key_attnum AND i.indpred IS NULL AND i.indexprs IS NULL;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'key column "%" of relation "%" is not unique', register_audience.key_column, rel
-      USING ERRCODE = '42P10',
-            HINT = format('add a primary key or a unique index on %s (%I)', rel, register_audience.key_column);
-  END IF;
+  PERFORM journey._check_audience_columns(rel, register_audience.key_column,
+                                          register_audience.email_column,
+                                          register_audience.timezone_column);
+  PERFORM journey._citus_check_audience(rel, register_audience.key_column);
   SELECT * INTO old FROM journey.audiences a WHERE a.relation = rel FOR UPDATE;
   IF FOUND AND old.key_column <> register_audience.key_column THEN
     PERFORM 1 FROM journey.journeys x WHERE x.audience = rel;
@@ -99,6 +74,47 @@ BEGIN
   END IF;
   PERFORM journey._invalidate_audience(rel);
   PERFORM journey._install_audience_triggers(rel);
+END
+$$;
+
+-- What journey.register_audience checks of the columns it is given: each
+-- exists, the e-mail and time zone columns are of a text type, and the key
+-- column is unique (a one-column unique index without predicate).
+CREATE OR REPLACE FUNCTION journey._check_audience_columns(rel regclass, key_column name,
+                                                          email_column name, timezone_column name)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  key_attnum int;
+  col record;
+BEGIN
+  FOR col IN SELECT * FROM (VALUES ('key_column', _check_audience_columns.key_column),
+                                   ('email_column', _check_audience_columns.email_column),
+                                   ('timezone_column', _check_audience_columns.timezone_column)) v(role, name)
+             WHERE v.name IS NOT NULL LOOP
+    PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'column "%" of relation "%" does not exist', col.name, rel
+        USING ERRCODE = '42703', DETAIL = format('it was given as %s', col.role);
+    END IF;
+    IF col.role <> 'key_column' THEN
+      PERFORM 1 FROM journey._audience_columns(rel) c WHERE c.name = col.name AND c.category = 'text';
+      IF NOT FOUND THEN
+        RAISE EXCEPTION '% "%" of relation "%" must be of a text type', col.role, col.name, rel
+          USING ERRCODE = '42804';
+      END IF;
+    END IF;
+  END LOOP;
+  SELECT c.attnum INTO key_attnum FROM journey._audience_columns(rel) c
+   WHERE c.name = _check_audience_columns.key_column;
+  PERFORM 1 FROM pg_index i
+   WHERE i.indrelid = rel AND i.indisunique AND i.indnkeyatts = 1
+     AND i.indkey[0] = key_attnum AND i.indpred IS NULL AND i.indexprs IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'key column "%" of relation "%" is not unique', _check_audience_columns.key_column, rel
+      USING ERRCODE = '42P10',
+            HINT = format('add a primary key or a unique index on %s (%I)', rel, _check_audience_columns.key_column);
+  END IF;
 END
 $$;
 

@@ -143,10 +143,40 @@ BEGIN
 END
 $$;
 
+-- The id layout of a distributed install (docs/scale-out.md, "Ids on a
+-- distributed install"): the runtime tables' sequences of the node of Citus
+-- group g hand out (g << shift) + 1 up to ((g + 1) << shift) - 1, and the
+-- coordinator's (group 0, whose sequences made the single node's ids) at most
+-- (1 << shift) - 1. The shift is 42 (ids stay below 2^53, exact in JSON and
+-- JavaScript, up to group 2047); an install that an earlier build distributed
+-- keeps the 48 it was given (its ranges are in use). The coordinator's
+-- sequence records it: its maximum is capped by the first call.
+CREATE OR REPLACE FUNCTION journey._citus_id_shift(runtime_distributed boolean) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN s.seqmax = (1::bigint << 42) - 1 THEN 42
+              WHEN s.seqmax = (1::bigint << 48) - 1 OR runtime_distributed THEN 48
+              ELSE 42 END
+    FROM pg_sequence s WHERE s.seqrelid = 'journey.enrollments_id_seq'::regclass
+$$;
+
+-- The sequences of the tables distributed by customer (their ids: enrollments,
+-- events, messages, suppressions, message_events).
+CREATE OR REPLACE FUNCTION journey._citus_runtime_sequences() RETURNS SETOF regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT d.objid::regclass FROM pg_depend d
+    JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
+   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+     AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'
+$$;
+
 -- Step 1 of journey.distribute, on the worker nodes (see there).
 CREATE OR REPLACE FUNCTION journey._citus_prepare_workers(runtime_distributed boolean)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  shift int := journey._citus_id_shift(runtime_distributed);
+  propagation text := current_setting('citus.enable_ddl_propagation');
+  s regclass;
 BEGIN
   -- 1. On the workers, before anything of this transaction reaches them (their
   -- commands run in connections of their own, which would wait for the locks
@@ -161,20 +191,49 @@ BEGIN
       END $do$ $cmd$, NOT runtime_distributed));
   -- Ids unique across nodes: a row inserted on a worker (a call routed to
   -- the node that owns the customer) takes its id from that node's sequence,
-  -- which gets a range of its own, (group id << 48) + n.
-  PERFORM journey._citus_on_workers(
+  -- which gets a range of its own, (group id << shift) + n. A node that has
+  -- its range keeps it (never restarted: its ids are in use).
+  PERFORM journey._citus_on_workers(format(
     $cmd$DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
         SET LOCAL citus.enable_ddl_propagation = off;
-        FOR s IN SELECT d.objid::regclass FROM pg_depend d
-                   JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
-                  WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
-                    AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S' LOOP
-          IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << 48) + 1 THEN
-            EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s',
-                           s, (g << 48) + 1, ((g + 1) << 48) - 1, (g << 48) + 1, (g << 48) + 1);
+        FOR s IN SELECT journey._citus_runtime_sequences() LOOP
+          IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << %1$s) + 1 THEN
+            EXECUTE format('ALTER SEQUENCE %%s MINVALUE %%s MAXVALUE %%s START WITH %%s RESTART WITH %%s',
+                           s, (g << %1$s) + 1, ((g + 1) << %1$s) - 1, (g << %1$s) + 1, (g << %1$s) + 1);
           END IF;
         END LOOP;
-      END $do$ $cmd$);
+      END $do$ $cmd$, shift));
+  -- The coordinator's ids (the single node's, and those it still makes) stay
+  -- below group 1's range; this also records the shift.
+  PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+  FOR s IN SELECT journey._citus_runtime_sequences() LOOP
+    IF (SELECT seqmax FROM pg_sequence WHERE seqrelid = s) <> (1::bigint << shift) - 1 THEN
+      EXECUTE format('ALTER SEQUENCE %s MAXVALUE %s', s, (1::bigint << shift) - 1);
+    END IF;
+  END LOOP;
+  PERFORM set_config('citus.enable_ddl_propagation', propagation, true);
+  PERFORM journey._citus_warn_id_ranges(shift);
+END
+$$;
+
+-- Warns about the nodes whose ids pass 2^53 (Citus group ids are never reused:
+-- each node added takes the next): JSON readers that hold numbers as doubles
+-- (JavaScript) cannot keep such ids exact.
+CREATE OR REPLACE FUNCTION journey._citus_warn_id_ranges(shift int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  n record;
+BEGIN
+  FOR n IN SELECT nodename, nodeport, groupid FROM pg_dist_node
+            WHERE ((groupid::bigint + 1) << shift) - 1 > (1::bigint << 53)
+            ORDER BY groupid LOOP
+    RAISE WARNING 'ids made on node %:% pass 2^53: its range starts at %', n.nodename, n.nodeport,
+      (n.groupid::bigint << shift) + 1
+      USING DETAIL = format('a node''s ids are (Citus group id << %s) + n, and this node is group %s; '
+                            'JSON readers that hold numbers as doubles (JavaScript) cannot keep them exact: '
+                            'message_id in payloads and events, the webhook Idempotency-Key', shift, n.groupid),
+            HINT = 'read these ids as strings in such consumers (docs/scale-out.md, "Ids on a distributed install")';
+  END LOOP;
 END
 $$;
 
@@ -190,11 +249,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
 SET client_min_messages = warning AS $$
 DECLARE
   a journey.audiences;
-  other record;
-  stmt text;
-  tbl record;
-  fks text[];
-  fk text;
   runtime_distributed boolean;
   unsafe_triggers text;
   modify_mode text;
@@ -214,30 +268,56 @@ BEGIN
   PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
   PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
 
-  -- 2. The audiences, by their keys: this one first (the journey tables are
-  -- co-located with it), then the other registered ones, co-located with it.
-  FOR other IN SELECT x.relation, x.key_column FROM journey.audiences x
-                WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.relation)
-                ORDER BY x.relation = distribute.audience DESC, x.relation::text LOOP
-    IF runtime_distributed THEN
-      PERFORM create_distributed_table(other.relation, other.key_column::text,
-                                       colocate_with => 'journey.enrollments');
-    ELSIF other.relation = distribute.audience THEN
-      PERFORM create_distributed_table(other.relation, other.key_column::text);
-    ELSE
-      PERFORM create_distributed_table(other.relation, other.key_column::text,
-                                       colocate_with => distribute.audience::text);
-    END IF;
-  END LOOP;
+  PERFORM journey._citus_distribute_audiences(a.relation, runtime_distributed);
   IF runtime_distributed THEN
     -- A node added since: its copies of the definitions must hold its own OIDs.
     PERFORM journey._citus_fix_reference_oids();
-    PERFORM journey._citus_route_functions();
-    PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
-    PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
-    RETURN;
+  ELSE
+    PERFORM journey._citus_distribute_tables(a.relation);
   END IF;
+  PERFORM journey._citus_route_functions();
+  -- The rest of the caller's transaction runs with the caller's settings.
+  PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+  PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
+END
+$$;
 
+-- Step 2 of journey.distribute: the audiences, by their keys: `audience` first
+-- (the journey tables are co-located with it), then the other registered ones,
+-- co-located with it (with journey.enrollments once that is distributed).
+CREATE OR REPLACE FUNCTION journey._citus_distribute_audiences(audience regclass,
+                                                               runtime_distributed boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  other record;
+BEGIN
+  FOR other IN SELECT x.relation, x.key_column FROM journey.audiences x
+                WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.relation)
+                ORDER BY x.relation = _citus_distribute_audiences.audience DESC, x.relation::text LOOP
+    IF runtime_distributed THEN
+      PERFORM create_distributed_table(other.relation, other.key_column::text,
+                                       colocate_with => 'journey.enrollments');
+    ELSIF other.relation = _citus_distribute_audiences.audience THEN
+      PERFORM create_distributed_table(other.relation, other.key_column::text);
+    ELSE
+      PERFORM create_distributed_table(other.relation, other.key_column::text,
+                                       colocate_with => _citus_distribute_audiences.audience::text);
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Steps 3 to 5 of journey.distribute (the first call): the journey tables
+-- become Citus tables, the runtime tables co-located with `audience`.
+CREATE OR REPLACE FUNCTION journey._citus_distribute_tables(audience regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  stmt text;
+  tbl record;
+  fks text[];
+  fk text;
+BEGIN
   -- The same keys on the coordinator; the foreign keys between journey tables
   -- are dropped, and put back once both sides are Citus tables.
   SELECT array_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,
@@ -267,7 +347,7 @@ BEGIN
   -- 4. The runtime tables, by customer, co-located with the audience.
   FOR tbl IN SELECT * FROM journey._citus_layout() x WHERE x.kind = 'distributed'
              AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = x.rel) LOOP
-    PERFORM create_distributed_table(tbl.rel, 'customer_id', colocate_with => a.relation::text);
+    PERFORM create_distributed_table(tbl.rel, 'customer_id', colocate_with => _citus_distribute_tables.audience::text);
     PERFORM truncate_local_data_after_distributing_table(tbl.rel);
   END LOOP;
   PERFORM journey._citus_fix_oids('distributed');
@@ -277,10 +357,6 @@ BEGIN
   FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
     EXECUTE fk;
   END LOOP;
-  PERFORM journey._citus_route_functions();
-  -- The rest of the caller's transaction runs with the caller's settings.
-  PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
-  PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
 END
 $$;
 
@@ -342,6 +418,31 @@ $$;
 
 REVOKE ALL ON FUNCTION journey._citus_refuse_per_row(text, text), journey._citus_shard_query_call()
   FROM PUBLIC;
+
+-- journey._enroll_group, about to send itself to the node of the customer's
+-- shard of the audience, already runs in a call it sent so in this backend:
+-- that shard is placed here but the customer's enrollments are not, so the
+-- audience is not co-located with journey.enrollments (registered before
+-- journey.register_audience refused such tables, or changed since) and the call
+-- would send itself here again until the stack overflows. Raises instead.
+CREATE OR REPLACE FUNCTION journey._citus_refuse_forwarding_loop(audience regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  stack text;
+BEGIN
+  GET DIAGNOSTICS stack = PG_CONTEXT;
+  IF regexp_count(stack, 'function (journey\.)?_enroll_group\(') > 1 THEN
+    RAISE EXCEPTION 'cannot enroll customers of audience %: it is not distributed by its key column co-located with journey.enrollments',
+      audience
+      USING ERRCODE = '55000',
+            DETAIL = 'the customer''s row of the audience is not on the node that holds the customer''s enrollments',
+            HINT = 'an audience of a distributed install is distributed by its key column with '
+                   'colocate_with => ''journey.enrollments'' (docs/scale-out.md, "Audiences on a distributed install")';
+  END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_refuse_forwarding_loop(regclass) FROM PUBLIC;
 
 -- Runs a statement on every worker node (in a connection of its own, committed
 -- there); raises the first node's error.
@@ -474,6 +575,11 @@ REVOKE ALL ON FUNCTION
   journey.distribute(regclass),
   journey._citus_distribute_checks(regclass),
   journey._citus_prepare_workers(boolean),
+  journey._citus_id_shift(boolean),
+  journey._citus_runtime_sequences(),
+  journey._citus_warn_id_ranges(int),
+  journey._citus_distribute_audiences(regclass, boolean),
+  journey._citus_distribute_tables(regclass),
   journey._citus_on_workers(text),
   journey._citus_fix_oids(text),
   journey._citus_route_functions()
@@ -530,8 +636,61 @@ BEGIN
 END
 $$;
 
+-- What journey.register_audience refuses on a distributed install: a table
+-- that is not distributed by its key column co-located with
+-- journey.enrollments (a local table, which the worker nodes cannot read; a
+-- reference table, another distribution column or colocation, where a
+-- customer's row is not on the node of the customer's enrollments). Nothing
+-- without Citus or before journey.distribute.
+CREATE OR REPLACE FUNCTION journey._citus_check_audience(rel regclass, key_column name) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  p record;
+  key_type regtype;
+  recipe text;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  SELECT t.atttypid::regtype INTO key_type FROM pg_attribute t
+   WHERE t.attrelid = rel AND t.attname = _citus_check_audience.key_column;
+  SELECT x.partmethod, x.repmodel, x.colocationid = e.colocationid AS colocated,
+         CASE WHEN x.partmethod = 'h' THEN column_to_column_name(x.logicalrelid, x.partkey) END AS column_name
+    INTO p
+    FROM pg_dist_partition e LEFT JOIN pg_dist_partition x ON x.logicalrelid = rel
+   WHERE e.logicalrelid = 'journey.enrollments'::regclass;
+  IF p.partmethod = 'h' AND p.column_name = _citus_check_audience.key_column AND p.colocated THEN
+    RETURN;
+  END IF;
+  recipe := format('SELECT create_distributed_table(%L, %L, colocate_with => %L)', rel::text,
+                   _citus_check_audience.key_column, 'journey.enrollments');
+  RAISE EXCEPTION 'cannot register audience %: on a distributed install it must be distributed by its key column "%", co-located with journey.enrollments',
+    rel, _citus_check_audience.key_column
+    USING ERRCODE = '55000',
+          DETAIL = format('%s is %s', rel, CASE
+            WHEN p.partmethod IS NULL THEN 'a local table of this node: the worker nodes, which hold the customers'' enrollments, cannot read it'
+            WHEN p.partmethod = 'n' AND p.repmodel = 't' THEN 'a Citus reference table'
+            WHEN p.partmethod = 'n' THEN 'a Citus local table'
+            WHEN p.partmethod <> 'h' THEN 'a Citus table that is not hash-distributed'
+            -- (by another column it has no unique index on the key: refused before)
+            WHEN p.column_name <> _citus_check_audience.key_column
+              THEN format('distributed by column "%s"', p.column_name)
+            ELSE 'distributed by its key column, but not co-located with journey.enrollments' END)
+            || CASE WHEN key_type <> 'text'::regtype
+                    THEN format('; its key column "%s" is %s, and customer ids are text',
+                                _citus_check_audience.key_column, key_type)
+                    ELSE '' END,
+          HINT = CASE WHEN key_type <> 'text'::regtype
+                      THEN 'key it by text first (docs/scale-out.md, "A CRM keyed by bigint"), then '
+                      ELSE '' END
+                 || CASE WHEN p.partmethod IS NULL THEN 'distribute it first: '
+                         ELSE format('SELECT undistribute_table(%L); ', rel::text) END
+                 || recipe || '; then register it (docs/scale-out.md, "Audiences on a distributed install")';
+END
+$$;
+
 REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_distributed(),
-  journey._citus_shard_groups(bigint[]) FROM PUBLIC;
+  journey._citus_shard_groups(bigint[]), journey._citus_check_audience(regclass, name) FROM PUBLIC;
 -- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
 GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
   TO journey_reader;

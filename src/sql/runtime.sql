@@ -52,6 +52,7 @@ BEGIN
   PERFORM journey._require_enrollable(j);
   SELECT * INTO s FROM journey._citus_customer_shards(p_customer);
   IF NOT FOUND THEN
+    PERFORM journey._citus_refuse_forwarding_loop(j.audience);
     -- Committed with the caller's transaction on every node it writes (two-phase):
     -- journey._citus_write_on_customer_node.
     PERFORM journey._citus_write_on_customer_node(p_customer);

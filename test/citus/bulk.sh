@@ -110,14 +110,14 @@ check "journey.enrollments: every row on its customer's shard" "0" "$(misplaced 
 check "journey.activity: every row on its customer's shard" "0" "$(misplaced journey.activity)"
 check "every enrollment written on the node that holds it (the id's node range)" "0" \
   "$(c "SELECT sum(result::int) FROM run_command_on_shards('journey.enrollments',
-       \$\$SELECT count(*) FROM %s x WHERE (x.id >> 48) <> (SELECT groupid FROM pg_dist_local_group)\$\$)")"
+       \$\$SELECT count(*) FROM %s x WHERE (x.id >> 42) <> (SELECT groupid FROM pg_dist_local_group)\$\$)")"
 check "the bulk journey's enrollments on both worker nodes, each node its customers" \
   "$(c "SELECT string_agg(n::text, ' ' ORDER BY g) FROM (
           SELECT p.groupid g, count(*) n FROM customers t
             JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('customers', t.id)
            GROUP BY 1) x")" \
   "$(c "SELECT string_agg(n::text, ' ' ORDER BY g) FROM (
-          SELECT e.id >> 48 g, count(*) n FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+          SELECT e.id >> 42 g, count(*) n FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
            WHERE j.name = 'bulk' GROUP BY 1) x")"
 check "one active enrollment a customer and journey" "0" \
   "$(c "SELECT count(*) FROM (SELECT 1 FROM journey.enrollments WHERE status = 'active'

@@ -61,7 +61,7 @@ wait_done() {  # journey: up to 90 s
 }
 sent_on() {  # port journey: messages made by that node (the id's node range)
   c "SELECT count(*) FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
-      WHERE j.name = '$2' AND m.id >> 48 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $1)"
+      WHERE j.name = '$2' AND m.id >> 42 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $1)"
 }
 
 # 1. kill -9 of the first worker node's postmaster while its worker runs the journey.

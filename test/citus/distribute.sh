@@ -81,14 +81,14 @@ for port in $CITUS_WORKER_PORTS; do
   check "worker $port: owners are its roles" "postgres" \
     "$(cq "$port" "SELECT string_agg(DISTINCT owner::text, ',') FROM journey.journeys")"
   check "worker $port: its sequences have a node range" "t" \
-    "$(cq "$port" "SELECT bool_and(seqmin = ((SELECT groupid FROM pg_dist_local_group)::bigint << 48) + 1)
+    "$(cq "$port" "SELECT bool_and(seqmin = ((SELECT groupid FROM pg_dist_local_group)::bigint << 42) + 1)
                      FROM pg_sequence WHERE seqrelid IN ('journey.enrollments_id_seq'::regclass,
                           'journey.events_id_seq'::regclass, 'journey.messages_id_seq'::regclass)")"
 done
 expect_state "refused on a worker node" 55000 "$w1" "SELECT journey.distribute('customers')"
 check "a row inserted on a worker takes its id from the worker's range" "t" \
   "$(cq "$w1" "WITH i AS (INSERT INTO journey.events (customer_id, name) VALUES ('c3', 'from_worker') RETURNING id)
-               SELECT (id >> 48) = (SELECT groupid FROM pg_dist_local_group) AND (id >> 48) > 0 FROM i")"
+               SELECT (id >> 42) = (SELECT groupid FROM pg_dist_local_group) AND (id >> 42) > 0 FROM i")"
 before=$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")
 check "a second call changes nothing" "|$before" \
@@ -117,7 +117,7 @@ citus_node_start "$n4" && citus_psql "$n4" "CREATE DATABASE $CITUS_DB" postgres 
   && citus_psql "$n4" "CREATE EXTENSION citus" && CITUS_PORTS="$CITUS_PORTS $n4" \
   && c "SELECT citus_add_node('$CITUS_DIR', $n4)" >/dev/null
 seq_and_key="SELECT ((SELECT seqmin FROM pg_sequence WHERE seqrelid = 'journey.enrollments_id_seq'::regclass)
-                 = ((SELECT groupid FROM pg_dist_local_group)::bigint << 48) + 1)::text
+                 = ((SELECT groupid FROM pg_dist_local_group)::bigint << 42) + 1)::text
               || '|' || (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'enrollments_pkey')"
 check "a node added later: single-node keys and sequence" "false|PRIMARY KEY (id)" "$(cq "$n4" "$seq_and_key")"
 check "a node added later, after a second call: keys and id range" "true|PRIMARY KEY (customer_id, id)" \

@@ -122,7 +122,7 @@ done
 check "the roll-up is compacted by the coordinator; the worker nodes leave it alone" "t|0|0" \
   "$(c "SELECT journey.compact_activity_hours() >= 0")|$(cq "$w1" "SELECT journey.compact_activity_hours()")|$(cq "$w2" "SELECT journey.compact_activity_hours()")"
 check "message ids from the node ranges, none twice" "$((2 * N - 1))|true" \
-  "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 48 > 0) FROM journey.messages
+  "$(c "SELECT count(DISTINCT id) || '|' || bool_and(id >> 42 > 0) FROM journey.messages
          WHERE journey_id = $welcome")"
 check "nothing failed or retried" "0" \
   "$(c "SELECT count(*) FROM journey.enrollments WHERE attempts > 0 OR last_error IS NOT NULL")"
@@ -176,7 +176,7 @@ check "each node's worker ran its shards' enrollments: completed, one message ea
      c "SELECT count(*) FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
           WHERE j.name = 'later' AND (e.attempts > 0 OR e.last_error IS NOT NULL)")"
 check "the workers of both worker nodes took part" "2" \
-  "$(c "SELECT count(DISTINCT id >> 48) FROM journey.messages m
+  "$(c "SELECT count(DISTINCT id >> 42) FROM journey.messages m
          WHERE journey_id = (SELECT id FROM journey.journeys WHERE name = 'later')")"
 check "the moved group's customers completed, one message each" "$moved_customers|$moved_customers" \
   "$(c "SELECT count(*) || '|' || count(DISTINCT m.enrollment_id) FROM journey.messages m
@@ -202,7 +202,7 @@ check "two concurrent claimers: every pending message handed out once, both got 
   "$pending|$pending|0|2|t|" \
   "$(cat "$CITUS_DIR"/claimed-* | grep -c .)|$(cat "$CITUS_DIR"/claimed-* | sort -u | grep -c .)|$(
      c "SELECT count(*) FROM journey.messages WHERE status = 'pending'")|$(
-     c "SELECT count(DISTINCT id >> 48) FROM journey.messages WHERE status = 'claimed'")|$(
+     c "SELECT count(DISTINCT id >> 42) FROM journey.messages WHERE status = 'claimed'")|$(
      [ -s "$CITUS_DIR/claimed-1" ] && [ -s "$CITUS_DIR/claimed-2" ] && echo t)|$(
      cat "$CITUS_DIR/claim-errors" 2>/dev/null)"
 check "complete_message on the coordinator" "sent" \

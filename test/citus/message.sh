@@ -261,9 +261,9 @@ done
 check "message events and events written on the owning node (ids from its range)" "0 0" \
   "$(c "SELECT count(*) FROM journey.message_events x JOIN pg_dist_placement p
           ON p.shardid = get_shard_id_for_distribution_column('journey.message_events', x.customer_id)
-         WHERE p.groupid <> (x.id >> 48)") $(c "SELECT count(*) FROM journey.events x JOIN pg_dist_placement p
+         WHERE p.groupid <> (x.id >> 42)") $(c "SELECT count(*) FROM journey.events x JOIN pg_dist_placement p
           ON p.shardid = get_shard_id_for_distribution_column('journey.events', x.customer_id)
-         WHERE p.groupid <> (x.id >> 48) AND x.name IN ('opened', 'clicked', 'delivered', 'bounced', 'complained', 'unsubscribed')")"
+         WHERE p.groupid <> (x.id >> 42) AND x.name IN ('opened', 'clicked', 'delivered', 'bounced', 'complained', 'unsubscribed')")"
 # Concurrency: two calls for one message at once; message_event against a claim.
 c "SELECT journey.enroll('receipts', '$b9')" >/dev/null
 for p in $w1 $w2; do cq "$p" "SELECT journey.run_due()" >/dev/null; done

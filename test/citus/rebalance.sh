@@ -127,8 +127,8 @@ check "the next tick on the new node takes the moved group's enrollments; the ol
   "$((on1 - moved_customers))|$((on2 + moved_customers))" "$ANSWER"
 check "the moved customers' second messages were made by the new node, their first by the old" \
   "$moved_customers|$moved_customers" \
-  "$(c "SELECT count(*) FILTER (WHERE m.step_key = 'hi' AND m.id >> 48 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $w1))
-          || '|' || count(*) FILTER (WHERE m.step_key = 'bye' AND m.id >> 48 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $w2))
+  "$(c "SELECT count(*) FILTER (WHERE m.step_key = 'hi' AND m.id >> 42 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $w1))
+          || '|' || count(*) FILTER (WHERE m.step_key = 'bye' AND m.id >> 42 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $w2))
           FROM journey.messages m JOIN journey.journeys j ON j.id = m.journey_id
          WHERE j.name = 'hop' AND get_shard_id_for_distribution_column('customers', m.customer_id) = $moved")"
 check "hop: every enrollment completed with two messages, none twice" "$H|$((2 * H))|$((2 * H))" \

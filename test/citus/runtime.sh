@@ -74,9 +74,9 @@ on_node() {  # port, n: the first n customers (in number order) that node owns
 read -r a1 a2 a3 a4 a5 a6 a7 a8 a9 <<<"$(on_node "$w1" 9)"
 read -r b1 b2 b3 b4 b5 b6 b7 b8 b9 <<<"$(on_node "$w2" 9)"
 check "customers on both worker nodes" "$w1 $w2" "$(owner "$a1") $(owner "$b1")"
-# The node whose id range an id is in (distribute gives each node (group << 48) + n).
+# The node whose id range an id is in (distribute gives each node (group << 42) + n).
 node_of() {  # id
-  c "SELECT n.nodeport FROM pg_dist_node n WHERE n.groupid = ($1 >> 48)"
+  c "SELECT n.nodeport FROM pg_dist_node n WHERE n.groupid = ($1 >> 42)"
 }
 enr() {  # customer, journey: status/exit_reason/converted of its enrollments, in id order
   c "SELECT string_agg(e.status || '/' || coalesce(e.exit_reason, '-') || '/' || (e.converted_at IS NOT NULL),
