@@ -144,7 +144,8 @@ std::multimap<std::string, std::string> read_track_config(Context& ctx) {
                                                "poll-ms",
                                                "requeue-after",
                                                "progress",
-                                               "exit-when-idle"};
+                                               "exit-when-idle",
+                                               "give-up-after"};
     for (const auto& [key, value] : file) {
       bool known = key == "dbname" || key == "host" || key == "port" || key == "username";
       for (const OptionSpec& o : ctx.command().options) known = known || o.name == key;

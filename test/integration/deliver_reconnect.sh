@@ -158,9 +158,10 @@ check "and stops cleanly" 0 "$?"
 q -c "UPDATE fault SET on_claim = '08006'" >/dev/null
 messages c 3
 start=$SECONDS
-"$J" deliver "${send_opts[@]}" --exit-when-idle --give-up-after 3 2>"$work/c.log"
+printf 'give-up-after = 3\n' >"$work/shared.conf"  # a file deliver and track-server share
+"$J" deliver "${send_opts[@]}" --exit-when-idle --config "$work/shared.conf" 2>"$work/c.log"
 rc=$?
-check "--exit-when-idle with failing claims: exit 1 after --give-up-after" "1 yes" \
+check "--exit-when-idle with failing claims: exit 1 after give-up-after (from --config)" "1 yes" \
   "$rc $([ $((SECONDS - start)) -le 20 ] && echo yes)"
 check "naming the server's error" yes \
   "$(has "$(cat "$work/c.log")" "journeyctl: error: email: claiming failed for 3 s (--give-up-after 3): connection to the remote node postgres@test-node:58302 failed")"
@@ -187,7 +188,7 @@ body = m.get_body(("html",)).get_content()
 print(re.search(r'href="http://127\.0\.0\.1:9/t(/c/[^"]+)"', body).group(1))
 PY
 )
-"$J" track-server --http-port 0 >"$work/track.out" 2>"$work/track.log" &
+"$J" track-server --http-port 0 --config "$work/shared.conf" >"$work/track.out" 2>"$work/track.log" &
 tpid=$!
 pids+=($tpid)
 wait_for "grep -q listening $work/track.out"
