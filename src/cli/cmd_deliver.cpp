@@ -325,9 +325,10 @@ class Worker {
 
   // A database call failed: lost connections are dropped (the next call opens
   // a new one), the failure is told once per channel, and the worker waits
-  // before the next try (false: stopping meanwhile). Throws the failure back
-  // when it is not worth retrying, and GiveUp after --give-up-after seconds of
-  // failures in a row (`since`: when this run of failures began).
+  // before the next try. False when it is not worth retrying (the caller
+  // rethrows it) or when `stop` says so meanwhile; throws GiveUp after
+  // --give-up-after seconds of failures in a row (`since`: when this run of
+  // failures began).
   bool db_failed(const std::exception& e, const std::string& what,
                  std::optional<steady_clock::time_point>& since, int& failures, bool (*stop)()) {
     delivery::DbFailure f = delivery::db_failure(e, db_.get());
