@@ -9,12 +9,14 @@
 #include <curl/curl.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -131,12 +133,44 @@ class RateLimit {
   steady_clock::time_point next_{};
 };
 
+// The database trouble of one channel's workers, told once: a worker reports
+// each failure here, a line is printed when its text changes or a minute has
+// passed, and one line when the database answers again.
+class Outage {
+ public:
+  void failed(const std::string& channel, const std::string& what) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto now = steady_clock::now();
+    if (!failing_) since_ = now;
+    failing_ = true;
+    if (what == last_ && now - printed_ < seconds(60)) return;
+    std::cerr << "journeyctl deliver: " << channel << ": " << what << std::endl;
+    last_ = what;
+    printed_ = now;
+  }
+  void recovered(const std::string& channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!failing_) return;
+    failing_ = false;
+    last_.clear();
+    std::cerr << "journeyctl deliver: " << channel << ": the database answers again (after "
+              << duration_cast<seconds>(steady_clock::now() - since_).count() << " s)" << std::endl;
+  }
+
+ private:
+  std::mutex mutex_;
+  bool failing_ = false;
+  std::string last_;
+  steady_clock::time_point since_, printed_;
+};
+
 struct Channel {
   std::string name;
   std::string webhook;  // empty: SMTP (the email channel only)
   int concurrency = 4;
   double rate = 0;  // messages per second, 0: unlimited
   std::unique_ptr<RateLimit> limit;
+  std::unique_ptr<Outage> outage = std::make_unique<Outage>();
 };
 
 struct Config {
@@ -162,7 +196,30 @@ struct Config {
   long requeue_after_s = 900;
   long progress_s = 10;
   bool exit_when_idle = false;
+  // Database calls failing that long in a row (claims, reports) end the run
+  // with exit 1 (server errors) or 3 (no connection); 0: never. 60 with
+  // --exit-when-idle, so that a scripted run does not hang while a node is down.
+  long give_up_s = 0;
 };
+
+// Why a run ended early: the message and the exit status.
+struct Fatal {
+  std::mutex mutex;
+  std::string message;
+  int code = kServerError;
+};
+
+// Thrown by a worker whose database calls failed for --give-up-after seconds.
+struct GiveUp : std::runtime_error {
+  GiveUp(const std::string& m, int c) : std::runtime_error(m), code(c) {}
+  int code;
+};
+
+// The wait before the next try after n failures in a row: 1, 2, 4, 8, 16,
+// then 30 s.
+milliseconds db_backoff(int failures) {
+  return milliseconds(std::min(30000L, 1000L << std::min(std::max(failures - 1, 0), 5)));
+}
 
 struct Stats {
   std::atomic<long> sent{0}, failed{0}, retried{0}, claimed{0};
@@ -225,60 +282,108 @@ std::string text_of(const Json& j, const char* key) {
 class Worker {
  public:
   Worker(const Config& config, Channel& channel, Stats& stats, std::atomic<int>& running,
-         std::string& fatal, std::mutex& fatal_mutex)
-      : c_(config),
-        ch_(channel),
-        stats_(stats),
-        running_(running),
-        fatal_(fatal),
-        fatal_mutex_(fatal_mutex) {}
+         Fatal& fatal)
+      : c_(config), ch_(channel), stats_(stats), running_(running), fatal_(fatal) {}
 
   void run() {
     CURL* curl = curl_easy_init();
     try {
       loop(curl);
+    } catch (const GiveUp& e) {
+      set_fatal(e.what(), e.code);
     } catch (const std::exception& e) {
       set_fatal(e.what());
     }
     curl_easy_cleanup(curl);
+    holding_since_ms_ = 0;
     running_.fetch_sub(1);
   }
 
+  // Milliseconds since this worker claimed the messages it still holds
+  // (delivering them or reporting their outcomes), 0 when it holds none: the
+  // requeue waits while a worker holds claims about --requeue-after old, so
+  // that this sender never hands out again what it delivered but has not
+  // reported yet.
+  int64_t held_for_ms() const {
+    int64_t since = holding_since_ms_.load();
+    return since == 0 ? 0 : std::max<int64_t>(now_ms() - since, 1);
+  }
+
  private:
-  void set_fatal(const std::string& m) {
-    std::lock_guard<std::mutex> lock(fatal_mutex_);
-    if (fatal_.empty()) fatal_ = m;
+  static int64_t now_ms() {
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count() + 1;
+  }
+
+  void set_fatal(const std::string& m, int code = kServerError) {
+    std::lock_guard<std::mutex> lock(fatal_.mutex);
+    if (fatal_.message.empty()) {
+      fatal_.message = m;
+      fatal_.code = code;
+    }
     g_signals.store(std::max(g_signals.load(), 1));
+  }
+
+  // A database call failed: lost connections are dropped (the next call opens
+  // a new one), the failure is told once per channel, and the worker waits
+  // before the next try. False when it is not worth retrying (the caller
+  // rethrows it) or when `stop` says so meanwhile; throws GiveUp after
+  // --give-up-after seconds of failures in a row (`since`: when this run of
+  // failures began).
+  bool db_failed(const std::exception& e, const std::string& what,
+                 std::optional<steady_clock::time_point>& since, int& failures, bool (*stop)()) {
+    delivery::DbFailure f = delivery::db_failure(e, db_.get());
+    if (f.lost) db_.reset();
+    if (!f.transient) return false;
+    auto now = steady_clock::now();
+    if (!since) since = now;
+    long failing_s = duration_cast<seconds>(now - *since).count();
+    if (c_.give_up_s > 0 && failing_s >= c_.give_up_s)
+      throw GiveUp(ch_.name + ": " + what + " failed for " + std::to_string(failing_s) +
+                       " s (--give-up-after " + std::to_string(c_.give_up_s) + "): " + f.message,
+                   f.lost ? kConnection : kServerError);
+    ch_.outage->failed(ch_.name,
+                       f.lost ? what + ": lost the database connection; reconnecting: " + f.message
+                              : what + " failed (the database connection is fine): " + f.message +
+                                    "; trying again");
+    milliseconds wait = db_backoff(++failures);
+    if (c_.give_up_s > 0)
+      wait = std::min(wait, duration_cast<milliseconds>(seconds(c_.give_up_s - failing_s)));
+    sleep_unless(wait, stop);
+    return !stop();
   }
 
   // Claims, delivers and completes until told to stop (or idle with --exit-when-idle).
   void loop(CURL* curl) {
+    std::optional<steady_clock::time_point> failing_since;  // claims failing since
+    int failures = 0;
     while (!stopping()) {
       auto t0 = steady_clock::now();
       std::vector<Json> batch;
+      pqxx::result r;
       try {
         if (!db_) connect();
         pqxx::work tx(*db_);
-        pqxx::result r = tx.exec_params(
-            "SELECT to_jsonb(m)::text FROM journey.claim_messages($1, $2) m", ch_.name, c_.batch);
+        r = tx.exec_params("SELECT to_jsonb(m)::text FROM journey.claim_messages($1, $2) m",
+                           ch_.name, c_.batch);
         tx.commit();
-        for (const auto& row : r) batch.push_back(Json::parse(row[0].c_str()));
-      } catch (const pqxx::in_doubt_error&) {
-        // The connection broke while the claim committed: as below; if it did
-        // commit, requeue_claimed gives those messages back.
-        db_.reset();
-        std::cerr << "journeyctl deliver: " << ch_.name << ": lost the database connection; "
-                  << "reconnecting" << std::endl;
-        sleep_unless(seconds(1), stopping);
-        continue;
-      } catch (const pqxx::broken_connection& e) {
-        // The database went away (a restart, a failover): claim again once it is back.
-        db_.reset();
-        std::cerr << "journeyctl deliver: " << ch_.name << ": lost the database connection; "
-                  << "reconnecting" << std::endl;
-        sleep_unless(seconds(1), stopping);
+      } catch (const std::exception& e) {
+        // The database went away (a restart, a failover, the coordinator of a
+        // Citus cluster killed): claim again once it is back; a claim that did
+        // commit meanwhile is given back by requeue_claimed. Or the server
+        // failed the claim on a live connection (a Citus worker node down):
+        // its message names the node; claim again on the same connection.
+        // Anything else (no privilege, no pg_journey) ends the run.
+        if (!db_failed(e, "claiming", failing_since, failures, stopping)) {
+          if (stopping()) break;
+          throw;
+        }
         continue;
       }
+      if (failing_since) ch_.outage->recovered(ch_.name);
+      failing_since.reset();
+      failures = 0;
+      for (const auto& row : r) batch.push_back(Json::parse(row[0].c_str()));
+      if (!batch.empty()) holding_since_ms_ = now_ms();
       stats_.claim_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
       stats_.claimed += static_cast<long>(batch.size());
       if (batch.empty()) {
@@ -302,6 +407,7 @@ class Worker {
         if (steady_clock::now() - oldest_ >= milliseconds(100)) flush();
       }
       flush();
+      holding_since_ms_ = 0;
       if (stopping_now()) return;  // a fatal error or a signal also ends the while loop
     }
   }
@@ -330,12 +436,10 @@ class Worker {
         stats_.complete_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
         for (auto& [id, o] : list) (o.kind == Outcome::Ok ? stats_.sent : stats_.failed) += 1;
         return;
-      } catch (const pqxx::sql_error&) {
-        // one by one below
-      } catch (const pqxx::broken_connection&) {
-        // complete() reconnects
-      } catch (const pqxx::in_doubt_error&) {
-        // complete() reconnects; one that did commit is then "not claimed"
+      } catch (const std::exception&) {
+        // One by one below; complete() judges the connection and reconnects
+        // (after a COMMIT of unknown outcome, one that did commit is then
+        // "not claimed").
       }
     }
     for (auto& [id, o] : list) complete(id, o);
@@ -351,12 +455,17 @@ class Worker {
     db_->prepare("bounced", "SELECT journey.message_event($1, 'bounced', $2::jsonb)");
   }
 
-  // Reports an outcome; reconnects when the connection broke (the message
-  // stays claimed until this succeeds).
+  // Reports an outcome; reconnects when the connection broke, and tries
+  // again while the database fails (the message stays claimed until this
+  // succeeds: given up, a requeue would deliver it a second time), until a
+  // second signal or --give-up-after.
   void complete(int64_t id, const Outcome& o) {
     bool ok = o.kind == Outcome::Ok;
     std::string error = o.error.substr(0, 1000);
-    for (int attempt = 0;; ++attempt) {
+    std::optional<steady_clock::time_point> failing_since;
+    int failures = 0;
+    std::string what = "reporting message " + std::to_string(id);
+    for (;;) {
       try {
         auto t0 = steady_clock::now();
         if (!db_) connect();
@@ -369,21 +478,28 @@ class Worker {
         tx.commit();
         stats_.complete_us += duration_cast<microseconds>(steady_clock::now() - t0).count();
         (ok ? stats_.sent : stats_.failed) += 1;
+        if (failing_since) ch_.outage->recovered(ch_.name);
         return;
-      } catch (const pqxx::broken_connection&) {
-        if (stopping_now() || attempt >= 30) throw;
-        db_.reset();
-        std::this_thread::sleep_for(seconds(1));
-      } catch (const pqxx::in_doubt_error&) {
-        // Completed or not: the next attempt says ("not claimed" when it was).
-        if (stopping_now() || attempt >= 30) throw;
-        db_.reset();
-        std::this_thread::sleep_for(seconds(1));
-      } catch (const pqxx::sql_error& e) {
+      } catch (const std::exception& e) {
         // The message is no longer claimed (requeued by another sender after
-        // --requeue-after, or withdrawn): nothing to report.
-        std::cerr << "journeyctl deliver: message " << id << ": " << error_message(e) << "\n";
-        return;
+        // --requeue-after, or withdrawn; or this report did commit before a
+        // COMMIT of unknown outcome): nothing to report.
+        auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+        std::string code = sql ? sqlstate_of(*sql) : "";
+        if (code == "55000" || code == "42704") {
+          std::cerr << "journeyctl deliver: message " << id << ": " << error_message(*sql)
+                    << std::endl;
+          return;
+        }
+        // The connection broke (reconnect), or the server failed on a live
+        // connection (a Citus node down): try again. A second signal leaves
+        // it claimed.
+        if (!db_failed(e, what, failing_since, failures, stopping_now)) {
+          if (stopping_now()) throw;
+          std::cerr << "journeyctl deliver: message " << id
+                    << ": cannot report its outcome: " << error_text(e.what()) << std::endl;
+          return;
+        }
       }
     }
   }
@@ -576,9 +692,9 @@ class Worker {
   Channel& ch_;
   Stats& stats_;
   std::atomic<int>& running_;
-  std::string& fatal_;
-  std::mutex& fatal_mutex_;
+  Fatal& fatal_;
   std::unique_ptr<pqxx::connection> db_;
+  std::atomic<int64_t> holding_since_ms_{0};           // see held_for_ms
   std::vector<std::pair<int64_t, Outcome>> outcomes_;  // delivered, not reported yet
   steady_clock::time_point oldest_;
 };
@@ -687,6 +803,7 @@ Config configure(Context& ctx) {
   c.requeue_after_s = s.number("requeue-after", 0, 7 * 86400, 900);
   c.progress_s = s.number("progress", 0, 86400, 10);
   c.exit_when_idle = s.flag("exit-when-idle");
+  c.give_up_s = s.number("give-up-after", 0, 7 * 86400, c.exit_when_idle ? 60 : 0);
 
   add_channels(s, c);
   return c;
@@ -707,12 +824,15 @@ class StaleClaims {
       if (n > 0)
         std::cerr << "journeyctl deliver: requeued " << n << " messages claimed more than "
                   << c_.requeue_after_s << " s ago (a sender that stopped)" << std::endl;
-    } catch (const pqxx::sql_error& e) {
-      std::cerr << "journeyctl deliver: warning: cannot requeue stale claims (" << error_message(e)
+    } catch (const std::exception& e) {
+      // A database that is down or failing (a restart, a Citus node down):
+      // next time. Only an error that will not go away (no privilege) stops it.
+      delivery::DbFailure f = delivery::db_failure(e, admin_.get());
+      if (f.lost) admin_.reset();
+      if (f.transient) return;
+      std::cerr << "journeyctl deliver: warning: cannot requeue stale claims (" << f.message
                 << "); run journey.requeue_claimed() from pg_cron as an admin" << std::endl;
       may_requeue_ = false;
-    } catch (const pqxx::broken_connection&) {
-      admin_.reset();
     }
   }
 
@@ -757,8 +877,7 @@ int deliver(Context& ctx) {
 
   Stats stats;
   std::atomic<int> running{0};
-  std::string fatal;
-  std::mutex fatal_mutex;
+  Fatal fatal;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   std::cerr << "journeyctl deliver: delivering";
@@ -769,7 +888,7 @@ int deliver(Context& ctx) {
                               : "")
               << ")";
     for (int i = 0; i < ch.concurrency; ++i) {
-      workers.push_back(std::make_unique<Worker>(c, ch, stats, running, fatal, fatal_mutex));
+      workers.push_back(std::make_unique<Worker>(c, ch, stats, running, fatal));
       running.fetch_add(1);
     }
   }
@@ -793,7 +912,8 @@ int deliver(Context& ctx) {
     last_sent = sent;
     last_progress = steady_clock::now();
   };
-  bool announced = false;
+  bool announced = false, postponed = false;
+  auto requeue_every = seconds(std::clamp(c.requeue_after_s, 1L, 60L));
   while (running.load() > 0) {
     std::this_thread::sleep_for(milliseconds(100));
     if (stopping() && !announced) {
@@ -803,15 +923,30 @@ int deliver(Context& ctx) {
     }
     if (c.progress_s > 0 && steady_clock::now() - last_progress >= seconds(c.progress_s))
       progress("");
-    if (!stopping() && steady_clock::now() - last_requeue >= seconds(60)) {
-      requeue();
+    // Every minute (or every --requeue-after seconds when shorter), unless a
+    // worker of this sender still holds claims about that old (held_for_ms;
+    // a second of margin: the claim's time is the database's).
+    if (!stopping() && c.requeue_after_s > 0 &&
+        steady_clock::now() - last_requeue >= requeue_every) {
+      int64_t held = 0;
+      for (auto& w : workers) held = std::max(held, w->held_for_ms());
+      if (held == 0 || held + 1000 < c.requeue_after_s * 1000) {
+        requeue();
+        postponed = false;
+      } else if (!postponed) {
+        postponed = true;
+        std::cerr << "journeyctl deliver: requeue postponed: this sender still holds messages "
+                     "it claimed "
+                  << held / 1000 << " s ago (delivering them or reporting their outcomes)"
+                  << std::endl;
+      }
       last_requeue = steady_clock::now();
     }
   }
   for (auto& t : threads) t.join();
   report_done(stats, started);
   curl_global_cleanup();
-  if (!fatal.empty()) throw CliError(kServerError, fatal);
+  if (!fatal.message.empty()) throw CliError(fatal.code, fatal.message);
   return kOk;
 }
 
@@ -833,7 +968,10 @@ JOURNEYCTL_COMMAND(Command{
     "--tracking-secret-file, or JOURNEYCTL_SMTP_PASSWORD, JOURNEYCTL_WEBHOOK_SECRET and\n"
     "JOURNEYCTL_TRACKING_SECRET. SIGTERM or Ctrl-C: claims nothing more, delivers and completes\n"
     "what is claimed, exits 0; a second signal stops at once (unfinished claims are requeued by\n"
-    "journey.requeue_claimed after --requeue-after seconds). See docs/delivery.md.",
+    "journey.requeue_claimed after --requeue-after seconds). When the database fails (a\n"
+    "restart, a Citus node down) it prints the server's error, reconnects if the connection is\n"
+    "gone and tries again with backoff; --give-up-after bounds that (60 s with\n"
+    "--exit-when-idle, exit 1). See docs/delivery.md.",
     {{"config", 'c', "FILE", "read settings from FILE (name = value lines)"},
      {"channel", 0, "NAME[,NAME]", "channels to deliver (default: email and every --webhook)"},
      {"smtp-url", 0, "URL", "smtp://host:port or smtps://host:port of the mail server"},
@@ -862,7 +1000,10 @@ JOURNEYCTL_COMMAND(Command{
      {"requeue-after", 0, "S",
       "requeue claims older than S seconds, every minute (default 900; 0: never)"},
      {"progress", 0, "S", "a progress line every S seconds on stderr (default 10; 0: none)"},
-     {"exit-when-idle", 0, "", "exit once the outbox has nothing claimable (scripts, tests)"}},
+     {"exit-when-idle", 0, "", "exit once the outbox has nothing claimable (scripts, tests)"},
+     {"give-up-after", 0, "S",
+      "exit 1 (3: no connection) when claims or reports have failed for S seconds in a row "
+      "(default: 60 with --exit-when-idle, else 0: retry for ever)"}},
     true,
     0,
     0,

@@ -37,28 +37,43 @@ class Pool {
   Pool(std::string conninfo, size_t size) : conninfo_(std::move(conninfo)), size_(size) {}
 
   // Runs journey.message_event on a free connection; throws what it throws.
+  // Whether a failed connection goes back to the pool is judged by its state,
+  // not by the exception's type: libpqxx reports a server error of class 08
+  // on a healthy connection (Citus: a worker node down) as broken_connection,
+  // and a dying server may answer with a plain error first. A pooled
+  // connection found dead (the server restarted since it was last used) is
+  // replaced and the event recorded on the new one: the transaction it began
+  // was never committed. A COMMIT of unknown outcome is not tried again (an
+  // open would be counted twice).
   void message_event(int64_t id, const std::string& kind, const Json& properties) {
-    std::unique_ptr<pqxx::connection> c = take();
-    try {
-      pqxx::work tx(*c);
-      tx.exec_params("SELECT journey.message_event($1, $2, $3::jsonb)", id, kind,
-                     properties.dump());
-      tx.commit();
-    } catch (const pqxx::broken_connection&) {
-      give_back(nullptr);
-      throw;
-    } catch (...) {
+    for (int attempt = 1;; ++attempt) {
+      bool pooled = false;
+      std::unique_ptr<pqxx::connection> c = take(pooled);
+      bool committing = false;
+      try {
+        pqxx::work tx(*c);
+        tx.exec_params("SELECT journey.message_event($1, $2, $3::jsonb)", id, kind,
+                       properties.dump());
+        committing = true;
+        tx.commit();
+      } catch (const std::exception& e) {
+        delivery::DbFailure f = delivery::db_failure(e, c.get());
+        give_back(f.lost ? nullptr : std::move(c));
+        if (f.lost && pooled && !committing && attempt == 1) continue;
+        throw;
+      }
       give_back(std::move(c));
-      throw;
+      return;
     }
-    give_back(std::move(c));
   }
 
  private:
-  std::unique_ptr<pqxx::connection> take() {
+  // A free connection (pooled: one that was open already), or a new one.
+  std::unique_ptr<pqxx::connection> take(bool& pooled) {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [&] { return !free_.empty() || open_ < size_; });
-    if (!free_.empty()) {
+    pooled = !free_.empty();
+    if (pooled) {
       auto c = std::move(free_.back());
       free_.pop_back();
       return c;
@@ -129,7 +144,8 @@ std::multimap<std::string, std::string> read_track_config(Context& ctx) {
                                                "poll-ms",
                                                "requeue-after",
                                                "progress",
-                                               "exit-when-idle"};
+                                               "exit-when-idle",
+                                               "give-up-after"};
     for (const auto& [key, value] : file) {
       bool known = key == "dbname" || key == "host" || key == "port" || key == "username";
       for (const OptionSpec& o : ctx.command().options) known = known || o.name == key;
@@ -145,8 +161,7 @@ std::multimap<std::string, std::string> read_track_config(Context& ctx) {
 void add_tracking_routes(httplib::Server& server, Pool& pool,
                          const std::vector<std::string>& secrets) {
   auto log_error = [](const std::string& what, int64_t id, const std::exception& e) {
-    std::string m = e.what();
-    if (auto* s = dynamic_cast<const pqxx::sql_error*>(&e)) m = error_message(*s);
+    std::string m = error_text(e.what());
     std::cerr << "journeyctl track-server: " << what << " of message " << id
               << " not recorded: " << m << std::endl;
   };

@@ -158,11 +158,15 @@ Connection& Context::db() {
 }
 
 std::string error_message(const pqxx::sql_error& e) {
+  return error_text(e.what());
+}
+
+std::string error_text(const std::string& what) {
   // libpq prints ERROR, then (for an error with a position) LINE n: with the
   // statement's text and a line with a caret under it, then DETAIL and HINT,
   // then QUERY and CONTEXT (last, on many lines). Only message, detail and
   // hint are the user's business: the SQL text is journeyctl's.
-  std::istringstream in(e.what());
+  std::istringstream in(what);
   std::string line, out;
   bool skip_caret = false;
   while (std::getline(in, line)) {
@@ -175,7 +179,7 @@ std::string error_message(const pqxx::sql_error& e) {
       skip_caret = false;
       if (line.find_first_not_of(" ^") == std::string::npos) continue;
     }
-    if (line.rfind("ERROR:  ", 0) == 0) line = line.substr(8);
+    if (line.rfind("ERROR:  ", 0) == 0 || line.rfind("FATAL:  ", 0) == 0) line = line.substr(8);
     if (!out.empty()) out += "\n";
     out += line;
   }

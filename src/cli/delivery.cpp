@@ -376,4 +376,41 @@ void check_privileges(pqxx::connection& c, const std::string& command,
   }
 }
 
+bool transient_sqlstate(const std::string& code) {
+  static const char* const classes[] = {"08", "40", "53", "57", "58", "XX"};
+  if (code == "55P03") return true;
+  for (const char* c : classes)
+    if (code.rfind(c, 0) == 0) return true;
+  return false;
+}
+
+namespace {
+// A connection that looks open: alive when it answers a trivial query.
+bool answers(pqxx::connection& db) {
+  try {
+    pqxx::nontransaction probe(db);
+    probe.exec("SELECT 1");
+    return db.is_open();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+}  // namespace
+
+DbFailure db_failure(const std::exception& e, pqxx::connection* db) {
+  DbFailure f;
+  f.message = error_text(e.what());
+  if (f.message.empty()) f.message = "the connection broke";
+  if (auto* s = dynamic_cast<const pqxx::sql_error*>(&e))
+    f.sqlstate = sqlstate_of(*s);
+  else if (auto* r = dynamic_cast<const pqxx::transaction_rollback*>(&e))
+    f.sqlstate = sqlstate_of(*r);
+  else if (dynamic_cast<const pqxx::broken_connection*>(&e))
+    f.sqlstate = "08";  // libpqxx keeps no code: class 08, or a dead connection
+  bool in_doubt = dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
+  f.lost = in_doubt || !db || !db->is_open() || !answers(*db);
+  f.transient = f.lost || transient_sqlstate(f.sqlstate);
+  return f;
+}
+
 }  // namespace pgj::cli::delivery

@@ -108,4 +108,31 @@ std::vector<std::string> read_secrets(const std::optional<std::string>& file, co
 void check_privileges(pqxx::connection& c, const std::string& command,
                       const std::vector<std::string>& functions);
 
+// What a failed database call came to, for deliver and track-server. The
+// exception's type does not say whether the connection is gone: libpqxx 6
+// turns every server error of class 08 into pqxx::broken_connection, also one
+// a healthy server raises about another server (Citus: 08006 "connection to
+// the remote node ... failed" when a worker node is down), and a server that
+// is dying may first answer with a plain error (Citus: XX000 "postmaster was
+// shut down, exiting" on COMMIT). So the connection's own state decides.
+struct DbFailure {
+  // The connection is gone (closed, never opened, or dead when probed, or the
+  // COMMIT's outcome unknown): open a new one.
+  bool lost = false;
+  // Worth trying again later: lost, or a server error of class 08 (another
+  // node), 40 (rollback), 53 (resources), 55P03 (lock), 57 (operator
+  // intervention: a cancel, a shutdown), 58 (system) or XX (internal: Citus
+  // reports remote failures so). Anything else (privileges, a missing
+  // function, bad data) will fail again the same way.
+  bool transient = false;
+  std::string sqlstate;  // the server's code when libpqxx kept it ("08" for class 08)
+  std::string message;   // for people: the server's message, detail and hint
+};
+// Judges the failure `e` of a call on `db` (null: none could be opened);
+// when `db` still looks open after a server error, a `SELECT 1` on it tells
+// whether it is alive.
+DbFailure db_failure(const std::exception& e, pqxx::connection* db);
+// Whether a server error of this SQLSTATE is worth trying again (above).
+bool transient_sqlstate(const std::string& sqlstate);
+
 }  // namespace pgj::cli::delivery

@@ -147,6 +147,9 @@ inline const char* param(const std::optional<std::string>& v) {
 // A server error's message for people: without the "ERROR:" prefix and the
 // CONTEXT lines (PL/pgSQL internals), with DETAIL and HINT.
 std::string error_message(const pqxx::sql_error& e);
+// The same for the text of any libpqxx error (a server error of class 08
+// reaches journeyctl as pqxx::broken_connection, which is no sql_error).
+std::string error_text(const std::string& what);
 
 // The SQLSTATE of a server error. libpqxx 6 leaves sqlstate() empty for some
 // of the exception classes it maps codes to; their class gives the code back.
