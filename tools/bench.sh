@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the benchmarks of docs/benchmarks.md on throwaway clusters.
 #   1. a cluster with fsync = off, synchronous_commit = off (tools/cluster.sh):
-#      every benchmark of PGJ_BENCH_ONLY (default: engine latency triggers
+#      every benchmark of PGJ_BENCH_ONLY (default: engine counting claim latency triggers
 #      scale analytics simulate graphile), each a program of build/bench/ but graphile
 #      (bench/graphile/bench.mjs under node, its packages from
 #      bench/graphile/package-lock.json through npm ci);
@@ -9,15 +9,16 @@
 #      default): the benchmarks of PGJ_BENCH_DURABLE (default: engine latency;
 #      empty to skip).
 # Extra arguments go to each benchmark (engine, latency, graphile: number of
-# enrollments; or PGJ_BENCH_ENROLLMENTS; triggers: PGJ_BENCH_ROWS,
-# PGJ_BENCH_REPS; scale: PGJ_SCALE_LEVELS, PGJ_SCALE_FRESH). Each benchmark's
+# enrollments; or PGJ_BENCH_ENROLLMENTS; claim: number of messages, or
+# PGJ_BENCH_MESSAGES; triggers: PGJ_BENCH_ROWS, PGJ_BENCH_REPS; scale:
+# PGJ_SCALE_LEVELS, PGJ_SCALE_FRESH). Each benchmark's
 # header shows the machine's load average when it started. Expects the
 # extension built and installed (make bench does that). bench/soak.cpp is not
 # run here (make soak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
-only=${PGJ_BENCH_ONLY-engine counting latency triggers scale analytics simulate graphile}
+only=${PGJ_BENCH_ONLY-engine counting claim latency triggers scale analytics simulate graphile}
 durable=${PGJ_BENCH_DURABLE-engine latency}
 args=("$@")
 status=0

@@ -2,6 +2,7 @@
 #include "core/policy.hpp"
 
 #include <algorithm>
+#include <map>
 #include <variant>
 
 #include "core/error.hpp"
@@ -191,6 +192,23 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
     if (!best || before(suppressions[i], suppressions[*best])) best = i;
   }
   return best;
+}
+
+std::vector<std::optional<std::string>> stopping_reasons(
+    const std::vector<MessageToCheck>& messages,
+    const std::vector<CustomerSuppression>& suppressions) {
+  std::map<std::pair<std::string, int64_t>, std::vector<Suppression>> of;  // (customer, audience)
+  for (const CustomerSuppression& s : suppressions)
+    of[{s.customer, s.audience}].push_back(s.suppression);
+  std::vector<std::optional<std::string>> out(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    auto it = of.find({messages[i].customer, messages[i].audience});
+    if (it == of.end()) continue;
+    std::optional<size_t> stop =
+        stopping_suppression(it->second, messages[i].channel, messages[i].ignored);
+    if (stop) out[i] = it->second[*stop].reason;
+  }
+  return out;
 }
 
 std::optional<std::string> suppressed_reason(bool no_recipient,

@@ -201,6 +201,30 @@ std::optional<size_t> stopping_suppression(const std::vector<Suppression>& suppr
                                            const std::string& channel,
                                            const std::vector<std::string>& ignored);
 
+// A suppression as a batch reads them: whose it is (the customer in the
+// audience with journey.audiences.id `audience`) and the suppression.
+struct CustomerSuppression {
+  std::string customer;
+  int64_t audience = 0;
+  Suppression suppression;
+};
+
+// A message of a batch that suppressions may stop: its customer and audience,
+// its channel, and the reasons its journey ignores.
+struct MessageToCheck {
+  std::string customer;
+  int64_t audience = 0;
+  std::string channel;
+  std::vector<std::string> ignored;
+};
+
+// Per message of a batch (a claim's candidates), the reason of the suppression
+// that stops it, or nullopt: stopping_suppression among the suppressions of
+// its customer in its audience (`suppressions` in any order, any customers).
+std::vector<std::optional<std::string>> stopping_reasons(
+    const std::vector<MessageToCheck>& messages,
+    const std::vector<CustomerSuppression>& suppressions);
+
 // Why a message of `channel` is recorded suppressed when it is produced, the
 // holdout aside (decide_delivery): no recipient ("no_recipient"), else the
 // suppression that stops it ("suppression: <its reason>"); nullopt: it is

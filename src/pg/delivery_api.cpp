@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -163,6 +164,20 @@ std::vector<core::Suppression> read_suppressions(Oid audience, const std::string
   return out;
 }
 
+// The suppressions of a claim batch's customers in their audiences (by id),
+// and the reasons the batch's versions ignore (one row a reason): one query
+// each per batch.
+pg::PreparedStatement batch_suppressions_statement(
+    "SELECT s.customer_id, s.audience_id, s.id, s.channel, s.reason, s.at"
+    "  FROM journey.suppressions s"
+    " WHERE s.customer_id = ANY($1::text[]) AND s.audience_id = ANY($2::int8[])",
+    {TEXTARRAYOID, INT8ARRAYOID});
+pg::PreparedStatement batch_ignored_statement(
+    "SELECT v.journey_id, v.version, r.reason"
+    "  FROM journey.versions v CROSS JOIN LATERAL unnest(v.ignored_suppression_reasons) r(reason)"
+    " WHERE v.journey_id = ANY($1::int8[])",
+    {INT8ARRAYOID});
+
 // Text array argument `n` (null elements left out; none when it is null).
 std::vector<std::string> text_list_arg(FunctionCallInfo fcinfo, int n) {
   pg::ArrayElements a = pg::array_arg(fcinfo, n, TEXTOID);
@@ -199,6 +214,81 @@ PGJ_FUNCTION(pgj_suppression) {
       core::stopping_suppression(found, pg::arg_string(fcinfo, 2), text_list_arg(fcinfo, 3));
   if (!stop) PG_RETURN_NULL();
   return pg::string_to_text(found[*stop].reason);
+}
+
+// journey._claim_stops(customers text[], audience_ids bigint[], journeys
+// bigint[], versions int[], channel text) returns text[]: for a claim's batch of
+// messages of `channel` (element i: customer, audience id, journey and version
+// of message i), the reason of the suppression that stops each message, null
+// where none does (core::stopping_reasons: core::stopping_suppression with the
+// reasons its version ignores). Two queries a batch, whatever its size.
+PGJ_FUNCTION(pgj_claim_stops) {
+  pg::ArrayElements customers = pg::array_arg(fcinfo, 0, TEXTOID);
+  pg::ArrayElements audiences = pg::array_arg(fcinfo, 1, INT8OID);
+  pg::ArrayElements journeys = pg::array_arg(fcinfo, 2, INT8OID);
+  pg::ArrayElements versions = pg::array_arg(fcinfo, 3, INT4OID);
+  const int n = customers.count;
+  if (audiences.count != n || journeys.count != n || versions.count != n)
+    throw core::Error("22023", "claim batch arrays must have the same length");
+  const std::string channel = pg::arg_string(fcinfo, 4);
+  std::vector<core::MessageToCheck> messages(n);
+  std::vector<std::pair<int64_t, int32_t>> version_of(n, {0, 0});
+  std::set<std::string> customer_set;
+  std::set<int64_t> audience_set, journey_set;
+  for (int i = 0; i < n; ++i) {
+    if (customers.nulls[i] || audiences.nulls[i]) continue;  // nobody to stop
+    messages[i].customer = pg::text_to_string(customers.values[i]);
+    messages[i].audience = DatumGetInt64(audiences.values[i]);
+    messages[i].channel = channel;
+    customer_set.insert(messages[i].customer);
+    audience_set.insert(messages[i].audience);
+    if (!journeys.nulls[i] && !versions.nulls[i]) {
+      version_of[i] = {DatumGetInt64(journeys.values[i]), DatumGetInt32(versions.values[i])};
+      journey_set.insert(version_of[i].first);
+    }
+  }
+  std::vector<std::optional<std::string>> stops(n);
+  if (!customer_set.empty()) {
+    pg::SpiConnection spi;
+    static uint64_t seen_generation = 0;
+    pg::forget_plans_when_refreshed(seen_generation,
+                                    {&batch_suppressions_statement, &batch_ignored_statement});
+    pg::TableMapScope no_map(nullptr);  // as the caller's statements (Citus routes them)
+    std::vector<std::optional<std::string>> keys(customer_set.begin(), customer_set.end());
+    Datum args[2] = {pg::text_array(keys), pg::int8_array(std::vector<int64_t>(
+                                               audience_set.begin(), audience_set.end()))};
+    batch_suppressions_statement.execute(args, "  ", true);
+    std::vector<core::CustomerSuppression> found;
+    for (const std::vector<core::Value>& row : pg::spi_result_values()) {
+      core::CustomerSuppression x;
+      x.customer = pg::value_text(row[0]);
+      x.audience = pg::value_int(row[1]);
+      x.suppression.id = pg::value_int(row[2]);
+      if (!pg::value_null(row[3])) x.suppression.channel = pg::value_text(row[3]);
+      x.suppression.reason = pg::value_text(row[4]);
+      x.suppression.at = pg::value_int(row[5]);
+      found.push_back(std::move(x));
+    }
+    if (!found.empty() && !journey_set.empty()) {
+      Datum jargs[1] = {
+          pg::int8_array(std::vector<int64_t>(journey_set.begin(), journey_set.end()))};
+      batch_ignored_statement.execute(jargs, " ", true);
+      std::map<std::pair<int64_t, int32_t>, std::vector<std::string>> ignored;
+      for (const std::vector<core::Value>& row : pg::spi_result_values())
+        if (!pg::value_null(row[2]))
+          ignored[{pg::value_int(row[0]), static_cast<int32_t>(pg::value_int(row[1]))}].push_back(
+              pg::value_text(row[2]));
+      for (int i = 0; i < n; ++i) {
+        auto it = ignored.find(version_of[i]);
+        if (it != ignored.end()) messages[i].ignored = it->second;
+      }
+    }
+    spi.finish();
+    if (!found.empty()) stops = core::stopping_reasons(messages, found);
+  }
+  for (int i = 0; i < n; ++i)
+    if (customers.nulls[i] || audiences.nulls[i]) stops[i] = std::nullopt;
+  return pg::text_array(stops);
 }
 
 // journey._preview_stop(audience, customer, channel, no_recipient, ignored):

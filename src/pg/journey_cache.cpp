@@ -150,6 +150,11 @@ std::map<std::string, core::TemplateDef> compile_templates(const core::Json& tem
 
 }  // namespace
 
+const CachedJourney* find_cached_journey(int64_t journey_id, int32_t version) {
+  auto it = journeys.find(std::make_pair(journey_id, version));
+  return it == journeys.end() ? nullptr : it->second.get();
+}
+
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
   auto key = std::make_pair(journey_id, version);
   auto it = journeys.find(key);

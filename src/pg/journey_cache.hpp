@@ -40,6 +40,10 @@ struct CachedJourney {
 // publish that migrated an enrollment it claimed).
 const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 
+// The compiled journey version when this backend has it cached, else nullptr:
+// never loads (no SPI call, cannot fail).
+const CachedJourney* find_cached_journey(int64_t journey_id, int32_t version);
+
 // The registered audience with this relation OID, loaded on first use; throws
 // when it is not registered.
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid);

@@ -163,10 +163,13 @@ PreparedStatement enrollment_statement(
     {INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
      TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID});
 
-// What a failure is charged to: the failing enrollments' attempts so far and
-// their version's settings (core::charge_failure decides, charge_statement writes).
+// What a failure is charged to: the failing enrollments' attempts so far, and
+// their version (whose compiled settings give max_attempts; its settings object
+// only where this backend has not compiled it: charge_failures).
+// core::charge_failure decides, charge_statement writes.
 PreparedStatement failed_rows_statement(
-    "SELECT e.id, e.attempts, e.step_key, (v.definition->'settings')::text, j.name, e.version"
+    "SELECT e.id, e.attempts, e.step_key, v.definition->'settings', j.name, e.version,"
+    "       e.journey_id"
     "  FROM journey.enrollments e"
     "  JOIN journey.versions v ON v.journey_id = e.journey_id AND v.version = e.version"
     "  JOIN journey.journeys j ON j.id = e.journey_id"
@@ -177,7 +180,8 @@ PreparedStatement failed_rows_statement(
 // step_guard.hpp): only while their row is as that tick claimed it (same xmin)
 // and nobody holds it (a tick running it again now is left alone).
 PreparedStatement interrupted_rows_statement(
-    "SELECT x.id, x.attempts, x.step_key, (v.definition->'settings')::text, j.name, x.version"
+    "SELECT x.id, x.attempts, x.step_key, v.definition->'settings', j.name, x.version,"
+    "       x.journey_id"
     "  FROM journey.enrollments x"
     "  JOIN unnest($1::int8[], $2::int8[]) r(id, rv) ON r.id = x.id"
     "  JOIN journey.versions v ON v.journey_id = x.journey_id AND v.version = x.version"
@@ -271,10 +275,6 @@ std::string quote_ident(const std::string& name) {
 std::string quote_literal(const std::string& text) {
   const char* t = text.c_str();
   return pg_guard([&] { return static_cast<const char*>(quote_literal_cstr(t)); });
-}
-
-int64_t to_int64(const Cell& cell) {
-  return cell ? std::stoll(*cell) : 0;
 }
 
 // An enrollment claimed by this tick.
@@ -923,13 +923,27 @@ struct Charge {
   std::string sqlstate;  // its SQLSTATE
 };
 
-// Charges failures: reads each enrollment's attempts and version settings
-// (rows of failed_rows_statement / interrupted_rows_statement: id, attempts,
-// step_key, settings, journey name, version), lets core::charge_failure decide
-// (retry after a backoff, or failed), writes it, and logs each failure under
-// its label. Enrollments no longer active (or held elsewhere) are skipped.
-void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& charges,
-                     TimestampTz as_of, WorkLabel& label) {
+// The max_attempts of a failing enrollment's version (a row of charge_failures):
+// from the compiled journey this backend ran it with (cached); only a version it
+// has not compiled (one that does not compile, or another backend's interrupted
+// run) is read from its settings object (core::max_attempts_of: the default
+// when they do not parse).
+int max_attempts_of_row(const std::vector<core::Value>& row) {
+  const CachedJourney* journey =
+      find_cached_journey(value_int(row[6]), static_cast<int32_t>(value_int(row[5])));
+  if (journey) return journey->compiled.settings.max_attempts;
+  return core::max_attempts_of(value_null(row[3]) ? core::Json()
+                                                  : core::Json::parse(value_text(row[3])));
+}
+
+// Charges failures: reads each enrollment's attempts and version (rows of
+// failed_rows_statement / interrupted_rows_statement read as binary datums: id,
+// attempts, step_key, settings, journey name, version, journey id), lets
+// core::charge_failure decide (retry after a backoff, or failed) with the
+// version's max_attempts, writes it, and logs each failure under its label.
+// Enrollments no longer active (or held elsewhere) are skipped.
+void charge_failures(const std::vector<std::vector<core::Value>>& rows,
+                     const std::vector<Charge>& charges, TimestampTz as_of, WorkLabel& label) {
   std::map<int64_t, const Charge*> by_id;
   for (const Charge& c : charges) by_id.emplace(c.enrollment, &c);
   std::vector<int64_t> ids;
@@ -937,12 +951,12 @@ void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& ch
   std::vector<std::optional<std::string>> messages, codes;
   std::vector<bool> failed;
   std::vector<std::optional<int64_t>> next_run;
-  for (const Row& row : rows) {
-    int64_t id = to_int64(row[0]);
+  for (const std::vector<core::Value>& row : rows) {
+    int64_t id = value_int(row[0]);
     auto found = by_id.find(id);
     if (found == by_id.end()) continue;
     const Charge& c = *found->second;
-    std::string step = row[2] ? *row[2] : std::string();
+    std::string step = value_text(row[2]);
     // Bounded: what a failure keeps (last_error, the activity reason, this
     // LOG line) is at most core::kMaxKeptErrorMessage bytes.
     std::string message = core::bounded_message(
@@ -950,19 +964,19 @@ void charge_failures(const std::vector<Row>& rows, const std::vector<Charge>& ch
                            : "cancelled while running step " + step +
                                  " (statement timeout, pg_cancel_backend, pg_terminate_backend or"
                                  " shutdown)");
-    core::Json settings = row[3] ? core::Json::parse(*row[3]) : core::Json();
-    int max_attempts = core::max_attempts_of(settings);
+    const int max_attempts = max_attempts_of_row(row);
     core::Retry retry =
-        core::charge_failure(static_cast<int>(to_int64(row[1])), max_attempts, pg_to_unix(as_of));
+        core::charge_failure(static_cast<int>(value_int(row[1])), max_attempts, pg_to_unix(as_of));
     ids.push_back(id);
     attempts.push_back(retry.attempts);
     messages.push_back(message);
     codes.push_back(c.sqlstate);
     failed.push_back(retry.failed);
     next_run.push_back(retry.next_run_at);
-    label = WorkLabel{
-        id,           0, row[4] ? row[4]->c_str() : nullptr, static_cast<int32_t>(to_int64(row[5])),
-        step.c_str(), 0};
+    const std::string name = value_text(row[4]);
+    label = WorkLabel{id,           value_int(row[6]),
+                      name.c_str(), static_cast<int32_t>(value_int(row[5])),
+                      step.c_str(), 0};
     const char* code = c.sqlstate.c_str();
     pg_guard([&] {
       ereport(LOG,
@@ -1285,7 +1299,7 @@ class Tick {
     Datum args[1] = {int8_array({c.state.id})};
     const char nulls[1] = {' '};
     failed_rows_statement.execute(args, nulls, false);  // sees this tick's writes
-    std::vector<Row> rows = spi_result_rows();
+    std::vector<std::vector<core::Value>> rows = spi_result_values();
     charge_failures(rows, {Charge{c.state.id, error, sqlstate}}, as_of_, label_);
   }
 
@@ -1326,7 +1340,7 @@ void charge_interrupted_runs(const Interrupted& interrupted, TimestampTz as_of) 
     Datum args[2] = {int8_array(ids), int8_array(versions)};
     const char nulls[2] = {' ', ' '};
     interrupted_rows_statement.execute(args, nulls, false);  // locks: not read-only
-    std::vector<Row> rows = spi_result_rows();
+    std::vector<std::vector<core::Value>> rows = spi_result_values();
     std::vector<Charge> charges;
     for (int64_t id : ids) charges.push_back(Charge{id, "", "57014"});
     WorkLabel label;
@@ -1369,7 +1383,8 @@ void forget_local_shard_groups(Datum, Oid) {
 std::vector<int64_t> local_placements() {
   std::vector<int64_t> shards;
   local_placements_statement.execute(nullptr, nullptr, false);  // a fresh snapshot
-  for (const Row& row : spi_result_rows()) shards.push_back(std::stoll(*row[0]));
+  for (const std::vector<core::Value>& row : spi_result_values())
+    shards.push_back(value_int(row[0]));
   return shards;
 }
 

@@ -712,7 +712,7 @@ DECLARE
   vers int[];
   claim_ids bigint[];
   claim_customers text[];
-  why text;
+  whys text[];
   got bigint;
   rounds int := 0;
 BEGIN
@@ -732,20 +732,23 @@ BEGIN
              ORDER BY p.send_after, p.id
              LIMIT want) c;
     EXIT WHEN ids IS NULL;
+    -- Which suppression stops each message: decided in core for the whole
+    -- batch (two queries, not one a message).
+    whys := journey._claim_stops(customers,
+                                 ARRAY(SELECT a.id FROM unnest(jids) WITH ORDINALITY x(jid, n)
+                                         LEFT JOIN journey.journeys j ON j.id = x.jid
+                                         LEFT JOIN journey.audiences a ON a.relation = j.audience
+                                        ORDER BY x.n),
+                                 jids, vers, p_channel);
     claim_ids := '{}';
     claim_customers := '{}';
     FOR i IN 1 .. cardinality(ids) LOOP
-      SELECT journey._suppression(j.audience, customers[i], p_channel,
-                                  v.ignored_suppression_reasons)
-        INTO why
-        FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id
-       WHERE j.id = jids[i] AND v.version = vers[i];
-      IF why IS NULL THEN
+      IF whys[i] IS NULL THEN
         claim_ids := claim_ids || ids[i];
         claim_customers := claim_customers || customers[i];
       ELSE
         UPDATE journey.messages m
-           SET status = 'suppressed', reason = 'suppression: ' || why, completed_at = now()
+           SET status = 'suppressed', reason = 'suppression: ' || whys[i], completed_at = now()
          WHERE m.customer_id = customers[i] AND m.id = ids[i] AND m.status = 'pending';
       END IF;
     END LOOP;

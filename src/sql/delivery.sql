@@ -53,6 +53,18 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_suppression'
 LANGUAGE C STABLE;
 
+-- The same for a claim's whole batch at once (claim_messages, the Citus claim):
+-- element i of the result is the reason of the suppression that stops message
+-- i (its customer, its audience's id, its journey and version), null where
+-- none does; core::stopping_reasons reads the batch's suppressions and its
+-- versions' ignored reasons in two queries.
+CREATE OR REPLACE FUNCTION journey._claim_stops(p_customers text[], p_audience_ids bigint[],
+                                                p_journeys bigint[], p_versions int[],
+                                                p_channel text)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_claim_stops'
+LANGUAGE C STABLE;
+
 -- Why journey.preview's message would be recorded suppressed: "no_recipient",
 -- "suppression: <reason>", or null (pending), as the tick decides it
 -- (core::suppressed_reason).
@@ -494,6 +506,7 @@ REVOKE ALL ON FUNCTION
   journey._check_channel(text, text),
   journey._timestamp_beyond(text, text, text),
   journey._suppression(regclass, text, text, text[]),
+  journey._claim_stops(text[], bigint[], bigint[], int[], text),
   journey._preview_stop(regclass, text, text, boolean, text[]),
   journey._suppression_stops(text, text, text, text[]),
   journey._audience_id(regclass),

@@ -107,7 +107,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgj_reentry_replaces'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._reentry_replaces(boolean, boolean, timestamptz, boolean, timestamptz) IS
-  'whether re-entry replaces an earlier enrollment (decided in src/core/policy): _enroll_rows and _enroll_customer end it';
+  'whether re-entry replaces an earlier enrollment (decided in src/core/policy): _enroll_rows_in, the body of every enrollment, ends it';
 
 CREATE OR REPLACE FUNCTION journey._reentry_blocks(any_earlier_blocks boolean,
                                                    replaces_active boolean,
@@ -117,7 +117,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgj_reentry_blocks'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._reentry_blocks(boolean, boolean, timestamptz, boolean, timestamptz) IS
-  'whether an earlier enrollment keeps the customer out (decided in src/core/policy): _enroll_rows and _enroll_customer apply it';
+  'whether an earlier enrollment keeps the customer out (decided in src/core/policy): _enroll_rows_in, the body of every enrollment, applies it';
 
 CREATE OR REPLACE FUNCTION journey._exit_reason(name text, rule_position int) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_exit_reason'

@@ -28,6 +28,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   want int := claim_messages.max;
   ids bigint[];
+  customers text[];
+  aids bigint[];
+  jids bigint[];
+  vers int[];
   whys text[];
   got bigint;
 BEGIN
@@ -41,13 +45,14 @@ BEGIN
     RETURN;
   END IF;
   LOOP
-    SELECT array_agg(c.id), array_agg(c.why) INTO ids, whys
-      FROM (SELECT p.id,
-                   journey._suppression(j.audience, p.customer_id, p.channel,
-                                        v.ignored_suppression_reasons) AS why
+    SELECT array_agg(c.id), array_agg(c.customer_id), array_agg(c.audience_id),
+           array_agg(c.journey_id), array_agg(c.version)
+      INTO ids, customers, aids, jids, vers
+      FROM (SELECT p.id, p.customer_id, a.id AS audience_id, p.journey_id, p.version
               FROM journey.messages p
               JOIN journey.journeys j ON j.id = p.journey_id
               JOIN journey.versions v ON v.journey_id = p.journey_id AND v.version = p.version
+              LEFT JOIN journey.audiences a ON a.relation = j.audience
              WHERE p.status = 'pending' AND p.channel = claim_messages.channel
                AND p.send_after <= now()
                -- nothing leaves for a paused or archived journey
@@ -56,6 +61,8 @@ BEGIN
              LIMIT want
              FOR UPDATE OF p SKIP LOCKED) c;
     EXIT WHEN ids IS NULL;
+    -- Which suppression stops each message: decided in core for the whole batch.
+    whys := journey._claim_stops(customers, aids, jids, vers, claim_messages.channel);
     UPDATE journey.messages m
        SET status = 'suppressed', reason = 'suppression: ' || s.why, completed_at = now()
       FROM unnest(ids, whys) s(id, why)
