@@ -22,9 +22,11 @@ SegmentChanges segment_changes(const std::vector<std::string>& matching,
 
 namespace {
 
-// Throws the first of a config's problems (22023), with the others as detail.
-void refuse(std::vector<std::string>& problems) {
-  if (problems.empty()) return;
+// What a check_* compiled, when it found no problem; else throws the first
+// problem (22023), with the others as detail.
+template <typename T>
+T unless_refused(T compiled, const std::vector<std::string>& problems) {
+  if (problems.empty()) return compiled;
   std::string detail;
   for (size_t i = 1; i < problems.size(); ++i) detail += (i > 1 ? "\n" : "") + problems[i];
   throw Error(sqlstate::kInvalidParameter, problems.front(), detail);
@@ -54,9 +56,7 @@ std::optional<std::string> check_trigger_schedule(const Json& config, const std:
 
 std::string trigger_schedule(const Json& config, const std::string& type) {
   std::vector<std::string> problems;
-  std::optional<std::string> s = check_trigger_schedule(config, type, problems);
-  refuse(problems);
-  return *s;
+  return *unless_refused(check_trigger_schedule(config, type, problems), problems);
 }
 
 DateTrigger check_date_trigger(const Json& config, std::vector<std::string>& problems) {
@@ -86,9 +86,7 @@ DateTrigger check_date_trigger(const Json& config, std::vector<std::string>& pro
 
 DateTrigger compile_date_trigger(const Json& config) {
   std::vector<std::string> problems;
-  DateTrigger t = check_date_trigger(config, problems);
-  refuse(problems);
-  return t;
+  return unless_refused(check_date_trigger(config, problems), problems);
 }
 
 SegmentTrigger check_segment_trigger(const Json& config, std::vector<std::string>& problems) {
@@ -111,9 +109,7 @@ SegmentTrigger check_segment_trigger(const Json& config, std::vector<std::string
 
 SegmentTrigger compile_segment_trigger(const Json& config) {
   std::vector<std::string> problems;
-  SegmentTrigger t = check_segment_trigger(config, problems);
-  refuse(problems);
-  return t;
+  return unless_refused(check_segment_trigger(config, problems), problems);
 }
 
 std::string date_due_sql(const DateTrigger& trigger, const SqlQuoting& quoting) {
