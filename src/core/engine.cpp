@@ -744,6 +744,25 @@ void payload_columns(const Json& v, const AudienceSchema& audience, std::vector<
 
 }  // namespace
 
+// The send steps addressing their channel's column; see the header.
+std::vector<std::pair<std::string, std::string>> channels_sent(const CompiledJourney& journey) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const CompiledStep& s : journey.steps)
+    if ((s.type == StepType::SendEmail || s.type == StepType::Send) && s.to_field < 0 &&
+        !s.channel.empty())
+      out.emplace_back(s.key, s.channel);
+  return out;
+}
+
+// The templates a journey renders; see the header.
+std::vector<std::string> templates_named(const CompiledJourney& journey) {
+  std::set<std::string> names;
+  for (const CompiledStep& s : journey.steps)
+    if ((s.type == StepType::SendEmail || s.type == StepType::Send) && !s.template_name.empty())
+      names.insert(s.template_name);
+  return {names.begin(), names.end()};
+}
+
 // The columns a journey reads; see the header.
 std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSchema& audience,
                               const std::map<std::string, TemplateDef>& templates) {

@@ -160,6 +160,16 @@ struct TemplateDef {
 std::vector<int> columns_read(const CompiledJourney& journey, const AudienceSchema& audience,
                               const std::map<std::string, TemplateDef>& templates);
 
+// The send steps of a journey that address their channel's recipient column
+// of the audience (no "to_field"), each as (step key, channel): the steps that
+// could not reach anyone if that column were removed (journey._channels_sent,
+// for _set_recipients).
+std::vector<std::pair<std::string, std::string>> channels_sent(const CompiledJourney& journey);
+
+// The templates a journey's send steps render, by name, sorted, each once
+// (journey._templates_named: publish freezes them into the version).
+std::vector<std::string> templates_named(const CompiledJourney& journey);
+
 // The state of one enrollment as the pg layer loads it.
 struct Enrollment {
   int64_t id = 0;

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/error.hpp"
+#include "core/validator.hpp"
 
 namespace pgj::core {
 
@@ -19,26 +20,96 @@ SegmentChanges segment_changes(const std::vector<std::string>& matching,
   return out;
 }
 
-DateTrigger compile_date_trigger(const Json& config) {
-  auto invalid = [](const std::string& why) {
-    return Error(sqlstate::kInvalidParameter, "date entry trigger " + why);
-  };
-  if (!config.is_object() || !config.contains("field") || !config["field"].is_string())
-    throw invalid("needs \"field\" (a timestamp or date column)");
-  DateTrigger t;
-  t.field = config["field"].get<std::string>();
-  if (config.contains("offset") && !config["offset"].is_null()) {
-    if (!config["offset"].is_string()) throw invalid("\"offset\" must be a duration");
-    std::string error;
-    std::optional<Duration> offset = parse_duration(config["offset"].get<std::string>(), &error);
-    if (!offset) throw invalid("\"offset\": " + error);
-    t.offset = *offset;
+namespace {
+
+// What a check_* compiled, when it found no problem; else throws the first
+// problem (22023), with the others as detail.
+template <typename T>
+T unless_refused(T compiled, const std::vector<std::string>& problems) {
+  if (problems.empty()) return compiled;
+  std::string detail;
+  for (size_t i = 1; i < problems.size(); ++i) detail += (i > 1 ? "\n" : "") + problems[i];
+  throw Error(sqlstate::kInvalidParameter, problems.front(), detail);
+}
+
+}  // namespace
+
+std::optional<std::string> check_trigger_schedule(const Json& config, const std::string& type,
+                                                  std::vector<std::string>& problems) {
+  const std::string what = type + " entry trigger";
+  const Json s = config.is_object() && config.contains("schedule") ? config["schedule"] : Json();
+  if (s.is_null()) {
+    problems.push_back(what + " needs \"schedule\" (a cron expression like \"0 9 * * *\")");
+    return std::nullopt;
   }
-  if (config.contains("recurring") && !config["recurring"].is_null()) {
-    if (config["recurring"] != "yearly") throw invalid("\"recurring\" must be \"yearly\"");
-    t.yearly = true;
+  if (!s.is_string()) {
+    problems.push_back("\"schedule\" of " + what + " must be a cron expression string");
+    return std::nullopt;
+  }
+  std::string error;
+  if (!is_valid_cron(s.get<std::string>(), &error)) {
+    problems.push_back(error);
+    return std::nullopt;
+  }
+  return s.get<std::string>();
+}
+
+std::string trigger_schedule(const Json& config, const std::string& type) {
+  std::vector<std::string> problems;
+  return *unless_refused(check_trigger_schedule(config, type, problems), problems);
+}
+
+DateTrigger check_date_trigger(const Json& config, std::vector<std::string>& problems) {
+  const std::string what = "date entry trigger";
+  DateTrigger t;
+  const bool object = config.is_object();
+  if (!object || !config.contains("field")) {
+    problems.push_back(what + " needs \"field\" (a timestamp or date column)");
+  } else if (!config["field"].is_string() ||
+             config["field"].get_ref<const std::string&>().empty()) {
+    problems.push_back("\"field\" must be a column name");
+  } else {
+    t.field = config["field"].get<std::string>();
+  }
+  if (object && config.contains("offset")) {
+    std::optional<Duration> offset = check_duration(config["offset"], "offset", false, problems);
+    if (offset) t.offset = *offset;
+  }
+  if (object && config.contains("recurring")) {
+    t.yearly = config["recurring"] == "yearly";
+    if (!t.yearly)
+      problems.push_back("\"recurring\" of " + what +
+                         " must be \"yearly\" (anniversaries) or absent");
   }
   return t;
+}
+
+DateTrigger compile_date_trigger(const Json& config) {
+  std::vector<std::string> problems;
+  return unless_refused(check_date_trigger(config, problems), problems);
+}
+
+SegmentTrigger check_segment_trigger(const Json& config, std::vector<std::string>& problems) {
+  const std::string what = "segment entry trigger";
+  SegmentTrigger t;
+  const bool has_when = config.is_object() && config.contains("when");
+  const bool has_query = config.is_object() && config.contains("query");
+  if (has_when == has_query)
+    problems.push_back(what + " needs exactly one of \"when\" (a condition) or \"query\" (SQL)");
+  if (has_when) t.when = config["when"];
+  if (has_query) {
+    const Json& query = config["query"];
+    if (query.is_string() && !query.get_ref<const std::string&>().empty())
+      t.query = query.get<std::string>();
+    else
+      problems.push_back("\"query\" of " + what + " must be a non-empty string");
+  }
+  return t;
+}
+
+SegmentTrigger compile_segment_trigger(const Json& config) {
+  std::vector<std::string> problems;
+  return unless_refused(check_segment_trigger(config, problems), problems);
 }
 
 std::string date_due_sql(const DateTrigger& trigger, const SqlQuoting& quoting) {

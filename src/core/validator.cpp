@@ -16,6 +16,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/graph.hpp"
+#include "core/schedule_rules.hpp"
 #include "core/template.hpp"
 
 namespace pgj::core {
@@ -170,27 +171,15 @@ struct Validator {
   // a rule reported here: the engine runs with any duration).
   std::optional<Duration> duration(const std::string& key, const Json& v, const std::string& name,
                                    bool positive) {
-    if (!v.is_string()) {
-      error(key, q(name) + " must be a duration string like \"2 days\", got " + show(v));
-      return std::nullopt;
-    }
-    std::string err;
-    auto d = parse_duration(v.get<std::string>(), &err);
-    if (!d) {
-      error(key, q(name) + ": " + err);
-      return std::nullopt;
-    }
-    if (positive && !d->is_positive()) {
-      error(key, q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
-      return d;
-    }
-    if (!within_timestamp_range(*d)) {
-      error(key, q(name) + " " + q(v.get<std::string>()) +
-                     " is too long: durations may span at most 5000 years (timestamps end in "
-                     "294276 AD and begin in 4713 BC)");
-      return d;
-    }
+    std::vector<std::string> problems;
+    std::optional<Duration> d = check_duration(v, name, positive, problems);
+    errors(key, problems);
     return d;
+  }
+
+  // Reports each of `problems` (a compiler's, worded as issues) under `key`.
+  void errors(const std::string& key, std::vector<std::string>& problems) {
+    for (std::string& problem : problems) error(key, std::move(problem));
   }
 
   // Checks a required non-empty string member; returns it when it is a
@@ -497,31 +486,31 @@ struct Validator {
         }
         unknown_keys(key, t, {"type", "when"}, "entry trigger");
       } else if (ty == "segment") {
-        schedule(key, t, what);
-        bool has_when = t.contains("when"), has_query = t.contains("query");
-        if (has_when == has_query) {
-          error(key, what + " needs exactly one of \"when\" (a condition) or \"query\" (SQL)");
-        }
-        if (has_when) condition(key, t["when"], ConditionScope{}, "the \"when\" of " + key);
-        if (has_query && (!t["query"].is_string() || t["query"].get<std::string>().empty())) {
-          error(key, "\"query\" of " + what + " must be a non-empty string");
-        } else if (has_query && env.check_segment_query) {
-          std::string why = env.check_segment_query(t["query"].get<std::string>());
+        schedule(key, t, ty);
+        // Its shape is compile_segment_trigger's (one parser); the condition
+        // and the query are checked against the audience and the owner here.
+        std::vector<std::string> problems;
+        SegmentTrigger segment = check_segment_trigger(t, problems);
+        errors(key, problems);
+        if (t.contains("when"))
+          condition(key, t["when"], ConditionScope{}, "the \"when\" of " + key);
+        if (segment.query && env.check_segment_query) {
+          std::string why = env.check_segment_query(*segment.query);
           if (!why.empty())
             error(key, "\"query\" of " + what + " does not plan as the journey owner: " + why);
         }
         unknown_keys(key, t, {"type", "schedule", "when", "query"}, "entry trigger");
       } else if (ty == "date") {
-        schedule(key, t, what);
-        if (!t.contains("field"))
-          error(key, what + " needs \"field\" (a timestamp or date column)");
-        else
+        schedule(key, t, ty);
+        // Its config is compile_date_trigger's (one parser); the field's
+        // column is checked against the audience here.
+        // (The column first: the field's issues come before the offset's.)
+        std::vector<std::string> problems;
+        DateTrigger date = check_date_trigger(t, problems);
+        if (!date.field.empty())
           column(key, t["field"], "field", {ValueType::Timestamp, ValueType::Date},
                  "a timestamp or date column");
-        if (t.contains("offset")) duration(key, t["offset"], "offset", false);
-        if (t.contains("recurring") &&
-            !(t["recurring"].is_string() && t["recurring"].get<std::string>() == "yearly"))
-          error(key, "\"recurring\" of " + what + " must be \"yearly\" (anniversaries) or absent");
+        errors(key, problems);
         unknown_keys(key, t, {"type", "schedule", "field", "offset", "recurring"}, "entry trigger");
       } else if (ty == "manual") {
         unknown_keys(key, t, {"type"}, "entry trigger");
@@ -532,23 +521,18 @@ struct Validator {
     }
   }
 
-  // Checks the cron "schedule" of a scheduled trigger.
-  void schedule(const std::string& key, const Json& t, const std::string& what) {
-    const Json& s = member(t, "schedule");
-    if (s.is_null()) {
-      error(key, what + " needs \"schedule\" (a cron expression like \"0 9 * * *\")");
-      return;
-    }
-    std::string err;
-    if (!s.is_string())
-      error(key, "\"schedule\" of " + what + " must be a cron expression string");
-    else if (!is_valid_cron(s.get<std::string>(), &err))
-      error(key, err);
-    else if (env.check_schedule) {
-      std::string why = env.check_schedule(s.get<std::string>());
+  // Checks the cron "schedule" of a scheduled trigger of type `type`: its
+  // syntax is check_trigger_schedule's (schedule_rules.hpp), whether the
+  // installed pg_cron takes it the env's.
+  void schedule(const std::string& key, const Json& t, const std::string& type) {
+    std::vector<std::string> problems;
+    std::optional<std::string> s = check_trigger_schedule(t, type, problems);
+    errors(key, problems);
+    if (s && env.check_schedule) {
+      std::string why = env.check_schedule(*s);
       if (!why.empty())
-        error(key, "schedule " + q(s.get<std::string>()) + " of " + what +
-                       " is refused by the installed pg_cron: " + why);
+        error(key, "schedule " + q(*s) + " of " + type +
+                       " entry trigger is refused by the installed pg_cron: " + why);
     }
   }
 
@@ -1666,6 +1650,29 @@ std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv&
 }
 
 // Validates just a settings object; see the header.
+std::optional<Duration> check_duration(const Json& v, const std::string& name, bool positive,
+                                       std::vector<std::string>& problems) {
+  if (!v.is_string()) {
+    problems.push_back(q(name) + " must be a duration string like \"2 days\", got " + show(v));
+    return std::nullopt;
+  }
+  std::string err;
+  auto d = parse_duration(v.get<std::string>(), &err);
+  if (!d) {
+    problems.push_back(q(name) + ": " + err);
+    return std::nullopt;
+  }
+  if (positive && !d->is_positive()) {
+    problems.push_back(q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
+    return d;
+  }
+  if (!within_timestamp_range(*d))
+    problems.push_back(q(name) + " " + q(v.get<std::string>()) +
+                       " is too long: durations may span at most 5000 years (timestamps end in "
+                       "294276 AD and begin in 4713 BC)");
+  return d;
+}
+
 std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env) {
   Validator v{env, env.audience, {}, {}, {}, {}, {}};
   try {

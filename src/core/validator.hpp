@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/duration.hpp"
 #include "core/json.hpp"
 #include "core/schema.hpp"
 
@@ -64,6 +65,14 @@ std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv&
 // of them, journey.import refuses them (a setting misplaced at the top level
 // would otherwise be dropped without a word).
 std::vector<std::string> unknown_definition_keys(const Json& definition);
+
+// A duration value of a definition (`name`: its key, for the messages): the
+// duration when it parses, even one that breaks a rule (positive when
+// `positive`, at most 5000 years: the engine runs with any); each problem is
+// appended to `problems` in the words validate_journey reports. The compilers
+// of scheduled triggers (schedule_rules.hpp) check their durations with it.
+std::optional<Duration> check_duration(const Json& v, const std::string& name, bool positive,
+                                       std::vector<std::string>& problems);
 
 // Just the settings object (journey.set_settings checks it before storing).
 std::vector<Issue> validate_settings(const Json& settings, const ValidationEnv& env);

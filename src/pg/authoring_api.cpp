@@ -132,6 +132,45 @@ PGJ_FUNCTION(pgj_shape_issues) {
   return static_cast<Datum>(0);
 }
 
+// journey._channels_sent(definition jsonb, audience regclass): the send steps of
+// a definition that address their channel's recipient column of the audience,
+// as (step_key, channel) rows: the definition compiled once against the
+// audience (core::compile_definition), asked by core::channels_sent.
+PGJ_FUNCTION(pgj_channels_sent) {
+  core::Json definition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
+  Oid relid = PG_GETARG_OID(1);
+  pg::SpiConnection spi;
+  std::optional<pg::AudienceInfo> audience = pg::load_audience_info(relid);
+  spi.finish();
+  if (!audience) throw core::Error("42704", "relation is not a registered audience");
+  core::ValidationEnv env;
+  env.audience = &audience->schema;
+  core::Compilation compiled = core::compile_definition(definition, env);
+  std::vector<std::pair<std::string, std::string>> sent = core::channels_sent(compiled.journey);
+  pg::pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+  for (const auto& [step_key, channel] : sent) {
+    Datum values[2] = {pg::string_to_text(step_key), pg::string_to_text(channel)};
+    bool nulls[2] = {false, false};
+    pg::pg_guard([&] {
+      auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    });
+  }
+  return static_cast<Datum>(0);
+}
+
+// journey._templates_named(definition jsonb): the templates the send steps of a
+// definition render (core::templates_named of its one compile), sorted.
+PGJ_FUNCTION(pgj_templates_named) {
+  core::ValidationEnv env;
+  env.audience_unchecked = true;
+  core::Compilation compiled = core::compile_definition(pg::jsonb_to_json(PG_GETARG_DATUM(0)), env);
+  std::vector<std::optional<std::string>> names;
+  for (std::string& name : core::templates_named(compiled.journey))
+    names.emplace_back(std::move(name));
+  return pg::text_array(names);
+}
+
 // journey._settings_issues(settings jsonb): problems of a settings object alone.
 PGJ_FUNCTION(pgj_settings_issues) {
   pg::require_argument(fcinfo, 0, "settings");

@@ -30,20 +30,6 @@ core::SqlQuoting sql_quoting() {
 
 }  // namespace
 
-// journey._condition_sql(condition jsonb, audience regclass): a segment's
-// condition as a SQL expression over the audience table aliased "t".
-PGJ_FUNCTION(pgj_condition_sql) {
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-    throw core::Error("22004", "condition and audience must not be null");
-  core::Json condition = pg::jsonb_to_json(PG_GETARG_DATUM(0));
-  Oid relid = PG_GETARG_OID(1);
-  pg::SpiConnection spi;
-  auto audience = pg::load_audience_info(relid);
-  if (!audience) throw core::Error("42704", "relation is not a registered audience");
-  spi.finish();
-  return pg::string_to_text(core::condition_to_sql(condition, audience->schema, sql_quoting()));
-}
-
 // journey._date_due_sql(config jsonb): a date entry trigger's "due on this
 // run" test over the audience table aliased "t" ($1 the last run or null, $2
 // now), compiled and rendered by core (core::date_due_sql).
@@ -52,6 +38,42 @@ PGJ_FUNCTION(pgj_date_due_sql) {
     throw core::Error("22004", "config of a date entry trigger must not be null");
   core::DateTrigger trigger = core::compile_date_trigger(pg::jsonb_to_json(PG_GETARG_DATUM(0)));
   return pg::string_to_text(core::date_due_sql(trigger, sql_quoting()));
+}
+
+// journey._trigger_schedule(type text, config jsonb): the cron schedule of a
+// scheduled entry trigger, as core reads it (core::trigger_schedule), for the
+// pg_cron job journey._sync_schedules makes.
+PGJ_FUNCTION(pgj_trigger_schedule) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "type and config of an entry trigger must not be null");
+  std::string type = pg::arg_string(fcinfo, 0);
+  return pg::string_to_text(core::trigger_schedule(pg::jsonb_to_json(PG_GETARG_DATUM(1)), type));
+}
+
+// journey._segment_source(config jsonb, audience regclass, OUT query text,
+// OUT member_sql text): where a segment entry trigger's members come from,
+// compiled by core (core::compile_segment_trigger): its SQL query (run as the
+// journey owner by journey._owner_query_keys), or its condition as a SQL
+// expression over the audience table aliased "t" (core::condition_to_sql);
+// the other is null.
+PGJ_FUNCTION(pgj_segment_source) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "config and audience of a segment entry trigger must not be null");
+  core::SegmentTrigger trigger =
+      core::compile_segment_trigger(pg::jsonb_to_json(PG_GETARG_DATUM(0)));
+  std::string member_sql;
+  if (trigger.when) {
+    Oid relid = PG_GETARG_OID(1);
+    pg::SpiConnection spi;
+    auto audience = pg::load_audience_info(relid);
+    if (!audience) throw core::Error("42704", "relation is not a registered audience");
+    spi.finish();
+    member_sql = core::condition_to_sql(*trigger.when, audience->schema, sql_quoting());
+  }
+  Datum values[2] = {trigger.query ? pg::string_to_text(*trigger.query) : Datum(0),
+                     trigger.when ? pg::string_to_text(member_sql) : Datum(0)};
+  bool nulls[2] = {!trigger.query, !trigger.when};
+  return pg::result_record(fcinfo, values, nulls);
 }
 
 // journey._segment_changes(matching text[], members text[]): the customers a

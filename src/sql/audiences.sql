@@ -187,22 +187,21 @@ BEGIN
                           l.name, l.version, l.step_key, l.channel)
                    ORDER BY l.name, l.version, l.step_key)
     INTO problems
-    FROM (SELECT DISTINCT j.name, x.version, st->>'key' AS step_key, ch.key AS channel
+    FROM (SELECT DISTINCT j.name, x.version, st.step_key, ch.key AS channel
             FROM journey.audiences a
             CROSS JOIN jsonb_each(p_recipients) ch
             JOIN journey.journeys j ON j.audience = a.relation
             JOIN journey.versions x ON x.journey_id = j.id
-            CROSS JOIN jsonb_array_elements(coalesce(x.definition->'steps', '[]')) st
+            -- which steps send on which channel's column: the version's
+            -- definition compiled by core (journey._channels_sent)
+            CROSS JOIN LATERAL journey._channels_sent(x.definition, a.relation) st
            WHERE a.relation = rel AND jsonb_typeof(ch.value) = 'null'
              AND (a.recipients ? ch.key OR (ch.key = 'email' AND a.email_column IS NOT NULL))
              AND j.state IN ('published', 'paused') AND x.definition IS NOT NULL
              AND (x.status = 'published'
                   OR (x.status = 'retired'
                       AND (x.journey_id, x.version) IN (SELECT l.journey_id, l.version FROM live l)))
-             AND coalesce(st->>'to_field', '') = ''
-             AND CASE st->>'type' WHEN 'send_email' THEN ch.key = 'email'
-                                  WHEN 'send' THEN st->>'channel' = ch.key
-                                  ELSE false END) l;
+             AND st.channel = ch.key) l;
   IF cardinality(problems) > 0 THEN
     RAISE EXCEPTION 'cannot remove recipient columns of audience "%": live journeys send on their channels', rel
       USING ERRCODE = '55000',

@@ -553,7 +553,8 @@ BEGIN
 END
 $$;
 
--- The templates a journey definition's steps name, as they are now:
+-- The templates a journey definition's send steps render (journey._templates_named,
+-- from its one compile), as they are now:
 -- {name: {channel, subject, body}}. publish freezes them into the version, so a
 -- template replaced later reaches the journey only through its next publish.
 CREATE OR REPLACE FUNCTION journey._definition_templates(def jsonb) RETURNS jsonb
@@ -561,8 +562,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
   SELECT coalesce(jsonb_object_agg(t.name, jsonb_build_object(
                     'channel', t.channel, 'subject', t.subject, 'body', t.body)), '{}')
     FROM journey.templates t
-   WHERE t.name IN (SELECT s->>'template' FROM jsonb_array_elements(def->'steps') s
-                     WHERE jsonb_typeof(s) = 'object' AND s ? 'template')
+   WHERE t.name = ANY (journey._templates_named(def))
 $$;
 
 -- Ends active enrollments: the one place that does (archive, exit, track's

@@ -27,8 +27,7 @@ BEGIN
   -- The templates the version renders are checked and frozen as they are now:
   -- share-locked until commit, so a concurrent replace cannot slip in between.
   PERFORM 1 FROM journey.templates t
-   WHERE t.name IN (SELECT s->>'template' FROM jsonb_array_elements(def->'steps') s
-                     WHERE jsonb_typeof(s) = 'object' AND s ? 'template')
+   WHERE t.name = ANY (journey._templates_named(def))
      FOR SHARE;
   -- The role that publishes owns what goes live: call steps, segment queries and
   -- field updates run with its privileges, and are validated against them.

@@ -174,9 +174,18 @@ LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
 COMMENT ON FUNCTION journey._lookup_customer(regclass, text) IS
   'the canonical id of the audience''s customer an id names (the key as text), or why there is none';
 
-CREATE OR REPLACE FUNCTION journey._condition_sql(condition jsonb, audience regclass) RETURNS text
-AS 'MODULE_PATHNAME', 'pgj_condition_sql'
+CREATE OR REPLACE FUNCTION journey._trigger_schedule(type text, config jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'pgj_trigger_schedule'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._trigger_schedule(text, jsonb) IS
+  'the cron schedule of a scheduled (segment, date) entry trigger, as src/core/schedule_rules reads it';
+
+CREATE OR REPLACE FUNCTION journey._segment_source(config jsonb, audience regclass,
+                                                   OUT query text, OUT member_sql text)
+AS 'MODULE_PATHNAME', 'pgj_segment_source'
 LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._segment_source(jsonb, regclass) IS
+  'where a segment entry trigger''s members come from: its SQL query, or its condition as SQL over the audience aliased t (compiled in src/core/schedule_rules)';
 
 CREATE OR REPLACE FUNCTION journey._date_due_sql(config jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_date_due_sql'
@@ -247,3 +256,19 @@ CREATE OR REPLACE FUNCTION journey._preview(definition jsonb, templates jsonb, a
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pgj_preview'
 LANGUAGE C STABLE SET search_path = pg_catalog, journey, pg_temp;
+
+-- The send steps of a definition that address their channel's recipient
+-- column of the audience (no "to_field"), as its one compile sees them
+-- (core::compile_definition, core::channels_sent): _set_recipients refuses to
+-- remove the column of a channel a live version sends on.
+CREATE OR REPLACE FUNCTION journey._channels_sent(definition jsonb, audience regclass)
+RETURNS TABLE (step_key text, channel text)
+AS 'MODULE_PATHNAME', 'pgj_channels_sent'
+LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
+
+-- The templates a definition's send steps render, by name (its one compile:
+-- core::templates_named): publish share-locks and freezes them
+-- (journey._definition_templates).
+CREATE OR REPLACE FUNCTION journey._templates_named(definition jsonb) RETURNS text[]
+AS 'MODULE_PATHNAME', 'pgj_templates_named'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -8,6 +8,7 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   a journey.audiences;
+  segment record;
   keys text[];
   members text[];
   fresh text[];
@@ -20,13 +21,16 @@ BEGIN
    WHERE r.journey_id = j.id AND r.version = t.version AND r.position = t.position FOR UPDATE;
 
   IF t.type = 'segment' THEN
-    IF t.config ? 'query' THEN
+    -- Its members' source (its SQL query, or its condition rendered as SQL) is
+    -- compiled by core (journey._segment_source).
+    SELECT s.query, s.member_sql INTO segment FROM journey._segment_source(t.config, j.audience) s;
+    IF segment.query IS NOT NULL THEN
       -- The query's keys by canonical id ('007' is customer 7), customers only,
       -- so that membership compares like with like.
-      keys := journey._canonical_keys(j.audience, journey._owner_query_keys(t.config->>'query', j.owner));
+      keys := journey._canonical_keys(j.audience, journey._owner_query_keys(segment.query, j.owner));
     ELSE
       EXECUTE format('SELECT coalesce(array_agg(t.%I::text), ''{}'') FROM %s t WHERE %s',
-                     a.key_column, j.audience, journey._condition_sql(t.config->'when', j.audience))
+                     a.key_column, j.audience, segment.member_sql)
         INTO keys;
     END IF;
     -- Who enters (the customers newly matching since the last run) and who
@@ -183,7 +187,7 @@ DECLARE
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
   IF FOUND AND j.state IN ('published', 'paused') THEN
-    FOR t IN SELECT x.position, x.type, x.config->>'schedule' AS schedule
+    FOR t IN SELECT x.position, x.type, journey._trigger_schedule(x.type, x.config) AS schedule
                FROM journey.entry_triggers x
               WHERE x.journey_id = j.id AND x.version = j.published_version
                 AND x.type IN ('segment', 'date')

@@ -184,3 +184,7 @@ UPDATE journey.versions v SET ignored_suppression_reasons = '{unsubscribed}'
 ALTER TABLE journey.audiences ADD COLUMN id bigint;
 UPDATE journey.audiences SET id = relation::oid;
 ALTER TABLE journey.audiences ALTER COLUMN id SET NOT NULL, ADD UNIQUE (id);
+
+-- A segment's member source is compiled in core (journey._segment_source), which
+-- replaces the condition renderer the SQL called with the raw "when".
+DROP FUNCTION journey._condition_sql(jsonb, regclass);
