@@ -167,6 +167,20 @@ CREATE OR REPLACE FUNCTION journey._audience_trigger() RETURNS trigger
 AS 'MODULE_PATHNAME', 'pgj_audience_trigger'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
 
+-- Which of the audience's triggers must capture transition tables (PostgreSQL
+-- copies every changed row into a transition table for a trigger declared
+-- with REFERENCING, whether or not anything reads it): changes while a version
+-- the trigger evaluates has a rule of its scope, deletes while a journey of
+-- the audience may have active enrollments (core::capture_needs over the
+-- versions the trigger itself loads: src/pg/audience_trigger.cpp,
+-- docs/triggers.md). journey._install_audience_triggers applies it.
+CREATE OR REPLACE FUNCTION journey._audience_capture(rel regclass, OUT changes boolean,
+                                                     OUT deletes boolean)
+AS 'MODULE_PATHNAME', 'pgj_audience_capture'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._audience_capture(regclass) IS
+  'whether the audience''s triggers capture changed and deleted rows (decided in src/core/row_rules from the versions the trigger loads)';
+
 CREATE OR REPLACE FUNCTION journey._lookup_customer(audience regclass, id text, OUT key text,
                                                     OUT problem text)
 AS 'MODULE_PATHNAME', 'pgj_lookup_customer'
