@@ -84,13 +84,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION journey._track_effects(regclass, text, text, jsonb, text, timestamptz) IS
   'what an event does to the journeys of its audience (decided in src/core/event_rules): track writes it';
 
-CREATE OR REPLACE FUNCTION journey._entity_key(journey text, property text, json_type text,
-                                               value text)
+CREATE OR REPLACE FUNCTION journey._entity_key(journey text, settings jsonb, context jsonb,
+                                               key_list text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_entity_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION journey._entity_key(text, text, text, text) IS
-  'the entity key of enroll''s context value (decided in src/core/entity, as track reads an event''s): 22023 when it is no entity id';
+COMMENT ON FUNCTION journey._entity_key(text, jsonb, jsonb, text) IS
+  'the entity key enroll''s context names in a journey with these settings, null when it runs per customer (decided in src/core/entity, as track reads an event''s): 22023 when the context lacks it or it is no entity id; with key_list (''enroll'', ''simulate''): 22023 for a list of customer keys when the journey runs per entity';
 
 CREATE OR REPLACE FUNCTION journey._reentry_rule(settings jsonb, OUT any_earlier_blocks boolean,
                                                  OUT replaces_active boolean, OUT cooldown interval)

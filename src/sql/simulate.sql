@@ -79,10 +79,8 @@ BEGIN
     RAISE EXCEPTION 'journey "%" is archived and cannot be simulated', j.name
       USING ERRCODE = '55000', HINT = 'import its export under a new name to simulate it';
   END IF;
-  IF j.settings ? 'entity_property' THEN
-    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": it cannot be simulated over customer keys',
-      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
-  END IF;
+  -- A journey that runs one enrollment per entity cannot take customer keys (core).
+  PERFORM journey._entity_key(j.name, j.settings, NULL, key_list => 'simulate');
   IF p_version IS NOT NULL THEN
     src := journey._version_of(j, p_version);
   ELSE
