@@ -140,6 +140,18 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._engagement_effects(text, jsonb, jsonb) IS
   'what engagement with a message does (decided in src/core/policy): _message_event writes it';
 
+CREATE OR REPLACE FUNCTION journey._check_engagement(kind text, properties jsonb) RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_check_engagement'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._check_engagement(text, jsonb) IS
+  'raises 22023 for engagement a caller may not report: kind, properties, bounce type, unsubscribe scope (decided in src/core/policy): message_event calls it first';
+
+CREATE OR REPLACE FUNCTION journey._engagement_accepted(status text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_engagement_accepted'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION journey._engagement_accepted(text) IS
+  'whether engagement may be reported for a message in this status: one handed out to a sender (decided in src/core/policy): _message_event_of refuses the others';
+
 CREATE OR REPLACE FUNCTION journey._engagement_once_key(kind text, properties jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_engagement_once_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
