@@ -96,6 +96,16 @@ SELECT try($$SELECT journey.enroll_query('c9-carts', 'SELECT id FROM c9_people')
 SELECT try($$SELECT * FROM journey.simulate('c9-carts', 'SELECT id FROM c9_people', '1 day')$$);
 SELECT e.customer_id, e.entity_key FROM journey.enrollments e
   JOIN journey.journeys j ON j.id = e.journey_id WHERE j.name = 'c9-carts';
+-- simulate reads the settings of the version it simulates: a draft that runs
+-- per cart is refused (its journey has no live settings yet), and a draft of
+-- c9-carts that no longer runs per cart is simulated over customer keys.
+SELECT journey.import($${"name": "c9-draft", "audience": "c9_people", "start": "hi",
+  "settings": {"entity_property": "cart_id"},
+  "steps": [{"key": "hi", "type": "send_email", "template": "c9_hi"}]}$$) > 0 AS imported;
+SELECT try($$SELECT * FROM journey.simulate('c9-draft', 'SELECT id FROM c9_people', '1 day')$$);
+SELECT journey.set_settings('c9-carts', '{"entity_property": null}');
+SELECT step_key, entered FROM journey.simulate('c9-carts', 'SELECT id FROM c9_people', '1 day');
+SELECT try($$SELECT * FROM journey.simulate('c9-carts', 'SELECT id FROM c9_people', '1 day', version => 1)$$);
 
 -- 4. S4: engagement only with a message handed out to a sender.
 SELECT s AS status, journey._engagement_accepted(s) AS accepted

@@ -258,16 +258,25 @@ PGJ_FUNCTION(pgj_track_effects) {
 PGJ_FUNCTION(pgj_entity_key) {
   if (PG_ARGISNULL(0)) throw core::Error("22004", "_entity_key: journey must not be null");
   std::string journey = pg::arg_string(fcinfo, 0);
-  core::JourneySettings settings = core::parse_settings(
-      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1)));
+  core::Json settings_json =
+      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
   if (!PG_ARGISNULL(3)) {
     std::string what = pg::arg_string(fcinfo, 3);
     if (what != "enroll" && what != "simulate")
       throw core::Error("22023", "_entity_key: key_list must be 'enroll' or 'simulate'");
+    // A draft's settings that cannot be read refuse nothing here: simulate
+    // validates the draft next and reports them.
+    core::JourneySettings settings;
+    try {
+      settings = core::parse_settings(settings_json);
+    } catch (const core::Error&) {
+      PG_RETURN_NULL();
+    }
     core::refuse_key_list(journey, settings,
                           what == "simulate" ? core::KeyList::Simulate : core::KeyList::Enroll);
     PG_RETURN_NULL();
   }
+  core::JourneySettings settings = core::parse_settings(settings_json);
   std::optional<std::string> property = core::entity_property_of(settings);
   if (!property) PG_RETURN_NULL();
   pg::JsonbKey value;
