@@ -2,6 +2,8 @@
 // (entity.hpp).
 #include "core/entity.hpp"
 
+#include "core/engine.hpp"
+
 namespace pgj::core {
 namespace {
 
@@ -87,6 +89,49 @@ EntityId entity_id(std::string_view json_type, std::optional<std::string_view> t
     id.key.reset();
   }
   return id;
+}
+
+Error entity_refusal(const std::string& journey, const std::string& property,
+                     const std::string& source, const std::string& problem) {
+  return Error(
+      sqlstate::kInvalidParameter,
+      "entity \"" + property + "\" of " + source + " for journey \"" + journey + "\" " + problem,
+      "journey \"" + journey + "\" runs one enrollment per \"" + property +
+          "\"; nothing was recorded",
+      "pass a string or an integer (1.0 reads as 1) of at most " +
+          std::to_string(kMaxEntityIdBytes) + " bytes");
+}
+
+std::optional<std::string> entity_property_of(const JourneySettings& settings) {
+  if (settings.entity_property.empty()) return std::nullopt;
+  return settings.entity_property;
+}
+
+void refuse_key_list(const std::string& journey, const JourneySettings& settings, KeyList what) {
+  std::optional<std::string> property = entity_property_of(settings);
+  if (!property) return;
+  const std::string runs =
+      "journey \"" + journey + "\" runs one enrollment per \"" + *property + "\": ";
+  throw Error(sqlstate::kInvalidParameter,
+              runs + (what == KeyList::Simulate
+                          ? "it cannot be simulated over customer keys"
+                          : "enroll its customers with journey.enroll(..., context)"));
+}
+
+std::optional<std::string> context_entity(const std::string& journey,
+                                          const JourneySettings& settings,
+                                          std::string_view json_type,
+                                          std::optional<std::string_view> text) {
+  std::optional<std::string> property = entity_property_of(settings);
+  if (!property) return std::nullopt;
+  EntityId entity = entity_id(json_type, text);
+  if (!entity.problem.empty())
+    throw entity_refusal(journey, *property, "the context", entity.problem);
+  if (!entity.key)
+    throw Error(sqlstate::kInvalidParameter, "journey \"" + journey +
+                                                 "\" runs one enrollment per \"" + *property +
+                                                 "\": the context needs that key");
+  return entity.key;
 }
 
 }  // namespace pgj::core

@@ -9,7 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/error.hpp"
+
 namespace pgj::core {
+
+struct JourneySettings;
 
 // The longest entity key, in bytes (the key is stored in an index).
 constexpr size_t kMaxEntityIdBytes = 1024;
@@ -35,5 +39,33 @@ EntityId entity_id(std::string_view json_type, std::optional<std::string_view> t
 // (a fraction, or no JSON number). Longer than max_digits: nullopt, *too_long set.
 std::optional<std::string> integer_digits(std::string_view number, size_t max_digits,
                                           bool* too_long = nullptr);
+
+// The refusal (22023) of a value that is no entity id of a journey run per
+// entity: names the value's entity property, where it came from (`source`:
+// `event "x"`, "the context") and the journey; `problem` is entity_id's.
+Error entity_refusal(const std::string& journey, const std::string& property,
+                     const std::string& source, const std::string& problem);
+
+// The property that names each enrollment's entity in a journey with these
+// (compiled) settings: its entity_property; nullopt for a journey that runs one
+// enrollment per customer. enroll reads this key of its context.
+std::optional<std::string> entity_property_of(const JourneySettings& settings);
+
+// Who hands a journey a list of customer keys without a context: enroll_query
+// and scheduled entry triggers (Enroll), journey.simulate (Simulate).
+enum class KeyList { Enroll, Simulate };
+
+// Raises 22023 when the journey runs one enrollment per entity: a list of
+// customer keys names no entity. The message says what to do instead (`what`).
+void refuse_key_list(const std::string& journey, const JourneySettings& settings, KeyList what);
+
+// The entity key of an enrollment journey.enroll makes, from its context's
+// value of the entity property (json_type and text as for entity_id): nullopt
+// for a journey that runs one enrollment per customer; raises 22023 when the
+// context lacks the key (or it is null) or its value is no entity id.
+std::optional<std::string> context_entity(const std::string& journey,
+                                          const JourneySettings& settings,
+                                          std::string_view json_type,
+                                          std::optional<std::string_view> text);
 
 }  // namespace pgj::core

@@ -141,6 +141,43 @@ EngagementEffects engagement_effects(const std::string& kind, const Json& proper
   return fx;
 }
 
+const std::vector<std::string>& engagement_kinds() {
+  static const std::vector<std::string> kinds = {"delivered", "opened",     "clicked",
+                                                 "bounced",   "complained", "unsubscribed"};
+  return kinds;
+}
+
+void check_engagement_input(const std::optional<std::string>& kind, bool properties_object,
+                            const std::optional<EngagementProperty>& type,
+                            const std::optional<EngagementProperty>& scope) {
+  const std::vector<std::string>& kinds = engagement_kinds();
+  if (!kind || std::find(kinds.begin(), kinds.end(), *kind) == kinds.end()) {
+    std::string one_of;
+    for (const std::string& k : kinds) one_of += (one_of.empty() ? "" : ", ") + k;
+    // RAISE showed a null kind as <NULL>.
+    throw Error(sqlstate::kInvalidParameter,
+                "unknown message event kind \"" + (kind ? *kind : std::string("<NULL>")) + "\"", {},
+                "one of " + one_of);
+  }
+  if (!properties_object)
+    throw Error(sqlstate::kInvalidParameter,
+                "properties of message event \"" + *kind + "\" must be a JSON object");
+  auto one_of = [](const std::optional<EngagementProperty>& p, const char* a, const char* b) {
+    return !p || (p->text && (*p->text == a || *p->text == b));
+  };
+  if (*kind == "bounced" && !one_of(type, "hard", "soft"))
+    throw Error(sqlstate::kInvalidParameter,
+                "bounce type must be \"hard\" or \"soft\", got " + type->rendered);
+  if (*kind == "unsubscribed" && !one_of(scope, "all", "channel"))
+    throw Error(sqlstate::kInvalidParameter,
+                "scope of message event \"unsubscribed\" must be \"all\" or \"channel\", got " +
+                    scope->rendered);
+}
+
+bool engagement_accepted(const std::string& message_status) {
+  return message_status == "claimed" || message_status == "sent" || message_status == "failed";
+}
+
 std::optional<std::string> engagement_once_key(const std::string& kind, const Json& properties) {
   if (kind == "delivered" || kind == "complained" || kind == "unsubscribed") return kind;
   if (kind != "bounced") return std::nullopt;

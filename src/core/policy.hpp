@@ -148,6 +148,30 @@ struct EngagementEffects {
 EngagementEffects engagement_effects(const std::string& kind, const Json& properties,
                                      const Json& settings);
 
+// The engagement a caller may report (journey.message_event), and its checks.
+const std::vector<std::string>& engagement_kinds();
+
+// A property of a message event as SQL reads it: ->> (nullopt for JSON null)
+// and -> as jsonb renders it (for the message).
+struct EngagementProperty {
+  std::optional<std::string> text;
+  std::string rendered;
+};
+
+// Raises 22023 for engagement a caller may not report: an unknown kind (or
+// none), properties that are no JSON object, a bounce "type" other than "hard"
+// or "soft", an unsubscribe "scope" other than "all" or "channel" (each when
+// present: nullopt is absent; JSON null is neither).
+void check_engagement_input(const std::optional<std::string>& kind, bool properties_object,
+                            const std::optional<EngagementProperty>& type,
+                            const std::optional<EngagementProperty>& scope);
+
+// Whether engagement may be reported for a message in this status
+// (journey.messages.status): only for one handed out to a sender (claimed,
+// sent, failed); a message never handed out (pending, suppressed) was not seen
+// by anyone, and message_event refuses it (55000).
+bool engagement_accepted(const std::string& message_status);
+
 // Engagement that happens once to a message: delivered, a bounce of a type
 // (properties.type "hard", "soft" or none), a complaint, an unsubscribe. A
 // replay of it (a provider's webhook retried, the unsubscribe link followed

@@ -88,4 +88,39 @@ RowEffects row_change_effects(const std::vector<RowRules>& rules, const std::vec
   return fx;
 }
 
+bool enrollments_may_be_active(std::string_view journey_state) {
+  return journey_state == "published" || journey_state == "paused";
+}
+
+TriggerScope trigger_scope(std::string_view journey_state, std::string_view version_status,
+                           bool published_version) {
+  TriggerScope scope;
+  scope.rules = enrollments_may_be_active(journey_state) &&
+                (version_status == "published" || version_status == "retired");
+  scope.entries = scope.rules && journey_state == "published" && published_version;
+  return scope;
+}
+
+const std::vector<std::string>& trigger_journey_states() {
+  static const std::vector<std::string> states = {"published", "paused"};
+  return states;
+}
+
+const std::vector<std::string>& trigger_version_statuses() {
+  static const std::vector<std::string> statuses = {"published", "retired"};
+  return statuses;
+}
+
+CaptureNeeds capture_needs(const std::vector<TriggerVersion>& versions) {
+  CaptureNeeds needs;
+  for (const TriggerVersion& v : versions) {
+    if (enrollments_may_be_active(v.journey_state)) needs.deletes = true;
+    if (!v.version_status) continue;
+    TriggerScope scope = trigger_scope(v.journey_state, *v.version_status, v.published_version);
+    if (scope.rules && (!v.compiles || v.exits || v.waits || (scope.entries && v.entries)))
+      needs.changes = true;
+  }
+  return needs;
+}
+
 }  // namespace pgj::core

@@ -5,7 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/condition.hpp"
@@ -77,5 +79,55 @@ using OldRow = std::function<const std::vector<Value>*()>;
 //    the enrollment's context (only the engine can judge it), is made due.
 RowEffects row_change_effects(const std::vector<RowRules>& rules, const std::vector<Value>& row,
                               const OldRow& old_row, int64_t now);
+
+// Which journey versions the trigger evaluates, and so when it must capture
+// the changed rows (journey._audience_capture): one rule for both, so that the
+// triggers capture exactly while the trigger has something to do with the rows.
+
+// Whether a journey in this state may hold active enrollments (published,
+// paused): a deleted customer's end with exit_reason 'customer_deleted'.
+bool enrollments_may_be_active(std::string_view journey_state);
+
+// Which rules of a journey version the trigger evaluates: the condition exit
+// rules and wait_until steps of the published and retired versions of a journey
+// whose enrollments may be active (a retired version still holds enrollments),
+// and the attribute entry triggers of the live version only (the published
+// version of a published journey: a paused one enrolls no one).
+struct TriggerScope {
+  bool rules = false;    // condition exit rules and wait_until steps
+  bool entries = false;  // attribute entry triggers
+};
+TriggerScope trigger_scope(std::string_view journey_state, std::string_view version_status,
+                           bool published_version);
+
+// The journey states and version statuses trigger_scope can accept: the pg
+// layer asks only for these (parameters of its query), so that it never reads
+// a version it would drop.
+const std::vector<std::string>& trigger_journey_states();
+const std::vector<std::string>& trigger_version_statuses();
+
+// A journey of the audience as the trigger loaded it, with one of its versions
+// (none: no version the trigger reads) and what that version's rules hold.
+struct TriggerVersion {
+  std::string journey_state;
+  std::optional<std::string> version_status;
+  bool published_version = false;
+  // False: its rules did not compile against the table; the trigger skips it
+  // with a WARNING saying why, so it keeps capturing for that WARNING.
+  bool compiles = true;
+  bool entries = false;  // it has attribute entry triggers
+  bool exits = false;    // condition exit rules
+  bool waits = false;    // wait_until steps
+};
+
+// What the audience's triggers capture:
+//   changes (INSERT, UPDATE: NEW, and OLD for UPDATE): some version the trigger
+//     evaluates (trigger_scope) has a rule of its scope, or does not compile;
+//   deletes (OLD): some journey's enrollments may be active.
+struct CaptureNeeds {
+  bool changes = false;
+  bool deletes = false;
+};
+CaptureNeeds capture_needs(const std::vector<TriggerVersion>& versions);
 
 }  // namespace pgj::core

@@ -50,11 +50,9 @@ struct EntryConditions {
 };
 std::map<std::pair<int64_t, int32_t>, EntryConditions> entry_cache;
 
-const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id, int32_t version,
-                                                              const AudienceInfo& audience) {
-  auto key = std::make_pair(journey_id, version);
-  auto it = entry_cache.find(key);
-  if (it != entry_cache.end()) return it->second.conditions;
+// The attribute entry conditions of a version, compiled against the audience.
+std::vector<core::CompiledCondition> compile_entries(int64_t journey_id, int32_t version,
+                                                     const AudienceInfo& audience) {
   auto rows = spi_rows(
       "SELECT t.config->'when' FROM journey.entry_triggers t"
       " WHERE t.journey_id = $1::int8 AND t.version = $2::int4 AND t.type = 'attribute'"
@@ -73,6 +71,15 @@ const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id
                                      " does not compile: " + result.errors.front());
     compiled.push_back(std::move(result.condition));
   }
+  return compiled;
+}
+
+const std::vector<core::CompiledCondition>& attribute_entries(int64_t journey_id, int32_t version,
+                                                              const AudienceInfo& audience) {
+  auto key = std::make_pair(journey_id, version);
+  auto it = entry_cache.find(key);
+  if (it != entry_cache.end()) return it->second.conditions;
+  std::vector<core::CompiledCondition> compiled = compile_entries(journey_id, version, audience);
   EntryConditions& entry = entry_cache[key];
   entry.conditions = std::move(compiled);
   size_t bytes = core::heap_chunk(32 + sizeof(decltype(entry_cache)::value_type)) +
@@ -143,12 +150,16 @@ bool key_column_present(const AudienceInfo& audience) {
   return false;
 }
 
+// The audience's journeys in the states core's trigger rule reads, each with
+// its versions of the statuses it reads (core::trigger_journey_states,
+// core::trigger_version_statuses: $2, $3), or one row without a version.
 PreparedStatement versions_statement(
-    "SELECT j.id, v.version, (v.version = j.published_version AND j.state = 'published')"
-    "  FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id"
-    " WHERE j.audience = $1 AND j.state IN ('published', 'paused')"
-    "   AND v.status IN ('published', 'retired')",
-    {OIDOID});
+    "SELECT j.id, j.state::text, v.version, v.status::text,"
+    "       coalesce(v.version = j.published_version, false)"
+    "  FROM journey.journeys j LEFT JOIN journey.versions v ON v.journey_id = j.id"
+    "   AND v.status::text = ANY ($3)"
+    " WHERE j.audience = $1 AND j.state::text = ANY ($2)",
+    {OIDOID, TEXTARRAYOID, TEXTARRAYOID});
 
 // Both end enrollments through journey._end_enrollments (src/pg/ending.cpp),
 // which also writes the activity row of the step they end at. On a Citus shard
@@ -398,34 +409,64 @@ bool updated_columns(TriggerData* trigdata, const AudienceInfo& audience,
   return !(key >= 0 && updated[key]);
 }
 
-// The row rules of the versions a change of table relid can trigger; sets
-// audience to the table's (when a version loads). Versions whose rules do not
-// compile against the table are skipped (skip_uncompilable).
-std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>& audience) {
-  Datum vargs[1] = {ObjectIdGetDatum(relid)};
-  const char vnulls[1] = {' '};
+// The row rules of the versions a change of table relid can trigger
+// (core::trigger_scope); sets audience to the table's (when a version loads).
+// Versions whose rules do not compile against the table are skipped: the
+// trigger reports them (skip_uncompilable); asked by journey._audience_capture
+// (`capture` set), nothing is reported or cached (a lifecycle call's backend
+// keeps nothing compiled: compile_version) and no rules are returned; every
+// journey and version read is added to *capture with what its rules hold, for
+// core::capture_needs. One reading of the versions for both, so the capture
+// cannot drift from the trigger.
+std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>& audience,
+                                 std::vector<core::TriggerVersion>* capture = nullptr) {
+  auto as_array = [](const std::vector<std::string>& values) {
+    return text_array(std::vector<std::optional<std::string>>(values.begin(), values.end()));
+  };
+  Datum vargs[3] = {ObjectIdGetDatum(relid), as_array(core::trigger_journey_states()),
+                    as_array(core::trigger_version_statuses())};
+  const char vnulls[3] = {' ', ' ', ' '};
   std::vector<RowRules> rules;
   for (const Row& row : versions_statement.rows(vargs, vnulls)) {
+    core::TriggerVersion seen;
+    seen.journey_state = *row[1];
+    seen.version_status = row[3];
+    seen.published_version = *row[4] == "t";
+    if (capture) capture->push_back(seen);
+    if (!row[2]) continue;
+    const core::TriggerScope scope =
+        core::trigger_scope(seen.journey_state, *seen.version_status, seen.published_version);
+    if (!scope.rules) continue;
     int64_t journey_id = std::stoll(*row[0]);
-    int32_t version = static_cast<int32_t>(std::stol(*row[1]));
-    const bool live = *row[2] == "t";
-    if (quietly_skipped.count({journey_id, version})) continue;
+    int32_t version = static_cast<int32_t>(std::stol(*row[2]));
+    if (!capture && quietly_skipped.count({journey_id, version})) continue;
     // Compile problems are the journey's, not the statement's (PostgreSQL
     // errors, PgError, still end the statement).
     const CachedJourney* compiled = nullptr;
+    std::unique_ptr<CachedJourney> uncached;  // capture: dropped with this iteration
     RowRules r;
     r.journey_id = journey_id;
     r.version = version;
     std::string problem;
     try {
-      compiled = &cached_journey(journey_id, version);
-      if (live) r.entries = attribute_entries(journey_id, version, *compiled->audience);
+      if (capture) {
+        uncached = compile_version(journey_id, version);
+        compiled = uncached.get();
+        if (scope.entries) r.entries = compile_entries(journey_id, version, *compiled->audience);
+      } else {
+        compiled = &cached_journey(journey_id, version);
+        if (scope.entries) r.entries = attribute_entries(journey_id, version, *compiled->audience);
+      }
     } catch (const core::Error& e) {
       problem = e.what();
     }
     if (!problem.empty()) {
+      if (capture) {
+        capture->back().compiles = false;
+        continue;
+      }
       if (!audience) audience = cached_audience(relid);
-      skip_uncompilable(journey_id, version, live, problem, audience.get());
+      skip_uncompilable(journey_id, version, scope.entries, problem, audience.get());
       continue;
     }
     const CachedJourney& cached = *compiled;
@@ -436,6 +477,12 @@ std::vector<RowRules> load_rules(Oid relid, std::shared_ptr<const AudienceInfo>&
     for (const core::CompiledStep& step : cached.compiled.steps)
       if (step.type == core::StepType::WaitUntil && step.condition)
         r.waits.push_back({step.key, &*step.condition});
+    if (capture) {  // its rules point into `uncached`: not kept
+      capture->back().entries = !r.entries.empty();
+      capture->back().exits = !r.exits.empty();
+      capture->back().waits = !r.waits.empty();
+      continue;
+    }
     if (!r.entries.empty() || !r.exits.empty() || !r.waits.empty()) rules.push_back(std::move(r));
   }
   return rules;
@@ -468,6 +515,20 @@ bool shard_map(Relation rel, Oid& relid, TableMap& map) {
   return true;
 }
 
+// Forgets the compiled entry conditions, the quietly skipped versions and the
+// plans when the journey cache was dropped (SPI connected).
+void refresh_trigger_caches() {
+  static uint64_t seen_generation = 0;
+  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
+    seen_generation = generation;
+    entry_cache.clear();
+    quietly_skipped.clear();
+    for (PreparedStatement* s : {&versions_statement, &exit_statement, &wake_statement,
+                                 &delete_statement, &enroll_statement})
+      s->reset();
+  }
+}
+
 void fire(TriggerData* trigdata, Oid relid);
 
 void fire(TriggerData* trigdata) {
@@ -490,15 +551,7 @@ void fire(TriggerData* trigdata, Oid relid) {
   const bool is_delete = TRIGGER_FIRED_BY_DELETE(event);
 
   SpiConnection spi;
-  static uint64_t seen_generation = 0;
-  if (uint64_t generation = refresh_cache_generation(); generation != seen_generation) {
-    seen_generation = generation;
-    entry_cache.clear();
-    quietly_skipped.clear();
-    for (PreparedStatement* s : {&versions_statement, &exit_statement, &wake_statement,
-                                 &delete_statement, &enroll_statement})
-      s->reset();
-  }
+  refresh_trigger_caches();
   CachePin pin;  // the rules below point into the journey cache
   if (is_delete) {
     std::shared_ptr<const AudienceInfo> deleted_from = cached_audience(relid);
@@ -586,4 +639,26 @@ PGJ_FUNCTION(pgj_audience_trigger) {
     return PointerGetDatum(nullptr);
   pgj::pg::fire(trigdata);
   return PointerGetDatum(nullptr);
+}
+
+// journey._audience_capture(rel, OUT changes, OUT deletes): whether the
+// audience's triggers must capture the changed rows (INSERT, UPDATE) and the
+// deleted ones, decided by core::capture_needs from the versions the trigger
+// itself loads (load_rules); journey._install_audience_triggers applies it.
+PGJ_FUNCTION(pgj_audience_capture) {
+  if (PG_ARGISNULL(0)) throw pgj::core::Error("22004", "_audience_capture: rel must not be null");
+  Oid relid = PG_GETARG_OID(0);
+  pgj::core::CaptureNeeds needs;
+  {
+    pgj::pg::SpiConnection spi;
+    pgj::pg::refresh_trigger_caches();  // the plan of versions_statement
+    std::shared_ptr<const pgj::pg::AudienceInfo> audience;
+    std::vector<pgj::core::TriggerVersion> versions;
+    pgj::pg::load_rules(relid, audience, &versions);
+    needs = pgj::core::capture_needs(versions);
+    spi.finish();
+  }
+  Datum values[2] = {BoolGetDatum(needs.changes), BoolGetDatum(needs.deletes)};
+  bool nulls[2] = {false, false};
+  return pgj::pg::result_record(fcinfo, values, nulls);
 }

@@ -5,6 +5,9 @@
 
 extern "C" {
 #include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 }
 
 namespace pgj::pg {
@@ -88,6 +91,50 @@ Datum timestamptz_array(const std::vector<std::optional<int64_t>>& values) {
       nulls[i] = true;
   }
   return make_array(elems, nulls, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+JsonbKey jsonb_key(Datum jsonb, const std::string& key) {
+  const char* type_name = nullptr;
+  char* text = nullptr;
+  char* rendered = nullptr;
+  pg_guard([&] {
+    Jsonb* jb = DatumGetJsonbP(jsonb);
+    if (!JB_ROOT_IS_OBJECT(jb)) return;
+    JsonbValue found;
+    if (!getKeyJsonValueFromContainer(&jb->root, key.data(), static_cast<int>(key.size()), &found))
+      return;
+    switch (found.type) {  // ->> as JsonbValueAsText (jsonfuncs.c) renders it
+      case jbvNull:
+        type_name = "null";
+        break;
+      case jbvString:
+        type_name = "string";
+        text = pnstrdup(found.val.string.val, found.val.string.len);
+        break;
+      case jbvNumeric:
+        type_name = "number";
+        text =
+            DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(found.val.numeric)));
+        break;
+      case jbvBool:
+        type_name = "boolean";
+        text = pstrdup(found.val.boolean ? "true" : "false");
+        break;
+      case jbvBinary:
+        type_name = JsonContainerIsArray(found.val.binary.data) ? "array" : "object";
+        text = JsonbToCString(nullptr, found.val.binary.data, found.val.binary.len);
+        break;
+      default:
+        return;
+    }
+    Jsonb* value = JsonbValueToJsonb(&found);  // -> and jsonb_out
+    rendered = JsonbToCString(nullptr, &value->root, VARSIZE(value));
+  });
+  JsonbKey out;
+  if (type_name) out.json_type = type_name;
+  if (text) out.text = std::string(text);
+  if (rendered) out.rendered = rendered;
+  return out;
 }
 
 }  // namespace pgj::pg

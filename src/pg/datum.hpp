@@ -44,4 +44,15 @@ Datum bool_array(const std::vector<bool>& values);
 // Elements are Unix-epoch micros; nullopt is SQL NULL.
 Datum timestamptz_array(const std::vector<std::optional<int64_t>>& values);
 
+// The value of key `key` of a jsonb object as PostgreSQL's operators give it,
+// for core to read exactly what SQL would: jsonb_typeof (empty: absent, or the
+// jsonb is no object), ->> (nullopt for JSON null and absent) and -> as
+// jsonb_out renders it (for messages).
+struct JsonbKey {
+  std::string json_type;
+  std::optional<std::string> text;
+  std::string rendered;
+};
+JsonbKey jsonb_key(Datum jsonb, const std::string& key);
+
 }  // namespace pgj::pg

@@ -150,15 +150,12 @@ std::map<std::string, core::TemplateDef> compile_templates(const core::Json& tem
 
 }  // namespace
 
-const CachedJourney* find_cached_journey(int64_t journey_id, int32_t version) {
-  auto it = journeys.find(std::make_pair(journey_id, version));
-  return it == journeys.end() ? nullptr : it->second.get();
-}
+namespace {
 
-const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
-  auto key = std::make_pair(journey_id, version);
-  auto it = journeys.find(key);
-  if (it != journeys.end()) return *it->second;
+// Loads and compiles a version; its audience from the cache (keep_audience) or
+// read afresh and kept by the result alone.
+std::unique_ptr<CachedJourney> load_version(int64_t journey_id, int32_t version,
+                                            bool keep_audience) {
   auto rows = spi_rows(
       // A version runs with the privileges of the role that published it.
       "SELECT v.definition::text, j.audience::oid::text, coalesce(v.owner, j.owner)::oid::text,"
@@ -171,12 +168,40 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
     throw core::Error("42704", "journey " + std::to_string(journey_id) +
                                    " has no published version " + std::to_string(version));
   auto entry = std::make_unique<CachedJourney>();
-  entry->audience = cached_audience(static_cast<Oid>(std::stoul(*rows[0][1])));
+  const Oid relid = static_cast<Oid>(std::stoul(*rows[0][1]));
+  if (keep_audience) {
+    entry->audience = cached_audience(relid);
+  } else {
+    std::optional<AudienceInfo> info = load_audience_info(relid);
+    if (!info)
+      throw core::Error(
+          "42704", "relation " + std::to_string(relid) + " is no longer a registered audience");
+    entry->audience = std::make_shared<const AudienceInfo>(std::move(*info));
+  }
   entry->owner = static_cast<Oid>(std::stoul(*rows[0][2]));
   entry->compiled = core::compile_journey(core::Json::parse(*rows[0][0]), entry->audience->schema,
                                           journey_id, version);
   entry->templates = compile_templates(core::Json::parse(*rows[0][3]));
   entry->columns = core::columns_read(entry->compiled, entry->audience->schema, entry->templates);
+  return entry;
+}
+
+}  // namespace
+
+const CachedJourney* find_cached_journey(int64_t journey_id, int32_t version) {
+  auto it = journeys.find(std::make_pair(journey_id, version));
+  return it == journeys.end() ? nullptr : it->second.get();
+}
+
+std::unique_ptr<CachedJourney> compile_version(int64_t journey_id, int32_t version) {
+  return load_version(journey_id, version, /*keep_audience=*/false);
+}
+
+const CachedJourney& cached_journey(int64_t journey_id, int32_t version) {
+  auto key = std::make_pair(journey_id, version);
+  auto it = journeys.find(key);
+  if (it != journeys.end()) return *it->second;
+  std::unique_ptr<CachedJourney> entry = load_version(journey_id, version, /*keep_audience=*/true);
   CachedJourney& cached = *journeys.emplace(key, std::move(entry)).first->second;
   size_t bytes = core::heap_chunk(sizeof(CachedJourney)) +
                  core::heap_chunk(kMapNode + sizeof(decltype(journeys)::value_type)) +

@@ -44,6 +44,11 @@ const CachedJourney& cached_journey(int64_t journey_id, int32_t version);
 // never loads (no SPI call, cannot fail).
 const CachedJourney* find_cached_journey(int64_t journey_id, int32_t version);
 
+// The same version compiled as cached_journey compiles it, with its audience
+// read afresh, and kept by the caller alone: nothing is cached
+// (journey._audience_capture asks from a lifecycle call's backend).
+std::unique_ptr<CachedJourney> compile_version(int64_t journey_id, int32_t version);
+
 // The registered audience with this relation OID, loaded on first use; throws
 // when it is not registered.
 std::shared_ptr<const AudienceInfo> cached_audience(Oid relid);

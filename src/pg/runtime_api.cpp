@@ -16,6 +16,7 @@ extern "C" {
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/portal.h"
 #include "utils/timestamp.h"
 }
@@ -181,6 +182,36 @@ PGJ_FUNCTION(pgj_engagement_effects) {
                      BoolGetDatum(fx.ends_enrollment)};
   bool nulls[3] = {false, false, false};
   return pg::result_record(fcinfo, values, nulls);
+}
+
+// journey._check_engagement(kind, properties): raises 22023 for engagement a
+// caller may not report (core::check_engagement_input): the kind, that the
+// properties are an object, a bounce's type and an unsubscribe's scope.
+PGJ_FUNCTION(pgj_check_engagement) {
+  std::optional<std::string> kind;
+  if (!PG_ARGISNULL(0)) kind = pg::arg_string(fcinfo, 0);
+  bool object = false;
+  std::optional<core::EngagementProperty> type, scope;
+  if (!PG_ARGISNULL(1)) {
+    Datum properties = PG_GETARG_DATUM(1);
+    object = pg::pg_guard([&] { return JB_ROOT_IS_OBJECT(DatumGetJsonbP(properties)); });
+    auto property = [&](const char* name) -> std::optional<core::EngagementProperty> {
+      pg::JsonbKey key = pg::jsonb_key(properties, name);
+      if (key.json_type.empty()) return std::nullopt;
+      return core::EngagementProperty{key.text, key.rendered};
+    };
+    type = property("type");
+    scope = property("scope");
+  }
+  core::check_engagement_input(kind, object, type, scope);
+  PG_RETURN_VOID();
+}
+
+// journey._engagement_accepted(status): whether engagement may be reported for
+// a message in this status (core::engagement_accepted).
+PGJ_FUNCTION(pgj_engagement_accepted) {
+  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+  return BoolGetDatum(core::engagement_accepted(pg::arg_string(fcinfo, 0)));
 }
 
 // journey._engagement_once_key(kind, properties): what engagement `kind` with

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/engine.hpp"
 #include "core/entity.hpp"
 #include "core/error.hpp"
 #include "core/event_rules.hpp"
@@ -84,16 +85,10 @@ core::EntityId entity_of(const std::optional<std::string>& json_type,
 
 // A value that is no entity id of a journey run per entity: 22023 naming the
 // journey, the property and where the value came from (`source`: `event "x"`,
-// "the context").
+// "the context"): core::entity_refusal.
 [[noreturn]] void refuse_entity(const std::string& journey, const std::string& property,
                                 const std::string& source, const std::string& problem) {
-  throw core::Error(
-      core::sqlstate::kInvalidParameter,
-      "entity \"" + property + "\" of " + source + " for journey \"" + journey + "\" " + problem,
-      "journey \"" + journey + "\" runs one enrollment per \"" + property +
-          "\"; nothing was recorded",
-      "pass a string or an integer (1.0 reads as 1) of at most " +
-          std::to_string(core::kMaxEntityIdBytes) + " bytes");
+  throw core::entity_refusal(journey, property, source, problem);
 }
 
 void read_journeys(TrackInput& in, Oid audience, Datum properties, std::map<int64_t, size_t>& index,
@@ -250,20 +245,45 @@ PGJ_FUNCTION(pgj_track_effects) {
   return pg::result_record(fcinfo, values, nulls);
 }
 
-// journey._entity_key(journey, property, json_type, value): the entity key of
-// enroll's context value (json_type and value: jsonb_typeof and ->> of it),
-// read as track reads an event's (core::entity_id); null for none. Raises
-// 22023 naming the journey and the property when the value is no entity id.
+// journey._entity_key(journey, settings, context, key_list): the entity key of
+// the enrollment journey.enroll makes with this context in a journey with
+// these (published) settings: the context's value of the property core names
+// (core::entity_property_of), read as track reads an event's (core::entity_id);
+// null for a journey that runs one enrollment per customer. Raises 22023 naming
+// the journey and the property when the context lacks the key or its value is
+// no entity id (core::context_entity). With key_list ('enroll': enroll_query
+// and scheduled triggers; 'simulate') the caller has a list of customer keys
+// instead: refused (22023) for a journey that runs per entity
+// (core::refuse_key_list), else null.
 PGJ_FUNCTION(pgj_entity_key) {
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-    throw core::Error("22004", "_entity_key: journey and property must not be null");
+  if (PG_ARGISNULL(0)) throw core::Error("22004", "_entity_key: journey must not be null");
   std::string journey = pg::arg_string(fcinfo, 0);
-  std::string property = pg::arg_string(fcinfo, 1);
-  std::optional<std::string> type, text;
-  if (!PG_ARGISNULL(2)) type = pg::arg_string(fcinfo, 2);
-  if (!PG_ARGISNULL(3)) text = pg::arg_string(fcinfo, 3);
-  core::EntityId entity = pg::entity_of(type, text);
-  if (!entity.problem.empty()) pg::refuse_entity(journey, property, "the context", entity.problem);
-  if (!entity.key) PG_RETURN_NULL();
-  return pg::string_to_text(*entity.key);
+  core::Json settings_json =
+      PG_ARGISNULL(1) ? core::Json::object() : pg::jsonb_to_json(PG_GETARG_DATUM(1));
+  if (!PG_ARGISNULL(3)) {
+    std::string what = pg::arg_string(fcinfo, 3);
+    if (what != "enroll" && what != "simulate")
+      throw core::Error("22023", "_entity_key: key_list must be 'enroll' or 'simulate'");
+    // A draft's settings that cannot be read refuse nothing here: simulate
+    // validates the draft next and reports them.
+    core::JourneySettings settings;
+    try {
+      settings = core::parse_settings(settings_json);
+    } catch (const core::Error&) {
+      PG_RETURN_NULL();
+    }
+    core::refuse_key_list(journey, settings,
+                          what == "simulate" ? core::KeyList::Simulate : core::KeyList::Enroll);
+    PG_RETURN_NULL();
+  }
+  core::JourneySettings settings = core::parse_settings(settings_json);
+  std::optional<std::string> property = core::entity_property_of(settings);
+  if (!property) PG_RETURN_NULL();
+  pg::JsonbKey value;
+  if (!PG_ARGISNULL(2)) value = pg::jsonb_key(PG_GETARG_DATUM(2), *property);
+  std::optional<std::string> entity = core::context_entity(
+      journey, settings, value.json_type,
+      value.text ? std::optional<std::string_view>(*value.text) : std::nullopt);
+  if (!entity) PG_RETURN_NULL();
+  return pg::string_to_text(*entity);
 }

@@ -239,43 +239,11 @@ BEGIN
 END
 $$;
 
--- Which of the audience's triggers must capture transition tables. PostgreSQL
--- copies every changed row of every statement into a transition table for a
--- trigger declared with REFERENCING, whether or not anything reads it; so the
--- triggers capture only while a journey needs the rows (docs/triggers.md):
---   changes (INSERT, UPDATE): a published or paused journey of the audience has,
---     in a version the trigger evaluates (published or retired), an attribute
---     entry trigger (live version of a published journey only), a condition
---     exit rule or a wait_until step;
---   deletes: a published or paused journey of the audience exists (its
---     enrollments may be active and end with exit_reason 'customer_deleted').
--- The same versions as the trigger itself reads (versions_statement in
--- src/pg/audience_trigger.cpp).
-CREATE OR REPLACE FUNCTION journey._audience_capture(rel regclass, OUT changes boolean,
-                                                     OUT deletes boolean)
-LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-  SELECT EXISTS (
-           SELECT 1 FROM journey.journeys j JOIN journey.versions v ON v.journey_id = j.id
-            WHERE j.audience = rel AND j.state IN ('published', 'paused')
-              AND v.status IN ('published', 'retired')
-              AND ((j.state = 'published' AND v.version = j.published_version
-                    AND EXISTS (SELECT 1 FROM journey.entry_triggers t
-                                 WHERE t.journey_id = j.id AND t.version = v.version
-                                   AND t.type = 'attribute'))
-                   OR EXISTS (SELECT 1 FROM journey.exit_rules x
-                               WHERE x.journey_id = j.id AND x.version = v.version
-                                 AND x.type = 'condition')
-                   OR EXISTS (SELECT 1 FROM journey.steps s
-                               WHERE s.journey_id = j.id AND s.version = v.version
-                                 AND s.type = 'wait_until'))),
-         EXISTS (SELECT 1 FROM journey.journeys j
-                  WHERE j.audience = rel AND j.state IN ('published', 'paused'))
-$$;
-
 -- Creates the three statement-level triggers that fire attribute entry
 -- triggers, condition exit rules, wait_until steps and customer_deleted exits
 -- in the transaction of the change, or brings them in line with what the
--- audience's journeys need (journey._audience_capture): with transition tables
+-- audience's journeys need (journey._audience_capture, native.sql: decided in
+-- core from the versions the trigger itself loads): with transition tables
 -- while needed, without (a call that returns at once) otherwise. Only a trigger
 -- whose definition must change is replaced (that takes a SHARE ROW EXCLUSIVE
 -- lock on the table). Called by register_audience and by every change of a

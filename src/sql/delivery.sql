@@ -324,26 +324,9 @@ BEGIN
     RAISE EXCEPTION 'occurred_at of message event "%" must be a finite time, got %',
       message_event.kind, message_event.occurred_at USING ERRCODE = '22023';
   END IF;
-  IF message_event.kind IS NULL OR message_event.kind NOT IN
-       ('delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed') THEN
-    RAISE EXCEPTION 'unknown message event kind "%"', message_event.kind
-      USING ERRCODE = '22023',
-            HINT = 'one of delivered, opened, clicked, bounced, complained, unsubscribed';
-  END IF;
-  IF jsonb_typeof(props) <> 'object' THEN
-    RAISE EXCEPTION 'properties of message event "%" must be a JSON object', message_event.kind
-      USING ERRCODE = '22023';
-  END IF;
-  IF message_event.kind = 'bounced' AND props ? 'type'
-     AND coalesce(props->>'type', '') NOT IN ('hard', 'soft') THEN
-    RAISE EXCEPTION 'bounce type must be "hard" or "soft", got %', props->'type'
-      USING ERRCODE = '22023';
-  END IF;
-  IF message_event.kind = 'unsubscribed' AND props ? 'scope'
-     AND coalesce(props->>'scope', '') NOT IN ('all', 'channel') THEN
-    RAISE EXCEPTION 'scope of message event "unsubscribed" must be "all" or "channel", got %',
-      props->'scope' USING ERRCODE = '22023';
-  END IF;
+  -- What a caller may report (the kind, an object of properties, a bounce's
+  -- type, an unsubscribe's scope) is checked in core: 22023 otherwise.
+  PERFORM journey._check_engagement(message_event.kind, props);
   IF journey._citus_distributed() THEN
     -- On a Citus install (docs/scale-out.md) the message's customer first (a
     -- read by id, on every shard, without locks); the rest runs on the node
@@ -399,7 +382,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'message % does not exist', p_message USING ERRCODE = '42704';
   END IF;
-  IF m.status IN ('pending', 'suppressed') THEN
+  -- Only a message handed out to a sender takes engagement (core decides).
+  IF NOT journey._engagement_accepted(m.status::text) THEN
     RAISE EXCEPTION 'the message of step "%" of journey "%" was never handed out: it is %',
       m.step_key, (SELECT j.name FROM journey.journeys j WHERE j.id = m.journey_id), m.status
       USING ERRCODE = '55000', HINT = 'engagement is reported for claimed or sent messages';

@@ -84,13 +84,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION journey._track_effects(regclass, text, text, jsonb, text, timestamptz) IS
   'what an event does to the journeys of its audience (decided in src/core/event_rules): track writes it';
 
-CREATE OR REPLACE FUNCTION journey._entity_key(journey text, property text, json_type text,
-                                               value text)
+CREATE OR REPLACE FUNCTION journey._entity_key(journey text, settings jsonb, context jsonb,
+                                               key_list text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_entity_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION journey._entity_key(text, text, text, text) IS
-  'the entity key of enroll''s context value (decided in src/core/entity, as track reads an event''s): 22023 when it is no entity id';
+COMMENT ON FUNCTION journey._entity_key(text, jsonb, jsonb, text) IS
+  'the entity key enroll''s context names in a journey with these settings, null when it runs per customer (decided in src/core/entity, as track reads an event''s): 22023 when the context lacks it or it is no entity id; with key_list (''enroll'', ''simulate''): 22023 for a list of customer keys when the journey runs per entity';
 
 CREATE OR REPLACE FUNCTION journey._reentry_rule(settings jsonb, OUT any_earlier_blocks boolean,
                                                  OUT replaces_active boolean, OUT cooldown interval)
@@ -140,6 +140,18 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION journey._engagement_effects(text, jsonb, jsonb) IS
   'what engagement with a message does (decided in src/core/policy): _message_event writes it';
 
+CREATE OR REPLACE FUNCTION journey._check_engagement(kind text, properties jsonb) RETURNS void
+AS 'MODULE_PATHNAME', 'pgj_check_engagement'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION journey._check_engagement(text, jsonb) IS
+  'raises 22023 for engagement a caller may not report: kind, properties, bounce type, unsubscribe scope (decided in src/core/policy): message_event calls it first';
+
+CREATE OR REPLACE FUNCTION journey._engagement_accepted(status text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgj_engagement_accepted'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION journey._engagement_accepted(text) IS
+  'whether engagement may be reported for a message in this status: one handed out to a sender (decided in src/core/policy): _message_event_of refuses the others';
+
 CREATE OR REPLACE FUNCTION journey._engagement_once_key(kind text, properties jsonb) RETURNS text
 AS 'MODULE_PATHNAME', 'pgj_engagement_once_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -166,6 +178,20 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION journey._audience_trigger() RETURNS trigger
 AS 'MODULE_PATHNAME', 'pgj_audience_trigger'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp;
+
+-- Which of the audience's triggers must capture transition tables (PostgreSQL
+-- copies every changed row into a transition table for a trigger declared
+-- with REFERENCING, whether or not anything reads it): changes while a version
+-- the trigger evaluates has a rule of its scope, deletes while a journey of
+-- the audience may have active enrollments (core::capture_needs over the
+-- versions the trigger itself loads: src/pg/audience_trigger.cpp,
+-- docs/triggers.md). journey._install_audience_triggers applies it.
+CREATE OR REPLACE FUNCTION journey._audience_capture(rel regclass, OUT changes boolean,
+                                                     OUT deletes boolean)
+AS 'MODULE_PATHNAME', 'pgj_audience_capture'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._audience_capture(regclass) IS
+  'whether the audience''s triggers capture changed and deleted rows (decided in src/core/row_rules from the versions the trigger loads)';
 
 CREATE OR REPLACE FUNCTION journey._lookup_customer(audience regclass, id text, OUT key text,
                                                     OUT problem text)

@@ -208,18 +208,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION journey._enroll_customer(text, bigint, jsonb, jsonb, text) FROM PUBLIC;
 
--- A journey that runs one enrollment per entity cannot take a list of customer
--- keys (enroll_query, before it runs the caller's query, and _enroll_keys).
-CREATE OR REPLACE FUNCTION journey._refuse_key_list(j journey.journeys) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
-BEGIN
-  IF j.settings ? 'entity_property' THEN
-    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": enroll its customers with journey.enroll(..., context)',
-      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
-  END IF;
-END
-$$;
-
 -- What enroll_query (which runs the caller's query as the caller) may do with
 -- the keys it got: enroll them, nothing else (no context, no forged event).
 CREATE OR REPLACE FUNCTION journey._enroll_keys(p_journey_id bigint, p_customers text[]) RETURNS bigint
@@ -228,7 +216,8 @@ DECLARE
   j journey.journeys;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = p_journey_id;
-  PERFORM journey._refuse_key_list(j);
+  -- A journey that runs one enrollment per entity refuses a list of keys (core).
+  PERFORM journey._entity_key(j.name, j.settings, NULL, key_list => 'enroll');
   RETURN cardinality(journey._enroll_rows(p_journey_id, p_customers));
 END
 $$;
@@ -255,7 +244,6 @@ RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys;
-  entity_property text;
   entity text;
   ids bigint[];
   customer text;
@@ -267,7 +255,6 @@ BEGIN
       'enroll the customers a query returns with journey.enroll_query(journey, query)');
   END IF;
   j := journey._journey(enroll.journey);
-  entity_property := j.settings->>'entity_property';
   PERFORM journey._require_enrollable(j);
   IF enroll.customer_id IS NULL THEN
     RAISE EXCEPTION 'customer_id must not be null' USING ERRCODE = '22004';
@@ -275,17 +262,11 @@ BEGIN
   IF enroll.context IS NOT NULL AND jsonb_typeof(enroll.context) <> 'object' THEN
     RAISE EXCEPTION 'context for journey "%" must be a JSON object', j.name USING ERRCODE = '22023';
   END IF;
-  IF entity_property IS NOT NULL THEN
-    -- The key as track reads an event's (core::entity_id): a string, or an
-    -- integer's digits; 22023 for any other value.
-    entity := journey._entity_key(j.name, entity_property,
-                                  jsonb_typeof(enroll.context->entity_property),
-                                  enroll.context->>entity_property);
-    IF entity IS NULL THEN
-      RAISE EXCEPTION 'journey "%" runs one enrollment per "%": the context needs that key',
-        j.name, entity_property USING ERRCODE = '22023';
-    END IF;
-  END IF;
+  -- The entity of a journey that runs one enrollment per entity (null: per
+  -- customer), decided in core from its settings: the context's value of the
+  -- entity property, read as track reads an event's (core::entity_id); 22023
+  -- when the context lacks it or it is no entity id.
+  entity := journey._entity_key(j.name, j.settings, enroll.context);
   customer := (journey._resolve_customer(enroll.customer_id, j.audience)).key;
   ids := journey._enroll_rows(j.id, ARRAY[customer], ARRAY[coalesce(enroll.context, '{}')], NULL,
                               ARRAY[entity]);
@@ -306,7 +287,8 @@ DECLARE
   keys text[];
 BEGIN
   PERFORM journey._require_enrollable(j);
-  PERFORM journey._refuse_key_list(j);
+  -- Before it runs the caller's query: refused for a journey run per entity.
+  PERFORM journey._entity_key(j.name, j.settings, NULL, key_list => 'enroll');
   IF enroll_query.query IS NULL THEN
     RAISE EXCEPTION 'query of enroll_query for journey "%" must not be null', j.name
       USING ERRCODE = '22004', HINT = 'pass a SELECT whose first column is the customer key';

@@ -71,7 +71,7 @@ GRANT EXECUTE ON FUNCTION
   journey.enroll_query(text, text),
   journey._enroll_keys(bigint, text[]),
   journey._require_enrollable(journey.journeys),
-  journey._refuse_key_list(journey.journeys),
+  journey._entity_key(text, jsonb, jsonb, text),
   journey._duration(text),
   journey._in_holdout(float8, text, text),
   journey.track(text, text, jsonb, timestamptz, text, regclass),

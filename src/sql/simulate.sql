@@ -79,10 +79,6 @@ BEGIN
     RAISE EXCEPTION 'journey "%" is archived and cannot be simulated', j.name
       USING ERRCODE = '55000', HINT = 'import its export under a new name to simulate it';
   END IF;
-  IF j.settings ? 'entity_property' THEN
-    RAISE EXCEPTION 'journey "%" runs one enrollment per "%": it cannot be simulated over customer keys',
-      j.name, j.settings->>'entity_property' USING ERRCODE = '22023';
-  END IF;
   IF p_version IS NOT NULL THEN
     src := journey._version_of(j, p_version);
   ELSE
@@ -94,6 +90,9 @@ BEGIN
         USING ERRCODE = '55000', HINT = 'name a version';
     END IF;
   END IF;
+  -- A version that runs one enrollment per entity cannot take customer keys
+  -- (core, from the settings of the version simulated: a draft's own).
+  PERFORM journey._entity_key(j.name, src.settings, NULL, key_list => 'simulate');
   IF NOT has_table_privilege(journey._invoking_role(), j.audience, 'SELECT') THEN
     RAISE EXCEPTION 'permission denied to simulate journey "%": it reads table %', j.name,
       j.audience USING ERRCODE = '42501',
