@@ -61,7 +61,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   errors9_context \
   input9_templates input9_entities input9_zones \
   policy9b_date_due \
-  policy9_core
+  policy9_core r9_migration
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent \
