@@ -118,8 +118,8 @@ TEST(Migration, KeyGoneStays) {
 TEST(SkipRearm, OnlyAnOverdueParkedDelayUntilATimeOfDay) {
   CompiledJourney j = new_version();
   const CompiledStep& until = *step(j, "at9");
-  EXPECT_TRUE(rearms_on_skip(until, true, kNow, kNow));      // due now
-  EXPECT_TRUE(rearms_on_skip(until, true, kNow - 1, kNow));  // overdue
+  EXPECT_TRUE(rearms_on_skip(until, true, kNow, kNow));       // due now
+  EXPECT_TRUE(rearms_on_skip(until, true, kNow - 1, kNow));   // overdue
   EXPECT_FALSE(rearms_on_skip(until, true, kNow + 1, kNow));  // not due yet
   EXPECT_FALSE(rearms_on_skip(until, true, std::nullopt, kNow));
   EXPECT_FALSE(rearms_on_skip(until, false, kNow - 1, kNow));  // not parked
