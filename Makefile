@@ -64,7 +64,8 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   policy9_core \
   claim9_batch \
   parse9_configs \
-  core9c_decisions
+  core9c_decisions \
+  r9_migration
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent \

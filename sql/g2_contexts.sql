@@ -50,8 +50,9 @@ SELECT name, total_bytes BETWEEN 1000 AND 1000000 AS plausible
 
 -- Republished (enrollments migrated): every backend drops its cached entries
 -- when the publish commits (each cache at its next use), and loads again only
--- what it uses: the tick runs customer 1 on version 2, so version 2 alone is
--- cached; the trigger's entries and key readers go at their next use.
+-- what it uses: the migration compiled version 2 (journey._migrations) and the
+-- tick runs customer 1 on it, so version 2 alone is cached; the trigger's
+-- entries and key readers go at their next use.
 SELECT count(*) AS issues FROM journey.set_step_config('g2-tiered', 'rest', '{"duration": "2 days"}');
 SELECT journey.publish('g2-tiered', migrate => true);
 SELECT * FROM g2_caches;

@@ -14,6 +14,7 @@ DECLARE
   -- now() as a value: Citus refuses a non-IMMUTABLE function in CASE in an
   -- UPDATE of a distributed table (migrate below).
   t_now timestamptz := now();
+  mv record;  -- migrate: core's answers per step of the older versions, as arrays
 BEGIN
   SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
   IF NOT FOUND THEN
@@ -60,26 +61,33 @@ BEGIN
   PERFORM journey._install_audience_triggers(j.audience);
   PERFORM journey._journeys_changed();
   IF publish.migrate THEN
-    -- Active enrollments move when their current step key exists in the new
-    -- version. One parked at a wait or delay that has the same type there is
-    -- re-armed by the next tick under the new config (event, where, timeout,
-    -- duration), counted from when it arrived at the step (parked_at); meanwhile
-    -- track() wakes it for the new event. At a step of another type it enters
-    -- the new step afresh at the next tick.
+    -- Active enrollments at a step whose key the new version has move onto it.
+    -- What that does to them is core's (journey._migrations, src/core/migration):
+    -- one parked at a step of the same type keeps its place and is re-armed by
+    -- the next tick under the new config (event, where, timeout, duration),
+    -- counted from when it arrived at the step (parked_at); meanwhile track()
+    -- wakes it for the event it now waits for. At a step of another type it
+    -- enters the new step afresh at the next tick. One not parked moves as it
+    -- is. The answers are read first, once per step of the older versions (on
+    -- Citus by the coordinator, which sees the version this transaction made
+    -- live), and applied to every enrollment at once.
+    SELECT array_agg(m.old_version) AS versions, array_agg(m.step_key) AS keys,
+           array_agg(m.keeps_place) AS keeps, array_agg(m.waiting_for) AS waits,
+           array_agg(m.rearm) AS rearms, array_agg(m.due_now) AS due
+      INTO mv FROM journey._migrations(j.id, v) m WHERE m.moves;
     UPDATE journey.enrollments e
        SET version = v,
-           parked_at = CASE WHEN ns.type = os.type THEN e.parked_at END,
-           wait_deadline = CASE WHEN ns.type = os.type THEN e.wait_deadline END,
-           waiting_for = CASE WHEN e.parked_at IS NOT NULL AND ns.type = os.type
-                                   AND ns.type = 'wait_for_event'
-                              THEN ns.config->>'event' END,
-           rearm = e.parked_at IS NOT NULL AND ns.type = os.type,
-           next_run_at = CASE WHEN e.parked_at IS NULL THEN e.next_run_at
-                              ELSE least(coalesce(e.next_run_at, t_now), t_now) END
-      FROM journey.steps ns, journey.steps os
+           parked_at = CASE WHEN m.keeps_place THEN e.parked_at END,
+           wait_deadline = CASE WHEN m.keeps_place THEN e.wait_deadline END,
+           waiting_for = CASE WHEN e.parked_at IS NOT NULL THEN m.waiting_for END,
+           rearm = e.parked_at IS NOT NULL AND m.rearm,
+           next_run_at = CASE WHEN e.parked_at IS NOT NULL AND m.due_now
+                              THEN least(coalesce(e.next_run_at, t_now), t_now)
+                              ELSE e.next_run_at END
+      FROM unnest(mv.versions, mv.keys, mv.keeps, mv.waits, mv.rearms, mv.due)
+           AS m(old_version, step_key, keeps_place, waiting_for, rearm, due_now)
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.version <> v
-       AND ns.journey_id = j.id AND ns.version = v AND ns.key = e.step_key
-       AND os.journey_id = e.journey_id AND os.version = e.version AND os.key = e.step_key;
+       AND e.version = m.old_version AND e.step_key = m.step_key;
   END IF;
   RETURN v;
 END
@@ -104,6 +112,7 @@ CREATE OR REPLACE FUNCTION journey.resume(journey text, catch_up text DEFAULT 'r
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey_for(resume.journey, 'resume');
+  rearms record;
 BEGIN
   IF resume.catch_up IS NULL OR resume.catch_up NOT IN ('run', 'skip') THEN
     RAISE EXCEPTION 'catch_up must be ''run'' or ''skip'', not %', coalesce(resume.catch_up, 'null')
@@ -115,12 +124,20 @@ BEGIN
     IF journey._citus_distributed() THEN
       PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
     END IF;
+    -- Parked enrollments that fell due during the pause, at a step where core
+    -- re-arms them (journey._skip_rearms, src/core/migration: a delay until a
+    -- time of day), from the compiled versions they are on.
+    SELECT array_agg(r.version) AS versions, array_agg(r.step_key) AS keys INTO rearms
+      FROM journey._skip_rearms(j.id, ARRAY(
+             SELECT e.version FROM journey.enrollments e
+              WHERE e.journey_id = j.id AND e.status = 'active' AND e.parked_at IS NOT NULL
+                AND e.next_run_at <= now()
+              GROUP BY e.version)) r;
     UPDATE journey.enrollments e SET rearm = true
-      FROM journey.steps s
+      FROM unnest(rearms.versions, rearms.keys) AS r(version, step_key)
      WHERE e.journey_id = j.id AND e.status = 'active' AND e.parked_at IS NOT NULL
        AND e.next_run_at <= now()
-       AND s.journey_id = e.journey_id AND s.version = e.version AND s.key = e.step_key
-       AND s.type = 'delay' AND s.config ? 'until';
+       AND e.version = r.version AND e.step_key = r.step_key;
   END IF;
   UPDATE journey.journeys x SET state = 'published', updated_at = now() WHERE x.id = j.id;
   PERFORM journey._install_audience_triggers(j.audience);
@@ -180,15 +197,20 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   j journey.journeys := journey._journey(publish_preview.journey);
   draft int;
+  mv record;  -- core's answers per step of the older versions (as publish's)
 BEGIN
   SELECT v.version INTO draft FROM journey.versions v WHERE v.journey_id = j.id AND v.status = 'draft';
+  SELECT array_agg(m.old_version) AS versions, array_agg(m.step_key) AS keys,
+         array_agg(m.moves) AS moves
+    INTO mv FROM journey._migrations(j.id, draft) m;
   RETURN QUERY
   SELECT e.step_key, count(*),
          CASE WHEN draft IS NULL THEN 'stay (no draft to publish)'
-              WHEN bool_or(s.key IS NOT NULL) THEN 'move'
+              WHEN bool_or(m.moves) THEN 'move'
               ELSE 'stay (step not in the draft)' END
     FROM journey.enrollments e
-    LEFT JOIN journey.steps s ON s.journey_id = j.id AND s.version = draft AND s.key = e.step_key
+    LEFT JOIN unnest(mv.versions, mv.keys, mv.moves) AS m(old_version, step_key, moves)
+      ON m.old_version = e.version AND m.step_key = e.step_key
    WHERE e.journey_id = j.id AND e.status = 'active'
    GROUP BY e.step_key
    ORDER BY e.step_key;

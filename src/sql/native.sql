@@ -298,3 +298,20 @@ LANGUAGE C STABLE STRICT SET search_path = pg_catalog, journey, pg_temp;
 CREATE OR REPLACE FUNCTION journey._templates_named(definition jsonb) RETURNS text[]
 AS 'MODULE_PATHNAME', 'pgj_templates_named'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Version migration and resume's re-arm (lifecycle.sql), decided in
+-- src/core/migration from the compiled steps.
+CREATE OR REPLACE FUNCTION journey._migrations(journey_id bigint, new_version int)
+RETURNS TABLE (old_version int, step_key text, moves boolean, keeps_place boolean,
+               waiting_for text, rearm boolean, due_now boolean)
+AS 'MODULE_PATHNAME', 'pgj_migrations'
+LANGUAGE C VOLATILE STRICT SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._migrations(bigint, int) IS
+  'per step of the other versions, what publish(migrate => true) onto new_version does to an active enrollment there (src/core/migration): publish applies it, publish_preview shows moves';
+
+CREATE OR REPLACE FUNCTION journey._skip_rearms(journey_id bigint, versions int[])
+RETURNS TABLE (version int, step_key text)
+AS 'MODULE_PATHNAME', 'pgj_skip_rearms'
+LANGUAGE C VOLATILE STRICT SET search_path = pg_catalog, journey, pg_temp;
+COMMENT ON FUNCTION journey._skip_rearms(bigint, int[]) IS
+  'the steps of these versions at which resume(catch_up => ''skip'') re-arms a parked enrollment that fell due during the pause (src/core/migration)';

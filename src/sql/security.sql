@@ -62,6 +62,7 @@ GRANT EXECUTE ON FUNCTION
   journey.resume(text, text),
   journey.archive(text),
   journey.publish_preview(text),
+  journey._migrations(bigint, int),
   journey.requeue_claimed(interval),
   journey.run_scheduled_trigger(text, int)
 TO journey_admin;
