@@ -28,7 +28,26 @@ core::SqlQuoting sql_quoting() {
           }};
 }
 
+// A condition as a SQL expression over the audience table aliased "t".
+std::string condition_sql(const core::Json& condition, Oid relid) {
+  pg::SpiConnection spi;
+  auto audience = pg::load_audience_info(relid);
+  if (!audience) throw core::Error("42704", "relation is not a registered audience");
+  spi.finish();
+  return core::condition_to_sql(condition, audience->schema, sql_quoting());
+}
+
 }  // namespace
+
+// journey._condition_sql(condition jsonb, audience regclass), of the frozen 0.1
+// script: 0.2 drops the function (a segment's source is journey._segment_source),
+// but CREATE EXTENSION pg_journey VERSION '0.1' with this library must still
+// find its symbol before ALTER EXTENSION UPDATE.
+PGJ_FUNCTION(pgj_condition_sql) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw core::Error("22004", "condition and audience must not be null");
+  return pg::string_to_text(condition_sql(pg::jsonb_to_json(PG_GETARG_DATUM(0)), PG_GETARG_OID(1)));
+}
 
 // journey._date_due_sql(config jsonb): a date entry trigger's "due on this
 // run" test over the audience table aliased "t" ($1 the last run or null, $2
@@ -62,14 +81,7 @@ PGJ_FUNCTION(pgj_segment_source) {
   core::SegmentTrigger trigger =
       core::compile_segment_trigger(pg::jsonb_to_json(PG_GETARG_DATUM(0)));
   std::string member_sql;
-  if (trigger.when) {
-    Oid relid = PG_GETARG_OID(1);
-    pg::SpiConnection spi;
-    auto audience = pg::load_audience_info(relid);
-    if (!audience) throw core::Error("42704", "relation is not a registered audience");
-    spi.finish();
-    member_sql = core::condition_to_sql(*trigger.when, audience->schema, sql_quoting());
-  }
+  if (trigger.when) member_sql = condition_sql(*trigger.when, PG_GETARG_OID(1));
   Datum values[2] = {trigger.query ? pg::string_to_text(*trigger.query) : Datum(0),
                      trigger.when ? pg::string_to_text(member_sql) : Datum(0)};
   bool nulls[2] = {!trigger.query, !trigger.when};

@@ -207,5 +207,22 @@ TEST(Parse9ChannelsSent, FromTheCompiledDefinition) {
   EXPECT_TRUE(channels_sent(none.journey).empty());
 }
 
+// The templates a version freezes at publish: those its send steps render,
+// each once, sorted; a stray "template" key on another step is not one.
+TEST(Parse9TemplatesNamed, OnlyTheSendStepsTemplates) {
+  AudienceSchema schema = customers();
+  ValidationEnv env;
+  env.audience = &schema;
+  Json def = unit::journey_def("public.customers", R"([
+      {"key": "hello", "type": "send_email", "template": "welcome", "next": "push"},
+      {"key": "push", "type": "send", "channel": "push", "template": "nudge", "next": "again"},
+      {"key": "again", "type": "send_email", "template": "welcome", "next": "wait"},
+      {"key": "wait", "type": "delay", "duration": "1 day", "template": "stray", "next": "end"},
+      {"key": "end", "type": "exit"}])");
+  Compilation c = compile_definition(def, env);
+  ASSERT_TRUE(c.usable()) << c.unusable_message();
+  EXPECT_EQ(templates_named(c.journey), (std::vector<std::string>{"nudge", "welcome"}));
+}
+
 }  // namespace
 }  // namespace pgj::core
