@@ -206,8 +206,8 @@ std::vector<core::Suppression> suppressions_arg(FunctionCallInfo fcinfo) {
 
 // journey._suppression(audience, customer, channel, ignored): the reason of the
 // suppression that stops a message of `channel` to the customer, whose journey
-// ignores the reasons `ignored` (core::stopping_suppression), or null. The
-// claims call it; the tick asks core itself.
+// ignores the reasons `ignored` (core::stopping_suppression), or null: one
+// message's answer (the claims ask pgj_claim_stops for their batch).
 PGJ_FUNCTION(pgj_suppression) {
   std::vector<core::Suppression> found = suppressions_arg(fcinfo);
   auto stop =

@@ -45,8 +45,9 @@ $$;
 -- customer, or null: decided in core (core::stopping_suppression) from the
 -- customer's suppressions in the audience (by its id, journey.audiences.id)
 -- and the reasons the message's journey ignores (p_ignored: its version's
--- ignored_suppression_reasons, decided by core at publish). claim_messages and
--- the Citus claim call it; the tick asks core itself.
+-- ignored_suppression_reasons, decided by core at publish). One message's
+-- answer (sql/policy9_core.sql); the claims ask journey._claim_stops for their
+-- whole batch, the tick asks core itself.
 CREATE OR REPLACE FUNCTION journey._suppression(p_audience regclass, p_customer text,
                                                 p_channel text, p_ignored text[])
 RETURNS text

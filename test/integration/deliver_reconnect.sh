@@ -34,13 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 has() { case "$1" in *"$2"*) echo yes ;; *) echo "no: $1" ;; esac; }
-wait_for() {  # shell condition; up to 60 s
-  local deadline=$((SECONDS + 60))
-  until eval "$1" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
+wait_for() { wait_until eval "$1" >/dev/null 2>&1; }  # shell condition; up to $patience s
 mails() { find "$work/smtp" -name 'mail-*.eml' | wc -l; }
 # Mails that carry the same message id as another one (a message delivered twice).
 doubles() {
