@@ -51,7 +51,6 @@ BEGIN
       FROM (SELECT p.id, p.customer_id, a.id AS audience_id, p.journey_id, p.version
               FROM journey.messages p
               JOIN journey.journeys j ON j.id = p.journey_id
-              JOIN journey.versions v ON v.journey_id = p.journey_id AND v.version = p.version
               LEFT JOIN journey.audiences a ON a.relation = j.audience
              WHERE p.status = 'pending' AND p.channel = claim_messages.channel
                AND p.send_after <= now()
