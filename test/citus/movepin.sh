@@ -71,6 +71,32 @@ c "CALL citus_cleanup_orphaned_resources()" >/dev/null 2>&1
 g=$(group_on "$w2")
 round "$g" "$w2" "$w1" again
 
+# The same for a multi-shard UPDATE by id alone (requeue_claimed's and archive's
+# kind) in a PL/pgSQL function on the target node, after
+# journey._citus_hold_moves(NULL): every row updated.
+c "CALL citus_cleanup_orphaned_resources()" >/dev/null 2>&1
+c "CREATE FUNCTION public.tag_message(p bigint, tag text) RETURNS int LANGUAGE plpgsql AS \$\$
+   DECLARE n int;
+   BEGIN
+     PERFORM journey._citus_hold_moves(NULL);
+     UPDATE journey.messages m SET error = tag WHERE m.id = p AND m.status = 'sent';
+     GET DIAGNOSTICS n = ROW_COUNT;
+     RETURN n;
+   END \$\$" >/dev/null
+g=$(group_on "$w1")
+ids=$(c "SELECT string_agg(id::text, ' ') FROM journey.messages
+          WHERE get_shard_id_for_distribution_column('customers', customer_id) = $g AND status = 'sent'")
+( c "SELECT citus_move_shard_placement($g, '$CITUS_DIR', $w1, '$CITUS_DIR', $w2,
+                                       shard_transfer_mode => 'block_writes')" >/dev/null 2>&1 ) &
+for id in $ids; do echo "SELECT public.tag_message($id, 'moved');"; done \
+  | "$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w2" -U postgres -d "$CITUS_DB" >"$CITUS_DIR/tag.out" 2>&1
+wait
+n=$(wc -w <<<"$ids")
+check "a multi-shard UPDATE by id after _citus_hold_moves, on the target node during a move: every row" \
+  "$n|$n|$w2|t" "$(grep -c '^1$' "$CITUS_DIR/tag.out")|$(c "SELECT count(*) FROM journey.messages WHERE error = 'moved'")|$(
+    c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE p.shardid = $g")|$(
+    [ "$n" -gt 200 ] && echo t)"
+
 # complete_message once per row of a query on the distributed table: pg_journey's
 # own error (Citus's would recommend citus.allow_nested_distributed_execution).
 c "SELECT journey.import('{\"name\": \"rows\", \"audience\": \"customers\", \"start\": \"s1\",
