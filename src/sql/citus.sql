@@ -934,7 +934,7 @@ REVOKE ALL ON FUNCTION journey._citus_shard_group(text, text) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION journey._citus_hold_moves(p_customers text[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT journey._citus_distributed() THEN
+  IF to_regclass('pg_catalog.pg_dist_partition') IS NULL OR NOT journey._citus_distributed() THEN
     RETURN;
   END IF;
   IF p_customers IS NULL THEN
