@@ -41,7 +41,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
   proof_authoring proof_runtime proof_triggers \
   ddl_audience_alter ddl_register_owner ddl_drop_journey \
   runtime_audiences runtime_ids runtime_clock runtime_archive runtime_import \
-  editing outbox_requeue \
+  editing outbox_requeue outbox_nulls \
   trust_engine_templates trust_engine_infinity trust_engine_migration trust_engine_validation \
   trust_engine_steps \
   capture_triggers \

@@ -742,6 +742,9 @@ BEGIN
                                  jids, vers, p_channel);
     claim_ids := '{}';
     claim_customers := '{}';
+    -- A move of these customers' groups waited for first (journey._citus_hold_moves):
+    -- on the move's target node the UPDATEs below would miss the moved rows.
+    PERFORM journey._citus_hold_moves(customers);
     FOR i IN 1 .. cardinality(ids) LOOP
       IF whys[i] IS NULL THEN
         claim_ids := claim_ids || ids[i];
@@ -917,3 +920,33 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION journey._citus_shard_group(text, text) FROM PUBLIC;
+
+-- Before a write of journey.messages on a Citus install (complete_message, the
+-- claims, requeue_claimed, archive): waits, in a statement of its own, for a
+-- shard move of the customers' shard groups (all of them when p_customers is
+-- null) and holds it off to the end of the transaction (the metadata lock in
+-- share mode, as the tick takes it). A write that waits for that lock itself,
+-- inside its own statement, took its snapshot before the wait: on the move's
+-- target node it then runs on the new local placement with a snapshot that does
+-- not see the copied rows and updates none (docs/citus-notes.md, section 14).
+-- The statement after this one takes its snapshot after the move. Nothing
+-- without Citus.
+CREATE OR REPLACE FUNCTION journey._citus_hold_moves(p_customers text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF to_regclass('pg_catalog.pg_dist_partition') IS NULL OR NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  IF p_customers IS NULL THEN
+    EXECUTE $q$SELECT pg_catalog.lock_shard_metadata(5, ARRAY(
+                 SELECT s.shardid FROM pg_catalog.pg_dist_shard s
+                  WHERE s.logicalrelid = 'journey.messages'::regclass ORDER BY 1))$q$;
+  ELSE
+    EXECUTE $q$SELECT pg_catalog.lock_shard_metadata(5, ARRAY(
+                 SELECT DISTINCT pg_catalog.get_shard_id_for_distribution_column('journey.messages', c)
+                   FROM unnest($1) c ORDER BY 1))$q$
+      USING p_customers;
+  END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION journey._citus_hold_moves(text[]) FROM PUBLIC;

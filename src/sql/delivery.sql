@@ -115,6 +115,8 @@ BEGIN
   -- either took a message first, or skips it and it is suppressed here):
   -- those core's rule says it stops (journey._suppression_stops: its channel,
   -- every channel when null, and a version that does not ignore its reason).
+  -- On Citus after waiting for a move of the customer's group (journey._citus_hold_moves).
+  PERFORM journey._citus_hold_moves(ARRAY[p_customer]);
   UPDATE journey.messages m
      SET status = 'suppressed', reason = 'suppression: ' || p_reason, completed_at = now()
     FROM journey.versions v
@@ -317,6 +319,16 @@ DECLARE
   props jsonb := message_event.properties;
   customer text;
 BEGIN
+  -- Called per row of a query on a Citus shard (journey._citus_refuse_per_row).
+  IF journey._citus_shard_query_call() THEN
+    PERFORM journey._citus_refuse_per_row('journey.message_event',
+      'read the message ids first, then report each from the ids as values: '
+      'SELECT journey.message_event(i, ''opened'') FROM unnest(''{42,43}''::bigint[]) i');
+  END IF;
+  IF message_event.message_id IS NULL THEN
+    RAISE EXCEPTION 'message_id of message event "%" must not be null', message_event.kind
+      USING ERRCODE = '22004';
+  END IF;
   IF props IS NULL THEN
     RAISE EXCEPTION 'properties of message event "%" must not be null', message_event.kind
       USING ERRCODE = '22004', HINT = 'pass ''{}'' for none';

@@ -158,7 +158,9 @@ BEGIN
   UPDATE journey.journeys x SET state = 'archived', archived_at = now(), updated_at = now()
    WHERE x.id = j.id;
   -- Nothing leaves an archived journey (claim_messages skips it): its pending
-  -- messages, of ended enrollments too, are withdrawn rather than left pending.
+  -- messages, of ended enrollments too, are withdrawn rather than left pending
+  -- (on Citus after waiting for a shard move: journey._citus_hold_moves).
+  PERFORM journey._citus_hold_moves(NULL);
   UPDATE journey.messages m SET status = 'suppressed', reason = 'archived', completed_at = now()
    WHERE m.journey_id = j.id AND m.status = 'pending';
   IF journey._citus_distributed() THEN
