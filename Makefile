@@ -95,12 +95,19 @@ SHLIB_LINK += -lstdc++
 # The version is compiled in (the library refuses another installed version).
 src/pg/version.o: pg_journey.control
 
-sql/pg_journey--$(EXTVERSION).sql: $(SQL_PRELUDE) $(SQL_STATE) $(SQL_CODE) pg_journey.control
+# tools/check-sql-scripts.py refuses a bare DDL statement or data change of a
+# journey table in the code and update files (ALTER EXTENSION UPDATE on a Citus
+# install needs journey._alter: docs/development.md). test/citus/upgrade.sh's
+# demonstration of such a statement failing sets CHECK_SQL=true.
+CHECK_SQL ?= python3 tools/check-sql-scripts.py
+sql/pg_journey--$(EXTVERSION).sql: $(SQL_PRELUDE) $(SQL_STATE) $(SQL_CODE) pg_journey.control tools/check-sql-scripts.py
+	$(CHECK_SQL) $(SQL_CODE)
 	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$(EXTVERSION)'; \
 	  printf '\\echo Use "CREATE EXTENSION pg_journey" to load this file. \\quit\n'; \
 	  for f in $(SQL_PRELUDE) $(SQL_STATE) $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
-sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL_PRELUDE) $(SQL_CODE) pg_journey.control
+sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL_PRELUDE) $(SQL_CODE) pg_journey.control tools/check-sql-scripts.py
+	$(CHECK_SQL) $< $(SQL_CODE)
 	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$*--$(EXTVERSION)'; \
 	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
 	  for f in $(SQL_PRELUDE) $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@

@@ -70,4 +70,19 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION journey._citus_place(regclass), journey._alter(regclass, text) FROM PUBLIC;
+-- Runs command, one data change (UPDATE, INSERT, DELETE) of the table rel,
+-- once: on a Citus install the coordinator's Citus runs it on every placement,
+-- so a worker, running the script after the coordinator, skips it. It runs
+-- before the workers' scripts: it may name only columns every node has before
+-- the update (fill a new column by the DEFAULT of its ADD COLUMN instead).
+CREATE OR REPLACE FUNCTION journey._alter_rows(rel regclass, command text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
+  IF journey._citus_place(rel) <> 'worker' THEN
+    EXECUTE command;
+  END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION journey._citus_place(regclass), journey._alter(regclass, text),
+  journey._alter_rows(regclass, text) FROM PUBLIC;

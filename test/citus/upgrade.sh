@@ -5,16 +5,18 @@
 # events), is updated to a test-only next version: this build's library and
 # code, with a state file of the DDL a release brings (ADD COLUMN on a
 # distributed table and on a reference table, CREATE INDEX on a distributed
-# table, CREATE OR REPLACE TRIGGER on a distributed table, an UPDATE of a
-# reference table, CREATE OR REPLACE FUNCTION) written by journey._alter, as
+# table, CREATE OR REPLACE TRIGGER on a distributed table with a new trigger
+# function, CREATE OR REPLACE FUNCTION, an UPDATE of a reference table and of a
+# distributed table) written by journey._alter and journey._alter_rows, as
 # src/sql/prelude.sql asks. The test version is built and installed only into a
 # private copy of PG_CONFIG's PostgreSQL (tools/private-pg.sh), never shipped.
 # Checks: the update succeeds, every node is at the new version, the column,
 # index and trigger are on the shards of every node and on every node's table,
-# the reference table's UPDATE ran once, nothing is lost, and the engine, the
-# triggers, the analytics views and the routed calls work after it.
+# the UPDATEs ran once, nothing is lost, and the engine, the triggers, the
+# suppressions, the analytics views and the routed calls work after it.
 # CITUS_UPGRADE_BARE=1 writes the state file's statements bare (no
-# journey._alter), to show that they fail. Prints "N passed, N failed".
+# journey._alter), to show that they fail (the build's check of the scripts,
+# tools/check-sql-scripts.py, is off for that). Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,13 +34,15 @@ chmod 755 "$dir"
 eval "$(PG_CONFIG_SYSTEM=$system_config tools/private-pg.sh "$dir/pg")"
 export PG_CONFIG PGBIN
 mkdir "$dir/next"
+mkdir "$dir/next/tools"
 cp -a Makefile pg_journey.control src sql "$dir/next/"
+cp -a tools/check-sql-scripts.py "$dir/next/tools/"
 sed -i "s/^default_version = .*/default_version = '$next'/" "$dir/next/pg_journey.control"
-alter() {  # table statement: as an update script writes it
+alter() {  # table statement [helper]: as an update script writes it
   if [ "${CITUS_UPGRADE_BARE:-0}" = 1 ]; then
     printf '%s;\n' "$2"
   else
-    printf 'SELECT journey._alter(%s, $ddl$%s$ddl$);\n' "'$1'" "$2"
+    printf 'SELECT journey.%s(%s, $ddl$%s$ddl$);\n' "${3:-_alter}" "'$1'" "$2"
   fi
 }
 {
@@ -58,8 +62,13 @@ LANGUAGE sql AS \$\$ SELECT '$next'::text \$\$;"
   alter journey.enrollments "CREATE OR REPLACE TRIGGER enrollments_upgrade_probe
   BEFORE UPDATE OF priority ON journey.enrollments
   FOR EACH ROW EXECUTE FUNCTION journey._upgrade_probe()"
+  alter journey.templates "UPDATE journey.templates SET body = body || ' (v$next)'" _alter_rows
+  alter journey.suppressions "UPDATE journey.suppressions SET source = coalesce(source, '') || '+$next'" _alter_rows
 } >"$dir/next/src/sql/updates/$current--$next.sql"
-if ! make -C "$dir/next" -s PG_CONFIG="$PG_CONFIG" pg_journey.so "sql/pg_journey--$current--$next.sql" \
+# (Bare, the build's check of the scripts would refuse them: off for the demonstration.)
+check_sql=()
+[ "${CITUS_UPGRADE_BARE:-0}" = 1 ] && check_sql=(CHECK_SQL=true)
+if ! make -C "$dir/next" -s PG_CONFIG="$PG_CONFIG" "${check_sql[@]}" pg_journey.so "sql/pg_journey--$current--$next.sql" \
      >"$dir/next.log" 2>&1; then
   tail -20 "$dir/next.log"; rm -rf "$dir"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -168,6 +177,12 @@ check "every node's tables (the coordinator's, the workers' shell tables): colum
                    || ' ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'journey.enrollments'::regclass
                                  AND tgname = 'enrollments_upgrade_probe')"
      done | paste -sd'|')"
+once="length(body) - length(replace(body, ' (v$next)', '')) = length(' (v$next)')"
+check "a data change of a reference table ran once, on every placement" "2/2 3/3 nodes 3" \
+  "$(c "SELECT count(*) FILTER (WHERE $once) || '/' || count(*) FROM journey.templates") $(
+     placements journey.templates "SELECT (count(*) = 2 AND bool_and($once))::int FROM %s")"
+check "a data change of a distributed table ran once (the 4 suppressions, on both worker nodes)" "4/4" \
+  "$(c "SELECT count(*) FILTER (WHERE source = '+$next') || '/' || count(*) FROM journey.suppressions")"
 check "no row lost or added" "$before" "$(counts)"
 
 # 5. Working after the update.
