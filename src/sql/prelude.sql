@@ -7,17 +7,17 @@
 -- a Citus table (ALTER TABLE, CREATE INDEX, CREATE TRIGGER, ...) is sent by
 -- Citus to the shards and to the workers' copies of the table with the text of
 -- the WHOLE script as its query text ("cannot insert multiple commands into a
--- prepared statement", docs/citus-notes.md section 11). Run by EXECUTE, the
--- statement is its own query text. And Citus runs ALTER EXTENSION UPDATE on
--- every worker after the coordinator's script, with DDL propagation off: the
--- coordinator's Citus has already changed the worker's copy and shards by
--- then, so there the statement must not run a second time (an ADD COLUMN
--- would fail, an UPDATE of a reference table would run once per node).
+-- prepared statement", docs/citus-notes.md section 11), and before the workers
+-- have run their own script (Citus sends them ALTER EXTENSION UPDATE after the
+-- coordinator's, in the same transaction, with DDL propagation off), so a new
+-- trigger function does not exist there yet, and their script would run the
+-- statement a second time. So every node changes its own copies, in its own
+-- run of the script (journey._alter), and a data change runs once, from the
+-- coordinator (journey._alter_rows).
 
 -- Where rel stands on this node: 'worker' (a Citus table, and this node a
--- Citus worker: the coordinator's Citus changes rel here), 'coordinator' (a
--- Citus table, and this node the coordinator), 'local' (no Citus, or rel not a
--- Citus table here).
+-- Citus worker), 'coordinator' (a Citus table, and this node the coordinator:
+-- Citus group 0), 'local' (no Citus, or rel not a Citus table here).
 CREATE OR REPLACE FUNCTION journey._citus_place(rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
