@@ -17,7 +17,9 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_journey.cont
 # (functions, views, triggers, grants; idempotent, so the update script reruns
 # it). An update script is src/sql/updates/OLD--NEW.sql (what changes the state
 # of OLD) followed by the code. Released scripts are frozen in sql/ and never
-# edited (docs/development.md, "Releases").
+# edited (docs/development.md, "Releases"). The prelude (journey._alter, by
+# which scripts change tables on a Citus install too) comes first in both.
+SQL_PRELUDE = src/sql/prelude.sql
 SQL_STATE = src/sql/types.sql src/sql/tables.sql
 SQL_CODE = $(addprefix src/sql/,native.sql internal.sql audiences.sql authoring.sql editing.sql \
   lifecycle.sql runtime.sql outbox.sql schedules.sql views.sql analytics.sql security.sql delivery.sql \
@@ -93,15 +95,22 @@ SHLIB_LINK += -lstdc++
 # The version is compiled in (the library refuses another installed version).
 src/pg/version.o: pg_journey.control
 
-sql/pg_journey--$(EXTVERSION).sql: $(SQL_STATE) $(SQL_CODE) pg_journey.control
+# tools/check-sql-scripts.py refuses a bare DDL statement or data change of a
+# journey table in the code and update files (ALTER EXTENSION UPDATE on a Citus
+# install needs journey._alter: docs/development.md). test/citus/upgrade.sh's
+# demonstration of such a statement failing sets CHECK_SQL=true.
+CHECK_SQL ?= python3 tools/check-sql-scripts.py
+sql/pg_journey--$(EXTVERSION).sql: $(SQL_PRELUDE) $(SQL_STATE) $(SQL_CODE) pg_journey.control tools/check-sql-scripts.py
+	$(CHECK_SQL) $(SQL_CODE)
 	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$(EXTVERSION)'; \
 	  printf '\\echo Use "CREATE EXTENSION pg_journey" to load this file. \\quit\n'; \
-	  for f in $(SQL_STATE) $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
+	  for f in $(SQL_PRELUDE) $(SQL_STATE) $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
-sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL_CODE) pg_journey.control
+sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL_PRELUDE) $(SQL_CODE) pg_journey.control tools/check-sql-scripts.py
+	$(CHECK_SQL) $< $(SQL_CODE)
 	{ printf -- '-- pg_journey %s: generated from src/sql by make; edit those files, not this one.\n' '$*--$(EXTVERSION)'; \
 	  printf '\\echo Use "ALTER EXTENSION pg_journey UPDATE TO '"'"'%s'"'"'" to load this file. \\quit\n' '$(EXTVERSION)'; \
-	  for f in $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
+	  for f in $(SQL_PRELUDE) $< $(SQL_CODE); do printf '\n-- ==== %s\n' $$f; cat $$f; done; } >$@
 
 # journeyctl (src/cli) with the builder's front end (web/: npm ci + esbuild),
 # built by CMake in build/ and installed beside the server's programs.

@@ -53,8 +53,9 @@ LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
 CREATE OR REPLACE FUNCTION journey._count_all_activity(journey_id bigint) RETURNS void
 AS 'MODULE_PATHNAME', 'pgj_count_all_activity'
 LANGUAGE C SET search_path = pg_catalog, journey, pg_temp;
+SELECT journey._alter('journey.activity', $ddl$
 CREATE OR REPLACE TRIGGER count_activity AFTER INSERT ON journey.activity
-  REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION journey._count_activity();
+  REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION journey._count_activity()$ddl$);
 
 -- percentile_cont of each fraction in ps over values vals[i] each counts[i]
 -- times (vals ascending): what percentile_cont gives over the values themselves.

@@ -382,11 +382,21 @@ BEGIN
     PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
-  -- A call of these three made where Citus does not route it sends itself to
-  -- the customer's node as a query on the customer's shard; there it reads the
-  -- definitions (reference tables, local on every node) and writes the
-  -- customer's shards: nested execution, all of it on that node. (message_event
-  -- calls journey._message_event_of so: it has no customer argument to route by.)
+  PERFORM journey._citus_function_settings();
+END
+$$;
+
+-- A call of these three made where Citus does not route it sends itself to the
+-- customer's node as a query on the customer's shard; there it reads the
+-- definitions (reference tables, local on every node) and writes the
+-- customer's shards: nested execution, all of it on that node. (message_event
+-- calls journey._message_event_of so: it has no customer argument to route by.)
+-- Called by journey.distribute (Citus propagates the ALTERs to the workers) and
+-- at the end of every script (below): an update's CREATE OR REPLACE FUNCTION
+-- resets the settings, on each node, which runs the script itself.
+CREATE OR REPLACE FUNCTION journey._citus_function_settings() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+BEGIN
   ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
                                                    timestamptz, timestamptz)
     SET citus.allow_nested_distributed_execution = on;
@@ -570,6 +580,7 @@ $$;
 
 REVOKE ALL ON FUNCTION
   journey._citus_fix_reference_oids(),
+  journey._citus_function_settings(),
   journey._citus_layout(),
   journey._citus_prepare_ddl(boolean),
   journey.distribute(regclass),
@@ -950,3 +961,8 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION journey._citus_hold_moves(text[]) FROM PUBLIC;
+
+-- An update on a distributed install (each node runs the script): the settings
+-- journey.distribute gave the distributed functions, which the CREATE OR
+-- REPLACE FUNCTIONs above reset (docs/scale-out.md, "Updating pg_journey").
+SELECT journey._citus_function_settings() WHERE journey._citus_place('journey.enrollments') <> 'local';

@@ -13,10 +13,13 @@ BEGIN
   RETURN NULL;
 END
 $$;
+-- By journey._alter: on a Citus install the trigger is on the shards too
+-- (prelude.sql).
+SELECT journey._alter('journey.enrollments', $ddl$
 CREATE OR REPLACE TRIGGER enrollments_withdraw_messages
   AFTER UPDATE OF status ON journey.enrollments
   FOR EACH ROW WHEN (OLD.status = 'active' AND NEW.status = 'exited')
-  EXECUTE FUNCTION journey._withdraw_messages();
+  EXECUTE FUNCTION journey._withdraw_messages()$ddl$);
 
 -- Hands out up to max pending messages of a channel whose time has come; a
 -- claimed message is never handed out again (SKIP LOCKED against concurrent

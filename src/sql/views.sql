@@ -78,7 +78,9 @@ END
 $f$;
 REVOKE ALL ON FUNCTION journey._analytics_views(boolean) FROM PUBLIC;
 
-SELECT journey._analytics_views(false);
+-- The single node's shape; on a distributed install's coordinator (an update
+-- reruns this file) the shape journey.distribute wrote there.
+SELECT journey._analytics_views(journey._citus_place('journey.enrollments') = 'coordinator');
 COMMENT ON VIEW journey.journey_overview IS 'one row per live journey version: funnel and conversion';
 COMMENT ON VIEW journey.step_stats IS
   'one row per step of each published or retired version: visits, who is there now, ways out taken';
