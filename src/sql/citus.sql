@@ -720,6 +720,32 @@ BEGIN
 END
 $$;
 
+-- Refuses, on a worker node of a distributed install, a call that writes
+-- pg_journey's definitions (what: "register audience public.leads", "publish
+-- journey \"j\"", ...), before it writes anything. Citus would refuse only
+-- the DDL some of them make (the audience's triggers: "operation is not allowed
+-- on this node"), late; the others would write the reference tables with ids
+-- from the worker's own sequences, which the coordinator's gives again
+-- (journeys, trigger runs). Nothing without Citus or before journey.distribute.
+CREATE OR REPLACE FUNCTION journey._citus_require_coordinator(what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  coordinator boolean;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+  IF NOT coordinator THEN
+    RAISE EXCEPTION 'cannot %: this node is not the Citus coordinator', what
+      USING ERRCODE = '55000',
+            DETAIL = 'on a distributed install pg_journey''s definitions (audiences, journeys, templates, '
+                     'schedules) are written on the coordinator only',
+            HINT = 'call it on the coordinator (docs/scale-out.md, "Authoring and analytics on the coordinator")';
+  END IF;
+END
+$$;
+
 -- What journey.register_audience refuses on a distributed install: a table
 -- that is not distributed by its key column co-located with
 -- journey.enrollments (a local table, which the worker nodes cannot read; a
@@ -778,6 +804,9 @@ REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_di
 -- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
 GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
   TO journey_reader;
+-- Asked by the definition-writing functions (journey._draft_for_edit and the others).
+REVOKE ALL ON FUNCTION journey._citus_require_coordinator(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION journey._citus_require_coordinator(text) TO journey_reader;
 
 -- journey.claim_messages on a Citus install (docs/scale-out.md), normally on the
 -- coordinator: SKIP LOCKED cannot span shards, so this picks the first due
