@@ -181,9 +181,10 @@ $$;
 -- alone (its ids are in use); one that has another is moved into it: a node
 -- added for the first time (the coordinator's range, from 1), or one removed
 -- and added again, which Citus gives a new group while its sequences still
--- hold the old group's range (its ids made there stay unique: Citus gives a
--- new group to no other node; docs/scale-out.md, "Ids on a distributed
--- install"). A value already inside the new range is kept. p_sequences: the
+-- hold the old group's range (the ids it made there stay unique: Citus hands
+-- each group id out once, unless citus_add_node is given one; docs/scale-out.md,
+-- "Adding a removed node's server again"). A value already inside the new range
+-- is kept. p_sequences: the
 -- coordinator's list (journey._citus_runtime_sequences(), by name); a node
 -- whose list differs is refused, never skipped. Returns what it moved, by the
 -- range moved from ('' when nothing).
