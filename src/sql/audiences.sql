@@ -20,6 +20,7 @@ BEGIN
   IF rel IS NULL OR register_audience.key_column IS NULL THEN
     RAISE EXCEPTION 'relation and key_column must not be null' USING ERRCODE = '22004';
   END IF;
+  PERFORM journey._citus_require_coordinator(format('register audience %s', rel));
   SELECT c.relkind, c.relpersistence INTO kind, persistence FROM pg_class c WHERE c.oid = rel;
   IF kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', rel USING ERRCODE = '42809';
@@ -125,6 +126,7 @@ $$;
 CREATE OR REPLACE FUNCTION journey.set_recipients(audience regclass, recipients jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('set the recipients of audience %s', set_recipients.audience));
   PERFORM 1 FROM journey.audiences a WHERE a.relation = set_recipients.audience FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'relation "%" is not a registered audience', set_recipients.audience
@@ -298,6 +300,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp
 DECLARE
   users text;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('unregister audience %s', unregister_audience.relation));
   PERFORM 1 FROM journey.audiences a WHERE a.relation = unregister_audience.relation FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'relation "%" is not a registered audience', unregister_audience.relation

@@ -11,6 +11,7 @@ BEGIN
   IF create_journey.name IS NULL OR btrim(create_journey.name) = '' THEN
     RAISE EXCEPTION 'journey name must be a non-empty string' USING ERRCODE = '22023';
   END IF;
+  PERFORM journey._citus_require_coordinator(format('create journey "%s"', create_journey.name));
   PERFORM 1 FROM journey.audiences a WHERE a.relation = create_journey.audience;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'relation "%" is not a registered audience', create_journey.audience
@@ -39,8 +40,10 @@ $$;
 CREATE OR REPLACE FUNCTION journey.drop_journey(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(drop_journey.journey, true);
+  j journey.journeys;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('drop journey "%s"', drop_journey.journey));
+  j := journey._journey(drop_journey.journey, true);
   IF j.state NOT IN ('draft', 'archived') THEN
     RAISE EXCEPTION 'cannot drop journey "%": it is %', j.name, j.state
       USING ERRCODE = '55000', HINT = 'archive it first (journey.archive)';
@@ -220,6 +223,7 @@ BEGIN
   IF create_template.name IS NULL OR create_template.name = '' THEN
     RAISE EXCEPTION 'template name must be a non-empty string' USING ERRCODE = '22023';
   END IF;
+  PERFORM journey._citus_require_coordinator(format('create template "%s"', create_template.name));
   IF create_template.channel IS NULL OR create_template.channel = '' THEN
     RAISE EXCEPTION 'template "%" needs a channel (email, sms, push, ...)', create_template.name
       USING ERRCODE = '22023';
@@ -409,6 +413,7 @@ DECLARE
   item jsonb;
 BEGIN
   jname := journey._import_name(def);
+  PERFORM journey._citus_require_coordinator(format('import journey "%s"', jname));
   rel := journey._audience_by_name(def->>'audience');
 
   PERFORM 1 FROM journey.journeys x WHERE x.name = jname;

@@ -160,23 +160,93 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The sequences of the tables distributed by customer (their ids: enrollments,
--- events, messages, suppressions, message_events).
+-- events, messages, suppressions, message_events), found by the columns'
+-- defaults (the sequence a default's nextval() names), not by the OWNED BY
+-- link: the shell tables Citus makes again on a node added a second time lack
+-- that link (attack-13c H1).
 CREATE OR REPLACE FUNCTION journey._citus_runtime_sequences() RETURNS SETOF regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT d.objid::regclass FROM pg_depend d
-    JOIN journey._citus_layout() l ON l.rel = d.refobjid AND l.kind = 'distributed'
-   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'a'
-     AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'
+  SELECT DISTINCT d.refobjid::regclass
+    FROM journey._citus_layout() l
+    JOIN pg_attrdef ad ON ad.adrelid = l.rel
+    JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                    AND d.refclassid = 'pg_class'::regclass
+    JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+   WHERE l.kind = 'distributed'
 $$;
 
--- Step 1 of journey.distribute, on the worker nodes (see there).
+-- On a worker node (journey.distribute runs it on each): gives this node's
+-- sequences of the runtime tables the range of its Citus group g, (g << shift)
+-- + 1 up to ((g + 1) << shift) - 1. A sequence that has that range is left
+-- alone (its ids are in use); one that has another is moved into it: a node
+-- added for the first time (the coordinator's range, from 1), or one removed
+-- and added again, which Citus gives a new group while its sequences still
+-- hold the old group's range (the ids it made there stay unique: Citus hands
+-- each group id out once, unless citus_add_node is given one; docs/scale-out.md,
+-- "Adding a removed node's server again"). A value already inside the new range
+-- is kept. p_sequences: the
+-- coordinator's list (journey._citus_runtime_sequences(), by name); a node
+-- whose list differs is refused, never skipped. Returns what it moved, by the
+-- range moved from ('' when nothing).
+CREATE OR REPLACE FUNCTION journey._citus_node_id_range(shift int, p_sequences text[]) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  g bigint;
+  lo bigint;
+  hi bigint;
+  mine text[];
+  s text;
+  q record;
+  restart bigint;
+  moved text[] := '{}';
+  froms text[] := '{}';
+BEGIN
+  EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO g;
+  lo := (g << shift) + 1;
+  hi := ((g + 1) << shift) - 1;
+  SELECT array_agg(x::text ORDER BY x::text) INTO mine FROM journey._citus_runtime_sequences() x;
+  IF mine IS NULL OR NOT (mine <@ p_sequences AND p_sequences <@ mine) THEN
+    RAISE EXCEPTION 'cannot give the id sequences of this node (Citus group %) their range: its runtime tables use %, the coordinator''s %',
+      g, coalesce(mine::text, 'no sequence'), p_sequences
+      USING ERRCODE = '55000',
+            DETAIL = 'each node''s sequences of the tables distributed by customer need a range of their own',
+            HINT = 'check the defaults of the id columns of the journey tables on this node';
+  END IF;
+  PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+  FOREACH s IN ARRAY mine LOOP
+    EXECUTE format('SELECT q.seqmin, q.seqmax, l.last_value, l.is_called
+                      FROM pg_catalog.pg_sequence q, %s l WHERE q.seqrelid = %L::regclass', s, s)
+      INTO q;
+    CONTINUE WHEN q.seqmin = lo AND q.seqmax = hi;
+    restart := CASE WHEN q.last_value BETWEEN lo AND hi - 1 AND q.is_called THEN q.last_value + 1
+                    WHEN q.last_value BETWEEN lo AND hi AND NOT q.is_called THEN q.last_value
+                    ELSE lo END;
+    EXECUTE format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s',
+                   s, lo, hi, lo, restart);
+    moved := moved || s;
+    froms := froms || (CASE WHEN q.seqmin = 1 THEN 'the coordinator''s range'
+                            ELSE format('group %s''s range', (q.seqmin - 1) >> shift) END
+                       || CASE WHEN restart <> lo THEN format(' (next %s)', restart) ELSE '' END);
+  END LOOP;
+  -- One line a range moved from (all of them, as a rule).
+  RETURN coalesce((SELECT string_agg(format('%s from %s to group %s''s, (%s << %s) + 1 up',
+                                            x.seqs, x.src, g, g, shift), '; ')
+                     FROM (SELECT m.src, string_agg(m.seq, ', ' ORDER BY m.seq) AS seqs
+                             FROM unnest(moved, froms) m(seq, src) GROUP BY m.src ORDER BY m.src) x), '');
+END
+$$;
+
+-- Step 1 of journey.distribute, on the worker nodes (see there). Returns a
+-- line for each worker node whose id sequences it moved into the node's range.
 CREATE OR REPLACE FUNCTION journey._citus_prepare_workers(runtime_distributed boolean)
-RETURNS void
+RETURNS SETOF text
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   shift int := journey._citus_id_shift(runtime_distributed);
   propagation text := current_setting('citus.enable_ddl_propagation');
+  sequences text[] := ARRAY(SELECT x::text FROM journey._citus_runtime_sequences() x ORDER BY 1);
   s regclass;
+  r record;
 BEGIN
   -- 1. On the workers, before anything of this transaction reaches them (their
   -- commands run in connections of their own, which would wait for the locks
@@ -191,18 +261,22 @@ BEGIN
       END $do$ $cmd$, NOT runtime_distributed));
   -- Ids unique across nodes: a row inserted on a worker (a call routed to
   -- the node that owns the customer) takes its id from that node's sequence,
-  -- which gets a range of its own, (group id << shift) + n. A node that has
-  -- its range keeps it (never restarted: its ids are in use).
-  PERFORM journey._citus_on_workers(format(
-    $cmd$DO $do$ DECLARE g bigint := (SELECT groupid FROM pg_dist_local_group); s regclass; BEGIN
-        SET LOCAL citus.enable_ddl_propagation = off;
-        FOR s IN SELECT journey._citus_runtime_sequences() LOOP
-          IF (SELECT seqmin FROM pg_sequence WHERE seqrelid = s) <> (g << %1$s) + 1 THEN
-            EXECUTE format('ALTER SEQUENCE %%s MINVALUE %%s MAXVALUE %%s START WITH %%s RESTART WITH %%s',
-                           s, (g << %1$s) + 1, ((g + 1) << %1$s) - 1, (g << %1$s) + 1, (g << %1$s) + 1);
-          END IF;
-        END LOOP;
-      END $do$ $cmd$, shift));
+  -- which gets the range of its group, (group id << shift) + n; every call
+  -- checks every worker's (journey._citus_node_id_range).
+  IF cardinality(sequences) = 0 THEN
+    RAISE EXCEPTION 'cannot distribute: the tables distributed by customer have no id sequence on the coordinator'
+      USING ERRCODE = '55000', HINT = 'check the defaults of the id columns of the journey tables';
+  END IF;
+  FOR r IN SELECT * FROM run_command_on_workers(format('SELECT journey._citus_node_id_range(%s, %L)',
+                                                       shift, sequences)) LOOP
+    IF NOT r.success THEN
+      RAISE EXCEPTION 'cannot distribute: the worker node %:% failed: %', r.nodename, r.nodeport, r.result
+        USING ERRCODE = '58000';
+    END IF;
+    IF r.result <> '' THEN
+      RETURN NEXT format('node %s:%s: %s', r.nodename, r.nodeport, r.result);
+    END IF;
+  END LOOP;
   -- The coordinator's ids (the single node's, and those it still makes) stay
   -- below group 1's range; this also records the shift.
   PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
@@ -244,19 +318,23 @@ $$;
 -- done are skipped, so calling it again finishes a call that stopped halfway (a
 -- node down) and prepares worker nodes added since (docs/scale-out.md).
 CREATE OR REPLACE FUNCTION journey.distribute(audience regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp
--- Citus's notices about copying each table's rows are not news here.
-SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   a journey.audiences;
   runtime_distributed boolean;
   unsafe_triggers text;
   modify_mode text;
+  -- Citus's notices about copying each table's rows are not news here; the
+  -- caller's level comes back for the id ranges moved (at the end).
+  messages text := current_setting('client_min_messages');
+  moved text[];
+  m text;
 BEGIN
+  PERFORM set_config('client_min_messages', 'warning', true);
   a := journey._citus_distribute_checks(distribute.audience);
   runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
                                   WHERE p.logicalrelid = 'journey.enrollments'::regclass);
-  PERFORM journey._citus_prepare_workers(runtime_distributed);
+  moved := ARRAY(SELECT journey._citus_prepare_workers(runtime_distributed));
   -- The analytics views in the shape Citus can plan (views.sql), on this node.
   PERFORM journey._analytics_views(true);
 
@@ -279,6 +357,12 @@ BEGIN
   -- The rest of the caller's transaction runs with the caller's settings.
   PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
   PERFORM set_config('citus.multi_shard_modify_mode', modify_mode, true);
+  PERFORM set_config('client_min_messages', messages, true);
+  FOREACH m IN ARRAY moved LOOP
+    RAISE NOTICE 'id range given: %', m
+      USING DETAIL = 'each node''s sequences of the tables distributed by customer hand out the ids of its Citus '
+                     'group''s range (docs/scale-out.md, "Ids on a distributed install")';
+  END LOOP;
 END
 $$;
 
@@ -588,6 +672,7 @@ REVOKE ALL ON FUNCTION
   journey._citus_prepare_workers(boolean),
   journey._citus_id_shift(boolean),
   journey._citus_runtime_sequences(),
+  journey._citus_node_id_range(int, text[]),
   journey._citus_warn_id_ranges(int),
   journey._citus_distribute_audiences(regclass, boolean),
   journey._citus_distribute_tables(regclass),
@@ -644,6 +729,32 @@ BEGIN
       JOIN pg_catalog.pg_dist_shard d ON d.shardid = cs.shardid
       JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace$q$ USING p_shards;
+END
+$$;
+
+-- Refuses, on a worker node of a distributed install, a call that writes
+-- pg_journey's definitions (what: "register audience public.leads", "publish
+-- journey \"j\"", ...), before it writes anything. Citus would refuse only
+-- the DDL some of them make (the audience's triggers: "operation is not allowed
+-- on this node"), late; the others would write the reference tables with ids
+-- from the worker's own sequences, which the coordinator's gives again
+-- (journeys, trigger runs). Nothing without Citus or before journey.distribute.
+CREATE OR REPLACE FUNCTION journey._citus_require_coordinator(what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  coordinator boolean;
+BEGIN
+  IF NOT journey._citus_distributed() THEN
+    RETURN;
+  END IF;
+  EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+  IF NOT coordinator THEN
+    RAISE EXCEPTION 'cannot %: this node is not the Citus coordinator', what
+      USING ERRCODE = '55000',
+            DETAIL = 'on a distributed install pg_journey''s definitions (audiences, journeys, templates, '
+                     'schedules) are written on the coordinator only',
+            HINT = 'call it on the coordinator (docs/scale-out.md, "Authoring and analytics on the coordinator")';
+  END IF;
 END
 $$;
 
@@ -705,6 +816,9 @@ REVOKE ALL ON FUNCTION journey._citus_table(regclass, "char"), journey._citus_di
 -- funnel (run by journey_reader, as the caller) asks it, and it asks _citus_table.
 GRANT EXECUTE ON FUNCTION journey._citus_distributed(), journey._citus_table(regclass, "char")
   TO journey_reader;
+-- Asked by the definition-writing functions (journey._draft_for_edit and the others).
+REVOKE ALL ON FUNCTION journey._citus_require_coordinator(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION journey._citus_require_coordinator(text) TO journey_reader;
 
 -- journey.claim_messages on a Citus install (docs/scale-out.md), normally on the
 -- coordinator: SKIP LOCKED cannot span shards, so this picks the first due

@@ -403,6 +403,7 @@ DECLARE
   j journey.journeys := journey._journey(clone.journey);
   def jsonb;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('clone journey "%s"', j.name));
   IF clone.new_name IS NULL OR btrim(clone.new_name) = '' THEN
     RAISE EXCEPTION 'journey name must be a non-empty string' USING ERRCODE = '22023';
   END IF;
@@ -420,9 +421,11 @@ $$;
 CREATE OR REPLACE FUNCTION journey.discard_draft(journey text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(discard_draft.journey, true);
+  j journey.journeys;
   v int;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('discard the draft of journey "%s"', discard_draft.journey));
+  j := journey._journey(discard_draft.journey, true);
   SELECT x.version INTO v FROM journey.versions x WHERE x.journey_id = j.id AND x.status = 'draft';
   IF NOT FOUND THEN
     RAISE EXCEPTION 'journey "%" has no draft to discard', j.name USING ERRCODE = '55000';

@@ -113,8 +113,10 @@ $$;
 CREATE OR REPLACE FUNCTION journey._journey_for(p_journey text, verb text) RETURNS journey.journeys
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
-  j journey.journeys := journey._journey(p_journey, true);
+  j journey.journeys;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('%s journey "%s"', verb, p_journey));
+  j := journey._journey(p_journey, true);
   IF NOT (CASE verb WHEN 'pause' THEN j.state = 'published'
                     WHEN 'resume' THEN j.state = 'paused'
                     ELSE j.state <> 'archived' END) THEN
@@ -131,6 +133,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   src int;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('edit journey "%s"', p_journey));
   j := journey._journey(p_journey, true);
   IF j.state = 'archived' THEN
     RAISE EXCEPTION 'journey "%" is archived and cannot be edited', j.name

@@ -139,6 +139,7 @@ DECLARE
   run journey.trigger_runs;
   ran boolean := false;
 BEGIN
+  PERFORM journey._citus_require_coordinator(format('run the entry triggers of journey "%s"', j.name));
   IF j.state <> 'published' THEN
     RAISE EXCEPTION 'cannot run the entry triggers of journey "%": it is %', j.name, j.state
       USING ERRCODE = '55000', HINT = 'only a published journey enrolls';

@@ -57,7 +57,10 @@ CITUS_PORTS="$CITUS_PORTS $n4"
 c "SELECT setval('pg_catalog.pg_dist_groupid_seq', 40)" >/dev/null
 c "SELECT citus_add_node('$CITUS_DIR', $n4)" >/dev/null
 check "the new node is group 41" "41" "$(c "SELECT groupid FROM pg_dist_node WHERE nodeport = $n4")"
-check "distribute for the new node: no warning" "ok" "$(run "DO \$\$ BEGIN PERFORM journey.distribute('customers'); END \$\$")"
+check "distribute for the new node: no warning, the range given said in one notice" \
+  "NOTICE:  00000: id range given: node $CITUS_DIR:$n4: enrollments_id_seq, events_id_seq, message_events_id_seq, messages_id_seq, suppressions_id_seq from the coordinator's range to group 41's, (41 << 42) + 1 up
+DETAIL:  each node's sequences of the tables distributed by customer hand out the ids of its Citus group's range (docs/scale-out.md, \"Ids on a distributed install\")
+ok" "$(run "DO \$\$ BEGIN PERFORM journey.distribute('customers'); END \$\$")"
 cq "$n4" "GRANT journey_app TO journey_worker" >/dev/null
 check "the new node's sequences: (41 << 42) + 1 up to group 42's" "true" "$(cq "$n4" "$ranges")"
 check "the older nodes keep their ranges" "$first_w1" \

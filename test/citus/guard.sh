@@ -6,7 +6,8 @@
 # with a single-node database beside it (same statements, same errors); enroll,
 # track and exit called once per row of a query on a distributed table refused
 # with pg_journey's own error; the documented per-node checks (definitions,
-# worker_status) and what a worker node down stops.
+# worker_status) and what a worker node down stops; the calls that write
+# definitions refused on a worker node with pg_journey's own error (H4).
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -125,6 +126,50 @@ check "the ways that work: enroll_query, track and exit one call a statement" "4
      c "SELECT journey.track('3', 'ping') IS NOT NULL")|$(
      id=$(c "SELECT id FROM journey.enrollments WHERE customer_id = '2' AND status = 'active'")
      c "SELECT journey.exit($id)" >/dev/null; c "SELECT status FROM journey.enrollments WHERE id = $id")"
+
+# H4: the calls that write definitions, on a worker node: refused first with
+# pg_journey's own error (not Citus's late "operation is not allowed on this
+# node", nor journeys written with the worker's own ids), nothing written.
+c "CREATE TABLE leads (id text PRIMARY KEY, email text);
+   SELECT create_distributed_table('leads', 'id', colocate_with => 'journey.enrollments')" >/dev/null
+definitions="SELECT (SELECT count(*) FROM journey.audiences) || '/' || (SELECT count(*) FROM journey.journeys)
+                || '/' || (SELECT count(*) FROM journey.versions) || '/' || (SELECT count(*) FROM journey.templates)
+                || '/' || (SELECT count(*) FROM journey.entry_triggers) || '/' || (SELECT count(*) FROM journey.trigger_runs)
+                || '/' || (SELECT string_agg(name || ':' || state, ',' ORDER BY name) FROM journey.journeys)"
+before=$(c "$definitions")
+on_worker=$(printf '\\set VERBOSITY verbose\n\\set SHOW_CONTEXT never\nSELECT journey.register_audience(%s, %s, %s);\n' \
+              "'leads'" "'id'" "'email'" \
+            | "$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" 2>&1 | grep -v '^LOCATION: ')
+check "register_audience on a worker node: refused, naming the audience" \
+  "ERROR:  55000: cannot register audience public.leads: this node is not the Citus coordinator
+HINT:  call it on the coordinator (docs/scale-out.md, \"Authoring and analytics on the coordinator\")" \
+  "$(echo "$on_worker" | grep '^ERROR\|^HINT')"
+while IFS='|' read -r call what; do
+  check "$call on a worker node: refused" "ERROR:  55000: cannot $what: this node is not the Citus coordinator" \
+    "$(printf '\\set VERBOSITY verbose\nSELECT %s;\n' "$call" \
+       | "$PGBIN/psql" -X -q -At -h "$CITUS_DIR" -p "$w1" -U postgres -d "$CITUS_DB" 2>&1 | grep '^ERROR')"
+done <<'CALLS'
+journey.set_recipients('customers', '{"sms": "mail"}')|set the recipients of audience public.customers
+journey.unregister_audience('customers')|unregister audience public.customers
+journey.create_journey('k', 'customers')|create journey "k"
+journey.import('{"name": "k2", "audience": "customers", "start": "done", "steps": [{"key": "done", "type": "exit"}]}')|import journey "k2"
+journey.create_template('t2', 'email', 'Hi', 'Hello')|create template "t2"
+journey.add_step('up', 'x', 'exit')|edit journey "up"
+journey.add_entry_trigger('up', 'event', '{"event": "ping"}')|edit journey "up"
+journey.set_settings('up', '{}')|edit journey "up"
+journey.publish('up')|publish journey "up"
+journey.pause('up')|pause journey "up"
+journey.resume('up')|resume journey "up"
+journey.archive('up')|archive journey "up"
+journey.clone('up', 'up2')|clone journey "up"
+journey.discard_draft('up')|discard the draft of journey "up"
+journey.drop_journey('old')|drop journey "old"
+journey.run_scheduled_trigger('up')|run the entry triggers of journey "up"
+CALLS
+check "... nothing of them written" "$before" "$(c "$definitions")"
+check "the coordinator registers the audience (and unregisters it)" "ok" \
+  "$(outcome_of "$(run_in "$CITUS_DB" "SELECT journey.register_audience('leads', 'id', 'email');
+                                      SELECT journey.unregister_audience('leads')")")"
 
 # Monitoring: each node's background workers (docs/scale-out.md, "Monitoring").
 workers_on 100
