@@ -1367,6 +1367,7 @@ std::set<int64_t> charge_interrupted(Oid extension, TimestampTz as_of) {
 // shard of every table, which costs ms a tick).
 struct LocalShardGroups {
   bool checked = false;         // distributed is known (cleared by any relcache invalidation)
+  bool citus = false;           // the citus extension is installed in this database
   bool distributed = false;     // journey.enrollments is a Citus distributed table
   bool mapped = false;          // groups map shards (cleared by any relcache invalidation)
   std::vector<int64_t> shards;  // its shards placed on this node, ascending
@@ -1391,17 +1392,36 @@ std::vector<int64_t> local_placements() {
 // The co-located shard groups of the distributed journey tables placed on this
 // node, each as the map from the tables' names to its shards' (their moves held
 // off until this transaction ends). nullopt where journey.enrollments is not a
-// distributed table (a single-node install): the tick runs on the tables.
-std::optional<std::vector<TableMap>> local_shard_groups() {
+// distributed table (a single-node install): the tick runs on the tables. Sets
+// *skip (and returns nullopt) while journey.distribute runs on this node.
+std::optional<std::vector<TableMap>> local_shard_groups(bool* skip) {
+  *skip = false;
   if (!local_groups_callback) {
     pg_guard([] { CacheRegisterRelcacheCallback(forget_local_shard_groups, 0); });
     local_groups_callback = true;
   }
   if (!local_groups.checked) {
-    Oid citus = pg_guard([] { return get_extension_oid("citus", true); });
+    local_groups.citus = pg_guard([] { return get_extension_oid("citus", true); }) != InvalidOid;
     local_groups.distributed =
-        citus != InvalidOid && spi_rows("SELECT journey._citus_distributed()")[0][0] == Cell("t");
+        local_groups.citus && spi_rows("SELECT journey._citus_distributed()")[0][0] == Cell("t");
     local_groups.checked = true;
+  }
+  if (local_groups.citus && !local_groups.distributed) {
+    // Not yet distributed, with Citus: journey.distribute holds this lock while
+    // it converts the tables, and a single-node claim on them fails once it
+    // commits ("could not run distributed query with FOR UPDATE/SHARE",
+    // attack-13d F7). So skip the tick while it runs; else hold it off until
+    // this transaction ends and ask again (it may have committed since the
+    // answer above).
+    const char* try_lock =
+        "SELECT pg_try_advisory_xact_lock_shared(hashtext('journey.distribute')::bigint)";
+    if (spi_rows(try_lock)[0][0] != Cell("t")) {
+      *skip = true;
+      return std::nullopt;
+    }
+    // read_only false: a fresh snapshot, taken after the lock.
+    const Row answer = spi_rows("SELECT journey._citus_distributed()", {}, false)[0];
+    local_groups.distributed = answer[0] == Cell("t");
   }
   if (!local_groups.distributed) return std::nullopt;
   std::vector<int64_t> shards = local_placements();
@@ -1520,7 +1540,12 @@ int run_tick(int max_enrollments, TimestampTz as_of) {
   Oid extension = pg_guard([] { return get_extension_oid("pg_journey", true); });
   // On a Citus node, one tick per local shard group, each on that group's
   // shards directly: a claim with SKIP LOCKED cannot span shards.
-  std::optional<std::vector<TableMap>> groups = local_shard_groups();
+  bool skip;
+  std::optional<std::vector<TableMap>> groups = local_shard_groups(&skip);
+  if (skip) {
+    spi.finish();
+    return 0;
+  }
   tick_on_shards = groups.has_value();
   if (groups) {
     Interrupted interrupted = take_interrupted(extension);

@@ -330,13 +330,24 @@ DECLARE
   moved text[];
   m text;
 BEGIN
+  -- One call at a time (attack-13d F6): a second caller waits here, before it
+  -- has read or locked anything, and then finds the first one's work done. The
+  -- coordinator's tick skips while this is held (src/pg/tick.cpp,
+  -- local_shard_groups).
+  PERFORM pg_advisory_xact_lock(hashtext('journey.distribute')::bigint);
   PERFORM set_config('client_min_messages', 'warning', true);
   a := journey._citus_distribute_checks(distribute.audience);
   runtime_distributed := EXISTS (SELECT 1 FROM pg_dist_partition p
                                   WHERE p.logicalrelid = 'journey.enrollments'::regclass);
   moved := ARRAY(SELECT journey._citus_prepare_workers(runtime_distributed));
-  -- The analytics views in the shape Citus can plan (views.sql), on this node.
-  PERFORM journey._analytics_views(true);
+  -- The analytics views in the shape Citus can plan (views.sql), on this node,
+  -- unless they have it (CREATE OR REPLACE VIEW locks them; an update of the
+  -- extension writes the single-node shape, whose joins are LATERAL, again).
+  IF NOT runtime_distributed
+     OR pg_get_viewdef('journey.journey_overview'::regclass) ~ 'LATERAL'
+     OR pg_get_viewdef('journey.step_stats'::regclass) ~ 'LATERAL' THEN
+    PERFORM journey._analytics_views(true);
+  END IF;
 
   -- Triggers (pg_journey's on the audience and the enrollments) are fine here:
   -- they run on the shards and write only co-located tables. One connection a
@@ -463,6 +474,13 @@ BEGIN
              ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
               'p_customer'),
              ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer')) x(fn, arg) LOOP
+    -- A function distributed so already is left alone: Citus would sync its
+    -- metadata to every node again.
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_dist_object o
+                           WHERE o.classid = 'pg_proc'::regclass AND o.objid = f.fn::regprocedure
+                             AND o.distribution_argument_index IS NOT NULL AND o.force_delegation
+                             AND o.colocationid = (SELECT colocationid FROM pg_dist_partition
+                                                    WHERE logicalrelid = 'journey.enrollments'::regclass));
     PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
@@ -477,17 +495,20 @@ $$;
 -- calls journey._message_event_of so: it has no customer argument to route by.)
 -- Called by journey.distribute (Citus propagates the ALTERs to the workers) and
 -- at the end of every script (below): an update's CREATE OR REPLACE FUNCTION
--- resets the settings, on each node, which runs the script itself.
+-- resets the settings, on each node, which runs the script itself. Set only
+-- where it is not yet (an ALTER FUNCTION is DDL on every node).
 CREATE OR REPLACE FUNCTION journey._citus_function_settings() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
+DECLARE
+  f record;
 BEGIN
-  ALTER FUNCTION journey._end_customer_enrollments(text, bigint[], text[], text[], boolean[],
-                                                   timestamptz, timestamptz)
-    SET citus.allow_nested_distributed_execution = on;
-  ALTER FUNCTION journey._message_event_of(text, bigint, text, jsonb, timestamptz)
-    SET citus.allow_nested_distributed_execution = on;
-  ALTER FUNCTION journey._enroll_group(text, bigint, text[], jsonb[], jsonb[], text[])
-    SET citus.allow_nested_distributed_execution = on;
+  FOR f IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+            WHERE p.oid IN ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)'::regprocedure,
+                            'journey._message_event_of(text,bigint,text,jsonb,timestamptz)'::regprocedure,
+                            'journey._enroll_group(text,bigint,text[],jsonb[],jsonb[],text[])'::regprocedure)
+              AND NOT coalesce('citus.allow_nested_distributed_execution=on' = ANY (p.proconfig), false) LOOP
+    EXECUTE format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', f.fn);
+  END LOOP;
 END
 $$;
 
@@ -591,7 +612,9 @@ $$;
 -- keeps them. For a node added to a distributed install (distribute() again),
 -- whose copies Citus made from the coordinator's, OIDs and all. The reference
 -- tables are first copied to every node, so that none is left to a later
--- rebalance, which would copy them raw.
+-- rebalance, which would copy them raw. When every node's copy already holds
+-- its own OIDs it changes nothing (no DDL, no write: attack-13d F9, the
+-- foreign keys' DROP took locks that deadlocked the application's calls).
 CREATE OR REPLACE FUNCTION journey._citus_fix_reference_oids() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
@@ -600,7 +623,17 @@ DECLARE
   keys text;
   fks text[];
   fk text;
+  updates text[] := '{}';
+  copied boolean;
 BEGIN
+  -- Whether a node lacks a copy of a reference table (added since): the copy
+  -- made now holds the coordinator's OIDs.
+  copied := EXISTS (SELECT 1 FROM journey._citus_layout() l
+                      JOIN pg_dist_shard s ON s.logicalrelid = l.rel
+                     CROSS JOIN pg_dist_node n
+                     WHERE l.kind = 'reference' AND n.isactive AND n.noderole = 'primary'
+                       AND NOT EXISTS (SELECT 1 FROM pg_dist_placement p
+                                        WHERE p.shardid = s.shardid AND p.groupid = n.groupid));
   PERFORM replicate_reference_tables('block_writes');
   -- Foreign keys on those columns (journeys.audience -> audiences.relation)
   -- would refuse a node's rows changing one table at a time: dropped, then put
@@ -614,15 +647,6 @@ BEGIN
      AND EXISTS (SELECT 1 FROM pg_attribute t
                   WHERE t.attrelid = k.conrelid AND t.attnum = ANY (k.conkey)
                     AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype));
-  FOR fk IN SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
-              FROM pg_constraint k
-              JOIN journey._citus_layout() l ON l.rel = k.conrelid AND l.kind = 'reference'
-             WHERE k.contype = 'f'
-               AND EXISTS (SELECT 1 FROM pg_attribute t
-                            WHERE t.attrelid = k.conrelid AND t.attnum = ANY (k.conkey)
-                              AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype)) LOOP
-    EXECUTE fk;
-  END LOOP;
   FOR c IN SELECT l.rel, t.attname, t.atttypid::regtype AS type,
                   -- An expression giving the condition that finds the row by
                   -- its primary key (or else a unique key) with no regclass or
@@ -654,7 +678,32 @@ BEGIN
                    c.type, c.key, c.attname, c.rel, c.attname)
       INTO cases, keys;
     CONTINUE WHEN cases IS NULL;
-    EXECUTE format('UPDATE %s SET %I = CASE %s END WHERE %s', c.rel, c.attname, cases, keys);
+    -- Else whether some node's copy holds another OID than the name gives
+    -- there (each placement read on its node, over a connection of its own; a
+    -- failure counts as to fix). run_command_on_placements formats the
+    -- command: % doubled.
+    CONTINUE WHEN NOT copied AND NOT EXISTS (
+      SELECT 1 FROM run_command_on_placements(c.rel,
+               'SELECT count(*) FROM %s WHERE '
+               || replace(format('(%s) AND %I IS DISTINCT FROM (CASE %s END)', keys, c.attname, cases),
+                          '%', '%%')) r
+       WHERE NOT r.success OR r.result <> '0');
+    updates := updates || format('UPDATE %s SET %I = CASE %s END WHERE %s', c.rel, c.attname, cases, keys);
+  END LOOP;
+  IF cardinality(updates) = 0 THEN
+    RETURN;
+  END IF;
+  FOR fk IN SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
+              FROM pg_constraint k
+              JOIN journey._citus_layout() l ON l.rel = k.conrelid AND l.kind = 'reference'
+             WHERE k.contype = 'f'
+               AND EXISTS (SELECT 1 FROM pg_attribute t
+                            WHERE t.attrelid = k.conrelid AND t.attnum = ANY (k.conkey)
+                              AND t.atttypid IN ('regclass'::regtype, 'regrole'::regtype)) LOOP
+    EXECUTE fk;
+  END LOOP;
+  FOREACH fk IN ARRAY updates LOOP
+    EXECUTE fk;
   END LOOP;
   FOREACH fk IN ARRAY coalesce(fks, '{}') LOOP
     EXECUTE fk;

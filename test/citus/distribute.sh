@@ -51,8 +51,28 @@ check "a call rolled back after the workers' part" "0|enrollments_pkey PRIMARY K
   "$(c "BEGIN; SELECT journey.distribute('customers'); ROLLBACK;" >/dev/null; c "SELECT count(*) FROM pg_dist_partition")|$(
      cq "$w1" "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'enrollments_pkey'")"
 
-# The conversion.
+# The conversion, by three calls at once (attack-13d F6: two failed on a
+# constraint the first had dropped): one converts, the others wait for it and
+# then find everything done. The coordinator's engine runs meanwhile (the
+# documented setup; F7: its tick must not try a single-node claim on the tables
+# distribute converts, "could not run distributed query with FOR UPDATE/SHARE").
+c "ALTER SYSTEM SET pg_journey.naptime = 10" >/dev/null
+c "ALTER SYSTEM SET pg_journey.enabled = on" >/dev/null
+c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+for i in 1 2; do
+  (c "SELECT journey.distribute('customers')" >"$CITUS_DIR/distribute-$i.out" 2>&1) &
+done
 check "distribute(customers)" "" "$(c "SELECT journey.distribute('customers')" 2>&1 | grep -v '^NOTICE\|^DETAIL\|^HINT' )"
+wait
+check "two calls at the same time wait for it, no error" "|" \
+  "$(grep -v '^NOTICE\|^DETAIL\|^HINT' "$CITUS_DIR/distribute-1.out")|$(grep -v '^NOTICE\|^DETAIL\|^HINT' "$CITUS_DIR/distribute-2.out")"
+sleep 1
+c "ALTER SYSTEM RESET pg_journey.enabled" >/dev/null
+c "ALTER SYSTEM RESET pg_journey.naptime" >/dev/null
+c "SELECT pg_reload_conf()" >/dev/null
+check "the coordinator's engine logged no FOR UPDATE error while distribute ran" "0" \
+  "$(grep -c 'FOR UPDATE/SHARE' "$CITUS_DIR/server-$PGPORT.log")"
 check "audience and runtime tables: one colocation group, hash by customer" \
   "customers:id,journey.activity:customer_id,journey.enrollments:customer_id,journey.events:customer_id,journey.message_events:customer_id,journey.messages:customer_id,journey.segment_members:customer_id,journey.suppressions:customer_id,visitors:id|1" \
   "$(c "SELECT string_agg(logicalrelid::text || ':' || column_to_column_name(logicalrelid, partkey), ',' ORDER BY logicalrelid::text)
@@ -91,9 +111,30 @@ check "a row inserted on a worker takes its id from the worker's range" "t" \
                SELECT (id >> 42) = (SELECT groupid FROM pg_dist_local_group) AND (id >> 42) > 0 FROM i")"
 before=$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")
+# What a call changes in pg_journey's catalog entries, on every node: a row
+# rewritten or made again (a constraint dropped and added, a view replaced, a
+# function altered or distributed again) changes its xmin or OID.
+ddl_marks() {
+  local port out=""
+  for port in $CITUS_PORTS; do
+    out="$out $port:$(cq "$port" "SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
+        SELECT 'c' || oid || ':' || xmin FROM pg_constraint WHERE connamespace = 'journey'::regnamespace
+        UNION ALL SELECT 'r' || r.oid || ':' || r.xmin FROM pg_rewrite r JOIN pg_class k ON k.oid = r.ev_class
+                   WHERE k.relnamespace = 'journey'::regnamespace
+        UNION ALL SELECT 't' || t.oid || ':' || t.xmin FROM pg_trigger t JOIN pg_class k ON k.oid = t.tgrelid
+                   WHERE k.relnamespace = 'journey'::regnamespace
+        UNION ALL SELECT 'p' || oid || ':' || xmin FROM pg_proc WHERE pronamespace = 'journey'::regnamespace
+        UNION ALL SELECT 's' || seqrelid || ':' || xmin FROM pg_sequence
+        UNION ALL SELECT 'o' || objid || ':' || xmin FROM pg_dist_object) f(x)")"
+  done
+  echo "$out"
+}
+marks=$(ddl_marks)
 check "a second call changes nothing" "|$before" \
   "$(c "SELECT journey.distribute('customers')" 2>&1)|$(c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")"
+# attack-13d F9: the second call dropped and added foreign keys on every node.
+check "a second call makes no DDL on any node" "$marks" "$(ddl_marks)"
 # Shard cleanup and DROP TABLE run pg_journey's sql_drop guard on the workers,
 # which must not read the audiences (a reference table) from a shard drop.
 check "drop a distributed table that is no audience" "" \
@@ -127,5 +168,37 @@ check "rebalanced onto the new node, rows kept" "t|$before" \
      c "SELECT count(*) > 0 FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE n.nodeport = $n4")|$(
    c "SELECT (SELECT count(*) FROM journey.enrollments) || '/' || (SELECT count(*) FROM journey.events)
                    || '/' || (SELECT string_agg(customer_id, ',' ORDER BY id) FROM journey.enrollments)")"
+check "the node added later reads the definitions by its own OIDs" "customers|customers" \
+  "$(cq "$n4" "SELECT relation::text || '|' || (SELECT audience::text FROM journey.journeys WHERE name = 'welcome')
+                 FROM journey.audiences WHERE relation::text = 'customers'")"
+marks=$(ddl_marks)
+check "a further call, with the added node prepared, makes no DDL on any node" "$marks" \
+  "$(c "SELECT journey.distribute('customers')" >/dev/null; ddl_marks)"
+
+# attack-13d F9: distribute called again (the add-a-node step) while the
+# application tracks events on every node: no call fails (the second call's
+# DDL made tracks fail with 40P01 deadlock detected).
+cat >"$CITUS_DIR/track.pgb" <<'EOF'
+\set n random(1, 40)
+SELECT journey.track('c' || :n, 'clicked');
+EOF
+for port in $CITUS_PORTS; do
+  "$PGBIN/pgbench" -n -h "$CITUS_DIR" -p "$port" -U postgres -c 2 -T 12 -f "$CITUS_DIR/track.pgb" "$CITUS_DB" \
+    >"$CITUS_DIR/pgbench-$port.out" 2>&1 &
+done
+sleep 2
+calls=0; call_errors=0
+end=$((SECONDS + 8))
+while [ $SECONDS -lt $end ]; do
+  calls=$((calls + 1))
+  c "SELECT journey.distribute('customers')" >/dev/null 2>&1 || call_errors=$((call_errors + 1))
+done
+wait
+load=""
+for port in $CITUS_PORTS; do
+  load="$load $(grep -c 'ERROR\|aborted' "$CITUS_DIR/pgbench-$port.out")/$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$CITUS_DIR/pgbench-$port.out")"
+done
+echo "  ($calls calls of distribute under track load; pgbench:$(sed -n 's/^number of transactions actually processed: //p' "$CITUS_DIR"/pgbench-*.out | tr '\n' ' '))"
+check "distribute again under track load on every node: no call fails" "0| 0/0 0/0 0/0 0/0" "$call_errors|$load"
 
 citus_test_finish
