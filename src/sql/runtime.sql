@@ -177,7 +177,8 @@ BEGIN
                        since;
     END IF;
     -- cand: the rows no earlier enrollment keeps out; lost: those of them
-    -- whose insert met an active enrollment (ON CONFLICT) after all.
+    -- whose insert met an active enrollment (ON CONFLICT) after all, looked
+    -- for only when fewer went in than cand holds (a one-time filter).
     EXECUTE format($sql$
       WITH cand AS MATERIALIZED (
         SELECT i.c, i.ctx, i.ev, i.ent, i.o
@@ -194,17 +195,21 @@ BEGIN
            last_event, holdout, entered_at)
         SELECT nextval('journey.enrollments_id_seq'), $1, $2, i.c, i.ent, $3, now(), i.ctx, i.ev,
                journey._in_holdout($4, $5, i.c), now()
-          FROM cand i ORDER BY i.o
+          FROM cand i
         ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
         DO NOTHING
-        RETURNING e.id, e.customer_id, e.entity_key)
-      SELECT (SELECT coalesce(array_agg(ins.id), '{}') FROM ins) AS ids,
-             array_agg(l.c ORDER BY l.o) AS c, array_agg(l.ctx ORDER BY l.o) AS ctx,
-             array_agg(l.ev ORDER BY l.o) AS ev, array_agg(l.ent ORDER BY l.o) AS ent
-        FROM cand l
-       WHERE NOT EXISTS (SELECT 1 FROM ins
-                          WHERE ins.customer_id = l.c
-                            AND ins.entity_key IS NOT DISTINCT FROM l.ent)$sql$, p_enrollments)
+        RETURNING e.id, e.customer_id, e.entity_key),
+      done AS (SELECT coalesce(array_agg(ins.id), '{}') AS ids, count(*) AS n FROM ins)
+      SELECT done.ids, l.c, l.ctx, l.ev, l.ent
+        FROM done,
+             LATERAL (SELECT array_agg(l.c ORDER BY l.o) AS c, array_agg(l.ctx ORDER BY l.o) AS ctx,
+                             array_agg(l.ev ORDER BY l.o) AS ev, array_agg(l.ent ORDER BY l.o) AS ent
+                        FROM cand l
+                       WHERE done.n < (SELECT count(*) FROM cand)
+                         AND NOT EXISTS (SELECT 1 FROM ins
+                                          WHERE ins.customer_id = l.c
+                                            AND coalesce(ins.entity_key, '') = coalesce(l.ent, ''))) l$sql$,
+      p_enrollments)
     INTO lost
     USING j.id, j.published_version, start_key, journey._holdout_percent(j.settings), j.name,
           c_ids, c_contexts, c_events, c_entities, rule.any_earlier_blocks, rule.replaces_active,
