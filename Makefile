@@ -71,7 +71,7 @@ REGRESS = setup bridge audiences validation authoring lifecycle engine engine_po
 REGRESS_OPTS = --load-extension=pg_journey
 ISOLATION = concurrent_tick track_vs_exit concurrent_enroll claim_race update_same_customer update_vs_tick exit_vs_send \
   deadlock_retry publish_vs_tick behaviour_lock_timeout suppression_vs_claim simulate_concurrent \
-  compact_activity_hours
+  compact_activity_hours concurrent_reentry
 ISOLATION_OPTS = --load-extension=pg_journey --inputdir=test/isolation --outputdir=output_iso
 
 # No LLVM bitcode: it would need clang and buys nothing for this code.

@@ -119,14 +119,15 @@ DECLARE
   since timestamptz;
   start_key text;
   ended bigint[];
-  ids bigint[];
+  all_ids bigint[] := '{}';
+  lost record;
+  rounds int := 0;
 BEGIN
   -- The policies are decided in core (journey._reentry_rule;
   -- journey._reentry_replaces and journey._reentry_blocks per earlier
   -- enrollment of a customer; journey._holdout_percent, journey._in_holdout);
   -- this applies them. Once the replaced enrollments ended, a customer enrolls
-  -- unless an earlier enrollment blocks it (ON CONFLICT guards against
-  -- concurrent enrollments).
+  -- unless an earlier enrollment blocks it.
   rule := journey._reentry_rule(j.settings);
   SELECT * INTO k FROM journey._audience_keys(j.audience);
   -- The customers that exist, by canonical id (the key as text), each
@@ -149,46 +150,91 @@ BEGIN
     RETURN '{}';
   END IF;
   since := now() - rule.cooldown;
-  IF rule.replaces_active THEN
-    -- Re-entry replaces the active enrollments core says it replaces.
-    EXECUTE format($sql$
-      SELECT journey._end_enrollments_in($1, $2, array_agg(e.id), array_agg('exited'::text),
-                                         array_agg('reentered'::text), NULL, now(), NULL,
-                                         array_agg(e.customer_id))
-        FROM %s e, unnest($3::text[], $4::text[]) u(c, ent)
-       WHERE e.journey_id = $5 AND e.status = 'active' AND e.customer_id = u.c
-         AND e.entity_key IS NOT DISTINCT FROM u.ent
-         AND journey._reentry_replaces($6, true, $7, true, e.entered_at)
-      HAVING count(*) > 0$sql$, p_enrollments)
-    INTO ended USING p_enrollments, p_activity, c_ids, c_entities, j.id, rule.any_earlier_blocks,
-                     since;
-  END IF;
   SELECT v.start_key INTO start_key FROM journey.versions v
    WHERE v.journey_id = j.id AND v.version = j.published_version;
-  EXECUTE format($sql$
-    WITH ins AS (
-      INSERT INTO %1$s AS e
-        (id, journey_id, version, customer_id, entity_key, step_key, next_run_at, context,
-         last_event, holdout, entered_at)
-      SELECT nextval('journey.enrollments_id_seq'), $1, $2, i.c, i.ent, $3, now(), i.ctx, i.ev,
-             journey._in_holdout($4, $5, i.c), now()
-        FROM unnest($6::text[], $7::jsonb[], $8::jsonb[], $9::text[]) i(c, ctx, ev, ent)
-       WHERE NOT EXISTS (
-               SELECT 1 FROM %1$s p
-                WHERE p.journey_id = $1 AND p.customer_id = i.c
-                  AND p.entity_key IS NOT DISTINCT FROM i.ent
-                  AND journey._reentry_blocks($10, $11, $12, p.status = 'active', p.entered_at))
-      ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
-      DO NOTHING
-      RETURNING e.id)
-    SELECT coalesce(array_agg(ins.id), '{}') FROM ins$sql$, p_enrollments)
-  INTO ids
-  USING j.id, j.published_version, start_key, journey._holdout_percent(j.settings), j.name,
-        c_ids, c_contexts, c_events, c_entities, rule.any_earlier_blocks, rule.replaces_active, since;
-  IF cardinality(ids) > 0 THEN
+  -- One round decides every row; a row comes back for another round only when
+  -- its insert lost to a concurrent enrollment of the same (customer, entity)
+  -- that this round's snapshots did not show: the unique index
+  -- enrollments_one_active made the insert wait until that one committed (had
+  -- it rolled back, the insert would have gone in). The next round's
+  -- statements see it (READ COMMITTED: a snapshot per statement) and decide as
+  -- if the calls had run one after the other: `always` ends it `reentered` and
+  -- enrolls, `never`/`after_exit` (and a cooldown) keep the customer out. No
+  -- extra statement when nothing was lost (docs/runtime.md, Concurrency).
+  LOOP
+    IF rule.replaces_active THEN
+      -- Re-entry replaces the active enrollments core says it replaces.
+      EXECUTE format($sql$
+        SELECT journey._end_enrollments_in($1, $2, array_agg(e.id), array_agg('exited'::text),
+                                           array_agg('reentered'::text), NULL, now(), NULL,
+                                           array_agg(e.customer_id))
+          FROM %s e, unnest($3::text[], $4::text[]) u(c, ent)
+         WHERE e.journey_id = $5 AND e.status = 'active' AND e.customer_id = u.c
+           AND e.entity_key IS NOT DISTINCT FROM u.ent
+           AND journey._reentry_replaces($6, true, $7, true, e.entered_at)
+        HAVING count(*) > 0$sql$, p_enrollments)
+      INTO ended USING p_enrollments, p_activity, c_ids, c_entities, j.id, rule.any_earlier_blocks,
+                       since;
+    END IF;
+    -- cand: the rows no earlier enrollment keeps out; lost: those of them
+    -- whose insert met an active enrollment (ON CONFLICT) after all, looked
+    -- for only when fewer went in than cand holds (a one-time filter).
+    EXECUTE format($sql$
+      WITH cand AS MATERIALIZED (
+        SELECT i.c, i.ctx, i.ev, i.ent, i.o
+          FROM unnest($6::text[], $7::jsonb[], $8::jsonb[], $9::text[])
+               WITH ORDINALITY i(c, ctx, ev, ent, o)
+         WHERE NOT EXISTS (
+                 SELECT 1 FROM %1$s p
+                  WHERE p.journey_id = $1 AND p.customer_id = i.c
+                    AND p.entity_key IS NOT DISTINCT FROM i.ent
+                    AND journey._reentry_blocks($10, $11, $12, p.status = 'active', p.entered_at))),
+      ins AS (
+        INSERT INTO %1$s AS e
+          (id, journey_id, version, customer_id, entity_key, step_key, next_run_at, context,
+           last_event, holdout, entered_at)
+        SELECT nextval('journey.enrollments_id_seq'), $1, $2, i.c, i.ent, $3, now(), i.ctx, i.ev,
+               journey._in_holdout($4, $5, i.c), now()
+          FROM cand i
+        ON CONFLICT (journey_id, customer_id, (coalesce(entity_key, ''))) WHERE status = 'active'
+        DO NOTHING
+        RETURNING e.id, e.customer_id, e.entity_key),
+      done AS (SELECT coalesce(array_agg(ins.id), '{}') AS ids, count(*) AS n FROM ins)
+      SELECT done.ids, l.c, l.ctx, l.ev, l.ent
+        FROM done,
+             LATERAL (SELECT array_agg(l.c ORDER BY l.o) AS c, array_agg(l.ctx ORDER BY l.o) AS ctx,
+                             array_agg(l.ev ORDER BY l.o) AS ev, array_agg(l.ent ORDER BY l.o) AS ent
+                        FROM cand l
+                       WHERE done.n < (SELECT count(*) FROM cand)
+                         AND NOT EXISTS (SELECT 1 FROM ins
+                                          WHERE ins.customer_id = l.c
+                                            AND coalesce(ins.entity_key, '') = coalesce(l.ent, ''))) l$sql$,
+      p_enrollments)
+    INTO lost
+    USING j.id, j.published_version, start_key, journey._holdout_percent(j.settings), j.name,
+          c_ids, c_contexts, c_events, c_entities, rule.any_earlier_blocks, rule.replaces_active,
+          since;
+    all_ids := all_ids || lost.ids;
+    EXIT WHEN lost.c IS NULL;
+    -- REPEATABLE READ and SERIALIZABLE keep one snapshot, which cannot show
+    -- the winner (PostgreSQL's ON CONFLICT raises 40001 first; this is the
+    -- guard should it not), and a round cannot lose without a new concurrent
+    -- commit, so the bound only stops a runaway loop.
+    rounds := rounds + 1;
+    IF current_setting('transaction_isolation') <> 'read committed' OR rounds > 100 THEN
+      RAISE EXCEPTION 'could not enroll customer "%" into journey "%": a concurrent enrollment of it committed',
+        lost.c[1], j.name
+        USING ERRCODE = '40001', HINT = 'retry the transaction';
+    END IF;
+    c_ids := lost.c;
+    c_contexts := lost.ctx;
+    c_events := lost.ev;
+    c_entities := lost.ent;
+  END LOOP;
+  IF cardinality(all_ids) > 0 THEN
     PERFORM journey._wake_workers();
   END IF;
-  RETURN ids;
+  RETURN all_ids;
 END
 $$;
 
