@@ -77,6 +77,9 @@ ROLLBACK;
 -------------------------------------------------------------------------------
 -- F5: a trigger of a field update calls simulate and catches the refusal; the
 -- outer simulation goes on and predicts what it predicts without the trigger.
+-- One transaction: both simulations start at the same now(), so their times
+-- spent (a maker's delay until its due_at) compare exactly.
+BEGIN;
 CREATE TEMP TABLE sf_plain AS
   SELECT * FROM journey.simulate('sf-wake', 'SELECT id FROM sf_customers WHERE id IN (3, 6, 13)', '1 day');
 CREATE FUNCTION sf_nested() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -95,6 +98,7 @@ SELECT step_key, entered, now_at, moved, exited, converted FROM sf_nested_run;
 (SELECT * FROM sf_plain EXCEPT SELECT * FROM sf_nested_run)
 UNION ALL
 (SELECT * FROM sf_nested_run EXCEPT SELECT * FROM sf_plain);
+COMMIT;
 DROP TRIGGER sf_nested ON sf_customers;
 DROP FUNCTION sf_nested();
 
