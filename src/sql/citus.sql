@@ -251,13 +251,17 @@ BEGIN
   -- 1. On the workers, before anything of this transaction reaches them (their
   -- commands run in connections of their own, which would wait for the locks
   -- this transaction takes there): keys and foreign keys of their copies of
-  -- the journey tables (those copies become the shell tables), and node ranges
-  -- for ids (below). Done steps are skipped, so a second call finishes a first
-  -- one that failed after this point, and prepares a node added since.
+  -- the journey tables (those copies become the shell tables), the settings of
+  -- the functions that send themselves to a customer's node (a node added since
+  -- has its functions from CREATE EXTENSION, without them, and the
+  -- coordinator, which has them, propagates no ALTER: attack-13e F1), and node
+  -- ranges for ids (below). Done steps are skipped, so a second call finishes a
+  -- first one that failed after this point, and prepares a node added since.
   PERFORM journey._citus_on_workers(format(
     $cmd$DO $do$ DECLARE s text; BEGIN
         SET LOCAL citus.enable_ddl_propagation = off;
         FOR s IN SELECT journey._citus_prepare_ddl(%L) LOOP EXECUTE s; END LOOP;
+        PERFORM journey._citus_function_settings();
       END $do$ $cmd$, NOT runtime_distributed));
   -- Ids unique across nodes: a row inserted on a worker (a call routed to
   -- the node that owns the customer) takes its id from that node's sequence,

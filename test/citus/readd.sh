@@ -156,6 +156,22 @@ check "customers placed on it again" "t" "$([ -n "$customers4" ] && echo t)"
 n=$(c "SELECT cardinality(${customers4:-ARRAY[]::text[]})")
 check "rows made on it: ids of its new range" "$(expected_groups "$group" "$n")" "$(phase_rows "$n4" "$customers4" 2)"
 check "no id twice" "enrollments:0 events:0 messages:0 suppressions:0 message_events:0" "$(duplicates)"
+# The functions that send themselves to a customer's node (enroll_query, exit,
+# message_event) have their setting on every node, the re-added one too
+# (attack-13e F1: it has them from CREATE EXTENSION, without it).
+nested="SELECT count(*) FROM pg_proc WHERE pronamespace = 'journey'::regnamespace
+          AND proname IN ('_enroll_group', '_end_customer_enrollments', '_message_event_of')
+          AND 'citus.allow_nested_distributed_execution=on' = ANY (proconfig)"
+check "every node's forwarding functions have citus.allow_nested_distributed_execution" "3|3|3" \
+  "$(cq "$w1" "$nested")|$(cq "$w2" "$nested")|$(cq "$n4" "$nested")"
+first4=$(c "SELECT (${customers4:-ARRAY['']})[1]")
+c "$(journey j3)" >/dev/null
+check "enroll_query of a customer on the re-added node" "1" \
+  "$(c "SELECT journey.enroll_query('j3', \$q\$SELECT '$first4'\$q\$)" 2>&1)"
+eid=$(c "SELECT e.id FROM journey.enrollments e JOIN journey.journeys j ON j.id = e.journey_id
+          WHERE j.name = 'j3' AND e.customer_id = '$first4'")
+check "exit of its enrollment" "exited" \
+  "$(c "SELECT journey.exit(${eid:-0})" >/dev/null 2>&1; c "SELECT status FROM journey.enrollments WHERE id = ${eid:-0}")"
 
 # A node whose id sequences cannot be found is refused, naming it, not skipped.
 cq "$n4" "SET citus.enable_ddl_propagation = off;
