@@ -730,6 +730,9 @@ DECLARE
   jid bigint;
   counted bigint;
 BEGIN
+  -- On a distributed install journey.activity_hours is a reference table the
+  -- coordinator keeps (scale-out.md).
+  PERFORM journey._citus_require_coordinator('rebuild journey.activity_hours');
   IF rebuild_activity_hours.journey IS NOT NULL THEN
     jid := (journey._journey(rebuild_activity_hours.journey)).id;
   END IF;

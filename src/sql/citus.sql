@@ -459,6 +459,24 @@ BEGIN
 END
 $$;
 
+-- The functions journey.distribute makes Citus distributed functions (step 6,
+-- below), each with the argument that names its customer; nested: the call
+-- sends itself to the customer's node as a query on the customer's shard where
+-- Citus does not route it (journey._citus_function_settings). One list, so that
+-- the two cannot drift apart.
+CREATE OR REPLACE FUNCTION journey._citus_routed_functions(OUT fn regprocedure, OUT arg text, OUT nested boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE SET search_path = pg_catalog, journey, pg_temp AS $$
+  SELECT x.fn::regprocedure, x.arg, x.nested FROM (VALUES
+    ('journey.enroll(text,text,jsonb)', 'customer_id', false),
+    ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id', false),
+    ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer', false),
+    ('journey._enroll_group(text,bigint,text[],jsonb[],jsonb[],text[])', 'p_customer', true),
+    ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
+     'p_customer', true),
+    ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer', true)) x(fn, arg, nested)
+$$;
+
 -- Step 6 of journey.distribute: the functions that act for one customer become
 -- Citus distributed functions, distributed by their customer argument and
 -- co-located with journey.enrollments, so that a call runs on the node that owns
@@ -470,46 +488,38 @@ LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   f record;
 BEGIN
-  FOR f IN SELECT * FROM (VALUES
-             ('journey.enroll(text,text,jsonb)', 'customer_id'),
-             ('journey.track(text,text,jsonb,timestamptz,text,regclass)', 'customer_id'),
-             ('journey._enroll_customer(text,bigint,jsonb,jsonb,text)', 'p_customer'),
-             ('journey._enroll_group(text,bigint,text[],jsonb[],jsonb[],text[])', 'p_customer'),
-             ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)',
-              'p_customer'),
-             ('journey._message_event_of(text,bigint,text,jsonb,timestamptz)', 'p_customer')) x(fn, arg) LOOP
+  FOR f IN SELECT r.fn, r.arg FROM journey._citus_routed_functions() r LOOP
     -- A function distributed so already is left alone: Citus would sync its
     -- metadata to every node again.
     CONTINUE WHEN EXISTS (SELECT 1 FROM pg_dist_object o
-                           WHERE o.classid = 'pg_proc'::regclass AND o.objid = f.fn::regprocedure
+                           WHERE o.classid = 'pg_proc'::regclass AND o.objid = f.fn
                              AND o.distribution_argument_index IS NOT NULL AND o.force_delegation
                              AND o.colocationid = (SELECT colocationid FROM pg_dist_partition
                                                     WHERE logicalrelid = 'journey.enrollments'::regclass));
-    PERFORM create_distributed_function(f.fn::regprocedure, f.arg, colocate_with => 'journey.enrollments',
+    PERFORM create_distributed_function(f.fn, f.arg, colocate_with => 'journey.enrollments',
                                         force_delegation => true);
   END LOOP;
   PERFORM journey._citus_function_settings();
 END
 $$;
 
--- A call of these three made where Citus does not route it sends itself to the
--- customer's node as a query on the customer's shard; there it reads the
--- definitions (reference tables, local on every node) and writes the
--- customer's shards: nested execution, all of it on that node. (message_event
--- calls journey._message_event_of so: it has no customer argument to route by.)
--- Called by journey.distribute (Citus propagates the ALTERs to the workers) and
--- at the end of every script (below): an update's CREATE OR REPLACE FUNCTION
--- resets the settings, on each node, which runs the script itself. Set only
--- where it is not yet (an ALTER FUNCTION is DDL on every node).
+-- A nested call (journey._citus_routed_functions) made where Citus does not
+-- route it sends itself to the customer's node as a query on the customer's
+-- shard; there it reads the definitions (reference tables, local on every node)
+-- and writes the customer's shards: nested execution, all of it on that node.
+-- (message_event calls journey._message_event_of so: it has no customer
+-- argument to route by.) Called by journey.distribute (Citus propagates the
+-- ALTERs to the workers) and at the end of every script (below): an update's
+-- CREATE OR REPLACE FUNCTION resets the settings, on each node, which runs the
+-- script itself. Set only where it is not yet (an ALTER FUNCTION is DDL on
+-- every node).
 CREATE OR REPLACE FUNCTION journey._citus_function_settings() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, journey, pg_temp AS $$
 DECLARE
   f record;
 BEGIN
-  FOR f IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
-            WHERE p.oid IN ('journey._end_customer_enrollments(text,bigint[],text[],text[],boolean[],timestamptz,timestamptz)'::regprocedure,
-                            'journey._message_event_of(text,bigint,text,jsonb,timestamptz)'::regprocedure,
-                            'journey._enroll_group(text,bigint,text[],jsonb[],jsonb[],text[])'::regprocedure)
+  FOR f IN SELECT r.fn FROM journey._citus_routed_functions() r JOIN pg_proc p ON p.oid = r.fn
+            WHERE r.nested
               AND NOT coalesce('citus.allow_nested_distributed_execution=on' = ANY (p.proconfig), false) LOOP
     EXECUTE format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', f.fn);
   END LOOP;
@@ -731,6 +741,7 @@ REVOKE ALL ON FUNCTION
   journey._citus_distribute_tables(regclass),
   journey._citus_on_workers(text),
   journey._citus_fix_oids(text),
+  journey._citus_routed_functions(),
   journey._citus_route_functions()
 FROM PUBLIC;
 

@@ -108,7 +108,12 @@ DECLARE
   run journey.trigger_runs;
 BEGIN
   SELECT * INTO j FROM journey.journeys x WHERE x.id = run_entry_trigger.journey_id;
-  IF NOT FOUND OR j.state <> 'published' THEN
+  -- pg_cron runs the schedules on the coordinator; a call on a worker node would
+  -- run a trigger a second time.
+  PERFORM journey._citus_require_coordinator(
+    format('run entry trigger %s of journey "%s"', run_entry_trigger.position,
+           coalesce(j.name, run_entry_trigger.journey_id::text)));
+  IF j.id IS NULL OR j.state <> 'published' THEN
     RETURN 0;
   END IF;
   SELECT * INTO t FROM journey.entry_triggers x

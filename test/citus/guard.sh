@@ -165,6 +165,8 @@ journey.clone('up', 'up2')|clone journey "up"
 journey.discard_draft('up')|discard the draft of journey "up"
 journey.drop_journey('old')|drop journey "old"
 journey.run_scheduled_trigger('up')|run the entry triggers of journey "up"
+journey.run_entry_trigger((SELECT id FROM journey.journeys WHERE name = 'up'), 1)|run entry trigger 1 of journey "up"
+journey.rebuild_activity_hours()|rebuild journey.activity_hours
 CALLS
 check "... nothing of them written" "$before" "$(c "$definitions")"
 check "the coordinator registers the audience (and unregisters it)" "ok" \

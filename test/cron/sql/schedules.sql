@@ -79,6 +79,8 @@ SELECT current_user AS caller, j.owner, journey.run_entry_trigger(j.id, 1) AS en
 -- Paused journeys do not run their schedule; archiving removes the jobs.
 SELECT journey.pause('sql-segment');
 SELECT journey.run_entry_trigger(j.id, 1) AS while_paused FROM journey.journeys j WHERE j.name = 'sql-segment';
+-- A job left behind by a dropped journey runs nothing.
+SELECT journey.run_entry_trigger(-1, 1) AS unknown_journey;
 SELECT journey.archive('pro-segment');
 SELECT journey.archive('sql-segment');
 SELECT count(*) AS jobs_left FROM cron.job WHERE jobname LIKE 'pg_journey:%';
