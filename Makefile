@@ -31,7 +31,11 @@ DATA_built = sql/pg_journey--$(EXTVERSION).sql \
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 PG_SRCS = $(sort $(wildcard src/pg/*.cpp))
-OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+# The core (src/core, no PostgreSQL in it) is compiled once, by CMake, into
+# build/libpgj_core.a, which the extension, journeyctl and the unit tests all
+# link; PGXS compiles only src/pg.
+OBJS = $(PG_SRCS:.cpp=.o)
+CMAKE_CONFIGURE = cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPGJ_REQUIRE_PQXX=ON >/dev/null
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 export PG_CONFIG
@@ -81,6 +85,23 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
+# CMake knows when the core library is stale; asked each time (a second when
+# nothing changed), the extension is linked again each time too.
+# PGJ_CORE_LIB=PATH links a core library built elsewhere instead (a copy of
+# this tree that differs in its version only: test/citus/upgrade.sh).
+.PHONY: core-lib
+ifdef PGJ_CORE_LIB
+CORE_LIB = $(PGJ_CORE_LIB)
+else
+CORE_LIB = build/libpgj_core.a
+$(CORE_LIB): core-lib
+endif
+core-lib:
+	$(CMAKE_CONFIGURE)
+	cmake --build build -j2 --target pgj_core
+$(shlib): $(CORE_LIB)
+SHLIB_LINK += $(CORE_LIB)
+
 # Server headers are system headers to us, so -Werror applies to our code only.
 PG_CXXFLAGS = -std=c++17 -fPIC -Wall -Wextra -Werror -O2 -g \
   -isystem $(includedir_server) -Isrc -DPGJ_EXTVERSION='"$(EXTVERSION)"'
@@ -116,8 +137,8 @@ sql/pg_journey--%--$(EXTVERSION).sql: src/sql/updates/%--$(EXTVERSION).sql $(SQL
 # built by CMake in build/ and installed beside the server's programs.
 .PHONY: journeyctl install-journeyctl uninstall-journeyctl
 all: journeyctl
-journeyctl:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPGJ_REQUIRE_PQXX=ON >/dev/null
+# After the core library: two CMake builds in one build directory at once would race.
+journeyctl: core-lib
 	cmake --build build -j2 --target journeyctl
 
 install: install-journeyctl
@@ -129,7 +150,7 @@ uninstall: uninstall-journeyctl
 uninstall-journeyctl:
 	rm -f '$(DESTDIR)$(bindir)/journeyctl'
 
-.PHONY: deps unit test demo bench bench-citus bench-compare fuzz chaos soak format format-check clean-local list-regress list-isolation
+.PHONY: deps unit test-programs test demo bench bench-citus bench-compare fuzz chaos soak format format-check clean-local list-regress list-isolation
 
 deps:
 	@bash tools/deps.sh
@@ -137,8 +158,14 @@ deps:
 # PGJ_REQUIRE_PQXX: the integration programs and benchmarks are part of what
 # make test and make bench run, so a missing libpqxx stops the build here.
 unit:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPGJ_REQUIRE_PQXX=ON >/dev/null
+	$(CMAKE_CONFIGURE)
 	cmake --build build -j2
+
+# What make test runs: the unit tests, the integration programs and journeyctl
+# (unit builds the benchmarks too).
+test-programs:
+	$(CMAKE_CONFIGURE)
+	cmake --build build -j2 --target pgj_test_programs
 
 # The test lists tools/test.sh checks every test file against.
 list-regress:
@@ -151,7 +178,7 @@ list-isolation:
 test: deps
 	$(MAKE) -j2 all
 	$(MAKE) install
-	$(MAKE) unit
+	$(MAKE) test-programs
 	bash tools/test.sh
 
 demo: deps

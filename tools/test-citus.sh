@@ -15,8 +15,10 @@ fi
 passed=0
 failed=0
 for suite in test/citus/*.sh; do
+  start=$SECONDS
   out=$(bash "$suite" 2>&1); rc=$?
   echo "$out"
+  echo "== $suite: $((SECONDS - start)) s"
   line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
   if [ -z "$line" ]; then
     echo "== $suite: no closing line (exit status $rc)"; failed=$((failed + 1)); continue

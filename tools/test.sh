@@ -11,6 +11,7 @@
 #   ctest        the GoogleTest cases of test/unit/ (CMake build)
 #   integration  one suite per test/integration/*.cpp (built by CMake) and *.sh
 #   browser      one suite per test/browser/*.mjs (the builder in headless Chromium)
+#   citus        test/citus/*.sh on throwaway Citus clusters, when Citus is installed
 #   fuzz         the libFuzzer targets of test/fuzz/, a short run each (one test a target)
 #
 # What counts as one test in the closing line: a verdict the suite's tool gives
@@ -31,10 +32,15 @@ source tools/cluster.sh
 passed=0
 failed=0
 summary=()
-# Adds a suite's counts to the totals and says how it went.
-tally() {  # suite passed failed unit
+# Adds a suite's counts to the totals and says how it went; with $5, the
+# suite's seconds (else the seconds since the previous tally, the suites of the
+# main lane running one after another).
+last_tally=$SECONDS
+tally() {  # suite passed failed unit [seconds]
+  local secs=${5:-$((SECONDS - last_tally))}
+  last_tally=$SECONDS
   passed=$((passed + $2)); failed=$((failed + $3))
-  summary+=("$(printf '%-22s %5d passed, %3d failed  (%s)' "$1" "$2" "$3" "$4")")
+  summary+=("$(printf '%-22s %5d passed, %3d failed  (%s, %d s)' "$1" "$2" "$3" "$4" "$secs")")
   printf '== %s: %d passed, %d failed (%s)\n' "$1" "$2" "$3" "$4"
 }
 # A suite that cannot run: one failure, and why.
@@ -101,6 +107,52 @@ isolation_bin=""
 
 cluster_start || { echo "the test cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 started=$SECONDS
+
+# Side lanes: the suites that need no harness cluster run beside the others,
+# each lane one suite after another, and are printed and tallied at the end:
+# the distributed suite (Citus clusters of its own), in one; the upgrade test (a
+# private PostgreSQL, and the released library to build) and the fuzzers, in
+# another. Much of each suite's time is spent waiting on servers, so the lanes
+# share the two cores well (make test took 30 minutes in one lane).
+# PGJ_TEST_SERIAL=1 runs them after the others, one at a time.
+side_dir=$(mktemp -d "${TMPDIR:-/tmp}/pgj-side.XXXXXX")
+side_suites=()  # "lane|name|command"
+if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
+  side_suites+=("citus|citus|tools/test-citus.sh")
+else
+  skip_suite "citus" "Citus is not installed; to run it: tools/citus.sh build CITUS_SRC, then make test-citus (docs/scale-out.md)"
+fi
+side_scripts=" upgrade.sh "  # test/integration scripts run in a side lane
+side_suites+=("builds|upgrade.sh|test/integration/upgrade.sh")
+# A short run of each libFuzzer target under ASan + UBSan (the seed corpus
+# replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS; built at -O0, half the build
+# time of make fuzz's -O1); tools/fuzz.sh prints a line per target and its own
+# "N passed, N failed" (one per target).
+side_suites+=("builds|fuzz|FUZZ_SECONDS=${PGJ_TEST_FUZZ_SECONDS:-6} FUZZ_SCRATCH=tmp FUZZ_OPT='-O0 -g' FUZZ_BUILD=build-fuzz-test tools/fuzz.sh")
+run_side_lane() {  # lane
+  local i entry start
+  for i in "${!side_suites[@]}"; do
+    entry=${side_suites[$i]}
+    [ "${entry%%|*}" = "$1" ] || [ "$1" = all ] || continue
+    start=$SECONDS
+    bash -c "${entry##*|}" >"$side_dir/$i.out" 2>&1
+    echo "$? $((SECONDS - start))" >"$side_dir/$i.rc"
+  done
+}
+# Stops a process and its descendants (a side lane, if the run is cut short).
+stop_tree() {  # pid
+  local child
+  for child in $(pgrep -P "$1"); do stop_tree "$child"; done
+  kill "$1" 2>/dev/null
+}
+side_pids=()
+if [ "${PGJ_TEST_SERIAL:-0}" != 1 ]; then
+  for lane in $(printf '%s\n' "${side_suites[@]}" | cut -d'|' -f1 | sort -u); do
+    run_side_lane "$lane" &
+    side_pids+=($!)
+  done
+fi
+trap 'for p in "${side_pids[@]}"; do stop_tree "$p"; done; rm -rf "$side_dir"; cluster_stop' EXIT
 
 regress=$(make -s list-regress)
 isolation=$(make -s list-isolation)
@@ -196,9 +248,14 @@ fi
 # 6. Integration programs: each C++ source must have been built, each script
 # must be executable; each prints its own "N passed, N failed".
 run_integration() {  # suite program
-  local out rc line p f
+  local out rc
   out=$("$2" 2>&1); rc=$?
   echo "$out"
+  tally_output "$1" "$out" "$rc"
+}
+# Tallies what a suite printed ($2) and its exit status ($3).
+tally_output() {  # suite output rc [seconds]
+  local out=$2 rc=$3 line p f
   line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
   p=$(echo "$line" | sed -nE 's/^([0-9]+) passed.*/\1/p')
   f=$(echo "$line" | sed -nE 's/.*passed, ([0-9]+) failed.*/\1/p')
@@ -209,7 +266,7 @@ run_integration() {  # suite program
   elif [ "$rc" -eq 0 ] && [ "$f" -ne 0 ]; then
     echo "== $1: exit status 0 after \"$line\""
   fi
-  tally "$1" "$p" "$f" "checks"
+  tally "$1" "$p" "$f" "checks" ${4:-}
 }
 for src in test/integration/*.cpp; do
   [ -e "$src" ] || continue
@@ -224,6 +281,7 @@ done
 for script in test/integration/*.sh; do
   [ -e "$script" ] || continue
   name=$(basename "$script")
+  case $side_scripts in *" $name "*) continue ;; esac
   if [ ! -x "$script" ]; then
     cannot_run "$name" "$script is not executable (chmod +x)"
   else
@@ -250,18 +308,21 @@ for suite in test/browser/*.mjs; do
   fi
 done
 
-# 7b. The distributed suite (test/citus/, make test-citus) when Citus is
-# installed; optional otherwise (make test does not install Citus).
-if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
-  run_integration "citus" tools/test-citus.sh
+# 8. The side lanes (above): the distributed suite, the upgrade test, the fuzzers.
+if [ "${#side_pids[@]}" -gt 0 ]; then
+  wait "${side_pids[@]}"
+  side_pids=()
 else
-  skip_suite "citus" "Citus is not installed; to run it: tools/citus.sh build CITUS_SRC, then make test-citus (docs/scale-out.md)"
+  run_side_lane all
 fi
-
-# 8. Fuzzing: a short run of each libFuzzer target under ASan + UBSan (the seed
-# corpus replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS); tools/fuzz.sh prints a
-# line per target and its own "N passed, N failed" (one per target).
-FUZZ_SECONDS=${PGJ_TEST_FUZZ_SECONDS:-6} FUZZ_SCRATCH=tmp run_integration "fuzz" tools/fuzz.sh
+for i in "${!side_suites[@]}"; do
+  entry=${side_suites[$i]}
+  name=${entry#*|}; name=${name%%|*}
+  out=$(cat "$side_dir/$i.out" 2>/dev/null)
+  read -r rc secs <"$side_dir/$i.rc" 2>/dev/null || { rc=1; secs=0; out+=$'\n'"(its side lane did not finish it)"; }
+  echo "$out"
+  tally_output "$name" "$out" "$rc" "$secs"
+done
 
 if [ "$failed" -gt 0 ]; then
   echo "---- server log (tail)"

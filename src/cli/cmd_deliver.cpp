@@ -35,7 +35,7 @@ using delivery::read_config;
 
 std::atomic<int> g_signals{0};  // 1: finish what is claimed and stop; 2: stop now
 
-void on_signal(int) {
+void on_deliver_signal(int) {
   g_signals.fetch_add(1);
 }
 bool stopping() {
@@ -870,7 +870,7 @@ int deliver(Context& ctx) {
   }
   g_signals = 0;
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_handler = on_deliver_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

@@ -78,7 +78,7 @@ int stats(Context& ctx) {
   return kOk;
 }
 
-void on_signal(int) {
+void on_watch_signal(int) {
   g_stop = 1;
 }
 
@@ -86,7 +86,7 @@ int watch(Context& ctx) {
   long interval_ms = ctx.int_option("interval", 1, 3600).value_or(2) * 1000;
   auto count = ctx.int_option("count", 1, 1000000);
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_handler = on_watch_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   const bool tty = is_terminal(STDOUT_FILENO);

@@ -78,8 +78,8 @@ const std::map<std::string, Command>& commands();
 
 #define JOURNEYCTL_CONCAT2(a, b) a##b
 #define JOURNEYCTL_CONCAT(a, b) JOURNEYCTL_CONCAT2(a, b)
-#define JOURNEYCTL_COMMAND(...)                                                            \
-  static const bool JOURNEYCTL_CONCAT(journeyctl_registered_, __LINE__) [[maybe_unused]] = \
+#define JOURNEYCTL_COMMAND(...)                                                               \
+  static const bool JOURNEYCTL_CONCAT(journeyctl_registered_, __COUNTER__) [[maybe_unused]] = \
       ::pgj::cli::register_command(__VA_ARGS__)
 
 // The connection options every command that connects takes.

@@ -117,7 +117,7 @@ Json run_edit(Request& req, const Edit& e) {
   return {{"doc", Json::parse(d[0][0].c_str())}, {"introduced", introduced}};
 }
 
-void routes(Router& r) {
+void edit_routes(Router& r) {
   for (const Edit& e : kEdits)
     r.post(e.path, Access::Session, [&e](Request& req) { return run_edit(req, e); });
   // Replace the draft with a whole definition (the JSON view, paste, undo).
@@ -134,7 +134,7 @@ void routes(Router& r) {
   });
 }
 
-JOURNEYCTL_ROUTES(routes);
+JOURNEYCTL_ROUTES(edit_routes);
 
 }  // namespace
 }  // namespace pgj::cli::web

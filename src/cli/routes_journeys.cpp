@@ -21,7 +21,7 @@ Json write_then_doc(Request& req, const std::string& name, const std::string& sq
   return doc;
 }
 
-void routes(Router& r) {
+void journey_routes(Router& r) {
   r.get("/api/catalog", Access::Session,
         [](Request& req) { return query(req.db(), "SELECT journey.catalog()", {}); });
 
@@ -116,7 +116,7 @@ void routes(Router& r) {
   });
 }
 
-JOURNEYCTL_ROUTES(routes);
+JOURNEYCTL_ROUTES(journey_routes);
 
 }  // namespace
 }  // namespace pgj::cli::web

@@ -17,7 +17,7 @@ Json session_json(const Session& s) {
           {"csrf", s.csrf}};
 }
 
-void routes(Router& r) {
+void session_routes(Router& r) {
   r.raw("POST", "/api/login", Access::Public, [](Request& req, httplib::Response& res) {
     std::string user = req.need("user");
     std::string password = req.get("password").value_or("");
@@ -46,7 +46,7 @@ void routes(Router& r) {
   });
 }
 
-JOURNEYCTL_ROUTES(routes);
+JOURNEYCTL_ROUTES(session_routes);
 
 }  // namespace
 }  // namespace pgj::cli::web

@@ -230,7 +230,7 @@ void serve_asset(const httplib::Request& req, httplib::Response& res, int port) 
   res.set_content("not found", "text/plain");
 }
 
-void on_signal(int) {
+void on_serve_signal(int) {
   g_stop = true;
 }
 
@@ -389,7 +389,7 @@ int serve(const ServerOptions& options) {
                       " (in use? try --port)");
   }
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_handler = on_serve_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::thread stopper([&server] {

@@ -95,8 +95,8 @@ class Router {
 // Registers a function that adds routes (static initialisation of routes_*.cpp).
 bool register_routes(std::function<void(Router&)> add);
 
-#define JOURNEYCTL_ROUTES(fn)                                                          \
-  static const bool JOURNEYCTL_CONCAT(journeyctl_routes_, __LINE__) [[maybe_unused]] = \
+#define JOURNEYCTL_ROUTES(fn)                                                             \
+  static const bool JOURNEYCTL_CONCAT(journeyctl_routes_, __COUNTER__) [[maybe_unused]] = \
       ::pgj::cli::web::register_routes(fn)
 
 // How the server runs.

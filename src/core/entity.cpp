@@ -7,7 +7,7 @@
 namespace pgj::core {
 namespace {
 
-bool is_digit(char c) {
+bool is_decimal_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
@@ -25,12 +25,12 @@ std::optional<std::string> integer_digits(std::string_view s, size_t max_digits,
   if (negative) ++i;
   std::string digits;  // every digit of the mantissa
   const size_t int_start = i;
-  while (i < s.size() && is_digit(s[i])) digits += s[i++];
+  while (i < s.size() && is_decimal_digit(s[i])) digits += s[i++];
   const size_t int_len = i - int_start;
   if (int_len == 0) return std::nullopt;
   if (i < s.size() && s[i] == '.') {
     const size_t frac_start = ++i;
-    while (i < s.size() && is_digit(s[i])) digits += s[i++];
+    while (i < s.size() && is_decimal_digit(s[i])) digits += s[i++];
     if (i == frac_start) return std::nullopt;
   }
   long long exponent = 0;
@@ -39,7 +39,7 @@ std::optional<std::string> integer_digits(std::string_view s, size_t max_digits,
     const bool exp_negative = i < s.size() && s[i] == '-';
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
     const size_t exp_start = i;
-    for (; i < s.size() && is_digit(s[i]); ++i)
+    for (; i < s.size() && is_decimal_digit(s[i]); ++i)
       if (exponent < 1'000'000'000) exponent = exponent * 10 + (s[i] - '0');
     if (i == exp_start) return std::nullopt;
     if (exp_negative) exponent = -exponent;

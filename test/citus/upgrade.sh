@@ -27,8 +27,8 @@ next="$current.1"
 
 # 1. A private PostgreSQL (with Citus and this build's pg_journey, copied from
 # PG_CONFIG's), and the test version's library and update script in a copy of
-# this tree (its objects reused: only version.o, which holds the version, is
-# built again).
+# this tree (its objects and build/libpgj_core.a reused: only version.o, which
+# holds the version, is built again).
 dir=$(mktemp -d /tmp/pgj_citus_upgrade.XXXXXX)
 chmod 755 "$dir"
 eval "$(PG_CONFIG_SYSTEM=$system_config tools/private-pg.sh "$dir/pg")"
@@ -68,7 +68,8 @@ LANGUAGE sql AS \$\$ SELECT '$next'::text \$\$;"
 # (Bare, the build's check of the scripts would refuse them: off for the demonstration.)
 check_sql=()
 [ "${CITUS_UPGRADE_BARE:-0}" = 1 ] && check_sql=(CHECK_SQL=true)
-if ! make -C "$dir/next" -s PG_CONFIG="$PG_CONFIG" "${check_sql[@]}" pg_journey.so "sql/pg_journey--$current--$next.sql" \
+if ! make -C "$dir/next" -s PG_CONFIG="$PG_CONFIG" PGJ_CORE_LIB="$PWD/build/libpgj_core.a" \
+       "${check_sql[@]}" pg_journey.so "sql/pg_journey--$current--$next.sql" \
      >"$dir/next.log" 2>&1; then
   tail -20 "$dir/next.log"; rm -rf "$dir"; echo "0 passed, 1 failed"; exit 1
 fi

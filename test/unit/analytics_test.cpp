@@ -9,6 +9,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -108,3 +110,5 @@ TEST(ExitRuleNames, ValidatorChecksNames) {
   d["exit"][0]["name"] = ok + "n";
   EXPECT_EQ(validate_journey(d, env).size(), 1u);
 }
+
+}  // namespace PGJ_UNIT_ID

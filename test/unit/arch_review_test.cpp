@@ -6,6 +6,7 @@
 #include "core/template.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // _enroll_rows read holdout_percent from the settings itself (with its own
@@ -84,4 +85,5 @@ TEST(ArchReview, CivilTime) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

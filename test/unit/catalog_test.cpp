@@ -13,6 +13,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -419,3 +421,5 @@ TEST(Catalog, Json) {
   EXPECT_NE(find_type("entry_triggers", "date"), nullptr);
   EXPECT_EQ(find_type("steps", "teleport"), nullptr);
 }
+
+}  // namespace PGJ_UNIT_ID

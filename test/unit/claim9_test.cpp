@@ -6,6 +6,7 @@
 #include "core/policy.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 using Reasons = std::vector<std::string>;
@@ -71,4 +72,5 @@ TEST(ClaimStops, PerMessageIgnoredReasonsAndStoppingSuppressionsOrder) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

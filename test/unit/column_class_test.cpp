@@ -6,6 +6,7 @@
 #include "core/catalog.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 ColumnClass of(uint32_t oid, std::string name = "", bool is_enum = false) {
@@ -95,4 +96,5 @@ TEST(ColumnClass, CategoriesAreWhatTheCatalogLists) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

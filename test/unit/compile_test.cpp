@@ -6,6 +6,8 @@
 #include "core/error.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -202,3 +204,5 @@ TEST(CompileSettings, ParseSettingsSharesTheParser) {
 }
 
 }  // namespace
+
+}  // namespace PGJ_UNIT_ID

@@ -5,6 +5,8 @@
 #include "core/error.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -78,3 +80,5 @@ TEST(ConditionSql, RejectsWhatHasNoSqlForm) {
   EXPECT_THROW(sql(R"({"event": "opened"})"), Error);
   EXPECT_THROW(sql(R"({"field": "plan", "op": "changed"})"), Error);
 }
+
+}  // namespace PGJ_UNIT_ID

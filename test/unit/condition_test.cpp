@@ -4,6 +4,8 @@
 #include "core/condition.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -552,3 +554,5 @@ TEST(ValueHelpers, ToJsonAndText) {
   EXPECT_EQ(value_to_text(Value{2.5}), "2.5");
   EXPECT_EQ(value_to_text(Value{std::string("x")}), "x");
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -17,6 +17,7 @@
 #include "core/row_rules.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 const std::vector<std::string> kJourneyStates = {"draft", "published", "paused", "archived"};
@@ -267,4 +268,5 @@ TEST(EngagementInput, KindsPropertiesBounceTypeAndScope) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

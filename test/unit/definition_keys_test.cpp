@@ -5,6 +5,8 @@
 
 #include "core/validator.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 TEST(DefinitionKeys, UnknownTopLevelKeysInOrder) {
@@ -21,3 +23,5 @@ TEST(DefinitionKeys, ExportKeysAreKnown) {
   EXPECT_TRUE(unknown_definition_keys(def).empty());
   EXPECT_TRUE(unknown_definition_keys(Json::array()).empty());
 }
+
+}  // namespace PGJ_UNIT_ID

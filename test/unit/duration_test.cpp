@@ -3,6 +3,8 @@
 
 #include "core/duration.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -234,3 +236,5 @@ TEST(Cron, Invalid) {
     EXPECT_NE(err.find("invalid schedule"), std::string::npos) << c;
   }
 }
+
+}  // namespace PGJ_UNIT_ID

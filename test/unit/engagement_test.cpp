@@ -9,6 +9,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -190,3 +192,5 @@ TEST_F(Engagement, UpdateFieldFromContextAndEvent) {
   ASSERT_EQ(r.updates.size(), 1u);
   EXPECT_EQ(r.updates[0].column, kPhone);
 }
+
+}  // namespace PGJ_UNIT_ID

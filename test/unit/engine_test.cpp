@@ -10,6 +10,8 @@
 #include "core/hash.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -1134,3 +1136,5 @@ TEST_F(Engine, SpecExampleEndToEnd) {
   EXPECT_EQ(res.outcome, Out::Exited);
   EXPECT_TRUE(res.messages.empty());
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -5,6 +5,8 @@
 
 #include "core/error.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using pgj::core::bounded_message;
 using pgj::core::kMaxKeptErrorMessage;
 
@@ -38,3 +40,5 @@ TEST(BoundedMessage, NeverCutsInsideACharacter) {
   EXPECT_EQ(head.substr(head.size() - 2), "\xC3\xA9");
   EXPECT_LE(kept.size(), 60u);
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -12,6 +12,8 @@
 #include "core/error.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -133,3 +135,5 @@ TEST(Errors9, CompileProblemOfTheDefinitionStaysInternal) {
   ASSERT_FALSE(c.usable());
   EXPECT_EQ(c.unusable_code, "XX000");
 }
+
+}  // namespace PGJ_UNIT_ID

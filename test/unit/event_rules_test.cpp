@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 EventRule rule(const char* event, const char* where = "null", const char* reason = "",
@@ -201,4 +202,5 @@ TEST(TrackEffects, PerEntityJourneysConcernOnlyTheEventsEntity) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -7,6 +7,8 @@
 
 #include "core/validator.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -94,3 +96,5 @@ TEST(FixInputSplitWeights, OverflowingSumIsAnError) {
 TEST(FixInputSplitWeights, LargeFiniteWeightsAreValid) {
   EXPECT_TRUE(split_issues(1e300, 1e300).empty());
 }
+
+}  // namespace PGJ_UNIT_ID

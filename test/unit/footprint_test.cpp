@@ -5,6 +5,8 @@
 #include "core/engine.hpp"
 #include "core/footprint.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -63,3 +65,5 @@ TEST(Footprint, GrowsWithTheJourney) {
        "branches": {"yes": "b", "no": "c"}},
       {"key": "b", "type": "exit"}, {"key": "c", "type": "exit"}])")));
 }
+
+}  // namespace PGJ_UNIT_ID

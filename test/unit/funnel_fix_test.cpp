@@ -9,6 +9,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -118,3 +120,5 @@ TEST(ExitRuleNames, CharactersNotBytesAndAnyCase) {
           "reasons of journey.exit())",
           "exit[3]: error: exit rule name \"Exit Rule 1\" must not start with \"exit rule \""}));
 }
+
+}  // namespace PGJ_UNIT_ID

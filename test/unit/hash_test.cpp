@@ -5,6 +5,8 @@
 
 #include "core/hash.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 TEST(Hash, Fnv1aKnownValues) {
@@ -145,3 +147,5 @@ TEST(Hash, Holdout) {
     }
   }
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -11,6 +11,7 @@
 #include "core/event_rules.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // --- F12: entity ids ---------------------------------------------------------
@@ -131,4 +132,5 @@ TEST(EntityId, TrackRefusesABadIdOnlyWhereItConcernsTheJourney) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -11,6 +11,7 @@
 #include "fixtures.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // --- F4: merge tags that name no column of the audience --------------------
@@ -67,4 +68,5 @@ TEST_F(TemplateColumns, PayloadTagTypoIsAnError) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -8,6 +8,7 @@
 #include "core/policy.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // --- F14: a customer time zone that is no zone name --------------------------
@@ -70,4 +71,5 @@ TEST(CustomerZone, QuietHoursOfAnUnknownCustomerZoneUseTheJourneys) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -6,6 +6,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -66,3 +68,5 @@ TEST(Offline, NoAudienceMeansNoColumnChecks) {
   EXPECT_EQ(messages(validate_journey(def, env)),
             "a|error|\"duration\": invalid duration \"1 dayz\": unknown unit \"dayz\"\n");
 }
+
+}  // namespace PGJ_UNIT_ID

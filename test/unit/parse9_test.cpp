@@ -17,6 +17,7 @@
 #include "fixtures.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // customers(id, email, phone, signup_at timestamptz, plan text), e-mail column
@@ -225,4 +226,5 @@ TEST(Parse9TemplatesNamed, OnlyTheSendStepsTemplates) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

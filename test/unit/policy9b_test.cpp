@@ -8,6 +8,7 @@
 #include "core/schedule_rules.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // _message_event_of listed the kinds that happen once to a message and
@@ -125,4 +126,5 @@ TEST(DateTrigger, YearlyAnniversariesOfThreeYears) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -10,6 +10,7 @@
 #include <vector>
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 constexpr int64_t kHour = 3'600'000'000;
@@ -176,9 +177,11 @@ TEST(Retry, MaxAttemptsOfSettings) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 TEST(Retry, TransientIsUnchargedOneSecondLater) {
@@ -270,4 +273,5 @@ TEST(Reentry, VerdictOfEachPolicyAndCooldown) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

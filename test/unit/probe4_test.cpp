@@ -7,6 +7,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -93,3 +95,5 @@ TEST(Probe4BackdatedEvents, AnEventBeforeTheEntryDoesNotEndTheEnrollment) {
   // Without a time every matching enrollment ends (as before).
   EXPECT_EQ(track_effects("purchased", Json::object(), {j}, es).exits.size(), 3u);
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -11,6 +11,7 @@
 #include "fixtures.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 // The new version the enrollments migrate to: one step of each kind the cases need.
@@ -129,4 +130,5 @@ TEST(SkipRearm, OnlyAnOverdueParkedDelayUntilATimeOfDay) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

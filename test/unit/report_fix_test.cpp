@@ -9,6 +9,8 @@
 #include "core/graph.hpp"
 #include "core/validator.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -145,3 +147,5 @@ TEST(VisitLimitPath, LongPathsAreShortenedInTheMessage) {
             "s18 -> s19 visits 20 steps, more than max_step_visits (10): every enrollment that "
             "takes it fails at step \"s10\"");
 }
+
+}  // namespace PGJ_UNIT_ID

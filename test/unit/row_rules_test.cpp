@@ -9,6 +9,7 @@
 #include <vector>
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 AudienceSchema schema() {
@@ -168,4 +169,5 @@ TEST(RowRules, NarrowToUpdatedColumns) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

@@ -11,6 +11,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -125,3 +127,5 @@ TEST(Simulate, ValidatorChecksTheDeclaredResult) {
 }
 
 }  // namespace
+
+}  // namespace PGJ_UNIT_ID

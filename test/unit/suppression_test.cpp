@@ -6,6 +6,7 @@
 #include "core/policy.hpp"
 
 namespace pgj::core {
+namespace PGJ_UNIT_ID {
 namespace {
 
 using Reasons = std::vector<std::string>;
@@ -90,4 +91,5 @@ TEST(Suppression, FirstStoppingEveryChannelThenOldestThenId) {
 }
 
 }  // namespace
+}  // namespace PGJ_UNIT_ID
 }  // namespace pgj::core

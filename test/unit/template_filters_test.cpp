@@ -7,6 +7,8 @@
 #include "core/template.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 using pgj::unit::E;
@@ -89,3 +91,5 @@ TEST(TemplateFilters, Errors) {
   EXPECT_NE(E("{{n | shout}}").find("unknown filter \"shout\""), std::string::npos);
   EXPECT_NE(E("{{n | date: \"%Y}}").find("unterminated date string"), std::string::npos);
 }
+
+}  // namespace PGJ_UNIT_ID

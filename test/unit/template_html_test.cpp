@@ -9,6 +9,8 @@
 
 #include "core/template.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -158,3 +160,5 @@ TEST(TemplateNumbers, DecimalTextFormatsExactly) {
   EXPECT_EQ(R("{{negbig | number}}"), "-98,765,432,109,876,543,211");
   EXPECT_EQ(R("{{exp | number: 1}}"), "100,000,000,000,000,000,000.0");  // through a double
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -7,6 +7,8 @@
 #include "core/template.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 using pgj::unit::E;
@@ -94,3 +96,5 @@ TEST(Template, ErrorsDoNotStopRendering) {
   EXPECT_EQ(render(t, [](const std::string&) { return std::optional<std::string>("X"); }),
             "a {{}} b X");
 }
+
+}  // namespace PGJ_UNIT_ID

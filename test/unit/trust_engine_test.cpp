@@ -14,6 +14,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -308,3 +310,5 @@ TEST(TrustValidator, DurationsPastTheTimestampRangeAreRefused) {
 }
 
 }  // namespace
+
+}  // namespace PGJ_UNIT_ID

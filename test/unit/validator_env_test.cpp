@@ -9,6 +9,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -102,3 +104,5 @@ TEST(ValidatorEnv, WithoutCallbacksNothingIsAsked) {
           env)
           .empty());
 }
+
+}  // namespace PGJ_UNIT_ID

@@ -34,6 +34,8 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 #pragma GCC diagnostic pop
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -91,3 +93,5 @@ TEST(ValidateScale, MemoryPerStepDoesNotGrowWithTheJourney) {
 }
 
 }  // namespace
+
+}  // namespace PGJ_UNIT_ID

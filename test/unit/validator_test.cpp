@@ -8,6 +8,8 @@
 #include "core/validator.hpp"
 #include "fixtures.hpp"
 
+namespace PGJ_UNIT_ID {
+
 using namespace pgj::core;
 
 namespace {
@@ -982,3 +984,5 @@ TEST(Graph, StepTypesAndBranches) {
       (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(allowed_branches(StepType::Exit, Json::object()).empty());
 }
+
+}  // namespace PGJ_UNIT_ID
