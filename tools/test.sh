@@ -110,9 +110,9 @@ started=$SECONDS
 
 # Side lanes: the suites that need no harness cluster run beside the others,
 # each lane one suite after another, and are printed and tallied at the end:
-# the distributed suite (Citus clusters of its own), in one; the upgrade test (a
-# private PostgreSQL, and the released library to build) and the fuzzers, in
-# another. Much of each suite's time is spent waiting on servers, so the lanes
+# the distributed suite (Citus clusters of its own), in one; the integration
+# scripts with servers of their own (the upgrade test builds the released
+# library too) and the fuzzers, in another. Much of each suite's time is spent waiting on servers, so the lanes
 # share the two cores well (make test took 30 minutes in one lane).
 # PGJ_TEST_SERIAL=1 runs them after the others, one at a time.
 side_dir=$(mktemp -d "${TMPDIR:-/tmp}/pgj-side.XXXXXX")
@@ -122,8 +122,12 @@ if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
 else
   skip_suite "citus" "Citus is not installed; to run it: tools/citus.sh build CITUS_SRC, then make test-citus (docs/scale-out.md)"
 fi
-side_scripts=" upgrade.sh "  # test/integration scripts run in a side lane
-side_suites+=("builds|upgrade.sh|test/integration/upgrade.sh")
+# The test/integration scripts that start servers of their own (the upgrade
+# test first: it builds the released library).
+side_scripts=" upgrade.sh deliver_reconnect.sh standby.sh worker_settings.sh compact_worker.sh compact_backlog.sh no_preload.sh errors9_sigterm.sh "
+for name in $side_scripts; do
+  side_suites+=("builds|$name|test/integration/$name")
+done
 # A short run of each libFuzzer target under ASan + UBSan (the seed corpus
 # replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS; built at -O0, half the build
 # time of make fuzz's -O1); tools/fuzz.sh prints a line per target and its own
