@@ -161,8 +161,8 @@ unit:
 	$(CMAKE_CONFIGURE)
 	cmake --build build -j2
 
-# What make test runs: the unit tests, the integration programs and journeyctl
-# (unit builds the benchmarks too).
+# What make test runs: the unit tests, the integration programs, journeyctl and
+# bench/soak (soak_smoke.sh); unit builds the other benchmarks too.
 test-programs:
 	$(CMAKE_CONFIGURE)
 	cmake --build build -j2 --target pgj_test_programs
