@@ -12,16 +12,13 @@
 #                 directory, removed at the end: what make test uses)
 #   FUZZ_TARGETS  targets to run (default: every test/fuzz/fuzz_<target>.cpp)
 #   FUZZ_FLAGS    extra libFuzzer flags, e.g. "-only_ascii=1"
-#   FUZZ_OPT      compiler flags instead of the default -O1 -g (make test's short
-#                 run: -O0 -g, which builds in half the time)
-#   FUZZ_BUILD    the build directory (default build-fuzz)
 #
 # Reproduce a failure: build-fuzz/<target> <reproducer path>
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-build=${FUZZ_BUILD:-build-fuzz}
+build=build-fuzz
 artifacts=$build/artifacts
 scratch=${FUZZ_SCRATCH:-$build/corpus}
 targets=${FUZZ_TARGETS:-$(ls test/fuzz/fuzz_*.cpp 2>/dev/null | sed -E 's|.*/fuzz_(.*)\.cpp|\1|')}
@@ -46,9 +43,7 @@ max_len() {
 
 echo "== fuzz: building the targets in $build ($cxx, ASan + UBSan)"
 mkdir -p "$build"
-opt=()
-[ -n "${FUZZ_OPT:-}" ] && opt=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=$FUZZ_OPT")
-if ! { cmake -S test/fuzz -B "$build" -DCMAKE_CXX_COMPILER="$cxx" "${opt[@]}" >"$build/build.log" 2>&1 \
+if ! { cmake -S test/fuzz -B "$build" -DCMAKE_CXX_COMPILER="$cxx" >"$build/build.log" 2>&1 \
        && cmake --build "$build" -j2 >>"$build/build.log" 2>&1; }; then
   tail -n 40 "$build/build.log"
   for t in $targets; do

@@ -112,8 +112,9 @@ started=$SECONDS
 # each lane one suite after another, and are printed and tallied at the end:
 # the distributed suite (Citus clusters of its own), in one; the integration
 # scripts with servers of their own (the upgrade test builds the released
-# library too) and the fuzzers, in another. Much of each suite's time is spent waiting on servers, so the lanes
-# share the two cores well (make test took 30 minutes in one lane).
+# library too) and the fuzzers, in another. Much of each suite's time is spent
+# waiting on servers, so the lanes share the two cores well (make test took 30
+# minutes in one lane, 13.5 in three).
 # PGJ_TEST_SERIAL=1 runs them after the others, one at a time.
 side_dir=$(mktemp -d "${TMPDIR:-/tmp}/pgj-side.XXXXXX")
 side_suites=()  # "lane|name|command"
@@ -129,10 +130,9 @@ for name in $side_scripts; do
   side_suites+=("builds|$name|test/integration/$name")
 done
 # A short run of each libFuzzer target under ASan + UBSan (the seed corpus
-# replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS; built at -O0, half the build
-# time of make fuzz's -O1); tools/fuzz.sh prints a line per target and its own
-# "N passed, N failed" (one per target).
-side_suites+=("builds|fuzz|FUZZ_SECONDS=${PGJ_TEST_FUZZ_SECONDS:-6} FUZZ_SCRATCH=tmp FUZZ_OPT='-O0 -g' FUZZ_BUILD=build-fuzz-test tools/fuzz.sh")
+# replayed, then fuzzed for PGJ_TEST_FUZZ_SECONDS); tools/fuzz.sh prints a line
+# per target and its own "N passed, N failed" (one per target).
+side_suites+=("builds|fuzz|FUZZ_SECONDS=${PGJ_TEST_FUZZ_SECONDS:-6} FUZZ_SCRATCH=tmp tools/fuzz.sh")
 run_side_lane() {  # lane
   local i entry start
   for i in "${!side_suites[@]}"; do
@@ -149,6 +149,10 @@ stop_tree() {  # pid
   for child in $(pgrep -P "$1"); do stop_tree "$child"; done
   kill "$1" 2>/dev/null
 }
+# On every exit: the lanes still running (bash's own list of its background
+# jobs, so no pid of a lane long finished) are stopped; each suite's own EXIT
+# trap stops its servers.
+trap 'for p in $(jobs -p); do stop_tree "$p"; done; rm -rf "$side_dir"; cluster_stop' EXIT
 side_pids=()
 if [ "${PGJ_TEST_SERIAL:-0}" != 1 ]; then
   for lane in $(printf '%s\n' "${side_suites[@]}" | cut -d'|' -f1 | sort -u); do
@@ -156,7 +160,6 @@ if [ "${PGJ_TEST_SERIAL:-0}" != 1 ]; then
     side_pids+=($!)
   done
 fi
-trap 'for p in "${side_pids[@]}"; do stop_tree "$p"; done; rm -rf "$side_dir"; cluster_stop' EXIT
 
 regress=$(make -s list-regress)
 isolation=$(make -s list-isolation)

@@ -15,7 +15,7 @@
 namespace pgj::cli {
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_watch_stop = 0;
 
 // Fetches the stats document (cli/queries.hpp).
 Json fetch(Context& ctx) {
@@ -79,7 +79,7 @@ int stats(Context& ctx) {
 }
 
 void on_watch_signal(int) {
-  g_stop = 1;
+  g_watch_stop = 1;
 }
 
 int watch(Context& ctx) {
@@ -91,7 +91,7 @@ int watch(Context& ctx) {
   sigaction(SIGTERM, &sa, nullptr);
   const bool tty = is_terminal(STDOUT_FILENO);
   Json previous;
-  for (long n = 1; !g_stop; ++n) {
+  for (long n = 1; !g_watch_stop; ++n) {
     Json s = fetch(ctx);
     std::time_t now = std::time(nullptr);
     char when[32];
@@ -105,7 +105,7 @@ int watch(Context& ctx) {
     std::cout.flush();
     previous = std::move(s);
     if (count && n >= *count) break;
-    for (long slept = 0; slept < interval_ms && !g_stop; slept += 50)
+    for (long slept = 0; slept < interval_ms && !g_watch_stop; slept += 50)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return kOk;

@@ -20,9 +20,9 @@
 namespace pgj::cli {
 namespace {
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_track_stop{false};
 void on_stop(int) {
-  g_stop = true;
+  g_track_stop = true;
 }
 
 // A 1x1 transparent GIF.
@@ -266,16 +266,16 @@ int serve_until_stopped(httplib::Server& server, const std::string& listen, long
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::thread stopper([&server] {
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    while (!g_track_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
   });
   std::string host = listen.find(':') != std::string::npos ? "[" + listen + "]" : listen;
   std::cout << "journeyctl track-server: listening on http://" << host << ":" << bound << "/"
             << std::endl;
   bool ok = server.listen_after_bind();
-  g_stop = true;
+  g_track_stop = true;
   stopper.join();
-  return ok || g_stop ? kOk : kLocal;
+  return ok || g_track_stop ? kOk : kLocal;
 }
 
 int track_server(Context& ctx) {

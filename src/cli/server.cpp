@@ -39,7 +39,7 @@ std::vector<std::function<void(Router&)>>& route_adders() {
 const ServerOptions* g_options = nullptr;
 std::mutex g_sessions_mutex;
 std::map<std::string, std::shared_ptr<Session>> g_sessions;
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_serve_stop{false};
 
 // 32 random bytes as hex.
 std::string random_token() {
@@ -231,7 +231,7 @@ void serve_asset(const httplib::Request& req, httplib::Response& res, int port) 
 }
 
 void on_serve_signal(int) {
-  g_stop = true;
+  g_serve_stop = true;
 }
 
 }  // namespace
@@ -393,7 +393,7 @@ int serve(const ServerOptions& options) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::thread stopper([&server] {
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    while (!g_serve_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
   });
   std::string host =
@@ -401,13 +401,13 @@ int serve(const ServerOptions& options) {
   std::cout << "journeyctl serve: the builder is at http://" << host << ":" << port << "/"
             << std::endl;
   bool ok = server.listen_after_bind();
-  g_stop = true;
+  g_serve_stop = true;
   stopper.join();
   {
     std::lock_guard<std::mutex> lock(g_sessions_mutex);
     g_sessions.clear();
   }
-  return ok || g_stop ? kOk : kLocal;
+  return ok || g_serve_stop ? kOk : kLocal;
 }
 
 }  // namespace pgj::cli::web

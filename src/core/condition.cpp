@@ -35,15 +35,6 @@ const OpInfo kOps[] = {
 
 constexpr int kIncomparable = 2;
 
-// Member `key` of object j, or a null JSON when absent (const operator[] on a
-// missing key is undefined behaviour in nlohmann::json).
-const Json& member(const Json& j, const std::string& key) {
-  static const Json kNullJson;
-  if (!j.is_object()) return kNullJson;
-  auto it = j.find(key);
-  return it == j.end() ? kNullJson : *it;
-}
-
 // Whether op takes no "value".
 bool op_without_value(CondOp op) {
   return op == CondOp::Exists || op == CondOp::NotExists || op == CondOp::Changed;

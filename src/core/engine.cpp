@@ -15,19 +15,6 @@ namespace pgj::core {
 
 namespace {
 
-// Quotes a name for messages: "name".
-std::string q(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-// Member `name` of object `o`, or a null JSON when absent (or o is not an object).
-const Json& member(const Json& o, const char* name) {
-  static const Json null_json;
-  if (!o.is_object()) return null_json;
-  auto it = o.find(name);
-  return it == o.end() ? null_json : *it;
-}
-
 // Whether an update_field value is the {"now": true} marker.
 bool is_now(const Json& v) {
   return v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
@@ -176,10 +163,10 @@ class Runner {
         j_.steps[r_.step].type == StepType::WaitForEvent)
       r_.waiting_for = j_.steps[r_.step].event;
     if (r_.step < 0 || r_.step >= static_cast<int>(j_.steps.size()))
-      throw Error(sqlstate::kInternal, "enrollment " + std::to_string(e_.id) + " is at step " +
-                                           std::to_string(r_.step) +
-                                           ", which does not exist in journey " + q(j_.name) +
-                                           " version " + std::to_string(j_.version));
+      throw Error(sqlstate::kInternal,
+                  "enrollment " + std::to_string(e_.id) + " is at step " + std::to_string(r_.step) +
+                      ", which does not exist in journey " + quote_name(j_.name) + " version " +
+                      std::to_string(j_.version));
     while (!done_) {
       if (progress_) *progress_ = RunProgress{r_.step, run_visits_};
       if (stop_after_ >= 0 && run_visits_ >= stop_after_) {
@@ -275,14 +262,14 @@ class Runner {
     const CompiledStep& s = cur();
     if (r_.visits >= j_.settings.max_step_visits) {
       r_.error = "step visit limit (" + std::to_string(j_.settings.max_step_visits) +
-                 ") reached at step " + q(s.key);
+                 ") reached at step " + quote_name(s.key);
       r_.error_code = kVisitLimitSqlstate;
       finish(RunResult::Outcome::Failed);
       return;
     }
     if (run_visits_ >= max_run_) {
-      r_.error = "more than " + std::to_string(max_run_) + " steps in one run at step " + q(s.key) +
-                 " (a loop?)";
+      r_.error = "more than " + std::to_string(max_run_) + " steps in one run at step " +
+                 quote_name(s.key) + " (a loop?)";
       r_.error_code = kVisitLimitSqlstate;
       finish(RunResult::Outcome::Failed);
       return;
@@ -397,14 +384,15 @@ class Runner {
     if (!s.template_name.empty()) {
       const TemplateDef* t = rt_.find_template(s.template_name);
       if (!t)
-        throw Error(sqlstate::kInternal,
-                    "step " + q(s.key) + ": template " + q(s.template_name) + " does not exist");
+        throw Error(sqlstate::kInternal, "step " + quote_name(s.key) + ": template " +
+                                             quote_name(s.template_name) + " does not exist");
       // Publish checks the channel; a version frozen before that check existed
       // (or a damaged one) must still never send a template to another channel.
       if (t->channel != s.channel)
-        throw Error(sqlstate::kInvalidParameter, "step " + q(s.key) + ": template " +
-                                                     q(s.template_name) + " is for channel " +
-                                                     q(t->channel) + ", not " + q(s.channel));
+        throw Error(sqlstate::kInvalidParameter, "step " + quote_name(s.key) + ": template " +
+                                                     quote_name(s.template_name) +
+                                                     " is for channel " + quote_name(t->channel) +
+                                                     ", not " + quote_name(s.channel));
       Json subject = t->subject ? Json(render(*t->subject, lookup)) : Json();
       // An e-mail's HTML body escapes its merge tags' output (unless "| raw"),
       // and only the links the template itself wrote may be click-tracked:
@@ -599,9 +587,9 @@ class Runner {
   // (<type>)", or "...: <value> is not a value ..." for a value the step sets.
   static std::string not_a_value(const CompiledStep& s, const Column& c, const std::string* source,
                                  const Json& value) {
-    return "update_field step " + q(s.key) + ": " +
+    return "update_field step " + quote_name(s.key) + ": " +
            (source ? *source + " is " + value.dump() + "," : value.dump() + " is") +
-           " not a value for column " + q(c.name) + " (" + c.type_name + ")";
+           " not a value for column " + quote_name(c.name) + " (" + c.type_name + ")";
   }
 
   // Runs an update_field step: record the updates and apply them to the row.
@@ -646,7 +634,7 @@ class Runner {
     Json res = simulating ? s.simulate_result.value_or(Json())
                           : rt_.call_function(s.function, e_.customer_id, r_.context);
     if (!res.is_null() && !res.is_object())
-      throw Error(sqlstate::kInvalidParameter, "call step " + q(s.key) + ": function " +
+      throw Error(sqlstate::kInvalidParameter, "call step " + quote_name(s.key) + ": function " +
                                                    s.function + " returned " + res.type_name() +
                                                    ", expected a JSON object");
     if (res.is_object())

@@ -6,6 +6,11 @@
 
 namespace pgj::core {
 
+// A name quoted for messages: "name".
+inline std::string quote_name(const std::string& name) {
+  return "\"" + name + "\"";
+}
+
 namespace sqlstate {
 inline constexpr const char* kInvalidParameter = "22023";
 inline constexpr const char* kUniqueViolation = "23505";

@@ -23,23 +23,9 @@ namespace pgj::core {
 
 namespace {
 
-const Json kNullJson;
-
 // How deep a message payload's arrays and objects may nest (the payload object
 // itself is level 1).
 constexpr int kMaxPayloadDepth = 100;
-
-// Member `key` of object j, or a null JSON when absent.
-const Json& member(const Json& j, const std::string& key) {
-  if (!j.is_object()) return kNullJson;
-  auto it = j.find(key);
-  return it == j.end() ? kNullJson : *it;
-}
-
-// Quotes a string for messages.
-std::string q(const std::string& s) {
-  return "\"" + s + "\"";
-}
 
 // s cut to at most max bytes ending in "...", at a character boundary so that
 // a message stays valid UTF-8.
@@ -151,7 +137,7 @@ struct Validator {
       bool ok = false;
       for (const char* k : known)
         if (it.key() == k) ok = true;
-      if (!ok) warning(key, "unknown " + what + " key " + q(it.key()));
+      if (!ok) warning(key, "unknown " + what + " key " + quote_name(it.key()));
     }
   }
 
@@ -188,11 +174,11 @@ struct Validator {
                                            const char* name, const std::string& what) {
     const Json& v = member(obj, name);
     if (v.is_null()) {
-      error(key, what + " needs " + q(name));
+      error(key, what + " needs " + quote_name(name));
       return std::nullopt;
     }
     if (!v.is_string() || v.get_ref<const std::string&>().empty())
-      error(key, q(name) + " of " + what + " must be a non-empty string");
+      error(key, quote_name(name) + " of " + what + " must be a non-empty string");
     if (!v.is_string()) return std::nullopt;
     return v.get<std::string>();
   }
@@ -207,37 +193,38 @@ struct Validator {
   void timezone(const std::string& key, const Json& v, const std::string& name,
                 bool allow_customer) {
     if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-      error(key, q(name) + " must be a time zone name" +
+      error(key, quote_name(name) + " must be a time zone name" +
                      (allow_customer ? std::string(" or \"customer\"") : std::string()));
       return;
     }
     const std::string& z = v.get_ref<const std::string&>();
     if (allow_customer && z == "customer") return;
     if (env.is_valid_timezone && !env.is_valid_timezone(z))
-      error(key, "unknown time zone " + q(z) + " in " + q(name));
+      error(key, "unknown time zone " + quote_name(z) + " in " + quote_name(name));
   }
 
   // Checks a column reference of one of the given types; returns its index or -1.
   int column(const std::string& key, const Json& v, const std::string& name,
              std::initializer_list<ValueType> types, const char* type_words) {
     if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-      error(key, q(name) + " must be a column name");
+      error(key, quote_name(name) + " must be a column name");
       return -1;
     }
     if (!schema) return -1;
     const std::string& c = v.get_ref<const std::string&>();
     int idx = schema->find(c);
     if (idx < 0) {
-      column_error(
-          key,
-          "column " + q(c) + " (" + q(name) + ") does not exist in audience " + schema->relation,
-          sqlstate::kUndefinedColumn);
+      column_error(key,
+                   "column " + quote_name(c) + " (" + quote_name(name) +
+                       ") does not exist in audience " + schema->relation,
+                   sqlstate::kUndefinedColumn);
       return -1;
     }
     const Column& col = schema->columns[idx];
     if (std::find(types.begin(), types.end(), col.type) == types.end()) {
       column_error(key,
-                   q(name) + " column " + q(c) + " must be " + type_words + " (column type " +
+                   quote_name(name) + " column " + quote_name(c) + " must be " + type_words +
+                       " (column type " +
                        (col.type_name.empty() ? value_type_name(col.type) : col.type_name) + ")",
                    sqlstate::kDatatypeMismatch);
       return -1;
@@ -251,17 +238,18 @@ struct Validator {
     if (!env.template_channel) return;
     auto ch = env.template_channel(name);
     if (!ch) {
-      error(key, "unknown template " + q(name));
+      error(key, "unknown template " + quote_name(name));
       return;
     }
     if (*ch != channel)
-      error(key, "template " + q(name) + " is for channel " + q(*ch) + ", not " + q(channel));
+      error(key, "template " + quote_name(name) + " is for channel " + quote_name(*ch) + ", not " +
+                     quote_name(channel));
     if (env.template_tags)
       for (const std::string& tag : env.template_tags(name))
-        rendered_column(key, tag, "template " + q(name));
+        rendered_column(key, tag, "template " + quote_name(name));
     if (env.template_columns)
       for (const std::string& column : env.template_columns(name))
-        required_column(key, column, "template " + q(name));
+        required_column(key, column, "template " + quote_name(name));
   }
 
   // A merge tag without a default that names an audience column: the audience
@@ -269,8 +257,8 @@ struct Validator {
   // {{frist_name}}).
   void required_column(const std::string& key, const std::string& column, const std::string& what) {
     if (schema && schema->find(column) < 0)
-      error(key, what + " renders column " + q(column) + ", which audience " + schema->relation +
-                     " does not have");
+      error(key, what + " renders column " + quote_name(column) + ", which audience " +
+                     schema->relation + " does not have");
   }
 
   // A merge tag or address that renders an audience column: the journey owner
@@ -278,7 +266,7 @@ struct Validator {
   void rendered_column(const std::string& key, const std::string& path, const std::string& what) {
     if (!schema || !env.check_read_column || schema->find(path) < 0) return;
     std::string why = env.check_read_column(path);
-    if (!why.empty()) error(key, what + " renders column " + q(path) + ": " + why);
+    if (!why.empty()) error(key, what + " renders column " + quote_name(path) + ": " + why);
   }
 
   // Checks merge-tag syntax in every string of a payload, and the columns it
@@ -383,7 +371,7 @@ struct Validator {
       if (!v.is_boolean()) error(key, "transactional must be true or false, got " + show(v));
       if (v.is_boolean()) out.transactional = v.get<bool>();
     } else {
-      warning(key, "unknown setting " + q(k));
+      warning(key, "unknown setting " + quote_name(k));
     }
   }
 
@@ -515,7 +503,7 @@ struct Validator {
       } else if (ty == "manual") {
         unknown_keys(key, t, {"type"}, "entry trigger");
       } else {
-        error(key, "unknown entry trigger type " + q(ty) +
+        error(key, "unknown entry trigger type " + quote_name(ty) +
                        " (expected event, attribute, segment, date or manual)");
       }
     }
@@ -531,7 +519,7 @@ struct Validator {
     if (s && env.check_schedule) {
       std::string why = env.check_schedule(*s);
       if (!why.empty())
-        error(key, "schedule " + q(*s) + " of " + type +
+        error(key, "schedule " + quote_name(*s) + " of " + type +
                        " entry trigger is refused by the installed pg_cron: " + why);
     }
   }
@@ -559,15 +547,16 @@ struct Validator {
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const char* reserved : {"archived", "manual", "reentered", "customer_deleted"})
       if (lower == reserved)
-        error(key, "exit rule name " + q(name) +
+        error(key, "exit rule name " + quote_name(name) +
                        " is an exit reason pg_journey records itself (archived, manual, "
                        "reentered, customer_deleted)");
     if (lower.rfind("manual:", 0) == 0)
-      error(key, "exit rule name " + q(name) +
+      error(key, "exit rule name " + quote_name(name) +
                      " must not start with \"manual:\" (the reasons of journey.exit())");
     if (lower.rfind("exit rule ", 0) == 0)
-      error(key, "exit rule name " + q(name) + " must not start with \"exit rule \"");
-    if (!names.insert(name).second) error(key, "exit rule name " + q(name) + " is used twice");
+      error(key, "exit rule name " + quote_name(name) + " must not start with \"exit rule \"");
+    if (!names.insert(name).second)
+      error(key, "exit rule name " + quote_name(name) + " is used twice");
   }
 
   // Names of split variants and branch cases must not start with "(": the reports
@@ -583,8 +572,8 @@ struct Validator {
         const Json& name = member(item, "name");
         if (!name.is_string() || name.get_ref<const std::string&>().rfind('(', 0) != 0) continue;
         error(s.key, std::string(split ? "variant" : "case") + " name " +
-                         q(name.get<std::string>()) + " of step " + q(s.key) + " in journey " +
-                         q(journey) +
+                         quote_name(name.get<std::string>()) + " of step " + quote_name(s.key) +
+                         " in journey " + quote_name(journey) +
                          " must not start with \"(\" (the reports name their own groups so: "
                          "(holdout), (journey), (end), (exited), (failed))");
       }
@@ -653,7 +642,7 @@ struct Validator {
       }
       unknown_keys(key, r, {"type", "name", "when", "is_goal"}, "exit rule");
     } else {
-      error(key, "unknown exit rule type " + q(ty) + " (expected event or condition)");
+      error(key, "unknown exit rule type " + quote_name(ty) + " (expected event or condition)");
       cannot_compile(key);
     }
   }
@@ -672,8 +661,8 @@ struct Validator {
 
   // Per-type config checks, compiling the config into `out`.
   void step_config(const GraphStep& s, CompiledStep& out) {
-    const StepIn in{s.key, s.config, "step " + q(s.key) + " (" + s.type_name + ")",
-                    "step " + q(s.key), out};
+    const StepIn in{s.key, s.config, "step " + quote_name(s.key) + " (" + s.type_name + ")",
+                    "step " + quote_name(s.key), out};
     switch (*s.type) {
       case StepType::SendEmail:
         return send_email_step(in);
@@ -709,7 +698,7 @@ struct Validator {
       bool ok = false;
       for (const char* k : keys)
         if (it.key() == k) ok = true;
-      if (!ok) warning(in.key, "unknown config key " + q(it.key()));
+      if (!ok) warning(in.key, "unknown config key " + quote_name(it.key()));
     }
   }
 
@@ -723,7 +712,7 @@ struct Validator {
       return;
     }
     in.out.condition = condition(in.key, in.c[name], scope,
-                                 std::string("the \"") + name + "\" of step " + q(in.key));
+                                 std::string("the \"") + name + "\" of step " + quote_name(in.key));
     if (!in.out.condition) cannot_compile(in.where);
   }
 
@@ -767,7 +756,7 @@ struct Validator {
     const Json& c = in.c;
     std::string ch = step_string(in, "channel", in.out.channel);
     if (!ch.empty() && !valid_channel(ch))
-      error(key, "channel " + q(ch) + " of " + in.what +
+      error(key, "channel " + quote_name(ch) + " of " + in.what +
                      " is not a channel name (lower-case letters, digits, \"_\" and \"-\", "
                      "starting with a letter)");
     bool has_t = c.contains("template"), has_p = c.contains("payload");
@@ -855,7 +844,7 @@ struct Validator {
                        " waits for the message of a step: its \"event\" must be "
                        "delivered, opened, clicked, bounced, complained, unsubscribed or "
                        "failed, got " +
-                       q(ev.get<std::string>()));
+                       quote_name(ev.get<std::string>()));
     }
     known_config(in, {"event", "where", "timeout", "message_of"});
   }
@@ -910,7 +899,7 @@ struct Validator {
       std::set<std::string> seen;
       for (size_t i = 0; i < list.size(); ++i) {
         const std::string pos =
-            std::string(noun) + " #" + std::to_string(i + 1) + " of step " + q(in.key);
+            std::string(noun) + " #" + std::to_string(i + 1) + " of step " + quote_name(in.key);
         if (!list[i].is_object()) {
           error(in.key, pos + " must be an object " + shape);
           cannot_compile(in.where);
@@ -936,9 +925,9 @@ struct Validator {
     }
     std::string nm = name.get<std::string>();
     if (noun == "case" && nm == "else")
-      error(key, "case name \"else\" of step " + q(key) + " is reserved");
+      error(key, "case name \"else\" of step " + quote_name(key) + " is reserved");
     else if (!seen.insert(nm).second)
-      error(key, "duplicate " + noun + " name " + q(nm) + " in step " + q(key));
+      error(key, "duplicate " + noun + " name " + quote_name(nm) + " in step " + quote_name(key));
     return nm;
   }
 
@@ -951,9 +940,10 @@ struct Validator {
     if (!cs.contains("when")) {
       error(key, pos + " needs \"when\" (a condition)");
       cannot_compile(in.where);
-    } else if (!(when = condition(
-                     key, cs["when"], full_scope(),
-                     !nm || nm->empty() ? pos : "case " + q(*nm) + " of step " + q(key)))) {
+    } else if (!(when = condition(key, cs["when"], full_scope(),
+                                  !nm || nm->empty() ? pos
+                                                     : "case " + quote_name(*nm) + " of step " +
+                                                           quote_name(key)))) {
       cannot_compile(in.where);
     }
     unknown_keys(key, cs, {"name", "when"}, "case");
@@ -965,7 +955,8 @@ struct Validator {
                      std::set<std::string>& seen) {
     const std::string& key = in.key;
     std::optional<std::string> nm = entry_name(in, v, pos, "variant", seen);
-    const std::string label = !nm || nm->empty() ? pos : "variant " + q(*nm) + " of step " + q(key);
+    const std::string label =
+        !nm || nm->empty() ? pos : "variant " + quote_name(*nm) + " of step " + quote_name(key);
     const Json& w = member(v, "weight");
     if (w.is_null())
       error(key, label + " needs a \"weight\" (a positive number)");
@@ -1070,14 +1061,16 @@ struct Validator {
     const std::string& key = in.key;
     int idx = schema->find(col);
     if (idx < 0) {
-      column_error(key, "column " + q(col) + " of audience " + schema->relation + " does not exist",
-                   sqlstate::kUndefinedColumn);
+      column_error(
+          key, "column " + quote_name(col) + " of audience " + schema->relation + " does not exist",
+          sqlstate::kUndefinedColumn);
       cannot_compile(in.where);
       return;
     }
     in.out.set.emplace_back(idx, v);
     if (col == schema->key_column) {
-      error(key, "cannot set the key column " + q(col) + " of audience " + schema->relation);
+      error(key,
+            "cannot set the key column " + quote_name(col) + " of audience " + schema->relation);
       return;
     }
     if (env.check_update_column) {
@@ -1093,7 +1086,7 @@ struct Validator {
       const std::string p = f.is_string() ? f.get<std::string>() : std::string();
       if (!((p.rfind("context.", 0) == 0 && p.size() > 8) ||
             (p.rfind("event.", 0) == 0 && p.size() > 6)))
-        error(key, "value for column " + q(col) +
+        error(key, "value for column " + quote_name(col) +
                        ": \"from\" must name \"context.<key>\" or \"event.<property>\", got " +
                        show(f));
       return;
@@ -1101,8 +1094,8 @@ struct Validator {
     const bool is_now = v.is_object() && v.size() == 1 && v.contains("now") && v["now"] == true;
     if (is_now && c.type != ValueType::Timestamp && c.type != ValueType::Date &&
         c.type != ValueType::Json) {
-      error(key, "{\"now\": true} is only valid for timestamp or date columns (column " + q(col) +
-                     " is " + tn + ")");
+      error(key, "{\"now\": true} is only valid for timestamp or date columns (column " +
+                     quote_name(col) + " is " + tn + ")");
       return;
     }
     size_t issues_before = out.size();
@@ -1113,8 +1106,8 @@ struct Validator {
       std::string why =
           env.check_column_value(col, v.is_string() ? v.get<std::string>() : v.dump());
       if (!why.empty())
-        error(key, "value " + show(v) + " cannot be written to column " + q(col) + " (" + tn +
-                       "): " + why);
+        error(key, "value " + show(v) + " cannot be written to column " + quote_name(col) + " (" +
+                       tn + "): " + why);
     }
   }
 
@@ -1123,7 +1116,8 @@ struct Validator {
                   bool is_now) {
     const std::string tn = c.type_name.empty() ? value_type_name(c.type) : c.type_name;
     auto must = [&](const char* what) {
-      error(key, "value for column " + q(col) + " must be " + what + " (column type " + tn + ")");
+      error(key, "value for column " + quote_name(col) + " must be " + what + " (column type " +
+                     tn + ")");
     };
     switch (c.type) {
       case ValueType::Bool:
@@ -1145,7 +1139,7 @@ struct Validator {
         if (!v.is_string())
           must("an ISO date/time string, {\"now\": true} or null");
         else if (!parse_timestamp(v.get<std::string>(), &err))
-          error(key, "value for column " + q(col) + ": " + err);
+          error(key, "value for column " + quote_name(col) + ": " + err);
         break;
       }
       case ValueType::Json:
@@ -1163,23 +1157,25 @@ struct Validator {
     for (const GraphBranch& b : s.branches) {
       if (s.type) {
         if (*s.type == StepType::Exit) {
-          error(key, "exit step " + q(key) + " cannot have outgoing connections (branch " +
-                         q(b.name) + ")");
+          error(key, "exit step " + quote_name(key) + " cannot have outgoing connections (branch " +
+                         quote_name(b.name) + ")");
         } else if (!allowed_set.count(b.name)) {
           error(key,
-                "step " + q(key) + " (" + s.type_name + ") has no branch " + q(b.name) +
+                "step " + quote_name(key) + " (" + s.type_name + ") has no branch " +
+                    quote_name(b.name) +
                     (allowed.empty() ? std::string() : " (expected " + join_or(allowed) + ")"));
         }
       }
       if (!b.target_ok)
-        error(key, "branch " + q(b.name) + " of step " + q(key) + " has no target");
+        error(key,
+              "branch " + quote_name(b.name) + " of step " + quote_name(key) + " has no target");
       else if (!g.find(b.target))
-        error(key, "branch " + q(b.name) + " of step " + q(key) + " leads to unknown step " +
-                       q(b.target));
+        error(key, "branch " + quote_name(b.name) + " of step " + quote_name(key) +
+                       " leads to unknown step " + quote_name(b.target));
     }
     if (s.type && (*s.type == StepType::WaitForEvent || *s.type == StepType::WaitUntil) &&
         s.target("timeout") && !s.config.contains("timeout"))
-      warning(key, "branch \"timeout\" of step " + q(key) +
+      warning(key, "branch \"timeout\" of step " + quote_name(key) +
                        " is never taken: the step has no \"timeout\"");
   }
 
@@ -1228,7 +1224,7 @@ struct Validator {
     for (size_t i = 0; i < n; ++i)
       if (!seen[i] && g.by_key.at(g.steps[i].key) == i)
         warning(g.steps[i].key,
-                "step " + q(g.steps[i].key) + " is unreachable from the start step");
+                "step " + quote_name(g.steps[i].key) + " is unreachable from the start step");
   }
 
   // Strongly connected components of the subgraph without delays and waits
@@ -1374,7 +1370,7 @@ struct Validator {
       first_run_limit = static_cast<int>(max_visits.get<int64_t>());
     auto report = [&](size_t from, long length, int limit, const std::string& why) {
       if (length <= limit) return;
-      error(g.steps[from].key, "a run from step " + q(g.steps[from].key) + " takes " +
+      error(g.steps[from].key, "a run from step " + quote_name(g.steps[from].key) + " takes " +
                                    std::to_string(length) + " steps before it parks or ends; " +
                                    why + ": add a delay or wait to the chain");
     };
@@ -1420,17 +1416,17 @@ struct Validator {
       shown += (i ? " -> " : "") + g.steps[path[i]].key;
     }
     const std::string& fails = g.steps[path[static_cast<size_t>(limit)]].key;
-    warning(fails, (g.name.empty() ? "" : "journey " + q(g.name) + ": ") + "the path " + shown +
-                       " visits " + std::to_string(path.size()) +
+    warning(fails, (g.name.empty() ? "" : "journey " + quote_name(g.name) + ": ") + "the path " +
+                       shown + " visits " + std::to_string(path.size()) +
                        " steps, more than max_step_visits (" + std::to_string(limit) +
-                       "): every enrollment that takes it fails at step " + q(fails));
+                       "): every enrollment that takes it fails at step " + quote_name(fails));
   }
 
   // Whole-journey validation, compiling it into `compiled` on the way.
   void journey(const Json& def) {
     if (!def.is_object()) {
       error("", "journey definition must be a JSON object");
-      cannot_compile("journey " + q(""));
+      cannot_compile("journey " + quote_name(""));
       return;
     }
     // Name, audience, description.
@@ -1445,12 +1441,12 @@ struct Validator {
     else if (!aud.is_string() || aud.get_ref<const std::string&>().empty())
       error("", "journey audience must be a table name (a non-empty string)");
     else if (!env.audience && !env.audience_unchecked)
-      error("", "audience " + q(aud.get<std::string>()) +
+      error("", "audience " + quote_name(aud.get<std::string>()) +
                     " is not registered (journey.register_audience)");
     const Json& desc = member(def, "description");
     if (!desc.is_null() && !desc.is_string()) error("", "journey description must be a string");
     for (const std::string& key : unknown_definition_keys(def))
-      warning("", "unknown key " + q(key) + " in journey definition");
+      warning("", "unknown key " + quote_name(key) + " in journey definition");
     settings_json = member(def, "settings");
     settings(settings_json);
     entry_triggers(member(def, "entry"));
@@ -1475,23 +1471,23 @@ struct Validator {
   void step(const JourneyGraph& g, const GraphStep& s, const Json& steps,
             std::set<std::string>& seen) {
     if (!valid_step_key(s.key))
-      error(s.key, "invalid step key " + q(s.key) +
+      error(s.key, "invalid step key " + quote_name(s.key) +
                        " (use 1 to 63 letters, digits, \"_\", \".\" or \"-\")");
-    if (!seen.insert(s.key).second) error(s.key, "duplicate step key " + q(s.key));
+    if (!seen.insert(s.key).second) error(s.key, "duplicate step key " + quote_name(s.key));
     const Json& raw = steps[static_cast<size_t>(s.index)];
     const Json& type = member(raw, "type");
     if (type.is_null())
-      error(s.key, "step " + q(s.key) + " has no type");
+      error(s.key, "step " + quote_name(s.key) + " has no type");
     else if (!type.is_string())
-      error(s.key, "type of step " + q(s.key) + " must be a string");
+      error(s.key, "type of step " + quote_name(s.key) + " must be a string");
     else if (!s.type)
-      error(s.key, "unknown step type " + q(s.type_name));
+      error(s.key, "unknown step type " + quote_name(s.type_name));
     CompiledStep cs;
     cs.key = s.key;
     if (s.type)
       cs.type = *s.type;
     else
-      cannot_compile("step " + q(s.key));
+      cannot_compile("step " + quote_name(s.key));
     for (const GraphBranch& b : s.branches)
       cs.branches.emplace_back(b.name, b.target_ok ? compiled.find(b.target) : -1);
     connections(g, s);
@@ -1503,16 +1499,17 @@ struct Validator {
   // names a step.
   bool start_step(const JourneyGraph& g, const Json& start, const Json& steps) {
     if (compiled.steps.empty())
-      cannot_compile("journey " + q(g.name), "it has no steps");
+      cannot_compile("journey " + quote_name(g.name), "it has no steps");
     else if ((compiled.start = compiled.find(g.start)) < 0)
-      cannot_compile("journey " + q(g.name), "start step " + q(g.start) + " does not exist");
+      cannot_compile("journey " + quote_name(g.name),
+                     "start step " + quote_name(g.start) + " does not exist");
     if (g.steps.empty() && !(steps.is_array() && !steps.empty())) return false;
     if (start.is_null())
       error("", "journey has no start step (\"start\")");
     else if (!start.is_string() || start.get_ref<const std::string&>().empty())
       error("", "\"start\" must be a step key");
     else if (!g.find(start.get<std::string>()))
-      error("", "start step " + q(start.get<std::string>()) + " does not exist");
+      error("", "start step " + quote_name(start.get<std::string>()) + " does not exist");
     else
       return true;
     return false;
@@ -1568,14 +1565,15 @@ struct Validator {
       for (const std::string& name : names) {
         const GraphStep* target = g.find(name);
         if (!target) {
-          error(s.key, "\"message_of\" of step " + q(s.key) + " names unknown step " + q(name));
+          error(s.key, "\"message_of\" of step " + quote_name(s.key) + " names unknown step " +
+                           quote_name(name));
         } else if (!target->type ||
                    (*target->type != StepType::SendEmail && *target->type != StepType::Send)) {
-          error(s.key, "\"message_of\" of step " + q(s.key) + " names step " + q(name) +
-                           ", which sends no message (not send_email or send)");
+          error(s.key, "\"message_of\" of step " + quote_name(s.key) + " names step " +
+                           quote_name(name) + ", which sends no message (not send_email or send)");
         } else if (!before[g.by_key.at(name)]) {
-          error(s.key, "\"message_of\" of step " + q(s.key) + " names step " + q(name) +
-                           ", which does not come before it");
+          error(s.key, "\"message_of\" of step " + quote_name(s.key) + " names step " +
+                           quote_name(name) + ", which does not come before it");
         }
       }
     }
@@ -1590,11 +1588,12 @@ struct Validator {
     }
     for (auto it = l.begin(); it != l.end(); ++it) {
       if (!g.find(it.key()))
-        error("", "\"layout\" names step " + q(it.key()) + ", which the journey does not have");
+        error("", "\"layout\" names step " + quote_name(it.key()) +
+                      ", which the journey does not have");
       const Json& p = *it;
       if (!p.is_object() || p.size() != 2 || !member(p, "x").is_number() ||
           !member(p, "y").is_number())
-        error(it.key(), "layout of step " + q(it.key()) +
+        error(it.key(), "layout of step " + quote_name(it.key()) +
                             " must be {\"x\": number, \"y\": number}, got " + show(p));
     }
   }
@@ -1653,21 +1652,23 @@ std::vector<Issue> validate_journey(const Json& definition, const ValidationEnv&
 std::optional<Duration> check_duration(const Json& v, const std::string& name, bool positive,
                                        std::vector<std::string>& problems) {
   if (!v.is_string()) {
-    problems.push_back(q(name) + " must be a duration string like \"2 days\", got " + show(v));
+    problems.push_back(quote_name(name) + " must be a duration string like \"2 days\", got " +
+                       show(v));
     return std::nullopt;
   }
   std::string err;
   auto d = parse_duration(v.get<std::string>(), &err);
   if (!d) {
-    problems.push_back(q(name) + ": " + err);
+    problems.push_back(quote_name(name) + ": " + err);
     return std::nullopt;
   }
   if (positive && !d->is_positive()) {
-    problems.push_back(q(name) + " must be a positive duration, got " + q(v.get<std::string>()));
+    problems.push_back(quote_name(name) + " must be a positive duration, got " +
+                       quote_name(v.get<std::string>()));
     return d;
   }
   if (!within_timestamp_range(*d))
-    problems.push_back(q(name) + " " + q(v.get<std::string>()) +
+    problems.push_back(quote_name(name) + " " + quote_name(v.get<std::string>()) +
                        " is too long: durations may span at most 5000 years (timestamps end in "
                        "294276 AD and begin in 4713 BC)");
   return d;
