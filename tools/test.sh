@@ -153,11 +153,9 @@ stop_tree() {  # pid
 # jobs, so no pid of a lane long finished) are stopped; each suite's own EXIT
 # trap stops its servers.
 trap 'for p in $(jobs -p); do stop_tree "$p"; done; rm -rf "$side_dir"; cluster_stop' EXIT
-side_pids=()
 if [ "${PGJ_TEST_SERIAL:-0}" != 1 ]; then
   for lane in $(printf '%s\n' "${side_suites[@]}" | cut -d'|' -f1 | sort -u); do
     run_side_lane "$lane" &
-    side_pids+=($!)
   done
 fi
 
@@ -316,9 +314,8 @@ for suite in test/browser/*.mjs; do
 done
 
 # 8. The side lanes (above): the distributed suite, the upgrade test, the fuzzers.
-if [ "${#side_pids[@]}" -gt 0 ]; then
-  wait "${side_pids[@]}"
-  side_pids=()
+if [ "${PGJ_TEST_SERIAL:-0}" != 1 ]; then
+  wait  # the lanes: the only background jobs of this shell
 else
   run_side_lane all
 fi
